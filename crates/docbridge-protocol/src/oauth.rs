@@ -1,0 +1,36 @@
+//! OAuth2 token-endpoint bodies (protocol §4, contract C4, RFC 6749 §5).
+
+use serde::{Deserialize, Serialize};
+
+/// A successful token response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// An RFC 6749 §5.2 error: `{"error":"invalid_grant","error_description":"..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthErrorBody {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn token_round_trips(access in "[A-Za-z0-9_-]{1,60}", refresh in proptest::option::of("[A-Za-z0-9_-]{1,60}"), expires in 1u64..100_000) {
+            let token = TokenResponse { access_token: access, token_type: "Bearer".into(), expires_in: expires, refresh_token: refresh };
+            let back: TokenResponse = serde_json::from_str(&serde_json::to_string(&token).unwrap()).unwrap();
+            prop_assert_eq!(back, token);
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The three failure vocabularies of the protocol (§13.6) and their success forms (C14, C16–C20).
+
+use serde::{Deserialize, Serialize};
+
+/// `{"status":"error","error":"..."}`: the body of every failure outside upload, delete, rename
+/// and customAction (C20).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub status: String,
+    pub error: String,
+}
+
+impl ErrorBody {
+    pub fn new(message: impl Into<String>) -> Self {
+        ErrorBody { status: "error".into(), error: message.into() }
+    }
+}
+
+/// `{"status":"success"}` or `{"status":"failure","error":"..."}`: delete, rename, customAction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusOutcome {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl StatusOutcome {
+    pub fn success() -> Self {
+        StatusOutcome { status: "success".into(), error: None }
+    }
+
+    pub fn failure(message: impl Into<String>) -> Self {
+        StatusOutcome { status: "failure".into(), error: Some(message.into()) }
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.status == "success"
+    }
+}
+
+/// `{"result":"success"}` or `{"result":"fail","error":"..."}`: upload (C14).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadOutcome {
+    pub result: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl UploadOutcome {
+    pub fn success() -> Self {
+        UploadOutcome { result: "success".into(), error: None }
+    }
+
+    pub fn fail(message: impl Into<String>) -> Self {
+        UploadOutcome { result: "fail".into(), error: Some(message.into()) }
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.result == "success"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn exact_shapes() {
+        assert_eq!(serde_json::to_value(ErrorBody::new("nope")).unwrap(), json!({"status":"error","error":"nope"}));
+        assert_eq!(serde_json::to_value(StatusOutcome::success()).unwrap(), json!({"status":"success"}));
+        assert_eq!(serde_json::to_value(StatusOutcome::failure("x")).unwrap(), json!({"status":"failure","error":"x"}));
+        assert_eq!(serde_json::to_value(UploadOutcome::success()).unwrap(), json!({"result":"success"}));
+        assert_eq!(serde_json::to_value(UploadOutcome::fail("x")).unwrap(), json!({"result":"fail","error":"x"}));
+    }
+}

@@ -1,0 +1,114 @@
+//! Storage adapters: one trait over the places documents live (filesystem, memory; S3 later).
+//!
+//! Adapters know nothing of IDs, users or HTTP. They address items by [`StoragePath`], a path
+//! relative to the library root that cannot express `..`, an absolute path or a separator inside
+//! a name, so no adapter can be asked to reach outside its root.
+
+mod path;
+
+pub use path::StoragePath;
+
+use std::io;
+use std::ops::Range;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::Stream;
+
+/// A stream of file bytes. Reads and writes go through streams so that no file is ever held in
+/// memory whole.
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'static>>;
+
+/// File or folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    File,
+    Dir,
+}
+
+/// What an adapter knows of one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The last component of the path (the item's name); empty for the root.
+    pub name: String,
+    pub kind: EntryKind,
+    /// Bytes for files, 0 for folders.
+    pub size: u64,
+    pub modified: DateTime<Utc>,
+}
+
+/// What [`Storage::write`] does when the target already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Fail with [`StorageError::AlreadyExists`] if anything is at the path, atomically (no
+    /// window in which two writers both succeed).
+    CreateNew,
+    /// Atomically replace the file at the path (or create it).
+    Replace,
+}
+
+/// Errors an adapter reports. Callers act on the first five; the rest are faults.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("no such file or folder: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    #[error("not a folder: {0}")]
+    NotADirectory(String),
+    #[error("is a folder: {0}")]
+    IsADirectory(String),
+    #[error("invalid path: {0}")]
+    InvalidPath(String),
+    #[error("content exceeds the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the upload stream failed: {0}")]
+    SourceFailed(io::Error),
+    #[error("storage I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// One library of documents. Every method is safe to call concurrently; every change is atomic
+/// as seen by readers (a reader sees the old content or the new, never a mix or a partial file).
+#[async_trait::async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// A short name for logs and errors: `fs`, `memory`, `s3`.
+    fn kind(&self) -> &'static str;
+
+    /// Metadata of one item; the root (`StoragePath::root()`) is a folder.
+    async fn stat(&self, path: &StoragePath) -> Result<Entry>;
+
+    /// The direct children of a folder, in no particular order. Internal bookkeeping (see
+    /// [`StoragePath::is_internal`]) is never listed; neither are symbolic links.
+    async fn list(&self, dir: &StoragePath) -> Result<Vec<Entry>>;
+
+    /// Every file and folder below `dir` (not `dir` itself), depth first, as paths with their
+    /// entries. Used to (re)build the index of a library that other programs also write to.
+    async fn walk(&self, dir: &StoragePath) -> Result<Vec<(StoragePath, Entry)>>;
+
+    /// Streams a file's bytes, or the bytes of `range` (clamped to the file's length).
+    async fn read(&self, path: &StoragePath, range: Option<Range<u64>>) -> Result<ByteStream>;
+
+    /// Streams `data` into a temporary object and commits it at `path` only once the stream has
+    /// ended without error and within `limit` bytes. On any failure nothing at `path` changes
+    /// and the temporary object is removed. The parent folder must exist.
+    async fn write(&self, path: &StoragePath, data: ByteStream, mode: WriteMode, limit: Option<u64>) -> Result<Entry>;
+
+    /// Creates one folder (the parent must exist); `AlreadyExists` if the name is taken.
+    async fn create_dir(&self, path: &StoragePath) -> Result<Entry>;
+
+    /// Moves a file or a whole folder, never replacing anything: `AlreadyExists` if `to` is taken.
+    /// Moving a folder into itself is an `InvalidPath`.
+    async fn rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()>;
+
+    /// Removes a file, or a folder with everything in it. The root cannot be removed.
+    async fn delete(&self, path: &StoragePath) -> Result<()>;
+
+    /// Whether the backing store answers at all (for `/readyz`).
+    async fn check(&self) -> Result<()> {
+        self.stat(&StoragePath::root()).await.map(|_| ())
+    }
+}
