@@ -1,1 +1,18 @@
-//! placeholder
+//! Calling any Document Webhooks provider as Workfront does (contract C23): a typed async
+//! [`Client`], the store of named remotes behind `docbridge remote` and `REMOTE:PATH` arguments,
+//! the operations of the file commands, and the conformance validator ([`validate`]).
+//!
+//! Reading is lenient (the protocol crate's `ItemMetadata` accepts what real providers send);
+//! the validator, in contrast, checks the raw JSON strictly and reports every deviation.
+
+mod client;
+pub mod commands;
+mod config;
+mod disposition;
+mod error;
+pub mod remotes;
+
+pub use client::{ActionTarget, ByteStream, Client, Download, DownloadRange};
+pub use config::{Auth, RemoteConfig, RequestParam, parse_base_url, validate_remote_name};
+pub use disposition::{decode_ext_value, filename_from_content_disposition, parse_content_disposition};
+pub use error::{ClientError, provider_message};

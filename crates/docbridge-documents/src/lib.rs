@@ -1,1 +1,34 @@
-//! placeholder
+//! What each Document Webhooks endpoint does, without HTTP.
+//!
+//! A [`Library`] is one integration's documents: a storage adapter plus the registry's index of
+//! stable IDs. Its methods are the endpoints' behaviour (listing with IDs, search, thumbnails,
+//! uploads, rename, delete into the trash, custom actions); the server only translates HTTP to
+//! these calls and their results to the wire.
+
+mod actions;
+mod browse;
+mod change;
+mod error;
+mod indexer;
+mod library;
+pub mod mime;
+pub mod thumbnail;
+mod thumbcache;
+mod transfer;
+
+pub use actions::{ActionOutcome, ActionTarget};
+pub use error::DocumentsError;
+pub use library::{Caller, ConflictPolicy, Library, LibrarySettings, Resolved};
+pub use thumbcache::CachedThumbnail;
+pub use transfer::{Download, UploadOutcome};
+
+pub type Result<T, E = DocumentsError> = std::result::Result<T, E>;
+
+/// An item as an endpoint answers it: the index record plus what depends on the content and
+/// on the caller. The server turns it into the wire's `ItemMetadata`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemView {
+    pub record: docbridge_registry::ItemRecord,
+    pub mime_type: String,
+    pub read_only: bool,
+}

@@ -1,1 +1,115 @@
-//! placeholder
+//! The docbridge server: configuration, the axum router over any storage, and start-up.
+//!
+//! [`router`] is a plain function of an [`AppState`], so another program can serve its own
+//! document store through docbridge by handing in its own [`StorageFactory`] (see
+//! `examples/custom_store.rs`). The `docbridge` binary (`main.rs`) adds the command line.
+
+pub mod config;
+mod error;
+mod links;
+mod params;
+pub mod setup;
+pub mod state;
+mod webhooks;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::{ApiError, Vocabulary};
+pub use state::{AppState, BuiltinStorage, ServerSettings, StorageFactory};
+
+/// Every route docbridge serves.
+pub fn router(state: AppState) -> Router {
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/webhooks/{slug}/{endpoint}", any(webhooks::dispatch))
+        .route("/links/view", get(links::view))
+        .route("/links/download", get(links::download))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| ApiError::internal("a handler panicked").into_response()))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            // Only the path: query strings carry signatures and IDs, not for logs.
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// `/readyz`: 200 when the database and the default library's storage answer (C25).
+async fn readyz(State(state): State<AppState>) -> Response {
+    if let Err(e) = state.registry.check().await {
+        tracing::warn!(error = %e, "database not ready");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
+    }
+    match state.registry.integrations().await {
+        Ok(integrations) => {
+            for integration in integrations.iter().filter(|i| i.enabled) {
+                let ready = match state.library(integration) {
+                    Ok(library) => library.storage().check().await.is_ok(),
+                    Err(_) => false,
+                };
+                if !ready {
+                    return (StatusCode::SERVICE_UNAVAILABLE, format!("storage of {} unavailable", integration.slug)).into_response();
+                }
+            }
+            "ready".into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then finishes requests in flight.
+/// Accepted sockets get `TCP_NODELAY`: without it small answers stall on delayed ACKs.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// Runs each library's upkeep (rescan, content indexing, expired reservations and trash)
+/// every `interval`, starting at once so that a library copied in before the first start is
+/// searchable.
+pub fn spawn_maintenance(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval.max(Duration::from_secs(1)));
+        loop {
+            ticker.tick().await;
+            let integrations = match state.registry.integrations().await {
+                Ok(integrations) => integrations,
+                Err(e) => {
+                    tracing::warn!(error = %e, "maintenance: listing integrations");
+                    continue;
+                }
+            };
+            for integration in integrations {
+                let library = match state.library(&integration) {
+                    Ok(library) => library,
+                    Err(e) => {
+                        tracing::warn!(error = %e, integration = %integration.slug, "maintenance: opening library");
+                        continue;
+                    }
+                };
+                match library.maintain(true).await {
+                    Ok(report) => tracing::debug!(integration = %integration.slug, ?report, "maintenance done"),
+                    Err(e) => tracing::warn!(error = %e, integration = %integration.slug, "maintenance failed"),
+                }
+            }
+        }
+    })
+}

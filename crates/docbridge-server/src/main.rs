@@ -1,1 +1,143 @@
-fn main() {}
+//! The `docbridge` command: `serve` (the default) and the administration and client commands.
+
+mod cli;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use docbridge_server::config::{Config, Overrides};
+use docbridge_server::{AppState, BuiltinStorage, ServerSettings, setup};
+
+#[derive(Debug, Parser)]
+#[command(name = "docbridge", version, about = "A Document Webhooks provider for Adobe Workfront")]
+struct Cli {
+    /// Where docbridge keeps its database, documents and caches.
+    #[arg(long, default_value = "./data")]
+    data_dir: PathBuf,
+    /// A configuration file (TOML) over the embedded defaults.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (what plain `docbridge` does).
+    Serve(ServeArgs),
+    /// Manage integrations (Workfront's Custom Integrations).
+    #[command(subcommand)]
+    Integration(cli::integration::IntegrationCommand),
+}
+
+#[derive(Debug, Default, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
+    #[arg(long)]
+    listen: Option<String>,
+    /// The URL Workfront uses to reach this server.
+    #[arg(long)]
+    public_url: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let overrides = match &cli.command {
+        Some(Command::Serve(args)) => Overrides { listen: args.listen.clone(), public_url: args.public_url.clone() },
+        _ => Overrides::default(),
+    };
+    let config = Config::load(cli.config.as_deref(), &env, &overrides)?;
+    match cli.command {
+        None => serve(&cli.data_dir, config).await,
+        Some(Command::Serve(_)) => serve(&cli.data_dir, config).await,
+        Some(Command::Integration(command)) => cli::integration::run(&cli.data_dir, &config, command).await,
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("DOCBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info,sea_orm=warn,sqlx=warn"));
+    let json = std::env::var("DOCBRIDGE_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json { builder.json().init() } else { builder.init() }
+}
+
+async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let registry = cli::open_registry(data_dir, &config).await?;
+    let listener = tokio::net::TcpListener::bind(&config.http.listen).await.with_context(|| format!("cannot listen on {}", config.http.listen))?;
+    let local = listener.local_addr()?;
+    let public_url = cli::public_url(&config, Some(local));
+    let root = config.storage_root(data_dir);
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    if let Some(credentials) = setup::ensure_default_integration(&registry, &public_url, &root).await? {
+        // Printed once, on the first start; the key is stored only as a hash.
+        println!("docbridge is ready for Workfront (Setup > Documents > Custom Integrations > Add Integration):");
+        println!("  Name:                {}", credentials.name);
+        println!("  Authentication Type: ApiKey");
+        println!("  Base API URL:        {}", credentials.base_api_url);
+        println!("  ApiKey:              {}", credentials.api_key.unwrap_or_default());
+        println!("  Documents folder:    {}", credentials.root);
+        println!("Keep the ApiKey: it is not shown again (rotate it with `docbridge integration rotate-key default`).");
+    }
+    let settings = ServerSettings {
+        public_url: public_url.clone(),
+        publisher: config.publisher.clone(),
+        link_ttl: chrono::Duration::seconds(config.links.ttl_secs as i64),
+        library: Arc::new(config.library_settings(data_dir)),
+    };
+    let state = AppState::new(registry, settings, Arc::new(BuiltinStorage::default())).await?;
+    if config.documents.rescan_interval_secs > 0 {
+        docbridge_server::spawn_maintenance(state.clone(), Duration::from_secs(config.documents.rescan_interval_secs));
+    }
+    tracing::info!(%local, %public_url, "docbridge listening");
+    docbridge_server::serve(listener, docbridge_server::router(state), shutdown_signal()).await?;
+    tracing::info!("docbridge stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

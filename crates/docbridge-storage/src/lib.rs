@@ -3,10 +3,22 @@
 //! Adapters know nothing of IDs, users or HTTP. They address items by [`StoragePath`], a path
 //! relative to the library root that cannot express `..`, an absolute path or a separator inside
 //! a name, so no adapter can be asked to reach outside its root.
+//!
+//! Adapters: [`FsStorage`] (a folder on disk; Unix only) and [`MemoryStorage`]. With the
+//! `test-kit` feature, [`suite`] holds the conformance tests that every adapter must pass
+//! ([`storage_conformance_tests!`]) and helpers for tests that use storage.
 
+#[cfg(unix)]
+mod fs;
+mod memory;
 mod path;
+#[cfg(feature = "test-kit")]
+pub mod suite;
 
-pub use path::StoragePath;
+#[cfg(unix)]
+pub use fs::{FsStorage, TEMP_DIR, TEMP_GRACE};
+pub use memory::MemoryStorage;
+pub use path::{INTERNAL_DIR, StoragePath};
 
 use std::io;
 use std::ops::Range;

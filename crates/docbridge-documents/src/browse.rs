@@ -1,0 +1,148 @@
+//! Reading endpoints: `/metadata`, `/files`, `/search` (C7, C9, C10).
+
+use std::cmp::Ordering;
+
+use docbridge_protocol::{ItemId, ItemKind};
+use docbridge_registry::{ItemRecord, ObservedItem};
+use docbridge_storage::{EntryKind, StorageError};
+
+use crate::library::not_found;
+use crate::{Caller, DocumentsError, ItemView, Library, Resolved, Result};
+
+/// `/search` answers at most this many items unless `max` says otherwise (C10).
+pub const DEFAULT_SEARCH_MAX: u64 = 100;
+const MAX_SEARCH_TERMS: usize = 16;
+const MAX_QUERY_CHARS: usize = 1000;
+
+/// Folders first, then names case-insensitively, then ID (C9).
+pub(crate) fn listing_order(a: &ItemRecord, b: &ItemRecord) -> Ordering {
+    let folder_first = |r: &ItemRecord| if r.kind == ItemKind::Folder { 0 } else { 1 };
+    folder_first(a)
+        .cmp(&folder_first(b))
+        .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
+        .then_with(|| a.id.cmp(&b.id))
+}
+
+fn page<T>(items: Vec<T>, max: Option<u64>, offset: Option<u64>) -> Vec<T> {
+    let offset = usize::try_from(offset.unwrap_or(0)).unwrap_or(usize::MAX);
+    let max = max.map_or(usize::MAX, |m| usize::try_from(m).unwrap_or(usize::MAX));
+    items.into_iter().skip(offset).take(max).collect()
+}
+
+impl Library {
+    /// `/metadata`: one item, with size and date fresh from storage.
+    pub async fn metadata(&self, caller: &Caller, id: &ItemId) -> Result<ItemView> {
+        let resolved = self.resolve(caller, id).await?;
+        let (path, _, _) = Library::location(&resolved)?;
+        let entry = match self.storage.stat(&path).await {
+            Ok(entry) => entry,
+            Err(StorageError::NotFound(_)) => return Err(self.forget(&resolved, id).await),
+            Err(e) => return Err(e.into()),
+        };
+        let record = match resolved {
+            Resolved::Root => self.root_record(entry.modified),
+            Resolved::Item(mut record) => {
+                if record.kind == ItemKind::File && (record.size != entry.size || record.modified.timestamp_millis() != entry.modified.timestamp_millis()) {
+                    self.registry.update_item_content(self.integration_id, &record.id, entry.size, entry.modified).await?;
+                    record.size = entry.size;
+                    record.modified = entry.modified;
+                }
+                if id.is_root() {
+                    // A confined caller's root is their folder, but it answers as `/`.
+                    record.id = ItemId::root();
+                }
+                record
+            }
+        };
+        Ok(self.view(caller, record).await)
+    }
+
+    /// `/files`: a folder's children, reconciled with storage so that files copied in by other
+    /// means appear with IDs of their own.
+    pub async fn list(&self, caller: &Caller, parent: &ItemId, max: Option<u64>, offset: Option<u64>) -> Result<Vec<ItemView>> {
+        let resolved = self.resolve_folder(caller, "parentId", parent).await?;
+        let mut children = self.reconciled_children(&resolved, parent).await?;
+        children.sort_by(listing_order);
+        let mut views = Vec::new();
+        for record in page(children, max, offset) {
+            views.push(self.view(caller, record).await);
+        }
+        Ok(views)
+    }
+
+    /// The children of a resolved folder, with the index brought up to date first.
+    pub(crate) async fn reconciled_children(&self, resolved: &Resolved, requested: &ItemId) -> Result<Vec<ItemRecord>> {
+        let (path, folder_id, folder_path) = Library::location(resolved)?;
+        let entries = match self.storage.list(&path).await {
+            Ok(entries) => entries,
+            Err(StorageError::NotFound(_)) => return Err(self.forget(resolved, requested).await),
+            Err(StorageError::NotADirectory(_)) => return Err(DocumentsError::invalid("parentId", "is a file, not a folder")),
+            Err(e) => return Err(e.into()),
+        };
+        let observed: Vec<ObservedItem> = entries
+            .into_iter()
+            .map(|e| ObservedItem {
+                kind: if e.kind == EntryKind::Dir { ItemKind::Folder } else { ItemKind::File },
+                size: if e.kind == EntryKind::Dir { 0 } else { e.size },
+                name: e.name,
+                modified: e.modified,
+            })
+            .collect();
+        Ok(self.registry.reconcile_children(self.integration_id, &folder_id, &folder_path, &observed).await?)
+    }
+
+    /// An indexed item that storage no longer has was removed behind our back: drop it from the
+    /// index and answer 404.
+    async fn forget(&self, resolved: &Resolved, id: &ItemId) -> DocumentsError {
+        if let Resolved::Item(record) = resolved
+            && let Err(e) = self.registry.remove_subtree(record).await
+        {
+            tracing::warn!(error = %e, item = %record.id, "could not drop a vanished item from the index");
+        }
+        match resolved {
+            Resolved::Root => DocumentsError::Internal("the library root is missing from storage".into()),
+            Resolved::Item(_) => not_found(id),
+        }
+    }
+
+    /// `/search`: every whitespace-separated term must occur in the name or, for text-like
+    /// files, the content; case-insensitive; never a regular expression (C10).
+    pub async fn search(&self, caller: &Caller, query: &str, parent: Option<&ItemId>, max: Option<u64>, offset: Option<u64>) -> Result<Vec<ItemView>> {
+        if query.chars().count() > MAX_QUERY_CHARS {
+            return Err(DocumentsError::invalid("query", format!("is longer than {MAX_QUERY_CHARS} characters")));
+        }
+        let terms: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+        if terms.is_empty() {
+            return Err(DocumentsError::invalid("query", "must not be empty"));
+        }
+        if terms.len() > MAX_SEARCH_TERMS {
+            return Err(DocumentsError::invalid("query", format!("has more than {MAX_SEARCH_TERMS} terms")));
+        }
+        let scope = self.resolve_folder(caller, "parentId", parent.unwrap_or(&ItemId::root())).await?;
+        let within = match &scope {
+            Resolved::Root => None,
+            Resolved::Item(record) => Some(record.path.as_str()),
+        };
+        let mut found = self.registry.search(self.integration_id, &terms, within).await?;
+        let phrase = terms.join(" ");
+        let score = |r: &ItemRecord| {
+            let name = r.name.to_lowercase();
+            let stem = name.rsplit_once('.').map_or(name.as_str(), |(stem, _)| stem);
+            if name == phrase || stem == phrase {
+                0
+            } else if name.starts_with(&phrase) {
+                1
+            } else if terms.iter().all(|t| name.contains(t.as_str())) {
+                2
+            } else {
+                3
+            }
+        };
+        found.sort_by(|a, b| score(a).cmp(&score(b)).then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase())).then_with(|| a.id.cmp(&b.id)));
+        let mut views = Vec::new();
+        for record in page(found, Some(max.unwrap_or(DEFAULT_SEARCH_MAX)), offset) {
+            views.push(self.view(caller, record).await);
+        }
+        Ok(views)
+    }
+}

@@ -1,0 +1,108 @@
+//! Keeping the index in step with storage: full-text content of text-like files, full rescans
+//! of libraries that other programs also write to, and the periodic clean-ups (expired
+//! reservations, trash past its retention).
+
+use std::collections::HashMap;
+
+use docbridge_protocol::{ItemId, ItemKind};
+use docbridge_registry::ItemRecord;
+use docbridge_storage::EntryKind;
+
+use crate::{Library, Resolved, Result};
+
+/// What one maintenance pass did, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    pub folders_scanned: usize,
+    pub contents_indexed: usize,
+    pub reservations_expired: u64,
+    pub trash_purged: usize,
+}
+
+impl Library {
+    /// Indexes a file's text for search if its type is text-like; records the version either
+    /// way so that it is not looked at again until it changes. Failures are logged, not fatal:
+    /// the file stays findable by name.
+    pub(crate) async fn index_content(&self, record: &ItemRecord) {
+        if record.kind != ItemKind::File {
+            return;
+        }
+        let mime = crate::mime::detect_mime(&record.name, &[]);
+        let text = if crate::mime::is_text_like(&mime) {
+            match self.read_head(record, self.settings.max_indexed_bytes).await {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).replace('\0', " "),
+                Err(e) => {
+                    tracing::warn!(error = %e, item = %record.id, "could not read a file to index it");
+                    return;
+                }
+            }
+        } else {
+            String::new()
+        };
+        if let Err(e) = self.registry.set_search_content(record, &text, &record.version()).await {
+            tracing::warn!(error = %e, item = %record.id, "could not store a file's search text");
+        }
+    }
+
+    /// Indexes the content of files not yet indexed at their current version (files found by
+    /// a rescan or a listing). Returns how many it indexed.
+    pub async fn index_pending_contents(&self, batch: u64) -> Result<usize> {
+        let mut done = 0;
+        loop {
+            let pending = self.registry.items_to_index(self.integration_id, batch).await?;
+            if pending.is_empty() {
+                return Ok(done);
+            }
+            for record in &pending {
+                self.index_content(record).await;
+            }
+            done += pending.len();
+        }
+    }
+
+    /// Walks the whole library and reconciles every folder with the index, so that search
+    /// finds files that were added behind docbridge's back. Returns the folders scanned.
+    pub async fn rescan(&self) -> Result<usize> {
+        let tree = self.storage.walk(&docbridge_storage::StoragePath::root()).await?;
+        let mut folders: Vec<String> = vec![String::new()];
+        folders.extend(tree.iter().filter(|(_, e)| e.kind == EntryKind::Dir).map(|(p, _)| p.as_string()));
+        // Parents first, so that every folder has its ID before its children are reconciled.
+        folders.sort_by_key(|p| if p.is_empty() { 0 } else { p.matches('/').count() + 1 });
+        let mut ids: HashMap<String, ItemId> = HashMap::from([(String::new(), ItemId::root())]);
+        let mut scanned = 0;
+        for folder in folders {
+            let Some(id) = ids.get(&folder).cloned() else { continue };
+            let resolved = if id.is_root() {
+                Resolved::Root
+            } else {
+                match self.registry.item(self.integration_id, &id).await? {
+                    Some(record) => Resolved::Item(record),
+                    None => continue,
+                }
+            };
+            let children = match self.reconciled_children(&resolved, &id).await {
+                Ok(children) => children,
+                // Removed while we walked: nothing to index there any more.
+                Err(crate::DocumentsError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            scanned += 1;
+            for child in children.into_iter().filter(|c| c.kind == ItemKind::Folder) {
+                ids.insert(child.path, child.id);
+            }
+        }
+        Ok(scanned)
+    }
+
+    /// One pass of everything a library needs now and then.
+    pub async fn maintain(&self, rescan: bool) -> Result<MaintenanceReport> {
+        let mut report = MaintenanceReport::default();
+        if rescan {
+            report.folders_scanned = self.rescan().await?;
+        }
+        report.contents_indexed = self.index_pending_contents(200).await?;
+        report.reservations_expired = self.registry.expire_reservations().await?;
+        report.trash_purged = self.purge_expired_trash().await?;
+        Ok(report)
+    }
+}

@@ -1,0 +1,210 @@
+//! One integration's documents: its storage adapter, its slice of the index, and the rules that
+//! resolve IDs for a caller.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use docbridge_protocol::{ItemId, ItemKind};
+use docbridge_registry::{ItemRecord, Registry, Role};
+use docbridge_storage::{Storage, StoragePath};
+
+use crate::{DocumentsError, ItemView, Result};
+
+/// What `/uploadInit` does when the file name is taken in the folder (C13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConflictPolicy {
+    /// Give the new item a free name: `report (1).pdf`.
+    #[default]
+    Rename,
+    /// Answer 409.
+    Reject,
+    /// The finished upload becomes the new content of the existing file, same ID.
+    Replace,
+}
+
+/// Settings every library shares (from the server's configuration).
+#[derive(Debug, Clone)]
+pub struct LibrarySettings {
+    pub max_upload_bytes: u64,
+    pub conflict_policy: ConflictPolicy,
+    pub reservation_ttl: chrono::Duration,
+    pub trash_retention: chrono::Duration,
+    /// Where rendered thumbnails are cached (a cache: safe to delete).
+    pub cache_dir: PathBuf,
+    /// Files larger than this get their type icon as thumbnail rather than being decoded.
+    pub max_thumbnail_source_bytes: u64,
+    /// How much of a text-like file's beginning is indexed for full-text search.
+    pub max_indexed_bytes: u64,
+}
+
+impl Default for LibrarySettings {
+    fn default() -> Self {
+        LibrarySettings {
+            max_upload_bytes: 5 * 1024 * 1024 * 1024,
+            conflict_policy: ConflictPolicy::Rename,
+            reservation_ttl: chrono::Duration::hours(24),
+            trash_retention: chrono::Duration::days(30),
+            cache_dir: std::env::temp_dir().join("docbridge-cache"),
+            max_thumbnail_source_bytes: 64 * 1024 * 1024,
+            max_indexed_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Who is calling, with their effective permission in this integration (C5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub username: String,
+    pub role: Role,
+    /// When set, the caller sees only this folder, which is their root.
+    pub folder: Option<ItemId>,
+}
+
+impl Caller {
+    pub fn can_write(&self) -> bool {
+        self.role == Role::Editor
+    }
+
+    pub(crate) fn require_write(&self) -> Result<()> {
+        if self.can_write() { Ok(()) } else { Err(DocumentsError::Forbidden(format!("{} may not change documents here", self.username))) }
+    }
+}
+
+/// An ID resolved for a caller.
+#[derive(Debug, Clone)]
+pub enum Resolved {
+    /// The library root (the caller's root when not confined).
+    Root,
+    Item(ItemRecord),
+}
+
+/// One integration's documents.
+pub struct Library {
+    pub(crate) integration_id: i64,
+    pub(crate) title: String,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) registry: Registry,
+    pub(crate) settings: Arc<LibrarySettings>,
+    /// Serialises the name checks of changes within this process; correctness across processes
+    /// comes from the database's unique paths and storage's atomic no-replace operations.
+    pub(crate) changes: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Library {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Library").field("integration_id", &self.integration_id).field("storage", &self.storage.kind()).finish()
+    }
+}
+
+impl Library {
+    /// `title` is what the root folder is called (the integration's name).
+    pub fn new(integration_id: i64, title: impl Into<String>, storage: Arc<dyn Storage>, registry: Registry, settings: Arc<LibrarySettings>) -> Self {
+        Library { integration_id, title: title.into(), storage, registry, settings, changes: tokio::sync::Mutex::new(()) }
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    pub fn settings(&self) -> &LibrarySettings {
+        &self.settings
+    }
+
+    /// Resolves an ID for a caller: unknown IDs, and IDs outside a confined caller's folder, are
+    /// not found (never "forbidden", which would confirm they exist).
+    pub async fn resolve(&self, caller: &Caller, id: &ItemId) -> Result<Resolved> {
+        let confinement = match &caller.folder {
+            Some(folder) => Some(self.registry.item(self.integration_id, folder).await?.ok_or_else(|| not_found(folder))?),
+            None => None,
+        };
+        if id.is_root() {
+            return Ok(confinement.map_or(Resolved::Root, Resolved::Item));
+        }
+        let record = self.registry.item(self.integration_id, id).await?.ok_or_else(|| not_found(id))?;
+        if let Some(folder) = &confinement {
+            let inside = record.path == folder.path || record.path.starts_with(&format!("{}/", folder.path));
+            if !inside {
+                return Err(not_found(id));
+            }
+        }
+        Ok(Resolved::Item(record))
+    }
+
+    /// Resolves an ID that must be a folder (`parentId`): a file's ID is a 400 (C9).
+    pub async fn resolve_folder(&self, caller: &Caller, field: &'static str, id: &ItemId) -> Result<Resolved> {
+        let resolved = self.resolve(caller, id).await?;
+        if let Resolved::Item(record) = &resolved
+            && record.kind != ItemKind::Folder
+        {
+            return Err(DocumentsError::invalid(field, format!("{id} is a file, not a folder")));
+        }
+        Ok(resolved)
+    }
+
+    /// The storage path and index ID of a resolved item.
+    pub(crate) fn location(resolved: &Resolved) -> Result<(StoragePath, ItemId, String)> {
+        match resolved {
+            Resolved::Root => Ok((StoragePath::root(), ItemId::root(), String::new())),
+            Resolved::Item(record) => {
+                let path = StoragePath::parse(&record.path).map_err(|e| DocumentsError::Internal(format!("indexed path {:?}: {e}", record.path)))?;
+                Ok((path, record.id.clone(), record.path.clone()))
+            }
+        }
+    }
+
+    /// The record that stands for the root folder in answers.
+    pub(crate) fn root_record(&self, modified: DateTime<Utc>) -> ItemRecord {
+        ItemRecord {
+            id: ItemId::root(),
+            integration_id: self.integration_id,
+            parent_id: ItemId::root(),
+            path: String::new(),
+            name: self.title.clone(),
+            kind: ItemKind::Folder,
+            size: 0,
+            modified,
+            locked: false,
+            indexed_version: None,
+        }
+    }
+
+    /// The answer for one record: MIME type from the name, or from the first bytes when the
+    /// extension says nothing (C7), and the caller's effective permission.
+    pub(crate) async fn view(&self, caller: &Caller, record: ItemRecord) -> ItemView {
+        let mime_type = match record.kind {
+            ItemKind::Folder => String::new(),
+            ItemKind::File => {
+                let by_name = crate::mime::detect_mime(&record.name, &[]);
+                if by_name == crate::mime::OCTET_STREAM && record.size > 0 {
+                    let head = self.read_head(&record, 8192).await.unwrap_or_default();
+                    crate::mime::detect_mime(&record.name, &head)
+                } else {
+                    by_name
+                }
+            }
+        };
+        let read_only = !caller.can_write() || record.locked;
+        ItemView { record, mime_type, read_only }
+    }
+
+    /// Up to `limit` bytes from the start of a file.
+    pub(crate) async fn read_head(&self, record: &ItemRecord, limit: u64) -> Result<Vec<u8>> {
+        use futures::TryStreamExt;
+        let path = StoragePath::parse(&record.path).map_err(DocumentsError::from)?;
+        let mut stream = self.storage.read(&path, Some(0..limit)).await?;
+        let mut head = Vec::new();
+        while let Some(chunk) = stream.try_next().await.map_err(|e| DocumentsError::Storage(e.into()))? {
+            head.extend_from_slice(&chunk);
+            if head.len() as u64 >= limit {
+                break;
+            }
+        }
+        head.truncate(limit as usize);
+        Ok(head)
+    }
+}
+
+pub(crate) fn not_found(id: &ItemId) -> DocumentsError {
+    DocumentsError::NotFound(format!("no item with ID {id}"))
+}

@@ -1,0 +1,221 @@
+//! Byte-moving endpoints: `/download` and the two-step upload `/uploadInit` + `/upload` (C11,
+//! C13, C14).
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use chrono::Utc;
+use docbridge_protocol::{ItemId, ItemKind, validate_name};
+use docbridge_registry::{ItemRecord, NewReservation, Reservation};
+use docbridge_storage::{ByteStream, StoragePath, WriteMode};
+
+use crate::library::not_found;
+use crate::{Caller, ConflictPolicy, DocumentsError, ItemView, Library, Result};
+
+/// A file ready to be streamed.
+pub struct Download {
+    pub view: ItemView,
+    pub body: ByteStream,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download").field("view", &self.view).finish()
+    }
+}
+
+/// What a finished `/upload` did.
+#[derive(Debug, Clone)]
+pub struct UploadOutcome {
+    pub view: ItemView,
+    /// Whether an earlier content of the same ID was replaced.
+    pub replaced: bool,
+}
+
+/// The first free name in `taken`: `name`, then `stem (1).ext`, `stem (2).ext`, ...
+pub(crate) fn free_name(name: &str, taken: &HashSet<String>) -> String {
+    if !taken.contains(name) {
+        return name.to_owned();
+    }
+    // A leading dot is a hidden file's name, not an extension: `.profile` becomes `.profile (1)`.
+    let (stem, ext) = match name.rfind('.') {
+        Some(dot) if dot > 0 => (&name[..dot], &name[dot..]),
+        _ => (name, ""),
+    };
+    (1..)
+        .map(|n| format!("{stem} ({n}){ext}"))
+        .find(|candidate| !taken.contains(candidate) && candidate.len() <= docbridge_protocol::MAX_NAME_BYTES)
+        .unwrap_or_else(|| unreachable!("an unbounded sequence always has a free name"))
+}
+
+impl Library {
+    /// The file behind a `/download` (fresh metadata; a folder is a 400).
+    pub async fn download_target(&self, caller: &Caller, id: &ItemId) -> Result<ItemView> {
+        let view = self.metadata(caller, id).await?;
+        if view.record.kind == ItemKind::Folder {
+            return Err(DocumentsError::invalid("id", "is a folder; only files can be downloaded"));
+        }
+        Ok(view)
+    }
+
+    /// Streams a file's bytes, or a range of them.
+    pub async fn open_bytes(&self, record: &ItemRecord, range: Option<Range<u64>>) -> Result<ByteStream> {
+        let path = StoragePath::parse(&record.path).map_err(DocumentsError::from)?;
+        Ok(self.storage.read(&path, range).await?)
+    }
+
+    /// `/uploadInit`: reserves a name in a folder and answers the new item's metadata. The item
+    /// appears in listings once its bytes have arrived.
+    pub async fn upload_init(
+        &self,
+        caller: &Caller,
+        parent: &ItemId,
+        filename: &str,
+        wf_document_id: Option<&str>,
+        wf_document_version_id: Option<&str>,
+    ) -> Result<ItemView> {
+        caller.require_write()?;
+        validate_name("filename", filename)?;
+        let resolved = self.resolve_folder(caller, "parentId", parent).await?;
+        let _guard = self.changes.lock().await;
+        let (_, folder_id, folder_path) = Library::location(&resolved)?;
+        let children = self.reconciled_children(&resolved, parent).await?;
+        let pending = self.registry.pending_reservations(self.integration_id, &folder_id).await?;
+        let mut taken: HashSet<String> = children.iter().map(|c| c.name.clone()).collect();
+        taken.extend(pending.into_iter().map(|(name, _)| name));
+
+        let existing = children.iter().find(|c| c.name == filename);
+        let (id, name, replaces_existing) = match (existing, self.settings.conflict_policy) {
+            (None, _) if !taken.contains(filename) => (ItemId::from_trusted(docbridge_registry::random_id()), filename.to_owned(), false),
+            (Some(existing), ConflictPolicy::Replace) if existing.kind == ItemKind::File => {
+                if existing.locked {
+                    return Err(DocumentsError::Forbidden(format!("{filename:?} is locked")));
+                }
+                (existing.id.clone(), filename.to_owned(), true)
+            }
+            (_, ConflictPolicy::Reject | ConflictPolicy::Replace) => {
+                return Err(DocumentsError::Conflict(format!("an item named {filename:?} already exists in this folder")));
+            }
+            (_, ConflictPolicy::Rename) => (ItemId::from_trusted(docbridge_registry::random_id()), free_name(filename, &taken), false),
+        };
+        let reservation = self
+            .registry
+            .create_reservation(NewReservation {
+                id: id.clone(),
+                integration_id: self.integration_id,
+                parent_id: folder_id.clone(),
+                name: name.clone(),
+                replaces_existing,
+                wf_document_id: wf_document_id.filter(|s| !s.is_empty()).map(str::to_owned),
+                wf_document_version_id: wf_document_version_id.filter(|s| !s.is_empty()).map(str::to_owned),
+                created_by: Some(caller.username.clone()),
+                expires_at: Utc::now() + self.settings.reservation_ttl,
+            })
+            .await?;
+        let record = match existing.filter(|_| replaces_existing) {
+            Some(existing) => existing.clone(),
+            None => ItemRecord {
+                id,
+                integration_id: self.integration_id,
+                parent_id: folder_id,
+                path: docbridge_registry::child_path(&folder_path, &name),
+                name,
+                kind: ItemKind::File,
+                size: 0,
+                modified: reservation.created_at,
+                locked: false,
+                indexed_version: None,
+            },
+        };
+        Ok(self.view(caller, record).await)
+    }
+
+    /// `/upload`: streams the bytes for a reserved ID into a temporary object and commits them
+    /// atomically. Repeating it replaces the content atomically; any failure leaves what was
+    /// there before untouched (C14).
+    pub async fn upload(&self, caller: &Caller, id: &ItemId, body: ByteStream) -> Result<UploadOutcome> {
+        caller.require_write()?;
+        let reservation = self.registry.reservation(self.integration_id, id).await?.ok_or_else(|| DocumentsError::NotFound(format!("no upload was started with ID {id} (call /uploadInit first)")))?;
+        if reservation.uploaded_at.is_none() && reservation.expires_at <= Utc::now() {
+            return Err(DocumentsError::NotFound(format!("the upload reservation {id} has expired")));
+        }
+        let existing = self.registry.item(self.integration_id, id).await?;
+        let limit = Some(self.settings.max_upload_bytes);
+        let (path, replaced) = match &existing {
+            Some(record) => {
+                if record.locked {
+                    return Err(DocumentsError::Forbidden(format!("{:?} is locked", record.name)));
+                }
+                (StoragePath::parse(&record.path).map_err(DocumentsError::from)?, true)
+            }
+            None if reservation.uploaded_at.is_some() || reservation.replaces_existing => {
+                // Uploaded before, then deleted or moved out of reach: nothing to replace.
+                return Err(not_found(id));
+            }
+            None => (self.reserved_path(caller, &reservation).await?, false),
+        };
+        let mode = if replaced { WriteMode::Replace } else { WriteMode::CreateNew };
+        let entry = self.storage.write(&path, body, mode, limit).await.map_err(|e| match e {
+            docbridge_storage::StorageError::AlreadyExists(_) => {
+                DocumentsError::Conflict(format!("{:?} was created by someone else meanwhile; start a new upload", reservation.name))
+            }
+            other => other.into(),
+        })?;
+        let record = match existing {
+            Some(mut record) => {
+                self.registry.update_item_content(self.integration_id, &record.id, entry.size, entry.modified).await?;
+                record.size = entry.size;
+                record.modified = entry.modified;
+                record
+            }
+            None => {
+                let new = docbridge_registry::NewItem {
+                    id: Some(reservation.id.clone()),
+                    integration_id: self.integration_id,
+                    parent_id: reservation.parent_id.clone(),
+                    path: path.as_string(),
+                    name: reservation.name.clone(),
+                    kind: ItemKind::File,
+                    size: entry.size,
+                    modified: entry.modified,
+                };
+                match self.registry.insert_item(new).await {
+                    Ok(record) => record,
+                    // A listing in between already indexed the file under its reserved ID.
+                    Err(docbridge_registry::RegistryError::Conflict(_)) => {
+                        self.registry.item(self.integration_id, id).await?.ok_or_else(|| DocumentsError::Conflict(format!("{:?} is indexed under another ID", reservation.name)))?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        self.registry.mark_reservation_uploaded(&reservation.id).await?;
+        self.index_content(&record).await;
+        Ok(UploadOutcome { view: self.view(caller, record).await, replaced })
+    }
+
+    /// Where a new upload lands: its reserved name in its reserved folder, which must still exist.
+    async fn reserved_path(&self, caller: &Caller, reservation: &Reservation) -> Result<StoragePath> {
+        let parent = match self.resolve_folder(caller, "parentId", &reservation.parent_id).await {
+            Ok(parent) => parent,
+            Err(DocumentsError::NotFound(_)) => return Err(DocumentsError::Conflict("the destination folder no longer exists".into())),
+            Err(e) => return Err(e),
+        };
+        let (folder, _, _) = Library::location(&parent)?;
+        folder.join(&reservation.name).map_err(DocumentsError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_names() {
+        let taken: HashSet<String> = ["report.pdf", "report (1).pdf", ".profile", "README"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(free_name("new.pdf", &taken), "new.pdf");
+        assert_eq!(free_name("report.pdf", &taken), "report (2).pdf");
+        assert_eq!(free_name(".profile", &taken), ".profile (1)");
+        assert_eq!(free_name("README", &taken), "README (1)");
+    }
+}

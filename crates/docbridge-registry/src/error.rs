@@ -1,0 +1,33 @@
+//! The registry's one error type.
+
+/// What went wrong in the registry. `InvalidInput` names the field at fault so that the CLI, the
+/// admin API and the admin page can all say what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{field}: {reason}")]
+    InvalidInput { field: &'static str, reason: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl RegistryError {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        RegistryError::InvalidInput { field, reason: reason.into() }
+    }
+
+    /// Maps a unique-constraint violation to a `Conflict` with the given message.
+    pub(crate) fn conflict_on_unique(err: sea_orm::DbErr, message: impl FnOnce() -> String) -> Self {
+        let text = err.to_string().to_lowercase();
+        if text.contains("unique") || text.contains("duplicate key") {
+            RegistryError::Conflict(message())
+        } else {
+            RegistryError::Database(err)
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The search index (C10): item names and the text of text-like files, kept up to date by
+//! every change to the item index rather than by walking the tree per query.
+//!
+//! SQLite uses an FTS5 table with the trigram tokenizer, which answers substring queries of
+//! three or more characters from the index; PostgreSQL uses `pg_trgm` GIN indexes on the same
+//! columns. Shorter terms fall back to a scan of the names, which is still one query.
+
+use docbridge_protocol::ItemId;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, Value};
+
+use crate::db::statement;
+use crate::entities::item;
+use crate::items::{READY, to_record};
+use crate::records::ItemRecord;
+use crate::{Registry, Result};
+
+pub(crate) async fn insert_search_row(txn: &DatabaseTransaction, num: i64, name: &str) -> Result<()> {
+    let backend = txn.get_database_backend();
+    txn.execute_raw(statement(backend, "INSERT INTO item_search (rowid, name, content) VALUES (?, ?, '')", vec![num.into(), name.into()]))
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn rename_search_row(txn: &DatabaseTransaction, integration_id: i64, id: &ItemId, name: &str) -> Result<()> {
+    let backend = txn.get_database_backend();
+    txn.execute_raw(statement(
+        backend,
+        "UPDATE item_search SET name = ? WHERE rowid = (SELECT num FROM items WHERE integration_id = ? AND id = ?)",
+        vec![name.into(), integration_id.into(), id.as_str().into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn delete_integration_search_rows(txn: &DatabaseTransaction, integration_id: i64) -> Result<()> {
+    let backend = txn.get_database_backend();
+    txn.execute_raw(statement(
+        backend,
+        "DELETE FROM item_search WHERE rowid IN (SELECT num FROM items WHERE integration_id = ?)",
+        vec![integration_id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+fn like_pattern(term: &str) -> String {
+    let mut out = String::with_capacity(term.len() + 2);
+    out.push('%');
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// An FTS5 phrase: the term in double quotes, inner quotes doubled, so that no query syntax
+/// (`AND`, `*`, `:`) typed by a user is ever interpreted.
+fn fts_phrase(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
+}
+
+impl Registry {
+    /// Stores the searchable text of a file at a content version (`ItemRecord::version`).
+    pub async fn set_search_content(&self, item: &ItemRecord, content: &str, version: &str) -> Result<()> {
+        use sea_orm::TransactionTrait;
+        let txn = self.db.begin().await?;
+        let backend = txn.get_database_backend();
+        txn.execute_raw(statement(
+            backend,
+            "UPDATE item_search SET content = ? WHERE rowid = (SELECT num FROM items WHERE integration_id = ? AND id = ?)",
+            vec![content.into(), item.integration_id.into(), item.id.as_str().into()],
+        ))
+        .await?;
+        txn.execute_raw(statement(
+            backend,
+            "UPDATE items SET indexed_version = ? WHERE integration_id = ? AND id = ?",
+            vec![version.into(), item.integration_id.into(), item.id.as_str().into()],
+        ))
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Items whose name or indexed content contains every term (case-insensitively), within
+    /// the subtree at `within_path` when given. Unordered: ranking is the caller's.
+    pub async fn search(&self, integration_id: i64, terms: &[String], within_path: Option<&str>) -> Result<Vec<ItemRecord>> {
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let backend = self.db.get_database_backend();
+        let mut sql = String::from("SELECT items.* FROM items JOIN item_search ON item_search.rowid = items.num WHERE items.integration_id = ? AND items.state = ?");
+        let mut values: Vec<Value> = vec![integration_id.into(), READY.into()];
+        let indexable = terms.iter().all(|t| t.chars().count() >= 3);
+        if backend == DbBackend::Sqlite && indexable {
+            sql.push_str(" AND item_search MATCH ?");
+            let query: Vec<String> = terms.iter().map(|t| fts_phrase(t)).collect();
+            values.push(query.join(" AND ").into());
+        } else {
+            for term in terms {
+                sql.push_str(" AND (lower(item_search.name) LIKE ? ESCAPE '\\' OR lower(item_search.content) LIKE ? ESCAPE '\\')");
+                let pattern = like_pattern(&term.to_lowercase());
+                values.push(pattern.clone().into());
+                values.push(pattern.into());
+            }
+        }
+        if let Some(path) = within_path.filter(|p| !p.is_empty()) {
+            let prefix = format!("{path}/");
+            sql.push_str(" AND substr(items.path, 1, ?) = ?");
+            values.push((prefix.chars().count() as i64).into());
+            values.push(prefix.into());
+        }
+        let rows = item::Model::find_by_statement(statement(backend, &sql, values)).all(&self.db).await?;
+        Ok(rows.into_iter().map(to_record).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+        assert_eq!(fts_phrase("say \"hi\" AND"), "\"say \"\"hi\"\" AND\"");
+    }
+}

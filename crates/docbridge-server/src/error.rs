@@ -1,0 +1,173 @@
+//! The one place where errors become HTTP (C20): every failure gets the contract's status and
+//! the JSON body of its endpoint's vocabulary. The detail of a 500 goes to the log, with the
+//! request ID that the response carries in `x-request-id`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use docbridge_auth::AuthError;
+use docbridge_documents::DocumentsError;
+use docbridge_protocol::{ErrorBody, ProtocolError, StatusOutcome, UploadOutcome};
+use docbridge_registry::RegistryError;
+
+/// Which failure body an endpoint speaks (protocol §13.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Vocabulary {
+    /// `{"status":"error","error":...}`
+    #[default]
+    Error,
+    /// `{"status":"failure","error":...}`: delete, rename, customAction.
+    Failure,
+    /// `{"result":"fail","error":...}`: upload.
+    Upload,
+}
+
+/// An error on its way to becoming a response.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// What the caller is told. For 500s a generic text; the detail is in `detail`.
+    pub message: String,
+    detail: Option<String>,
+    vocabulary: Vocabulary,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into(), detail: None, vocabulary: Vocabulary::Error, retry_after: None }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn internal(detail: impl Into<String>) -> Self {
+        ApiError { detail: Some(detail.into()), ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error") }
+    }
+
+    pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        ApiError { retry_after: Some(retry_after_secs), ..Self::new(StatusCode::TOO_MANY_REQUESTS, message) }
+    }
+
+    /// Answers in another endpoint's vocabulary.
+    pub fn speaking(mut self, vocabulary: Vocabulary) -> Self {
+        self.vocabulary = vocabulary;
+        self
+    }
+
+    pub fn vocabulary(&self) -> Vocabulary {
+        self.vocabulary
+    }
+}
+
+impl From<ProtocolError> for ApiError {
+    fn from(err: ProtocolError) -> Self {
+        ApiError::bad_request(err.to_string())
+    }
+}
+
+impl From<DocumentsError> for ApiError {
+    fn from(err: DocumentsError) -> Self {
+        match err {
+            DocumentsError::InvalidInput { .. } => ApiError::bad_request(err.to_string()),
+            DocumentsError::NotFound(m) => ApiError::not_found(m),
+            DocumentsError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            DocumentsError::Forbidden(m) => ApiError::forbidden(m),
+            DocumentsError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, err.to_string()),
+            DocumentsError::UploadInterrupted(_) => ApiError::bad_request(err.to_string()),
+            DocumentsError::Registry(e) => e.into(),
+            DocumentsError::Storage(e) => ApiError::internal(e.to_string()),
+            DocumentsError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(err: RegistryError) -> Self {
+        match err {
+            RegistryError::InvalidInput { .. } => ApiError::bad_request(err.to_string()),
+            RegistryError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            RegistryError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            RegistryError::Database(_) | RegistryError::Corrupt(_) => ApiError::internal(err.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Forbidden(m) => ApiError::forbidden(m),
+            AuthError::InvalidInput { .. } => ApiError::bad_request(err.to_string()),
+            AuthError::Registry(e) => e.into(),
+            AuthError::Hashing(m) => ApiError::internal(m),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some(detail) = &self.detail {
+            // The request ID is attached by the trace span this runs in.
+            tracing::error!(status = self.status.as_u16(), %detail, "request failed");
+        }
+        let mut response = match self.vocabulary {
+            Vocabulary::Error => (self.status, Json(ErrorBody::new(self.message))).into_response(),
+            Vocabulary::Failure => (self.status, Json(StatusOutcome::failure(self.message))).into_response(),
+            Vocabulary::Upload => (self.status, Json(UploadOutcome::fail(self.message))).into_response(),
+        };
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(error: ApiError) -> (StatusCode, serde_json::Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn mapping_table() {
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (DocumentsError::NotFound("no item".into()).into(), 404, "no item"),
+            (DocumentsError::Conflict("taken".into()).into(), 409, "taken"),
+            (DocumentsError::Forbidden("no".into()).into(), 403, "no"),
+            (DocumentsError::TooLarge { limit: 5 }.into(), 413, "the upload exceeds the limit of 5 bytes"),
+            (ProtocolError::invalid("max", "bad").into(), 400, "max: bad"),
+            (AuthError::Forbidden("invalid apiKey".into()).into(), 403, "invalid apiKey"),
+            (RegistryError::Conflict("dup".into()).into(), 409, "dup"),
+            (DocumentsError::Internal("disk on fire at /secret/path".into()).into(), 500, "internal error"),
+        ];
+        for (error, status, message) in cases {
+            let (got_status, body) = body_of(error).await;
+            assert_eq!(got_status.as_u16(), status);
+            assert_eq!(body, serde_json::json!({"status": "error", "error": message}));
+        }
+    }
+
+    #[tokio::test]
+    async fn vocabularies() {
+        let (_, body) = body_of(ApiError::not_found("gone").speaking(Vocabulary::Failure)).await;
+        assert_eq!(body, serde_json::json!({"status": "failure", "error": "gone"}));
+        let (_, body) = body_of(ApiError::bad_request("cut").speaking(Vocabulary::Upload)).await;
+        assert_eq!(body, serde_json::json!({"result": "fail", "error": "cut"}));
+        let response = ApiError::too_many_requests("slow down", 7).into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+    }
+}

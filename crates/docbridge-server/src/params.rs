@@ -1,0 +1,104 @@
+//! Request parameters from the query string or a form body (C21), and the request headers the
+//! protocol uses. Unknown parameters are ignored: Workfront appends its own to every call.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, header};
+use docbridge_protocol::{ItemId, ProtocolError, parse_count};
+
+use crate::error::ApiError;
+
+/// Form bodies are small by nature; anything bigger is not a parameter block.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// Parameters of one call. The query string wins over the body when both name a parameter.
+#[derive(Debug, Default, Clone)]
+pub struct Params {
+    values: HashMap<String, String>,
+}
+
+impl Params {
+    pub fn from_query(query: Option<&str>) -> Result<Self, ApiError> {
+        let mut params = Params::default();
+        params.merge(query.unwrap_or(""))?;
+        Ok(params)
+    }
+
+    fn merge(&mut self, encoded: &str) -> Result<(), ApiError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(encoded).map_err(|e| ApiError::bad_request(format!("malformed parameters: {e}")))?;
+        for (key, value) in pairs {
+            self.values.entry(key).or_insert(value);
+        }
+        Ok(())
+    }
+
+    /// Adds the parameters of an `application/x-www-form-urlencoded` body, if that is what
+    /// the body is.
+    pub async fn add_form_body(&mut self, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
+        let is_form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Ok(());
+        }
+        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "the form body is too large"))?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::bad_request("the form body is not UTF-8"))?;
+        self.merge(text)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// A required parameter: absent or empty is a 400 naming it.
+    pub fn required(&self, name: &'static str) -> Result<&str, ApiError> {
+        self.get(name).filter(|v| !v.is_empty()).ok_or_else(|| ApiError::bad_request(format!("{name}: is required")))
+    }
+
+    pub fn id(&self, name: &'static str) -> Result<ItemId, ApiError> {
+        Ok(ItemId::parse(name, self.required(name)?)?)
+    }
+
+    pub fn parent(&self) -> Result<ItemId, ApiError> {
+        Ok(ItemId::parse_parent("parentId", self.get("parentId"))?)
+    }
+
+    pub fn count(&self, name: &'static str) -> Result<Option<u64>, ProtocolError> {
+        parse_count(name, self.get(name))
+    }
+}
+
+/// A header's value as text, matched case-insensitively by name (HTTP already does that).
+pub fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn query_parsing() {
+        let p = Params::from_query(Some("parentId=%2F&max=10&access_type=offline&name=a%20b&name=second")).unwrap();
+        assert!(p.parent().unwrap().is_root());
+        assert_eq!(p.count("max").unwrap(), Some(10));
+        assert_eq!(p.get("name"), Some("a b"));
+        assert!(p.required("query").is_err());
+        assert!(Params::from_query(Some("max=-1")).unwrap().count("max").is_err());
+        assert!(Params::from_query(Some("id=..%2Fetc")).unwrap().id("id").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_on_any_query(query in "\\PC{0,80}") {
+            if let Ok(p) = Params::from_query(Some(&query)) {
+                let _ = p.id("id");
+                let _ = p.parent();
+                let _ = p.count("max");
+            }
+        }
+    }
+}

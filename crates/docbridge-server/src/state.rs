@@ -1,0 +1,92 @@
+//! What every request handler shares: the registry, one `Library` per integration, the link
+//! signer and the settings.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use docbridge_auth::LinkSigner;
+use docbridge_documents::{Library, LibrarySettings};
+use docbridge_registry::{Integration, Registry};
+use docbridge_storage::{FsStorage, MemoryStorage, Storage, StorageError};
+
+/// Opens the storage an integration's record names. docbridge's own opens `fs` (a folder)
+/// and `memory` libraries; a program that embeds docbridge passes its own to serve any store.
+pub trait StorageFactory: Send + Sync + 'static {
+    fn open(&self, integration: &Integration) -> Result<Arc<dyn Storage>, StorageError>;
+}
+
+/// The built-in adapters: `fs` with `storage_root` as folder, `memory` (kept for the process's
+/// life, one per integration).
+#[derive(Default)]
+pub struct BuiltinStorage {
+    memory: RwLock<HashMap<i64, Arc<MemoryStorage>>>,
+}
+
+impl StorageFactory for BuiltinStorage {
+    fn open(&self, integration: &Integration) -> Result<Arc<dyn Storage>, StorageError> {
+        match integration.storage_kind.as_str() {
+            "fs" => Ok(Arc::new(FsStorage::new(&integration.storage_root)?)),
+            "memory" => {
+                let mut memory = self.memory.write().unwrap_or_else(|e| e.into_inner());
+                Ok(memory.entry(integration.id).or_insert_with(|| Arc::new(MemoryStorage::new())).clone())
+            }
+            other => Err(StorageError::InvalidPath(format!("unknown storage kind {other:?}"))),
+        }
+    }
+}
+
+/// Server-wide settings derived from the configuration.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// No trailing slash.
+    pub public_url: String,
+    pub publisher: String,
+    pub link_ttl: chrono::Duration,
+    pub library: Arc<LibrarySettings>,
+}
+
+/// Shared state of the router. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Registry,
+    pub settings: Arc<ServerSettings>,
+    pub signer: LinkSigner,
+    storage: Arc<dyn StorageFactory>,
+    libraries: Arc<RwLock<HashMap<i64, (LibraryKey, Arc<Library>)>>>,
+}
+
+/// What a cached `Library` was built from: when the record changes, the library is rebuilt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LibraryKey {
+    name: String,
+    storage_kind: String,
+    storage_root: String,
+}
+
+impl AppState {
+    /// Builds the state; the link-signing key is shared through the registry so that every
+    /// process signs alike (C24).
+    pub async fn new(registry: Registry, settings: ServerSettings, storage: Arc<dyn StorageFactory>) -> Result<Self, docbridge_registry::RegistryError> {
+        let key = registry.setting_or_init("link_signing_key", docbridge_registry::random_id).await?;
+        Ok(AppState { registry, settings: Arc::new(settings), signer: LinkSigner::new(key.as_bytes()), storage, libraries: Arc::default() })
+    }
+
+    /// The library of an integration, built on first use and rebuilt when its record changes.
+    pub fn library(&self, integration: &Integration) -> Result<Arc<Library>, StorageError> {
+        let key = LibraryKey { name: integration.name.clone(), storage_kind: integration.storage_kind.clone(), storage_root: integration.storage_root.clone() };
+        if let Some((cached_key, library)) = self.libraries.read().unwrap_or_else(|e| e.into_inner()).get(&integration.id)
+            && *cached_key == key
+        {
+            return Ok(library.clone());
+        }
+        let storage = self.storage.open(integration)?;
+        let library = Arc::new(Library::new(integration.id, integration.name.clone(), storage, self.registry.clone(), self.settings.library.clone()));
+        self.libraries.write().unwrap_or_else(|e| e.into_inner()).insert(integration.id, (key, library.clone()));
+        Ok(library)
+    }
+
+    /// The Base API URL of an integration (C1).
+    pub fn base_api_url(&self, slug: &str) -> String {
+        format!("{}/webhooks/{slug}", self.settings.public_url)
+    }
+}

@@ -1,0 +1,357 @@
+//! The twelve Document Webhooks endpoints under `/webhooks/{slug}/` (C1, C9–C21): HTTP in,
+//! `docbridge_documents` calls, the contract's shapes out.
+
+use std::io;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use docbridge_documents::{ActionOutcome, ActionTarget, Caller, ItemView, Library};
+use docbridge_protocol::{
+    CustomActionInfo, Endpoint, ItemMetadata, RangeRequest, ServiceInfo, StatusOutcome, UploadOutcome, WEBHOOK_VERSION, content_disposition, parse_range,
+};
+use docbridge_registry::{AuditEntry, AuthType, Integration};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::error::{ApiError, Vocabulary};
+use crate::links::signed_url;
+use crate::params::{Params, header_text};
+use crate::state::AppState;
+
+fn vocabulary(endpoint: Endpoint) -> Vocabulary {
+    match endpoint {
+        Endpoint::Upload => Vocabulary::Upload,
+        Endpoint::Delete | Endpoint::Rename | Endpoint::CustomAction => Vocabulary::Failure,
+        _ => Vocabulary::Error,
+    }
+}
+
+/// The methods each endpoint answers: the documented one first, plus the lenient extras the
+/// contract accepts.
+fn allowed_methods(endpoint: Endpoint) -> &'static [Method] {
+    match endpoint {
+        Endpoint::ServiceInfo | Endpoint::Metadata | Endpoint::Files | Endpoint::Search | Endpoint::Download | Endpoint::Thumbnail => &[Method::GET, Method::HEAD],
+        Endpoint::UploadInit | Endpoint::CreateFolder => &[Method::POST],
+        Endpoint::Upload => &[Method::PUT, Method::POST],
+        Endpoint::Delete => &[Method::PUT, Method::DELETE, Method::POST],
+        Endpoint::Rename => &[Method::PUT, Method::POST],
+        Endpoint::CustomAction => &[Method::GET, Method::POST],
+    }
+}
+
+/// Entry point of every provider call.
+pub async fn dispatch(State(state): State<AppState>, Path((slug, name)): Path<(String, String)>, method: Method, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+    let Ok(endpoint) = name.parse::<Endpoint>() else {
+        return ApiError::not_found(format!("no endpoint named {name:?}")).into_response();
+    };
+    let vocabulary = vocabulary(endpoint);
+    if !allowed_methods(endpoint).contains(&method) {
+        let allow = allowed_methods(endpoint).iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+        let mut response = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{endpoint} does not accept {method}")).speaking(vocabulary).into_response();
+        if let Ok(value) = HeaderValue::from_str(&allow) {
+            response.headers_mut().insert(header::ALLOW, value);
+        }
+        return response;
+    }
+    let call = Call { state, endpoint, method, headers, uri };
+    match call.run(&slug, body).await {
+        Ok(response) => response,
+        Err(error) => error.speaking(vocabulary).into_response(),
+    }
+}
+
+struct Call {
+    state: AppState,
+    endpoint: Endpoint,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+}
+
+impl Call {
+    async fn run(&self, slug: &str, body: Body) -> Result<Response, ApiError> {
+        let integration = self.state.registry.integration(slug).await?.ok_or_else(|| ApiError::not_found(format!("no integration {slug:?}")))?;
+        if self.endpoint == Endpoint::ServiceInfo {
+            return Ok(Json(self.service_info(&integration)).into_response());
+        }
+        let caller = authenticate(&self.state, &integration, &self.headers).await?;
+        let mut params = Params::from_query(self.uri.query())?;
+        if self.endpoint != Endpoint::Upload && matches!(self.method, Method::POST | Method::PUT | Method::DELETE) {
+            params.add_form_body(&self.headers, body).await?;
+            return self.audited(&integration, &caller, &params, Body::empty()).await;
+        }
+        self.audited(&integration, &caller, &params, body).await
+    }
+
+    /// Runs the endpoint; changes are written to the audit trail with their outcome (C25).
+    async fn audited(&self, integration: &Integration, caller: &Caller, params: &Params, body: Body) -> Result<Response, ApiError> {
+        let library = self.state.library(integration).map_err(|e| ApiError::internal(format!("opening the library of {:?}: {e}", integration.slug)))?;
+        let result = self.endpoint(integration, &library, caller, params, body).await;
+        let changes = matches!(self.endpoint, Endpoint::UploadInit | Endpoint::Upload | Endpoint::CreateFolder | Endpoint::Delete | Endpoint::Rename | Endpoint::CustomAction);
+        if changes {
+            let (outcome, item) = match &result {
+                Ok((response, item)) => (response.status().as_u16().to_string(), item.clone()),
+                Err(e) => (format!("{} {}", e.status.as_u16(), e.message), None),
+            };
+            let item = item.or_else(|| ["id", "documentId", "folderId", "parentId"].iter().find_map(|p| params.get(p)).map(str::to_owned));
+            let entry = AuditEntry {
+                at: chrono::Utc::now(),
+                actor: caller.username.clone(),
+                integration: integration.slug.clone(),
+                operation: self.endpoint.as_str().to_owned(),
+                item_id: item,
+                result: outcome,
+                detail: params.get("name").or(params.get("filename")).map(str::to_owned),
+            };
+            if let Err(e) = self.state.registry.record_audit(&entry).await {
+                tracing::error!(error = %e, "could not write the audit trail");
+            }
+        }
+        result.map(|(response, _)| response)
+    }
+
+    fn service_info(&self, integration: &Integration) -> ServiceInfo {
+        ServiceInfo {
+            webhook_version: WEBHOOK_VERSION.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            publisher: self.state.settings.publisher.clone(),
+            available_endpoints: Endpoint::ALL.iter().map(|e| e.as_str().to_owned()).collect(),
+            custom_actions: integration.custom_actions.iter().map(|a| CustomActionInfo { name: a.name.clone(), display_name: a.display_name.clone() }).collect(),
+        }
+    }
+
+    /// One endpoint's work; returns the response and, for changes, the item it concerned.
+    async fn endpoint(&self, integration: &Integration, library: &Library, caller: &Caller, params: &Params, body: Body) -> Result<(Response, Option<String>), ApiError> {
+        let meta = |view: ItemView| to_wire(&self.state, integration, caller, view);
+        match self.endpoint {
+            Endpoint::ServiceInfo => Ok((Json(self.service_info(integration)).into_response(), None)),
+            Endpoint::Metadata => {
+                let view = library.metadata(caller, &params.id("id")?).await?;
+                Ok((Json(meta(view)).into_response(), None))
+            }
+            Endpoint::Files => {
+                let (max, offset) = (params.count("max")?, params.count("offset")?);
+                let views = library.list(caller, &params.parent()?, max, offset).await?;
+                Ok((Json(views.into_iter().map(meta).collect::<Vec<_>>()).into_response(), None))
+            }
+            Endpoint::Search => {
+                let (max, offset) = (params.count("max")?, params.count("offset")?);
+                let query = params.required("query")?;
+                let parent = params.parent()?;
+                let views = library.search(caller, query, Some(&parent), max, offset).await?;
+                Ok((Json(views.into_iter().map(meta).collect::<Vec<_>>()).into_response(), None))
+            }
+            Endpoint::Download => Ok((self.download(library, caller, &params.id("id")?).await?, None)),
+            Endpoint::Thumbnail => {
+                let width = docbridge_documents::thumbnail::clamp_width(params.count("size")?);
+                let thumb = library.thumbnail(caller, &params.id("id")?, width).await?;
+                if if_none_match(&self.headers, &thumb.etag) {
+                    return Ok((not_modified(&thumb.etag), None));
+                }
+                let headers = [
+                    (header::CONTENT_TYPE, thumb.content_type.to_owned()),
+                    (header::ETAG, thumb.etag),
+                    (header::CACHE_CONTROL, "private, max-age=3600".to_owned()),
+                ];
+                Ok(((headers, thumb.bytes).into_response(), None))
+            }
+            Endpoint::UploadInit => {
+                let view = library
+                    .upload_init(caller, &params.parent()?, params.required("filename")?, params.get("documentId"), params.get("documentVersionId"))
+                    .await?;
+                let id = view.record.id.to_string();
+                Ok((Json(meta(view)).into_response(), Some(id)))
+            }
+            Endpoint::Upload => {
+                let id = params.id("id")?;
+                let stream = self.upload_stream(library, body)?;
+                library.upload(caller, &id, stream).await?;
+                Ok((Json(UploadOutcome::success()).into_response(), Some(id.to_string())))
+            }
+            Endpoint::CreateFolder => {
+                let view = library.create_folder(caller, &params.parent()?, params.required("name")?).await?;
+                let id = view.record.id.to_string();
+                Ok((Json(meta(view)).into_response(), Some(id)))
+            }
+            Endpoint::Delete => {
+                let id = delete_target(params)?;
+                library.delete(caller, &id).await?;
+                Ok((Json(StatusOutcome::success()).into_response(), Some(id.to_string())))
+            }
+            Endpoint::Rename => {
+                let id = params.id("id")?;
+                library.rename(caller, &id, params.required("name")?).await?;
+                Ok((Json(StatusOutcome::success()).into_response(), Some(id.to_string())))
+            }
+            Endpoint::CustomAction => {
+                let name = params.required("name")?;
+                let own_id = params.get("id").filter(|v| !v.is_empty()).map(|_| params.id("id")).transpose()?;
+                let target = match &own_id {
+                    Some(id) => ActionTarget::Id(id),
+                    None => ActionTarget::Workfront { document_id: params.required("documentId")?, version_id: params.get("documentVersionId").filter(|v| !v.is_empty()) },
+                };
+                let outcome = match library.custom_action(caller, integration, name, target).await? {
+                    ActionOutcome::Success => StatusOutcome::success(),
+                    ActionOutcome::Failure(message) => StatusOutcome::failure(message),
+                };
+                Ok((Json(outcome).into_response(), own_id.map(|id| id.to_string())))
+            }
+        }
+    }
+
+    /// `/download` (C11): streamed, with validators, conditional requests and single ranges.
+    async fn download(&self, library: &Library, caller: &Caller, id: &docbridge_protocol::ItemId) -> Result<Response, ApiError> {
+        let view = library.download_target(caller, id).await?;
+        file_response(library, &self.headers, &view, "attachment").await
+    }
+
+    /// The bytes of an upload: the raw body, or the first file part of a multipart body (C14).
+    fn upload_stream(&self, library: &Library, body: Body) -> Result<docbridge_storage::ByteStream, ApiError> {
+        let limit = library.settings().max_upload_bytes;
+        let declared = header_text(&self.headers, "content-length").and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit) {
+            return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the upload exceeds the limit of {limit} bytes")));
+        }
+        let raw = body.into_data_stream().map_err(io::Error::other);
+        let boundary = header_text(&self.headers, "content-type").and_then(|ct| multer::parse_boundary(ct).ok());
+        let Some(boundary) = boundary else {
+            return Ok(Box::pin(raw));
+        };
+        let multipart = multer::Multipart::new(raw, boundary);
+        let stream = futures::stream::try_unfold((multipart, None::<multer::Field<'static>>), |(mut multipart, mut field)| async move {
+            if field.is_none() {
+                loop {
+                    match multipart.next_field().await.map_err(io::Error::other)? {
+                        Some(f) if f.file_name().is_some() => {
+                            field = Some(f);
+                            break;
+                        }
+                        Some(_) => continue,
+                        None => return Err(io::Error::other("the multipart body has no file part")),
+                    }
+                }
+            }
+            let Some(current) = field.as_mut() else { return Ok(None) };
+            match current.chunk().await.map_err(io::Error::other)? {
+                Some(bytes) => Ok(Some((bytes, (multipart, field)))),
+                None => Ok(None),
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+}
+
+/// The item of a `/delete`: `documentId`, `folderId` or `id` (C16); two that disagree are a 400.
+fn delete_target(params: &Params) -> Result<docbridge_protocol::ItemId, ApiError> {
+    let given: Vec<(&'static str, &str)> = ["documentId", "folderId", "id"].into_iter().filter_map(|p| params.get(p).filter(|v| !v.is_empty()).map(|v| (p, v))).collect();
+    match given.as_slice() {
+        [] => Err(ApiError::bad_request("documentId: is required (or folderId, or id)")),
+        [(name, first), rest @ ..] => {
+            if rest.iter().any(|(_, v)| v != first) {
+                return Err(ApiError::bad_request("documentId, folderId and id name different items"));
+            }
+            Ok(docbridge_protocol::ItemId::parse(name, first)?)
+        }
+    }
+}
+
+/// Checks the caller's credentials for an integration (C3, C4) and works out their role (C5).
+pub async fn authenticate(state: &AppState, integration: &Integration, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    if !integration.enabled {
+        return Err(ApiError::forbidden(format!("the integration {:?} is disabled", integration.slug)));
+    }
+    let username = match integration.auth_type {
+        AuthType::ApiKey => docbridge_auth::authenticate_api_key(&state.registry, integration, header_text(headers, "apikey"), header_text(headers, "username")).await?.username,
+        AuthType::OAuth2 => {
+            // Bearer tokens are issued by the OAuth2 authorization server, which is not part of
+            // this build yet: no token can be valid, and 403 is what makes Workfront re-authorise.
+            return Err(ApiError::forbidden("invalid or expired bearer token"));
+        }
+    };
+    caller_for(integration, username)
+}
+
+/// The role of a user in an integration: the integration's default role for now.
+pub fn caller_for(integration: &Integration, username: String) -> Result<Caller, ApiError> {
+    let role = integration.default_role.role().ok_or_else(|| ApiError::forbidden(format!("{username} has no access to this integration")))?;
+    Ok(Caller { username, role, folder: None })
+}
+
+/// The wire form of an item, with signed links for the caller (C7, C8).
+pub fn to_wire(state: &AppState, integration: &Integration, caller: &Caller, view: ItemView) -> ItemMetadata {
+    let is_file = view.record.kind == docbridge_protocol::ItemKind::File;
+    let id = view.record.id.to_string();
+    ItemMetadata {
+        view_link: signed_url(state, &integration.slug, &id, docbridge_auth::LinkAction::View, &caller.username),
+        download_link: if is_file { signed_url(state, &integration.slug, &id, docbridge_auth::LinkAction::Download, &caller.username) } else { String::new() },
+        id: view.record.id,
+        title: view.record.name,
+        kind: view.record.kind,
+        date_modified: view.record.modified,
+        size: if is_file { view.record.size } else { 0 },
+        mime_type: view.mime_type,
+        read_only: view.read_only,
+    }
+}
+
+pub(crate) fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    header_text(headers, "if-none-match").is_some_and(|v| v.trim() == "*" || v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag))
+}
+
+fn not_modified(etag: &str) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// A file's bytes with `Content-Type`, `Content-Length`, `Content-Disposition`, `ETag`,
+/// `Last-Modified` and `Accept-Ranges`; 304 for a matching conditional request; 206 or 416 for
+/// a single range.
+pub(crate) async fn file_response(library: &Library, headers: &HeaderMap, view: &ItemView, disposition: &str) -> Result<Response, ApiError> {
+    let record = &view.record;
+    let etag = format!("\"{}-{}\"", record.id, record.version());
+    let last_modified = httpdate::fmt_http_date(std::time::SystemTime::from(record.modified));
+    let modified_secs = record.modified.timestamp();
+    let unmodified_since = header_text(headers, "if-modified-since")
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+        .is_some_and(|since| chrono::DateTime::<chrono::Utc>::from(since).timestamp() >= modified_secs);
+    let has_if_none_match = headers.contains_key(header::IF_NONE_MATCH);
+    if if_none_match(headers, &etag) || (!has_if_none_match && unmodified_since) {
+        return Ok(not_modified(&etag));
+    }
+    // If-Range: a range applies only while the representation is the one the client has.
+    let range_applies = header_text(headers, "if-range").is_none_or(|v| v.trim() == etag || v.trim() == last_modified);
+    let range = if range_applies { parse_range(header_text(headers, "range"), record.size) } else { RangeRequest::Full };
+    let mut response = Response::builder()
+        .header(header::CONTENT_TYPE, if view.mime_type.is_empty() { "application/octet-stream" } else { view.mime_type.as_str() })
+        .header(header::CONTENT_DISPOSITION, content_disposition(disposition, &record.name))
+        .header(header::ETAG, &etag)
+        .header(header::LAST_MODIFIED, &last_modified)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CACHE_CONTROL, "private, no-cache");
+    let (status, length, stream) = match range {
+        RangeRequest::Unsatisfiable => {
+            let body = serde_json::to_vec(&docbridge_protocol::ErrorBody::new("the requested range is not satisfiable")).unwrap_or_default();
+            return Ok(Response::builder()
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{}", record.size))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body))
+                .unwrap_or_else(|_| StatusCode::RANGE_NOT_SATISFIABLE.into_response()));
+        }
+        RangeRequest::Partial(r) => {
+            response = response.header(header::CONTENT_RANGE, r.content_range(record.size));
+            (StatusCode::PARTIAL_CONTENT, r.len(), library.open_bytes(record, Some(r.start..r.end_inclusive + 1)).await?)
+        }
+        RangeRequest::Full => (StatusCode::OK, record.size, library.open_bytes(record, None).await?),
+    };
+    response
+        .status(status)
+        .header(header::CONTENT_LENGTH, length)
+        .body(Body::from_stream(stream.map(|chunk| chunk.map_err(io::Error::other))))
+        .map_err(|e| ApiError::internal(format!("building a download response: {e}")))
+}
