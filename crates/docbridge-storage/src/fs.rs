@@ -102,6 +102,8 @@ impl FsStorage {
     /// Opens the library at `root`, creating the folder (and its parents) if missing, and the
     /// bookkeeping folder inside it. Removes temporary objects that a crashed process left
     /// behind and nobody touched for [`TEMP_GRACE`].
+    ///
+    /// Blocks while it does so: meant for start-up, or `spawn_blocking` from async code.
     pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
         let root = std::path::absolute(root.into())?;
         std::fs::create_dir_all(&root)?;
@@ -140,7 +142,10 @@ impl Storage for FsStorage {
         let (fs, dir) = (self.fs.clone(), dir.clone());
         blocking(move || {
             let fd = fs.open_dir(&dir)?;
-            Ok(read_entries(&fd, &dir)?.into_iter().map(|(_, entry)| entry).collect())
+            Ok(read_entries(&fd, &dir)?
+                .into_iter()
+                .map(|(_, entry)| entry)
+                .collect())
         })
         .await
     }
@@ -173,7 +178,13 @@ impl Storage for FsStorage {
         Ok(Box::pin(ReaderStream::with_capacity(reader, READ_CHUNK)))
     }
 
-    async fn write(&self, path: &StoragePath, mut data: ByteStream, mode: WriteMode, limit: Option<u64>) -> Result<Entry> {
+    async fn write(
+        &self,
+        path: &StoragePath,
+        mut data: ByteStream,
+        mode: WriteMode,
+        limit: Option<u64>,
+    ) -> Result<Entry> {
         if path.is_root() {
             return Err(StorageError::IsADirectory(path.to_string()));
         }
@@ -221,7 +232,9 @@ impl Storage for FsStorage {
 }
 
 /// Runs blocking filesystem work on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| StorageError::Io(io::Error::other(format!("filesystem task failed: {e}"))))?
@@ -246,7 +259,12 @@ impl Fs {
     /// Opens the root. Opened anew for every operation so that a root that disappears (an
     /// unmounted volume) is noticed by the next call, `check` included.
     fn open_root(&self) -> Result<OwnedFd> {
-        rustix::fs::open(&self.root, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty()).map_err(|e| {
+        rustix::fs::open(
+            &self.root,
+            DIR_FLAGS.difference(OFlags::NOFOLLOW),
+            Mode::empty(),
+        )
+        .map_err(|e| {
             StorageError::Io(io::Error::new(
                 io::Error::from(e).kind(),
                 format!("cannot open the library root {}: {e}", self.root.display()),
@@ -324,13 +342,27 @@ impl Fs {
         check_write_target(&parent, name, mode, path)?;
         let dir = self.temp_dir()?;
         let name = format!("{}.upload", uuid::Uuid::new_v4());
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&dir, name.as_str(), flags, FILE_MODE).map_err(io_error)?;
-        Ok((TempFile { dir, name, armed: true }, File::from(fd)))
+        Ok((
+            TempFile {
+                dir,
+                name,
+                armed: true,
+            },
+            File::from(fd),
+        ))
     }
 
     /// Moves a finished temporary file to `path`; `temp` removes the file if this fails.
-    fn commit_write(&self, path: &StoragePath, mode: WriteMode, mut temp: TempFile, file: &File) -> Result<Entry> {
+    fn commit_write(
+        &self,
+        path: &StoragePath,
+        mode: WriteMode,
+        mut temp: TempFile,
+        file: &File,
+    ) -> Result<Entry> {
         // Resolved again rather than kept from `start_write`: the path is what the caller named,
         // and a folder renamed meanwhile must not receive the file under its new name.
         let (parent, name) = self.open_parent(path)?;
@@ -338,14 +370,17 @@ impl Fs {
             WriteMode::CreateNew => rename_no_replace(&temp.dir, &temp.name, &parent, name, false),
             WriteMode::Replace => {
                 check_write_target(&parent, name, mode, path)?;
-                rustix::fs::renameat(&temp.dir, temp.name.as_str(), &parent, name).map_err(io::Error::from)
+                rustix::fs::renameat(&temp.dir, temp.name.as_str(), &parent, name)
+                    .map_err(io::Error::from)
             }
         };
         match committed {
             Ok(()) => temp.armed = false,
             Err(e) => {
                 return Err(match e.raw_os_error().map(Errno::from_raw_os_error) {
-                    Some(Errno::EXIST | Errno::NOTEMPTY) => StorageError::AlreadyExists(path.to_string()),
+                    Some(Errno::EXIST | Errno::NOTEMPTY) => {
+                        StorageError::AlreadyExists(path.to_string())
+                    }
                     Some(Errno::ISDIR) => StorageError::IsADirectory(path.to_string()),
                     Some(Errno::NOENT) => not_found(path),
                     _ => StorageError::Io(e),
@@ -379,7 +414,9 @@ impl Fs {
         let internal_root = StoragePath::internal(&[])?;
         for path in [from, to] {
             if path.is_root() || *path == internal_root {
-                return Err(StorageError::InvalidPath(format!("{path} cannot be moved or replaced")));
+                return Err(StorageError::InvalidPath(format!(
+                    "{path} cannot be moved or replaced"
+                )));
             }
         }
         let (from_parent, from_name) = self.open_parent(from)?;
@@ -394,16 +431,26 @@ impl Fs {
             return Err(StorageError::AlreadyExists(to.to_string()));
         }
         if to.starts_with(from) {
-            return Err(StorageError::InvalidPath(format!("cannot move {from} into itself ({to})")));
+            return Err(StorageError::InvalidPath(format!(
+                "cannot move {from} into itself ({to})"
+            )));
         }
         let (to_parent, to_name) = self.open_parent(to)?;
-        if let Err(e) = rename_no_replace(&from_parent, from_name, &to_parent, to_name, kind == Kind::Dir) {
+        if let Err(e) = rename_no_replace(
+            &from_parent,
+            from_name,
+            &to_parent,
+            to_name,
+            kind == Kind::Dir,
+        ) {
             return Err(match e.raw_os_error().map(Errno::from_raw_os_error) {
                 Some(Errno::EXIST | Errno::NOTEMPTY) => StorageError::AlreadyExists(to.to_string()),
                 Some(Errno::NOENT) => not_found(from),
                 // The kernel's own refusal to move a folder below itself (a bind mount could hide
                 // the relation from the path check above).
-                Some(Errno::INVAL) => StorageError::InvalidPath(format!("cannot move {from} into {to}")),
+                Some(Errno::INVAL) => {
+                    StorageError::InvalidPath(format!("cannot move {from} into {to}"))
+                }
                 _ => StorageError::Io(e),
             });
         }
@@ -414,7 +461,9 @@ impl Fs {
 
     fn delete(&self, path: &StoragePath) -> Result<()> {
         if path.is_root() || *path == StoragePath::internal(&[])? {
-            return Err(StorageError::InvalidPath(format!("{path} cannot be deleted")));
+            return Err(StorageError::InvalidPath(format!(
+                "{path} cannot be deleted"
+            )));
         }
         let (parent, name) = self.open_parent(path)?;
         let kind = stat_at(&parent, name)?.map(|st| kind_of(&st));
@@ -455,16 +504,22 @@ impl Fs {
     /// Removes temporary objects whose modification time is older than `older_than`.
     fn clean_temp(&self, older_than: Duration) -> Result<usize> {
         let dir = self.temp_dir()?;
-        let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(UNIX_EPOCH);
+        let cutoff = SystemTime::now()
+            .checked_sub(older_than)
+            .unwrap_or(UNIX_EPOCH);
         let mut removed = 0;
         for name in dir_names(&dir).map_err(StorageError::Io)? {
-            let Some(st) = stat_at(&dir, &name)? else { continue };
+            let Some(st) = stat_at(&dir, &name)? else {
+                continue;
+            };
             if stat_mtime(&st) >= DateTime::<Utc>::from(cutoff) {
                 continue;
             }
             match remove_any(&dir, &name) {
                 Ok(()) => removed += 1,
-                Err(e) => tracing::warn!(name = %name, error = %e, "cannot remove a stale temporary object"),
+                Err(e) => {
+                    tracing::warn!(name = %name, error = %e, "cannot remove a stale temporary object")
+                }
             }
         }
         Ok(removed)
@@ -473,6 +528,7 @@ impl Fs {
 
 /// A temporary file that is removed when dropped unless disarmed: any failure, or a caller that
 /// stops polling a write half-way (a client that hangs up), cleans up after itself.
+/// (The unlink runs wherever the drop happens, an async worker included: one quick syscall.)
 struct TempFile {
     dir: OwnedFd,
     name: String,
@@ -486,15 +542,24 @@ impl Drop for TempFile {
         }
         match rustix::fs::unlinkat(&self.dir, self.name.as_str(), AtFlags::empty()) {
             Ok(()) | Err(Errno::NOENT) => {}
-            Err(e) => tracing::warn!(name = %self.name, error = %e, "cannot remove a temporary upload; it is swept later"),
+            Err(e) => {
+                tracing::warn!(name = %self.name, error = %e, "cannot remove a temporary upload; it is swept later")
+            }
         }
     }
 }
 
 /// Refuses a write whose target is taken by something it must not touch: anything for
 /// `CreateNew`, a folder or an invisible item (a link) for `Replace`.
-fn check_write_target(parent: &OwnedFd, name: &str, mode: WriteMode, path: &StoragePath) -> Result<()> {
-    let Some(st) = stat_at(parent, name)? else { return Ok(()) };
+fn check_write_target(
+    parent: &OwnedFd,
+    name: &str,
+    mode: WriteMode,
+    path: &StoragePath,
+) -> Result<()> {
+    let Some(st) = stat_at(parent, name)? else {
+        return Ok(());
+    };
     match (kind_of(&st), mode) {
         (Kind::Dir, WriteMode::Replace) => Err(StorageError::IsADirectory(path.to_string())),
         (Kind::File, WriteMode::Replace) => Ok(()),
@@ -508,9 +573,21 @@ fn check_write_target(parent: &OwnedFd, name: &str, mode: WriteMode, path: &Stor
 /// hard-linked to the new name (which fails if taken, atomically) and its old name removed; a
 /// folder, which cannot be hard-linked, gets a check then a plain rename, the one place with a
 /// window in which a racing creator could be replaced.
-fn rename_no_replace(from_dir: &OwnedFd, from_name: &str, to_dir: &OwnedFd, to_name: &str, is_dir: bool) -> io::Result<()> {
+fn rename_no_replace(
+    from_dir: &OwnedFd,
+    from_name: &str,
+    to_dir: &OwnedFd,
+    to_name: &str,
+    is_dir: bool,
+) -> io::Result<()> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    match rustix::fs::renameat_with(from_dir, from_name, to_dir, to_name, rustix::fs::RenameFlags::NOREPLACE) {
+    match rustix::fs::renameat_with(
+        from_dir,
+        from_name,
+        to_dir,
+        to_name,
+        rustix::fs::RenameFlags::NOREPLACE,
+    ) {
         Ok(()) => return Ok(()),
         // Unsupported by this kernel or filesystem. EINVAL can also mean "a folder into itself";
         // the fallbacks then fail the same way.
@@ -582,7 +659,9 @@ fn dir_names(dir: &OwnedFd) -> io::Result<Vec<String>> {
     let mut names = Vec::new();
     for entry in Dir::read_from(dir)? {
         let entry = entry?;
-        let Ok(name) = entry.file_name().to_str() else { continue };
+        let Ok(name) = entry.file_name().to_str() else {
+            continue;
+        };
         if name != "." && name != ".." {
             names.push(name.to_owned());
         }
@@ -607,7 +686,9 @@ fn read_entries(fd: &OwnedFd, dir: &StoragePath) -> Result<Vec<(StoragePath, Ent
         // A name no path can hold (a `\`, a control character) could never be read or renamed.
         let Ok(path) = dir.join(&name) else { continue };
         // Gone since the folder was read: skipped, as if read a moment later.
-        let Some(st) = stat_at(fd, &name)? else { continue };
+        let Some(st) = stat_at(fd, &name)? else {
+            continue;
+        };
         if kind_of(&st) != Kind::Other {
             out.push((path, entry_from(&name, &st)));
         }
@@ -685,7 +766,11 @@ fn entry_from(name: &str, st: &Stat) -> Entry {
     let kind = kind_of(st);
     Entry {
         name: name.to_owned(),
-        kind: if kind == Kind::Dir { EntryKind::Dir } else { EntryKind::File },
+        kind: if kind == Kind::Dir {
+            EntryKind::Dir
+        } else {
+            EntryKind::File
+        },
         size: if kind == Kind::File { stat_size(st) } else { 0 },
         modified: stat_mtime(st),
     }
@@ -693,17 +778,26 @@ fn entry_from(name: &str, st: &Stat) -> Entry {
 
 // The field types of `struct stat` differ between architectures (`c_long` here, `i64` there),
 // so these casts are needed on some targets and no-ops on others.
-#[allow(clippy::unnecessary_cast, reason = "stat field types vary by architecture")]
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "stat field types vary by architecture"
+)]
 fn stat_mode(st: &Stat) -> rustix::fs::RawMode {
     st.st_mode as rustix::fs::RawMode
 }
 
-#[allow(clippy::unnecessary_cast, reason = "stat field types vary by architecture")]
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "stat field types vary by architecture"
+)]
 fn stat_size(st: &Stat) -> u64 {
     u64::try_from(st.st_size as i64).unwrap_or(0)
 }
 
-#[allow(clippy::unnecessary_cast, reason = "stat field types vary by architecture")]
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "stat field types vary by architecture"
+)]
 fn stat_mtime(st: &Stat) -> DateTime<Utc> {
     let nanos = u32::try_from(st.st_mtime_nsec as i64).unwrap_or(0);
     DateTime::from_timestamp(st.st_mtime as i64, nanos).unwrap_or(DateTime::UNIX_EPOCH)
