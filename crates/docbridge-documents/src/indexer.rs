@@ -106,3 +106,73 @@ impl Library {
         Ok(report)
     }
 }
+
+/// What `fsck` found and repaired.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FsckReport {
+    /// Items in storage that the index did not know: given IDs.
+    pub indexed: Vec<String>,
+    /// Index entries whose item is gone from storage: dropped.
+    pub dropped: Vec<String>,
+    /// Index entries whose size or date disagreed with storage: updated.
+    pub updated: Vec<String>,
+    /// Trash entries whose bytes are gone from storage: dropped.
+    pub trash_entries_dropped: Vec<String>,
+    /// Folders in the trash area with no trash entry (a crash between moving and recording a
+    /// delete). Reported, not removed: they may still be wanted.
+    pub trash_orphans: Vec<String>,
+    /// Upload reservations past their expiry: dropped.
+    pub reservations_expired: u64,
+}
+
+impl FsckReport {
+    pub fn is_clean(&self) -> bool {
+        self.indexed.is_empty() && self.dropped.is_empty() && self.updated.is_empty() && self.trash_entries_dropped.is_empty() && self.trash_orphans.is_empty()
+    }
+}
+
+impl Library {
+    /// Checks that the index and storage agree, repairs what disagrees, and reports it.
+    pub async fn fsck(&self) -> Result<FsckReport> {
+        let _guard = self.changes.lock().await;
+        let describe = |r: &ItemRecord| format!("{} /{}", r.id, r.path);
+        let before: HashMap<ItemId, ItemRecord> = self.registry.all_items(self.integration_id).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        self.rescan().await?;
+        let after: HashMap<ItemId, ItemRecord> = self.registry.all_items(self.integration_id).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let mut report = FsckReport::default();
+        for (id, record) in &after {
+            match before.get(id) {
+                None => report.indexed.push(describe(record)),
+                Some(old) if old.size != record.size || old.modified != record.modified => report.updated.push(describe(record)),
+                Some(_) => {}
+            }
+        }
+        report.dropped = before.iter().filter(|(id, _)| !after.contains_key(*id)).map(|(_, r)| describe(r)).collect();
+        let entries = self.registry.trash_entries(Some(self.integration_id)).await?;
+        let mut known = std::collections::HashSet::new();
+        for entry in &entries {
+            let path = docbridge_storage::StoragePath::internal(&["trash", &entry.id]).map_err(crate::DocumentsError::from)?;
+            match self.storage.stat(&path).await {
+                Ok(_) => {
+                    known.insert(entry.id.clone());
+                }
+                Err(docbridge_storage::StorageError::NotFound(_)) => {
+                    self.registry.purge_trash_entry(entry).await?;
+                    report.trash_entries_dropped.push(format!("{} ({})", entry.id, entry.original_path));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let trash_dir = docbridge_storage::StoragePath::internal(&["trash"]).map_err(crate::DocumentsError::from)?;
+        match self.storage.list(&trash_dir).await {
+            Ok(children) => report.trash_orphans = children.into_iter().map(|c| c.name).filter(|n| !known.contains(n)).collect(),
+            Err(docbridge_storage::StorageError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        report.reservations_expired = self.registry.expire_reservations().await?;
+        for list in [&mut report.indexed, &mut report.dropped, &mut report.updated, &mut report.trash_entries_dropped, &mut report.trash_orphans] {
+            list.sort();
+        }
+        Ok(report)
+    }
+}

@@ -17,6 +17,7 @@ mod thumbcache;
 mod transfer;
 
 pub use actions::{ActionOutcome, ActionTarget};
+pub use indexer::{FsckReport, MaintenanceReport};
 pub use error::DocumentsError;
 pub use library::{Caller, ConflictPolicy, Library, LibrarySettings, Resolved};
 pub use thumbcache::CachedThumbnail;

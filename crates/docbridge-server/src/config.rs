@@ -28,6 +28,7 @@ pub struct Config {
 pub struct HttpConfig {
     pub listen: String,
     pub request_timeout_secs: u64,
+    pub max_auth_failures_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +52,7 @@ pub struct DocumentsConfig {
     pub trash_retention_days: u64,
     pub rescan_interval_secs: u64,
     pub cache_dir: String,
+    pub max_concurrent_uploads: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,6 +6,7 @@
 
 pub mod config;
 mod error;
+mod limits;
 mod links;
 mod params;
 pub mod setup;
@@ -79,7 +80,8 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: imp
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    // Connection info gives the client address to the per-address limits.
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await
 }
 
 /// Runs each library's upkeep (rescan, content indexing, expired reservations and trash)

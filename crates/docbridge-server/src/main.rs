@@ -33,6 +33,11 @@ enum Command {
     /// Manage integrations (Workfront's Custom Integrations).
     #[command(subcommand)]
     Integration(cli::integration::IntegrationCommand),
+    /// Deleted items: list, restore, purge.
+    #[command(subcommand)]
+    Trash(cli::maintenance::TrashCommand),
+    /// Check that the index and storage agree, repair what does not, and report it.
+    Fsck(cli::maintenance::FsckArgs),
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -74,6 +79,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => serve(&cli.data_dir, config).await,
         Some(Command::Serve(_)) => serve(&cli.data_dir, config).await,
         Some(Command::Integration(command)) => cli::integration::run(&cli.data_dir, &config, command).await,
+        Some(Command::Trash(command)) => cli::maintenance::run_trash(&cli.data_dir, &config, command).await,
+        Some(Command::Fsck(args)) => cli::maintenance::run_fsck(&cli.data_dir, &config, args).await,
     }
 }
 
@@ -108,6 +115,9 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
         publisher: config.publisher.clone(),
         link_ttl: chrono::Duration::seconds(config.links.ttl_secs as i64),
         library: Arc::new(config.library_settings(data_dir)),
+        request_timeout: Duration::from_secs(config.http.request_timeout_secs),
+        max_concurrent_uploads: config.documents.max_concurrent_uploads,
+        max_auth_failures_per_minute: config.http.max_auth_failures_per_minute,
     };
     let state = AppState::new(registry, settings, Arc::new(BuiltinStorage::default())).await?;
     if config.documents.rescan_interval_secs > 0 {

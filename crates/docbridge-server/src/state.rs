@@ -43,6 +43,10 @@ pub struct ServerSettings {
     pub publisher: String,
     pub link_ttl: chrono::Duration,
     pub library: Arc<LibrarySettings>,
+    /// How long a request may take to produce its answer (uploads excepted).
+    pub request_timeout: std::time::Duration,
+    pub max_concurrent_uploads: usize,
+    pub max_auth_failures_per_minute: u32,
 }
 
 /// Shared state of the router. Cheap to clone.
@@ -51,6 +55,7 @@ pub struct AppState {
     pub registry: Registry,
     pub settings: Arc<ServerSettings>,
     pub signer: LinkSigner,
+    pub limits: Arc<crate::limits::Limits>,
     storage: Arc<dyn StorageFactory>,
     libraries: Arc<RwLock<HashMap<i64, (LibraryKey, Arc<Library>)>>>,
 }
@@ -68,7 +73,8 @@ impl AppState {
     /// process signs alike (C24).
     pub async fn new(registry: Registry, settings: ServerSettings, storage: Arc<dyn StorageFactory>) -> Result<Self, docbridge_registry::RegistryError> {
         let key = registry.setting_or_init("link_signing_key", docbridge_registry::random_id).await?;
-        Ok(AppState { registry, settings: Arc::new(settings), signer: LinkSigner::new(key.as_bytes()), storage, libraries: Arc::default() })
+        let limits = crate::limits::Limits::new(settings.max_concurrent_uploads, settings.max_auth_failures_per_minute, std::time::Duration::from_secs(60));
+        Ok(AppState { registry, settings: Arc::new(settings), signer: LinkSigner::new(key.as_bytes()), limits: Arc::new(limits), storage, libraries: Arc::default() })
     }
 
     /// The library of an integration, built on first use and rebuilt when its record changes.

@@ -42,7 +42,15 @@ fn allowed_methods(endpoint: Endpoint) -> &'static [Method] {
 }
 
 /// Entry point of every provider call.
-pub async fn dispatch(State(state): State<AppState>, Path((slug, name)): Path<(String, String)>, method: Method, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+pub async fn dispatch(
+    State(state): State<AppState>,
+    Path((slug, name)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+    extensions: axum::http::Extensions,
+    body: Body,
+) -> Response {
     let Ok(endpoint) = name.parse::<Endpoint>() else {
         return ApiError::not_found(format!("no endpoint named {name:?}")).into_response();
     };
@@ -55,8 +63,18 @@ pub async fn dispatch(State(state): State<AppState>, Path((slug, name)): Path<(S
         }
         return response;
     }
-    let call = Call { state, endpoint, method, headers, uri };
-    match call.run(&slug, body).await {
+    let address = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+    let timeout = state.settings.request_timeout;
+    let call = Call { state, endpoint, method, headers, uri, address };
+    // An upload takes as long as its bytes take; everything else must answer in time.
+    let result = if endpoint == Endpoint::Upload {
+        call.run(&slug, body).await
+    } else {
+        tokio::time::timeout(timeout, call.run(&slug, body))
+            .await
+            .unwrap_or_else(|_| Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request took too long")))
+    };
+    match result {
         Ok(response) => response,
         Err(error) => error.speaking(vocabulary).into_response(),
     }
@@ -68,6 +86,7 @@ struct Call {
     method: Method,
     headers: HeaderMap,
     uri: Uri,
+    address: Option<std::net::IpAddr>,
 }
 
 impl Call {
@@ -76,7 +95,12 @@ impl Call {
         if self.endpoint == Endpoint::ServiceInfo {
             return Ok(Json(self.service_info(&integration)).into_response());
         }
-        let caller = authenticate(&self.state, &integration, &self.headers).await?;
+        self.state.limits.check_address(self.address, integration.id)?;
+        let caller = authenticate(&self.state, &integration, &self.headers).await.inspect_err(|e| {
+            if e.status == StatusCode::FORBIDDEN && integration.enabled {
+                self.state.limits.record_failure(self.address, integration.id);
+            }
+        })?;
         let mut params = Params::from_query(self.uri.query())?;
         if self.endpoint != Endpoint::Upload && matches!(self.method, Method::POST | Method::PUT | Method::DELETE) {
             params.add_form_body(&self.headers, body).await?;
@@ -166,6 +190,7 @@ impl Call {
             }
             Endpoint::Upload => {
                 let id = params.id("id")?;
+                let _slot = self.state.limits.upload_slot(integration.id)?;
                 let stream = self.upload_stream(library, body)?;
                 library.upload(caller, &id, stream).await?;
                 Ok((Json(UploadOutcome::success()).into_response(), Some(id.to_string())))

@@ -1,6 +1,7 @@
 //! Command-line subcommands other than `serve`.
 
 pub mod integration;
+pub mod maintenance;
 
 use std::net::SocketAddr;
 use std::path::Path;
