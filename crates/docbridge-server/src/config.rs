@@ -28,6 +28,7 @@ pub struct Config {
 pub struct HttpConfig {
     pub listen: String,
     pub request_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
     pub max_auth_failures_per_minute: u32,
 }
 

@@ -124,7 +124,25 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
         docbridge_server::spawn_maintenance(state.clone(), Duration::from_secs(config.documents.rescan_interval_secs));
     }
     tracing::info!(%local, %public_url, "docbridge listening");
-    docbridge_server::serve(listener, docbridge_server::router(state), shutdown_signal()).await?;
+    // Stop accepting on SIGTERM, let requests in flight finish, but not for ever.
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stopping_tx.send(());
+    };
+    let server = docbridge_server::serve(listener, docbridge_server::router(state), shutdown);
+    let deadline = async move {
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result?,
+        () = deadline => tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the grace period; exiting"),
+    }
     tracing::info!("docbridge stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,294 @@
+//! The server as a process: killed with SIGKILL in the middle of uploads, renames and deletes it
+//! loses nothing that was acknowledged and shows nothing partial; stopped with SIGTERM it
+//! finishes the requests in flight and refuses new ones.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+struct Server {
+    child: Child,
+    base: String,
+    output: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `docbridge serve` on a free port and polls `/healthz` until it answers.
+    async fn start(data: &Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_docbridge"))
+            .args(["--data-dir", data.to_str().unwrap(), "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("DOCBRIDGE_DOCUMENTS__RESCAN_INTERVAL_SECS", "0")
+            .env("DOCBRIDGE_HTTP__SHUTDOWN_GRACE_SECS", "60")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docbridge starts");
+        let output = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut out = sink.lock().unwrap();
+                out.push_str(&line);
+                out.push('\n');
+            }
+        });
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+                return Server { child, base, output };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("docbridge did not become healthy");
+    }
+
+    /// The ApiKey printed on the first start (printed before the listener answers).
+    fn api_key(&self) -> String {
+        for _ in 0..200 {
+            let output = self.output.lock().unwrap().clone();
+            if let Some(key) = output.lines().find_map(|l| l.trim().strip_prefix("ApiKey:")) {
+                return key.trim().to_owned();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the first start prints the ApiKey");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone)]
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Api {
+    fn request(&self, method: reqwest::Method, endpoint: &str, query: &[(&str, &str)]) -> reqwest::RequestBuilder {
+        let query = serde_urlencoded::to_string(query).unwrap();
+        self.http
+            .request(method, format!("{}/webhooks/default/{endpoint}?{query}", self.base))
+            .header("apiKey", &self.key)
+            .header("username", "tester@example.com")
+    }
+
+    async fn json(&self, method: reqwest::Method, endpoint: &str, query: &[(&str, &str)]) -> Result<(u16, Value), reqwest::Error> {
+        let response = self.request(method, endpoint, query).send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await?))
+    }
+
+    async fn upload_new(&self, name: &str, bytes: Vec<u8>) -> Result<String, reqwest::Error> {
+        let (_, init) = self.json(reqwest::Method::POST, "uploadInit", &[("parentId", "/"), ("filename", name)]).await?;
+        let id = init["id"].as_str().unwrap_or_default().to_owned();
+        let response = self.request(reqwest::Method::PUT, "upload", &[("id", &id)]).body(bytes).send().await?;
+        response.error_for_status()?;
+        Ok(id)
+    }
+
+    async fn download(&self, id: &str) -> (u16, Vec<u8>) {
+        let response = self.request(reqwest::Method::GET, "download", &[("id", id)]).send().await.unwrap();
+        (response.status().as_u16(), response.bytes().await.unwrap().to_vec())
+    }
+
+    async fn list_root(&self) -> Vec<Value> {
+        let (status, listing) = self.json(reqwest::Method::GET, "files", &[("parentId", "/")]).await.unwrap();
+        assert_eq!(status, 200);
+        listing.as_array().unwrap().clone()
+    }
+}
+
+fn content(seed: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 31 + seed * 7) % 251) as u8).collect()
+}
+
+fn docbridge(data: &Path, args: &[&str]) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_docbridge")).arg("--data-dir").arg(data).args(args).output().unwrap();
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_nothing_acknowledged_and_shows_nothing_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data).await;
+    let key = server.api_key();
+    let api = Api { http: reqwest::Client::new(), base: server.base.clone(), key: key.clone() };
+
+    // Acknowledged work: uploads, renames, deletes, a reservation.
+    let mut expected: HashMap<String, (String, Vec<u8>)> = HashMap::new();
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let name = format!("file-{i}.bin");
+        let bytes = content(i, 64 * 1024 + i);
+        let id = api.upload_new(&name, bytes.clone()).await.unwrap();
+        ids.push(id.clone());
+        expected.insert(id, (name, bytes));
+    }
+    for id in &ids[..3] {
+        let new_name = format!("renamed-{}", expected[id].0);
+        let (status, _) = api.json(reqwest::Method::PUT, "rename", &[("id", id), ("name", &new_name)]).await.unwrap();
+        assert_eq!(status, 200);
+        expected.get_mut(id).unwrap().0 = new_name;
+    }
+    let deleted_ids: Vec<String> = ids[3..5].to_vec();
+    for id in &deleted_ids {
+        let (status, _) = api.json(reqwest::Method::PUT, "delete", &[("documentId", id)]).await.unwrap();
+        assert_eq!(status, 200);
+        expected.remove(id);
+    }
+    let (_, reservation) = api.json(reqwest::Method::POST, "uploadInit", &[("parentId", "/"), ("filename", "later.txt")]).await.unwrap();
+    let reserved_id = reservation["id"].as_str().unwrap().to_owned();
+
+    // In flight when the server dies: a replacement of a file that never completes ...
+    let victim = ids[5].clone();
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Vec<u8>, std::io::Error>>();
+    tx.unbounded_send(Ok(vec![0xEE; 256 * 1024])).unwrap();
+    let stalled = tokio::spawn(api.request(reqwest::Method::PUT, "upload", &[("id", &victim)]).body(reqwest::Body::wrap_stream(rx)).send());
+    // ... and a stream of uploads and renames racing the kill.
+    let racing = api.clone();
+    let churn = tokio::spawn(async move {
+        let mut acknowledged = Vec::new();
+        for i in 100..10_000 {
+            let name = format!("churn-{i}.bin");
+            let bytes = content(i, 32 * 1024);
+            let Ok(id) = racing.upload_new(&name, bytes.clone()).await else { break };
+            let renamed = format!("churned-{i}.bin");
+            let renamed_ok = matches!(racing.json(reqwest::Method::PUT, "rename", &[("id", &id), ("name", &renamed)]).await, Ok((200, _)));
+            acknowledged.push((id, if renamed_ok { renamed } else { name }, bytes));
+        }
+        acknowledged
+    });
+    for _ in 0..2000 {
+        let churned = api.list_root().await.iter().filter(|i| i["title"].as_str().is_some_and(|t| t.starts_with("churned-"))).count();
+        if churned >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let acknowledged_churn = churn.await.unwrap();
+    assert!(acknowledged_churn.len() >= 4, "the churn ran before the kill");
+    let stalled = stalled.await.unwrap();
+    assert!(stalled.is_err() || !stalled.unwrap().status().is_success(), "the stalled upload cannot have succeeded");
+    drop(tx);
+    drop(server);
+
+    let server = Server::start(&data).await;
+    assert!(!server.output.lock().unwrap().contains("ApiKey:"), "the key is printed only on the first start");
+    let api = Api { http: reqwest::Client::new(), base: server.base.clone(), key };
+
+    for (id, (name, bytes)) in &expected {
+        let (status, meta) = api.json(reqwest::Method::GET, "metadata", &[("id", id)]).await.unwrap();
+        assert_eq!(status, 200, "{name} survived with its ID");
+        assert_eq!(meta["title"], name.as_str());
+        let (status, body) = api.download(id).await;
+        assert_eq!(status, 200);
+        assert!(body == *bytes, "{name}: content intact (an interrupted replacement leaves the old bytes)");
+    }
+    for (id, name, bytes) in &acknowledged_churn {
+        let (status, meta) = api.json(reqwest::Method::GET, "metadata", &[("id", id)]).await.unwrap();
+        assert_eq!(status, 200, "{name} survived");
+        let title = meta["title"].as_str().unwrap();
+        // The last rename raced the kill: either name, never anything else.
+        assert!(title == name || title.replace("churned-", "churn-") == name.replace("churned-", "churn-"), "{title} vs {name}");
+        assert!(api.download(id).await.1 == *bytes);
+    }
+    for id in &deleted_ids {
+        let (status, _) = api.json(reqwest::Method::GET, "metadata", &[("id", id)]).await.unwrap();
+        assert_eq!(status, 404, "deleted items stay deleted");
+    }
+    // Nothing partial is visible: every listed file has exactly the size its writer sent.
+    for item in api.list_root().await {
+        let title = item["title"].as_str().unwrap().to_owned();
+        assert!(!title.starts_with('.'), "no bookkeeping is listed: {title}");
+        if item["kind"] == "file" && title.ends_with(".bin") {
+            let digits: String = title.chars().filter(char::is_ascii_digit).collect();
+            let seed: usize = digits.parse().unwrap();
+            let full = if title.contains("churn") { 32 * 1024 } else { 64 * 1024 + seed };
+            assert_eq!(item["size"].as_u64().unwrap(), full as u64, "{title} is whole");
+        }
+    }
+    // A reservation made before the crash can still be completed.
+    let response = api.request(reqwest::Method::PUT, "upload", &[("id", &reserved_id)]).body("after the crash").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(api.download(&reserved_id).await.1, b"after the crash");
+
+    // fsck drops no acknowledged item; the deleted ones wait in the trash.
+    let report = docbridge(&data, &["fsck", "--json"]);
+    for id in expected.keys() {
+        assert!(!report["default"]["dropped"].to_string().contains(id.as_str()), "fsck dropped an acknowledged item");
+    }
+    let trash = docbridge(&data, &["trash", "list", "--json"]);
+    for id in &deleted_ids {
+        assert!(trash.as_array().unwrap().iter().any(|t| t["item_id"] == id.as_str()), "{id} is in the trash");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_requests_in_flight_and_refuses_new_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data).await;
+    let api = Api { http: reqwest::Client::new(), base: server.base.clone(), key: server.api_key() };
+    let (_, init) = api.json(reqwest::Method::POST, "uploadInit", &[("parentId", "/"), ("filename", "slow.bin")]).await.unwrap();
+    let id = init["id"].as_str().unwrap().to_owned();
+
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Vec<u8>, std::io::Error>>();
+    tx.unbounded_send(Ok(vec![1; 100_000])).unwrap();
+    let upload = tokio::spawn(api.request(reqwest::Method::PUT, "upload", &[("id", &id)]).body(reqwest::Body::wrap_stream(rx)).send());
+    // Wait until the server is streaming this upload: its temporary file appears.
+    let tmp = data.join("documents/.docbridge/tmp");
+    for _ in 0..500 {
+        if std::fs::read_dir(&tmp).is_ok_and(|mut d| d.next().is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.signal("-TERM");
+    let mut refused = false;
+    for _ in 0..500 {
+        if reqwest::Client::new().get(format!("{}/healthz", server.base)).send().await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "new requests are refused after SIGTERM");
+    tx.unbounded_send(Ok(vec![2; 100_000])).unwrap();
+    drop(tx);
+    let response = upload.await.unwrap().expect("the upload in flight completes");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap(), serde_json::json!({"result": "success"}));
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    drop(server);
+
+    let server = Server::start(&data).await;
+    let api = Api { http: reqwest::Client::new(), base: server.base.clone(), key: api.key.clone() };
+    let (status, body) = api.download(&id).await;
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), 200_000);
+    assert!(body[..100_000].iter().all(|b| *b == 1) && body[100_000..].iter().all(|b| *b == 2));
+}
