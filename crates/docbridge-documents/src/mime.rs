@@ -29,11 +29,7 @@ pub fn detect_mime(file_name: &str, head: &[u8]) -> String {
 
 /// Lower-cased essence of a media type: `Text/HTML; charset=utf-8` becomes `text/html`.
 fn essence(mime: &str) -> String {
-    mime.split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
+    mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
 /// Application subtypes (after `application/`, with any `x-` prefix removed) whose content is
@@ -218,18 +214,12 @@ pub fn icon_category(mime: &str) -> IconCategory {
         || sub.starts_with("vnd.ms-excel")
         || matches!(
             mime.as_str(),
-            "text/csv"
-                | "application/csv"
-                | "text/tab-separated-values"
-                | "application/vnd.apple.numbers"
+            "text/csv" | "application/csv" | "text/tab-separated-values" | "application/vnd.apple.numbers"
         )
     {
         return IconCategory::Spreadsheet;
     }
-    if sub.contains("presentation")
-        || sub.starts_with("vnd.ms-powerpoint")
-        || mime == "application/vnd.apple.keynote"
-    {
+    if sub.contains("presentation") || sub.starts_with("vnd.ms-powerpoint") || mime == "application/vnd.apple.keynote" {
         return IconCategory::Presentation;
     }
     if sub.contains("wordprocessingml")
@@ -263,10 +253,55 @@ pub fn icon_category(mime: &str) -> IconCategory {
 /// Extensions that `mime_guess` maps to `text/plain` (or to something unrelated, like
 /// `.ts` to MPEG transport stream) but that name source code.
 const CODE_EXTENSIONS: &[&str] = &[
-    "c", "h", "cc", "cpp", "cxx", "hpp", "hh", "py", "pyi", "go", "java", "kt", "kts", "scala",
-    "swift", "rb", "php", "pl", "pm", "lua", "r", "cs", "fs", "ts", "tsx", "jsx", "mjs", "cjs",
-    "vue", "svelte", "dart", "ex", "exs", "erl", "hs", "ml", "clj", "zig", "nim", "sql", "ps1",
-    "bat", "cmd", "gradle", "cmake", "mk", "dockerfile", "tf", "proto",
+    "c",
+    "h",
+    "cc",
+    "cpp",
+    "cxx",
+    "hpp",
+    "hh",
+    "py",
+    "pyi",
+    "go",
+    "java",
+    "kt",
+    "kts",
+    "scala",
+    "swift",
+    "rb",
+    "php",
+    "pl",
+    "pm",
+    "lua",
+    "r",
+    "cs",
+    "fs",
+    "ts",
+    "tsx",
+    "jsx",
+    "mjs",
+    "cjs",
+    "vue",
+    "svelte",
+    "dart",
+    "ex",
+    "exs",
+    "erl",
+    "hs",
+    "ml",
+    "clj",
+    "zig",
+    "nim",
+    "sql",
+    "ps1",
+    "bat",
+    "cmd",
+    "gradle",
+    "cmake",
+    "mk",
+    "dockerfile",
+    "tf",
+    "proto",
 ];
 
 /// The icon category for a file, refining [`icon_category`] by the name's extension where the
@@ -274,27 +309,16 @@ const CODE_EXTENSIONS: &[&str] = &[
 /// a video, yet they deserve the code icon.
 pub fn icon_category_for_file(file_name: &str, mime: &str) -> IconCategory {
     let by_mime = icon_category(mime);
-    let extension = file_name
-        .rsplit_once('.')
-        .map(|(_, ext)| ext.to_ascii_lowercase());
-    let is_code_extension = extension
-        .as_deref()
-        .is_some_and(|ext| CODE_EXTENSIONS.contains(&ext));
+    let extension = file_name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
+    let is_code_extension = extension.as_deref().is_some_and(|ext| CODE_EXTENSIONS.contains(&ext));
     // `.ts` is guessed as an MPEG transport stream; only that guess may give way to the code
     // extension, never a video type detected some other way.
     let overridable = match by_mime {
         IconCategory::Text | IconCategory::Generic => true,
-        IconCategory::Video => matches!(
-            essence(mime).as_str(),
-            "video/vnd.dlna.mpeg-tts" | "video/mp2t"
-        ),
+        IconCategory::Video => matches!(essence(mime).as_str(), "video/vnd.dlna.mpeg-tts" | "video/mp2t"),
         _ => false,
     };
-    if overridable && is_code_extension {
-        IconCategory::Code
-    } else {
-        by_mime
-    }
+    if overridable && is_code_extension { IconCategory::Code } else { by_mime }
 }
 
 #[cfg(test)]
@@ -383,22 +407,13 @@ mod tests {
             ("application/zip", Archive),
             ("application/x-7z-compressed", Archive),
             ("application/msword", Document),
-            (
-                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                Document,
-            ),
+            ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", Document),
             ("application/vnd.oasis.opendocument.text", Document),
             ("application/vnd.ms-excel", Spreadsheet),
-            (
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                Spreadsheet,
-            ),
+            ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", Spreadsheet),
             ("text/csv", Spreadsheet),
             ("application/vnd.ms-powerpoint", Presentation),
-            (
-                "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-                Presentation,
-            ),
+            ("application/vnd.openxmlformats-officedocument.presentationml.presentation", Presentation),
             ("text/plain", Text),
             ("text/markdown", Text),
             ("text/x-markdown", Text),

@@ -48,8 +48,7 @@ pub const JPEG: &str = "image/jpeg";
 pub fn clamp_width(requested: Option<u64>) -> u32 {
     match requested {
         None => DEFAULT_WIDTH,
-        Some(width) => u32::try_from(width.clamp(u64::from(MIN_WIDTH), u64::from(MAX_WIDTH)))
-            .unwrap_or(MAX_WIDTH),
+        Some(width) => u32::try_from(width.clamp(u64::from(MIN_WIDTH), u64::from(MAX_WIDTH))).unwrap_or(MAX_WIDTH),
     }
 }
 
@@ -145,20 +144,16 @@ fn render_content(category: IconCategory, bytes: &[u8], width: u32) -> Option<Th
 /// transparent background.
 pub fn render_icon(icon: Icon, width: u32) -> Thumbnail {
     let image = icon::draw(icon, width.clamp(MIN_WIDTH, MAX_WIDTH));
-    encode_png(&image).unwrap_or_else(|| Thumbnail {
-        bytes: FALLBACK_PNG.to_vec(),
-        content_type: PNG,
-    })
+    encode_png(&image).unwrap_or_else(|| Thumbnail { bytes: FALLBACK_PNG.to_vec(), content_type: PNG })
 }
 
 /// A 1×1 transparent PNG, served only if encoding an icon ever failed, which writing to
 /// memory cannot really do; it keeps the "never fails" promise without a panic.
 const FALLBACK_PNG: &[u8] = &[
-    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
-    0x89, 0x00, 0x00, 0x00, 0x0B, 0x49, 0x44, 0x41, 0x54, 0x78, 0xDA, 0x63, 0x60, 0x00, 0x02, 0x00,
-    0x00, 0x05, 0x00, 0x01, 0xE9, 0xFA, 0xDC, 0xD8, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44,
-    0xAE, 0x42, 0x60, 0x82,
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0B, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0xDA, 0x63, 0x60, 0x00, 0x02, 0x00, 0x00, 0x05, 0x00, 0x01, 0xE9, 0xFA, 0xDC, 0xD8, 0x00,
+    0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
 ];
 
 fn encode_png(image: &RgbaImage) -> Option<Thumbnail> {
@@ -170,10 +165,7 @@ fn encode_png(image: &RgbaImage) -> Option<Thumbnail> {
         ExtendedColorType::Rgba8,
     );
     match result {
-        Ok(()) => Some(Thumbnail {
-            bytes,
-            content_type: PNG,
-        }),
+        Ok(()) => Some(Thumbnail { bytes, content_type: PNG }),
         Err(error) => {
             tracing::warn!(%error, "PNG encoding failed");
             None
@@ -190,10 +182,7 @@ fn encode_jpeg(image: &RgbImage) -> Option<Thumbnail> {
         ExtendedColorType::Rgb8,
     );
     match result {
-        Ok(()) => Some(Thumbnail {
-            bytes,
-            content_type: JPEG,
-        }),
+        Ok(()) => Some(Thumbnail { bytes, content_type: JPEG }),
         Err(error) => {
             tracing::warn!(%error, "JPEG encoding failed");
             None
@@ -205,16 +194,10 @@ fn encode_jpeg(image: &RgbImage) -> Option<Thumbnail> {
 /// round(h × width / w), at least 1; `None` when the sizes are not positive and finite or the
 /// thumbnail would exceed [`MAX_OUTPUT_PIXELS`].
 fn target_height(source_width: f64, source_height: f64, width: u32) -> Option<u32> {
-    if !(source_width.is_finite()
-        && source_height.is_finite()
-        && source_width > 0.0
-        && source_height > 0.0)
-    {
+    if !(source_width.is_finite() && source_height.is_finite() && source_width > 0.0 && source_height > 0.0) {
         return None;
     }
-    let height = (source_height * f64::from(width) / source_width)
-        .round()
-        .max(1.0);
+    let height = (source_height * f64::from(width) / source_width).round().max(1.0);
     if height * f64::from(width) > MAX_OUTPUT_PIXELS as f64 {
         return None;
     }

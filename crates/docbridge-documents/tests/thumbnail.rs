@@ -7,8 +7,8 @@ use std::io::Cursor;
 
 use docbridge_documents::mime::IconCategory;
 use docbridge_documents::thumbnail::{
-    DEFAULT_WIDTH, Icon, JPEG, MAX_WIDTH, MIN_WIDTH, PNG, Thumbnail, ThumbnailSource, clamp_width,
-    render_icon, render_thumbnail,
+    DEFAULT_WIDTH, Icon, JPEG, MAX_WIDTH, MIN_WIDTH, PNG, Thumbnail, ThumbnailSource, clamp_width, render_icon,
+    render_thumbnail,
 };
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 
@@ -33,32 +33,22 @@ fn decode(thumbnail: &Thumbnail) -> DynamicImage {
 
 fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
     let mut bytes = Vec::new();
-    image
-        .write_to(&mut Cursor::new(&mut bytes), format)
-        .expect("test image encodes");
+    image.write_to(&mut Cursor::new(&mut bytes), format).expect("test image encodes");
     bytes
 }
 
 /// An opaque image: red on the left half, blue on the right.
 fn two_tone(width: u32, height: u32) -> DynamicImage {
-    DynamicImage::ImageRgb8(RgbImage::from_fn(width, height, |x, _| {
-        if x < width / 2 { Rgb(RED) } else { Rgb(BLUE) }
-    }))
+    DynamicImage::ImageRgb8(RgbImage::from_fn(width, height, |x, _| if x < width / 2 { Rgb(RED) } else { Rgb(BLUE) }))
 }
 
 fn close(actual: &[u8], expected: &[u8; 3], tolerance: u8) -> bool {
-    actual
-        .iter()
-        .zip(expected)
-        .all(|(a, e)| a.abs_diff(*e) <= tolerance)
+    actual.iter().zip(expected).all(|(a, e)| a.abs_diff(*e) <= tolerance)
 }
 
 fn assert_colour(image: &DynamicImage, x: u32, y: u32, expected: [u8; 3]) {
     let pixel = image.to_rgb8().get_pixel(x, y).0;
-    assert!(
-        close(&pixel, &expected, 40),
-        "pixel ({x}, {y}) is {pixel:?}, expected about {expected:?}"
-    );
+    assert!(close(&pixel, &expected, 40), "pixel ({x}, {y}) is {pixel:?}, expected about {expected:?}");
 }
 
 /// Scales `bytes` (named `name`) and checks it came out as an opaque, two-tone JPEG.
@@ -97,10 +87,7 @@ fn transparent_edges_keep_their_colour() {
     });
     let bytes = encode(&DynamicImage::ImageRgba8(source), ImageFormat::Png);
     let image = decode(&render_thumbnail(file("disc.png", "image/png", &bytes), 37)).to_rgba8();
-    let rim: Vec<_> = image
-        .pixels()
-        .filter(|p| p.0[3] > 20 && p.0[3] < 235)
-        .collect();
+    let rim: Vec<_> = image.pixels().filter(|p| p.0[3] > 20 && p.0[3] < 235).collect();
     assert!(!rim.is_empty(), "downscaling leaves a partly transparent rim");
     for pixel in rim {
         assert!(pixel.0[0] > 200, "rim pixel {pixel:?} lost its colour");
@@ -115,11 +102,7 @@ fn opaque_png_with_alpha_channel_gives_jpeg() {
 
 #[test]
 fn jpeg_gives_jpeg() {
-    assert_two_tone_jpeg(
-        "photo.jpg",
-        "image/jpeg",
-        &encode(&two_tone(640, 320), ImageFormat::Jpeg),
-    );
+    assert_two_tone_jpeg("photo.jpg", "image/jpeg", &encode(&two_tone(640, 320), ImageFormat::Jpeg));
 }
 
 #[test]
@@ -209,23 +192,30 @@ fn set_tiff_orientation(bytes: &mut Vec<u8>, orientation: u16) {
     bytes[4..8].copy_from_slice(&(new_ifd as u32).to_le_bytes());
 }
 
-/// A PNG signature and IHDR chunk claiming `width` × `height`, and no pixel data.
+/// A PNG claiming `width` × `height` RGBA pixels whose data is a tiny, empty zlib stream:
+/// what a pixel-flood bomb looks like until its data is inflated.
 fn png_header(width: u32, height: u32) -> Vec<u8> {
-    let mut ihdr = b"IHDR".to_vec();
-    ihdr.extend_from_slice(&width.to_be_bytes());
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
-    let mut crc = !0u32;
-    for &byte in &ihdr {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+    fn push_chunk(png: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        let mut crc = !0u32;
+        for &byte in &body {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
         }
+        png.extend_from_slice(&body);
+        png.extend_from_slice(&(!crc).to_be_bytes());
     }
+    let mut header = width.to_be_bytes().to_vec();
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 6, 0, 0, 0]);
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    png.extend_from_slice(&13u32.to_be_bytes());
-    png.extend_from_slice(&ihdr);
-    png.extend_from_slice(&(!crc).to_be_bytes());
+    push_chunk(&mut png, b"IHDR", &header);
+    push_chunk(&mut png, b"IDAT", &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    push_chunk(&mut png, b"IEND", &[]);
     png
 }
 
@@ -283,21 +273,14 @@ fn other_files_get_their_type_icon() {
         ("main.py", "text/plain", IconCategory::Code),
         ("song.mp3", "audio/mpeg", IconCategory::Audio),
         ("bundle.zip", "application/zip", IconCategory::Archive),
-        (
-            "budget.xlsx",
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            IconCategory::Spreadsheet,
-        ),
+        ("budget.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", IconCategory::Spreadsheet),
     ];
     for (name, mime, category) in cases {
         let thumbnail = render_thumbnail(file(name, mime, b"some content"), 64);
         assert_eq!(thumbnail, render_icon(Icon::File(category), 64), "{name}");
     }
     // Different types look different.
-    assert_ne!(
-        render_icon(Icon::File(IconCategory::Text), 64),
-        render_icon(Icon::File(IconCategory::Code), 64)
-    );
+    assert_ne!(render_icon(Icon::File(IconCategory::Text), 64), render_icon(Icon::File(IconCategory::Code), 64));
 }
 
 #[test]
@@ -340,10 +323,7 @@ fn pdf(width: u32, height: u32, extra_page_keys: &str, content: &str) -> Vec<u8>
             "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] {extra_page_keys} \
              /Resources << >> /Contents 4 0 R >>"
         ),
-        format!(
-            "<< /Length {} >>\nstream\n{content}\nendstream",
-            content.len()
-        ),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
     ];
     let mut out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
     let mut offsets = Vec::new();
@@ -357,11 +337,7 @@ fn pdf(width: u32, height: u32, extra_page_keys: &str, content: &str) -> Vec<u8>
         out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
     out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
     );
     out
 }

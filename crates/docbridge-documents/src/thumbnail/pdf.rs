@@ -72,9 +72,7 @@ impl fmt::Display for PdfError {
 
 /// Whether the content starts like a PDF (readers accept the header anywhere in the first KiB).
 pub(super) fn looks_like_pdf(bytes: &[u8]) -> bool {
-    bytes[..bytes.len().min(1024)]
-        .windows(5)
-        .any(|window| window == b"%PDF-")
+    bytes[..bytes.len().min(1024)].windows(5).any(|window| window == b"%PDF-")
 }
 
 /// The first page of the PDF in `bytes`, `width` pixels wide, on white.
@@ -84,12 +82,9 @@ pub(super) fn render_first_page(bytes: &[u8], width: u32) -> Result<RgbImage, Pd
     }
     // The thread may outlive this call, so it gets its own copy of the file.
     let data = bytes.to_vec();
-    let page = run_bounded(
-        &RENDERS_IN_FLIGHT,
-        MAX_CONCURRENT_RENDERS,
-        PDF_RENDER_DEADLINE,
-        move || render_page(data, width),
-    )??;
+    let page = run_bounded(&RENDERS_IN_FLIGHT, MAX_CONCURRENT_RENDERS, PDF_RENDER_DEADLINE, move || {
+        render_page(data, width)
+    })??;
     // Rendered on an opaque background, so dropping alpha loses nothing.
     Ok(image::DynamicImage::ImageRgba8(page).into_rgb8())
 }
@@ -100,38 +95,25 @@ fn render_page(data: Vec<u8>, width: u32) -> Result<RgbaImage, PdfError> {
     let pages = pdf.pages();
     let page = pages.first().ok_or(PdfError::NoPages)?;
     let (page_width, page_height) = page.render_dimensions();
-    let height = target_height(f64::from(page_width), f64::from(page_height), width)
-        .ok_or(PdfError::PageTooTall)?;
+    let height = target_height(f64::from(page_width), f64::from(page_height), width).ok_or(PdfError::PageTooTall)?;
     // Both are within MAX_OUTPUT_PIXELS's sides (2048 wide, 8192 high), which fit in u16.
-    let (Ok(pixmap_width), Ok(pixmap_height)) = (u16::try_from(width), u16::try_from(height))
-    else {
+    let (Ok(pixmap_width), Ok(pixmap_height)) = (u16::try_from(width), u16::try_from(height)) else {
         return Err(PdfError::PageTooTall);
     };
 
     let cache = RenderCache::new();
     let mut context = RenderContext::new(pixmap_width, pixmap_height);
     // Scale each axis to the exact pixel size: rounding the height must not leave a blank row.
-    let transform = Affine::scale_non_uniform(
-        f64::from(width) / f64::from(page_width),
-        f64::from(height) / f64::from(page_height),
-    ) * page.initial_transform(true).to_kurbo();
-    render_into(
-        page,
-        &cache,
-        &InterpreterSettings::default(),
-        &RenderSettings::default(),
-        &mut context,
-        transform,
-    );
+    let transform =
+        Affine::scale_non_uniform(f64::from(width) / f64::from(page_width), f64::from(height) / f64::from(page_height))
+            * page.initial_transform(true).to_kurbo();
+    render_into(page, &cache, &InterpreterSettings::default(), &RenderSettings::default(), &mut context, transform);
     context.flush();
     let mut pixmap = Pixmap::new(pixmap_width, pixmap_height);
     context.render_with(
         &mut pixmap,
         &mut Resources::default(),
-        RasterizerSettings {
-            target_init: TargetInit::Clear(WHITE),
-            ..Default::default()
-        },
+        RasterizerSettings { target_init: TargetInit::Clear(WHITE), ..Default::default() },
     );
     // Premultiplied RGBA; on an opaque white background that equals straight RGBA.
     RgbaImage::from_raw(width, height, pixmap.data_as_u8_slice().to_vec()).ok_or(PdfError::Crashed)
@@ -149,27 +131,18 @@ impl Drop for Slot<'_> {
 /// Runs `job` on a new thread if fewer than `max` jobs counted by `in_flight` are running,
 /// and waits at most `deadline` for its result. A job that overruns keeps its slot until it
 /// finishes.
-fn run_bounded<T, F>(
-    in_flight: &'static AtomicUsize,
-    max: usize,
-    deadline: Duration,
-    job: F,
-) -> Result<T, PdfError>
+fn run_bounded<T, F>(in_flight: &'static AtomicUsize, max: usize, deadline: Duration, job: F) -> Result<T, PdfError>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
     in_flight
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |running| {
-            (running < max).then_some(running + 1)
-        })
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |running| (running < max).then_some(running + 1))
         .map_err(|_| PdfError::Busy)?;
     let slot = Slot(in_flight);
     let (sender, receiver) = mpsc::sync_channel(1);
-    let spawned = std::thread::Builder::new()
-        .name("pdf-thumbnail".to_owned())
-        .stack_size(RENDER_STACK_BYTES)
-        .spawn(move || {
+    let spawned =
+        std::thread::Builder::new().name("pdf-thumbnail".to_owned()).stack_size(RENDER_STACK_BYTES).spawn(move || {
             let _slot = slot;
             // The receiver is gone if the caller gave up waiting; nothing to do then.
             let _ = sender.send(job());
@@ -203,10 +176,7 @@ mod tests {
 
     #[test]
     fn garbage_is_unreadable() {
-        assert_eq!(
-            render_first_page(b"%PDF-1.4\nnot really", 100).err(),
-            Some(PdfError::Unreadable)
-        );
+        assert_eq!(render_first_page(b"%PDF-1.4\nnot really", 100).err(), Some(PdfError::Unreadable));
     }
 
     #[test]

@@ -8,8 +8,7 @@ use std::fmt;
 use std::io::Cursor;
 
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage,
-    RgbaImage};
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage, RgbaImage};
 
 use super::target_height;
 
@@ -21,14 +20,8 @@ pub(super) const MAX_SIDE: u32 = 65_535;
 pub(super) const MAX_ALLOC: u64 = 512 * 1024 * 1024;
 
 /// The formats contract C12 says are scaled.
-const SUPPORTED: &[ImageFormat] = &[
-    ImageFormat::Png,
-    ImageFormat::Jpeg,
-    ImageFormat::Gif,
-    ImageFormat::WebP,
-    ImageFormat::Bmp,
-    ImageFormat::Tiff,
-];
+const SUPPORTED: &[ImageFormat] =
+    &[ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Gif, ImageFormat::WebP, ImageFormat::Bmp, ImageFormat::Tiff];
 
 /// Why an image got no thumbnail.
 #[derive(Debug)]
@@ -103,18 +96,14 @@ pub(super) fn scale(bytes: &[u8], width: u32) -> Result<Scaled, RasterError> {
 
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let (upright_width, upright_height) = match orientation {
-        Orientation::Rotate90
-        | Orientation::Rotate270
-        | Orientation::Rotate90FlipH
-        | Orientation::Rotate270FlipH => (source_height, source_width),
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH => {
+            (source_height, source_width)
+        }
         _ => (source_width, source_height),
     };
     // Checked before decoding so that an absurd shape costs nothing.
     let height = target_height(f64::from(upright_width), f64::from(upright_height), width)
-        .ok_or(RasterError::OutputTooLarge {
-            width: upright_width,
-            height: upright_height,
-        })?;
+        .ok_or(RasterError::OutputTooLarge { width: upright_width, height: upright_height })?;
 
     let mut image = DynamicImage::from_decoder(decoder)?;
     image.apply_orientation(orientation);
@@ -163,9 +152,7 @@ fn scale_with_alpha(image: DynamicImage, width: u32, height: u32) -> RgbaImage {
             *channel = ((u16::from(*channel) * alpha + 127) / 255) as u8;
         }
     }
-    let mut scaled = DynamicImage::ImageRgba8(rgba)
-        .thumbnail_exact(width, height)
-        .into_rgba8();
+    let mut scaled = DynamicImage::ImageRgba8(rgba).thumbnail_exact(width, height).into_rgba8();
     for pixel in scaled.pixels_mut() {
         let alpha = u32::from(pixel.0[3]);
         if alpha == 0 {
@@ -183,17 +170,26 @@ fn scale_with_alpha(image: DynamicImage, width: u32, height: u32) -> RgbaImage {
 mod tests {
     use super::*;
 
-    /// A PNG made of a signature and an IHDR chunk only, claiming `width` × `height` RGBA.
+    /// A PNG claiming `width` × `height` RGBA pixels whose data is a tiny, empty zlib stream:
+    /// what a pixel-flood bomb looks like until its data is inflated.
     fn png_header(width: u32, height: u32) -> Vec<u8> {
-        let mut ihdr = b"IHDR".to_vec();
-        ihdr.extend_from_slice(&width.to_be_bytes());
-        ihdr.extend_from_slice(&height.to_be_bytes());
-        ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+        let mut header = width.to_be_bytes().to_vec();
+        header.extend_from_slice(&height.to_be_bytes());
+        header.extend_from_slice(&[8, 6, 0, 0, 0]);
         let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-        png.extend_from_slice(&13u32.to_be_bytes());
-        png.extend_from_slice(&ihdr);
-        png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+        push_chunk(&mut png, b"IHDR", &header);
+        push_chunk(&mut png, b"IDAT", &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+        push_chunk(&mut png, b"IEND", &[]);
         png
+    }
+
+    fn push_chunk(png: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        let length = u32::try_from(data.len()).expect("small chunk");
+        png.extend_from_slice(&length.to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        png.extend_from_slice(&body);
+        png.extend_from_slice(&crc32(&body).to_be_bytes());
     }
 
     fn crc32(data: &[u8]) -> u32 {
@@ -211,18 +207,11 @@ mod tests {
     fn pixel_flood_is_refused_from_the_header() {
         // Under the per-side cap, so only the pixel-count check can stop it: 400 megapixels.
         let result = scale(&png_header(20_000, 20_000), 200);
-        assert!(
-            matches!(result, Err(RasterError::TooLarge { width: 20_000, height: 20_000 })),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(RasterError::TooLarge { width: 20_000, height: 20_000 })), "{result:?}");
         // Over the per-side cap: `image`'s own limits refuse it as the decoder is created.
         let result = scale(&png_header(100_000, 100_000), 200);
         assert!(
-            matches!(
-                result,
-                Err(RasterError::Decode(ImageError::Limits(_)))
-                    | Err(RasterError::TooLarge { .. })
-            ),
+            matches!(result, Err(RasterError::Decode(ImageError::Limits(_))) | Err(RasterError::TooLarge { .. })),
             "{result:?}"
         );
     }
@@ -240,10 +229,7 @@ mod tests {
     fn absurdly_tall_images_are_refused_before_decoding() {
         // 1 × 60000 would be 200 × 12 000 000 at the default width.
         let result = scale(&png_header(1, 60_000), 200);
-        assert!(
-            matches!(result, Err(RasterError::OutputTooLarge { .. })),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(RasterError::OutputTooLarge { .. })), "{result:?}");
     }
 
     #[test]
