@@ -25,7 +25,19 @@ fn to_record(row: reservation::Model) -> Reservation {
 }
 
 impl Registry {
+    /// Records a reservation. One that replaces an existing item supersedes any earlier
+    /// reservation for that item (Workfront sending a new version of the same document), so
+    /// the item's ID can be reserved again.
     pub async fn create_reservation(&self, new: NewReservation) -> Result<Reservation> {
+        use sea_orm::TransactionTrait;
+        let txn = self.db.begin().await?;
+        if new.replaces_existing {
+            reservation::Entity::delete_many()
+                .filter(reservation::Column::IntegrationId.eq(new.integration_id))
+                .filter(reservation::Column::Id.eq(new.id.as_str()))
+                .exec(&txn)
+                .await?;
+        }
         let row = reservation::ActiveModel {
             id: Set(new.id.as_str().to_owned()),
             integration_id: Set(new.integration_id),
@@ -39,9 +51,10 @@ impl Registry {
             expires_at: Set(new.expires_at.timestamp_millis()),
             uploaded_at: Set(None),
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await
         .map_err(|e| RegistryError::conflict_on_unique(e, || "an upload with this ID is already reserved".to_owned()))?;
+        txn.commit().await?;
         Ok(to_record(row))
     }
 
