@@ -382,7 +382,11 @@ impl Client {
         }
         // The message is a courtesy: a body that breaks off still leaves the status to report.
         let body = read_body(endpoint, response, MAX_ERROR_BODY).await.unwrap_or_default();
-        Err(ClientError::Provider { endpoint, status: status.as_u16(), message: provider_message(status.as_u16(), &body) })
+        Err(ClientError::Provider {
+            endpoint,
+            status: status.as_u16(),
+            message: provider_message(status.as_u16(), &body),
+        })
     }
 }
 

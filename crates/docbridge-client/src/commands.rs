@@ -82,13 +82,18 @@ pub fn render_remotes(remotes: &[RemoteSummary]) -> String {
 /// `ls`: a folder's children, or the item itself when the location is a file.
 pub async fn list(client: &Client, location: &Location) -> Result<Vec<ItemMetadata>, ClientError> {
     let resolved = resolve(client, location).await?;
-    let kind = match resolved.known_kind() {
-        Some(kind) => kind,
-        None => resolved.metadata(client).await?.kind,
-    };
-    match kind {
+    let metadata = match resolved.known_kind() {
+        Some(ItemKind::Folder) => return client.files(&resolved.id, None, None).await,
+        Some(ItemKind::File) => resolved.metadata(client).await,
+        // Some providers cannot describe folders (the Java RI answers 404, §9.1): list then.
+        None => match resolved.metadata(client).await {
+            Ok(metadata) => Ok(metadata),
+            Err(_) => return client.files(&resolved.id, None, None).await,
+        },
+    }?;
+    match metadata.kind {
         ItemKind::Folder => client.files(&resolved.id, None, None).await,
-        ItemKind::File => Ok(vec![resolved.metadata(client).await?]),
+        ItemKind::File => Ok(vec![metadata]),
     }
 }
 
@@ -152,8 +157,11 @@ pub async fn get(
 
 /// A title is the provider's choice; as a local file name it must stay one plain component.
 fn local_file_name(metadata: &ItemMetadata) -> String {
-    let cleaned: String =
-        metadata.title.chars().map(|c| if matches!(c, '/' | '\\' | '\0') || c.is_control() { '_' } else { c }).collect();
+    let cleaned: String = metadata
+        .title
+        .chars()
+        .map(|c| if matches!(c, '/' | '\\' | '\0') || c.is_control() { '_' } else { c })
+        .collect();
     if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
         format!("download-{}", metadata.id.as_str().replace(['/', '\\'], "_"))
     } else {
@@ -163,11 +171,7 @@ fn local_file_name(metadata: &ItemMetadata) -> String {
 
 /// Writes through `{name}.docbridge-part` beside the target and renames it at the end, so that
 /// an interrupted download never leaves a truncated file under the final name.
-async fn write_atomically(
-    path: &Path,
-    download: crate::Download,
-    progress: &dyn Progress,
-) -> Result<u64, ClientError> {
+async fn write_atomically(path: &Path, download: crate::Download, progress: &dyn Progress) -> Result<u64, ClientError> {
     let mut temp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     temp_name.push(".docbridge-part");
     let temp = path.with_file_name(temp_name);
@@ -206,8 +210,11 @@ pub async fn put(
     ids: &WorkfrontIds,
     progress: Arc<dyn Progress>,
 ) -> Result<ItemMetadata, ClientError> {
-    let file = tokio::fs::File::open(local).await.map_err(|err| ClientError::io(format!("opening {}", local.display()), err))?;
-    let length = file.metadata().await.map_err(|err| ClientError::io(format!("reading {}", local.display()), err))?.len();
+    let file = tokio::fs::File::open(local)
+        .await
+        .map_err(|err| ClientError::io(format!("opening {}", local.display()), err))?;
+    let length =
+        file.metadata().await.map_err(|err| ClientError::io(format!("reading {}", local.display()), err))?.len();
     let filename = match name {
         Some(name) => name.to_owned(),
         None => local

@@ -96,9 +96,7 @@ impl FromStr for RequestParam {
 
     fn from_str(raw: &str) -> Result<Self, ClientError> {
         match raw.split_once('=') {
-            Some((key, value)) if !key.is_empty() => {
-                Ok(RequestParam { key: key.to_owned(), value: value.to_owned() })
-            }
+            Some((key, value)) if !key.is_empty() => Ok(RequestParam { key: key.to_owned(), value: value.to_owned() }),
             _ => Err(ClientError::Config(format!("request parameter {raw:?} is not of the form key=value"))),
         }
     }
@@ -208,7 +206,8 @@ mod tests {
     fn debug_never_shows_secrets() {
         let config = RemoteConfig::new("a", "http://h", Auth::Bearer { token: "s3cret".into() });
         assert!(!format!("{config:?}").contains("s3cret"));
-        let config = RemoteConfig::new("a", "http://h", Auth::ApiKey { api_key: "s3cret".into(), username: "u".into() });
+        let config =
+            RemoteConfig::new("a", "http://h", Auth::ApiKey { api_key: "s3cret".into(), username: "u".into() });
         assert!(!format!("{config:?}").contains("s3cret"));
     }
 

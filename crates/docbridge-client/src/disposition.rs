@@ -92,9 +92,15 @@ mod tests {
 
     #[test]
     fn falls_back_to_the_plain_filename() {
-        assert_eq!(filename_from_content_disposition("attachment; filename=\"a\\\"b.txt\"").as_deref(), Some("a\"b.txt"));
+        assert_eq!(
+            filename_from_content_disposition("attachment; filename=\"a\\\"b.txt\"").as_deref(),
+            Some("a\"b.txt")
+        );
         assert_eq!(filename_from_content_disposition("inline; filename=x.txt").as_deref(), Some("x.txt"));
         assert_eq!(filename_from_content_disposition("attachment"), None);
-        assert_eq!(filename_from_content_disposition("attachment; filename*=iso-8859-1''caf%E9").as_deref(), Some("café"));
+        assert_eq!(
+            filename_from_content_disposition("attachment; filename*=iso-8859-1''caf%E9").as_deref(),
+            Some("café")
+        );
     }
 }

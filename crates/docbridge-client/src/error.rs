@@ -12,7 +12,7 @@ pub enum ClientError {
     #[error("{endpoint}: the provider answered HTTP {status}: {message}")]
     Provider { endpoint: Endpoint, status: u16, message: String },
     /// The request did not complete: connection refused, timeout, TLS, a body that broke off.
-    #[error("{endpoint}: request failed: {source}")]
+    #[error("{endpoint}: request failed")]
     Transport {
         endpoint: Endpoint,
         #[source]
@@ -23,7 +23,7 @@ pub enum ClientError {
     #[error("{endpoint}: could not read the answer: {message}")]
     Decode { endpoint: Endpoint, message: String },
     /// A local file could not be read or written.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

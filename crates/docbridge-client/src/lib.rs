@@ -10,7 +10,9 @@ pub mod commands;
 mod config;
 mod disposition;
 mod error;
+pub mod oauth;
 pub mod remotes;
+pub mod validate;
 
 pub use client::{ActionTarget, ByteStream, Client, Download, DownloadRange};
 pub use config::{Auth, RemoteConfig, RequestParam, parse_base_url, validate_remote_name};

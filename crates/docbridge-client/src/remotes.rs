@@ -367,7 +367,8 @@ mod tests {
 
     #[test]
     fn summaries_mask_secrets() {
-        let config = RemoteConfig::new("a", "http://h", Auth::ApiKey { api_key: "s3cret".into(), username: "bob".into() });
+        let config =
+            RemoteConfig::new("a", "http://h", Auth::ApiKey { api_key: "s3cret".into(), username: "bob".into() });
         let json = serde_json::to_string(&RemoteSummary::from(&config)).unwrap();
         assert!(!json.contains("s3cret"));
         assert!(json.contains("***") && json.contains("bob"));

@@ -122,6 +122,9 @@ pub(crate) struct Ctx {
     pub fixtures_problem: Option<String>,
     pub leftovers: Vec<Leftover>,
     findings: Vec<Finding>,
+    /// Shape deviations recorded in the current case: the message's shape, the index of its
+    /// finding, and how many times it came again.
+    repeats: Vec<((Level, String), usize, usize)>,
     notes: Vec<String>,
 }
 
@@ -156,6 +159,7 @@ impl Ctx {
             fixtures_problem: None,
             leftovers: Vec::new(),
             findings: Vec::new(),
+            repeats: Vec::new(),
             notes: Vec::new(),
         })
     }
@@ -163,8 +167,16 @@ impl Ctx {
     /// Runs one case and grades what it recorded.
     pub async fn run_case(&mut self, case: &Case) -> (CaseStatus, String, Vec<Finding>) {
         self.findings.clear();
+        self.repeats.clear();
         self.notes.clear();
         let outcome = (case.check)(self).await;
+        for (_, index, count) in std::mem::take(&mut self.repeats) {
+            if let Some(finding) = self.findings.get_mut(index)
+                && count > 0
+            {
+                finding.message.push_str(&format!(" (and {count} more like it)"));
+            }
+        }
         let findings = std::mem::take(&mut self.findings);
         let notes = std::mem::take(&mut self.notes);
         let has_spec = findings.iter().any(|f| f.level == Level::Spec);
@@ -239,10 +251,19 @@ impl Ctx {
         self.notes.push(message.into());
     }
 
-    /// Records findings of a shape check, each prefixed with what was checked.
+    /// Records findings of a shape check, each prefixed with what was checked. A deviation
+    /// already recorded in this case (the same problem in another item or answer) is counted
+    /// instead of repeated, so that one wrong field does not bury the report.
     pub fn record(&mut self, what: &str, findings: Vec<Finding>) {
         for finding in findings {
-            self.finding(finding.level, format!("{what}: {}", finding.message));
+            let key = (finding.level, shape_of_message(&finding.message));
+            match self.repeats.iter_mut().find(|(seen, _, _)| *seen == key) {
+                Some((_, _, count)) => *count += 1,
+                None => {
+                    self.repeats.push((key, self.findings.len(), 0));
+                    self.finding(finding.level, format!("{what}: {}", finding.message));
+                }
+            }
         }
     }
 
@@ -294,10 +315,16 @@ impl Ctx {
                     match response.chunk().await {
                         Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_RAW_BODY => body.extend_from_slice(&chunk),
                         Ok(Some(_)) => {
-                            return Err(self.stop(Level::Spec, format!("{what}: the answer is over {MAX_RAW_BODY} bytes")));
+                            return Err(
+                                self.stop(Level::Spec, format!("{what}: the answer is over {MAX_RAW_BODY} bytes"))
+                            );
                         }
                         Ok(None) => break,
-                        Err(err) => return Err(self.stop(Level::Spec, format!("{what}: the answer broke off: {err}"))),
+                        Err(err) => {
+                            return Err(
+                                self.stop(Level::Spec, format!("{what}: the answer broke off: {}", error_chain(&err)))
+                            );
+                        }
                     }
                 }
                 Ok(Raw { what, status, headers, body: body.into() })
@@ -319,7 +346,10 @@ impl Ctx {
     pub fn expect_ok(&mut self, raw: &Raw, level_of_other_2xx: Level) -> Step {
         self.expect_success(raw)?;
         if raw.status != StatusCode::OK {
-            self.finding(level_of_other_2xx, format!("{}: answered HTTP {} instead of 200", raw.what, raw.status.as_u16()));
+            self.finding(
+                level_of_other_2xx,
+                format!("{}: answered HTTP {} instead of 200", raw.what, raw.status.as_u16()),
+            );
         }
         Ok(())
     }
@@ -373,7 +403,11 @@ impl Ctx {
             }
             None => self.finding(
                 body_level,
-                format!("{}: the error body is not {{\"status\":\"error\",\"error\":...}}: {}", raw.what, raw.describe()),
+                format!(
+                    "{}: the error body is not {{\"status\":\"error\",\"error\":...}}: {}",
+                    raw.what,
+                    raw.describe()
+                ),
             ),
         }
     }
@@ -389,12 +423,16 @@ impl Ctx {
         let (document_id, version_id) = workfront_ids.unzip();
         let reserved = match self.client.upload_init(parent_id, filename, document_id, version_id).await {
             Ok(reserved) => reserved,
-            Err(err) => return Err(self.stop(Level::Spec, format!("uploadInit of {filename:?} failed: {err}"))),
+            Err(err) => {
+                return Err(self.stop(Level::Spec, format!("uploadInit of {filename:?} failed: {}", error_chain(&err))));
+            }
         };
         let id = reserved.id.as_str().to_owned();
         self.track(&id, ItemKind::File, filename);
         if let Err(err) = self.client.upload_bytes(&id, bytes).await {
-            return Err(self.stop(Level::Spec, format!("upload of {filename:?} (id {id}) failed: {err}")));
+            return Err(
+                self.stop(Level::Spec, format!("upload of {filename:?} (id {id}) failed: {}", error_chain(&err)))
+            );
         }
         Ok(id)
     }
@@ -407,7 +445,7 @@ impl Ctx {
                 self.track(&id, ItemKind::Folder, name);
                 Ok(id)
             }
-            Err(err) => Err(self.stop(Level::Spec, format!("createFolder {name:?} failed: {err}"))),
+            Err(err) => Err(self.stop(Level::Spec, format!("createFolder {name:?} failed: {}", error_chain(&err)))),
         }
     }
 }
@@ -437,4 +475,49 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     message
+}
+
+/// A message with its quoted values and numbers blanked: findings that differ only in the value
+/// of the same field have the same shape.
+fn shape_of_message(message: &str) -> String {
+    let mut shape = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                shape.push('"');
+            }
+            _ if quoted => {}
+            c if c.is_ascii_digit() => {
+                if !shape.ends_with('#') {
+                    shape.push('#');
+                }
+            }
+            c => shape.push(c),
+        }
+    }
+    shape
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_differing_only_in_values_have_one_shape() {
+        let a = shape_of_message("size is the string \"27219\"; C7 sends a number");
+        let b = shape_of_message("size is the string \"46\"; C7 sends a number");
+        assert_eq!(a, b);
+        assert_ne!(a, shape_of_message("dateModified is the number 14 (epoch)"));
+        assert_eq!(shape_of_message("got 12 of 345"), "got # of #");
+    }
+
+    #[test]
+    fn requests_are_described_briefly() {
+        let long = "x".repeat(60);
+        let described = describe(&Method::GET, "metadata", &[("id", &long)]);
+        assert!(described.starts_with("GET metadata?id=xxx") && described.ends_with('…'), "{described}");
+        assert_eq!(describe(&Method::GET, "serviceInfo", &[]), "GET serviceInfo");
+    }
 }

@@ -49,7 +49,11 @@ impl Report {
         let _ = writeln!(out, "docbridge validate: {}", self.base_url);
         let source = if self.endpoints_declared { "declared by /serviceInfo" } else { "assumed (no /serviceInfo)" };
         let _ = writeln!(out, "endpoints {source}: {}", self.available_endpoints.join(", "));
-        let grading = if self.strict { "strict: contract deviations fail" } else { "contract deviations warn (use --strict to fail)" };
+        let grading = if self.strict {
+            "strict: contract deviations fail"
+        } else {
+            "contract deviations warn (use --strict to fail)"
+        };
         let _ = writeln!(out, "grading: {grading}\n");
         let id_width = self.results.iter().map(|r| r.id.len()).max().unwrap_or(0);
         let section_width = self.results.iter().map(|r| r.section.len()).max().unwrap_or(0);
@@ -154,7 +158,8 @@ impl Report {
                         let _ = writeln!(out, ">\n      <system-out>{}</system-out>\n    </testcase>", xml(&details));
                     }
                     CaseStatus::Skip => {
-                        let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", xml(&result.message));
+                        let _ =
+                            writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", xml(&result.message));
                     }
                 }
             }
@@ -235,7 +240,10 @@ mod tests {
     fn junit_is_escaped_and_counted() {
         let xml = sample().render_junit();
         assert!(xml.contains("tests=\"3\" failures=\"1\" skipped=\"1\""), "{xml}");
-        assert!(xml.contains("<failure message=\"[spec] got 200\">[spec] got &quot;200&quot; &lt;ok&gt;\n</failure>"), "{xml}");
+        assert!(
+            xml.contains("<failure message=\"[spec] got 200\">[spec] got &quot;200&quot; &lt;ok&gt;\n</failure>"),
+            "{xml}"
+        );
         assert!(xml.contains("<skipped message=\"no delete\"/>"));
         assert!(xml.contains("time=\"1.500\""));
         assert!(!xml.contains('\u{1}'));

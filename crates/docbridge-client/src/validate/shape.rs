@@ -40,6 +40,8 @@ pub(crate) fn metadata(value: &Value) -> Vec<Finding> {
     for field in ["id", "title", "kind", "dateModified"] {
         match object.get(field) {
             None => spec(&mut out, format!("required field {field} is missing (§5)")),
+            // A numeric date gets its own, more telling, finding from `check_date`.
+            Some(Value::String(_)) | Some(Value::Number(_)) if field == "dateModified" => {}
             Some(Value::String(_)) => {}
             Some(other) => spec(&mut out, format!("{field} is {}, the docs require a string (§5)", type_name(other))),
         }
@@ -69,7 +71,10 @@ pub(crate) fn metadata(value: &Value) -> Vec<Finding> {
         if !CONTRACT_FIELDS.contains(&field.as_str()) {
             contract(&mut out, format!("unexpected field {field} (C7 sends exactly the nine documented fields)"));
         } else if value.is_null() {
-            contract(&mut out, format!("{field} is null; C7 never sends null (Workfront's tolerance of null is unknown, §13.5)"));
+            contract(
+                &mut out,
+                format!("{field} is null; C7 never sends null (Workfront's tolerance of null is unknown, §13.5)"),
+            );
         }
     }
     out
@@ -99,11 +104,21 @@ fn check_date(value: Option<&Value>, out: &mut Vec<Finding>) {
                 };
                 spec(out, format!("dateModified {date:?} is not an RFC 3339 timestamp{hint} (§5, §13.3)"));
             } else if !is_contract_date(date) {
-                contract(out, format!("dateModified {date:?} is not UTC with milliseconds and Z, e.g. 2014-06-05T17:39:45.251Z (C7)"));
+                contract(
+                    out,
+                    format!(
+                        "dateModified {date:?} is not UTC with milliseconds and Z, e.g. 2014-06-05T17:39:45.251Z (C7)"
+                    ),
+                );
             }
         }
         Some(Value::Number(n)) => {
-            spec(out, format!("dateModified is the number {n} (epoch milliseconds?), the docs require an RFC 3339 string (§5, §13.3)"));
+            spec(
+                out,
+                format!(
+                    "dateModified is the number {n} (epoch milliseconds?), the docs require an RFC 3339 string (§5, §13.3)"
+                ),
+            );
         }
         _ => {}
     }
@@ -129,8 +144,14 @@ fn check_size(value: Option<&Value>, kind: Option<&str>, out: &mut Vec<Finding>)
         },
         Some(Value::String(text)) => {
             let looks_numeric = text.is_empty() || text.trim().parse::<u64>().is_ok();
-            let message = format!("size is the string {text:?}; C7 sends a number (the docs' type is Long, though their examples use strings, §13.4)");
-            if looks_numeric { contract(out, message) } else { spec(out, format!("size {text:?} is not a byte count (§5)")) }
+            let message = format!(
+                "size is the string {text:?}; C7 sends a number (the docs' type is Long, though their examples use strings, §13.4)"
+            );
+            if looks_numeric {
+                contract(out, message)
+            } else {
+                spec(out, format!("size {text:?} is not a byte count (§5)"))
+            }
         }
         Some(other) => spec(out, format!("size is {}, the docs require a Long (§5)", type_name(other))),
     }
@@ -191,7 +212,9 @@ pub(crate) fn error_body(value: &Value, level: Level) -> Vec<Finding> {
     if status != Some("error") || !error.is_some_and(Value::is_string) {
         out.push(Finding {
             level,
-            message: format!("the error body is {value}, expected {{\"status\":\"error\",\"error\":\"<message>\"}} (§7)"),
+            message: format!(
+                "the error body is {value}, expected {{\"status\":\"error\",\"error\":\"<message>\"}} (§7)"
+            ),
         });
     }
     out
@@ -217,10 +240,14 @@ pub(crate) fn status_outcome(value: &Value, want_success: Option<bool>) -> Vec<F
             }
         }
         Some("error") => {
-            let message = format!("the body {value} says \"error\"; this endpoint's vocabulary is \"failure\" (§7, §13.6)");
+            let message =
+                format!("the body {value} says \"error\"; this endpoint's vocabulary is \"failure\" (§7, §13.6)");
             if want_success == Some(true) { spec(&mut out, message) } else { contract(&mut out, message) }
         }
-        _ => spec(&mut out, format!("the body {value} is neither {{\"status\":\"success\"}} nor {{\"status\":\"failure\",...}}")),
+        _ => spec(
+            &mut out,
+            format!("the body {value} is neither {{\"status\":\"success\"}} nor {{\"status\":\"failure\",...}}"),
+        ),
     }
     out
 }
@@ -231,7 +258,8 @@ pub(crate) fn upload_success(value: &Value) -> Vec<Finding> {
     match value.get("result").and_then(Value::as_str) {
         Some("success") => {}
         Some("fail") => {
-            let message = value.get("error").or_else(|| value.get("message")).and_then(Value::as_str).unwrap_or("no message");
+            let message =
+                value.get("error").or_else(|| value.get("message")).and_then(Value::as_str).unwrap_or("no message");
             spec(&mut out, format!("the upload reported {{\"result\":\"fail\"}}: {message}"));
         }
         _ => spec(&mut out, format!("the body {value} is not {{\"result\":\"success\"}} (§9.7)")),
@@ -261,14 +289,24 @@ pub(crate) fn service_info(value: &Value) -> Vec<Finding> {
             for item in items {
                 match item.as_str() {
                     Some(name) if name.parse::<docbridge_protocol::Endpoint>().is_err() => {
-                        contract(&mut out, format!("availableEndpoints lists {name:?}, which is not an endpoint name as the docs spell it"));
+                        contract(
+                            &mut out,
+                            format!(
+                                "availableEndpoints lists {name:?}, which is not an endpoint name as the docs spell it"
+                            ),
+                        );
                     }
                     Some(_) => {}
-                    None => spec(&mut out, format!("availableEndpoints holds {item}, expected endpoint names (strings)")),
+                    None => {
+                        spec(&mut out, format!("availableEndpoints holds {item}, expected endpoint names (strings)"))
+                    }
                 }
             }
         }
-        Some(other) => spec(&mut out, format!("availableEndpoints is {}, expected an array of strings (§9.10, §13.16)", type_name(other))),
+        Some(other) => spec(
+            &mut out,
+            format!("availableEndpoints is {}, expected an array of strings (§9.10, §13.16)", type_name(other)),
+        ),
         None => spec(&mut out, "field availableEndpoints is missing (§9.10)".to_owned()),
     }
     match object.get("customActions") {
@@ -276,7 +314,10 @@ pub(crate) fn service_info(value: &Value) -> Vec<Finding> {
             for action in actions {
                 let ok = ["name", "displayName"].iter().all(|k| action.get(k).is_some_and(Value::is_string));
                 if !ok {
-                    spec(&mut out, format!("customActions holds {action}, expected {{\"name\":...,\"displayName\":...}} (§9.10)"));
+                    spec(
+                        &mut out,
+                        format!("customActions holds {action}, expected {{\"name\":...,\"displayName\":...}} (§9.10)"),
+                    );
                 }
             }
         }

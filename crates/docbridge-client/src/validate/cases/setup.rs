@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::Auth;
 use crate::validate::Level;
-use crate::validate::context::{Abort, Ctx, Fixture, Fixtures, Step};
+use crate::validate::context::{Abort, Ctx, Fixture, Fixtures, Step, error_chain};
 use crate::validate::image::FIXTURE_PNG;
 
 /// `/serviceInfo`, asked without credentials first as Workfront would (§9.10).
@@ -128,7 +128,10 @@ pub(super) async fn cleanup(ctx: &mut Ctx) -> Step {
         if let Err(err) = ctx.client.delete(&leftover.id, leftover.kind).await {
             // Already gone (a case deleted it) is fine; anything else is worth a warning.
             if err.status() != Some(404) {
-                ctx.finding(Level::Contract, format!("could not delete {:?} (id {}): {err}", leftover.title, leftover.id));
+                ctx.finding(
+                    Level::Contract,
+                    format!("could not delete {:?} (id {}): {}", leftover.title, leftover.id, error_chain(&err)),
+                );
             }
         }
     }
