@@ -5,6 +5,7 @@
 //! implements the protocol can use it. Serialisation is strict (exactly the contract's shapes);
 //! deserialisation is lenient where real providers are known to differ (`document-webhooks.md` §13).
 
+mod action_event;
 mod disposition;
 mod endpoint;
 mod error;
@@ -17,6 +18,7 @@ mod params;
 mod range;
 mod service_info;
 
+pub use action_event::{ActionEvent, ActionEventItem, CUSTOM_ACTION_EVENT, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER};
 pub use disposition::content_disposition;
 pub use endpoint::Endpoint;
 pub use error::ProtocolError;
