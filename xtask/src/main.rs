@@ -1,13 +1,30 @@
-//! Project automation, run as `cargo xtask <task>`: `ci` runs the same checks as `.ci/run`.
+//! Project automation, run as `cargo xtask <task>`: `ci` runs the same checks as `.ci/run`;
+//! `bench` measures docbridge side by side with nginx, rclone, `find` and `cp` (issue #7).
+
+mod bench;
+mod codegen;
+mod dist;
+mod fuzz;
+mod release;
+mod soak;
 
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
-    let task = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = args.first().cloned().unwrap_or_default();
     let result = match task.as_str() {
         "ci" => ci(),
+        "bench" => bench::run(&args[1..]),
+        "codegen" => codegen::run(),
+        "dist" => dist::run(),
+        "fuzz" => fuzz::run(&args[1..]),
+        "release" => release::run(&args[1..]),
+        "soak" => soak::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask ci\n\n  ci    format check, clippy and the whole test suite, as .ci/run does");
+            eprintln!(
+                "usage: cargo xtask ci | bench [--quick]\n\n  ci     format check, clippy and the whole test suite, as .ci/run does\n  bench  docbridge against nginx, rclone, find and cp on the same files (--help for options)"
+            );
             return ExitCode::from(2);
         }
     };

@@ -12,4 +12,8 @@ pub enum AuthError {
     Registry(#[from] docbridge_registry::RegistryError),
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// An OAuth2 protocol error (RFC 6749 §4.1.2.1, §5.2): `code` goes on the wire as `error`,
+    /// `description` as `error_description`; neither ever contains a secret.
+    #[error("{code}: {description}")]
+    OAuth { code: crate::OAuthErrorCode, description: String },
 }

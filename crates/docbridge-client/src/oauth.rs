@@ -16,8 +16,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, PkceCodeChallenge, RedirectUrl, RefreshToken, RequestTokenError,
-    TokenResponse, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    PkceCodeChallenge, RedirectUrl, RefreshToken, RequestTokenError, TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -195,7 +195,9 @@ fn lenient_token_body(response: &mut oauth2::HttpResponse) {
     let Ok(serde_json::Value::Object(mut object)) = serde_json::from_slice::<serde_json::Value>(response.body()) else {
         return;
     };
-    response.headers_mut().insert(oauth2::http::header::CONTENT_TYPE, oauth2::http::HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(oauth2::http::header::CONTENT_TYPE, oauth2::http::HeaderValue::from_static("application/json"));
     if response.status().is_success() {
         if !object.contains_key("expires_in")
             && let Some(value) = object.remove("expires_id")
@@ -230,7 +232,8 @@ fn lenient_token_body(response: &mut oauth2::HttpResponse) {
 type ConfiguredClient = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 fn parse_url(what: &str, raw: &str) -> Result<Url, OAuthError> {
-    let url = Url::parse(raw.trim()).map_err(|e| OAuthError::Config(format!("{what} {raw:?} is not an absolute URL: {e}")))?;
+    let url = Url::parse(raw.trim())
+        .map_err(|e| OAuthError::Config(format!("{what} {raw:?} is not an absolute URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(OAuthError::Config(format!("{what} {raw:?} must use http or https")));
     }
@@ -244,7 +247,11 @@ fn oauth_client(config: &OAuthConfig, redirect: Option<&Url>) -> Result<Configur
     // The parameters `oauth2` adds itself; a registered Authentication URL often carries
     // `client_id` already (docbridge's does), and sending it twice is asking for trouble.
     let added = ["client_id", "response_type", "redirect_uri", "state", "code_challenge", "code_challenge_method"];
-    let kept: Vec<(String, String)> = authorization.query_pairs().filter(|(k, _)| !added.contains(&k.as_ref())).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let kept: Vec<(String, String)> = authorization
+        .query_pairs()
+        .filter(|(k, _)| !added.contains(&k.as_ref()))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     authorization.set_query(None);
     if !kept.is_empty() {
         authorization.query_pairs_mut().extend_pairs(kept);
@@ -267,14 +274,20 @@ fn token_set(response: &BasicTokenResponse, previous_refresh: Option<&str>) -> T
     TokenSet {
         access_token: response.access_token().secret().clone(),
         // A provider that does not rotate may leave the refresh token out of a refresh answer.
-        refresh_token: response.refresh_token().map(|t| t.secret().clone()).or_else(|| previous_refresh.map(str::to_owned)),
+        refresh_token: response
+            .refresh_token()
+            .map(|t| t.secret().clone())
+            .or_else(|| previous_refresh.map(str::to_owned)),
         expires_at: response.expires_in().and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| Utc::now() + d),
     }
 }
 
 fn token_error(error: RequestTokenError<HttpError, BasicErrorResponse>) -> OAuthError {
     match error {
-        RequestTokenError::ServerResponse(body) => OAuthError::Token { error: body.error().as_ref().to_owned(), description: body.error_description().cloned() },
+        RequestTokenError::ServerResponse(body) => OAuthError::Token {
+            error: body.error().as_ref().to_owned(),
+            description: body.error_description().cloned(),
+        },
         RequestTokenError::Request(e) => OAuthError::Transport(e.0),
         RequestTokenError::Parse(e, _) => OAuthError::Decode(e.to_string()),
         RequestTokenError::Other(message) => OAuthError::Decode(message),
@@ -300,20 +313,32 @@ fn loopback_redirect(config: &OAuthConfig) -> Result<(Url, u16), OAuthError> {
 /// checks `state` and exchanges the code.
 pub async fn login_flow(config: &OAuthConfig, open_url: impl FnOnce(&Url)) -> Result<TokenSet, OAuthError> {
     let (_, port) = loopback_redirect(config)?;
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .await
-        .map_err(|source| OAuthError::Listener { context: format!("cannot listen for the redirect on 127.0.0.1:{port}"), source })?;
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|source| OAuthError::Listener {
+        context: format!("cannot listen for the redirect on 127.0.0.1:{port}"),
+        source,
+    })?;
     login_flow_on(listener, config, open_url).await
 }
 
 /// [`login_flow`] on a listener the caller has bound already (on 127.0.0.1, at the redirect
 /// URI's port), so that a caller can pick a free port first and register it.
-pub async fn login_flow_on(listener: TcpListener, config: &OAuthConfig, open_url: impl FnOnce(&Url)) -> Result<TokenSet, OAuthError> {
+pub async fn login_flow_on(
+    listener: TcpListener,
+    config: &OAuthConfig,
+    open_url: impl FnOnce(&Url),
+) -> Result<TokenSet, OAuthError> {
     let (mut redirect, port) = loopback_redirect(config)?;
-    let local = listener.local_addr().map_err(|source| OAuthError::Listener { context: "the redirect listener has no address".into(), source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| OAuthError::Listener { context: "the redirect listener has no address".into(), source })?;
+    if port != 0 && port != local.port() {
+        return Err(OAuthError::Config(format!("the redirect URI names port {port}, but the listener is on {local}")));
+    }
     if port == 0 {
         // Any free port: the redirect URI sent is the one actually listened on.
-        redirect.set_port(Some(local.port())).map_err(|()| OAuthError::Config("cannot set the redirect URI's port".into()))?;
+        redirect
+            .set_port(Some(local.port()))
+            .map_err(|()| OAuthError::Config("cannot set the redirect URI's port".into()))?;
     }
     let client = oauth_client(config, Some(&redirect))?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -339,14 +364,22 @@ pub async fn refresh(config: &OAuthConfig, tokens: &TokenSet) -> Result<TokenSet
     let client = oauth_client(config, None)?;
     let http = http_client()?;
     let token = RefreshToken::new(refresh_token.to_owned());
-    let response = client.exchange_refresh_token(&token).request_async(&|request| send(http.clone(), request)).await.map_err(token_error)?;
+    let response = client
+        .exchange_refresh_token(&token)
+        .request_async(&|request| send(http.clone(), request))
+        .await
+        .map_err(token_error)?;
     Ok(token_set(&response, Some(refresh_token)))
 }
 
 /// Calls `call` with the access token; if it is refused ([`AuthRejection`]), refreshes `tokens`
 /// once (updating them in place, for the caller to store) and calls once more, as Workfront
 /// does (C23).
-pub async fn with_refresh<T, E, F, Fut>(config: &OAuthConfig, tokens: &mut TokenSet, mut call: F) -> Result<T, CallError<E>>
+pub async fn with_refresh<T, E, F, Fut>(
+    config: &OAuthConfig,
+    tokens: &mut TokenSet,
+    mut call: F,
+) -> Result<T, CallError<E>>
 where
     E: AuthRejection + std::error::Error + 'static,
     F: FnMut(String) -> Fut,
@@ -370,7 +403,10 @@ where
 /// went, and returns the code. Other paths (a browser's `/favicon.ico`) get a 404.
 async fn receive_redirect(listener: &TcpListener, path: &str, expected_state: &str) -> Result<String, OAuthError> {
     loop {
-        let (mut stream, _) = listener.accept().await.map_err(|source| OAuthError::Listener { context: "accepting the redirect".into(), source })?;
+        let (mut stream, _) = listener
+            .accept()
+            .await
+            .map_err(|source| OAuthError::Listener { context: "accepting the redirect".into(), source })?;
         // A connection that sends nothing must not hold up the one that matters.
         let Ok(Ok(target)) = tokio::time::timeout(REQUEST_HEAD_TIMEOUT, read_request_target(&mut stream)).await else {
             continue;
@@ -427,7 +463,9 @@ async fn read_request_target(stream: &mut TcpStream) -> std::io::Result<String> 
 
 async fn respond(stream: &mut TcpStream, status: &str, message: &str) {
     let escaped = message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-    let body = format!("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>docbridge</title></head><body><p>{escaped}</p></body></html>");
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>docbridge</title></head><body><p>{escaped}</p></body></html>"
+    );
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nReferrer-Policy: no-referrer\r\nConnection: close\r\n\r\n",
         body.len()
@@ -461,7 +499,9 @@ mod tests {
         let (url, state) = client.authorize_url(CsrfToken::new_random).set_pkce_challenge(challenge).url();
         let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         let count = |name: &str| pairs.iter().filter(|(k, _)| k == name).count();
-        for name in ["client_id", "response_type", "state", "code_challenge", "code_challenge_method", "redirect_uri", "tenant"] {
+        for name in
+            ["client_id", "response_type", "state", "code_challenge", "code_challenge_method", "redirect_uri", "tenant"]
+        {
             assert_eq!(count(name), 1, "{name} in {url}");
         }
         let value = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
@@ -477,9 +517,14 @@ mod tests {
         assert_eq!(redirect_outcome(&url("code=c1&state=s1"), "s1").unwrap(), "c1");
         assert!(matches!(redirect_outcome(&url("code=c1&state=other"), "s1"), Err(OAuthError::StateMismatch)));
         assert!(matches!(redirect_outcome(&url("code=c1"), "s1"), Err(OAuthError::StateMismatch)));
-        assert!(matches!(redirect_outcome(&url("error=access_denied&state=other"), "s1"), Err(OAuthError::StateMismatch)));
+        assert!(matches!(
+            redirect_outcome(&url("error=access_denied&state=other"), "s1"),
+            Err(OAuthError::StateMismatch)
+        ));
         match redirect_outcome(&url("error=access_denied&error_description=no&state=s1"), "s1") {
-            Err(OAuthError::Denied { error, description }) => assert_eq!((error.as_str(), description.as_deref()), ("access_denied", Some("no"))),
+            Err(OAuthError::Denied { error, description }) => {
+                assert_eq!((error.as_str(), description.as_deref()), ("access_denied", Some("no")))
+            }
             other => panic!("{other:?}"),
         }
         assert!(matches!(redirect_outcome(&url("state=s1"), "s1"), Err(OAuthError::MissingCode)));
@@ -497,23 +542,32 @@ mod tests {
     #[test]
     fn token_answers_are_read_leniently() {
         let answer = |body: &str| {
-            let mut response = oauth2::http::Response::builder().status(200).header("content-type", "text/plain").body(body.as_bytes().to_vec()).unwrap();
+            let mut response = oauth2::http::Response::builder()
+                .status(200)
+                .header("content-type", "text/plain")
+                .body(body.as_bytes().to_vec())
+                .unwrap();
             lenient_token_body(&mut response);
             let parsed: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
             (response.headers()["content-type"].to_str().unwrap().to_owned(), parsed)
         };
         let (content_type, body) = answer(r#"{"access_token":"a","refresh_token":"r","expires_id":"3600"}"#);
         assert_eq!(content_type, "application/json");
-        assert_eq!(body, serde_json::json!({"access_token":"a","refresh_token":"r","expires_in":3600,"token_type":"Bearer"}));
+        assert_eq!(
+            body,
+            serde_json::json!({"access_token":"a","refresh_token":"r","expires_in":3600,"token_type":"Bearer"})
+        );
         let (_, body) = answer(r#"{"access_token":"a","token_type":"bearer","expires_in":null}"#);
         assert_eq!(body, serde_json::json!({"access_token":"a","token_type":"bearer"}));
-        let parsed: BasicTokenResponse = serde_json::from_value(answer(r#"{"access_token":"a","expires_in":"60"}"#).1).unwrap();
+        let parsed: BasicTokenResponse =
+            serde_json::from_value(answer(r#"{"access_token":"a","expires_in":"60"}"#).1).unwrap();
         assert_eq!(parsed.expires_in(), Some(Duration::from_secs(60)));
     }
 
     #[test]
     fn debug_output_has_no_secrets() {
-        let tokens = TokenSet { access_token: "acc355".into(), refresh_token: Some("r3fr35h".into()), expires_at: None };
+        let tokens =
+            TokenSet { access_token: "acc355".into(), refresh_token: Some("r3fr35h".into()), expires_at: None };
         let text = format!("{tokens:?} {:?}", config("http://127.0.0.1/cb"));
         for secret in ["acc355", "r3fr35h", "s3cret"] {
             assert!(!text.contains(secret), "{text}");
@@ -541,7 +595,8 @@ mod tests {
         .await;
         assert!(matches!(result, Err(CallError::Call(Refused(403)))));
         assert_eq!(calls, 1);
-        let result: Result<(), _> = with_refresh(&config("http://127.0.0.1/cb"), &mut tokens, |_| async { Err(Refused(404)) }).await;
+        let result: Result<(), _> =
+            with_refresh(&config("http://127.0.0.1/cb"), &mut tokens, |_| async { Err(Refused(404)) }).await;
         assert!(matches!(result, Err(CallError::Call(Refused(404)))), "only 403 triggers a refresh");
     }
 }

@@ -1,7 +1,5 @@
 //! Reading endpoints: `/metadata`, `/files`, `/search` (C7, C9, C10).
 
-use std::cmp::Ordering;
-
 use docbridge_protocol::{ItemId, ItemKind};
 use docbridge_registry::{ItemRecord, ObservedItem};
 use docbridge_storage::{EntryKind, StorageError};
@@ -13,14 +11,14 @@ use crate::{Caller, DocumentsError, ItemView, Library, Resolved, Result};
 pub const DEFAULT_SEARCH_MAX: u64 = 100;
 const MAX_SEARCH_TERMS: usize = 16;
 const MAX_QUERY_CHARS: usize = 1000;
+/// Items of one answer whose views are worked out at once: enough to overlap the reads of the
+/// few files whose type needs their first bytes, few enough not to flood the blocking pool.
+const VIEW_CONCURRENCY: usize = 16;
 
-/// Folders first, then names case-insensitively, then ID (C9).
-pub(crate) fn listing_order(a: &ItemRecord, b: &ItemRecord) -> Ordering {
-    let folder_first = |r: &ItemRecord| if r.kind == ItemKind::Folder { 0 } else { 1 };
-    folder_first(a)
-        .cmp(&folder_first(b))
-        .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
-        .then_with(|| a.id.cmp(&b.id))
+/// The sort key of a listing: folders first, then names case-insensitively, then ID (C9).
+/// Used with `sort_by_cached_key`, so each name is lower-cased once, not at every comparison.
+pub(crate) fn listing_key(r: &ItemRecord) -> (u8, String, ItemId) {
+    (if r.kind == ItemKind::Folder { 0 } else { 1 }, r.name.to_lowercase(), r.id.clone())
 }
 
 fn page<T>(items: Vec<T>, max: Option<u64>, offset: Option<u64>) -> Vec<T> {
@@ -62,12 +60,15 @@ impl Library {
     pub async fn list(&self, caller: &Caller, parent: &ItemId, max: Option<u64>, offset: Option<u64>) -> Result<Vec<ItemView>> {
         let resolved = self.resolve_folder(caller, "parentId", parent).await?;
         let mut children = self.reconciled_children(&resolved, parent).await?;
-        children.sort_by(listing_order);
-        let mut views = Vec::new();
-        for record in page(children, max, offset) {
-            views.push(self.view(caller, record).await);
-        }
-        Ok(views)
+        children.sort_by_cached_key(listing_key);
+        Ok(self.views(caller, page(children, max, offset)).await)
+    }
+
+    /// Views of many records, in order. The few that need their first bytes read (no telling
+    /// extension) are read concurrently rather than one after the other.
+    async fn views(&self, caller: &Caller, records: Vec<ItemRecord>) -> Vec<ItemView> {
+        use futures::StreamExt;
+        futures::stream::iter(records).map(|record| self.view(caller, record)).buffered(VIEW_CONCURRENCY).collect().await
     }
 
     /// The children of a resolved folder, with the index brought up to date first.
@@ -111,6 +112,9 @@ impl Library {
         if query.chars().count() > MAX_QUERY_CHARS {
             return Err(DocumentsError::invalid("query", format!("is longer than {MAX_QUERY_CHARS} characters")));
         }
+        if query.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+            return Err(DocumentsError::invalid("query", "must not contain control characters"));
+        }
         let terms: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
         if terms.is_empty() {
             return Err(DocumentsError::invalid("query", "must not be empty"));
@@ -138,11 +142,8 @@ impl Library {
                 3
             }
         };
-        found.sort_by(|a, b| score(a).cmp(&score(b)).then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase())).then_with(|| a.id.cmp(&b.id)));
-        let mut views = Vec::new();
-        for record in page(found, Some(max.unwrap_or(DEFAULT_SEARCH_MAX)), offset) {
-            views.push(self.view(caller, record).await);
-        }
-        Ok(views)
+        // Score and lower-cased name computed once per item, not at every comparison.
+        found.sort_by_cached_key(|r| (score(r), r.name.to_lowercase(), r.id.clone()));
+        Ok(self.views(caller, page(found, Some(max.unwrap_or(DEFAULT_SEARCH_MAX)), offset)).await)
     }
 }

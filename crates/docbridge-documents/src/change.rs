@@ -1,7 +1,7 @@
 //! Changing endpoints: `/createFolder`, `/rename`, `/delete`, and the trash behind delete (C15,
 //! C16, C17).
 
-use docbridge_protocol::{ItemId, ItemKind, validate_name};
+use docbridge_protocol::{ItemId, ItemKind};
 use docbridge_registry::{ItemRecord, NewItem, TrashEntry};
 use docbridge_storage::{StorageError, StoragePath};
 
@@ -13,14 +13,14 @@ impl Library {
     /// `/createFolder`: a new, empty folder; a taken name is a 409.
     pub async fn create_folder(&self, caller: &Caller, parent: &ItemId, name: &str) -> Result<ItemView> {
         caller.require_write()?;
-        validate_name("name", name)?;
+        crate::library::validate_new_name("name", name)?;
         let resolved = self.resolve_folder(caller, "parentId", parent).await?;
         let _guard = self.changes.lock().await;
         let children = self.reconciled_children(&resolved, parent).await?;
-        if children.iter().any(|c| c.name == name) {
+        let (folder_path, folder_id, folder_key) = Library::location(&resolved)?;
+        if children.iter().any(|c| c.name == name) || self.name_is_reserved(&folder_id, name).await? {
             return Err(DocumentsError::Conflict(format!("an item named {name:?} already exists in this folder")));
         }
-        let (folder_path, folder_id, folder_key) = Library::location(&resolved)?;
         let path = folder_path.join(name).map_err(DocumentsError::from)?;
         let entry = self.storage.create_dir(&path).await?;
         let record = self
@@ -50,9 +50,14 @@ impl Library {
         }
     }
 
+    /// Whether an upload in progress holds `name` in a folder.
+    async fn name_is_reserved(&self, folder_id: &ItemId, name: &str) -> Result<bool> {
+        Ok(self.registry.pending_reservations(self.integration_id, folder_id).await?.iter().any(|(n, _)| n == name))
+    }
+
     /// `/rename`: a new name in the same folder; the ID does not change.
     pub async fn rename(&self, caller: &Caller, id: &ItemId, name: &str) -> Result<()> {
-        validate_name("name", name)?;
+        crate::library::validate_new_name("name", name)?;
         let record = self.changeable(caller, "id", id, "renamed").await?;
         if record.name == name {
             return Ok(());
@@ -70,7 +75,7 @@ impl Library {
             self.registry.item(self.integration_id, parent_id).await?.ok_or_else(|| DocumentsError::NotFound(format!("no folder with ID {parent_id}")))?.path
         };
         let new_key = docbridge_registry::child_path(&parent_path, name);
-        if self.registry.item_by_path(self.integration_id, &new_key).await?.is_some() {
+        if self.registry.item_by_path(self.integration_id, &new_key).await?.is_some() || self.name_is_reserved(parent_id, name).await? {
             return Err(DocumentsError::Conflict(format!("an item named {name:?} already exists in that folder")));
         }
         let from = StoragePath::parse(&record.path).map_err(DocumentsError::from)?;

@@ -177,8 +177,24 @@ impl Library {
             ItemKind::File => {
                 let by_name = crate::mime::detect_mime(&record.name, &[]);
                 if by_name == crate::mime::OCTET_STREAM && record.size > 0 {
-                    let head = self.read_head(&record, 8192).await.unwrap_or_default();
-                    crate::mime::detect_mime(&record.name, &head)
+                    // Sniffing costs a file open and read; listings show the same files again
+                    // and again, so the answer is remembered for this content version.
+                    let key = (self.integration_id, record.id.clone(), record.version());
+                    let known = sniffed_types().lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+                    match known {
+                        Some(mime) => mime,
+                        None => {
+                            let head = self.read_head(&record, 8192).await.unwrap_or_default();
+                            let mime = crate::mime::detect_mime(&record.name, &head);
+                            let mut cache = sniffed_types().lock().unwrap_or_else(|e| e.into_inner());
+                            if cache.len() >= SNIFFED_TYPES_CAPACITY {
+                                // Crude but bounded: start again rather than track recency.
+                                cache.clear();
+                            }
+                            cache.insert(key, mime.clone());
+                            mime
+                        }
+                    }
                 } else {
                     by_name
                 }
@@ -205,6 +221,30 @@ impl Library {
     }
 }
 
+/// How many sniffed types [`Library::view`] remembers (some 100 bytes each).
+const SNIFFED_TYPES_CAPACITY: usize = 16 * 1024;
+
+/// Sniffed MIME types by integration, item ID and content version.
+type SniffedTypes = std::sync::Mutex<std::collections::HashMap<(i64, ItemId, String), String>>;
+
+/// Types found from files' first bytes, by integration, item and content version (a new
+/// version is a new key, so nothing stale is ever answered). Process-wide rather than a field
+/// of `Library`, so that a library rebuilt after its integration changed keeps what was found.
+fn sniffed_types() -> &'static SniffedTypes {
+    static CACHE: std::sync::OnceLock<SniffedTypes> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
 pub(crate) fn not_found(id: &ItemId) -> DocumentsError {
     DocumentsError::NotFound(format!("no item with ID {id}"))
+}
+
+/// Checks a new item name: the protocol's rules, and never the name of docbridge's own
+/// bookkeeping folder (which storage keeps at the root of every library).
+pub(crate) fn validate_new_name(field: &'static str, name: &str) -> Result<()> {
+    docbridge_protocol::validate_name(field, name)?;
+    if name == docbridge_storage::INTERNAL_DIR {
+        return Err(DocumentsError::invalid(field, format!("{name:?} is reserved")));
+    }
+    Ok(())
 }

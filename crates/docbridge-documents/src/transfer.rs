@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::ops::Range;
 
 use chrono::Utc;
-use docbridge_protocol::{ItemId, ItemKind, validate_name};
+use docbridge_protocol::{ItemId, ItemKind};
 use docbridge_registry::{ItemRecord, NewReservation, Reservation};
 use docbridge_storage::{ByteStream, StoragePath, WriteMode};
 
@@ -42,8 +42,17 @@ pub(crate) fn free_name(name: &str, taken: &HashSet<String>) -> String {
         Some(dot) if dot > 0 => (&name[..dot], &name[dot..]),
         _ => (name, ""),
     };
-    (1..)
-        .map(|n| format!("{stem} ({n}){ext}"))
+    (1u64..)
+        .map(|n| {
+            // Shorten the stem (at a character boundary) so that the suffix fits in 255 bytes.
+            let suffix = format!(" ({n}){ext}");
+            let room = docbridge_protocol::MAX_NAME_BYTES.saturating_sub(suffix.len());
+            let mut cut = stem.len().min(room);
+            while !stem.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!("{}{suffix}", &stem[..cut])
+        })
         .find(|candidate| !taken.contains(candidate) && candidate.len() <= docbridge_protocol::MAX_NAME_BYTES)
         .unwrap_or_else(|| unreachable!("an unbounded sequence always has a free name"))
 }
@@ -75,7 +84,7 @@ impl Library {
         wf_document_version_id: Option<&str>,
     ) -> Result<ItemView> {
         caller.require_write()?;
-        validate_name("filename", filename)?;
+        crate::library::validate_new_name("filename", filename)?;
         let resolved = self.resolve_folder(caller, "parentId", parent).await?;
         let _guard = self.changes.lock().await;
         let (_, folder_id, folder_path) = Library::location(&resolved)?;
@@ -217,5 +226,9 @@ mod tests {
         assert_eq!(free_name("report.pdf", &taken), "report (2).pdf");
         assert_eq!(free_name(".profile", &taken), ".profile (1)");
         assert_eq!(free_name("README", &taken), "README (1)");
+        let long = format!("{}.pdf", "é".repeat(125));
+        let taken: HashSet<String> = [long.clone()].into_iter().collect();
+        let free = free_name(&long, &taken);
+        assert!(free.len() <= 255 && free.ends_with(" (1).pdf"), "{free}");
     }
 }

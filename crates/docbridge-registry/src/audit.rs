@@ -24,7 +24,12 @@ impl Registry {
     }
 
     /// Audit entries, oldest first, optionally for one integration and from a time on.
-    pub async fn audit_entries(&self, integration: Option<&str>, since: Option<chrono::DateTime<chrono::Utc>>, limit: u64) -> Result<Vec<AuditEntry>> {
+    pub async fn audit_entries(
+        &self,
+        integration: Option<&str>,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        limit: u64,
+    ) -> Result<Vec<AuditEntry>> {
         let mut query = audit::Entity::find();
         if let Some(slug) = integration {
             query = query.filter(audit::Column::Integration.eq(slug));
@@ -35,7 +40,54 @@ impl Registry {
         let rows = query.order_by_asc(audit::Column::Id).limit(limit).all(&self.db).await?;
         Ok(rows
             .into_iter()
-            .map(|r| AuditEntry { at: from_millis(r.at), actor: r.actor, integration: r.integration, operation: r.operation, item_id: r.item_id, result: r.result, detail: r.detail })
+            .map(|r| AuditEntry {
+                at: from_millis(r.at),
+                actor: r.actor,
+                integration: r.integration,
+                operation: r.operation,
+                item_id: r.item_id,
+                result: r.result,
+                detail: r.detail,
+            })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{registries, unique};
+
+    fn entry(integration: &str, operation: &str, at: chrono::DateTime<chrono::Utc>) -> AuditEntry {
+        AuditEntry {
+            at,
+            actor: "cli:root".into(),
+            integration: integration.into(),
+            operation: operation.into(),
+            item_id: None,
+            result: "ok".into(),
+            detail: Some("name=x".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn entries_filter_by_integration_and_time() {
+        for registry in registries().await {
+            let slug = unique("audit");
+            let t0 = chrono::DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+            let t1 = t0 + chrono::Duration::seconds(10);
+            registry.record_audit(&entry(&slug, "integration.add", t0)).await.unwrap();
+            registry.record_audit(&entry(&slug, "integration.edit", t1)).await.unwrap();
+            registry.record_audit(&entry(&unique("other"), "integration.add", t1)).await.unwrap();
+            let mine = registry.audit_entries(Some(&slug), None, 100).await.unwrap();
+            assert_eq!(
+                mine.iter().map(|e| e.operation.as_str()).collect::<Vec<_>>(),
+                ["integration.add", "integration.edit"]
+            );
+            assert_eq!(mine[0], entry(&slug, "integration.add", t0));
+            let later = registry.audit_entries(Some(&slug), Some(t1), 100).await.unwrap();
+            assert_eq!(later.len(), 1);
+            assert_eq!(later[0].operation, "integration.edit");
+        }
     }
 }

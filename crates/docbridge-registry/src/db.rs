@@ -2,11 +2,17 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait, Value,
+};
 use sea_orm_migration::MigratorTrait;
 
 use crate::Result;
 use crate::migration::Migrator;
+
+/// The key of the PostgreSQL advisory lock held while migrating: any constant unique to
+/// docbridge ("docbridg" in ASCII).
+const MIGRATION_LOCK: i64 = 0x646f_6362_7269_6467;
 
 /// A handle on the registry database. Cheap to clone: it wraps a connection pool.
 #[derive(Clone, Debug)]
@@ -37,7 +43,17 @@ impl Registry {
             options.max_connections(16);
         }
         let db = Database::connect(options).await?;
-        Migrator::up(&db, None).await?;
+        if db.get_database_backend() == DbBackend::Postgres {
+            // Several processes may start at once against one database (C24). Migrating inside
+            // one transaction that holds an advisory lock makes the others wait, then find the
+            // schema up to date; PostgreSQL's DDL is transactional, so a failure leaves nothing.
+            let txn = db.begin().await?;
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).await?;
+            Migrator::up(&txn, None).await?;
+            txn.commit().await?;
+        } else {
+            Migrator::up(&db, None).await?;
+        }
         Ok(Registry { db })
     }
 
@@ -50,6 +66,12 @@ impl Registry {
     pub fn is_postgres(&self) -> bool {
         self.db.get_database_backend() == DbBackend::Postgres
     }
+}
+
+/// The length of a text in characters, as an SQL `INTEGER` argument of `substr`. PostgreSQL
+/// has `substr(text, integer, integer)` only: a BIGINT (Rust `i64`) argument finds no function.
+pub(crate) fn char_len(text: &str) -> i32 {
+    i32::try_from(text.chars().count()).unwrap_or(i32::MAX)
 }
 
 /// A raw statement with `?` placeholders, renumbered to `$n` for PostgreSQL.

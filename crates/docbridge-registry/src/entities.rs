@@ -126,8 +126,6 @@ pub mod trash {
     no_relations!();
 }
 
-// Read and written by the users and OAuth2 code, which lands next; the schema is already here.
-#[allow(dead_code)]
 pub mod user {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -142,8 +140,6 @@ pub mod user {
     no_relations!();
 }
 
-// Read and written by the users and OAuth2 code, which lands next; the schema is already here.
-#[allow(dead_code)]
 pub mod grant {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

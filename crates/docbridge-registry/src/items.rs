@@ -62,7 +62,7 @@ const SUBTREE: &str = "(path = ? OR substr(path, 1, ?) = ?)";
 
 fn subtree_values(path: &str) -> Vec<Value> {
     let prefix = format!("{path}/");
-    vec![path.into(), (prefix.chars().count() as i64).into(), prefix.into()]
+    vec![path.into(), crate::db::char_len(&prefix).into(), prefix.into()]
 }
 
 impl Registry {
@@ -323,11 +323,11 @@ pub(crate) async fn move_in(txn: &DatabaseTransaction, item: &ItemRecord, new_pa
     if item.kind == ItemKind::Folder {
         let old_prefix = format!("{}/", item.path);
         let new_prefix = format!("{new_path}/");
-        let old_len = old_prefix.chars().count() as i64;
+        let old_len = crate::db::char_len(&old_prefix);
         txn.execute_raw(statement(
             backend,
             "UPDATE items SET path = ? || substr(path, ?) WHERE integration_id = ? AND substr(path, 1, ?) = ?",
-            vec![new_prefix.into(), (old_len + 1).into(), item.integration_id.into(), old_len.into(), old_prefix.into()],
+            vec![new_prefix.into(), old_len.saturating_add(1).into(), item.integration_id.into(), old_len.into(), old_prefix.into()],
         ))
         .await
         .map_err(|e| RegistryError::conflict_on_unique(e, || format!("an item named {new_name:?} already exists there")))?;

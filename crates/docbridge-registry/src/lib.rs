@@ -12,16 +12,20 @@ mod error;
 mod integrations;
 mod items;
 mod migration;
+mod oauth;
 mod records;
 mod reservations;
 mod search;
 mod settings;
 mod trash;
+mod users;
 
 pub use db::Registry;
 pub use error::RegistryError;
+pub use integrations::{apply_patch, validate_slug};
 pub use items::{NewItem, child_path};
 pub use records::*;
+pub use users::{MAX_USERNAME_CHARS, normalize_username};
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
@@ -42,4 +46,43 @@ pub fn random_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Registries for unit tests: in-memory SQLite always, and PostgreSQL too when
+/// `DOCBRIDGE_TEST_POSTGRES_URL` names one (`.ci/postgres.sh start`). Tests share that database,
+/// so they name what they create with `unique`.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::{AuthType, DefaultRole, KeyHash, NewIntegration, Registry};
+
+    pub async fn registries() -> Vec<Registry> {
+        let mut registries = vec![Registry::connect("sqlite::memory:").await.expect("in-memory SQLite")];
+        if let Ok(url) = std::env::var("DOCBRIDGE_TEST_POSTGRES_URL")
+            && !url.is_empty()
+        {
+            registries.push(Registry::connect(&url).await.expect("DOCBRIDGE_TEST_POSTGRES_URL"));
+        }
+        registries
+    }
+
+    /// A name no other test (or earlier run on the same database) uses.
+    pub fn unique(prefix: &str) -> String {
+        format!("{prefix}-{}", crate::random_id().to_lowercase().replace('_', "x"))
+    }
+
+    pub fn sample_integration(slug: &str) -> NewIntegration {
+        NewIntegration {
+            slug: slug.to_owned(),
+            name: format!("Name of {slug}"),
+            auth_type: AuthType::ApiKey,
+            redirect_uris: Vec::new(),
+            request_params: Vec::new(),
+            storage_kind: "memory".into(),
+            storage_root: "/srv/docs".into(),
+            default_role: DefaultRole::Editor,
+            custom_actions: Vec::new(),
+            api_key: Some(KeyHash { hash: format!("hash-{slug}"), hint: "abcdef".into() }),
+            client: None,
+        }
+    }
 }

@@ -3,7 +3,9 @@
 //!
 //! SQLite uses an FTS5 table with the trigram tokenizer, which answers substring queries of
 //! three or more characters from the index; PostgreSQL uses `pg_trgm` GIN indexes on the same
-//! columns. Shorter terms fall back to a scan of the names, which is still one query.
+//! columns. Shorter terms fall back to a scan of the names, which is still one query. Text is
+//! stored lower-cased (Unicode-aware, in Rust), because neither SQLite's `lower()` nor FTS5's
+//! trigram folding handle every script, and queries are lower-cased the same way.
 
 use docbridge_protocol::ItemId;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, Value};
@@ -16,7 +18,7 @@ use crate::{Registry, Result};
 
 pub(crate) async fn insert_search_row(txn: &DatabaseTransaction, num: i64, name: &str) -> Result<()> {
     let backend = txn.get_database_backend();
-    txn.execute_raw(statement(backend, "INSERT INTO item_search (rowid, name, content) VALUES (?, ?, '')", vec![num.into(), name.into()]))
+    txn.execute_raw(statement(backend, "INSERT INTO item_search (rowid, name, content) VALUES (?, ?, '')", vec![num.into(), name.to_lowercase().into()]))
         .await?;
     Ok(())
 }
@@ -26,7 +28,7 @@ pub(crate) async fn rename_search_row(txn: &DatabaseTransaction, integration_id:
     txn.execute_raw(statement(
         backend,
         "UPDATE item_search SET name = ? WHERE rowid = (SELECT num FROM items WHERE integration_id = ? AND id = ?)",
-        vec![name.into(), integration_id.into(), id.as_str().into()],
+        vec![name.to_lowercase().into(), integration_id.into(), id.as_str().into()],
     ))
     .await?;
     Ok(())
@@ -72,7 +74,7 @@ impl Registry {
         txn.execute_raw(statement(
             backend,
             "UPDATE item_search SET content = ? WHERE rowid = (SELECT num FROM items WHERE integration_id = ? AND id = ?)",
-            vec![content.into(), item.integration_id.into(), item.id.as_str().into()],
+            vec![content.to_lowercase().into(), item.integration_id.into(), item.id.as_str().into()],
         ))
         .await?;
         txn.execute_raw(statement(
@@ -92,7 +94,13 @@ impl Registry {
             return Ok(Vec::new());
         }
         let backend = self.db.get_database_backend();
-        let mut sql = String::from("SELECT items.* FROM items JOIN item_search ON item_search.rowid = items.num WHERE items.integration_id = ? AND items.state = ?");
+        // `CROSS JOIN` with the search table first: SQLite then runs the full-text query once and
+        // looks each hit up by primary key. With a plain join it prefers to walk every item of
+        // the integration and run the MATCH once per item (38 s over 100,000 items, against
+        // milliseconds). PostgreSQL plans a `CROSS JOIN` with a `WHERE` like any join.
+        let mut sql = String::from(
+            "SELECT items.* FROM item_search CROSS JOIN items WHERE item_search.rowid = items.num AND items.integration_id = ? AND items.state = ?",
+        );
         let mut values: Vec<Value> = vec![integration_id.into(), READY.into()];
         let indexable = terms.iter().all(|t| t.chars().count() >= 3);
         if backend == DbBackend::Sqlite && indexable {
@@ -110,7 +118,7 @@ impl Registry {
         if let Some(path) = within_path.filter(|p| !p.is_empty()) {
             let prefix = format!("{path}/");
             sql.push_str(" AND substr(items.path, 1, ?) = ?");
-            values.push((prefix.chars().count() as i64).into());
+            values.push(crate::db::char_len(&prefix).into());
             values.push(prefix.into());
         }
         let rows = item::Model::find_by_statement(statement(backend, &sql, values)).all(&self.db).await?;

@@ -29,11 +29,11 @@ fn to_record(row: trash::Model) -> TrashEntry {
 async fn relocate_subtree(txn: &sea_orm::DatabaseTransaction, integration_id: i64, from: &str, to: &str, state: &str) -> Result<()> {
     let backend = txn.get_database_backend();
     let prefix = format!("{from}/");
-    let len = prefix.chars().count() as i64;
+    let len = crate::db::char_len(&prefix);
     txn.execute_raw(statement(
         backend,
         "UPDATE items SET path = ? || substr(path, ?), state = ? WHERE integration_id = ? AND (path = ? OR substr(path, 1, ?) = ?)",
-        vec![to.into(), (from.chars().count() as i64 + 1).into(), state.into(), integration_id.into(), from.into(), len.into(), prefix.into()],
+        vec![to.into(), crate::db::char_len(from).saturating_add(1).into(), state.into(), integration_id.into(), from.into(), len.into(), prefix.into()],
     ))
     .await?;
     Ok(())

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use docbridge_documents::{ConflictPolicy, LibrarySettings};
 use serde::Deserialize;
 
+/// `DOCBRIDGE_*` variables that are read before the configuration exists (logging), not keys.
+const NOT_CONFIG_KEYS: &[&str] = &["DOCBRIDGE_LOG", "DOCBRIDGE_LOG_FORMAT"];
+
 /// The embedded defaults: the reference for every key.
 pub const DEFAULT_CONFIG: &str = include_str!("../default-config.toml");
 
@@ -21,6 +24,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub documents: DocumentsConfig,
     pub links: LinksConfig,
+    pub admin: AdminConfig,
+    pub oauth: OAuthConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +35,10 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
     pub max_auth_failures_per_minute: u32,
+    /// PEM certificate chain for HTTPS; empty serves plain HTTP (C26).
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,7 +50,25 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
+    /// `fs` or `s3`: what the default integration uses (C24).
+    pub kind: String,
     pub root: String,
+    pub s3: S3Config,
+}
+
+/// The bucket of `s3` libraries (`[storage.s3]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub access_key_id: String,
+    /// Its `Debug` is redacted, so logging the configuration never shows it.
+    #[serde(deserialize_with = "secret_string")]
+    pub secret_access_key: secrecy::SecretString,
+    pub allow_http: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +87,64 @@ pub struct DocumentsConfig {
 #[serde(deny_unknown_fields)]
 pub struct LinksConfig {
     pub ttl_secs: u64,
+}
+
+/// The admin JSON API (`/admin/api`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// The bearer token the API requires; empty disables the API. Its `Debug` is redacted, so
+    /// logging the configuration never shows it.
+    #[serde(deserialize_with = "secret_string")]
+    pub token: secrecy::SecretString,
+}
+
+fn secret_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<secrecy::SecretString, D::Error> {
+    Ok(secrecy::SecretString::from(String::deserialize(deserializer)?))
+}
+
+/// The OAuth2 authorization server (`[oauth]`, C4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    pub code_ttl_secs: u64,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub rotate_refresh_tokens: bool,
+    pub login_session_ttl_secs: u64,
+    pub max_login_failures: u32,
+    pub login_failure_window_secs: u64,
+}
+
+impl OAuthConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let max = docbridge_auth::MAX_CODE_TTL.num_seconds().unsigned_abs();
+        if self.code_ttl_secs > max {
+            return Err(ConfigError::Invalid {
+                key: "oauth.code_ttl_secs",
+                reason: format!("{} is more than {max} (10 minutes, RFC 6749 §4.1.2)", self.code_ttl_secs),
+            });
+        }
+        if self.max_login_failures == 0 {
+            return Err(ConfigError::Invalid { key: "oauth.max_login_failures", reason: "must be at least 1".into() });
+        }
+        Ok(())
+    }
+
+    /// The settings the authorization server runs with (see `docbridge_server::oauth::configure`).
+    pub fn settings(&self) -> docbridge_auth::OAuthSettings {
+        // Seconds beyond i64 are centuries: clamp rather than fail.
+        let secs = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000));
+        docbridge_auth::OAuthSettings {
+            code_ttl: secs(self.code_ttl_secs),
+            access_token_ttl: secs(self.access_token_ttl_secs),
+            refresh_token_ttl: secs(self.refresh_token_ttl_secs),
+            rotate_refresh_tokens: self.rotate_refresh_tokens,
+            login_session_ttl: secs(self.login_session_ttl_secs),
+            max_login_failures: self.max_login_failures,
+            login_failure_window: std::time::Duration::from_secs(self.login_failure_window_secs),
+        }
+    }
 }
 
 /// Why the configuration could not be loaded.
@@ -86,7 +171,12 @@ impl Config {
         if let Some(file) = file {
             builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml).required(true));
         }
-        let ours: HashMap<String, String> = env.iter().filter(|(k, _)| k.starts_with("DOCBRIDGE_")).map(|(k, v)| (k.clone(), v.clone())).collect();
+        // `DOCBRIDGE_TEST_*` belong to the test suites (which servers they may use), not to us.
+        let ours: HashMap<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("DOCBRIDGE_") && !k.starts_with("DOCBRIDGE_TEST_") && !NOT_CONFIG_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         builder = builder.add_source(
             config::Environment::with_prefix("DOCBRIDGE").prefix_separator("_").separator("__").try_parsing(true).source(Some(ours.into_iter().collect())),
         );
@@ -110,6 +200,25 @@ impl Config {
             }
         }
         self.conflict_policy()?;
+        self.oauth.validate()?;
+        match self.storage.kind.as_str() {
+            "fs" => {}
+            "s3" if self.storage.s3.bucket.trim().is_empty() => {
+                return Err(ConfigError::Invalid { key: "storage.s3.bucket", reason: "is required when storage.kind is \"s3\"".into() });
+            }
+            "s3" => {}
+            other => return Err(ConfigError::Invalid { key: "storage.kind", reason: format!("{other:?} is not one of fs, s3") }),
+        }
+        if !self.storage.s3.endpoint.is_empty() {
+            let url = url::Url::parse(&self.storage.s3.endpoint)
+                .map_err(|e| ConfigError::Invalid { key: "storage.s3.endpoint", reason: format!("{:?} is not an absolute URL ({e})", self.storage.s3.endpoint) })?;
+            match url.scheme() {
+                "https" => {}
+                "http" if self.storage.s3.allow_http => {}
+                "http" => return Err(ConfigError::Invalid { key: "storage.s3.endpoint", reason: "is http:// but storage.s3.allow_http is false".into() }),
+                _ => return Err(ConfigError::Invalid { key: "storage.s3.endpoint", reason: "must be an http or https URL".into() }),
+            }
+        }
         Ok(())
     }
 
@@ -128,6 +237,27 @@ impl Config {
 
     pub fn storage_root(&self, data_dir: &Path) -> PathBuf {
         if self.storage.root.is_empty() { data_dir.join("documents") } else { PathBuf::from(&self.storage.root) }
+    }
+
+    /// The default integration's library prefix when `storage.kind` is `s3`.
+    pub fn s3_root(&self) -> String {
+        let root = self.storage.root.trim_matches('/');
+        if root.is_empty() { "documents".to_owned() } else { root.to_owned() }
+    }
+
+    /// The adapter's view of `[storage.s3]`; `None` when no bucket is configured.
+    pub fn s3(&self) -> Option<docbridge_storage::S3Config> {
+        use secrecy::ExposeSecret;
+        let s3 = &self.storage.s3;
+        (!s3.bucket.trim().is_empty()).then(|| docbridge_storage::S3Config {
+            endpoint: s3.endpoint.clone(),
+            region: s3.region.clone(),
+            bucket: s3.bucket.clone(),
+            prefix: s3.prefix.clone(),
+            access_key_id: s3.access_key_id.clone(),
+            secret_access_key: docbridge_storage::S3Secret::new(s3.secret_access_key.expose_secret()),
+            allow_http: s3.allow_http,
+        })
     }
 
     pub fn library_settings(&self, data_dir: &Path) -> LibrarySettings {
@@ -164,13 +294,72 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
         std::fs::write(&file, "publisher = \"Acme\"\n[http]\nlisten = \"127.0.0.1:9000\"\n").unwrap();
-        let e = env(&[("DOCBRIDGE_HTTP__LISTEN", "127.0.0.1:9100"), ("DOCBRIDGE_DOCUMENTS__CONFLICT_POLICY", "reject"), ("OTHER", "x")]);
+        let e = env(&[
+            ("DOCBRIDGE_HTTP__LISTEN", "127.0.0.1:9100"),
+            ("DOCBRIDGE_DOCUMENTS__CONFLICT_POLICY", "reject"),
+            ("OTHER", "x"),
+            ("DOCBRIDGE_LOG", "debug"),
+            ("DOCBRIDGE_LOG_FORMAT", "json"),
+        ]);
         let config = Config::load(Some(&file), &e, &Overrides::default()).unwrap();
         assert_eq!(config.publisher, "Acme");
         assert_eq!(config.http.listen, "127.0.0.1:9100");
         assert_eq!(config.conflict_policy().unwrap(), ConflictPolicy::Reject);
         let config = Config::load(Some(&file), &e, &Overrides { listen: Some("127.0.0.1:9200".into()), public_url: None }).unwrap();
         assert_eq!(config.http.listen, "127.0.0.1:9200");
+    }
+
+    #[test]
+    fn admin_token_is_read_but_never_printed() {
+        use secrecy::ExposeSecret;
+        let config = Config::load(None, &HashMap::new(), &Overrides::default()).unwrap();
+        assert!(config.admin.token.expose_secret().is_empty());
+        let e = env(&[("DOCBRIDGE_ADMIN__TOKEN", "s3cret-token-value")]);
+        let config = Config::load(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(config.admin.token.expose_secret(), "s3cret-token-value");
+        assert!(!format!("{config:?}").contains("s3cret-token-value"));
+    }
+
+    #[test]
+    fn s3_storage_is_configured_and_its_secret_never_printed() {
+        let config = Config::load(None, &HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(config.storage.kind, "fs");
+        assert!(config.s3().is_none());
+        let e = env(&[
+            ("DOCBRIDGE_STORAGE__KIND", "s3"),
+            ("DOCBRIDGE_STORAGE__S3__ENDPOINT", "http://127.0.0.1:9000"),
+            ("DOCBRIDGE_STORAGE__S3__ALLOW_HTTP", "true"),
+            ("DOCBRIDGE_STORAGE__S3__BUCKET", "docs"),
+            ("DOCBRIDGE_STORAGE__S3__ACCESS_KEY_ID", "AKIAEXAMPLE"),
+            ("DOCBRIDGE_STORAGE__S3__SECRET_ACCESS_KEY", "wJalrXUtnFEMI-secret"),
+            // The test suites' own variables are not configuration.
+            ("DOCBRIDGE_TEST_S3_BUCKET", "ignored"),
+        ]);
+        let config = Config::load(None, &e, &Overrides::default()).unwrap();
+        let s3 = config.s3().unwrap();
+        assert_eq!((s3.bucket.as_str(), s3.endpoint.as_str(), s3.allow_http), ("docs", "http://127.0.0.1:9000", true));
+        assert_eq!(s3.secret_access_key.expose(), "wJalrXUtnFEMI-secret");
+        assert_eq!(config.s3_root(), "documents");
+        assert!(!format!("{config:?}").contains("wJalrXUtnFEMI"), "{config:?}");
+        assert!(!format!("{s3:?}").contains("wJalrXUtnFEMI"), "{s3:?}");
+
+        for (pairs, key) in [
+            (vec![("DOCBRIDGE_STORAGE__KIND", "s3")], "storage.s3.bucket"),
+            (vec![("DOCBRIDGE_STORAGE__KIND", "nfs")], "storage.kind"),
+            (vec![("DOCBRIDGE_STORAGE__S3__ENDPOINT", "http://10.0.0.1:9000")], "storage.s3.endpoint"),
+        ] {
+            let err = Config::load(None, &env(&pairs), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_production_example_loads() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/production.toml");
+        let config = Config::load(Some(&file), &HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(config.storage.kind, "s3");
+        assert!(config.database_url(Path::new("/unused")).starts_with("postgres://"));
+        assert_eq!(config.s3().map(|s3| s3.bucket), Some("example-docbridge".to_owned()));
     }
 
     #[test]
@@ -184,5 +373,21 @@ mod tests {
         assert!(err.to_string().contains("documents.conflict_policy"), "{err}");
         let e = env(&[("DOCBRIDGE_PUBLIC_URL", "not a url")]);
         assert!(Config::load(None, &e, &Overrides::default()).unwrap_err().to_string().contains("public_url"));
+    }
+
+    #[test]
+    fn oauth_section() {
+        let config = Config::load(None, &HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(
+            config.oauth.settings(),
+            docbridge_auth::OAuthSettings::default(),
+            "the file's defaults are the code's"
+        );
+        let e = env(&[("DOCBRIDGE_OAUTH__CODE_TTL_SECS", "601")]);
+        assert!(Config::load(None, &e, &Overrides::default()).unwrap_err().to_string().contains("oauth.code_ttl_secs"));
+        let e =
+            env(&[("DOCBRIDGE_OAUTH__ACCESS_TOKEN_TTL_SECS", "0"), ("DOCBRIDGE_OAUTH__ROTATE_REFRESH_TOKENS", "true")]);
+        let settings = Config::load(None, &e, &Overrides::default()).unwrap().oauth.settings();
+        assert_eq!((settings.access_token_ttl, settings.rotate_refresh_tokens), (chrono::Duration::zero(), true));
     }
 }

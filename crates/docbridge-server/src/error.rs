@@ -109,6 +109,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidInput { .. } => ApiError::bad_request(err.to_string()),
             AuthError::Registry(e) => e.into(),
             AuthError::Hashing(m) => ApiError::internal(m),
+            AuthError::OAuth { .. } => ApiError::bad_request(err.to_string()),
         }
     }
 }

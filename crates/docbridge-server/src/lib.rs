@@ -4,13 +4,19 @@
 //! document store through docbridge by handing in its own [`StorageFactory`] (see
 //! `examples/custom_store.rs`). The `docbridge` binary (`main.rs`) adds the command line.
 
+mod admin_page;
+mod admin_api;
 pub mod config;
 mod error;
 mod limits;
 mod links;
+mod metrics;
+pub mod oauth;
+pub mod openapi;
 mod params;
 pub mod setup;
 pub mod state;
+pub mod tls;
 mod webhooks;
 
 use std::future::Future;
@@ -36,7 +42,16 @@ pub fn router(state: AppState) -> Router {
         .route("/links/download", get(links::download))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .merge(admin_api::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed here")).into_response()
+        })
+        .merge(admin_page::routes())
+        .merge(metrics::routes())
+        .merge(oauth::routes())
+        .merge(openapi::routes())
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| ApiError::internal("a handler panicked").into_response()))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

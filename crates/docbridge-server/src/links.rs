@@ -31,7 +31,8 @@ pub struct LinkQuery {
     i: String,
     id: String,
     u: String,
-    e: i64,
+    /// Kept as text so that a mangled value is a refused link (403), not a malformed request.
+    e: String,
     s: String,
     /// `1` serves a download inline, for previews inside the view page.
     #[serde(default)]
@@ -77,7 +78,7 @@ pub fn page(title: &str, body: &str) -> String {
 
 /// Checks a link and resolves what it points at, for the user it was issued to.
 async fn open_link(state: &AppState, query: &LinkQuery, action: LinkAction) -> Result<(Library2, Caller, ItemView), Response> {
-    let link = SignedLink { integration: query.i.clone(), item_id: query.id.clone(), action, user: query.u.clone(), expires: query.e, signature: query.s.clone() };
+    let link = SignedLink { integration: query.i.clone(), item_id: query.id.clone(), action, user: query.u.clone(), expires: query.e.parse().unwrap_or(i64::MIN), signature: query.s.clone() };
     if let Err(e) = state.signer.verify(&link, chrono::Utc::now()) {
         return Err(error_page(StatusCode::FORBIDDEN, &e.to_string()));
     }
@@ -89,7 +90,7 @@ async fn open_link(state: &AppState, query: &LinkQuery, action: LinkAction) -> R
             return Err(error_page(StatusCode::INTERNAL_SERVER_ERROR, "internal error"));
         }
     };
-    let caller = caller_for(&integration, query.u.clone()).map_err(|e| error_page(StatusCode::FORBIDDEN, &e.message))?;
+    let caller = caller_for(&state.registry, &integration, query.u.clone()).await.map_err(|e| error_page(e.status, &e.message))?;
     let library = state.library(&integration).map_err(|e| {
         tracing::error!(error = %e, "opening a library for a link");
         error_page(StatusCode::INTERNAL_SERVER_ERROR, "internal error")

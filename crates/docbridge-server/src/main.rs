@@ -33,11 +33,23 @@ enum Command {
     /// Manage integrations (Workfront's Custom Integrations).
     #[command(subcommand)]
     Integration(cli::integration::IntegrationCommand),
+    /// Local users and their roles per integration.
+    #[command(subcommand)]
+    User(cli::user::UserCommand),
+    /// The audit trail of changes.
+    #[command(subcommand)]
+    Audit(cli::audit::AuditCommand),
     /// Deleted items: list, restore, purge.
     #[command(subcommand)]
     Trash(cli::maintenance::TrashCommand),
     /// Check that the index and storage agree, repair what does not, and report it.
     Fsck(cli::maintenance::FsckArgs),
+    /// Calling any Document Webhooks provider as Workfront does.
+    #[command(flatten)]
+    Client(cli::client::ClientCommand),
+    /// OAuth2 tokens issued to Workfront: list, revoke.
+    #[command(subcommand)]
+    Token(cli::token::TokenCommand),
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -79,8 +91,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => serve(&cli.data_dir, config).await,
         Some(Command::Serve(_)) => serve(&cli.data_dir, config).await,
         Some(Command::Integration(command)) => cli::integration::run(&cli.data_dir, &config, command).await,
+        Some(Command::User(command)) => cli::user::run(&cli.data_dir, &config, command).await,
+        Some(Command::Audit(command)) => cli::audit::run(&cli.data_dir, &config, command).await,
         Some(Command::Trash(command)) => cli::maintenance::run_trash(&cli.data_dir, &config, command).await,
         Some(Command::Fsck(args)) => cli::maintenance::run_fsck(&cli.data_dir, &config, args).await,
+        Some(Command::Client(command)) => cli::client::run(&cli.data_dir, command).await,
+        Some(Command::Token(command)) => cli::token::run(&cli.data_dir, &config, command).await,
     }
 }
 
@@ -95,19 +111,40 @@ fn init_logging() {
 async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<ExitCode> {
     init_logging();
     let registry = cli::open_registry(data_dir, &config).await?;
+    // Before listening: a bad certificate is a start-up error, not a failed first handshake.
+    let tls = docbridge_server::tls::from_config(&config.http)?;
     let listener = tokio::net::TcpListener::bind(&config.http.listen).await.with_context(|| format!("cannot listen on {}", config.http.listen))?;
     let local = listener.local_addr()?;
     let public_url = cli::public_url(&config, Some(local));
-    let root = config.storage_root(data_dir);
-    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
-    if let Some(credentials) = setup::ensure_default_integration(&registry, &public_url, &root).await? {
+    let public_url = if tls.is_some() && config.public_url.is_empty() {
+        // Serving TLS itself, docbridge's own address is an https URL.
+        public_url.replacen("http://", "https://", 1)
+    } else {
+        public_url
+    };
+    // With S3 nothing is made on this disk: the library is a prefix in the bucket (C24).
+    let default_library = if config.storage.kind == "s3" {
+        setup::DefaultLibrary::S3(config.s3_root())
+    } else {
+        let root = config.storage_root(data_dir);
+        std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+        setup::DefaultLibrary::Fs(root)
+    };
+    if let Some(credentials) = setup::ensure_default_library(&registry, &public_url, &default_library).await? {
         // Printed once, on the first start; the key is stored only as a hash.
         println!("docbridge is ready for Workfront (Setup > Documents > Custom Integrations > Add Integration):");
         println!("  Name:                {}", credentials.name);
         println!("  Authentication Type: ApiKey");
         println!("  Base API URL:        {}", credentials.base_api_url);
         println!("  ApiKey:              {}", credentials.api_key.unwrap_or_default());
-        println!("  Documents folder:    {}", credentials.root);
+        match &default_library {
+            setup::DefaultLibrary::Fs(_) => println!("  Documents folder:    {}", credentials.root),
+            setup::DefaultLibrary::S3(_) => {
+                let prefix = config.storage.s3.prefix.trim_matches('/');
+                let at = if prefix.is_empty() { credentials.root.clone() } else { format!("{prefix}/{}", credentials.root) };
+                println!("  Documents:           s3://{}/{at}", config.storage.s3.bucket);
+            }
+        }
         println!("Keep the ApiKey: it is not shown again (rotate it with `docbridge integration rotate-key default`).");
     }
     let settings = ServerSettings {
@@ -119,7 +156,11 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
         max_concurrent_uploads: config.documents.max_concurrent_uploads,
         max_auth_failures_per_minute: config.http.max_auth_failures_per_minute,
     };
-    let state = AppState::new(registry, settings, Arc::new(BuiltinStorage::default())).await?;
+    let storage = match config.s3() {
+        Some(s3) => BuiltinStorage::with_s3(&s3).context("cannot configure the S3 bucket ([storage.s3])")?,
+        None => BuiltinStorage::default(),
+    };
+    let state = AppState::new(registry, settings, Arc::new(storage)).await?.with_admin_token(config.admin.token.clone());
     if config.documents.rescan_interval_secs > 0 {
         docbridge_server::spawn_maintenance(state.clone(), Duration::from_secs(config.documents.rescan_interval_secs));
     }
@@ -131,7 +172,9 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
         shutdown_signal().await;
         let _ = stopping_tx.send(());
     };
-    let server = docbridge_server::serve(listener, docbridge_server::router(state), shutdown);
+    // The authorization server's `[oauth]` settings travel as a request extension (C4).
+    let app = docbridge_server::oauth::configure(docbridge_server::router(state), config.oauth.settings());
+    let server = docbridge_server::tls::serve(listener, app, tls, shutdown);
     let deadline = async move {
         if stopping_rx.await.is_ok() {
             tokio::time::sleep(grace).await;

@@ -71,8 +71,9 @@ impl Params {
 }
 
 /// A header's value as text, matched case-insensitively by name (HTTP already does that).
+/// UTF-8 is accepted: Workfront usernames are e-mail addresses, which may be internationalised.
 pub fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+    headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
 }
 
 #[cfg(test)]

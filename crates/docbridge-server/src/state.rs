@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use docbridge_auth::LinkSigner;
 use docbridge_documents::{Library, LibrarySettings};
 use docbridge_registry::{Integration, Registry};
-use docbridge_storage::{FsStorage, MemoryStorage, Storage, StorageError};
+use docbridge_storage::{FsStorage, MemoryStorage, S3Config, S3Options, S3Storage, Storage, StorageError};
 
 /// Opens the storage an integration's record names. docbridge's own opens `fs` (a folder)
 /// and `memory` libraries; a program that embeds docbridge passes its own to serve any store.
@@ -16,16 +16,35 @@ pub trait StorageFactory: Send + Sync + 'static {
 }
 
 /// The built-in adapters: `fs` with `storage_root` as folder, `memory` (kept for the process's
-/// life, one per integration).
+/// life, one per integration), and `s3` with `storage_root` as prefix in the configured bucket
+/// (below `[storage.s3] prefix`), once [`BuiltinStorage::with_s3`] has named the bucket.
 #[derive(Default)]
 pub struct BuiltinStorage {
     memory: RwLock<HashMap<i64, Arc<MemoryStorage>>>,
+    /// The bucket, at the configured prefix: every `s3` library is a prefix below it, sharing
+    /// its connection pool.
+    s3: Option<S3Storage>,
+}
+
+impl BuiltinStorage {
+    /// Built-in adapters that also open `s3` libraries in the bucket `config` names. Makes no
+    /// request: a wrong endpoint or key shows at the first use (and in `/readyz`).
+    pub fn with_s3(config: &S3Config) -> Result<Self, StorageError> {
+        Ok(BuiltinStorage { memory: RwLock::default(), s3: Some(S3Storage::connect(config, S3Options::default())?) })
+    }
 }
 
 impl StorageFactory for BuiltinStorage {
     fn open(&self, integration: &Integration) -> Result<Arc<dyn Storage>, StorageError> {
         match integration.storage_kind.as_str() {
             "fs" => Ok(Arc::new(FsStorage::new(&integration.storage_root)?)),
+            "s3" => match &self.s3 {
+                Some(bucket) => Ok(Arc::new(bucket.within(&integration.storage_root)?)),
+                None => Err(StorageError::Io(std::io::Error::other(format!(
+                    "integration {} is stored in S3 but no bucket is configured ([storage.s3] bucket)",
+                    integration.slug
+                )))),
+            },
             "memory" => {
                 let mut memory = self.memory.write().unwrap_or_else(|e| e.into_inner());
                 Ok(memory.entry(integration.id).or_insert_with(|| Arc::new(MemoryStorage::new())).clone())
@@ -58,6 +77,8 @@ pub struct AppState {
     pub limits: Arc<crate::limits::Limits>,
     storage: Arc<dyn StorageFactory>,
     libraries: Arc<RwLock<HashMap<i64, (LibraryKey, Arc<Library>)>>>,
+    /// The admin API's bearer token (`admin.token`); empty keeps the API disabled.
+    admin_token: Arc<secrecy::SecretString>,
 }
 
 /// What a cached `Library` was built from: when the record changes, the library is rebuilt.
@@ -74,7 +95,18 @@ impl AppState {
     pub async fn new(registry: Registry, settings: ServerSettings, storage: Arc<dyn StorageFactory>) -> Result<Self, docbridge_registry::RegistryError> {
         let key = registry.setting_or_init("link_signing_key", docbridge_registry::random_id).await?;
         let limits = crate::limits::Limits::new(settings.max_concurrent_uploads, settings.max_auth_failures_per_minute, std::time::Duration::from_secs(60));
-        Ok(AppState { registry, settings: Arc::new(settings), signer: LinkSigner::new(key.as_bytes()), limits: Arc::new(limits), storage, libraries: Arc::default() })
+        Ok(AppState { registry, settings: Arc::new(settings), signer: LinkSigner::new(key.as_bytes()), limits: Arc::new(limits), storage, libraries: Arc::default(), admin_token: Arc::new(secrecy::SecretString::from(String::new())) })
+    }
+
+    /// Enables the admin API (`/admin/api`) with this bearer token; an empty one leaves it
+    /// disabled, which is also the default.
+    pub fn with_admin_token(mut self, token: secrecy::SecretString) -> Self {
+        self.admin_token = Arc::new(token);
+        self
+    }
+
+    pub(crate) fn admin_token(&self) -> &secrecy::SecretString {
+        &self.admin_token
     }
 
     /// The library of an integration, built on first use and rebuilt when its record changes.

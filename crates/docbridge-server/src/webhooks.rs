@@ -290,16 +290,25 @@ pub async fn authenticate(state: &AppState, integration: &Integration, headers: 
     let username = match integration.auth_type {
         AuthType::ApiKey => docbridge_auth::authenticate_api_key(&state.registry, integration, header_text(headers, "apikey"), header_text(headers, "username")).await?.username,
         AuthType::OAuth2 => {
-            // Bearer tokens are issued by the OAuth2 authorization server, which is not part of
-            // this build yet: no token can be valid, and 403 is what makes Workfront re-authorise.
-            return Err(ApiError::forbidden("invalid or expired bearer token"));
+            // Every `Authorization` value is looked at: Workfront may send an administrator's
+            // own (e.g. Basic) beside the Bearer one. Any failure is a 403, which is what makes
+            // Workfront refresh its token (protocol §13.7).
+            let authorization = headers.get_all(header::AUTHORIZATION).iter().filter_map(|v| v.to_str().ok());
+            let token = docbridge_auth::bearer_token(authorization);
+            docbridge_auth::authenticate_bearer(&state.registry, integration, token).await?.username
         }
     };
-    caller_for(integration, username)
+    caller_for(&state.registry, integration, username).await
 }
 
-/// The role of a user in an integration: the integration's default role for now.
-pub fn caller_for(integration: &Integration, username: String) -> Result<Caller, ApiError> {
+/// The role of a user in an integration (C5): their grant's role and folder when they have
+/// one there; otherwise (an unknown user, or a user granted only elsewhere) the integration's
+/// default role, where `deny` is a 403. Read on every request, so a grant, a revocation or a
+/// changed default takes effect at once, in every process.
+pub async fn caller_for(registry: &docbridge_registry::Registry, integration: &Integration, username: String) -> Result<Caller, ApiError> {
+    if let Some(access) = registry.access(integration.id, &username).await? {
+        return Ok(Caller { username, role: access.role, folder: access.folder });
+    }
     let role = integration.default_role.role().ok_or_else(|| ApiError::forbidden(format!("{username} has no access to this integration")))?;
     Ok(Caller { username, role, folder: None })
 }
@@ -374,9 +383,30 @@ pub(crate) async fn file_response(library: &Library, headers: &HeaderMap, view: 
         }
         RangeRequest::Full => (StatusCode::OK, record.size, library.open_bytes(record, None).await?),
     };
+    // A small answer is read whole first: hyper then sends head and body in one write, instead
+    // of flushing the head alone while the first chunk is read on the blocking pool. (The
+    // storage adapter reads such a file in one chunk anyway.)
+    const WHOLE_BODY_LIMIT: u64 = 256 * 1024;
+    let body = if length <= WHOLE_BODY_LIMIT {
+        let mut stream = stream;
+        let mut chunks = Vec::new();
+        while let Some(chunk) = stream.try_next().await.map_err(|e| ApiError::internal(format!("reading {}: {e}", record.path)))? {
+            chunks.push(chunk);
+        }
+        if chunks.iter().map(|c| c.len() as u64).sum::<u64>() != length {
+            return Err(ApiError::internal(format!("{} changed while it was read", record.path)));
+        }
+        // One chunk (the usual case) is sent as it is, without a copy.
+        match <[_; 1]>::try_from(chunks) {
+            Ok([chunk]) => Body::from(chunk),
+            Err(chunks) => Body::from(chunks.concat()),
+        }
+    } else {
+        Body::from_stream(stream.map(|chunk| chunk.map_err(io::Error::other)))
+    };
     response
         .status(status)
         .header(header::CONTENT_LENGTH, length)
-        .body(Body::from_stream(stream.map(|chunk| chunk.map_err(io::Error::other))))
+        .body(body)
         .map_err(|e| ApiError::internal(format!("building a download response: {e}")))
 }

@@ -20,13 +20,23 @@ struct Server {
 impl Server {
     /// Starts `docbridge serve` on a free port and polls `/healthz` until it answers.
     async fn start(data: &Path) -> Server {
+        Self::start_logging(data, None).await
+    }
+
+    /// Like `start`, with the server's log (at `debug`) written to `log`.
+    async fn start_logging(data: &Path, log: Option<&Path>) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            None => Stdio::null(),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_docbridge"))
             .args(["--data-dir", data.to_str().unwrap(), "serve", "--listen", &format!("127.0.0.1:{port}")])
             .env("DOCBRIDGE_DOCUMENTS__RESCAN_INTERVAL_SECS", "0")
             .env("DOCBRIDGE_HTTP__SHUTDOWN_GRACE_SECS", "60")
+            .env("DOCBRIDGE_LOG", "debug")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("docbridge starts");
         let output = Arc::new(Mutex::new(String::new()));
@@ -291,4 +301,43 @@ async fn sigterm_finishes_requests_in_flight_and_refuses_new_ones() {
     assert_eq!(status, 200);
     assert_eq!(body.len(), 200_000);
     assert!(body[..100_000].iter().all(|b| *b == 1) && body[100_000..].iter().all(|b| *b == 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_never_contain_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("server.log");
+    let server = Server::start_logging(&data, Some(&log)).await;
+    let key = server.api_key();
+    let api = Api { http: reqwest::Client::new(), base: server.base.clone(), key: key.clone() };
+    let mut secrets = vec![key.clone()];
+
+    // A full run: uploads, listings, links, failures, a rotated-in second integration.
+    let id = api.upload_new("secret-test.txt", b"hello".to_vec()).await.unwrap();
+    let (_, meta) = api.json(reqwest::Method::GET, "metadata", &[("id", &id)]).await.unwrap();
+    for link in ["viewLink", "downloadLink"] {
+        let url = meta[link].as_str().unwrap().to_owned();
+        let signature = url.rsplit("s=").next().unwrap().to_owned();
+        secrets.push(signature);
+        assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    }
+    api.list_root().await;
+    let wrong = Api { key: format!("{key}x"), ..api.clone() };
+    assert_eq!(wrong.json(reqwest::Method::GET, "files", &[]).await.unwrap().0, 403);
+    let added = Command::new(env!("CARGO_BIN_EXE_docbridge"))
+        .args(["--data-dir", data.to_str().unwrap(), "integration", "add", "--name", "Second", "--auth", "oauth2", "--redirect-uri", "https://wf.example.com/cb", "--json"])
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let added: Value = serde_json::from_slice(&added.stdout).unwrap();
+    secrets.push(added["client_secret"].as_str().unwrap().to_owned());
+    assert_eq!(reqwest::get(format!("{}/webhooks/second/serviceInfo", server.base)).await.unwrap().status(), 200);
+    drop(server);
+
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("request"), "the log recorded the run (debug level): {} bytes", log.len());
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "a secret appears in the log");
+    }
 }

@@ -1,10 +1,11 @@
-//! Storage adapters: one trait over the places documents live (filesystem, memory; S3 later).
+//! Storage adapters: one trait over the places documents live (filesystem, memory, S3).
 //!
 //! Adapters know nothing of IDs, users or HTTP. They address items by [`StoragePath`], a path
 //! relative to the library root that cannot express `..`, an absolute path or a separator inside
 //! a name, so no adapter can be asked to reach outside its root.
 //!
-//! Adapters: [`FsStorage`] (a folder on disk; Unix only) and [`MemoryStorage`]. With the
+//! Adapters: [`FsStorage`] (a folder on disk; Unix only), [`MemoryStorage`] and, with the
+//! default feature `s3`, [`S3Storage`] (a key prefix in an S3 bucket). With the
 //! `test-kit` feature, [`suite`] holds the conformance tests that every adapter must pass
 //! ([`storage_conformance_tests!`]) and helpers for tests that use storage.
 
@@ -12,6 +13,8 @@
 mod fs;
 mod memory;
 mod path;
+#[cfg(feature = "s3")]
+pub mod s3;
 #[cfg(feature = "test-kit")]
 pub mod suite;
 
@@ -19,6 +22,8 @@ pub mod suite;
 pub use fs::{FsStorage, TEMP_DIR, TEMP_GRACE};
 pub use memory::MemoryStorage;
 pub use path::{INTERNAL_DIR, StoragePath};
+#[cfg(feature = "s3")]
+pub use s3::{S3Config, S3Options, S3Secret, S3Storage};
 
 use std::io;
 use std::ops::Range;
@@ -54,7 +59,7 @@ pub struct Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
     /// Fail with [`StorageError::AlreadyExists`] if anything is at the path, atomically (no
-    /// window in which two writers both succeed).
+    /// window in which two writers both succeed) unless [`Storage::capabilities`] says otherwise.
     CreateNew,
     /// Atomically replace the file at the path (or create it).
     Replace,
@@ -82,6 +87,28 @@ pub enum StorageError {
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// Guarantees that an adapter may lack, and says so through [`Storage::capabilities`]; the
+/// conformance suite skips the cases that need one. Every field is `true` in
+/// [`Capabilities::ALL`], what the filesystem and memory adapters give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// [`WriteMode::CreateNew`] has no window in which two writers, in any process, both
+    /// succeed. Without it a `CreateNew` is a check then a write (an S3 server without
+    /// conditional writes), and concurrent creators of one name can both succeed.
+    pub atomic_create_new: bool,
+}
+
+impl Capabilities {
+    pub const ALL: Capabilities = Capabilities { atomic_create_new: true };
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
 
 /// One library of documents. Every method is safe to call concurrently; every change is atomic
 /// as seen by readers (a reader sees the old content or the new, never a mix or a partial file).
@@ -128,5 +155,11 @@ pub trait Storage: Send + Sync + 'static {
     /// Whether the backing store answers at all (for `/readyz`).
     async fn check(&self) -> Result<()> {
         self.stat(&StoragePath::root()).await.map(|_| ())
+    }
+
+    /// The guarantees this adapter gives (all of them unless it says otherwise). Async because an
+    /// adapter may have to ask its backend: the S3 adapter probes the server.
+    async fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
     }
 }

@@ -47,6 +47,11 @@ use crate::{ByteStream, Entry, EntryKind, Result, Storage, StorageError, Storage
 /// }
 /// ```
 ///
+/// The future may instead resolve to an `Option<(adapter, guard)>`: `None` (a server the test
+/// needs is not configured) makes every case print that it was skipped, and pass. A case that
+/// needs a guarantee the adapter's [`Storage::capabilities`] denies is skipped the same way
+/// ([`skip_reason`]).
+///
 /// The calling crate needs `tokio` (features `macros`, `rt-multi-thread`). Tests run on a
 /// two-thread runtime so that the concurrency cases really overlap.
 #[macro_export]
@@ -83,11 +88,54 @@ macro_rules! storage_conformance_tests {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                let (storage, _guard) = $make.await;
+                let Some((storage, _guard)) = $crate::suite::ConformanceSetup::into_setup($make.await) else {
+                    eprintln!("{}: skipped: the storage under test is not available here", stringify!($case));
+                    return;
+                };
+                if let Some(reason) = $crate::suite::skip_reason(stringify!($case), &storage).await {
+                    eprintln!("{}: skipped: {reason}", stringify!($case));
+                    return;
+                }
                 $crate::suite::$case(&storage).await;
             }
         )*
     };
+}
+
+/// What the argument of [`storage_conformance_tests!`](crate::storage_conformance_tests)
+/// resolves to: `(adapter, guard)`, or `Option` of it when the adapter may be unavailable.
+pub trait ConformanceSetup {
+    type Storage: Storage;
+    type Guard;
+    fn into_setup(self) -> Option<(Self::Storage, Self::Guard)>;
+}
+
+impl<S: Storage, G> ConformanceSetup for (S, G) {
+    type Storage = S;
+    type Guard = G;
+    fn into_setup(self) -> Option<(S, G)> {
+        Some(self)
+    }
+}
+
+impl<S: Storage, G> ConformanceSetup for Option<(S, G)> {
+    type Storage = S;
+    type Guard = G;
+    fn into_setup(self) -> Option<(S, G)> {
+        self
+    }
+}
+
+/// Why `case` cannot run on `storage`, if it cannot: it needs a guarantee that the adapter's
+/// [`Storage::capabilities`] denies. Every other case runs on every adapter.
+pub async fn skip_reason(case: &str, storage: &dyn Storage) -> Option<&'static str> {
+    let capabilities = storage.capabilities().await;
+    match case {
+        "concurrent_create_new_has_one_winner" if !capabilities.atomic_create_new => {
+            Some("the adapter declares that CreateNew is not atomic against concurrent writers")
+        }
+        _ => None,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

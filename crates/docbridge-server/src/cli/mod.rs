@@ -1,7 +1,11 @@
 //! Command-line subcommands other than `serve`.
 
+pub mod client;
+pub mod audit;
 pub mod integration;
 pub mod maintenance;
+pub mod user;
+pub mod token;
 
 use std::net::SocketAddr;
 use std::path::Path;

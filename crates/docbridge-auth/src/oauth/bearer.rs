@@ -1,0 +1,64 @@
+//! `Authorization: Bearer` on provider calls (C4): an access token of this integration, in
+//! force, for a user who still exists. Every failure is `Forbidden`, the 403 that makes
+//! Workfront refresh (protocol §13.7).
+
+use chrono::Utc;
+use docbridge_registry::{Integration, OAuthTokenKind, Registry};
+
+use crate::{AuthError, Result, hash_secret};
+
+/// Who an authenticated bearer call acts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BearerCaller {
+    pub username: String,
+}
+
+/// The token of the first `Bearer` credential among `Authorization` header values. Workfront
+/// may add an administrator-configured `Authorization` header of its own (protocol §13.15), so
+/// other schemes are skipped rather than refused.
+pub fn bearer_token<'a>(authorization: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    authorization.into_iter().find_map(|value| {
+        let (scheme, token) = value.trim().split_once(' ')?;
+        let token = token.trim();
+        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    })
+}
+
+/// Checks a bearer token against the integration.
+pub async fn authenticate_bearer(
+    registry: &Registry,
+    integration: &Integration,
+    token: Option<&str>,
+) -> Result<BearerCaller> {
+    let token = token.ok_or_else(|| AuthError::Forbidden("missing bearer token (Authorization: Bearer ...)".into()))?;
+    let invalid = || AuthError::Forbidden("invalid bearer token".into());
+    // Looked up by hash: the index does the comparison, and the hash of a guess reveals nothing.
+    let stored = registry.oauth_token(&hash_secret(token)).await?.ok_or_else(invalid)?;
+    if stored.kind != OAuthTokenKind::Access || stored.integration_id != integration.id || stored.revoked_at.is_some() {
+        return Err(invalid());
+    }
+    if Utc::now() >= stored.expires_at {
+        return Err(AuthError::Forbidden("expired bearer token".into()));
+    }
+    // A deleted user's tokens die with the user.
+    if registry.user(&stored.username).await?.is_none() {
+        return Err(invalid());
+    }
+    Ok(BearerCaller { username: stored.username })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_bearer_credential() {
+        assert_eq!(bearer_token(["Bearer abc"]), Some("abc"));
+        assert_eq!(bearer_token(["bearer   abc  "]), Some("abc"));
+        assert_eq!(bearer_token(["Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==", "Bearer abc"]), Some("abc"));
+        assert_eq!(bearer_token(["Bearer "]), None);
+        assert_eq!(bearer_token(["Bearer"]), None);
+        assert_eq!(bearer_token(["Token abc"]), None);
+        assert_eq!(bearer_token([]), None);
+    }
+}

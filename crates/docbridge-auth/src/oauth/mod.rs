@@ -1,0 +1,109 @@
+//! docbridge's OAuth2 authorization server (C4), as plain functions over the registry: the
+//! server's handlers only translate HTTP to these calls.
+//!
+//! - [`resolve_authorize`] and [`AuthorizeTarget::check`]: the authorize request; errors from
+//!   the first are shown on a page (never redirected), errors from the second go back to the
+//!   client's redirect URI;
+//! - [`login_candidate`], [`user_role`], [`issue_code`]: the login and consent steps;
+//! - [`exchange_token`]: the token endpoint (`authorization_code` and `refresh_token` grants);
+//! - [`authenticate_bearer`]: `Authorization: Bearer` on provider calls;
+//! - [`SessionSigner`]: the short-lived signed login session and its CSRF tokens.
+//!
+//! Codes and tokens are 256 random bits stored as SHA-256; a replayed code or a reused rotated
+//! refresh token revokes every token of its family (all tokens issued from one code carry that
+//! code's hash).
+
+mod authorize;
+mod bearer;
+mod session;
+mod token;
+
+pub use authorize::{
+    AuthorizeParams, AuthorizeTarget, LoginCandidate, issue_code, login_candidate, resolve_authorize, user_role,
+};
+pub use bearer::{BearerCaller, authenticate_bearer, bearer_token};
+pub use session::{LoginSession, SESSION_KEY_SETTING, SessionSigner, session_signer};
+pub use token::{ClientCredentials, IssuedTokens, TokenRequest, basic_credentials, exchange_token};
+
+use crate::AuthError;
+
+/// The longest an authorization code may live: RFC 6749 §4.1.2 recommends 10 minutes at most.
+pub const MAX_CODE_TTL: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Lifetimes and policies of the authorization server (the `[oauth]` configuration section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSettings {
+    /// How long an authorization code can be redeemed (at most [`MAX_CODE_TTL`]).
+    pub code_ttl: chrono::Duration,
+    /// How long an access token is accepted. Zero or negative: expired as soon as issued.
+    pub access_token_ttl: chrono::Duration,
+    /// How long a refresh token can be used, from its issue.
+    pub refresh_token_ttl: chrono::Duration,
+    /// Whether a refresh issues a new refresh token and revokes the old one; reusing a rotated
+    /// token then revokes its whole family. Off by default: how Workfront handles a new refresh
+    /// token is undocumented (protocol §13.14).
+    pub rotate_refresh_tokens: bool,
+    /// How long the login and consent pages stay valid once opened.
+    pub login_session_ttl: chrono::Duration,
+    /// Failed logins per user, and per client address, within `login_failure_window` before
+    /// the login page answers 429.
+    pub max_login_failures: u32,
+    pub login_failure_window: std::time::Duration,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        OAuthSettings {
+            code_ttl: chrono::Duration::seconds(60),
+            access_token_ttl: chrono::Duration::hours(1),
+            refresh_token_ttl: chrono::Duration::days(30),
+            rotate_refresh_tokens: false,
+            login_session_ttl: chrono::Duration::minutes(10),
+            max_login_failures: 5,
+            login_failure_window: std::time::Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The `error` codes of RFC 6749 §4.1.2.1 and §5.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    AccessDenied,
+    ServerError,
+}
+
+impl OAuthErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthErrorCode::InvalidRequest => "invalid_request",
+            OAuthErrorCode::InvalidClient => "invalid_client",
+            OAuthErrorCode::InvalidGrant => "invalid_grant",
+            OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
+            OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            OAuthErrorCode::AccessDenied => "access_denied",
+            OAuthErrorCode::ServerError => "server_error",
+        }
+    }
+}
+
+impl std::fmt::Display for OAuthErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+pub(crate) fn oauth_error(code: OAuthErrorCode, description: impl Into<String>) -> AuthError {
+    AuthError::OAuth { code, description: description.into() }
+}
+
+/// A parameter that is present and not empty.
+pub(crate) fn present(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}

@@ -1,0 +1,574 @@
+//! docbridge's OAuth2 authorization server over HTTP (C4): `GET /oauth/authorize` (login page,
+//! then consent page), `POST /oauth/authorize` (the two forms) and `POST /oauth/token`.
+//!
+//! The work is in `docbridge_auth`'s OAuth functions; this module renders pages, reads forms and
+//! cookies, and turns errors into pages, redirects or RFC 6749 §5.2 bodies. The settings come
+//! from an `Extension<OAuthSettings>` that [`configure`] adds (defaults without it), so that the
+//! router stays a plain function of the `AppState`. Failed logins are counted in memory, per
+//! process: behind a load balancer each process allows its own share.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Extension, Json, Router};
+use docbridge_auth::{
+    AuthError, AuthorizeParams, AuthorizeTarget, ClientCredentials, LoginSession, OAuthErrorCode, OAuthSettings,
+    SessionSigner, TokenRequest,
+};
+use docbridge_protocol::{OAuthErrorBody, TokenResponse};
+
+use crate::links::{escape, page, with_security_headers};
+use crate::params::Params;
+use crate::state::AppState;
+
+/// The login session cookie (see `docbridge_auth::SessionSigner`).
+const COOKIE: &str = "docbridge_oauth";
+
+/// What the authorization server keeps per router: the failed-login counts and the session
+/// signing key, read from the registry once.
+#[derive(Default)]
+struct Runtime {
+    failures: LoginFailures,
+    signer: tokio::sync::OnceCell<SessionSigner>,
+}
+
+impl Runtime {
+    async fn signer(&self, state: &AppState) -> Result<&SessionSigner, AuthError> {
+        self.signer.get_or_try_init(|| docbridge_auth::session_signer(&state.registry)).await
+    }
+}
+
+/// The authorization server's routes, merged into [`crate::router`].
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/oauth/authorize", get(authorize_page).post(authorize_form))
+        .route("/oauth/token", any(token))
+        .layer(Extension(Arc::new(Runtime::default())))
+}
+
+/// Gives the authorization server its settings (the `[oauth]` configuration section). Without
+/// it, [`OAuthSettings::default`] applies.
+pub fn configure(router: Router, settings: OAuthSettings) -> Router {
+    router.layer(Extension(Arc::new(settings)))
+}
+
+fn settings_of(settings: Option<Extension<Arc<OAuthSettings>>>) -> Arc<OAuthSettings> {
+    settings.map(|Extension(s)| s).unwrap_or_default()
+}
+
+// ---- Failed logins ----
+
+/// Failed logins per key (a user, an address) within a sliding window. In memory: the counts
+/// are per process, and a restart forgets them.
+#[derive(Default)]
+struct LoginFailures {
+    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl LoginFailures {
+    /// How long until another attempt is allowed, when one of `keys` has used up its failures.
+    fn retry_after(&self, keys: &[String], max: u32, window: Duration) -> Option<Duration> {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        keys.iter()
+            .filter_map(|key| {
+                let times = failures.get(key)?;
+                let recent: Vec<&Instant> = times.iter().filter(|t| t.elapsed() < window).collect();
+                // The oldest failure that still counts must leave the window for one more try.
+                let oldest = recent.len().checked_sub(max.max(1) as usize).map(|i| recent[i])?;
+                Some(window.saturating_sub(oldest.elapsed()))
+            })
+            .max()
+    }
+
+    fn record(&self, keys: &[String], window: Duration) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget what has left the window, so memory stays as small as the recent offenders.
+        failures.retain(|_, times| {
+            times.retain(|t| t.elapsed() < window);
+            !times.is_empty()
+        });
+        for key in keys {
+            failures.entry(key.clone()).or_default().push_back(Instant::now());
+        }
+    }
+
+    fn forget(&self, key: &str) {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+}
+
+// ---- Pages ----
+
+/// The security headers of every page, with the client's redirect origin allowed as a form
+/// target: browsers apply `form-action` to the redirect that answers a form, and the consent
+/// form's answer is the redirect to Workfront.
+fn page_response(status: StatusCode, title: &str, body: &str, redirect_origin: Option<&str>) -> Response {
+    let mut response = with_security_headers((status, Html(page(title, body))).into_response());
+    let form_action = match redirect_origin {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
+fn error_page(status: StatusCode, message: &str) -> Response {
+    page_response(status, "docbridge", &format!("<h1>Cannot sign in</h1><p>{}</p>", escape(message)), None)
+}
+
+fn auth_error_page(error: &AuthError) -> Response {
+    match error {
+        AuthError::OAuth { description, .. } => error_page(StatusCode::BAD_REQUEST, description),
+        other => server_error_page(other),
+    }
+}
+
+fn server_error_page(error: &AuthError) -> Response {
+    tracing::error!(error = %error, "OAuth2 authorize failed");
+    error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. Please try again later.")
+}
+
+fn origin_of(uri: &str) -> Option<String> {
+    url::Url::parse(uri).ok().map(|u| u.origin().ascii_serialization()).filter(|o| o != "null")
+}
+
+fn hidden_fields(params: &AuthorizeParams, csrf: &str, step: &str) -> String {
+    let mut fields = String::new();
+    for (name, value) in params.pairs().into_iter().chain([("csrf", csrf), ("step", step)]) {
+        fields.push_str(&format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(value)));
+    }
+    fields
+}
+
+fn login_page(
+    status: StatusCode,
+    target: &AuthorizeTarget,
+    params: &AuthorizeParams,
+    csrf: &str,
+    notice: Option<&str>,
+    username: &str,
+) -> Response {
+    let notice = notice.map(|n| format!("<p role=\"alert\"><strong>{}</strong></p>", escape(n))).unwrap_or_default();
+    // `action="authorize"` is relative: it stays right behind a proxy that adds a path prefix.
+    let body = format!(
+        "<h1>Sign in to docbridge</h1><p>Workfront asks to open the documents of <strong>{}</strong> for you.</p>{notice}\
+         <form method=\"post\" action=\"authorize\">{}\
+         <p><label>Username<br><input name=\"username\" value=\"{}\" autocomplete=\"username\" required autofocus></label></p>\
+         <p><label>Password<br><input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label></p>\
+         <p><button type=\"submit\">Sign in</button></p></form>",
+        escape(&target.integration.name),
+        hidden_fields(params, csrf, "login"),
+        escape(username),
+    );
+    page_response(status, "Sign in", &body, None)
+}
+
+fn consent_page(target: &AuthorizeTarget, params: &AuthorizeParams, csrf: &str, username: &str) -> Response {
+    let origin = origin_of(&target.redirect_uri);
+    let body = format!(
+        "<h1>Allow access?</h1><p>Workfront asks to browse, upload and change the documents of <strong>{}</strong> as <strong>{}</strong>.</p>\
+         <p>Allowing sends you back to {}.</p>\
+         <form method=\"post\" action=\"authorize\">{}\
+         <p><button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> \
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></p></form>",
+        escape(&target.integration.name),
+        escape(username),
+        escape(origin.as_deref().unwrap_or(&target.redirect_uri)),
+        hidden_fields(params, csrf, "consent"),
+    );
+    page_response(StatusCode::OK, "Allow access", &body, origin.as_deref())
+}
+
+fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            response.headers_mut().insert(header::LOCATION, value);
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            response
+        }
+        Err(_) => error_page(StatusCode::INTERNAL_SERVER_ERROR, "The redirect address cannot be used."),
+    }
+}
+
+// ---- The session cookie ----
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+/// `Set-Cookie` for a session: scoped to `/oauth` under the public URL's path, unreadable to
+/// scripts, sent on the same site's form posts only, over HTTPS only when served so.
+fn set_cookie(response: &mut Response, state: &AppState, sealed: &str, max_age: i64) {
+    let public = url::Url::parse(&state.settings.public_url).ok();
+    let prefix = public.as_ref().map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
+    let secure = if public.is_some_and(|u| u.scheme() == "https") { "; Secure" } else { "" };
+    let cookie =
+        format!("{COOKIE}={sealed}; Path={prefix}/oauth; Max-Age={}; HttpOnly; SameSite=Lax{secure}", max_age.max(0));
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+// ---- Handlers ----
+
+fn authorize_params(params: &Params) -> AuthorizeParams {
+    let get = |name: &str| params.get(name).map(str::to_owned);
+    AuthorizeParams {
+        client_id: get("client_id"),
+        redirect_uri: get("redirect_uri"),
+        state: get("state"),
+        response_type: get("response_type"),
+        code_challenge: get("code_challenge"),
+        code_challenge_method: get("code_challenge_method"),
+    }
+}
+
+/// The parts of an authorize request that every step checks again: the forms' hidden fields
+/// are as untrusted as the first query string.
+async fn resolve(state: &AppState, params: &AuthorizeParams) -> Result<(AuthorizeTarget, Option<String>), Response> {
+    let target = docbridge_auth::resolve_authorize(&state.registry, params).await.map_err(|e| auth_error_page(&e))?;
+    match target.check(params) {
+        Ok(challenge) => Ok((target, challenge)),
+        Err(error @ AuthError::OAuth { .. }) => Err(redirect(&target.error_redirect(&error))),
+        Err(other) => Err(server_error_page(&other)),
+    }
+}
+
+/// Whether the user may use the integration at all; refused users get a page, not a consent.
+async fn check_access(state: &AppState, target: &AuthorizeTarget, username: &str) -> Result<(), Response> {
+    match docbridge_auth::user_role(&state.registry, &target.integration, username).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(error_page(
+            StatusCode::FORBIDDEN,
+            &format!("{username} has no access to {}. Ask an administrator for access.", target.integration.name),
+        )),
+        Err(e) => Err(server_error_page(&e)),
+    }
+}
+
+/// `GET /oauth/authorize`: the login page, or the consent page for a browser already logged in.
+async fn authorize_page(
+    State(state): State<AppState>,
+    Extension(runtime): Extension<Arc<Runtime>>,
+    settings: Option<Extension<Arc<OAuthSettings>>>,
+    request: Request,
+) -> Response {
+    let settings = settings_of(settings);
+    let params = match Params::from_query(request.uri().query()) {
+        Ok(params) => authorize_params(&params),
+        Err(_) => return error_page(StatusCode::BAD_REQUEST, "The request's parameters are malformed."),
+    };
+    let (target, _) = match resolve(&state, &params).await {
+        Ok(resolved) => resolved,
+        Err(response) => return response,
+    };
+    let signer = match runtime.signer(&state).await {
+        Ok(signer) => signer,
+        Err(e) => return server_error_page(&e),
+    };
+    let now = chrono::Utc::now();
+    let existing = cookie_value(request.headers(), COOKIE).and_then(|c| signer.open(c, now));
+    if let Some(session) = existing.as_ref()
+        && let Some(username) = &session.username
+    {
+        if let Err(response) = check_access(&state, &target, username).await {
+            return response;
+        }
+        return consent_page(&target, &params, &signer.csrf_token(session), username);
+    }
+    let session = signer.start(settings.login_session_ttl, now);
+    let mut response = login_page(StatusCode::OK, &target, &params, &signer.csrf_token(&session), None, "");
+    set_cookie(&mut response, &state, &signer.seal(&session), settings.login_session_ttl.num_seconds());
+    response
+}
+
+/// `POST /oauth/authorize`: the login form (`step=login`) or the consent form (`step=consent`).
+async fn authorize_form(
+    State(state): State<AppState>,
+    Extension(runtime): Extension<Arc<Runtime>>,
+    settings: Option<Extension<Arc<OAuthSettings>>>,
+    request: Request,
+) -> Response {
+    let settings = settings_of(settings);
+    let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let (parts, body) = request.into_parts();
+    // The form alone: the hidden fields carry the original request, the query string nothing.
+    let mut form = Params::default();
+    if form.add_form_body(&parts.headers, body).await.is_err() {
+        return error_page(StatusCode::BAD_REQUEST, "The form could not be read.");
+    }
+    let params = authorize_params(&form);
+    let (target, challenge) = match resolve(&state, &params).await {
+        Ok(resolved) => resolved,
+        Err(response) => return response,
+    };
+    let signer = match runtime.signer(&state).await {
+        Ok(signer) => signer,
+        Err(e) => return server_error_page(&e),
+    };
+    let now = chrono::Utc::now();
+    let session = cookie_value(&parts.headers, COOKIE).and_then(|c| signer.open(c, now));
+    let csrf = form.get("csrf").unwrap_or("");
+    let Some(session) = session.filter(|s| signer.check_csrf(s, csrf)) else {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "This sign-in page has expired or was not opened here. Start again from Workfront.",
+        );
+    };
+    match form.get("step") {
+        Some("login") => login(&state, &runtime, &settings, signer, &target, &params, &form, address).await,
+        Some("consent") => {
+            consent(&state, &settings, &target, &params, challenge, &session, form.get("decision")).await
+        }
+        _ => error_page(StatusCode::BAD_REQUEST, "The form is incomplete."),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn login(
+    state: &AppState,
+    runtime: &Runtime,
+    settings: &OAuthSettings,
+    signer: &SessionSigner,
+    target: &AuthorizeTarget,
+    params: &AuthorizeParams,
+    form: &Params,
+    address: Option<IpAddr>,
+) -> Response {
+    let typed = form.get("username").unwrap_or("").trim().to_owned();
+    let password = form.get("password").unwrap_or("").to_owned();
+    let candidate = match docbridge_auth::login_candidate(&state.registry, &typed).await {
+        Ok(candidate) => candidate,
+        Err(e) => return server_error_page(&e),
+    };
+    let user_key = format!("user:{}", candidate.username);
+    let mut keys = vec![user_key.clone()];
+    if let Some(address) = address {
+        keys.push(format!("address:{address}"));
+    }
+    if let Some(wait) = runtime.failures.retry_after(&keys, settings.max_login_failures, settings.login_failure_window)
+    {
+        let secs = wait.as_secs().max(1);
+        let mut response = error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Too many failed sign-ins. Try again in {} minutes.", secs.div_ceil(60)),
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return response;
+    }
+    // argon2id takes tens of milliseconds of CPU: not on the async executor.
+    let verified = tokio::task::spawn_blocking(move || candidate.verify(&password).then_some(candidate.username))
+        .await
+        .ok()
+        .flatten();
+    let Some(username) = verified else {
+        runtime.failures.record(&keys, settings.login_failure_window);
+        tracing::info!(client = %target.integration.slug, "OAuth2 login failed");
+        let session = signer.start(settings.login_session_ttl, chrono::Utc::now());
+        let mut response = login_page(
+            StatusCode::UNAUTHORIZED,
+            target,
+            params,
+            &signer.csrf_token(&session),
+            Some("Wrong username or password."),
+            &typed,
+        );
+        set_cookie(&mut response, state, &signer.seal(&session), settings.login_session_ttl.num_seconds());
+        return response;
+    };
+    runtime.failures.forget(&user_key);
+    if let Err(response) = check_access(state, target, &username).await {
+        return response;
+    }
+    // A new session on login: an identifier planted before it is worth nothing after.
+    let session = signer.login(&username, settings.login_session_ttl, chrono::Utc::now());
+    let mut response = consent_page(target, params, &signer.csrf_token(&session), &username);
+    set_cookie(&mut response, state, &signer.seal(&session), settings.login_session_ttl.num_seconds());
+    response
+}
+
+async fn consent(
+    state: &AppState,
+    settings: &OAuthSettings,
+    target: &AuthorizeTarget,
+    params: &AuthorizeParams,
+    challenge: Option<String>,
+    session: &LoginSession,
+    decision: Option<&str>,
+) -> Response {
+    let Some(username) = &session.username else {
+        return error_page(StatusCode::FORBIDDEN, "Sign in first. Start again from Workfront.");
+    };
+    match decision {
+        Some("deny") => {
+            tracing::info!(client = %target.integration.slug, "OAuth2 consent denied");
+            redirect(&target.error_redirect(&AuthError::OAuth {
+                code: OAuthErrorCode::AccessDenied,
+                description: "the user denied access".into(),
+            }))
+        }
+        Some("allow") => match docbridge_auth::issue_code(&state.registry, settings, target, username, challenge).await
+        {
+            Ok(code) => {
+                tracing::info!(client = %target.integration.slug, pkce = params.code_challenge.is_some(), "OAuth2 code issued");
+                redirect(&target.redirect_with(&[("code", &code)]))
+            }
+            Err(error @ AuthError::OAuth { .. }) => redirect(&target.error_redirect(&error)),
+            Err(other) => server_error_page(&other),
+        },
+        _ => error_page(StatusCode::BAD_REQUEST, "Choose Allow or Deny."),
+    }
+}
+
+// ---- Token endpoint ----
+
+/// An RFC 6749 §5.2 answer. Every token-endpoint answer is `no-store` (§5.1).
+fn token_error(code: OAuthErrorCode, description: &str, basic_challenge: bool) -> Response {
+    let status = if code == OAuthErrorCode::InvalidClient { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
+    let body = OAuthErrorBody { error: code.as_str().to_owned(), error_description: Some(description.to_owned()) };
+    let mut response = (status, Json(body)).into_response();
+    // A 401 must name a scheme the client can use (RFC 9110 §15.5.2); Basic is what we take.
+    if status == StatusCode::UNAUTHORIZED || basic_challenge {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"docbridge\", charset=\"UTF-8\""));
+    }
+    response
+}
+
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `POST /oauth/token`: parameters from the form body or the query string (protocol §4.2).
+async fn token(
+    State(state): State<AppState>,
+    settings: Option<Extension<Arc<OAuthSettings>>>,
+    request: Request,
+) -> Response {
+    let settings = settings_of(settings);
+    no_store(token_answer(&state, &settings, request).await)
+}
+
+async fn token_answer(state: &AppState, settings: &OAuthSettings, request: Request) -> Response {
+    if request.method() != Method::POST {
+        let mut response = token_error(OAuthErrorCode::InvalidRequest, "the token endpoint takes POST", false);
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let (parts, body) = request.into_parts();
+    let mut params = match Params::from_query(parts.uri.query()) {
+        Ok(params) => params,
+        Err(_) => return token_error(OAuthErrorCode::InvalidRequest, "the query string is malformed", false),
+    };
+    if params.add_form_body(&parts.headers, body).await.is_err() {
+        return token_error(OAuthErrorCode::InvalidRequest, "the form body is malformed or too large", false);
+    }
+    let authorization = parts.headers.get_all(header::AUTHORIZATION).iter().filter_map(|v| v.to_str().ok());
+    let basic = match docbridge_auth::basic_credentials(authorization) {
+        Ok(basic) => basic,
+        Err(AuthError::OAuth { code, description }) => return token_error(code, &description, true),
+        Err(other) => return token_error(OAuthErrorCode::InvalidClient, &other.to_string(), true),
+    };
+    let get = |name: &str| params.get(name).map(str::to_owned);
+    let client = match basic {
+        Some(basic) => {
+            // One authentication method per request (RFC 6749 §2.3).
+            if params.get("client_secret").is_some() {
+                return token_error(
+                    OAuthErrorCode::InvalidRequest,
+                    "send the client credentials either with HTTP Basic or as parameters, not both",
+                    true,
+                );
+            }
+            if params.get("client_id").is_some_and(|given| Some(given) != basic.client_id.as_deref()) {
+                return token_error(OAuthErrorCode::InvalidRequest, "client_id differs from the HTTP Basic user", true);
+            }
+            basic
+        }
+        None => ClientCredentials { client_id: get("client_id"), client_secret: get("client_secret") },
+    };
+    let used_basic = client.client_secret.is_some() && params.get("client_secret").is_none();
+    let request = TokenRequest {
+        grant_type: get("grant_type"),
+        code: get("code"),
+        redirect_uri: get("redirect_uri"),
+        code_verifier: get("code_verifier"),
+        refresh_token: get("refresh_token"),
+        client,
+    };
+    match docbridge_auth::exchange_token(&state.registry, settings, &request).await {
+        Ok(tokens) => {
+            tracing::info!(grant_type = request.grant_type.as_deref().unwrap_or(""), "OAuth2 tokens issued");
+            let body = TokenResponse {
+                access_token: tokens.access_token,
+                token_type: "Bearer".to_owned(),
+                expires_in: tokens.expires_in,
+                refresh_token: Some(tokens.refresh_token),
+            };
+            Json(body).into_response()
+        }
+        Err(AuthError::OAuth { code, description }) => {
+            // The description names what was wrong, never a secret: safe for the log.
+            tracing::info!(error = code.as_str(), %description, client_id = request.client.client_id.as_deref().unwrap_or(""), "OAuth2 token request refused");
+            token_error(code, &description, used_basic)
+        }
+        Err(other) => {
+            tracing::error!(error = %other, "OAuth2 token request failed");
+            let mut response = token_error(OAuthErrorCode::ServerError, "internal error", false);
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_lock_out_after_the_limit_and_only_the_key() {
+        let failures = LoginFailures::default();
+        let window = Duration::from_secs(900);
+        let ann = vec!["user:ann".to_owned()];
+        for _ in 0..4 {
+            failures.record(&ann, window);
+            assert_eq!(failures.retry_after(&ann, 5, window), None);
+        }
+        failures.record(&ann, window);
+        let wait = failures.retry_after(&ann, 5, window).unwrap();
+        assert!(wait > Duration::from_secs(800) && wait <= window, "{wait:?}");
+        assert_eq!(failures.retry_after(&["user:bob".to_owned()], 5, window), None);
+        failures.forget("user:ann");
+        assert_eq!(failures.retry_after(&ann, 5, window), None);
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; docbridge_oauth=xyz; b=2"));
+        assert_eq!(cookie_value(&headers, COOKIE), Some("xyz"));
+        assert_eq!(cookie_value(&headers, "docbridge"), None);
+    }
+}

@@ -1,0 +1,1419 @@
+//! The OpenAPI 3.1 document of every route docbridge serves, built in code with utoipa's builder
+//! types and served at `/openapi.json`; `docs/openapi.json` is its committed copy
+//! (`cargo xtask codegen` rewrites it, and `tests/openapi.rs` fails when it is stale or when a
+//! route of the router is missing from it).
+//!
+//! Schemas are written here rather than derived on the protocol types, so that
+//! `docbridge-protocol` stays free of a documentation dependency; `tests/openapi.rs` checks that
+//! each schema names exactly the fields the protocol type serialises.
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use docbridge_protocol::Endpoint;
+use serde_json::json;
+use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type,
+};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::tag::TagBuilder;
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, RefOr,
+    Required, ResponseBuilder, Responses, ResponsesBuilder,
+};
+
+use crate::state::AppState;
+
+/// `/openapi.json`.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(serve))
+}
+
+async fn serve() -> axum::response::Response {
+    match document_json() {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(e) => crate::ApiError::internal(format!("serialising the OpenAPI document: {e}")).into_response(),
+    }
+}
+
+/// The document as committed in `docs/openapi.json`: pretty JSON with a final newline.
+pub fn document_json() -> Result<String, serde_json::Error> {
+    let mut json = document().to_pretty_json()?;
+    json.push('\n');
+    Ok(json)
+}
+
+const TAG_PROVIDER: &str = "provider";
+const TAG_LINKS: &str = "links";
+const TAG_OAUTH: &str = "oauth2";
+const TAG_ADMIN_API: &str = "admin-api";
+const TAG_ADMIN_PAGE: &str = "admin-page";
+const TAG_OPERATIONS: &str = "operations";
+
+/// The whole document.
+pub fn document() -> OpenApi {
+    let mut paths = PathsBuilder::new();
+    for (path, item) in provider_paths()
+        .into_iter()
+        .chain(link_paths())
+        .chain(operations_paths())
+        .chain(oauth_paths())
+        .chain(admin_api_paths())
+        .chain(admin_page_paths())
+    {
+        paths = paths.path(path, item);
+    }
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("docbridge")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "A Document Webhooks provider for Adobe Workfront. Provider endpoints live under each integration's Base API URL, \
+                     `{public_url}/webhooks/{slug}`; Workfront calls them with the ApiKey headers or an OAuth2 bearer token.",
+                ))
+                .license(Some(LicenseBuilder::new().name("MIT OR Apache-2.0").identifier(Some("MIT OR Apache-2.0")).build())),
+        )
+        .paths(paths)
+        .components(Some(components()))
+        .tags(Some([
+            TagBuilder::new().name(TAG_PROVIDER).description(Some("Workfront's Document Webhooks protocol, version 1.2")).build(),
+            TagBuilder::new().name(TAG_LINKS).description(Some("Signed viewLink and downloadLink pages, opened by a browser without credentials")).build(),
+            TagBuilder::new().name(TAG_OAUTH).description(Some("docbridge's OAuth2 authorization server, for OAuth2 integrations")).build(),
+            TagBuilder::new().name(TAG_ADMIN_API).description(Some("Administration JSON API, authenticated with the admin token")).build(),
+            TagBuilder::new().name(TAG_ADMIN_PAGE).description(Some("Administration web page (HTML, session cookie after login)")).build(),
+            TagBuilder::new().name(TAG_OPERATIONS).description(Some("Health, readiness, metrics and this document")).build(),
+        ]))
+        .build()
+}
+
+// ---- building blocks ----
+
+fn string() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+fn integer() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(0))
+}
+
+fn boolean() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::Boolean)
+}
+
+fn schema_ref(name: &str) -> RefOr<Schema> {
+    RefOr::Ref(Ref::from_schema_name(name))
+}
+
+fn array_of(item: impl Into<RefOr<Schema>>) -> ArrayBuilder {
+    ArrayBuilder::new().items(item.into())
+}
+
+fn parameter(
+    name: &str,
+    location: ParameterIn,
+    required: bool,
+    description: &str,
+    schema: impl Into<RefOr<Schema>>,
+) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(location)
+        .required(if required { Required::True } else { Required::False })
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
+}
+
+fn query(name: &str, required: bool, description: &str) -> utoipa::openapi::path::Parameter {
+    parameter(name, ParameterIn::Query, required, description, string())
+}
+
+fn count_query(name: &str, description: &str) -> utoipa::openapi::path::Parameter {
+    parameter(name, ParameterIn::Query, false, description, integer())
+}
+
+fn header_param(name: &str, required: bool, description: &str) -> utoipa::openapi::path::Parameter {
+    parameter(name, ParameterIn::Header, required, description, string())
+}
+
+fn path_param(name: &str, description: &str) -> utoipa::openapi::path::Parameter {
+    parameter(name, ParameterIn::Path, true, description, string())
+}
+
+fn json(description: &str, schema: impl Into<RefOr<Schema>>) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", ContentBuilder::new().schema(Some(schema)).build())
+        .build()
+}
+
+fn html(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content("text/html", ContentBuilder::new().schema(Some(string())).build())
+        .build()
+}
+
+fn plain(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content("text/plain", ContentBuilder::new().schema(Some(string())).build())
+        .build()
+}
+
+fn bytes(description: &str, media_type: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            media_type,
+            ContentBuilder::new().schema(Some(string().content_media_type("application/octet-stream"))).build(),
+        )
+        .build()
+}
+
+fn empty(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new().description(description).build()
+}
+
+fn responses(list: Vec<(&str, utoipa::openapi::Response)>) -> Responses {
+    let mut builder = ResponsesBuilder::new();
+    for (status, response) in list {
+        builder = builder.response(status, response);
+    }
+    builder.build()
+}
+
+fn operation(
+    id: &str,
+    tag: &str,
+    summary: &str,
+    parameters: Vec<utoipa::openapi::path::Parameter>,
+    responses: Responses,
+) -> OperationBuilder {
+    OperationBuilder::new()
+        .operation_id(Some(id))
+        .tag(tag)
+        .summary(Some(summary))
+        .parameters(Some(parameters))
+        .responses(responses)
+}
+
+/// One path with the same operation under several methods; operation IDs get the method as
+/// suffix after the first, as they must be unique.
+fn path_item(methods: &[HttpMethod], operation: OperationBuilder, id: &str) -> PathItem {
+    let operation: Operation = operation.build();
+    let mut item: Option<PathItem> = None;
+    for (i, method) in methods.iter().enumerate() {
+        let mut op = operation.clone();
+        if i > 0 {
+            op.operation_id = Some(format!("{id}_{}", method_name(method)));
+        }
+        match &mut item {
+            None => item = Some(PathItem::new(method.clone(), op)),
+            Some(existing) => existing.merge_operations(PathItem::new(method.clone(), op)),
+        }
+    }
+    item.unwrap_or_default()
+}
+
+fn method_name(method: &HttpMethod) -> &'static str {
+    match method {
+        HttpMethod::Get => "get",
+        HttpMethod::Post => "post",
+        HttpMethod::Put => "put",
+        HttpMethod::Delete => "delete",
+        HttpMethod::Options => "options",
+        HttpMethod::Head => "head",
+        HttpMethod::Patch => "patch",
+        HttpMethod::Trace => "trace",
+    }
+}
+
+fn form_body(fields: &[(&str, &str)]) -> utoipa::openapi::request_body::RequestBody {
+    let mut object = ObjectBuilder::new().schema_type(Type::Object);
+    for (name, description) in fields {
+        object = object.property(*name, string().description(Some(*description)));
+    }
+    RequestBodyBuilder::new()
+        .description(Some("The same parameters as an application/x-www-form-urlencoded body; the query string wins when both name one."))
+        .content("application/x-www-form-urlencoded", ContentBuilder::new().schema(Some(object)).build())
+        .required(Some(Required::False))
+        .build()
+}
+
+// ---- provider endpoints (C1, C9-C21) ----
+
+fn provider_security() -> Vec<SecurityRequirement> {
+    vec![
+        SecurityRequirement::new("apiKey", Vec::<String>::new()).add("username", Vec::<String>::new()),
+        SecurityRequirement::new("bearer", Vec::<String>::new()),
+    ]
+}
+
+/// The standard failures of a provider endpoint, in its vocabulary.
+fn failures(schema: &str, statuses: &[&'static str]) -> Vec<(&'static str, utoipa::openapi::Response)> {
+    statuses
+        .iter()
+        .map(|status| {
+            let description = match *status {
+                "400" => "Bad input (a missing or malformed parameter)",
+                "403" => "Missing or wrong credentials, no permission, or a disabled integration",
+                "404" => "No such item or integration",
+                "409" => "The name is taken",
+                "413" => "The upload exceeds the size limit",
+                "429" => "Rate limited; see Retry-After",
+                _ => "Internal error; the x-request-id header names the log entry",
+            };
+            (*status, json(description, schema_ref(schema)))
+        })
+        .collect()
+}
+
+fn provider_paths() -> Vec<(String, PathItem)> {
+    use HttpMethod::{Delete, Get, Head, Post, Put};
+    let slug = || path_param("slug", "The integration's slug, part of its Base API URL");
+    let id = |what: &str| query("id", true, what);
+    let parent = || query("parentId", false, "A folder's ID; absent, empty or / means the root");
+    let item_list = || json("The items", array_of(schema_ref("ItemMetadata")));
+    let common = &["400", "403", "404", "429", "500"];
+    let mut paths = Vec::new();
+    for endpoint in Endpoint::ALL {
+        let name = endpoint.as_str();
+        let path = format!("/webhooks/{{slug}}/{name}");
+        let (methods, op): (&[HttpMethod], OperationBuilder) = match endpoint {
+            Endpoint::ServiceInfo => (
+                &[Get, Head],
+                operation(name, TAG_PROVIDER, "What the provider offers: protocol version, endpoints, custom actions", vec![slug()], {
+                    let mut list = vec![("200", json("The service description", schema_ref("ServiceInfo")))];
+                    list.extend(failures("ErrorBody", &["404", "500"]));
+                    responses(list)
+                })
+                .security(SecurityRequirement::default()),
+            ),
+            Endpoint::Metadata => (
+                &[Get, Head],
+                operation(name, TAG_PROVIDER, "One item's metadata", vec![slug(), id("The item's ID; / is the root folder")], {
+                    let mut list = vec![("200", json("The item", schema_ref("ItemMetadata")))];
+                    list.extend(failures("ErrorBody", common));
+                    responses(list)
+                }),
+            ),
+            Endpoint::Files => (
+                &[Get, Head],
+                operation(
+                    name,
+                    TAG_PROVIDER,
+                    "A folder's children: folders first, then by name",
+                    vec![slug(), parent(), count_query("max", "At most this many items"), count_query("offset", "Skip this many items")],
+                    {
+                        let mut list = vec![("200", item_list())];
+                        list.extend(failures("ErrorBody", common));
+                        responses(list)
+                    },
+                ),
+            ),
+            Endpoint::Search => (
+                &[Get, Head],
+                operation(
+                    name,
+                    TAG_PROVIDER,
+                    "Items whose name (or text content) holds every term, best matches first",
+                    vec![
+                        slug(),
+                        query("query", true, "Whitespace-separated terms, matched case-insensitively"),
+                        parent(),
+                        count_query("max", "At most this many items (default 100)"),
+                        count_query("offset", "Skip this many items"),
+                    ],
+                    {
+                        let mut list = vec![("200", item_list())];
+                        list.extend(failures("ErrorBody", common));
+                        responses(list)
+                    },
+                ),
+            ),
+            Endpoint::Download => (
+                &[Get, Head],
+                operation(
+                    name,
+                    TAG_PROVIDER,
+                    "A file's bytes, streamed, with validators and single ranges",
+                    vec![
+                        slug(),
+                        id("The file's ID"),
+                        header_param("Range", false, "One byte range, e.g. bytes=0-1023"),
+                        header_param("If-None-Match", false, "An ETag from an earlier answer"),
+                        header_param("If-Modified-Since", false, "An HTTP date"),
+                        header_param("If-Range", false, "The range applies only while this ETag or date still holds"),
+                    ],
+                    {
+                        let mut list = vec![
+                            ("200", bytes("The file, as an attachment", "application/octet-stream")),
+                            ("206", bytes("The requested range", "application/octet-stream")),
+                            ("304", empty("Not modified")),
+                            ("416", json("The range is not satisfiable", schema_ref("ErrorBody"))),
+                        ];
+                        list.extend(failures("ErrorBody", common));
+                        responses(list)
+                    },
+                ),
+            ),
+            Endpoint::Thumbnail => (
+                &[Get, Head],
+                operation(
+                    name,
+                    TAG_PROVIDER,
+                    "A preview image: scaled images, a PDF's first page, or an icon for the type",
+                    vec![slug(), id("The item's ID"), count_query("size", "Width in pixels, 16 to 2048 (default 200)"), header_param("If-None-Match", false, "An ETag from an earlier answer")],
+                    {
+                        let mut list = vec![("200", bytes("PNG or JPEG", "image/png")), ("304", empty("Not modified"))];
+                        list.extend(failures("ErrorBody", common));
+                        responses(list)
+                    },
+                ),
+            ),
+            Endpoint::UploadInit => (
+                &[Post],
+                operation(
+                    name,
+                    TAG_PROVIDER,
+                    "Reserves a new file; its bytes follow with /upload",
+                    vec![
+                        slug(),
+                        parent(),
+                        query("filename", true, "The new file's name"),
+                        query("documentId", false, "Workfront's document ID, recorded for /customAction"),
+                        query("documentVersionId", false, "Workfront's document version ID, recorded for /customAction"),
+                    ],
+                    {
+                        let mut list = vec![("200", json("The reserved item", schema_ref("ItemMetadata")))];
+                        list.extend(failures("ErrorBody", &["400", "403", "404", "409", "429", "500"]));
+                        responses(list)
+                    },
+                )
+                .request_body(Some(form_body(&[("parentId", "Folder ID"), ("filename", "File name"), ("documentId", "Workfront document ID"), ("documentVersionId", "Workfront version ID")]))),
+            ),
+            Endpoint::Upload => (
+                &[Put, Post],
+                operation(name, TAG_PROVIDER, "The bytes of a file reserved by /uploadInit, committed atomically", vec![slug(), id("The ID /uploadInit answered")], {
+                    let mut list = vec![("200", json("Stored", schema_ref("UploadOutcome")))];
+                    list.extend(failures("UploadOutcome", &["400", "403", "404", "413", "429", "500"]));
+                    responses(list)
+                })
+                .request_body(Some(
+                    RequestBodyBuilder::new()
+                        .description(Some("The raw bytes whatever the Content-Type; a multipart/form-data body contributes its first file part"))
+                        .content("application/octet-stream", ContentBuilder::new().schema(Some(string().content_media_type("application/octet-stream"))).build())
+                        .content(
+                            "multipart/form-data",
+                            ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::Object).property("file", string().content_media_type("application/octet-stream")))).build(),
+                        )
+                        .required(Some(Required::True))
+                        .build(),
+                )),
+            ),
+            Endpoint::CreateFolder => (
+                &[Post],
+                operation(name, TAG_PROVIDER, "Creates a folder", vec![slug(), parent(), query("name", true, "The new folder's name")], {
+                    let mut list = vec![("200", json("The new folder", schema_ref("ItemMetadata")))];
+                    list.extend(failures("ErrorBody", &["400", "403", "404", "409", "429", "500"]));
+                    responses(list)
+                })
+                .request_body(Some(form_body(&[("parentId", "Folder ID"), ("name", "Folder name")]))),
+            ),
+            Endpoint::Delete => (
+                &[Put, Delete, Post],
+                operation(
+                    name,
+                    TAG_PROVIDER,
+                    "Moves a file or a folder with its contents to the trash",
+                    vec![slug(), query("documentId", false, "The item's ID"), query("folderId", false, "The item's ID (a folder)"), query("id", false, "The item's ID")],
+                    {
+                        let mut list = vec![("200", json("Deleted", schema_ref("StatusOutcome")))];
+                        list.extend(failures("StatusOutcome", common));
+                        responses(list)
+                    },
+                )
+                .request_body(Some(form_body(&[("documentId", "Item ID"), ("folderId", "Item ID"), ("id", "Item ID")]))),
+            ),
+            Endpoint::Rename => (
+                &[Put, Post],
+                operation(name, TAG_PROVIDER, "Renames an item; its ID does not change", vec![slug(), id("The item's ID"), query("name", true, "The new name")], {
+                    let mut list = vec![("200", json("Renamed", schema_ref("StatusOutcome")))];
+                    list.extend(failures("StatusOutcome", &["400", "403", "404", "409", "429", "500"]));
+                    responses(list)
+                })
+                .request_body(Some(form_body(&[("id", "Item ID"), ("name", "New name")]))),
+            ),
+            Endpoint::CustomAction => (
+                &[Get, Post],
+                operation(
+                    name,
+                    TAG_PROVIDER,
+                    "Runs a custom action declared in /serviceInfo; a failed run still answers 200 with the failure",
+                    vec![
+                        slug(),
+                        query("name", true, "The action's name"),
+                        query("documentId", false, "Workfront's document ID, as recorded by /uploadInit"),
+                        query("documentVersionId", false, "Workfront's document version ID"),
+                        query("id", false, "docbridge's own item ID, instead of Workfront's"),
+                    ],
+                    {
+                        let mut list = vec![("200", json("Ran: success, or failure with a message Workfront shows", schema_ref("StatusOutcome")))];
+                        list.extend(failures("StatusOutcome", common));
+                        responses(list)
+                    },
+                ),
+            ),
+        };
+        let op = if endpoint == Endpoint::ServiceInfo { op } else { op.securities(Some(provider_security())) };
+        paths.push((path, path_item(methods, op, name)));
+    }
+    paths
+}
+
+// ---- signed links (C8) ----
+
+fn link_paths() -> Vec<(String, PathItem)> {
+    let params = || {
+        vec![
+            query("i", true, "The integration's slug"),
+            query("id", true, "The item's ID"),
+            query("u", true, "The user the link was issued to"),
+            parameter("e", ParameterIn::Query, true, "Expiry, seconds since the Unix epoch", integer()),
+            query("s", true, "HMAC-SHA256 signature over item, action, user and expiry"),
+        ]
+    };
+    let mut download_params = params();
+    download_params.push(query("inline", false, "1 serves the bytes inline, for the view page's previews"));
+    vec![
+        (
+            "/links/view".to_owned(),
+            path_item(
+                &[HttpMethod::Get],
+                operation(
+                    "linkView",
+                    TAG_LINKS,
+                    "A page that previews a file or lists a folder",
+                    params(),
+                    responses(vec![
+                        ("200", html("The page")),
+                        ("403", html("A tampered or expired link")),
+                        ("404", html("No such item")),
+                    ]),
+                ),
+                "linkView",
+            ),
+        ),
+        (
+            "/links/download".to_owned(),
+            path_item(
+                &[HttpMethod::Get],
+                operation(
+                    "linkDownload",
+                    TAG_LINKS,
+                    "A file's bytes as an attachment",
+                    download_params,
+                    responses(vec![
+                        ("200", bytes("The file", "application/octet-stream")),
+                        ("403", html("A tampered or expired link")),
+                        ("404", html("No such item")),
+                    ]),
+                ),
+                "linkDownload",
+            ),
+        ),
+    ]
+}
+
+// ---- operations (C25) ----
+
+fn operations_paths() -> Vec<(String, PathItem)> {
+    let get = |id: &str, summary: &str, responses: Responses| {
+        (id.to_owned(), path_item(&[HttpMethod::Get], operation(id, TAG_OPERATIONS, summary, vec![], responses), id))
+    };
+    vec![
+        ("/healthz".to_owned(), get("healthz", "The process answers", self::responses(vec![("200", plain("ok"))])).1),
+        (
+            "/readyz".to_owned(),
+            get(
+                "readyz",
+                "The database and every enabled integration's storage answer",
+                self::responses(vec![("200", plain("ready")), ("503", plain("What is not ready"))]),
+            )
+            .1,
+        ),
+        (
+            "/metrics".to_owned(),
+            get(
+                "metrics",
+                "Prometheus text format: requests, latencies, bytes, uploads in progress",
+                self::responses(vec![("200", plain("The metrics"))]),
+            )
+            .1,
+        ),
+        (
+            "/openapi.json".to_owned(),
+            get(
+                "openapi",
+                "This document",
+                self::responses(vec![("200", json("OpenAPI 3.1", ObjectBuilder::new().schema_type(Type::Object)))]),
+            )
+            .1,
+        ),
+    ]
+}
+
+// ---- OAuth2 authorization server (C4) ----
+
+fn oauth_paths() -> Vec<(String, PathItem)> {
+    let authorize_params = vec![
+        query("client_id", true, "The integration's Client ID"),
+        query("state", true, "Handed back unchanged"),
+        query("redirect_uri", false, "Must equal a registered Workfront Redirect URI"),
+        query("response_type", false, "code (the default)"),
+        query("code_challenge", false, "PKCE S256 challenge"),
+        query("code_challenge_method", false, "S256"),
+    ];
+    let authorize = operation(
+        "oauthAuthorize",
+        TAG_OAUTH,
+        "The login page, then the consent page; Allow redirects to the redirect URI with a code",
+        authorize_params,
+        responses(vec![
+            ("200", html("The login or consent page")),
+            ("303", empty("To the redirect URI with code and state, or error and state")),
+            ("400", html("An unknown client or a bad redirect URI: an error page, never a redirect")),
+            ("429", html("Too many failed logins")),
+        ]),
+    );
+    let authorize: Operation = authorize.build();
+    let mut authorize_post = authorize.clone();
+    authorize_post.operation_id = Some("oauthAuthorizeSubmit".into());
+    authorize_post.summary = Some("Submits the login or the consent form".into());
+    authorize_post.request_body = Some(RefOr::T(form_body(&[
+        ("username", "The user's name (login form)"),
+        ("password", "The user's password (login form)"),
+        ("decision", "allow or deny (consent form)"),
+        ("csrf", "The form's CSRF token"),
+    ])));
+    let mut authorize_item = PathItem::new(HttpMethod::Get, authorize);
+    authorize_item.merge_operations(PathItem::new(HttpMethod::Post, authorize_post));
+    let token = operation(
+        "oauthToken",
+        TAG_OAUTH,
+        "Exchanges a code or a refresh token for tokens (client_secret_post or HTTP Basic)",
+        vec![],
+        responses(vec![
+            ("200", json("Tokens; Cache-Control: no-store", schema_ref("TokenResponse"))),
+            ("400", json("RFC 6749 §5.2 error", schema_ref("OAuthErrorBody"))),
+            ("401", json("Client authentication failed", schema_ref("OAuthErrorBody"))),
+        ]),
+    )
+    .request_body(Some(form_body(&[
+        ("grant_type", "authorization_code or refresh_token"),
+        ("code", "The authorization code"),
+        ("refresh_token", "The refresh token"),
+        ("redirect_uri", "Required when the authorize request carried one"),
+        ("client_id", "The Client ID (or HTTP Basic)"),
+        ("client_secret", "The Client Secret (or HTTP Basic)"),
+        ("code_verifier", "PKCE verifier, when a challenge was sent"),
+    ])));
+    vec![
+        ("/oauth/authorize".to_owned(), authorize_item),
+        ("/oauth/token".to_owned(), path_item(&[HttpMethod::Post], token, "oauthToken")),
+    ]
+}
+
+// ---- admin JSON API (C22) ----
+
+fn json_body(schema: impl Into<RefOr<Schema>>) -> utoipa::openapi::request_body::RequestBody {
+    RequestBodyBuilder::new()
+        .content("application/json", ContentBuilder::new().schema(Some(schema)).build())
+        .required(Some(Required::True))
+        .build()
+}
+
+fn admin_api_paths() -> Vec<(String, PathItem)> {
+    use HttpMethod::{Delete, Get, Patch, Post, Put};
+    let slug = || path_param("slug", "The integration's slug");
+    let username = || path_param("username", "The user's name (case-insensitive)");
+    let op = |id: &str,
+              summary: &str,
+              params: Vec<utoipa::openapi::path::Parameter>,
+              success: (&'static str, utoipa::openapi::Response)| {
+        let mut list = vec![success];
+        list.extend(failures("ErrorBody", &["400", "403", "404", "409", "429", "500"]));
+        operation(id, TAG_ADMIN_API, summary, params, responses(list))
+            .security(SecurityRequirement::new("adminToken", Vec::<String>::new()))
+    };
+    let status = |fields: &[&str]| {
+        let mut object = ObjectBuilder::new().schema_type(Type::Object).property("status", string()).required("status");
+        for field in fields {
+            object = object.property(*field, string()).required(*field);
+        }
+        object
+    };
+    let item = |entries: Vec<(HttpMethod, Operation)>| {
+        let mut entries = entries.into_iter();
+        let Some((method, first)) = entries.next() else { return PathItem::default() };
+        let mut item = PathItem::new(method, first);
+        for (method, operation) in entries {
+            item.merge_operations(PathItem::new(method, operation));
+        }
+        item
+    };
+    vec![
+        (
+            "/admin/api/integrations".to_owned(),
+            item(vec![
+                (
+                    Get,
+                    op(
+                        "apiListIntegrations",
+                        "Every integration",
+                        vec![],
+                        ("200", json("The integrations", array_of(schema_ref("IntegrationView")))),
+                    )
+                    .build(),
+                ),
+                (
+                    Post,
+                    op(
+                        "apiAddIntegration",
+                        "Registers an integration; the answer holds its secret, shown this once",
+                        vec![],
+                        ("201", json("Workfront's form values", schema_ref("IntegrationCredentials"))),
+                    )
+                    .request_body(Some(json_body(schema_ref("AddIntegrationRequest"))))
+                    .build(),
+                ),
+            ]),
+        ),
+        (
+            "/admin/api/integrations/{slug}".to_owned(),
+            item(vec![
+                (
+                    Get,
+                    op(
+                        "apiShowIntegration",
+                        "One integration",
+                        vec![slug()],
+                        ("200", json("The integration", schema_ref("IntegrationView"))),
+                    )
+                    .build(),
+                ),
+                (
+                    Patch,
+                    op(
+                        "apiEditIntegration",
+                        "Changes the fields sent, leaving the others",
+                        vec![slug()],
+                        ("200", json("The integration", schema_ref("IntegrationView"))),
+                    )
+                    .request_body(Some(json_body(schema_ref("EditIntegrationRequest"))))
+                    .build(),
+                ),
+                (
+                    Delete,
+                    op(
+                        "apiDeleteIntegration",
+                        "Deletes the integration (its documents stay)",
+                        vec![slug()],
+                        ("200", json("Deleted", status(&["slug"]))),
+                    )
+                    .build(),
+                ),
+            ]),
+        ),
+        (
+            "/admin/api/integrations/{slug}/enable".to_owned(),
+            item(vec![(
+                Post,
+                op(
+                    "apiEnable",
+                    "Enables the integration",
+                    vec![slug()],
+                    ("200", json("The integration", schema_ref("IntegrationView"))),
+                )
+                .build(),
+            )]),
+        ),
+        (
+            "/admin/api/integrations/{slug}/disable".to_owned(),
+            item(vec![(
+                Post,
+                op(
+                    "apiDisable",
+                    "Disables the integration: its calls answer 403",
+                    vec![slug()],
+                    ("200", json("The integration", schema_ref("IntegrationView"))),
+                )
+                .build(),
+            )]),
+        ),
+        (
+            "/admin/api/integrations/{slug}/rotate-key".to_owned(),
+            item(vec![(
+                Post,
+                op(
+                    "apiRotateKey",
+                    "Issues a new ApiKey (old ones stay valid until revoked) or client secret",
+                    vec![slug()],
+                    ("200", json("The new secret, shown once", schema_ref("RotatedSecret"))),
+                )
+                .build(),
+            )]),
+        ),
+        (
+            "/admin/api/integrations/{slug}/revoke-keys".to_owned(),
+            item(vec![(
+                Post,
+                op(
+                    "apiRevokeKeys",
+                    "Revokes every ApiKey but the newest, or those with a hint",
+                    vec![slug()],
+                    (
+                        "200",
+                        json(
+                            "How many were revoked",
+                            ObjectBuilder::new()
+                                .schema_type(Type::Object)
+                                .property("slug", string())
+                                .required("slug")
+                                .property("revoked", integer())
+                                .required("revoked"),
+                        ),
+                    ),
+                )
+                .request_body(Some(json_body(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Object)
+                        .property("keep_newest", boolean())
+                        .property("hint", string()),
+                )))
+                .build(),
+            )]),
+        ),
+        (
+            "/admin/api/users".to_owned(),
+            item(vec![
+                (
+                    Get,
+                    op(
+                        "apiListUsers",
+                        "Every user with their roles",
+                        vec![],
+                        ("200", json("The users", array_of(schema_ref("UserView")))),
+                    )
+                    .build(),
+                ),
+                (
+                    Post,
+                    op(
+                        "apiAddUser",
+                        "Registers a user with a password",
+                        vec![],
+                        ("201", json("The user", schema_ref("UserView"))),
+                    )
+                    .request_body(Some(json_body(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Object)
+                            .property("username", string())
+                            .required("username")
+                            .property("password", string())
+                            .required("password"),
+                    )))
+                    .build(),
+                ),
+            ]),
+        ),
+        (
+            "/admin/api/users/{username}".to_owned(),
+            item(vec![
+                (
+                    Get,
+                    op(
+                        "apiShowUser",
+                        "One user with their roles",
+                        vec![username()],
+                        ("200", json("The user", schema_ref("UserView"))),
+                    )
+                    .build(),
+                ),
+                (
+                    Delete,
+                    op(
+                        "apiDeleteUser",
+                        "Deletes a user",
+                        vec![username()],
+                        ("200", json("Deleted", status(&["username"]))),
+                    )
+                    .build(),
+                ),
+            ]),
+        ),
+        (
+            "/admin/api/users/{username}/password".to_owned(),
+            item(vec![(
+                Put,
+                op(
+                    "apiSetPassword",
+                    "Sets a user's password",
+                    vec![username()],
+                    ("200", json("Updated", status(&["username"]))),
+                )
+                .request_body(Some(json_body(
+                    ObjectBuilder::new().schema_type(Type::Object).property("password", string()).required("password"),
+                )))
+                .build(),
+            )]),
+        ),
+        (
+            "/admin/api/users/{username}/grants/{slug}".to_owned(),
+            item(vec![
+                (
+                    Put,
+                    op(
+                        "apiGrant",
+                        "Gives a user a role in an integration, optionally confined to a folder",
+                        vec![username(), slug()],
+                        ("200", json("The grant", schema_ref("GrantView"))),
+                    )
+                    .request_body(Some(json_body(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Object)
+                            .property("role", string().enum_values(Some(["reader", "editor"])))
+                            .required("role")
+                            .property("folder", string().description(Some("A folder's item ID"))),
+                    )))
+                    .build(),
+                ),
+                (
+                    Delete,
+                    op(
+                        "apiRevoke",
+                        "Takes the role away: the user falls back to the default role",
+                        vec![username(), slug()],
+                        ("200", json("Revoked", status(&["username", "integration"]))),
+                    )
+                    .build(),
+                ),
+            ]),
+        ),
+        (
+            "/admin/api/audit".to_owned(),
+            item(vec![(
+                Get,
+                op(
+                    "apiAudit",
+                    "The audit trail, oldest first",
+                    vec![
+                        query("integration", false, "Only this integration's entries"),
+                        query("since", false, "Only entries from this RFC 3339 time on"),
+                        parameter(
+                            "limit",
+                            ParameterIn::Query,
+                            false,
+                            "At most this many entries, 1 to 10000 (default 1000)",
+                            integer(),
+                        ),
+                    ],
+                    ("200", json("The entries", array_of(schema_ref("AuditEntry")))),
+                )
+                .build(),
+            )]),
+        ),
+    ]
+}
+
+// ---- admin web page ----
+
+fn admin_page_paths() -> Vec<(String, PathItem)> {
+    let slug = || path_param("slug", "The integration's slug");
+    let page = |id: &str, summary: &str, params: Vec<utoipa::openapi::path::Parameter>| {
+        operation(
+            id,
+            TAG_ADMIN_PAGE,
+            summary,
+            params,
+            responses(vec![("200", html("The page")), ("303", empty("To the login page without a session"))]),
+        )
+        .security(SecurityRequirement::new("adminSession", Vec::<String>::new()))
+    };
+    let action = |id: &str, summary: &str, params: Vec<utoipa::openapi::path::Parameter>| {
+        operation(
+            id,
+            TAG_ADMIN_PAGE,
+            summary,
+            params,
+            responses(vec![
+                ("200", html("The result page")),
+                ("303", empty("Back to the page it came from")),
+                ("403", html("A missing or wrong CSRF token")),
+            ]),
+        )
+        .security(SecurityRequirement::new("adminSession", Vec::<String>::new()))
+        .request_body(Some(form_body(&[("csrf", "The page's CSRF token")])))
+    };
+    let get = |path: &str, op: OperationBuilder, id: &str| (path.to_owned(), path_item(&[HttpMethod::Get], op, id));
+    let post = |path: &str, op: OperationBuilder, id: &str| (path.to_owned(), path_item(&[HttpMethod::Post], op, id));
+    let mut login = PathItem::new(
+        HttpMethod::Get,
+        operation(
+            "adminLoginPage",
+            TAG_ADMIN_PAGE,
+            "The administrator login form",
+            vec![],
+            responses(vec![("200", html("The form"))]),
+        )
+        .build(),
+    );
+    login.merge_operations(PathItem::new(
+        HttpMethod::Post,
+        operation(
+            "adminLogin",
+            TAG_ADMIN_PAGE,
+            "Logs in with the admin token; sets the session cookie",
+            vec![],
+            responses(vec![
+                ("303", empty("To /admin, with the session cookie")),
+                ("403", html("Wrong token")),
+                ("429", html("Too many failed logins")),
+            ]),
+        )
+        .request_body(Some(form_body(&[("token", "The admin token (admin.token)"), ("csrf", "The form's CSRF token")])))
+        .build(),
+    ));
+    vec![
+        get("/admin", page("adminHome", "Integrations and their state", vec![]), "adminHome"),
+        ("/admin/login".to_owned(), login),
+        post("/admin/logout", action("adminLogout", "Ends the session", vec![]), "adminLogout"),
+        get(
+            "/admin/integrations/new",
+            page("adminNewIntegration", "The form to add an integration", vec![]),
+            "adminNewIntegration",
+        ),
+        post(
+            "/admin/integrations",
+            action("adminAddIntegration", "Adds an integration and shows its secret once", vec![]),
+            "adminAddIntegration",
+        ),
+        ("/admin/integrations/{slug}".to_owned(), {
+            let mut item = PathItem::new(
+                HttpMethod::Get,
+                page(
+                    "adminIntegration",
+                    "An integration: Workfront's form values, edit form, key rotation, connection test",
+                    vec![slug()],
+                )
+                .build(),
+            );
+            item.merge_operations(PathItem::new(
+                HttpMethod::Post,
+                action("adminEditIntegration", "Saves the edit form", vec![slug()]).build(),
+            ));
+            item
+        }),
+        post(
+            "/admin/integrations/{slug}/enable",
+            action("adminEnable", "Enables the integration", vec![slug()]),
+            "adminEnable",
+        ),
+        post(
+            "/admin/integrations/{slug}/disable",
+            action("adminDisable", "Disables the integration: its calls answer 403", vec![slug()]),
+            "adminDisable",
+        ),
+        post(
+            "/admin/integrations/{slug}/delete",
+            action("adminDelete", "Deletes the integration (its documents stay on disk)", vec![slug()]),
+            "adminDelete",
+        ),
+        post(
+            "/admin/integrations/{slug}/rotate",
+            action("adminRotate", "Issues a new ApiKey or client secret and shows it once", vec![slug()]),
+            "adminRotate",
+        ),
+        post(
+            "/admin/integrations/{slug}/revoke-old-keys",
+            action("adminRevokeOldKeys", "Revokes every ApiKey but the newest", vec![slug()]),
+            "adminRevokeOldKeys",
+        ),
+        post(
+            "/admin/integrations/{slug}/test",
+            action(
+                "adminConnectionTest",
+                "Runs the conformance validator's core group against the integration",
+                vec![slug()],
+            ),
+            "adminConnectionTest",
+        ),
+        ("/admin/users".to_owned(), {
+            let mut item = PathItem::new(
+                HttpMethod::Get,
+                page("adminUsers", "Users and their roles per integration", vec![]).build(),
+            );
+            item.merge_operations(PathItem::new(
+                HttpMethod::Post,
+                action("adminAddUser", "Adds a user with a password", vec![]).build(),
+            ));
+            item
+        }),
+        post(
+            "/admin/users/delete",
+            action("adminDeleteUser", "Deletes a user and their roles", vec![]),
+            "adminDeleteUser",
+        ),
+        post(
+            "/admin/grants",
+            action("adminSetGrant", "Gives a user a role in an integration", vec![]),
+            "adminSetGrant",
+        ),
+        post(
+            "/admin/grants/revoke",
+            action("adminRevokeGrant", "Takes a user's role in an integration away", vec![]),
+            "adminRevokeGrant",
+        ),
+        get(
+            "/admin/audit",
+            page(
+                "adminAudit",
+                "The audit trail, newest first",
+                vec![query("integration", false, "Only this integration's entries")],
+            ),
+            "adminAudit",
+        ),
+        get(
+            "/admin/static/{file}",
+            operation(
+                "adminStatic",
+                TAG_ADMIN_PAGE,
+                "The page's style sheet and script",
+                vec![path_param("file", "admin.css or admin.js")],
+                responses(vec![("200", plain("The file")), ("404", plain("No such file"))]),
+            ),
+            "adminStatic",
+        ),
+    ]
+}
+
+// ---- components ----
+
+fn components() -> utoipa::openapi::Components {
+    let date = string()
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        .description(Some("RFC 3339, UTC, milliseconds, Z"))
+        .examples([json!("2014-06-05T17:39:45.251Z")]);
+    let item = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("One file or folder (C7). Every field is always present, never null."))
+        .property(
+            "id",
+            string()
+                .pattern(Some("^[A-Za-z0-9_/-]{1,64}$"))
+                .description(Some("Opaque and stable; / is the root folder")),
+        )
+        .required("id")
+        .property("title", string().description(Some("The item's name")))
+        .required("title")
+        .property("kind", string().enum_values(Some(["file", "folder"])))
+        .required("kind")
+        .property("dateModified", date)
+        .required("dateModified")
+        .property("size", integer().description(Some("Bytes; 0 for folders")))
+        .required("size")
+        .property("mimeType", string().description(Some("Empty for folders")))
+        .required("mimeType")
+        .property("viewLink", string().description(Some("Absolute, signed URL of a preview page")))
+        .required("viewLink")
+        .property("downloadLink", string().description(Some("Absolute, signed URL of the bytes; empty for folders")))
+        .required("downloadLink")
+        .property("readOnly", boolean().description(Some("Whether the caller may change the item")))
+        .required("readOnly");
+    let action_info = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("name", string())
+        .required("name")
+        .property("displayName", string())
+        .required("displayName");
+    let service_info = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("webhookVersion", string().examples([json!("1.2")]))
+        .required("webhookVersion")
+        .property("version", string().description(Some("docbridge's version")))
+        .required("version")
+        .property("publisher", string())
+        .required("publisher")
+        .property("availableEndpoints", array_of(string()))
+        .required("availableEndpoints")
+        .property("customActions", array_of(schema_ref("CustomActionInfo")))
+        .required("customActions");
+    let error_body = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("The failure body of every endpoint but upload, delete, rename and customAction (C20)"))
+        .property("status", string().enum_values(Some(["error"])))
+        .required("status")
+        .property("error", string())
+        .required("error");
+    let status_outcome = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("delete, rename, customAction: success, or failure with a message"))
+        .property("status", string().enum_values(Some(["success", "failure"])))
+        .required("status")
+        .property("error", string());
+    let upload_outcome = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("upload: success, or fail with a message"))
+        .property("result", string().enum_values(Some(["success", "fail"])))
+        .required("result")
+        .property("error", string());
+    let token = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("access_token", string())
+        .required("access_token")
+        .property("token_type", string().enum_values(Some(["Bearer"])))
+        .required("token_type")
+        .property("expires_in", integer().description(Some("Seconds")))
+        .required("expires_in")
+        .property("refresh_token", string());
+    let oauth_error = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("error", string().examples([json!("invalid_grant")]))
+        .required("error")
+        .property("error_description", string());
+    let nullable_string =
+        || ObjectBuilder::new().schema_type([Type::String, Type::Null].into_iter().collect::<SchemaType>());
+    let timestamp = || string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)));
+    let strings = || array_of(string());
+    let webhook_secrets = || {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "Secrets docbridge generated for webhook actions in this call, by action name: shown once",
+            ))
+            .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(Schema::Object(string().build())))))
+    };
+    let credentials = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("The values of Workfront's Add Custom Integration form, with the secret issued now"))
+        .property("slug", string())
+        .required("slug")
+        .property("name", string())
+        .required("name")
+        .property("auth", string().enum_values(Some(["ApiKey", "OAuth2"])))
+        .required("auth")
+        .property("base_api_url", string())
+        .required("base_api_url")
+        .property("api_key", string())
+        .property("client_id", string())
+        .property("client_secret", string())
+        .property("authentication_url", string())
+        .property("token_endpoint_url", string())
+        .property("redirect_uris", strings())
+        .property("root", string())
+        .required("root")
+        .property("webhook_secrets", webhook_secrets());
+    let key_view = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("hint", string())
+        .required("hint")
+        .property("created_at", timestamp())
+        .required("created_at");
+    let action_view = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("name", string())
+        .required("name")
+        .property("display_name", string())
+        .required("display_name")
+        .property("kind", string().enum_values(Some(["move", "copy", "lock", "webhook"])))
+        .required("kind")
+        .property("folder", string())
+        .property("url", string())
+        .property("timeout_secs", integer())
+        .property("retries", integer());
+    let action_input = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "A custom action; a webhook without a secret gets a generated one, returned once in webhook_secrets",
+        ))
+        .property("name", string())
+        .required("name")
+        .property("display_name", string())
+        .required("display_name")
+        .property("kind", string().enum_values(Some(["move", "copy", "lock", "webhook"])))
+        .required("kind")
+        .property("folder", string())
+        .property("url", string())
+        .property("secret", string())
+        .property("timeout_secs", integer())
+        .property("retries", integer());
+    let default_role = || string().enum_values(Some(["reader", "editor", "deny"]));
+    let integration_view = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "An integration as the administration shows it: every field of Workfront's form, secrets as hints",
+        ))
+        .property("slug", string())
+        .required("slug")
+        .property("name", string())
+        .required("name")
+        .property("enabled", boolean())
+        .required("enabled")
+        .property("auth", string().enum_values(Some(["ApiKey", "OAuth2"])))
+        .required("auth")
+        .property("base_api_url", string())
+        .required("base_api_url")
+        .property("request_params", strings())
+        .required("request_params")
+        .property("authentication_url", string())
+        .property("token_endpoint_url", string())
+        .property("client_id", string())
+        .property("redirect_uris", strings())
+        .required("redirect_uris")
+        .property("api_keys", array_of(schema_ref("KeyView")))
+        .property("storage_kind", string())
+        .required("storage_kind")
+        .property("root", string())
+        .required("root")
+        .property("default_role", default_role())
+        .required("default_role")
+        .property("custom_actions", array_of(schema_ref("ActionView")))
+        .required("custom_actions")
+        .property("created_at", timestamp())
+        .required("created_at")
+        .property("updated_at", timestamp())
+        .required("updated_at")
+        .property("webhook_secrets", webhook_secrets());
+    let add_request = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("name", string())
+        .required("name")
+        .property("auth", string().enum_values(Some(["apikey", "oauth2"])))
+        .required("auth")
+        .property("root", string().description(Some("The library's folder (fs) or prefix (s3)")))
+        .required("root")
+        .property("slug", string())
+        .property("storage_kind", string().enum_values(Some(["fs", "s3", "memory"])))
+        .property("redirect_uris", strings())
+        .property("request_params", strings())
+        .property("default_role", default_role())
+        .property("custom_actions", array_of(schema_ref("CustomActionInput")));
+    let edit_request = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("name", string())
+        .property("redirect_uris", strings())
+        .property("request_params", strings())
+        .property("root", string())
+        .property("default_role", default_role())
+        .property("enabled", boolean())
+        .property("custom_actions", array_of(schema_ref("CustomActionInput")))
+        .property("upsert_actions", array_of(schema_ref("CustomActionInput")))
+        .property("remove_actions", strings());
+    let rotated = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("slug", string())
+        .required("slug")
+        .property("api_key", string())
+        .property("client_secret", string())
+        .property("active_keys", integer())
+        .required("active_keys");
+    let grant_view = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("username", string())
+        .required("username")
+        .property("integration", string())
+        .required("integration")
+        .property("role", string().enum_values(Some(["reader", "editor"])))
+        .required("role")
+        .property("folder", string());
+    let user_view = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("username", string())
+        .required("username")
+        .property("created_at", timestamp())
+        .required("created_at")
+        .property("grants", array_of(schema_ref("GrantView")))
+        .required("grants");
+    let audit_entry = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("One change: who, where, what, on which item, with which result (C25)"))
+        .property("at", timestamp())
+        .required("at")
+        .property("actor", string())
+        .required("actor")
+        .property("integration", string())
+        .required("integration")
+        .property("operation", string())
+        .required("operation")
+        .property("item_id", nullable_string())
+        .required("item_id")
+        .property("result", string())
+        .required("result")
+        .property("detail", nullable_string())
+        .required("detail");
+    ComponentsBuilder::new()
+        .schema("IntegrationCredentials", credentials)
+        .schema("IntegrationView", integration_view)
+        .schema("KeyView", key_view)
+        .schema("ActionView", action_view)
+        .schema("CustomActionInput", action_input)
+        .schema("AddIntegrationRequest", add_request)
+        .schema("EditIntegrationRequest", edit_request)
+        .schema("RotatedSecret", rotated)
+        .schema("UserView", user_view)
+        .schema("GrantView", grant_view)
+        .schema("AuditEntry", audit_entry)
+        .schema("ItemMetadata", item)
+        .schema("ServiceInfo", service_info)
+        .schema("CustomActionInfo", action_info)
+        .schema("ErrorBody", error_body)
+        .schema("StatusOutcome", status_outcome)
+        .schema("UploadOutcome", upload_outcome)
+        .schema("TokenResponse", token)
+        .schema("OAuthErrorBody", oauth_error)
+        .security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description("apiKey", "The integration's ApiKey"))),
+        )
+        .security_scheme(
+            "username",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "username",
+                "The Workfront user making the call",
+            ))),
+        )
+        .security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An access token from /oauth/token (OAuth2 integrations)"))
+                    .build(),
+            ),
+        )
+        .security_scheme(
+            "adminToken",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The admin token (admin.token in the configuration)"))
+                    .build(),
+            ),
+        )
+        .security_scheme(
+            "adminSession",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "docbridge_admin",
+                "The admin page's signed session cookie",
+            ))),
+        )
+        .build()
+}

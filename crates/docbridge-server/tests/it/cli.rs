@@ -1,0 +1,337 @@
+//! The `docbridge` binary (C2, C22, C26): the first start prints what Workfront needs once,
+//! `integration add`/`list` print JSON, `trash` gives deleted items back, and SIGTERM stops the
+//! server with exit code 0.
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Output, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, ChildStdout, Command};
+
+use crate::support::{USER, id_of};
+
+/// The binary with a clean environment (no inherited `DOCBRIDGE_*`), run inside `data`'s
+/// parent so that nothing can land in the source tree.
+fn docbridge(data: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_docbridge"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("DOCBRIDGE_")) {
+        command.env_remove(key);
+    }
+    command.current_dir(data.parent().expect("data dir has a parent")).arg("--data-dir").arg(data).kill_on_drop(true);
+    command
+}
+
+/// Runs a command to completion.
+async fn run(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = docbridge(data);
+    command.args(args).envs(env.iter().copied());
+    tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("the command finishes")
+        .expect("the binary runs")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port()
+}
+
+/// A running `docbridge serve`.
+struct Served {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    base: String,
+    log: PathBuf,
+}
+
+impl Served {
+    /// Starts the server on a free port and polls `/healthz` until it answers.
+    async fn start(data: &Path) -> Served {
+        std::fs::create_dir_all(data).unwrap();
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let log = data.with_extension("stderr.log");
+        let mut child = docbridge(data)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--public-url", &base])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("docbridge starts");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let http = reqwest::Client::new();
+        for _ in 0..1200 {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("docbridge exited with {status}: {}", std::fs::read_to_string(&log).unwrap_or_default());
+            }
+            if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return Served { child, stdout, base, log };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("docbridge did not answer /healthz: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    }
+
+    /// The rest of the first stdout line that starts with `label` (after trimming).
+    async fn printed(&mut self, label: &str) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = tokio::time::timeout(Duration::from_secs(30), self.stdout.read_line(&mut line))
+                .await
+                .expect("stdout in time")
+                .expect("stdout readable");
+            assert!(read > 0, "stdout ended before a line starting with {label:?}");
+            if let Some(rest) = line.trim().strip_prefix(label) {
+                return rest.trim().to_owned();
+            }
+        }
+    }
+
+    /// SIGTERM, then the exit status and whatever stdout held that was not read yet.
+    async fn stop(mut self) -> (ExitStatus, String) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        assert!(status.success());
+        let exit = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("stops in time")
+            .expect("exit status");
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).await.expect("stdout readable");
+        assert!(exit.success(), "exit {exit}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        (exit, rest)
+    }
+
+    fn call(&self, base_api_url: &str, endpoint: &str, key: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new().get(format!("{base_api_url}/{endpoint}")).header("apiKey", key).header("username", USER)
+    }
+}
+
+#[tokio::test]
+async fn the_first_start_prints_the_credentials_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Served::start(&data).await;
+    let base_api_url = server.printed("Base API URL:").await;
+    let key = server.printed("ApiKey:").await;
+    assert_eq!(base_api_url, format!("{}/webhooks/default", server.base));
+    assert!(key.len() >= 32, "a long random key: {key:?}");
+    let reply = server.call(&base_api_url, "files", &key).send().await.unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    let info: Value = reqwest::get(format!("{base_api_url}/serviceInfo")).await.unwrap().json().await.unwrap();
+    assert_eq!(info["customActions"], serde_json::json!([{"name": "archive", "displayName": "Archive"}]));
+    assert!(data.join("docbridge.db").is_file(), "SQLite under the data directory");
+    assert!(data.join("documents").is_dir(), "documents under the data directory");
+    let (exit, _) = server.stop().await;
+    assert_eq!(exit.code(), Some(0));
+
+    let server = Served::start(&data).await;
+    let reply = server.call(&format!("{}/webhooks/default", server.base), "files", &key).send().await.unwrap();
+    assert_eq!(reply.status(), StatusCode::OK, "the key stays valid across restarts");
+    let (exit, stdout) = server.stop().await;
+    assert_eq!(exit.code(), Some(0));
+    assert!(!stdout.contains("ApiKey") && !stdout.contains(&key), "the key is never printed again: {stdout}");
+    assert!(!std::fs::read_to_string(data.with_extension("stderr.log")).unwrap().contains(&key), "nor logged");
+}
+
+#[tokio::test]
+async fn integration_add_prints_json_that_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // Every printed URL starts with the public URL (C26), whatever the server listens on.
+    let env = [("DOCBRIDGE_PUBLIC_URL", "https://docs.example.test")];
+    let added = stdout_json(
+        &run(&data, &["integration", "add", "--name", "Marketing Docs", "--auth", "apikey", "--json"], &env).await,
+    );
+    assert_eq!(added["slug"], "marketing-docs");
+    assert_eq!(added["base_api_url"], "https://docs.example.test/webhooks/marketing-docs");
+    let key = added["api_key"].as_str().expect("an api_key").to_owned();
+    assert!(key.len() >= 32);
+
+    let listed = stdout_json(&run(&data, &["integration", "list", "--json"], &env).await);
+    let entries = listed.as_array().expect("a list");
+    let entry = entries.iter().find(|e| e["slug"] == "marketing-docs").expect("listed");
+    assert_eq!(entry["enabled"], true);
+    assert_eq!(entry["base_api_url"], added["base_api_url"]);
+    assert!(entry.get("api_key").is_none(), "list never shows secrets: {entry}");
+    assert!(!String::from_utf8_lossy(&run(&data, &["integration", "list"], &env).await.stdout).contains(&key));
+
+    // The same data directory, served: the new integration answers with its key.
+    let server = Served::start(&data).await;
+    let api = format!("{}/webhooks/marketing-docs", server.base);
+    let http = reqwest::Client::new();
+    let init: Value = http
+        .post(format!("{api}/uploadInit"))
+        .query(&[("filename", "brief.txt")])
+        .header("apiKey", &key)
+        .header("username", USER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reply = http
+        .put(format!("{api}/upload"))
+        .query(&[("id", id_of(&init))])
+        .header("apiKey", &key)
+        .header("username", USER)
+        .body("brief")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    let root = added["root"].as_str().expect("the library folder");
+    assert_eq!(std::fs::read(Path::new(root).join("brief.txt")).unwrap(), b"brief");
+    assert_eq!(server.call(&api, "files", "wrong").send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(server.call(&api, "files", &key).send().await.unwrap().status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn integration_add_refuses_bad_input_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let first = run(&data, &["integration", "add", "--name", "Sales", "--auth", "apikey", "--json"], &[]).await;
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let cases: [(&[&str], &str); 5] = [
+        (&["--name", "Other", "--slug", "Bad Slug!"], "slug"),
+        (&["--name", "Sales", "--slug", "sales-2"], "already exists"),
+        (&["--name", "Sales Two", "--slug", "sales"], "already exists"),
+        (&["--name", "Oauth", "--auth", "oauth2"], "redirect_uri"),
+        (&["--name", "Oauth", "--auth", "oauth2", "--redirect-uri", "/relative/callback"], "redirect_uri"),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["integration", "add"];
+        all.extend_from_slice(args);
+        if !args.contains(&"--auth") {
+            all.extend_from_slice(&["--auth", "apikey"]);
+        }
+        let output = run(&data, &all, &[]).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} was accepted");
+        assert!(stderr.contains(expected), "{args:?}: the message names {expected:?}: {stderr}");
+    }
+    let listed = stdout_json(&run(&data, &["integration", "list", "--json"], &[]).await);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "nothing half-registered: {listed}");
+}
+
+#[tokio::test]
+async fn trash_commands_give_deleted_items_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Served::start(&data).await;
+    let key = server.printed("ApiKey:").await;
+    let api = format!("{}/webhooks/default", server.base);
+    let http = reqwest::Client::new();
+    let with_key = |request: reqwest::RequestBuilder| request.header("apiKey", &key).header("username", USER);
+    let init: Value = with_key(http.post(format!("{api}/uploadInit")).query(&[("filename", "precious.txt")]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = id_of(&init).to_owned();
+    assert_eq!(
+        with_key(http.put(format!("{api}/upload")).query(&[("id", &id)]).body("precious"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        with_key(http.put(format!("{api}/delete")).query(&[("id", &id)])).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    server.stop().await;
+
+    let listed = stdout_json(&run(&data, &["trash", "list", "--json"], &[]).await);
+    let rows = listed.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert_eq!(rows[0]["item_id"], id.as_str());
+    assert_eq!(rows[0]["name"], "precious.txt");
+    let trash_id = rows[0]["trash_id"].as_str().unwrap().to_owned();
+    let restored = stdout_json(&run(&data, &["trash", "restore", &trash_id, "--json"], &[]).await);
+    assert_eq!(restored["restored"], id.as_str());
+    assert_eq!(stdout_json(&run(&data, &["trash", "list", "--json"], &[]).await), serde_json::json!([]));
+
+    let server = Served::start(&data).await;
+    let api = format!("{}/webhooks/default", server.base);
+    let listing: Value = with_key(http.get(format!("{api}/files"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        listing.as_array().unwrap().iter().map(|i| i["id"].clone()).collect::<Vec<_>>(),
+        [Value::from(id.as_str())]
+    );
+    let bytes = with_key(http.get(format!("{api}/download")).query(&[("id", &id)]))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], b"precious");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn key_rotation_and_disabling_reach_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Served::start(&data).await;
+    let old_key = server.printed("ApiKey:").await;
+    let api = format!("{}/webhooks/default", server.base);
+    let status = |key: String| {
+        let request = server.call(&api, "files", &key);
+        async move { request.send().await.unwrap().status() }
+    };
+
+    let rotated = stdout_json(&run(&data, &["integration", "rotate-key", "default", "--json"], &[]).await);
+    let new_key = rotated["api_key"].as_str().expect("the new key is printed").to_owned();
+    assert_ne!(new_key, old_key);
+    assert_eq!(status(old_key.clone()).await, StatusCode::OK, "the old key works until revoked");
+    assert_eq!(status(new_key.clone()).await, StatusCode::OK);
+    stdout_json(&run(&data, &["integration", "revoke-keys", "default", "--keep-newest", "--json"], &[]).await);
+    assert_eq!(status(old_key).await, StatusCode::FORBIDDEN);
+    assert_eq!(status(new_key.clone()).await, StatusCode::OK);
+
+    stdout_json(&run(&data, &["integration", "disable", "default", "--json"], &[]).await);
+    assert_eq!(status(new_key.clone()).await, StatusCode::FORBIDDEN, "disabling takes effect at once");
+    let info = reqwest::get(format!("{api}/serviceInfo")).await.unwrap();
+    assert_eq!(info.status(), StatusCode::OK);
+    stdout_json(&run(&data, &["integration", "enable", "default", "--json"], &[]).await);
+    assert_eq!(status(new_key).await, StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn fsck_indexes_what_was_copied_in_and_then_finds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    Served::start(&data).await.stop().await;
+    std::fs::write(data.join("documents/copied.txt"), "copied").unwrap();
+    let report = stdout_json(&run(&data, &["fsck", "--json"], &[]).await);
+    let indexed = report["default"]["indexed"].as_array().expect("a report for the default integration");
+    assert_eq!(indexed.len(), 1, "{report}");
+    assert!(indexed[0].as_str().unwrap().contains("copied.txt"), "{report}");
+    let again = stdout_json(&run(&data, &["fsck", "--json"], &[]).await);
+    for list in ["indexed", "dropped", "updated", "trash_entries_dropped", "trash_orphans"] {
+        assert_eq!(again["default"][list], serde_json::json!([]), "{list} after a repair: {again}");
+    }
+}

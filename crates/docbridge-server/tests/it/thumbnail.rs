@@ -1,0 +1,199 @@
+//! `/thumbnail` (C12): scaled pictures of the requested width with the aspect ratio kept, PNG
+//! where the source is transparent and JPEG otherwise, icons for everything else, clamped
+//! sizes, and a cache with ETags.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
+use reqwest::{Method, StatusCode};
+
+use crate::support::{Reply, TestServer, assert_error, id_of, send};
+
+fn encode(image: DynamicImage, format: ImageFormat) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image.write_to(&mut Cursor::new(&mut bytes), format).expect("encodes");
+    bytes
+}
+
+/// A 400×300 PNG whose left half is transparent.
+fn transparent_png() -> Vec<u8> {
+    let image =
+        RgbaImage::from_fn(
+            400,
+            300,
+            |x, y| if x < 200 { Rgba([0, 0, 0, 0]) } else { Rgba([200, (y % 256) as u8, 40, 255]) },
+        );
+    encode(DynamicImage::ImageRgba8(image), ImageFormat::Png)
+}
+
+/// A 400×200 JPEG.
+fn jpeg() -> Vec<u8> {
+    let image = RgbImage::from_fn(400, 200, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+    encode(DynamicImage::ImageRgb8(image), ImageFormat::Jpeg)
+}
+
+/// A one-page PDF, 400×200 points, whose left half is filled red.
+fn pdf() -> Vec<u8> {
+    let content = "1 0 0 rg 0 0 200 200 re f\n";
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 200] /Contents 4 0 R /Resources << >> >>".to_owned(),
+        format!("<< /Length {} >>\nstream\n{content}endstream", content.len()),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (n, object) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", n + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for offset in offsets {
+        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+    );
+    pdf
+}
+
+async fn thumbnail(server: &TestServer, id: &str, size: Option<&str>) -> Reply {
+    let mut query = vec![("id", id)];
+    if let Some(size) = size {
+        query.push(("size", size));
+    }
+    let reply = server.get("thumbnail", &query).await;
+    assert_eq!(reply.status, StatusCode::OK, "thumbnail of {id} at {size:?}: {}", reply.text());
+    reply
+}
+
+/// Decodes a thumbnail, checking that it is what its Content-Type says; answers its size.
+fn decoded(reply: &Reply) -> (u32, u32) {
+    let format = match reply.must("content-type") {
+        "image/png" => ImageFormat::Png,
+        "image/jpeg" => ImageFormat::Jpeg,
+        other => panic!("thumbnail of type {other}"),
+    };
+    let image =
+        image::load_from_memory_with_format(&reply.body, format).expect("the thumbnail decodes as its declared type");
+    (image.width(), image.height())
+}
+
+#[tokio::test]
+async fn a_transparent_png_stays_png_at_the_requested_width() {
+    let server = TestServer::start().await;
+    let file = server.upload("/", "logo.png", transparent_png()).await;
+    let reply = thumbnail(&server, id_of(&file), Some("100")).await;
+    assert_eq!(reply.must("content-type"), "image/png");
+    assert_eq!(decoded(&reply), (100, 75));
+    let image = image::load_from_memory(&reply.body).unwrap().into_rgba8();
+    assert_eq!(image.get_pixel(5, 5)[3], 0, "transparency is kept");
+    assert_eq!(image.get_pixel(95, 70)[3], 255);
+}
+
+#[tokio::test]
+async fn a_jpeg_becomes_a_jpeg() {
+    let server = TestServer::start().await;
+    let file = server.upload("/", "photo.jpg", jpeg()).await;
+    let reply = thumbnail(&server, id_of(&file), Some("50")).await;
+    assert_eq!(reply.must("content-type"), "image/jpeg");
+    assert_eq!(decoded(&reply), (50, 25));
+}
+
+#[tokio::test]
+async fn an_opaque_png_becomes_a_jpeg() {
+    let server = TestServer::start().await;
+    let image = RgbaImage::from_pixel(300, 150, Rgba([10, 20, 30, 255]));
+    let file = server.upload("/", "opaque.png", encode(DynamicImage::ImageRgba8(image), ImageFormat::Png)).await;
+    let reply = thumbnail(&server, id_of(&file), Some("60")).await;
+    assert_eq!(reply.must("content-type"), "image/jpeg");
+    assert_eq!(decoded(&reply), (60, 30));
+}
+
+#[tokio::test]
+async fn the_default_width_is_200() {
+    let server = TestServer::start().await;
+    let file = server.upload("/", "logo.png", transparent_png()).await;
+    assert_eq!(decoded(&thumbnail(&server, id_of(&file), None).await), (200, 150));
+    assert_eq!(decoded(&thumbnail(&server, id_of(&file), Some("")).await), (200, 150));
+}
+
+#[tokio::test]
+async fn sizes_are_clamped() {
+    let server = TestServer::start().await;
+    let file = server.upload("/", "photo.jpg", jpeg()).await;
+    assert_eq!(decoded(&thumbnail(&server, id_of(&file), Some("1")).await), (16, 8));
+    assert_eq!(decoded(&thumbnail(&server, id_of(&file), Some("0")).await), (16, 8));
+    assert_eq!(decoded(&thumbnail(&server, id_of(&file), Some("99999")).await), (2048, 1024));
+    let folder = server.create_folder("/", "f").await;
+    assert_eq!(decoded(&thumbnail(&server, id_of(&folder), Some("1")).await).0, 16);
+    assert_eq!(decoded(&thumbnail(&server, id_of(&folder), Some("99999")).await).0, 2048);
+}
+
+#[tokio::test]
+async fn folders_and_other_files_get_icons() {
+    let server = TestServer::start().await;
+    let folder = server.create_folder("/", "Pictures").await;
+    let text = server.upload("/", "readme.txt", "just text").await;
+    let broken = server.upload("/", "broken.png", "not a png at all").await;
+    let empty = server.upload("/", "empty.jpg", Vec::new()).await;
+    for id in [id_of(&folder), id_of(&text), id_of(&broken), id_of(&empty), "/"] {
+        let reply = thumbnail(&server, id, Some("64")).await;
+        let (width, height) = decoded(&reply);
+        assert_eq!(width, 64, "{id}");
+        assert!(height > 0, "{id}");
+    }
+}
+
+#[tokio::test]
+async fn thumbnails_are_cached_with_an_etag() {
+    let server = TestServer::start().await;
+    let file = server.upload("/", "logo.png", transparent_png()).await;
+    let first = thumbnail(&server, id_of(&file), Some("80")).await;
+    let etag = first.must("etag").to_owned();
+    let second = thumbnail(&server, id_of(&file), Some("80")).await;
+    assert_eq!(second.body, first.body);
+    assert_eq!(second.must("etag"), etag);
+    let revalidated = send(
+        server.call(Method::GET, "thumbnail", &[("id", id_of(&file)), ("size", "80")]).header("if-none-match", &etag),
+    )
+    .await;
+    assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED);
+    assert!(revalidated.body.is_empty());
+
+    // Another width is another picture; new content is another picture.
+    let other_width = thumbnail(&server, id_of(&file), Some("81")).await;
+    assert_ne!(other_width.must("etag"), etag);
+    assert_eq!(server.put_bytes(id_of(&file), jpeg()).await.status, StatusCode::OK);
+    let after = send(
+        server.call(Method::GET, "thumbnail", &[("id", id_of(&file)), ("size", "80")]).header("if-none-match", &etag),
+    )
+    .await;
+    assert_eq!(after.status, StatusCode::OK, "new content must not be answered from the old validator");
+    assert_eq!(after.must("content-type"), "image/jpeg");
+    assert_eq!(decoded(&after), (80, 40));
+}
+
+#[tokio::test]
+async fn bad_requests_answer_json() {
+    let server = TestServer::start().await;
+    let file = server.upload("/", "photo.jpg", jpeg()).await;
+    assert_error(&server.get("thumbnail", &[("id", id_of(&file)), ("size", "big")]).await, 400);
+    assert_error(&server.get("thumbnail", &[("id", id_of(&file)), ("size", "-1")]).await, 400);
+    assert_error(&server.get("thumbnail", &[("id", "AAAAAAAAAAAAAAAAAAAAAA")]).await, 404);
+    assert_error(&server.get("thumbnail", &[]).await, 400);
+}
+
+#[tokio::test]
+async fn a_pdf_shows_its_first_page() {
+    let server = TestServer::start().await;
+    let file = server.upload("/", "page.pdf", pdf()).await;
+    let reply = thumbnail(&server, id_of(&file), Some("100")).await;
+    assert_eq!(reply.must("content-type"), "image/jpeg", "a rendered page, not an icon");
+    assert_eq!(decoded(&reply), (100, 50));
+    let page = image::load_from_memory(&reply.body).unwrap().into_rgb8();
+    let (left, right) = (page.get_pixel(20, 25), page.get_pixel(80, 25));
+    assert!(left[0] > 200 && left[1] < 60 && left[2] < 60, "the red half: {left:?}");
+    assert!(right.0.iter().all(|c| *c > 230), "the white half: {right:?}");
+}

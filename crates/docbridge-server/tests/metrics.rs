@@ -1,0 +1,280 @@
+//! Operations (C25): `/metrics` in Prometheus text format counts requests by endpoint and
+//! status, times them, counts body bytes both ways and shows uploads in progress; the JSON log
+//! carries the request ID that every response, error responses included, has in `x-request-id`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use docbridge_registry::Registry;
+use docbridge_server::{AppState, BuiltinStorage, ServerSettings, setup};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+/// An in-process docbridge on 127.0.0.1.
+struct Server {
+    base: String,
+    key: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let registry =
+            Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display())).await.unwrap();
+        let docs = dir.path().join("documents");
+        std::fs::create_dir_all(&docs).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let credentials = setup::ensure_default_integration(&registry, &base, &docs).await.unwrap().unwrap();
+        let settings = ServerSettings {
+            public_url: base.clone(),
+            publisher: "docbridge metrics tests".into(),
+            link_ttl: chrono::Duration::hours(1),
+            library: Arc::new(docbridge_documents::LibrarySettings {
+                cache_dir: dir.path().join("cache"),
+                ..Default::default()
+            }),
+            request_timeout: Duration::from_secs(60),
+            max_concurrent_uploads: 4,
+            max_auth_failures_per_minute: 1000,
+        };
+        let state = AppState::new(registry, settings, Arc::new(BuiltinStorage::default())).await.unwrap();
+        tokio::spawn(docbridge_server::serve(listener, docbridge_server::router(state), std::future::pending()));
+        Server { base, key: credentials.api_key.unwrap(), http: reqwest::Client::new(), _dir: dir }
+    }
+
+    fn call(&self, method: Method, endpoint: &str, query: &[(&str, &str)]) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}/webhooks/default/{endpoint}", self.base))
+            .query(query)
+            .header("apiKey", &self.key)
+            .header("username", "metrics@example.com")
+    }
+
+    async fn metrics(&self) -> Metrics {
+        let response = self.http.get(format!("{}/metrics", self.base)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+        Metrics(response.text().await.unwrap())
+    }
+}
+
+/// A scrape, read as Prometheus text.
+struct Metrics(String);
+
+impl Metrics {
+    /// The value of the sample whose name is `name` and whose labels include every one of
+    /// `labels` (0 when there is none).
+    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.0
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| {
+                let (series, value) = line.rsplit_once(' ')?;
+                let (series_name, series_labels) = series.split_once('{').unwrap_or((series, ""));
+                (series_name == name && labels.iter().all(|(k, v)| series_labels.contains(&format!("{k}=\"{v}\""))))
+                    .then(|| value.parse::<f64>().ok())
+                    .flatten()
+            })
+            .sum()
+    }
+
+    fn has_help(&self, name: &str) -> bool {
+        self.0.lines().any(|line| line.starts_with(&format!("# HELP {name} ")))
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_time_them_and_measure_bytes_and_uploads() {
+    let server = Server::start().await;
+    let before = server.metrics().await;
+
+    let files = server.call(Method::GET, "files", &[("parentId", "/")]).send().await.unwrap();
+    assert_eq!(files.status(), StatusCode::OK);
+    let missing = server.call(Method::GET, "metadata", &[("id", "nothing-here")]).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let random = server
+        .http
+        .get(format!("{}/no/such/path/{}", server.base, docbridge_registry::random_id()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(random.status(), StatusCode::NOT_FOUND);
+
+    // An upload whose bytes come in two parts: between them it is in progress.
+    let init: Value = server
+        .call(Method::POST, "uploadInit", &[("parentId", "/"), ("filename", "counted.bin")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = init["id"].as_str().unwrap().to_owned();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) });
+    let upload = server.call(Method::PUT, "upload", &[("id", &id)]).body(reqwest::Body::wrap_stream(stream)).send();
+    let upload = tokio::spawn(upload);
+    tx.send(Ok(vec![7u8; 40_000])).await.unwrap();
+    let mut in_progress = 0.0;
+    for _ in 0..400 {
+        in_progress = server.metrics().await.value("docbridge_uploads_in_progress", &[]);
+        if in_progress >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(in_progress >= 1.0, "an upload whose bytes are still coming counts as in progress");
+    tx.send(Ok(vec![9u8; 24_000])).await.unwrap();
+    drop(tx);
+    assert_eq!(upload.await.unwrap().unwrap().status(), StatusCode::OK);
+    let download = server.call(Method::GET, "download", &[("id", &id)]).send().await.unwrap();
+    assert_eq!(download.bytes().await.unwrap().len(), 64_000);
+
+    let after = server.metrics().await;
+    let delta = |name: &str, labels: &[(&str, &str)]| after.value(name, labels) - before.value(name, labels);
+    assert!(
+        delta("docbridge_http_requests_total", &[("endpoint", "files"), ("method", "GET"), ("status", "200")]) >= 1.0
+    );
+    assert!(delta("docbridge_http_requests_total", &[("endpoint", "metadata"), ("status", "404")]) >= 1.0);
+    assert!(
+        delta("docbridge_http_requests_total", &[("endpoint", "unmatched"), ("status", "404")]) >= 1.0,
+        "unrouted paths share one label"
+    );
+    assert!(!after.0.contains("/no/such/path"), "a raw path never becomes a label");
+    assert!(
+        delta("docbridge_http_requests_total", &[("endpoint", "upload"), ("method", "PUT"), ("status", "200")]) >= 1.0
+    );
+    assert!(delta("docbridge_http_request_duration_seconds_count", &[("endpoint", "files")]) >= 1.0);
+    assert!(
+        after.value("docbridge_http_request_duration_seconds_bucket", &[("endpoint", "files"), ("le", "+Inf")]) >= 1.0,
+        "latency is a histogram with buckets"
+    );
+    assert!(delta("docbridge_http_request_body_bytes_total", &[("endpoint", "upload")]) >= 64_000.0);
+    assert!(delta("docbridge_http_response_body_bytes_total", &[("endpoint", "download")]) >= 64_000.0);
+    for name in
+        ["docbridge_http_requests_total", "docbridge_http_request_duration_seconds", "docbridge_uploads_in_progress"]
+    {
+        assert!(after.has_help(name), "{name} is described");
+    }
+    // The upload has answered, so it no longer counts (other uploads of this test binary may run).
+    let mut settled = f64::MAX;
+    for _ in 0..400 {
+        settled = server.metrics().await.value("docbridge_uploads_in_progress", &[]);
+        if settled < in_progress {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(settled < in_progress, "a finished upload leaves the gauge");
+}
+
+#[tokio::test]
+async fn a_download_keeps_its_content_length_through_the_byte_counter() {
+    let server = Server::start().await;
+    let init: Value = server
+        .call(Method::POST, "uploadInit", &[("parentId", "/"), ("filename", "sized.txt")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = init["id"].as_str().unwrap().to_owned();
+    server.call(Method::PUT, "upload", &[("id", &id)]).body("twelve bytes").send().await.unwrap();
+    let download = server.call(Method::GET, "download", &[("id", &id)]).send().await.unwrap();
+    assert_eq!(download.headers()["content-length"], "12");
+    let info = server.call(Method::GET, "serviceInfo", &[]).send().await.unwrap();
+    assert!(info.headers().contains_key("content-length"), "small JSON answers are not turned into chunked ones");
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id_that_error_responses_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log = dir.path().join("log.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_docbridge"))
+        .args([
+            "--data-dir",
+            dir.path().join("data").to_str().unwrap(),
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("DOCBRIDGE_LOG_FORMAT", "json")
+        .env("DOCBRIDGE_LOG", "info,tower_http=debug")
+        .env("DOCBRIDGE_DOCUMENTS__RESCAN_INTERVAL_SECS", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut healthy = false;
+    for _ in 0..600 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "docbridge starts");
+
+    let failures = [
+        http.get(format!("{base}/webhooks/default/nosuchendpoint")).send().await.unwrap(),
+        http.get(format!("{base}/webhooks/default/files")).send().await.unwrap(),
+        http.get(format!("{base}/webhooks/nosuchintegration/files")).send().await.unwrap(),
+    ];
+    let mut ids = Vec::new();
+    for response in failures {
+        assert!(response.status().is_client_error());
+        let id = response
+            .headers()
+            .get("x-request-id")
+            .expect("an error response carries x-request-id")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "error", "errors keep the contract's body");
+        ids.push(id);
+    }
+    let given = http
+        .get(format!("{base}/webhooks/default/files"))
+        .header("x-request-id", "from-the-proxy-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "from-the-proxy-42", "an incoming request ID is kept");
+    ids.push("from-the-proxy-42".to_owned());
+
+    // Every ID shows in the log; the log is written as the requests finish, so poll for it.
+    let mut lines: Vec<Value> = Vec::new();
+    for _ in 0..400 {
+        let file = std::fs::File::open(&log).unwrap();
+        lines = BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(&l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+            .collect();
+        if ids.iter().all(|id| lines.iter().any(|line| line["span"]["request_id"] == id.as_str())) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    for id in &ids {
+        let line = lines
+            .iter()
+            .find(|line| line["span"]["request_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("no log line with request_id {id}"));
+        assert!(line["timestamp"].is_string() && line["level"].is_string());
+        assert!(!line["span"]["path"].as_str().unwrap_or_default().contains('?'), "query strings stay out of the log");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,345 @@
+//! HTTPS (C26): every endpoint answers over TLS with a certificate the test issues, the
+//! generated links use the `https` public URL, and a reload (in process, and by SIGHUP to the
+//! real binary) serves the new certificate to new connections without dropping open ones.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use docbridge_registry::Registry;
+use docbridge_server::tls::ReloadableCert;
+use docbridge_server::{AppState, BuiltinStorage, ServerSettings, setup};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+/// A test CA and the leaf certificates it signs for `127.0.0.1` and `localhost`.
+struct Pki {
+    ca: CertifiedIssuer<'static, KeyPair>,
+}
+
+/// One issued leaf: PEM files on disk and the DER the server must present.
+struct Leaf {
+    cert_pem: String,
+    key_pem: String,
+    der: Vec<u8>,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, "docbridge test CA");
+        Pki { ca: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap() }
+    }
+
+    fn leaf(&self, name: &str) -> Leaf {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        Leaf { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().to_vec() }
+    }
+
+    fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca.pem().as_bytes()).unwrap())
+            .tls_info(true)
+            .build()
+            .unwrap()
+    }
+}
+
+impl Leaf {
+    fn write(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        // Written aside and renamed, as a certificate renewal should: a reload never reads half a file.
+        std::fs::write(dir.join("cert.pem.new"), &self.cert_pem).unwrap();
+        std::fs::write(dir.join("key.pem.new"), &self.key_pem).unwrap();
+        std::fs::rename(dir.join("cert.pem.new"), &cert).unwrap();
+        std::fs::rename(dir.join("key.pem.new"), &key).unwrap();
+        (cert, key)
+    }
+}
+
+/// The certificate the server presented on the connection that carried `response`.
+fn peer_certificate(response: &reqwest::Response) -> Vec<u8> {
+    let info = response.extensions().get::<reqwest::tls::TlsInfo>().expect("TLS info is recorded");
+    info.peer_certificate().expect("the server presents a certificate").to_vec()
+}
+
+/// An in-process docbridge serving HTTPS on 127.0.0.1.
+struct TlsServer {
+    base: String,
+    key: String,
+    cert: Arc<ReloadableCert>,
+    dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TlsServer {
+    async fn start(leaf: &Leaf) -> TlsServer {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert_path, key_path) = leaf.write(dir.path());
+        let cert = ReloadableCert::load(&cert_path, &key_path).expect("the issued certificate loads");
+        let registry =
+            Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display())).await.unwrap();
+        let docs = dir.path().join("documents");
+        std::fs::create_dir_all(&docs).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("https://{}", listener.local_addr().unwrap());
+        let credentials = setup::ensure_default_integration(&registry, &base, &docs).await.unwrap().unwrap();
+        let settings = ServerSettings {
+            public_url: base.clone(),
+            publisher: "docbridge tls tests".into(),
+            link_ttl: chrono::Duration::hours(1),
+            library: Arc::new(docbridge_documents::LibrarySettings {
+                cache_dir: dir.path().join("cache"),
+                ..Default::default()
+            }),
+            request_timeout: Duration::from_secs(60),
+            max_concurrent_uploads: 4,
+            max_auth_failures_per_minute: 1000,
+        };
+        let state = AppState::new(registry, settings, Arc::new(BuiltinStorage::default())).await.unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(docbridge_server::tls::serve(
+            listener,
+            docbridge_server::router(state),
+            Some(cert.clone()),
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        TlsServer { base, key: credentials.api_key.unwrap(), cert, dir, shutdown: Some(tx), task: Some(task) }
+    }
+
+    fn call(
+        &self,
+        client: &reqwest::Client,
+        method: Method,
+        endpoint: &str,
+        query: &[(&str, &str)],
+    ) -> reqwest::RequestBuilder {
+        client
+            .request(method, format!("{}/webhooks/default/{endpoint}", self.base))
+            .query(query)
+            .header("apiKey", &self.key)
+            .header("username", "tls@example.com")
+    }
+
+    async fn json(&self, client: &reqwest::Client, method: Method, endpoint: &str, query: &[(&str, &str)]) -> Value {
+        let response = self.call(client, method, endpoint, query).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{endpoint} over HTTPS");
+        response.json().await.unwrap()
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_answers_over_https() {
+    let pki = Pki::new();
+    let leaf = pki.leaf("docbridge one");
+    let server = TlsServer::start(&leaf).await;
+    let client = pki.client();
+
+    let info = server.json(&client, Method::GET, "serviceInfo", &[]).await;
+    assert_eq!(info["webhookVersion"], "1.2");
+    let folder = server.json(&client, Method::POST, "createFolder", &[("parentId", "/"), ("name", "Secure")]).await;
+    let folder_id = folder["id"].as_str().unwrap().to_owned();
+    let init =
+        server.json(&client, Method::POST, "uploadInit", &[("parentId", &folder_id), ("filename", "hello.txt")]).await;
+    let id = init["id"].as_str().unwrap().to_owned();
+    let upload =
+        server.call(&client, Method::PUT, "upload", &[("id", &id)]).body("hello over TLS").send().await.unwrap();
+    assert_eq!(upload.status(), StatusCode::OK);
+    let meta = server.json(&client, Method::GET, "metadata", &[("id", &id)]).await;
+    assert_eq!(meta["size"], 14);
+    let view_link = meta["viewLink"].as_str().unwrap().to_owned();
+    let download_link = meta["downloadLink"].as_str().unwrap().to_owned();
+    assert!(view_link.starts_with("https://127.0.0.1:"), "links use the https public URL: {view_link}");
+    let listing = server.json(&client, Method::GET, "files", &[("parentId", &folder_id)]).await;
+    assert_eq!(listing.as_array().unwrap().len(), 1);
+    let found = server.json(&client, Method::GET, "search", &[("query", "hello")]).await;
+    assert!(found.as_array().unwrap().iter().any(|item| item["id"] == id.as_str()));
+    let download = server.call(&client, Method::GET, "download", &[("id", &id)]).send().await.unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+    assert_eq!(download.text().await.unwrap(), "hello over TLS");
+    let thumbnail = server.call(&client, Method::GET, "thumbnail", &[("id", &id)]).send().await.unwrap();
+    assert_eq!(thumbnail.status(), StatusCode::OK);
+    assert!(thumbnail.headers()["content-type"].to_str().unwrap().starts_with("image/"));
+    let renamed = server.json(&client, Method::PUT, "rename", &[("id", &id), ("name", "renamed.txt")]).await;
+    assert_eq!(renamed["status"], "success");
+    let archived = server.json(&client, Method::GET, "customAction", &[("name", "archive"), ("id", &id)]).await;
+    assert_eq!(archived["status"], "success");
+    let deleted = server.json(&client, Method::PUT, "delete", &[("id", &folder_id)]).await;
+    assert_eq!(deleted["status"], "success");
+
+    let view = client.get(&view_link).send().await.unwrap();
+    assert_eq!(view.status(), StatusCode::OK);
+    assert!(view.text().await.unwrap().contains("renamed.txt"));
+    let bytes = client.get(&download_link).send().await.unwrap();
+    assert_eq!(bytes.status(), StatusCode::OK);
+    assert_eq!(bytes.text().await.unwrap(), "hello over TLS");
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        let response = client.get(format!("{}{path}", server.base)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path} over HTTPS");
+        assert_eq!(peer_certificate(&response), leaf.der);
+    }
+    let unknown = client.get(format!("{}/webhooks/default/nothing", server.base)).send().await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert!(unknown.headers().contains_key("x-request-id"));
+
+    // Plain HTTP on the TLS port gets no answer: a request must not leak in clear text.
+    let plain =
+        reqwest::Client::new().get(format!("{}/healthz", server.base.replacen("https", "http", 1))).send().await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_reload_serves_new_connections_and_keeps_open_ones() {
+    let pki = Pki::new();
+    let (first, second) = (pki.leaf("docbridge first"), pki.leaf("docbridge second"));
+    let server = TlsServer::start(&first).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let kept = pki.client();
+    let before = kept.get(format!("{}/healthz", server.base)).send().await.unwrap();
+    assert_eq!(peer_certificate(&before), first.der);
+    before.bytes().await.unwrap();
+
+    // A broken renewal changes nothing.
+    std::fs::write(dir.path().join("junk.pem"), "not a certificate").unwrap();
+    let broken = ReloadableCert::load(&dir.path().join("junk.pem"), &dir.path().join("junk.pem"));
+    assert!(broken.is_err());
+    let (cert_path, key_path) = second.write(dir.path());
+    std::fs::write(&key_path, pki.leaf("unrelated").key_pem).unwrap();
+    assert!(
+        ReloadableCert::load(&cert_path, &key_path).is_err(),
+        "a key that does not match the certificate is refused"
+    );
+
+    // The real renewal: the server's own files are replaced, then reloaded.
+    let server_dir = server.dir.path();
+    second.write(server_dir);
+    server.cert.reload().expect("the new certificate loads");
+
+    let fresh = pki.client().get(format!("{}/healthz", server.base)).send().await.unwrap();
+    assert_eq!(fresh.status(), StatusCode::OK);
+    assert_eq!(peer_certificate(&fresh), second.der, "a new connection gets the new certificate");
+    let after = kept.get(format!("{}/healthz", server.base)).send().await.unwrap();
+    assert_eq!(after.status(), StatusCode::OK);
+    assert_eq!(
+        peer_certificate(&after),
+        first.der,
+        "the open connection was kept, with the certificate it was opened with"
+    );
+
+    // A reload from files that went bad keeps serving the current certificate.
+    std::fs::write(server_dir.join("cert.pem"), "garbage").unwrap();
+    assert!(server.cert.reload().is_err());
+    let still = pki.client().get(format!("{}/healthz", server.base)).send().await.unwrap();
+    assert_eq!(peer_certificate(&still), second.der);
+    server.stop().await;
+}
+
+/// The real binary, configured with a certificate through the environment.
+struct Process {
+    child: Child,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_certificate_of_the_running_binary() {
+    let pki = Pki::new();
+    let (first, second) = (pki.leaf("binary first"), pki.leaf("binary second"));
+    let dir = tempfile::tempdir().unwrap();
+    let tls_dir = dir.path().join("tls");
+    std::fs::create_dir_all(&tls_dir).unwrap();
+    let (cert, key) = first.write(&tls_dir);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_docbridge"))
+        .args([
+            "--data-dir",
+            dir.path().join("data").to_str().unwrap(),
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("DOCBRIDGE_HTTP__TLS_CERT", &cert)
+        .env("DOCBRIDGE_HTTP__TLS_KEY", &key)
+        .env("DOCBRIDGE_DOCUMENTS__RESCAN_INTERVAL_SECS", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docbridge starts");
+    let mut process = Process { child };
+    let base = format!("https://127.0.0.1:{port}");
+    let served = |expected: Vec<u8>| {
+        let (pki, base) = (&pki, base.clone());
+        async move {
+            for _ in 0..600 {
+                if let Ok(response) = pki.client().get(format!("{base}/healthz")).send().await
+                    && peer_certificate(&response) == expected
+                {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            false
+        }
+    };
+    assert!(served(first.der.clone()).await, "the binary serves HTTPS with the configured certificate");
+    // The first start prints the values for Workfront with the https URL.
+    let mut printed = String::new();
+    use std::io::BufRead;
+    let stdout = process.child.stdout.take().unwrap();
+    for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        printed.push_str(&line);
+        if line.contains("Keep the ApiKey") {
+            break;
+        }
+    }
+    assert!(printed.contains(&format!("Base API URL:        https://127.0.0.1:{port}/webhooks/default")), "{printed}");
+
+    second.write(&tls_dir);
+    let status = Command::new("kill").args(["-HUP", &process.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert!(served(second.der.clone()).await, "after SIGHUP new connections get the new certificate");
+    assert!(process.child.try_wait().unwrap().is_none(), "SIGHUP does not stop the server");
+}
+
+#[test]
+fn both_or_neither_of_the_tls_settings() {
+    let env = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let load = |pairs: &[(&str, &str)]| {
+        docbridge_server::config::Config::load(None, &env(pairs), &Default::default()).unwrap()
+    };
+    assert!(docbridge_server::tls::from_config(&load(&[]).http).unwrap().is_none());
+    let half = load(&[("DOCBRIDGE_HTTP__TLS_CERT", "/nonexistent/cert.pem")]);
+    assert!(docbridge_server::tls::from_config(&half.http).unwrap_err().to_string().contains("together"));
+    let missing = load(&[
+        ("DOCBRIDGE_HTTP__TLS_CERT", "/nonexistent/cert.pem"),
+        ("DOCBRIDGE_HTTP__TLS_KEY", "/nonexistent/key.pem"),
+    ]);
+    assert!(
+        docbridge_server::tls::from_config(&missing.http).unwrap_err().to_string().contains("/nonexistent/cert.pem")
+    );
+}
