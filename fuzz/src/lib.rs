@@ -572,7 +572,7 @@ pub fn text_seeds() -> Vec<Vec<u8>> {
     .map(|s| s.as_bytes().to_vec())
     .collect();
     seeds.push(long.clone().into_bytes());
-    seeds.push(long[..255].as_bytes().to_vec());
+    seeds.push(long.as_bytes()[..255].to_vec());
     seeds.push(vec![0xC0, 0xAE, 0xFF, 0xFE]);
     seeds
 }

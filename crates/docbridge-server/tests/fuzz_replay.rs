@@ -15,8 +15,10 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-/// Every target: its name (as in `fuzz/Cargo.toml`), its body and its seeds.
-fn targets() -> Vec<(&'static str, fn(&[u8]), Vec<Vec<u8>>)> {
+/// A target: its name (as in `fuzz/Cargo.toml`), its body and its seeds.
+type Target = (&'static str, fn(&[u8]), Vec<Vec<u8>>);
+
+fn targets() -> Vec<Target> {
     vec![
         ("names", bodies::names as fn(&[u8]), bodies::text_seeds()),
         ("range", bodies::range, bodies::text_seeds()),
