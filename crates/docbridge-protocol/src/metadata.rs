@@ -1,6 +1,6 @@
 //! The file/folder metadata object (protocol §5, contract C7).
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ItemId;
@@ -54,6 +54,16 @@ fn serialize_date<S: Serializer>(date: &DateTime<Utc>, serializer: S) -> Result<
 /// Reads a date as providers send it: RFC 3339 (with or without the docs' soft hyphens), the
 /// compact `20140605T17:39:45.251Z` the rendered docs show, or epoch milliseconds.
 pub fn parse_date_lenient(raw: &str) -> Option<DateTime<Utc>> {
+    parse_any_date(raw).filter(is_rfc3339_year)
+}
+
+/// RFC 3339 has four-digit years: a date outside 0000..=9999 could be read from epoch
+/// milliseconds but not written back in a form anyone (docbridge included) reads.
+fn is_rfc3339_year(date: &DateTime<Utc>) -> bool {
+    (0..=9999).contains(&date.year())
+}
+
+fn parse_any_date(raw: &str) -> Option<DateTime<Utc>> {
     let cleaned: String = raw.trim().chars().filter(|c| *c != '\u{00AD}').collect();
     if let Ok(date) = DateTime::parse_from_rfc3339(&cleaned) {
         return Some(date.with_timezone(&Utc));
@@ -68,7 +78,9 @@ fn deserialize_date_lenient<'de, D: Deserializer<'de>>(deserializer: D) -> Resul
     let value = serde_json::Value::deserialize(deserializer)?;
     let parsed = match &value {
         serde_json::Value::String(s) => parse_date_lenient(s),
-        serde_json::Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
+        serde_json::Value::Number(n) => {
+            n.as_i64().and_then(DateTime::from_timestamp_millis).filter(is_rfc3339_year)
+        }
         serde_json::Value::Null => Some(epoch()),
         _ => None,
     };
@@ -158,6 +170,10 @@ mod tests {
         let date = parse_date_lenient("20140605T17:39:45.251Z").unwrap();
         assert_eq!(format_date(&date), "2014-06-05T17:39:45.251Z");
         assert!(parse_date_lenient("yesterday").is_none());
+        // Found by fuzzing: epoch milliseconds of year -209371 cannot be written back as RFC 3339.
+        assert!(parse_date_lenient("-6669146000000000").is_none());
+        let err = serde_json::from_str::<ItemMetadata>(r#"{"id":"x","dateModified":-6669146000000000}"#).unwrap_err();
+        assert!(err.to_string().contains("dateModified is not a date"), "{err}");
     }
 
     proptest! {

@@ -1,6 +1,7 @@
 //! Signed `viewLink` and `downloadLink` URLs and the pages behind them (C8). A browser opens
 //! them without credentials; the signature (item, action, user, expiry) is the credential.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -26,13 +27,19 @@ pub fn signed_url(state: &AppState, slug: &str, item_id: &str, action: LinkActio
     format!("{}/links/{}?{query}", state.settings.public_url, action.as_str())
 }
 
+/// Every field is optional and kept as text: a missing or mangled value is a refused link (a
+/// 403 page that says so), never a plain-text "malformed request" from the extractor.
 #[derive(Debug, Deserialize)]
 pub struct LinkQuery {
+    #[serde(default)]
     i: String,
+    #[serde(default)]
     id: String,
+    #[serde(default)]
     u: String,
-    /// Kept as text so that a mangled value is a refused link (403), not a malformed request.
+    #[serde(default)]
     e: String,
+    #[serde(default)]
     s: String,
     /// `1` serves a download inline, for previews inside the view page.
     #[serde(default)]
@@ -76,6 +83,11 @@ pub fn page(title: &str, body: &str) -> String {
     )
 }
 
+/// A query string that is not a link at all (a field given twice, bytes that are not text).
+fn malformed_link() -> Response {
+    error_page(StatusCode::FORBIDDEN, "this link is malformed; ask for a new link")
+}
+
 /// Checks a link and resolves what it points at, for the user it was issued to.
 async fn open_link(state: &AppState, query: &LinkQuery, action: LinkAction) -> Result<(Library2, Caller, ItemView), Response> {
     let link = SignedLink { integration: query.i.clone(), item_id: query.id.clone(), action, user: query.u.clone(), expires: query.e.parse().unwrap_or(i64::MIN), signature: query.s.clone() };
@@ -110,7 +122,8 @@ struct Library2 {
 }
 
 /// `GET /links/download`: the bytes, as an attachment (or inline for the view page's previews).
-pub async fn download(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<LinkQuery>) -> Response {
+pub async fn download(State(state): State<AppState>, headers: HeaderMap, query: Result<Query<LinkQuery>, QueryRejection>) -> Response {
+    let Ok(Query(query)) = query else { return malformed_link() };
     let (lib, _, view) = match open_link(&state, &query, LinkAction::Download).await {
         Ok(found) => found,
         Err(page) => return page,
@@ -133,7 +146,8 @@ pub async fn download(State(state): State<AppState>, headers: HeaderMap, Query(q
 
 /// `GET /links/view`: an HTML page that previews a file or lists a folder, with a download
 /// button.
-pub async fn view(State(state): State<AppState>, Query(query): Query<LinkQuery>) -> Response {
+pub async fn view(State(state): State<AppState>, query: Result<Query<LinkQuery>, QueryRejection>) -> Response {
+    let Ok(Query(query)) = query else { return malformed_link() };
     let (lib, caller, view) = match open_link(&state, &query, LinkAction::View).await {
         Ok(found) => found,
         Err(page) => return page,

@@ -236,11 +236,15 @@ impl Call {
     fn upload_stream(&self, library: &Library, body: Body) -> Result<docbridge_storage::ByteStream, ApiError> {
         let limit = library.settings().max_upload_bytes;
         let declared = header_text(&self.headers, "content-length").and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > limit) {
+        let boundary = header_text(&self.headers, "content-type").and_then(|ct| multer::parse_boundary(ct).ok());
+        // A declared length over the limit is refused before a byte is read. A multipart body
+        // also carries its boundaries and part headers, which do not count against the file
+        // (the storage layer counts the file's own bytes); they get a generous allowance here.
+        let framing_allowance = if boundary.is_some() { MULTIPART_FRAMING_ALLOWANCE } else { 0 };
+        if declared.is_some_and(|len| len > limit.saturating_add(framing_allowance)) {
             return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the upload exceeds the limit of {limit} bytes")));
         }
         let raw = body.into_data_stream().map_err(io::Error::other);
-        let boundary = header_text(&self.headers, "content-type").and_then(|ct| multer::parse_boundary(ct).ok());
         let Some(boundary) = boundary else {
             return Ok(Box::pin(raw));
         };
@@ -267,6 +271,10 @@ impl Call {
         Ok(Box::pin(stream))
     }
 }
+
+/// Bytes of boundaries, part headers and small non-file fields a multipart upload may carry
+/// beyond the file itself before its declared length alone is refused.
+const MULTIPART_FRAMING_ALLOWANCE: u64 = 64 * 1024;
 
 /// The item of a `/delete`: `documentId`, `folderId` or `id` (C16); two that disagree are a 400.
 fn delete_target(params: &Params) -> Result<docbridge_protocol::ItemId, ApiError> {
@@ -342,13 +350,22 @@ fn not_modified(etag: &str) -> Response {
     response
 }
 
+/// `Last-Modified` for a file date. HTTP dates start at the epoch and have four-digit years
+/// (RFC 9110 §5.6.7); a file dated outside that (by hand, or a broken clock) gets the nearest
+/// date HTTP can say rather than a panic.
+fn http_date(modified: chrono::DateTime<chrono::Utc>) -> String {
+    let latest = chrono::DateTime::<chrono::Utc>::from_timestamp(253_402_300_799, 0).unwrap_or_default(); // 9999-12-31T23:59:59Z
+    let clamped = modified.clamp(chrono::DateTime::UNIX_EPOCH, latest);
+    httpdate::fmt_http_date(std::time::SystemTime::from(clamped))
+}
+
 /// A file's bytes with `Content-Type`, `Content-Length`, `Content-Disposition`, `ETag`,
 /// `Last-Modified` and `Accept-Ranges`; 304 for a matching conditional request; 206 or 416 for
 /// a single range.
 pub(crate) async fn file_response(library: &Library, headers: &HeaderMap, view: &ItemView, disposition: &str) -> Result<Response, ApiError> {
     let record = &view.record;
     let etag = format!("\"{}-{}\"", record.id, record.version());
-    let last_modified = httpdate::fmt_http_date(std::time::SystemTime::from(record.modified));
+    let last_modified = http_date(record.modified);
     let modified_secs = record.modified.timestamp();
     let unmodified_since = header_text(headers, "if-modified-since")
         .and_then(|v| httpdate::parse_http_date(v).ok())

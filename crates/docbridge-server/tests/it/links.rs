@@ -139,6 +139,9 @@ async fn mangled_links_are_refused_with_a_page_too() {
         with_param(&url, "s", None),
         with_param(&url, "e", None),
         with_param(&url, "s", Some("!!not base64!!")),
+        // A field given twice is not a link the server signed either.
+        format!("{url}&id=other"),
+        format!("{}?", url.split('?').next().unwrap_or_default()),
     ] {
         let page = assert_page(&open(&server, &bad).await, StatusCode::FORBIDDEN);
         assert!(page.contains("link"), "{bad}: {page}");
