@@ -284,4 +284,40 @@ async fn two_processes_serve_one_integration_from_one_database_and_bucket() {
             files_below(&process.data_dir).into_iter().filter(|f| !f.starts_with("cache")).collect();
         assert!(stray.is_empty(), "{} keeps {stray:?} on its disk", process.base);
     }
+
+    // `docbridge fsck`, run as an operator would beside the servers, checks the bucket the
+    // servers use: index and storage agree, and nothing is dropped.
+    let operator_dir = tempfile::tempdir().expect("operator's data directory");
+    let mut fsck = Command::new(env!("CARGO_BIN_EXE_docbridge"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("DOCBRIDGE_")) {
+        fsck.env_remove(key);
+    }
+    let output = fsck
+        .args([
+            "--data-dir",
+            operator_dir.path().to_str().expect("UTF-8 path"),
+            "fsck",
+            "--integration",
+            &slug,
+            "--json",
+        ])
+        .envs(shared.env.iter().cloned())
+        .env("DOCBRIDGE_DATABASE__URL", &shared.database_url)
+        .output()
+        .expect("docbridge fsck runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "fsck: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("fsck --json: {e}: {stdout}"));
+    let report = &report[&slug];
+    for list in ["indexed", "dropped"] {
+        assert_eq!(report[list], serde_json::json!([]), "fsck {list} something on a healthy S3 library: {report}");
+    }
+    // S3 has no rename: the folder rename copied `plan.md` to a new key, and a copy carries the
+    // date of the copy. fsck may bring that date into the index; nothing else may change.
+    let updated = report["updated"].as_array().expect("a list of updated items");
+    assert!(
+        updated.iter().all(|line| line.as_str().is_some_and(|l| l.ends_with(" /Archive/plan.md"))),
+        "fsck updated items the renames did not copy: {report}"
+    );
+    assert_eq!(on_a.download(&file).await, b"numbers for the quarter", "fsck left the files alone");
 }

@@ -50,14 +50,33 @@ pub struct FsckArgs {
     json: bool,
 }
 
-fn library(registry: &Registry, config: &Config, data_dir: &Path, integration: &Integration) -> anyhow::Result<Library> {
-    let storage = BuiltinStorage::default().open(integration).with_context(|| format!("opening the library of {}", integration.slug))?;
-    Ok(Library::new(integration.id, integration.name.clone(), storage, registry.clone(), Arc::new(config.library_settings(data_dir))))
+fn library(
+    registry: &Registry,
+    config: &Config,
+    data_dir: &Path,
+    integration: &Integration,
+) -> anyhow::Result<Library> {
+    // The same storage the server uses: an integration kept in S3 is checked in S3, not in an
+    // empty local folder (which would make fsck report, and repair, every item as missing).
+    let builtin = match config.s3() {
+        Some(s3) => BuiltinStorage::with_s3(&s3).context("cannot configure the S3 bucket ([storage.s3])")?,
+        None => BuiltinStorage::default(),
+    };
+    let storage = builtin.open(integration).with_context(|| format!("opening the library of {}", integration.slug))?;
+    Ok(Library::new(
+        integration.id,
+        integration.name.clone(),
+        storage,
+        registry.clone(),
+        Arc::new(config.library_settings(data_dir)),
+    ))
 }
 
 async fn integrations(registry: &Registry, slug: Option<&str>) -> anyhow::Result<Vec<Integration>> {
     match slug {
-        Some(slug) => Ok(vec![registry.integration(slug).await?.ok_or_else(|| anyhow::anyhow!("integration: no integration {slug:?}"))?]),
+        Some(slug) => Ok(vec![
+            registry.integration(slug).await?.ok_or_else(|| anyhow::anyhow!("integration: no integration {slug:?}"))?,
+        ]),
         None => Ok(registry.integrations().await?),
     }
 }
@@ -85,16 +104,33 @@ pub async fn run_trash(data_dir: &Path, config: &Config, command: TrashCommand) 
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 for row in &rows {
-                    println!("{}  {}  /{}  deleted {} by {}", row["trash_id"].as_str().unwrap_or(""), row["integration"].as_str().unwrap_or(""), row["original_path"].as_str().unwrap_or(""), row["deleted_at"].as_str().unwrap_or(""), row["deleted_by"].as_str().unwrap_or("-"));
+                    println!(
+                        "{}  {}  /{}  deleted {} by {}",
+                        row["trash_id"].as_str().unwrap_or(""),
+                        row["integration"].as_str().unwrap_or(""),
+                        row["original_path"].as_str().unwrap_or(""),
+                        row["deleted_at"].as_str().unwrap_or(""),
+                        row["deleted_by"].as_str().unwrap_or("-")
+                    );
                 }
             }
         }
         TrashCommand::Restore { trash_id, json } => {
-            let entry = registry.trash_entry(&trash_id).await?.ok_or_else(|| anyhow::anyhow!("trash_id: nothing in the trash with ID {trash_id:?}"))?;
-            let integration = integrations(&registry, None).await?.into_iter().find(|i| i.id == entry.integration_id).ok_or_else(|| anyhow::anyhow!("the trashed item's integration no longer exists"))?;
+            let entry = registry
+                .trash_entry(&trash_id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("trash_id: nothing in the trash with ID {trash_id:?}"))?;
+            let integration = integrations(&registry, None)
+                .await?
+                .into_iter()
+                .find(|i| i.id == entry.integration_id)
+                .ok_or_else(|| anyhow::anyhow!("the trashed item's integration no longer exists"))?;
             let name = library(&registry, config, data_dir, &integration)?.restore(&entry).await?;
             if json {
-                println!("{}", serde_json::json!({"restored": entry.item_id.as_str(), "name": name, "integration": integration.slug}));
+                println!(
+                    "{}",
+                    serde_json::json!({"restored": entry.item_id.as_str(), "name": name, "integration": integration.slug})
+                );
             } else {
                 println!("restored {} as {name:?} in {}", entry.item_id, integration.slug);
             }
@@ -143,7 +179,13 @@ pub async fn run_fsck(data_dir: &Path, config: &Config, args: FsckArgs) -> anyho
                 println!("{}: index and storage agree", integration.slug);
             } else {
                 println!("{}: repaired", integration.slug);
-                for (what, list) in [("indexed", &report.indexed), ("dropped", &report.dropped), ("updated", &report.updated), ("trash entry dropped", &report.trash_entries_dropped), ("trash orphan (kept)", &report.trash_orphans)] {
+                for (what, list) in [
+                    ("indexed", &report.indexed),
+                    ("dropped", &report.dropped),
+                    ("updated", &report.updated),
+                    ("trash entry dropped", &report.trash_entries_dropped),
+                    ("trash orphan (kept)", &report.trash_orphans),
+                ] {
                     for line in list {
                         println!("  {what}: {line}");
                     }
