@@ -1,8 +1,9 @@
 //! Scale-out (C24): two docbridge processes, each with a data directory of its own, on one
 //! database and one S3 bucket, serve the same integration: an `/uploadInit` on one is completed
 //! by an `/upload` on the other, a rename on one shows at once in a listing on the other, a
-//! search on one finds what was uploaded through the other, and neither keeps anything on its
-//! disk but caches.
+//! search on one finds what was uploaded through the other, an OAuth2 code issued by one is
+//! redeemed at the other, `docbridge fsck` beside them agrees with both, and neither keeps
+//! anything on its disk but caches.
 //!
 //! The database is PostgreSQL when `DOCBRIDGE_TEST_POSTGRES_URL` names one (`.ci/postgres.sh`),
 //! else a SQLite file the two processes share. S3 is the server named by `DOCBRIDGE_TEST_S3_*`
@@ -320,4 +321,128 @@ async fn two_processes_serve_one_integration_from_one_database_and_bucket() {
         "fsck updated items the renames did not copy: {report}"
     );
     assert_eq!(on_a.download(&file).await, b"numbers for the quarter", "fsck left the files alone");
+
+    // OAuth2 across processes: a user logs in and consents at A, Workfront redeems the code at
+    // B, and the bearer token works at both (codes and tokens live in the shared database).
+    let oauth_slug = format!("scale-out-oauth-{}", &unique[..12]);
+    let redirect_uri = "http://127.0.0.1:9/workfront/callback".to_owned();
+    let (_, credentials) = setup::add_integration_of_kind(
+        &registry,
+        &a.base,
+        AddIntegration {
+            name: format!("Scale-out OAuth2 {unique}"),
+            slug: Some(oauth_slug.clone()),
+            auth: AuthType::OAuth2,
+            root: "oauth-library".into(),
+            redirect_uris: vec![redirect_uri.clone()],
+            request_params: Vec::new(),
+            default_role: DefaultRole::Editor,
+            custom_actions: Vec::new(),
+        },
+        "s3",
+    )
+    .await
+    .expect("an OAuth2 integration");
+    let (client_id, client_secret) =
+        (credentials.client_id.expect("a client ID"), credentials.client_secret.expect("a client secret"));
+    let user = format!("ann-{}@example.com", &unique[..12]);
+    let password = "correct horse battery staple";
+    registry.create_user(&user, &docbridge_auth::hash_password(password).expect("hash")).await.expect("a user");
+
+    let mut browser = Browser::default();
+    let state = "state from Workfront";
+    let authorize = format!("{}/oauth/authorize", a.base);
+    let login = browser
+        .send(browser.http.get(&authorize).query(&[
+            ("client_id", client_id.as_str()),
+            ("state", state),
+            ("response_type", "code"),
+            ("redirect_uri", &redirect_uri),
+        ]))
+        .await;
+    assert_eq!(login.0, 200, "login page at A: {}", login.2);
+    let mut form = hidden_fields(&login.2);
+    form.extend([("username".to_owned(), user.clone()), ("password".to_owned(), password.to_owned())]);
+    let consent = browser.send(browser.http.post(&authorize).form(&form)).await;
+    assert_eq!(consent.0, 200, "consent page at A: {}", consent.2);
+    let mut form = hidden_fields(&consent.2);
+    form.push(("decision".to_owned(), "allow".to_owned()));
+    let (status, location, body) = browser.send(browser.http.post(&authorize).form(&form)).await;
+    assert_eq!(status, 303, "A redirects back to Workfront: {body}");
+    let location = url::Url::parse(&location.expect("a Location")).expect("an absolute redirect");
+    let query: std::collections::HashMap<String, String> = location.query_pairs().into_owned().collect();
+    assert_eq!(query.get("state").map(String::as_str), Some(state));
+    let code = query.get("code").expect("a code").clone();
+
+    let token = reqwest::Client::new()
+        .post(format!("{}/oauth/token", b.base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &redirect_uri),
+            ("client_id", &client_id),
+            ("client_secret", &client_secret),
+        ])
+        .send()
+        .await
+        .expect("B's token endpoint answers");
+    assert_eq!(token.status().as_u16(), 200, "B redeems A's code");
+    let token: Value = token.json().await.expect("a token answer");
+    let access_token = token["access_token"].as_str().expect("an access token").to_owned();
+    for process in [&a, &b] {
+        let listed = reqwest::Client::new()
+            .get(format!("{}/webhooks/{oauth_slug}/files", process.base))
+            .query(&[("parentId", "/")])
+            .bearer_auth(&access_token)
+            .send()
+            .await
+            .expect("files answers");
+        assert_eq!(listed.status().as_u16(), 200, "the bearer token works at {}", process.base);
+    }
+}
+
+/// Just enough of a browser for the login and consent pages: no redirects followed, the
+/// session cookie kept.
+struct Browser {
+    http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
+        Browser { http, cookie: None }
+    }
+}
+
+impl Browser {
+    /// Status, `Location` and body.
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> (u16, Option<String>, String) {
+        let request = match &self.cookie {
+            Some(cookie) => request.header("cookie", cookie),
+            None => request,
+        };
+        let response = request.send().await.expect("the page answers");
+        if let Some(set) = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()) {
+            self.cookie = set.split(';').next().map(str::to_owned);
+        }
+        let status = response.status().as_u16();
+        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        (status, location, response.text().await.expect("a body"))
+    }
+}
+
+/// The hidden fields of a page's form, unescaped.
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let unescape = |s: &str| {
+        s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    };
+    html.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let (name, rest) = rest.split_once("\" value=\"")?;
+            let (value, _) = rest.split_once('"')?;
+            Some((name.to_owned(), unescape(value)))
+        })
+        .collect()
 }
