@@ -354,6 +354,7 @@ async fn cli_refuses_bad_input_naming_the_field() {
         (&["integration", "add", "--name", "crm", "--slug", "crm2", "--auth", "apikey"], "name:"),
         (&["integration", "add", "--name", "Other", "--slug", "crm", "--auth", "apikey"], "slug:"),
         (&["integration", "add", "--name", "O", "--auth", "oauth2"], "redirect_uri:"),
+        (&["integration", "add", "--name", "S", "--auth", "apikey", "--storage", "s3"], "storage: s3 needs a bucket"),
         (&["integration", "revoke-keys", "crm", "--hint", "zzzzzz"], "not found"),
         (&["integration", "rotate-key", "nosuch"], "not found"),
         (&["user", "add", "someone@example.com"], "password:"),

@@ -399,6 +399,36 @@ async fn two_processes_serve_one_integration_from_one_database_and_bucket() {
             .expect("files answers");
         assert_eq!(listed.status().as_u16(), 200, "the bearer token works at {}", process.base);
     }
+
+    // An operator registers an S3 integration from the command line, beside the servers; both
+    // serve it at once.
+    let cli_slug = format!("scale-out-cli-{}", &unique[..12]);
+    let mut add = Command::new(env!("CARGO_BIN_EXE_docbridge"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("DOCBRIDGE_")) {
+        add.env_remove(key);
+    }
+    let output = add
+        .args(["--data-dir", operator_dir.path().to_str().expect("UTF-8 path"), "integration", "add"])
+        .args(["--name", &cli_slug, "--slug", &cli_slug, "--auth", "apikey", "--storage", "s3", "--json"])
+        .envs(shared.env.iter().cloned())
+        .env("DOCBRIDGE_DATABASE__URL", &shared.database_url)
+        .output()
+        .expect("docbridge integration add runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "integration add: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let added: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("integration add --json: {e}: {stdout}"));
+    let on_cli = |process| Api {
+        http: reqwest::Client::new(),
+        process,
+        slug: cli_slug.clone(),
+        key: added["api_key"].as_str().expect("an ApiKey").to_owned(),
+    };
+    let (cli_a, cli_b) = (on_cli(&a), on_cli(&b));
+    let note = id(&cli_a.ok(Method::POST, "uploadInit", &[("parentId", "/"), ("filename", "note.txt")], None).await);
+    cli_a.ok(Method::PUT, "upload", &[("id", &note)], Some(b"in the bucket".to_vec())).await;
+    assert_eq!(cli_b.download(&note).await, b"in the bucket");
+    assert!(files_below(operator_dir.path()).iter().all(|f| f.starts_with("cache")), "the CLI made no local library");
 }
 
 /// Just enough of a browser for the login and consent pages: no redirects followed, the

@@ -42,9 +42,14 @@ pub enum IntegrationCommand {
         /// The slug in the Base API URL (default: from the name).
         #[arg(long)]
         slug: Option<String>,
-        /// The folder this integration serves (default: <data-dir>/libraries/<slug>).
+        /// The folder this integration serves (default: <data-dir>/libraries/<slug>); with
+        /// `--storage s3`, its key prefix below `[storage.s3] prefix` (default: the slug).
         #[arg(long)]
         root: Option<String>,
+        /// Where its documents live: `fs` (a folder) or `s3` (the bucket of `[storage.s3]`).
+        /// Default: `[storage] kind`.
+        #[arg(long, value_parser = ["fs", "s3"])]
+        storage: Option<String>,
         /// Workfront's Redirect URI (OAuth2; repeatable).
         #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
@@ -261,6 +266,7 @@ pub async fn run(data_dir: &Path, config: &Config, command: IntegrationCommand) 
             auth,
             slug,
             root,
+            storage,
             redirect_uris,
             request_params,
             default_role,
@@ -268,6 +274,12 @@ pub async fn run(data_dir: &Path, config: &Config, command: IntegrationCommand) 
             actions_file,
             json,
         } => {
+            let storage = storage.unwrap_or_else(|| config.storage.kind.clone());
+            if storage == "s3" && config.s3().is_none() {
+                anyhow::bail!(
+                    "storage: s3 needs a bucket: set [storage.s3] bucket (and its endpoint and credentials) in the configuration"
+                );
+            }
             let auth = AuthType::parse(&auth).unwrap_or(AuthType::ApiKey);
             let default_role = setup::parse_default_role(&default_role)?;
             let mut secrets = BTreeMap::new();
@@ -277,7 +289,10 @@ pub async fn run(data_dir: &Path, config: &Config, command: IntegrationCommand) 
             docbridge_registry::validate_slug(&slug)?;
             // A folder of its own beside the default library, never inside it: nested, the
             // default integration's callers would see this one's documents.
-            let root = root.unwrap_or_else(|| data_dir.join("libraries").join(&slug).display().to_string());
+            let root = match storage.as_str() {
+                "s3" => root.unwrap_or_else(|| slug.clone()),
+                _ => root.unwrap_or_else(|| data_dir.join("libraries").join(&slug).display().to_string()),
+            };
             let request = AddIntegration {
                 name,
                 slug: Some(slug),
@@ -288,9 +303,13 @@ pub async fn run(data_dir: &Path, config: &Config, command: IntegrationCommand) 
                 default_role,
                 custom_actions,
             };
-            let created = std::fs::exists(&root).is_ok_and(|e| !e);
-            std::fs::create_dir_all(&root).map_err(|e| anyhow::anyhow!("root: cannot create {root}: {e}"))?;
-            let credentials = match admin.add(request, "fs").await {
+            // An S3 library is a key prefix: nothing to create before the first upload.
+            let local = storage == "fs";
+            let created = local && std::fs::exists(&root).is_ok_and(|e| !e);
+            if local {
+                std::fs::create_dir_all(&root).map_err(|e| anyhow::anyhow!("root: cannot create {root}: {e}"))?;
+            }
+            let credentials = match admin.add(request, &storage).await {
                 Ok((_, credentials)) => credentials,
                 Err(e) => {
                     // Leave no empty folder behind a refused registration.
