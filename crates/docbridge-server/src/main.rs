@@ -130,6 +130,9 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
         std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
         setup::DefaultLibrary::Fs(root)
     };
+    // The command line, run beside the server without a configured public URL, prints Base API
+    // URLs with the address the server actually serves on rather than the default one.
+    registry.set_setting(cli::SERVED_PUBLIC_URL, &public_url).await.context("cannot record the public URL")?;
     if let Some(credentials) = setup::ensure_default_library(&registry, &public_url, &default_library).await? {
         // Printed once, on the first start; the key is stored only as a hash.
         println!("docbridge is ready for Workfront (Setup > Documents > Custom Integrations > Add Integration):");

@@ -259,7 +259,8 @@ fn print_view(view: &IntegrationView) {
 
 pub async fn run(data_dir: &Path, config: &Config, command: IntegrationCommand) -> anyhow::Result<ExitCode> {
     let registry = super::open_registry(data_dir, config).await?;
-    let admin = Admin::new(registry, super::public_url(config, None), actor());
+    let public_url = super::cli_public_url(config, &registry).await;
+    let admin = Admin::new(registry, public_url, actor());
     match command {
         IntegrationCommand::Add {
             name,

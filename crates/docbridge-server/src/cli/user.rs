@@ -105,7 +105,8 @@ fn print_user(user: &UserView) {
 
 pub async fn run(data_dir: &Path, config: &Config, command: UserCommand) -> anyhow::Result<ExitCode> {
     let registry = super::open_registry(data_dir, config).await?;
-    let admin = Admin::new(registry, super::public_url(config, None), super::integration::actor());
+    let public_url = super::cli_public_url(config, &registry).await;
+    let admin = Admin::new(registry, public_url, super::integration::actor());
     match command {
         UserCommand::Add { username, password_stdin, json } => {
             let password = read_password(password_stdin)?;
