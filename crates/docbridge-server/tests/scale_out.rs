@@ -20,6 +20,8 @@ use docbridge_server::setup::{self, AddIntegration};
 use reqwest::Method;
 use serde_json::Value;
 
+mod oauth_pages;
+
 /// What the processes share: the database and the bucket, as `DOCBRIDGE_*` variables.
 struct Shared {
     env: Vec<(String, String)>,
@@ -349,46 +351,10 @@ async fn two_processes_serve_one_integration_from_one_database_and_bucket() {
     let password = "correct horse battery staple";
     registry.create_user(&user, &docbridge_auth::hash_password(password).expect("hash")).await.expect("a user");
 
-    let mut browser = Browser::default();
-    let state = "state from Workfront";
-    let authorize = format!("{}/oauth/authorize", a.base);
-    let login = browser
-        .send(browser.http.get(&authorize).query(&[
-            ("client_id", client_id.as_str()),
-            ("state", state),
-            ("response_type", "code"),
-            ("redirect_uri", &redirect_uri),
-        ]))
-        .await;
-    assert_eq!(login.0, 200, "login page at A: {}", login.2);
-    let mut form = hidden_fields(&login.2);
-    form.extend([("username".to_owned(), user.clone()), ("password".to_owned(), password.to_owned())]);
-    let consent = browser.send(browser.http.post(&authorize).form(&form)).await;
-    assert_eq!(consent.0, 200, "consent page at A: {}", consent.2);
-    let mut form = hidden_fields(&consent.2);
-    form.push(("decision".to_owned(), "allow".to_owned()));
-    let (status, location, body) = browser.send(browser.http.post(&authorize).form(&form)).await;
-    assert_eq!(status, 303, "A redirects back to Workfront: {body}");
-    let location = url::Url::parse(&location.expect("a Location")).expect("an absolute redirect");
-    let query: std::collections::HashMap<String, String> = location.query_pairs().into_owned().collect();
-    assert_eq!(query.get("state").map(String::as_str), Some(state));
-    let code = query.get("code").expect("a code").clone();
+    let code = oauth_pages::authorization_code(&a.base, &client_id, &redirect_uri, &user, password).await;
 
-    let token = reqwest::Client::new()
-        .post(format!("{}/oauth/token", b.base))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &redirect_uri),
-            ("client_id", &client_id),
-            ("client_secret", &client_secret),
-        ])
-        .send()
-        .await
-        .expect("B's token endpoint answers");
-    assert_eq!(token.status().as_u16(), 200, "B redeems A's code");
-    let token: Value = token.json().await.expect("a token answer");
-    let access_token = token["access_token"].as_str().expect("an access token").to_owned();
+    // Redeemed at B.
+    let access_token = oauth_pages::access_token(&b.base, &code, &redirect_uri, &client_id, &client_secret).await;
     for process in [&a, &b] {
         let listed = reqwest::Client::new()
             .get(format!("{}/webhooks/{oauth_slug}/files", process.base))
@@ -429,50 +395,4 @@ async fn two_processes_serve_one_integration_from_one_database_and_bucket() {
     cli_a.ok(Method::PUT, "upload", &[("id", &note)], Some(b"in the bucket".to_vec())).await;
     assert_eq!(cli_b.download(&note).await, b"in the bucket");
     assert!(files_below(operator_dir.path()).iter().all(|f| f.starts_with("cache")), "the CLI made no local library");
-}
-
-/// Just enough of a browser for the login and consent pages: no redirects followed, the
-/// session cookie kept.
-struct Browser {
-    http: reqwest::Client,
-    cookie: Option<String>,
-}
-
-impl Default for Browser {
-    fn default() -> Self {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
-        Browser { http, cookie: None }
-    }
-}
-
-impl Browser {
-    /// Status, `Location` and body.
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> (u16, Option<String>, String) {
-        let request = match &self.cookie {
-            Some(cookie) => request.header("cookie", cookie),
-            None => request,
-        };
-        let response = request.send().await.expect("the page answers");
-        if let Some(set) = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()) {
-            self.cookie = set.split(';').next().map(str::to_owned);
-        }
-        let status = response.status().as_u16();
-        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        (status, location, response.text().await.expect("a body"))
-    }
-}
-
-/// The hidden fields of a page's form, unescaped.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    let unescape = |s: &str| {
-        s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    };
-    html.split("<input type=\"hidden\" name=\"")
-        .skip(1)
-        .filter_map(|rest| {
-            let (name, rest) = rest.split_once("\" value=\"")?;
-            let (value, _) = rest.split_once('"')?;
-            Some((name.to_owned(), unescape(value)))
-        })
-        .collect()
 }

@@ -1,0 +1,98 @@
+//! The OAuth2 login and consent pages driven as a browser drives them, for tests that need a
+//! code or a token from a running docbridge.
+
+#![allow(dead_code)] // Each test crate that includes this module uses part of it.
+
+/// Logs `user` in at `base`'s `/oauth/authorize`, allows the consent page, and answers the code
+/// of the redirect to `redirect_uri` (checking the `state` came back unchanged).
+pub async fn authorization_code(base: &str, client_id: &str, redirect_uri: &str, user: &str, password: &str) -> String {
+    let mut browser = Browser::default();
+    let state = "state from Workfront";
+    let authorize = format!("{base}/oauth/authorize");
+    let login = browser
+        .send(browser.http.get(&authorize).query(&[
+            ("client_id", client_id),
+            ("state", state),
+            ("response_type", "code"),
+            ("redirect_uri", redirect_uri),
+        ]))
+        .await;
+    assert_eq!(login.0, 200, "login page: {}", login.2);
+    let mut form = hidden_fields(&login.2);
+    form.extend([("username".to_owned(), user.to_owned()), ("password".to_owned(), password.to_owned())]);
+    let consent = browser.send(browser.http.post(&authorize).form(&form)).await;
+    assert_eq!(consent.0, 200, "consent page: {}", consent.2);
+    let mut form = hidden_fields(&consent.2);
+    form.push(("decision".to_owned(), "allow".to_owned()));
+    let (status, location, body) = browser.send(browser.http.post(&authorize).form(&form)).await;
+    assert_eq!(status, 303, "a redirect back to Workfront: {body}");
+    let location = url::Url::parse(&location.expect("a Location")).expect("an absolute redirect");
+    let query: std::collections::HashMap<String, String> = location.query_pairs().into_owned().collect();
+    assert_eq!(query.get("state").map(String::as_str), Some(state));
+    query.get("code").expect("a code").clone()
+}
+
+/// Redeems a code at `base`'s token endpoint; answers the access token.
+pub async fn access_token(base: &str, code: &str, redirect_uri: &str, client_id: &str, client_secret: &str) -> String {
+    let token = reqwest::Client::new()
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+        ])
+        .send()
+        .await
+        .expect("the token endpoint answers");
+    assert_eq!(token.status().as_u16(), 200, "the code is redeemed");
+    let token: serde_json::Value = token.json().await.expect("a token answer");
+    token["access_token"].as_str().expect("an access token").to_owned()
+}
+
+/// Just enough of a browser for the login and consent pages: no redirects followed, the
+/// session cookie kept.
+struct Browser {
+    http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
+        Browser { http, cookie: None }
+    }
+}
+
+impl Browser {
+    /// Status, `Location` and body.
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> (u16, Option<String>, String) {
+        let request = match &self.cookie {
+            Some(cookie) => request.header("cookie", cookie),
+            None => request,
+        };
+        let response = request.send().await.expect("the page answers");
+        if let Some(set) = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()) {
+            self.cookie = set.split(';').next().map(str::to_owned);
+        }
+        let status = response.status().as_u16();
+        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        (status, location, response.text().await.expect("a body"))
+    }
+}
+
+/// The hidden fields of a page's form, unescaped.
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let unescape = |s: &str| {
+        s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    };
+    html.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let (name, rest) = rest.split_once("\" value=\"")?;
+            let (value, _) = rest.split_once('"')?;
+            Some((name.to_owned(), unescape(value)))
+        })
+        .collect()
+}
