@@ -2,6 +2,7 @@
 //! `{base}/{endpoint}`, every parameter in the query string (also for POST and PUT), the
 //! registered request parameters appended to every call, and the credentials in headers.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,6 +17,7 @@ use url::Url;
 
 use crate::config::{Auth, RemoteConfig, RequestParam, parse_base_url};
 use crate::error::provider_message;
+use crate::oauth::{OAuthConfig, TokenSet};
 use crate::{ClientError, disposition};
 
 /// A stream of bytes coming from the provider.
@@ -29,13 +31,68 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// The most of a JSON answer that is read: listings can be long, but not unbounded.
 const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
 
-/// A typed client for one provider. Cheap to clone: clones share the connection pool.
+/// A typed client for one provider. Cheap to clone: clones share the connection pool, and for
+/// an OAuth2 remote the current tokens.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: Url,
     request_params: Vec<RequestParam>,
     auth: Auth,
+    oauth: Option<Arc<OAuthSession>>,
+}
+
+/// Called with the new tokens after every refresh, to store them (the command line writes
+/// them to the remotes file). An error fails the call that needed the refresh.
+pub type TokenSink = Arc<dyn Fn(&TokenSet) -> Result<(), ClientError> + Send + Sync>;
+
+/// The OAuth2 state of a client: the integration's fields and the tokens in force, renewed on
+/// a 403 (C23).
+struct OAuthSession {
+    /// The remote's name, for messages.
+    remote: String,
+    config: OAuthConfig,
+    tokens: Mutex<TokenSet>,
+    /// Held while refreshing, so that calls refused together refresh once.
+    refreshing: tokio::sync::Mutex<()>,
+    sink: Option<TokenSink>,
+}
+
+impl OAuthSession {
+    fn new(remote: &str, config: OAuthConfig, tokens: TokenSet, sink: Option<TokenSink>) -> Arc<Self> {
+        Arc::new(OAuthSession {
+            remote: remote.to_owned(),
+            config,
+            tokens: Mutex::new(tokens),
+            refreshing: tokio::sync::Mutex::new(()),
+            sink,
+        })
+    }
+
+    fn tokens(&self) -> TokenSet {
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// A token to retry with after `refused` was refused: the one another call has refreshed
+    /// to meanwhile, or a fresh one. `None` when there is no refresh token.
+    async fn renew(&self, refused: Option<&str>) -> Result<Option<String>, ClientError> {
+        let _refreshing = self.refreshing.lock().await;
+        let current = self.tokens();
+        if refused.is_some_and(|refused| refused != current.access_token) {
+            return Ok(Some(current.access_token));
+        }
+        if current.refresh_token.is_none() {
+            return Ok(None);
+        }
+        let renewed = crate::oauth::refresh(&self.config, &current)
+            .await
+            .map_err(|reason| ClientError::Refresh { remote: self.remote.clone(), reason })?;
+        *self.tokens.lock().unwrap_or_else(PoisonError::into_inner) = renewed.clone();
+        if let Some(sink) = &self.sink {
+            sink(&renewed)?;
+        }
+        Ok(Some(renewed.access_token))
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -157,12 +214,44 @@ impl Client {
             segments.pop_if_empty();
         }
         config.auth.validate()?;
-        Ok(Client { http, base, request_params: config.request_params.clone(), auth: config.auth.clone() })
+        let oauth = match &config.auth {
+            Auth::OAuth2 { oauth, tokens: Some(tokens) } => {
+                Some(OAuthSession::new(&config.name, oauth.clone(), tokens.clone(), None))
+            }
+            Auth::OAuth2 { tokens: None, .. } => {
+                return Err(ClientError::NotLoggedIn { remote: config.name.clone() });
+            }
+            _ => None,
+        };
+        Ok(Client { http, base, request_params: config.request_params.clone(), auth: config.auth.clone(), oauth })
     }
 
     /// The same provider with other credentials (the validator sends wrong ones on purpose).
+    /// An OAuth2 `auth` starts from its own tokens, refreshed in memory only.
     pub fn with_auth(&self, auth: Auth) -> Client {
-        Client { auth, ..self.clone() }
+        let oauth = match &auth {
+            Auth::OAuth2 { oauth, tokens: Some(tokens) } => {
+                let remote = self.oauth.as_ref().map(|s| s.remote.as_str()).unwrap_or("remote");
+                Some(OAuthSession::new(remote, oauth.clone(), tokens.clone(), None))
+            }
+            _ => None,
+        };
+        Client { auth, oauth, ..self.clone() }
+    }
+
+    /// For an OAuth2 remote: has `sink` called with the new tokens after every refresh, so that
+    /// they outlive this client (a rotating provider revokes the old refresh token).
+    pub fn on_token_refresh(mut self, sink: TokenSink) -> Client {
+        if let Some(session) = &self.oauth {
+            let tokens = session.tokens();
+            self.oauth = Some(OAuthSession::new(&session.remote, session.config.clone(), tokens, Some(sink)));
+        }
+        self
+    }
+
+    /// For an OAuth2 remote: the tokens in force, refreshed ones included.
+    pub fn tokens(&self) -> Option<TokenSet> {
+        self.oauth.as_ref().map(|session| session.tokens())
     }
 
     pub fn auth(&self) -> &Auth {
@@ -211,6 +300,11 @@ impl Client {
             // Header names are case-insensitive (§3.1); HTTP/1 clients send them lower-case.
             Auth::ApiKey { api_key, username } => builder.header("apikey", api_key).header("username", username),
             Auth::Bearer { token } => builder.bearer_auth(token),
+            Auth::OAuth2 { tokens, .. } => match (&self.oauth, tokens) {
+                (Some(session), _) => builder.bearer_auth(session.tokens().access_token),
+                (None, Some(tokens)) => builder.bearer_auth(&tokens.access_token),
+                (None, None) => builder,
+            },
         }
     }
 
@@ -372,22 +466,63 @@ impl Client {
     }
 
     /// Sends, and turns every non-2xx answer into [`ClientError::Provider`] with its message.
-    /// This is the one place every typed call goes through, where an OAuth2 refresh-and-retry
-    /// on 403 will go.
+    /// This is the one place every typed call goes through: for an OAuth2 remote, a 403 leads
+    /// to one refresh of the tokens and one retry with the new access token, as Workfront does
+    /// (§3.2, C23).
     async fn send(&self, endpoint: Endpoint, request: RequestBuilder) -> Result<Response, ClientError> {
-        let response = request.send().await.map_err(|source| ClientError::Transport { endpoint, source })?;
+        let (_, request) = request.build_split();
+        let request = request.map_err(|source| ClientError::Transport { endpoint, source })?;
+        // A streamed body cannot be sent twice; everything else can be replayed.
+        let replay = self.oauth.as_ref().and_then(|_| request.try_clone());
+        let sent_token = bearer_token(&request).map(str::to_owned);
+        let mut response =
+            self.http.execute(request).await.map_err(|source| ClientError::Transport { endpoint, source })?;
+        let mut hint = None;
+        if response.status() == StatusCode::FORBIDDEN
+            && let Some(session) = &self.oauth
+        {
+            match (session.renew(sent_token.as_deref()).await?, replay) {
+                (Some(token), Some(mut replay)) => {
+                    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+                        .map_err(|_| ClientError::Config("the new access token cannot be sent in a header".into()))?;
+                    value.set_sensitive(true);
+                    replay.headers_mut().insert(header::AUTHORIZATION, value);
+                    response = self
+                        .http
+                        .execute(replay)
+                        .await
+                        .map_err(|source| ClientError::Transport { endpoint, source })?;
+                }
+                (Some(_), None) => {
+                    hint = Some("the access token has been renewed, but a streamed body cannot be sent twice: run the command again".to_owned());
+                }
+                (None, _) => {
+                    hint = Some(format!(
+                        "there is no refresh token to renew the access token; log in again with `docbridge remote login {}`",
+                        session.remote
+                    ));
+                }
+            }
+        }
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
         // The message is a courtesy: a body that breaks off still leaves the status to report.
         let body = read_body(endpoint, response, MAX_ERROR_BODY).await.unwrap_or_default();
-        Err(ClientError::Provider {
-            endpoint,
-            status: status.as_u16(),
-            message: provider_message(status.as_u16(), &body),
-        })
+        let mut message = provider_message(status.as_u16(), &body);
+        if let Some(hint) = hint {
+            message = format!("{message} ({hint})");
+        }
+        Err(ClientError::Provider { endpoint, status: status.as_u16(), message })
     }
+}
+
+/// The token of a request's `Authorization: Bearer` header.
+fn bearer_token(request: &reqwest::Request) -> Option<&str> {
+    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
 fn push_optional<'a>(params: &mut Vec<(&'a str, &'a str)>, key: &'a str, value: Option<&'a str>) {

@@ -3,15 +3,18 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use docbridge_protocol::{ItemKind, ItemMetadata, format_date};
 use futures::TryStreamExt;
 use serde::Serialize;
 use tokio_util::io::ReaderStream;
+use url::Url;
 
+use crate::oauth::{self, OAuthConfig, TokenSet};
 use crate::remotes::{Location, RemotePath, RemoteStore, RemoteSummary, Resolved, resolve};
-use crate::{ActionTarget, Client, ClientError, RemoteConfig};
+use crate::{ActionTarget, Auth, Client, ClientError, RemoteConfig, TokenSink};
 
 /// Progress of a transfer, drawn by the command line (a progress bar) or ignored.
 pub trait Progress: Send + Sync {
@@ -35,8 +38,107 @@ impl Progress for NoProgress {
 
 /// Loads the store of `data_dir` and builds a client for the remote a `REMOTE:PATH` names.
 pub fn open(data_dir: &Path, target: &RemotePath) -> Result<Client, ClientError> {
+    open_remote(data_dir, &target.remote)
+}
+
+/// Builds a client for a stored remote. For an OAuth2 remote, the client sends the stored
+/// access token, and tokens renewed on a 403 are written back to the store at once, so that the
+/// next command uses them (and a rotated refresh token is never lost).
+pub fn open_remote(data_dir: &Path, name: &str) -> Result<Client, ClientError> {
     let store = RemoteStore::load(data_dir)?;
-    Client::new(store.require(&target.remote)?)
+    let config = store.require(name)?;
+    let client = Client::new(config)?;
+    Ok(match &config.auth {
+        Auth::OAuth2 { oauth, .. } => client.on_token_refresh(token_saver(data_dir, name, oauth)),
+        _ => client,
+    })
+}
+
+/// Writes renewed tokens of remote `name` to the store of `data_dir`, reloaded first so that
+/// changes made meanwhile to other remotes are kept.
+fn token_saver(data_dir: &Path, name: &str, oauth: &OAuthConfig) -> TokenSink {
+    let (data_dir, name, oauth) = (data_dir.to_owned(), name.to_owned(), oauth.clone());
+    Arc::new(move |tokens: &TokenSet| {
+        let mut store = RemoteStore::load(&data_dir)?;
+        store.set_tokens(&name, &oauth, tokens.clone())?;
+        store.save().map_err(|err| {
+            ClientError::Config(format!(
+                "the access token of remote {name:?} was renewed but could not be stored ({err}); if the next command is refused, run `docbridge remote login {name}`"
+            ))
+        })
+    })
+}
+
+/// What `remote login` did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginOutcome {
+    pub remote: String,
+    /// Where the tokens are stored.
+    pub path: PathBuf,
+    /// Whether a refresh token came too: without one, a refused access token needs a new login.
+    pub refreshable: bool,
+    /// When the access token expires, if the provider said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// `remote login`: runs the OAuth2 authorization-code flow of remote `name` (contract C23,
+/// protocol §4): hands the authorization URL to `open_url`, waits at most `timeout` for the
+/// redirect on the loopback listener its redirect URI names, checks `state`, exchanges the code
+/// and stores the tokens in the remotes file.
+pub async fn login(
+    data_dir: &Path,
+    name: &str,
+    timeout: Duration,
+    open_url: impl FnOnce(&Url),
+) -> Result<LoginOutcome, ClientError> {
+    let store = RemoteStore::load(data_dir)?;
+    let oauth = match &store.require(name)?.auth {
+        Auth::OAuth2 { oauth, .. } => oauth.clone(),
+        other => {
+            return Err(ClientError::Config(format!(
+                "remote {name:?} is not an OAuth2 remote (its credentials: {}); `remote login` needs one added with --oauth-authorization-url, --oauth-token-url and --client-id",
+                other.describe()
+            )));
+        }
+    };
+    drop(store);
+    let tokens = oauth::login_flow_within(&oauth, timeout, open_url)
+        .await
+        .map_err(|reason| ClientError::Login { remote: name.to_owned(), reason })?;
+    let outcome = LoginOutcome {
+        remote: name.to_owned(),
+        path: data_dir.join(crate::remotes::REMOTES_FILE),
+        refreshable: tokens.refresh_token.is_some(),
+        expires_at: tokens.expires_at.map(|at| at.to_rfc3339()),
+    };
+    // Reloaded: the login may have taken minutes, during which other commands ran.
+    let mut store = RemoteStore::load(data_dir)?;
+    store.set_tokens(name, &oauth, tokens)?;
+    store.save()?;
+    Ok(outcome)
+}
+
+/// The configuration `validate --remote NAME` runs with. An OAuth2 remote is validated with its
+/// access token as a bearer token; a token the provider refuses is renewed first (and stored)
+/// with one listing of the root.
+pub async fn validation_remote(data_dir: &Path, name: &str) -> Result<RemoteConfig, ClientError> {
+    let mut config = RemoteStore::load(data_dir)?.require(name)?.clone();
+    if let Auth::OAuth2 { tokens, .. } = &config.auth {
+        if tokens.is_none() {
+            return Err(ClientError::NotLoggedIn { remote: name.to_owned() });
+        }
+        let client = open_remote(data_dir, name)?;
+        // Renewing failed: validating with a dead token would only report 403s. Any other
+        // failure is the validator's to find and report.
+        if let Err(error @ ClientError::Refresh { .. }) = client.files("/", Some(1), None).await {
+            return Err(error);
+        }
+        let token = client.tokens().map(|t| t.access_token).unwrap_or_default();
+        config.auth = Auth::Bearer { token };
+    }
+    Ok(config)
 }
 
 /// `remote add`: stores a remote (validated first) and saves the file.
@@ -69,6 +171,17 @@ pub fn render_remotes(remotes: &[RemoteSummary]) -> String {
             auth.push_str(&format!(" (username {username}, key ***)"));
         } else if remote.token.is_some() {
             auth.push_str(" (token ***)");
+        } else if let Some(oauth) = &remote.oauth2 {
+            let secret = if oauth.client_secret.is_some() { ", secret ***" } else { "" };
+            let state = match (oauth.logged_in, &oauth.expires_at) {
+                (false, _) => format!("not logged in: run `docbridge remote login {}`", remote.name),
+                (true, Some(at)) => format!("logged in, tokens ***, access token expires {at}"),
+                (true, None) => "logged in, tokens ***".to_owned(),
+            };
+            auth.push_str(&format!(
+                " (client id {}{secret}, redirect URI {}, {state})",
+                oauth.client_id, oauth.redirect_uri
+            ));
         }
         out.push_str(&format!("{}\t{}\t{}", remote.name, remote.base_url, auth));
         if !remote.request_params.is_empty() {

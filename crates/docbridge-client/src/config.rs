@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::ClientError;
+use crate::oauth::{OAuthConfig, TokenSet};
 
 /// One named provider. The name only matters to the remotes store and the command line
 /// (`NAME:PATH`); the client itself uses the URL, the request parameters and the credentials.
@@ -122,8 +123,7 @@ impl fmt::Display for RequestParam {
     }
 }
 
-/// The credentials sent on every call (§3). The enum is non-exhaustive because the OAuth2
-/// authorization-code flow, with its token refresh on 403, will be added as another variant.
+/// The credentials sent on every call (§3).
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
 #[non_exhaustive]
@@ -135,6 +135,16 @@ pub enum Auth {
     ApiKey { api_key: String, username: String },
     /// `Authorization: Bearer <token>` with a token obtained elsewhere (§3.2).
     Bearer { token: String },
+    /// The OAuth2 authorization-code flow (§4): the integration's OAuth2 fields, and the tokens
+    /// `docbridge remote login` obtained (none before the first login). Calls carry
+    /// `Authorization: Bearer <access token>`; a 403 leads to one refresh and one retry (C23).
+    #[serde(rename = "oauth2")]
+    OAuth2 {
+        #[serde(flatten)]
+        oauth: OAuthConfig,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tokens: Option<TokenSet>,
+    },
 }
 
 impl Auth {
@@ -144,10 +154,16 @@ impl Auth {
             Auth::None => "none".to_owned(),
             Auth::ApiKey { username, .. } => format!("apiKey (key ***, username {username:?})"),
             Auth::Bearer { .. } => "bearer (token ***)".to_owned(),
+            Auth::OAuth2 { oauth, tokens } => {
+                let secret = if oauth.client_secret.is_some() { ", secret ***" } else { "" };
+                let state = if tokens.is_some() { "logged in, tokens ***" } else { "not logged in" };
+                format!("oauth2 (client id {:?}{secret}, {state})", oauth.client_id)
+            }
         }
     }
 
-    /// Credentials travel in headers, so they must be valid header values.
+    /// Credentials travel in headers, so they must be valid header values; OAuth2 URLs must be
+    /// usable, and the redirect URI must be one `docbridge remote login` can listen on.
     pub fn validate(&self) -> Result<(), ClientError> {
         let check = |what: &str, value: &str| {
             HeaderValue::from_str(value)
@@ -161,6 +177,13 @@ impl Auth {
                 check("the username", username)
             }
             Auth::Bearer { token } => check("the bearer token", token),
+            Auth::OAuth2 { oauth, tokens } => {
+                oauth.validate().map_err(|err| ClientError::Config(err.to_string()))?;
+                match tokens {
+                    Some(tokens) => check("the access token", &tokens.access_token),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -209,6 +232,105 @@ mod tests {
         let config =
             RemoteConfig::new("a", "http://h", Auth::ApiKey { api_key: "s3cret".into(), username: "u".into() });
         assert!(!format!("{config:?}").contains("s3cret"));
+    }
+
+    fn oauth(tokens: Option<TokenSet>) -> Auth {
+        Auth::OAuth2 {
+            oauth: OAuthConfig {
+                authorization_url: "https://p.example/oauth/authorize?client_id=cid".into(),
+                token_url: "https://p.example/oauth/token".into(),
+                client_id: "cid".into(),
+                client_secret: Some("cl13nt-s3cret".into()),
+                redirect_uri: "http://127.0.0.1:53691/callback".into(),
+            },
+            tokens,
+        }
+    }
+
+    fn tokens() -> TokenSet {
+        TokenSet {
+            access_token: "acc3ss-t0ken".into(),
+            refresh_token: Some("r3fresh-t0ken".into()),
+            expires_at: Some("2030-01-02T03:04:05Z".parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn oauth2_remotes_are_stored_flat_with_their_tokens() {
+        let config = RemoteConfig::new("wf", "https://p.example/webhooks/docs", oauth(Some(tokens())));
+        let json = serde_json::to_value(&config).unwrap();
+        assert_eq!(
+            json["auth"],
+            serde_json::json!({
+                "type": "oauth2",
+                "authorizationUrl": "https://p.example/oauth/authorize?client_id=cid",
+                "tokenUrl": "https://p.example/oauth/token",
+                "clientId": "cid",
+                "clientSecret": "cl13nt-s3cret",
+                "redirectUri": "http://127.0.0.1:53691/callback",
+                "tokens": {
+                    "accessToken": "acc3ss-t0ken",
+                    "refreshToken": "r3fresh-t0ken",
+                    "expiresAt": "2030-01-02T03:04:05Z"
+                }
+            })
+        );
+        let back: RemoteConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, config);
+
+        // Before the first login there are no tokens, and no `tokens` key; no secret, no key.
+        let mut config = RemoteConfig::new("wf", "https://p.example/webhooks/docs", oauth(None));
+        if let Auth::OAuth2 { oauth, .. } = &mut config.auth {
+            oauth.client_secret = None;
+        }
+        let json = serde_json::to_value(&config).unwrap();
+        let keys: Vec<&str> = json["auth"].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["authorizationUrl", "clientId", "redirectUri", "tokenUrl", "type"]);
+        assert_eq!(serde_json::from_value::<RemoteConfig>(json).unwrap(), config);
+        // A refresh token and an expiry are optional in what a provider gives.
+        let stored = serde_json::json!({"name": "wf", "baseUrl": "https://p.example/x", "auth": {
+            "type": "oauth2", "authorizationUrl": "https://p.example/a", "tokenUrl": "https://p.example/t",
+            "clientId": "c", "redirectUri": "http://127.0.0.1:1/cb", "tokens": {"accessToken": "a"}}});
+        let config: RemoteConfig = serde_json::from_value(stored).unwrap();
+        assert!(matches!(&config.auth, Auth::OAuth2 { tokens: Some(t), .. } if t.refresh_token.is_none()));
+    }
+
+    #[test]
+    fn oauth2_debug_and_descriptions_never_show_secrets() {
+        for auth in [oauth(Some(tokens())), oauth(None)] {
+            let config = RemoteConfig::new("wf", "https://p.example/webhooks/docs", auth);
+            let shown = format!("{config:?} {:?} {}", config.auth, config.auth.describe());
+            for secret in ["cl13nt-s3cret", "acc3ss-t0ken", "r3fresh-t0ken"] {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+            assert!(shown.contains("cid"), "the client ID is not a secret: {shown}");
+        }
+        assert!(oauth(None).describe().contains("not logged in"));
+        assert!(oauth(Some(tokens())).describe().contains("logged in, tokens ***"));
+    }
+
+    #[test]
+    fn oauth2_fields_are_validated_when_added() {
+        let config = |change: fn(&mut OAuthConfig)| {
+            let mut auth = oauth(None);
+            if let Auth::OAuth2 { oauth, .. } = &mut auth {
+                change(oauth);
+            }
+            auth
+        };
+        assert!(config(|_| {}).validate().is_ok());
+        assert!(config(|o| o.redirect_uri = "http://localhost/cb".into()).validate().is_ok());
+        for bad in [
+            config(|o| o.authorization_url = "not a url".into()),
+            config(|o| o.token_url = "ftp://p.example/token".into()),
+            config(|o| o.client_id = " ".into()),
+            config(|o| o.redirect_uri = "https://workfront.example/oauth/callback".into()),
+        ] {
+            assert!(matches!(bad.validate(), Err(ClientError::Config(_))), "{bad:?}");
+        }
+        let mut broken = tokens();
+        broken.access_token = "a\nb".into();
+        assert!(oauth(Some(broken)).validate().is_err());
     }
 
     #[test]

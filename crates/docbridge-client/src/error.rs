@@ -3,6 +3,8 @@
 
 use docbridge_protocol::Endpoint;
 
+use crate::oauth::OAuthError;
+
 /// Why a call to a provider, or a command built on such calls, failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -35,6 +37,18 @@ pub enum ClientError {
     /// A `REMOTE:/path` does not lead to an item.
     #[error("{path}: {message}")]
     Path { path: String, message: String },
+    /// An OAuth2 remote without tokens yet: the user has to log in first.
+    #[error("remote {remote:?} is not logged in yet: run `docbridge remote login {remote}` first")]
+    NotLoggedIn { remote: String },
+    /// `remote login` did not end with tokens: refused, wrong `state`, timeout, token endpoint.
+    #[error("remote {remote:?}: login failed: {reason}")]
+    Login { remote: String, reason: OAuthError },
+    /// The provider refused the access token (403) and renewing it failed: the refresh token is
+    /// expired or revoked, or the token endpoint is unreachable.
+    #[error(
+        "remote {remote:?}: the access token was refused and renewing it failed: {reason}; log in again with `docbridge remote login {remote}`"
+    )]
+    Refresh { remote: String, reason: OAuthError },
 }
 
 impl ClientError {

@@ -14,7 +14,7 @@ pub mod oauth;
 pub mod remotes;
 pub mod validate;
 
-pub use client::{ActionTarget, ByteStream, Client, Download, DownloadRange};
+pub use client::{ActionTarget, ByteStream, Client, Download, DownloadRange, TokenSink};
 pub use config::{Auth, RemoteConfig, RequestParam, parse_base_url, validate_remote_name};
 pub use disposition::{decode_ext_value, filename_from_content_disposition, parse_content_disposition};
 pub use error::{ClientError, provider_message};

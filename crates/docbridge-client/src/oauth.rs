@@ -26,8 +26,11 @@ use url::Url;
 
 use crate::ClientError;
 
+/// The redirect URI of a remote added without one: a fixed port, so that it can be registered
+/// with the provider once (docbridge and most providers compare redirect URIs exactly).
+pub const DEFAULT_REDIRECT_URI: &str = "http://127.0.0.1:53691/callback";
 /// How long [`login_flow`] waits for the browser to come back.
-const LOGIN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// How long one connection to the loopback listener may take to send its request.
 const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest request head the loopback listener reads.
@@ -62,6 +65,19 @@ impl std::fmt::Debug for OAuthConfig {
             .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
             .field("redirect_uri", &self.redirect_uri)
             .finish()
+    }
+}
+
+impl OAuthConfig {
+    /// Checks what would otherwise only fail at login: both URLs, the client ID, and that the
+    /// redirect URI is one the loopback listener can receive (`http://127.0.0.1:PORT/...`).
+    pub fn validate(&self) -> Result<(), OAuthError> {
+        parse_url("authorization URL", &self.authorization_url)?;
+        parse_url("token URL", &self.token_url)?;
+        if self.client_id.trim().is_empty() {
+            return Err(OAuthError::Config("the client ID is empty".into()));
+        }
+        loopback_redirect(self).map(drop)
     }
 }
 
@@ -112,7 +128,7 @@ pub enum OAuthError {
     #[error("the redirect carries no authorization code")]
     MissingCode,
     /// Nobody came back to the loopback listener in time.
-    #[error("no redirect arrived within {} minutes", .0.as_secs() / 60)]
+    #[error("no redirect arrived within {}", human_duration(*.0))]
     Timeout(Duration),
     /// The token endpoint answered with an RFC 6749 §5.2 error.
     #[error("the token endpoint refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
@@ -137,6 +153,17 @@ pub enum CallError<E: std::error::Error + 'static> {
     /// The call was refused and refreshing the token failed.
     #[error(transparent)]
     Refresh(OAuthError),
+}
+
+/// `10 minutes`, `90 seconds`: for messages.
+fn human_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        1 => "1 second".to_owned(),
+        60 => "1 minute".to_owned(),
+        s if s >= 120 && s % 60 == 0 => format!("{} minutes", s / 60),
+        s => format!("{s} seconds"),
+    }
 }
 
 /// An error that means "these credentials are refused": the trigger to refresh.
@@ -312,12 +339,21 @@ fn loopback_redirect(config: &OAuthConfig) -> Result<(Url, u16), OAuthError> {
 /// the authorization URL to `open_url` (print it, or open a browser), waits for the redirect,
 /// checks `state` and exchanges the code.
 pub async fn login_flow(config: &OAuthConfig, open_url: impl FnOnce(&Url)) -> Result<TokenSet, OAuthError> {
+    login_flow_within(config, LOGIN_TIMEOUT, open_url).await
+}
+
+/// [`login_flow`], waiting at most `timeout` for the browser to come back.
+pub async fn login_flow_within(
+    config: &OAuthConfig,
+    timeout: Duration,
+    open_url: impl FnOnce(&Url),
+) -> Result<TokenSet, OAuthError> {
     let (_, port) = loopback_redirect(config)?;
     let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|source| OAuthError::Listener {
         context: format!("cannot listen for the redirect on 127.0.0.1:{port}"),
         source,
     })?;
-    login_flow_on(listener, config, open_url).await
+    login_flow_on_within(listener, config, timeout, open_url).await
 }
 
 /// [`login_flow`] on a listener the caller has bound already (on 127.0.0.1, at the redirect
@@ -325,6 +361,16 @@ pub async fn login_flow(config: &OAuthConfig, open_url: impl FnOnce(&Url)) -> Re
 pub async fn login_flow_on(
     listener: TcpListener,
     config: &OAuthConfig,
+    open_url: impl FnOnce(&Url),
+) -> Result<TokenSet, OAuthError> {
+    login_flow_on_within(listener, config, LOGIN_TIMEOUT, open_url).await
+}
+
+/// [`login_flow_on`], waiting at most `timeout` for the browser to come back.
+pub async fn login_flow_on_within(
+    listener: TcpListener,
+    config: &OAuthConfig,
+    timeout: Duration,
     open_url: impl FnOnce(&Url),
 ) -> Result<TokenSet, OAuthError> {
     let (mut redirect, port) = loopback_redirect(config)?;
@@ -344,9 +390,9 @@ pub async fn login_flow_on(
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state) = client.authorize_url(CsrfToken::new_random).set_pkce_challenge(challenge).url();
     open_url(&url);
-    let code = tokio::time::timeout(LOGIN_TIMEOUT, receive_redirect(&listener, redirect.path(), state.secret()))
+    let code = tokio::time::timeout(timeout, receive_redirect(&listener, redirect.path(), state.secret()))
         .await
-        .map_err(|_| OAuthError::Timeout(LOGIN_TIMEOUT))??;
+        .map_err(|_| OAuthError::Timeout(timeout))??;
     let http = http_client()?;
     let response = client
         .exchange_code(AuthorizationCode::new(code))
@@ -562,6 +608,15 @@ mod tests {
         let parsed: BasicTokenResponse =
             serde_json::from_value(answer(r#"{"access_token":"a","expires_in":"60"}"#).1).unwrap();
         assert_eq!(parsed.expires_in(), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn timeouts_read_as_people_say_them() {
+        let message = |secs| OAuthError::Timeout(Duration::from_secs(secs)).to_string();
+        assert_eq!(message(600), "no redirect arrived within 10 minutes");
+        assert_eq!(message(60), "no redirect arrived within 1 minute");
+        assert_eq!(message(90), "no redirect arrived within 90 seconds");
+        assert_eq!(message(1), "no redirect arrived within 1 second");
     }
 
     #[test]

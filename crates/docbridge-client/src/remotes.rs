@@ -10,7 +10,8 @@ use docbridge_protocol::{ItemKind, ItemMetadata};
 use serde::{Deserialize, Serialize};
 
 use crate::config::validate_remote_name;
-use crate::{Client, ClientError, RemoteConfig};
+use crate::oauth::{OAuthConfig, TokenSet};
+use crate::{Auth, Client, ClientError, RemoteConfig};
 
 /// The file name of the store inside the data directory.
 pub const REMOTES_FILE: &str = "remotes.json";
@@ -100,6 +101,26 @@ impl RemoteStore {
         }
     }
 
+    /// Stores the tokens of the OAuth2 remote `name`, provided it is still configured with
+    /// `oauth` (a remote replaced or removed meanwhile is not brought back). Call [`save`]
+    /// afterwards.
+    ///
+    /// [`save`]: RemoteStore::save
+    pub fn set_tokens(&mut self, name: &str, oauth: &OAuthConfig, tokens: TokenSet) -> Result<(), ClientError> {
+        let remote = self.remotes.iter_mut().find(|r| r.name == name).ok_or_else(|| {
+            ClientError::Config(format!("remote {name:?} was removed meanwhile; the new tokens are not stored"))
+        })?;
+        match &mut remote.auth {
+            Auth::OAuth2 { oauth: stored, tokens: slot } if stored == oauth => {
+                *slot = Some(tokens);
+                Ok(())
+            }
+            _ => Err(ClientError::Config(format!(
+                "remote {name:?} was changed meanwhile; the new tokens are not stored (log in again)"
+            ))),
+        }
+    }
+
     /// Writes the store back, creating the data directory if needed.
     pub fn save(&self) -> Result<(), ClientError> {
         let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
@@ -147,11 +168,33 @@ pub struct RemoteSummary {
     pub username: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<&'static str>,
+    /// OAuth2 remotes: the integration's fields, the secret masked, and the login's state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuthSummary>,
+}
+
+/// An OAuth2 remote's fields as `remote list` shows them: never a secret or a token.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthSummary {
+    pub authorization_url: String,
+    pub token_url: String,
+    pub client_id: String,
+    /// `***` when a client secret is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<&'static str>,
+    pub redirect_uri: String,
+    /// Whether `remote login` has stored tokens.
+    pub logged_in: bool,
+    /// Whether a refresh token is stored, to renew the access token when it is refused.
+    pub refreshable: bool,
+    /// When the access token expires, if the provider said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 impl From<&RemoteConfig> for RemoteSummary {
     fn from(config: &RemoteConfig) -> Self {
-        use crate::Auth;
         let mut summary = RemoteSummary {
             name: config.name.clone(),
             base_url: config.base_url.clone(),
@@ -160,6 +203,7 @@ impl From<&RemoteConfig> for RemoteSummary {
             api_key: None,
             username: None,
             token: None,
+            oauth2: None,
         };
         match &config.auth {
             Auth::None => {}
@@ -171,6 +215,19 @@ impl From<&RemoteConfig> for RemoteSummary {
             Auth::Bearer { .. } => {
                 summary.auth_type = "bearer";
                 summary.token = Some("***");
+            }
+            Auth::OAuth2 { oauth, tokens } => {
+                summary.auth_type = "oauth2";
+                summary.oauth2 = Some(OAuthSummary {
+                    authorization_url: oauth.authorization_url.clone(),
+                    token_url: oauth.token_url.clone(),
+                    client_id: oauth.client_id.clone(),
+                    client_secret: oauth.client_secret.as_ref().map(|_| "***"),
+                    redirect_uri: oauth.redirect_uri.clone(),
+                    logged_in: tokens.is_some(),
+                    refreshable: tokens.as_ref().is_some_and(|t| t.refresh_token.is_some()),
+                    expires_at: tokens.as_ref().and_then(|t| t.expires_at).map(|at| at.to_rfc3339()),
+                });
             }
         }
         summary
@@ -363,6 +420,91 @@ mod tests {
         reloaded.remove("acme").unwrap();
         assert!(reloaded.remove("acme").is_err());
         assert!(reloaded.require("acme").unwrap_err().to_string().contains("remote add"));
+    }
+
+    fn oauth_config() -> OAuthConfig {
+        OAuthConfig {
+            authorization_url: "http://127.0.0.1:9/oauth/authorize?client_id=cid".into(),
+            token_url: "http://127.0.0.1:9/oauth/token".into(),
+            client_id: "cid".into(),
+            client_secret: Some("cl13nt-s3cret".into()),
+            redirect_uri: "http://127.0.0.1:53691/callback".into(),
+        }
+    }
+
+    fn tokens(n: u32) -> TokenSet {
+        TokenSet { access_token: format!("acc3ss-{n}"), refresh_token: Some(format!("r3fresh-{n}")), expires_at: None }
+    }
+
+    #[test]
+    fn tokens_are_stored_privately_and_only_for_the_same_oauth2_remote() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = RemoteStore::load(dir.path()).unwrap();
+        let oauth = oauth_config();
+        store
+            .add(
+                RemoteConfig::new("wf", "http://127.0.0.1:9/api", Auth::OAuth2 { oauth: oauth.clone(), tokens: None }),
+                false,
+            )
+            .unwrap();
+        store
+            .add(
+                RemoteConfig::new(
+                    "key",
+                    "http://127.0.0.1:9/api",
+                    Auth::ApiKey { api_key: "k".into(), username: "u".into() },
+                ),
+                false,
+            )
+            .unwrap();
+        store.save().unwrap();
+
+        let mut store = RemoteStore::load(dir.path()).unwrap();
+        store.set_tokens("wf", &oauth, tokens(1)).unwrap();
+        store.save().unwrap();
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        assert!(text.contains("acc3ss-1") && text.contains("r3fresh-1"), "{text}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(store.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "the file holds tokens");
+        }
+        let reloaded = RemoteStore::load(dir.path()).unwrap();
+        assert_eq!(
+            reloaded.require("wf").unwrap().auth,
+            Auth::OAuth2 { oauth: oauth.clone(), tokens: Some(tokens(1)) }
+        );
+
+        // A remote removed, replaced by another kind or re-added with other fields meanwhile
+        // does not get tokens meant for the old one.
+        let mut store = reloaded;
+        assert!(store.set_tokens("key", &oauth, tokens(2)).unwrap_err().to_string().contains("changed meanwhile"));
+        let mut other = oauth.clone();
+        other.client_id = "other".into();
+        assert!(store.set_tokens("wf", &other, tokens(2)).is_err());
+        assert!(store.set_tokens("gone", &oauth, tokens(2)).unwrap_err().to_string().contains("removed meanwhile"));
+        assert_eq!(store.require("wf").unwrap().auth, Auth::OAuth2 { oauth, tokens: Some(tokens(1)) });
+    }
+
+    #[test]
+    fn oauth2_summaries_mask_the_secret_and_the_tokens() {
+        let logged_in =
+            RemoteConfig::new("wf", "http://h/api", Auth::OAuth2 { oauth: oauth_config(), tokens: Some(tokens(7)) });
+        let summary = RemoteSummary::from(&logged_in);
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["authType"], "oauth2");
+        assert_eq!(json["oauth2"]["clientId"], "cid");
+        assert_eq!(json["oauth2"]["clientSecret"], "***");
+        assert_eq!(json["oauth2"]["loggedIn"], true);
+        assert_eq!(json["oauth2"]["refreshable"], true);
+        let text = format!("{json} {}", crate::commands::render_remotes(&[summary]));
+        for secret in ["cl13nt-s3cret", "acc3ss-7", "r3fresh-7"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        let fresh = RemoteConfig::new("wf", "http://h/api", Auth::OAuth2 { oauth: oauth_config(), tokens: None });
+        let rendered = crate::commands::render_remotes(&[RemoteSummary::from(&fresh)]);
+        assert!(rendered.contains("not logged in: run `docbridge remote login wf`"), "{rendered}");
     }
 
     #[test]

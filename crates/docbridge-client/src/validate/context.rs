@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::cases::Case;
 use super::{CaseStatus, Finding, Level, ValidateOptions, shape};
-use crate::{Client, ClientError};
+use crate::{Auth, Client, ClientError, RemoteConfig};
 
 /// Why a case stopped before its end.
 #[derive(Debug)]
@@ -139,7 +139,15 @@ impl Ctx {
                 .map_err(|err| ClientError::Config(format!("cannot build the HTTP client: {err}")))
         };
         let http = build(reqwest::redirect::Policy::none())?;
-        let client = Client::with_http_client(&options.remote, http.clone())?;
+        // An OAuth2 remote is validated with its access token as it stands: a refresh here would
+        // not be stored, and a rotating provider would then have revoked the stored refresh token.
+        let remote = match &options.remote.auth {
+            Auth::OAuth2 { tokens: Some(tokens), .. } => {
+                RemoteConfig { auth: Auth::Bearer { token: tokens.access_token.clone() }, ..options.remote.clone() }
+            }
+            _ => options.remote.clone(),
+        };
+        let client = Client::with_http_client(&remote, http.clone())?;
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
         let token = format!("{:010x}", (nanos ^ (u128::from(std::process::id()) << 40)) & 0xff_ffff_ffff);
         Ok(Ctx {

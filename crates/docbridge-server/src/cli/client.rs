@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use docbridge_client::commands::{self, GetDestination, Progress, WorkfrontIds};
-use docbridge_client::remotes::{RemotePath, RemoteStore};
+use docbridge_client::oauth::{self, DEFAULT_REDIRECT_URI, OAuthConfig};
+use docbridge_client::remotes::RemotePath;
 use docbridge_client::validate::{self, Group, ValidateOptions};
 use docbridge_client::{Auth, Client, RemoteConfig, RequestParam};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -44,8 +45,12 @@ pub enum ClientCommand {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum RemoteCommand {
-    /// Store a remote: `remote add NAME --base-url URL (--api-key K --username U | --bearer T)`.
-    Add(RemoteAddArgs),
+    /// Store a remote: `remote add NAME --base-url URL (--api-key K --username U | --bearer T |
+    /// --oauth-authorization-url URL --oauth-token-url URL --client-id ID [--client-secret S])`.
+    Add(Box<RemoteAddArgs>),
+    /// Sign in to an OAuth2 remote: prints the URL to open in a browser, waits for the redirect
+    /// on the loopback redirect URI, and stores the tokens in the remotes file.
+    Login(RemoteLoginArgs),
     /// List the remotes (secrets are shown as ***).
     List {
         #[arg(long)]
@@ -59,13 +64,13 @@ pub enum RemoteCommand {
 #[derive(clap::Args, Debug, Default)]
 pub struct CredentialArgs {
     /// The ApiKey sent in the `apiKey` header (with --username).
-    #[arg(long, requires = "username", conflicts_with = "bearer")]
+    #[arg(long, requires = "username", conflicts_with = "bearer", allow_hyphen_values = true)]
     api_key: Option<String>,
     /// The Workfront username sent in the `username` header (with --api-key).
     #[arg(long, requires = "api_key")]
     username: Option<String>,
     /// An OAuth2 access token sent as `Authorization: Bearer`.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     bearer: Option<String>,
 }
 
@@ -79,6 +84,47 @@ impl CredentialArgs {
     }
 }
 
+/// OAuth2 credentials: the fields of Workfront's *Add Custom Integration* form. Tokens come
+/// later, from `remote login`.
+#[derive(clap::Args, Debug, Default)]
+pub struct OAuthArgs {
+    /// OAuth2: the provider's Authentication URL, where users sign in (with --oauth-token-url
+    /// and --client-id).
+    #[arg(
+        long,
+        value_name = "URL",
+        requires_all = ["oauth_token_url", "client_id"],
+        conflicts_with_all = ["api_key", "username", "bearer"]
+    )]
+    oauth_authorization_url: Option<String>,
+    /// OAuth2: the provider's Token Endpoint URL.
+    #[arg(long, value_name = "URL", requires = "oauth_authorization_url")]
+    oauth_token_url: Option<String>,
+    /// OAuth2: the Client ID registered with the provider (random IDs may start with '-').
+    #[arg(long, value_name = "ID", requires = "oauth_authorization_url", allow_hyphen_values = true)]
+    client_id: Option<String>,
+    /// OAuth2: the Client Secret (stored in the remotes file, shown as ***).
+    #[arg(long, value_name = "SECRET", requires = "oauth_authorization_url", allow_hyphen_values = true)]
+    client_secret: Option<String>,
+    /// OAuth2: where the provider sends the browser back; `remote login` listens there, so it
+    /// must be http://127.0.0.1:PORT/PATH, registered with the provider as it is written
+    /// [default: http://127.0.0.1:53691/callback].
+    #[arg(long, value_name = "URL", requires = "oauth_authorization_url")]
+    redirect_uri: Option<String>,
+}
+
+impl OAuthArgs {
+    fn into_config(self) -> Option<OAuthConfig> {
+        Some(OAuthConfig {
+            authorization_url: self.oauth_authorization_url?,
+            token_url: self.oauth_token_url.unwrap_or_default(),
+            client_id: self.client_id.unwrap_or_default(),
+            client_secret: self.client_secret,
+            redirect_uri: self.redirect_uri.unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_owned()),
+        })
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct RemoteAddArgs {
     name: String,
@@ -87,12 +133,25 @@ pub struct RemoteAddArgs {
     base_url: String,
     #[command(flatten)]
     credentials: CredentialArgs,
+    #[command(flatten)]
+    oauth: OAuthArgs,
     /// A request parameter appended to every call, key=value (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     params: Vec<RequestParam>,
     /// Replace a remote of the same name.
     #[arg(long)]
     replace: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RemoteLoginArgs {
+    /// The OAuth2 remote to sign in to.
+    name: String,
+    /// How long to wait for the browser to come back, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = oauth::LOGIN_TIMEOUT.as_secs())]
+    timeout: u64,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -248,7 +307,7 @@ pub struct ValidateArgs {
 /// `validate` answers a failing exit code when any case failed.
 pub async fn run(data_dir: &Path, command: ClientCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ClientCommand::Remote { command } => remote(data_dir, command),
+        ClientCommand::Remote { command } => remote(data_dir, command).await,
         ClientCommand::Ls(args) => {
             let client = commands::open(data_dir, &args.target)?;
             let items = commands::list(&client, &args.target.location).await?;
@@ -291,14 +350,18 @@ pub async fn run(data_dir: &Path, command: ClientCommand) -> anyhow::Result<Exit
     }
 }
 
-fn remote(data_dir: &Path, command: RemoteCommand) -> anyhow::Result<ExitCode> {
+async fn remote(data_dir: &Path, command: RemoteCommand) -> anyhow::Result<ExitCode> {
     match command {
         RemoteCommand::Add(args) => {
-            let config = RemoteConfig {
-                name: args.name.clone(),
-                base_url: args.base_url,
-                request_params: args.params,
-                auth: args.credentials.into_auth(),
+            let auth = match args.oauth.into_config() {
+                Some(oauth) => Auth::OAuth2 { oauth, tokens: None },
+                None => args.credentials.into_auth(),
+            };
+            let config =
+                RemoteConfig { name: args.name.clone(), base_url: args.base_url, request_params: args.params, auth };
+            let redirect_uri = match &config.auth {
+                Auth::OAuth2 { oauth, .. } => Some(oauth.redirect_uri.clone()),
+                _ => None,
             };
             commands::add_remote(data_dir, config, args.replace)?;
             println!(
@@ -306,8 +369,13 @@ fn remote(data_dir: &Path, command: RemoteCommand) -> anyhow::Result<ExitCode> {
                 args.name,
                 data_dir.join(docbridge_client::remotes::REMOTES_FILE).display()
             );
+            if let Some(redirect_uri) = redirect_uri {
+                println!("Register this redirect URI with the provider: {redirect_uri}");
+                println!("Then sign in with: docbridge remote login {}", args.name);
+            }
             Ok(ExitCode::SUCCESS)
         }
+        RemoteCommand::Login(args) => login(data_dir, args).await,
         RemoteCommand::List { json } => {
             let remotes = commands::list_remotes(data_dir)?;
             print(json, &remotes, || commands::render_remotes(&remotes))
@@ -318,6 +386,52 @@ fn remote(data_dir: &Path, command: RemoteCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `remote login NAME`: the URL and the redirect URI go out at once (a script can read them
+/// while the command waits), on stdout, or on stderr with --json; then the outcome.
+async fn login(data_dir: &Path, args: RemoteLoginArgs) -> anyhow::Result<ExitCode> {
+    let timeout = std::time::Duration::from_secs(args.timeout);
+    let show_url = |url: &url::Url| {
+        let redirect_uri =
+            url.query_pairs().find(|(k, _)| k == "redirect_uri").map(|(_, v)| v.into_owned()).unwrap_or_default();
+        let text = format!(
+            "Open this URL in a browser to sign in to remote {:?}:\n\n    {url}\n\n\
+             The provider sends the browser back to {redirect_uri}\n\
+             (that redirect URI must be registered with the provider exactly as written).\n\
+             Waiting up to {} seconds for the redirect; Ctrl-C gives up.\n",
+            args.name,
+            timeout.as_secs()
+        );
+        // Shown while the command waits, so written and flushed at once.
+        let written = if args.json {
+            let mut stderr = std::io::stderr().lock();
+            stderr.write_all(text.as_bytes()).and_then(|()| stderr.flush())
+        } else {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush())
+        };
+        if let Err(err) = written {
+            eprintln!("cannot show the sign-in URL: {err}");
+        }
+    };
+    let outcome = commands::login(data_dir, &args.name, timeout, show_url).await?;
+    print(args.json, &outcome, || {
+        let expiry = match &outcome.expires_at {
+            Some(at) => format!("; the access token expires {at}"),
+            None => String::new(),
+        };
+        let refresh = if outcome.refreshable {
+            "it is renewed automatically when refused"
+        } else {
+            "no refresh token was issued: log in again when it is refused"
+        };
+        format!(
+            "Logged in to remote {:?}. Tokens saved in {}{expiry}; {refresh}.\n",
+            outcome.remote,
+            outcome.path.display()
+        )
+    })
 }
 
 /// Prints JSON or the text rendering on stdout.
@@ -397,7 +511,7 @@ async fn put(data_dir: &Path, args: PutArgs) -> anyhow::Result<ExitCode> {
 
 async fn run_validate(data_dir: &Path, args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let remote = match (&args.remote, args.base_url) {
-        (Some(name), _) => RemoteStore::load(data_dir)?.require(name)?.clone(),
+        (Some(name), _) => commands::validation_remote(data_dir, name).await?,
         (None, Some(base_url)) => RemoteConfig {
             name: "validate".into(),
             base_url,

@@ -29,10 +29,10 @@ pub const SERVED_PUBLIC_URL: &str = "server.public_url";
 /// The public URL for commands that print Base API URLs: the configured one, else the one the
 /// last `serve` on this registry recorded, else the default listen address.
 pub async fn cli_public_url(config: &Config, registry: &docbridge_registry::Registry) -> String {
-    if config.public_url.is_empty() {
-        if let Ok(Some(served)) = registry.setting(SERVED_PUBLIC_URL).await {
-            return served;
-        }
+    if config.public_url.is_empty()
+        && let Ok(Some(served)) = registry.setting(SERVED_PUBLIC_URL).await
+    {
+        return served;
     }
     public_url(config, None)
 }
