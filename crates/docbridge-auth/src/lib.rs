@@ -11,7 +11,7 @@ mod oauth;
 mod password;
 mod secrets;
 
-pub use apikey::{ApiKeyCaller, authenticate_api_key};
+pub use apikey::{ApiKeyCaller, authenticate_api_key, check_api_key};
 pub use error::AuthError;
 pub use links::{LinkAction, LinkSigner, SignedLink};
 pub use oauth::{

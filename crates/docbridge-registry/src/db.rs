@@ -18,6 +18,9 @@ const MIGRATION_LOCK: i64 = 0x646f_6362_7269_6467;
 #[derive(Clone, Debug)]
 pub struct Registry {
     pub(crate) db: DatabaseConnection,
+    /// Who may call, cached per process and checked against the registry generation
+    /// (`cache.rs`). Shared by the clones of one `Registry`.
+    pub(crate) cache: std::sync::Arc<crate::cache::AccessCache>,
 }
 
 impl Registry {
@@ -33,6 +36,9 @@ impl Registry {
             } else {
                 options.max_connections(8);
             }
+            // A connection to a local file does not go stale: pinging it before every query
+            // (sqlx's default) only doubled the round trips to SQLite's worker thread.
+            options.test_before_acquire(false);
             options.map_sqlx_sqlite_opts(|opts| {
                 opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
@@ -40,7 +46,9 @@ impl Registry {
                     .foreign_keys(true)
             });
         } else {
-            options.max_connections(16);
+            // Ping only connections idle long enough for a server or firewall to have dropped
+            // them, not every connection at every query.
+            options.max_connections(16).test_before_acquire_if_idle_for(Duration::from_secs(30));
         }
         let db = Database::connect(options).await?;
         if db.get_database_backend() == DbBackend::Postgres {
@@ -54,7 +62,7 @@ impl Registry {
         } else {
             Migrator::up(&db, None).await?;
         }
-        Ok(Registry { db })
+        Ok(Registry { db, cache: std::sync::Arc::default() })
     }
 
     /// Whether the database answers (for `/readyz`).

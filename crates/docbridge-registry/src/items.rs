@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use docbridge_protocol::{ItemId, ItemKind};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    TransactionTrait, Value,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    FromQueryResult, QueryFilter, Statement, TransactionTrait, Value,
 };
 
 use crate::db::statement;
@@ -56,6 +56,11 @@ pub struct NewItem {
     pub modified: chrono::DateTime<chrono::Utc>,
 }
 
+const ITEM_BY_ID: &str = "SELECT num, id, integration_id, parent_id, path, name, kind, size, modified, state, locked, \
+     indexed_version, created_at FROM items WHERE integration_id = ? AND id = ? AND state = ?";
+const ITEM_BY_ID_POSTGRES: &str = "SELECT num, id, integration_id, parent_id, path, name, kind, size, modified, state, \
+     locked, indexed_version, created_at FROM items WHERE integration_id = $1 AND id = $2 AND state = $3";
+
 /// `path = prefix OR path LIKE prefix/%`, written with `substr` so that `%` and `_` in names
 /// need no escaping.
 const SUBTREE: &str = "(path = ? OR substr(path, 1, ?) = ?)";
@@ -67,14 +72,21 @@ fn subtree_values(path: &str) -> Vec<Value> {
 
 impl Registry {
     /// A live (not trashed) item by ID.
+    ///
+    /// Every `/metadata` and `/download` runs this, so it is one fixed SQL text (prepared once
+    /// per connection and reused) without `LIMIT ?`: the ORM's `.one()` binds the limit as a
+    /// parameter, and SQLite (3.4x) then re-prepares the statement at every execution, because
+    /// a bound `LIMIT` may change the plan. The ID is unique, so no limit is needed.
     pub async fn item(&self, integration_id: i64, id: &ItemId) -> Result<Option<ItemRecord>> {
-        Ok(item::Entity::find()
-            .filter(item::Column::IntegrationId.eq(integration_id))
-            .filter(item::Column::Id.eq(id.as_str()))
-            .filter(item::Column::State.eq(READY))
-            .one(&self.db)
-            .await?
-            .map(to_record))
+        let backend = self.db.get_database_backend();
+        let sql = match backend {
+            DbBackend::Postgres => ITEM_BY_ID_POSTGRES,
+            _ => ITEM_BY_ID,
+        };
+        let values: [Value; 3] = [integration_id.into(), id.as_str().into(), READY.into()];
+        let row =
+            item::Model::find_by_statement(Statement::from_sql_and_values(backend, sql, values)).one(&self.db).await?;
+        Ok(row.map(to_record))
     }
 
     /// A live item by storage path.

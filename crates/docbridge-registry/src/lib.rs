@@ -6,6 +6,7 @@
 //! reservations, the trash, users and grants, OAuth2 codes and tokens, settings, the audit trail.
 
 mod audit;
+mod cache;
 mod db;
 mod entities;
 mod error;
@@ -20,6 +21,7 @@ mod settings;
 mod trash;
 mod users;
 
+pub use cache::AccessSnapshot;
 pub use db::Registry;
 pub use error::RegistryError;
 pub use integrations::{apply_patch, validate_slug};

@@ -9,7 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(InitialSchema)]
+        vec![Box::new(InitialSchema), Box::new(RegistryGeneration)]
     }
 }
 
@@ -152,6 +152,64 @@ impl MigrationTrait for InitialSchema {
         }
         for sql in search {
             db.execute_unprepared(sql).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The registry generation (see `cache.rs`): one counter that every change to the tables which
+/// decide who may call (integrations, their keys, users, grants) bumps, by trigger, in the
+/// changing transaction. Processes cache those tables and check the counter, one cheap read,
+/// before trusting the cache; triggers rather than code, so that every writer bumps it: the CLI,
+/// another server process, an older binary, or a hand-written `UPDATE`.
+struct RegistryGeneration;
+
+impl MigrationName for RegistryGeneration {
+    fn name(&self) -> &str {
+        "m0002_registry_generation"
+    }
+}
+
+/// The tables whose changes bump the generation.
+pub(crate) const GENERATION_TABLES: &[&str] = &["integrations", "api_keys", "users", "grants"];
+
+#[async_trait::async_trait]
+impl MigrationTrait for RegistryGeneration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        db.execute_unprepared("CREATE TABLE registry_generation (id INTEGER PRIMARY KEY, value BIGINT NOT NULL)")
+            .await?;
+        db.execute_unprepared("INSERT INTO registry_generation (id, value) VALUES (1, 0)").await?;
+        match manager.get_database_backend() {
+            DbBackend::Postgres => {
+                // Statement-level: one bump per statement, however many rows it touched. The
+                // row lock it takes is held to the end of the writing transaction, so readers
+                // see the new value exactly when they can see the change.
+                db.execute_unprepared(
+                    "CREATE OR REPLACE FUNCTION docbridge_bump_registry_generation() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                     BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; RETURN NULL; END $$",
+                )
+                .await?;
+                for table in GENERATION_TABLES {
+                    db.execute_unprepared(&format!(
+                        "CREATE TRIGGER {table}_generation AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} \
+                         FOR EACH STATEMENT EXECUTE FUNCTION docbridge_bump_registry_generation()"
+                    ))
+                    .await?;
+                }
+            }
+            _ => {
+                for table in GENERATION_TABLES {
+                    for operation in ["INSERT", "UPDATE", "DELETE"] {
+                        db.execute_unprepared(&format!(
+                            "CREATE TRIGGER {table}_{}_generation AFTER {operation} ON {table} \
+                             BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END",
+                            operation.to_lowercase()
+                        ))
+                        .await?;
+                    }
+                }
+            }
         }
         Ok(())
     }

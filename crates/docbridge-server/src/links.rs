@@ -94,7 +94,14 @@ async fn open_link(state: &AppState, query: &LinkQuery, action: LinkAction) -> R
     if let Err(e) = state.signer.verify(&link, chrono::Utc::now()) {
         return Err(error_page(StatusCode::FORBIDDEN, &e.to_string()));
     }
-    let integration = match state.registry.integration(&query.i).await {
+    let snapshot = match state.registry.access_snapshot().await {
+        Ok(snapshot) => snapshot,
+        Err(e) => {
+            tracing::error!(error = %e, "resolving a link");
+            return Err(error_page(StatusCode::INTERNAL_SERVER_ERROR, "internal error"));
+        }
+    };
+    let integration = match snapshot.integration(&query.i).await {
         Ok(Some(integration)) if integration.enabled => integration,
         Ok(_) => return Err(error_page(StatusCode::FORBIDDEN, "this integration is not available")),
         Err(e) => {
@@ -102,7 +109,7 @@ async fn open_link(state: &AppState, query: &LinkQuery, action: LinkAction) -> R
             return Err(error_page(StatusCode::INTERNAL_SERVER_ERROR, "internal error"));
         }
     };
-    let caller = caller_for(&state.registry, &integration, query.u.clone()).await.map_err(|e| error_page(e.status, &e.message))?;
+    let caller = caller_for(&snapshot, &integration, query.u.clone()).await.map_err(|e| error_page(e.status, &e.message))?;
     let library = state.library(&integration).map_err(|e| {
         tracing::error!(error = %e, "opening a library for a link");
         error_page(StatusCode::INTERNAL_SERVER_ERROR, "internal error")

@@ -76,10 +76,13 @@ pub struct AppState {
     pub signer: LinkSigner,
     pub limits: Arc<crate::limits::Limits>,
     storage: Arc<dyn StorageFactory>,
-    libraries: Arc<RwLock<HashMap<i64, (LibraryKey, Arc<Library>)>>>,
+    libraries: Arc<Libraries>,
     /// The admin API's bearer token (`admin.token`); empty keeps the API disabled.
     admin_token: Arc<secrecy::SecretString>,
 }
+
+/// Each integration's `Library`, with what it was built from.
+type Libraries = RwLock<HashMap<i64, (LibraryKey, Arc<Library>)>>;
 
 /// What a cached `Library` was built from: when the record changes, the library is rebuilt.
 #[derive(Debug, Clone, PartialEq, Eq)]

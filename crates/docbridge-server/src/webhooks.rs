@@ -12,7 +12,7 @@ use docbridge_documents::{ActionOutcome, ActionTarget, Caller, ItemView, Library
 use docbridge_protocol::{
     CustomActionInfo, Endpoint, ItemMetadata, RangeRequest, ServiceInfo, StatusOutcome, UploadOutcome, WEBHOOK_VERSION, content_disposition, parse_range,
 };
-use docbridge_registry::{AuditEntry, AuthType, Integration};
+use docbridge_registry::{AccessSnapshot, AuditEntry, AuthType, Integration};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{ApiError, Vocabulary};
@@ -91,12 +91,16 @@ struct Call {
 
 impl Call {
     async fn run(&self, slug: &str, body: Body) -> Result<Response, ApiError> {
-        let integration = self.state.registry.integration(slug).await?.ok_or_else(|| ApiError::not_found(format!("no integration {slug:?}")))?;
+        // One generation check, then the integration, its keys and the caller's grant come
+        // from the process's cache when nothing changed since they were read (registry
+        // `cache.rs`): a disable or a revocation by any process applies to the next request.
+        let snapshot = self.state.registry.access_snapshot().await?;
+        let integration = snapshot.integration(slug).await?.ok_or_else(|| ApiError::not_found(format!("no integration {slug:?}")))?;
         if self.endpoint == Endpoint::ServiceInfo {
             return Ok(Json(self.service_info(&integration)).into_response());
         }
         self.state.limits.check_address(self.address, integration.id)?;
-        let caller = authenticate(&self.state, &integration, &self.headers).await.inspect_err(|e| {
+        let caller = authenticate(&self.state, &snapshot, &integration, &self.headers).await.inspect_err(|e| {
             if e.status == StatusCode::FORBIDDEN && integration.enabled {
                 self.state.limits.record_failure(self.address, integration.id);
             }
@@ -291,12 +295,15 @@ fn delete_target(params: &Params) -> Result<docbridge_protocol::ItemId, ApiError
 }
 
 /// Checks the caller's credentials for an integration (C3, C4) and works out their role (C5).
-pub async fn authenticate(state: &AppState, integration: &Integration, headers: &HeaderMap) -> Result<Caller, ApiError> {
+pub async fn authenticate(state: &AppState, snapshot: &AccessSnapshot<'_>, integration: &Integration, headers: &HeaderMap) -> Result<Caller, ApiError> {
     if !integration.enabled {
         return Err(ApiError::forbidden(format!("the integration {:?} is disabled", integration.slug)));
     }
     let username = match integration.auth_type {
-        AuthType::ApiKey => docbridge_auth::authenticate_api_key(&state.registry, integration, header_text(headers, "apikey"), header_text(headers, "username")).await?.username,
+        AuthType::ApiKey => {
+            let hashes = snapshot.api_key_hashes(integration.id).await?;
+            docbridge_auth::check_api_key(&hashes, header_text(headers, "apikey"), header_text(headers, "username"))?.username
+        }
         AuthType::OAuth2 => {
             // Every `Authorization` value is looked at: Workfront may send an administrator's
             // own (e.g. Basic) beside the Bearer one. Any failure is a 403, which is what makes
@@ -306,15 +313,16 @@ pub async fn authenticate(state: &AppState, integration: &Integration, headers: 
             docbridge_auth::authenticate_bearer(&state.registry, integration, token).await?.username
         }
     };
-    caller_for(&state.registry, integration, username).await
+    caller_for(snapshot, integration, username).await
 }
 
 /// The role of a user in an integration (C5): their grant's role and folder when they have
 /// one there; otherwise (an unknown user, or a user granted only elsewhere) the integration's
-/// default role, where `deny` is a 403. Read on every request, so a grant, a revocation or a
-/// changed default takes effect at once, in every process.
-pub async fn caller_for(registry: &docbridge_registry::Registry, integration: &Integration, username: String) -> Result<Caller, ApiError> {
-    if let Some(access) = registry.access(integration.id, &username).await? {
+/// default role, where `deny` is a 403. Checked against the registry generation on every
+/// request, so a grant, a revocation or a changed default takes effect at once, in every
+/// process.
+pub async fn caller_for(snapshot: &AccessSnapshot<'_>, integration: &Integration, username: String) -> Result<Caller, ApiError> {
+    if let Some(access) = snapshot.access(integration.id, &username).await? {
         return Ok(Caller { username, role: access.role, folder: access.folder });
     }
     let role = integration.default_role.role().ok_or_else(|| ApiError::forbidden(format!("{username} has no access to this integration")))?;
