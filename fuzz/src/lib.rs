@@ -153,6 +153,11 @@ const BOUNDARY: &str = "fuzzboundary";
 pub struct RouterTarget {
     /// Always `Some` until dropped.
     runtime: Option<tokio::runtime::Runtime>,
+    /// Figures for reports: inputs run, calls that reached the router, and of those the ones
+    /// answered with a 4xx (each checked for the contract's error body).
+    pub inputs: u64,
+    pub calls: u64,
+    pub refused: u64,
 }
 
 /// How long one call may take before the target reports a hang. Far above any real answer; a
@@ -196,15 +201,18 @@ impl RouterTarget {
             .enable_all()
             .build()
             .expect("a tokio runtime");
-        RouterTarget { runtime: Some(runtime) }
+        RouterTarget { runtime: Some(runtime), inputs: 0, calls: 0, refused: 0 }
     }
 
     pub fn run(&mut self, data: &[u8]) {
         let Some(runtime) = &self.runtime else { return };
-        runtime.block_on(async {
+        let (calls, refused) = runtime.block_on(async {
             let fixture = Fixture::build().await;
-            fixture.run(data).await;
+            fixture.run(data).await
         });
+        self.inputs += 1;
+        self.calls += calls;
+        self.refused += refused;
     }
 }
 
@@ -315,18 +323,26 @@ impl Fixture {
         json["id"].as_str().unwrap_or_default().to_owned()
     }
 
-    async fn run(&self, data: &[u8]) {
+    /// Runs the calls of an input; answers how many reached the router and how many of those
+    /// were answered 4xx.
+    async fn run(&self, data: &[u8]) -> (u64, u64) {
         let mut last = self.file_id.clone();
+        let (mut calls, mut refused) = (0, 0);
         for chunk in data.split(|b| *b == CALL_SEPARATOR).take(MAX_CALLS) {
             let Some(call) = Call::decode(chunk) else { continue };
-            if let Some(id) = self.send(&call, &last).await {
+            let Some((status, created)) = self.send(&call, &last).await else { continue };
+            calls += 1;
+            refused += u64::from(status.is_client_error());
+            if let Some(id) = created {
                 last = id;
             }
         }
+        (calls, refused)
     }
 
-    /// Sends one call and checks the answer; returns the ID of an item it created.
-    async fn send(&self, call: &Call<'_>, last: &str) -> Option<String> {
+    /// Sends one call and checks the answer; returns its status and the ID of an item it
+    /// created, or nothing if the call could not be sent (an input HTTP itself refuses).
+    async fn send(&self, call: &Call<'_>, last: &str) -> Option<(StatusCode, Option<String>)> {
         let query = encode_query(call.query, &[("@F", &self.file_id), ("@D", &self.folder_id), ("@L", last)]);
         let uri = format!("/webhooks/fuzz/{}?{query}", call.endpoint);
         let mut request = Request::builder().method(call.method.clone()).uri(&uri);
@@ -412,11 +428,14 @@ impl Fixture {
                 );
             }
         }
-        if status == StatusCode::OK && matches!(call.endpoint, "uploadInit" | "createFolder") {
-            let json: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-            return json["id"].as_str().map(str::to_owned);
-        }
-        None
+        let created = if status == StatusCode::OK && matches!(call.endpoint, "uploadInit" | "createFolder") {
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|json| json["id"].as_str().map(str::to_owned))
+        } else {
+            None
+        };
+        Some((status, created))
     }
 }
 

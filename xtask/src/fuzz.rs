@@ -51,8 +51,50 @@ fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
     Ok(Some(options))
 }
 
-fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+/// Cargo, as it runs from a shell: without the variables `cargo run` set for xtask.
+pub(crate) fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_run) {
+            command.env_remove(&name);
+        }
+    }
+    command
+}
+
+/// Whether an environment variable is one that `cargo run` sets for the program it runs (here,
+/// xtask itself) rather than configuration. Build scripts such as ring's ask to be rerun when
+/// `CARGO_PKG_NAME` or `CARGO_MANIFEST_DIR` change, so passing xtask's values on to a build
+/// would make it differ from the same build from a shell, and each would rebuild those
+/// dependencies and everything above them after the other (for the instrumented fuzz build,
+/// most of an hour on 2 cores).
+fn set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_RUSTC_CURRENT_DIR"
+        )
+}
+
+/// `cargo fuzz <sub>` as it runs from a shell, with `RUSTC_BOOTSTRAP=1` (stable toolchain).
+fn cargo_fuzz(root: &Path, sub: &str, sanitizer: &str) -> Command {
+    let mut command = cargo();
+    command.current_dir(root).env("RUSTC_BOOTSTRAP", "1").args([
+        "fuzz",
+        sub,
+        "--fuzz-dir",
+        "fuzz",
+        "--sanitizer",
+        sanitizer,
+        "--debug-assertions",
+    ]);
+    command
 }
 
 /// The workspace root: xtask's manifest folder's parent.
@@ -130,19 +172,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "cargo test --test fuzz_replay seed_corpus_round_trips_through_files (exporting seeds)",
     )?;
 
-    let fuzz = |sub: &str| {
-        let mut command = cargo();
-        command.current_dir(&root).env("RUSTC_BOOTSTRAP", "1").args([
-            "fuzz",
-            sub,
-            "--fuzz-dir",
-            "fuzz",
-            "--sanitizer",
-            &options.sanitizer,
-            "--debug-assertions",
-        ]);
-        command
-    };
+    let fuzz = |sub: &str| cargo_fuzz(&root, sub, &options.sanitizer);
     run_checked(&mut fuzz("build"), "cargo fuzz build (all targets)")?;
 
     let logs = fuzz_dir.join("logs");
@@ -217,6 +247,16 @@ mod tests {
         assert!(parse(&args(&["--seconds", "0"])).is_err());
         assert!(parse(&args(&["--seconds"])).is_err());
         assert!(parse(&args(&["--frobnicate"])).is_err());
+    }
+
+    #[test]
+    fn variables_of_cargo_run_are_not_passed_on() {
+        for name in ["CARGO_PKG_NAME", "CARGO_PKG_VERSION_MAJOR", "CARGO_MANIFEST_DIR", "CARGO_CRATE_NAME"] {
+            assert!(set_by_cargo_run(name), "{name}");
+        }
+        for name in ["CARGO", "CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_PROFILE_DEV_DEBUG", "RUSTC_BOOTSTRAP"] {
+            assert!(!set_by_cargo_run(name), "{name}");
+        }
     }
 
     #[test]

@@ -388,16 +388,17 @@ fn start_server(binary: &Path, data: &Path) -> anyhow::Result<(Server, SocketAdd
         .with_context(|| format!("starting {}", binary.display()))?;
     let stdout = child.stdout.take().context("the server's output")?;
     let server = Server { child };
-    // The first start prints the ApiKey once, before it answers.
-    let mut key = None;
-    for line in BufReader::new(stdout).lines().take(50) {
-        let line = line?;
-        if let Some(value) = line.trim().strip_prefix("ApiKey:") {
-            key = Some(value.trim().to_owned());
-            break;
+    // The first start prints the ApiKey once, before it answers. The output is read to its end
+    // on a thread of its own: closing the pipe early would make the server's next line fail.
+    let (found, key) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(value) = line.trim().strip_prefix("ApiKey:") {
+                let _ = found.send(value.trim().to_owned());
+            }
         }
-    }
-    let key = key.context("the server printed no ApiKey")?;
+    });
+    let key = key.recv_timeout(Duration::from_secs(120)).context("the server printed no ApiKey")?;
     let mut probe = Connection::new(addr, &key);
     for _ in 0..300 {
         if probe.get_path("/healthz").is_ok_and(|a| a.status == 200) {
@@ -414,8 +415,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         return Ok(());
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut build = Command::new(cargo);
+    // As from a shell: with xtask's `cargo run` variables, the build would not reuse the one
+    // `cargo test` made (see `fuzz::cargo`).
+    let mut build = crate::fuzz::cargo();
     build.current_dir(&root).args(["build", "--quiet", "-p", "docbridge-server", "--bin", "docbridge"]);
     if options.release {
         build.arg("--release");

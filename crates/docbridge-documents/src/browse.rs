@@ -30,11 +30,22 @@ fn page<T>(items: Vec<T>, max: Option<u64>, offset: Option<u64>) -> Vec<T> {
 impl Library {
     /// `/metadata`: one item, with size and date fresh from storage.
     pub async fn metadata(&self, caller: &Caller, id: &ItemId) -> Result<ItemView> {
-        let resolved = self.resolve(caller, id).await?;
+        let mut resolved = self.resolve(caller, id).await?;
         let (path, _, _) = Library::location(&resolved)?;
         let entry = match self.storage.stat(&path).await {
             Ok(entry) => entry,
-            Err(StorageError::NotFound(_)) => return Err(self.forget(&resolved, id).await),
+            Err(StorageError::NotFound(_)) => {
+                // Renamed, moved or deleted by a change of this process since it was resolved,
+                // or removed behind our back: look again while no change is under way.
+                let _guard = self.changes.lock().await;
+                resolved = self.resolve(caller, id).await?;
+                let (path, _, _) = Library::location(&resolved)?;
+                match self.storage.stat(&path).await {
+                    Ok(entry) => entry,
+                    Err(StorageError::NotFound(_)) => return Err(self.forget(&resolved, id).await),
+                    Err(e) => return Err(e.into()),
+                }
+            }
             Err(e) => return Err(e.into()),
         };
         let record = match resolved {
@@ -58,8 +69,13 @@ impl Library {
     /// `/files`: a folder's children, reconciled with storage so that files copied in by other
     /// means appear with IDs of their own.
     pub async fn list(&self, caller: &Caller, parent: &ItemId, max: Option<u64>, offset: Option<u64>) -> Result<Vec<ItemView>> {
+        // Reconciling under `changes`: a rename, delete or upload between reading storage and
+        // reading the index would otherwise make the index drop the item (its file then comes
+        // back under a new ID).
+        let guard = self.changes.lock().await;
         let resolved = self.resolve_folder(caller, "parentId", parent).await?;
         let mut children = self.reconciled_children(&resolved, parent).await?;
+        drop(guard);
         children.sort_by_cached_key(listing_key);
         Ok(self.views(caller, page(children, max, offset)).await)
     }
@@ -71,7 +87,9 @@ impl Library {
         futures::stream::iter(records).map(|record| self.view(caller, record)).buffered(VIEW_CONCURRENCY).collect().await
     }
 
-    /// The children of a resolved folder, with the index brought up to date first.
+    /// The children of a resolved folder, with the index brought up to date first. The caller
+    /// holds `changes`: reconciling while a change of this process is half done (storage moved,
+    /// index not yet) would undo that change in the index.
     pub(crate) async fn reconciled_children(&self, resolved: &Resolved, requested: &ItemId) -> Result<Vec<ItemRecord>> {
         let (path, folder_id, folder_path) = Library::location(resolved)?;
         let entries = match self.storage.list(&path).await {
@@ -93,12 +111,19 @@ impl Library {
     }
 
     /// An indexed item that storage no longer has was removed behind our back: drop it from the
-    /// index and answer 404.
+    /// index and answer 404. The caller holds `changes`; the item is dropped only if the index
+    /// still has it where it was resolved (a change may have moved it since, and another item may
+    /// have taken its old path).
     async fn forget(&self, resolved: &Resolved, id: &ItemId) -> DocumentsError {
-        if let Resolved::Item(record) = resolved
-            && let Err(e) = self.registry.remove_subtree(record).await
-        {
-            tracing::warn!(error = %e, item = %record.id, "could not drop a vanished item from the index");
+        if let Resolved::Item(record) = resolved {
+            let dropped = match self.registry.item(self.integration_id, &record.id).await {
+                Ok(Some(current)) if current.path == record.path => self.registry.remove_subtree(&current).await,
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = dropped {
+                tracing::warn!(error = %e, item = %record.id, "could not drop a vanished item from the index");
+            }
         }
         match resolved {
             Resolved::Root => DocumentsError::Internal("the library root is missing from storage".into()),

@@ -63,6 +63,13 @@ impl Library {
     /// Walks the whole library and reconciles every folder with the index, so that search
     /// finds files that were added behind docbridge's back. Returns the folders scanned.
     pub async fn rescan(&self) -> Result<usize> {
+        self.rescan_folders(true).await
+    }
+
+    /// [`Library::rescan`]; with `lock`, each folder is reconciled under `changes` (taken and
+    /// released folder by folder, so that changes are not held up for a whole walk); without,
+    /// the caller holds it.
+    async fn rescan_folders(&self, lock: bool) -> Result<usize> {
         let tree = self.storage.walk(&docbridge_storage::StoragePath::root()).await?;
         let mut folders: Vec<String> = vec![String::new()];
         folders.extend(tree.iter().filter(|(_, e)| e.kind == EntryKind::Dir).map(|(p, _)| p.as_string()));
@@ -72,6 +79,7 @@ impl Library {
         let mut scanned = 0;
         for folder in folders {
             let Some(id) = ids.get(&folder).cloned() else { continue };
+            let _guard = if lock { Some(self.changes.lock().await) } else { None };
             let resolved = if id.is_root() {
                 Resolved::Root
             } else {
@@ -127,7 +135,11 @@ pub struct FsckReport {
 
 impl FsckReport {
     pub fn is_clean(&self) -> bool {
-        self.indexed.is_empty() && self.dropped.is_empty() && self.updated.is_empty() && self.trash_entries_dropped.is_empty() && self.trash_orphans.is_empty()
+        self.indexed.is_empty()
+            && self.dropped.is_empty()
+            && self.updated.is_empty()
+            && self.trash_entries_dropped.is_empty()
+            && self.trash_orphans.is_empty()
     }
 }
 
@@ -136,14 +148,18 @@ impl Library {
     pub async fn fsck(&self) -> Result<FsckReport> {
         let _guard = self.changes.lock().await;
         let describe = |r: &ItemRecord| format!("{} /{}", r.id, r.path);
-        let before: HashMap<ItemId, ItemRecord> = self.registry.all_items(self.integration_id).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
-        self.rescan().await?;
-        let after: HashMap<ItemId, ItemRecord> = self.registry.all_items(self.integration_id).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let before: HashMap<ItemId, ItemRecord> =
+            self.registry.all_items(self.integration_id).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        self.rescan_folders(false).await?;
+        let after: HashMap<ItemId, ItemRecord> =
+            self.registry.all_items(self.integration_id).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
         let mut report = FsckReport::default();
         for (id, record) in &after {
             match before.get(id) {
                 None => report.indexed.push(describe(record)),
-                Some(old) if old.size != record.size || old.modified != record.modified => report.updated.push(describe(record)),
+                Some(old) if old.size != record.size || old.modified != record.modified => {
+                    report.updated.push(describe(record))
+                }
                 Some(_) => {}
             }
         }
@@ -151,7 +167,8 @@ impl Library {
         let entries = self.registry.trash_entries(Some(self.integration_id)).await?;
         let mut known = std::collections::HashSet::new();
         for entry in &entries {
-            let path = docbridge_storage::StoragePath::internal(&["trash", &entry.id]).map_err(crate::DocumentsError::from)?;
+            let path =
+                docbridge_storage::StoragePath::internal(&["trash", &entry.id]).map_err(crate::DocumentsError::from)?;
             match self.storage.stat(&path).await {
                 Ok(_) => {
                     known.insert(entry.id.clone());
@@ -165,12 +182,20 @@ impl Library {
         }
         let trash_dir = docbridge_storage::StoragePath::internal(&["trash"]).map_err(crate::DocumentsError::from)?;
         match self.storage.list(&trash_dir).await {
-            Ok(children) => report.trash_orphans = children.into_iter().map(|c| c.name).filter(|n| !known.contains(n)).collect(),
+            Ok(children) => {
+                report.trash_orphans = children.into_iter().map(|c| c.name).filter(|n| !known.contains(n)).collect()
+            }
             Err(docbridge_storage::StorageError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
         report.reservations_expired = self.registry.expire_reservations().await?;
-        for list in [&mut report.indexed, &mut report.dropped, &mut report.updated, &mut report.trash_entries_dropped, &mut report.trash_orphans] {
+        for list in [
+            &mut report.indexed,
+            &mut report.dropped,
+            &mut report.updated,
+            &mut report.trash_entries_dropped,
+            &mut report.trash_orphans,
+        ] {
             list.sort();
         }
         Ok(report)

@@ -170,6 +170,10 @@ impl Library {
             }
             other => other.into(),
         })?;
+        // Indexing under `changes` (the bytes were streamed without it): a listing that read the
+        // folder before the commit and reconciled after the index entry was written would drop
+        // the entry, and the file would come back under a new ID.
+        let guard = self.changes.lock().await;
         let record = match existing {
             Some(mut record) => {
                 self.registry.update_item_content(self.integration_id, &record.id, entry.size, entry.modified).await?;
@@ -199,6 +203,7 @@ impl Library {
             }
         };
         self.registry.mark_reservation_uploaded(&reservation.id).await?;
+        drop(guard);
         self.index_content(&record).await;
         Ok(UploadOutcome { view: self.view(caller, record).await, replaced })
     }

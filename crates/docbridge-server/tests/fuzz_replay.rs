@@ -9,7 +9,7 @@
 #[path = "../../../fuzz/src/lib.rs"]
 mod bodies;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
@@ -76,14 +76,17 @@ fn seed_corpus_round_trips_through_files() {
         }
     }
     assert!(written > 300, "{written} seeds");
+    eprintln!("fuzz_replay/seeds: {written} seeds written for {} targets", all.len());
 }
 
 #[test]
 fn parser_targets_pass_their_seeds_and_regressions() {
     for (name, body, seeds) in targets() {
-        for input in seeds.iter().chain(regressions(name).iter()) {
+        let kept = regressions(name);
+        for input in seeds.iter().chain(kept.iter()) {
             body(input);
         }
+        eprintln!("fuzz_replay/{name}: {} seeds and {} regressions passed", seeds.len(), kept.len());
     }
 }
 
@@ -92,9 +95,17 @@ fn router_target_passes_its_seeds_and_regressions() {
     let mut target = bodies::RouterTarget::new();
     let seeds = bodies::router_seeds();
     assert!(seeds.len() > 200, "{} seeds", seeds.len());
-    for input in seeds.iter().chain(regressions("router").iter()) {
+    let kept = regressions("router");
+    for input in seeds.iter().chain(kept.iter()) {
         target.run(input);
     }
+    eprintln!(
+        "fuzz_replay/router: {} seeds and {} regressions, {} calls ({} answered 4xx with the error body, 0 answered 5xx)",
+        seeds.len(),
+        kept.len(),
+        target.calls,
+        target.refused
+    );
 }
 
 /// Text with the characters that matter to names and IDs over-represented.
@@ -131,13 +142,16 @@ fn names_ids_and_ranges_hold_for_generated_inputs() {
         ]
         .concat()),
     ];
+    let tried = Cell::new(0u64);
     runner(2000)
         .run(&strategy, |input| {
             bodies::names(&input);
             bodies::range(&input);
+            tried.set(tried.get() + 1);
             Ok(())
         })
         .unwrap();
+    eprintln!("fuzz_replay/names+range: {} generated inputs passed both bodies", tried.get());
 }
 
 /// JSON values of the kinds real providers send, including the wrong ones.
@@ -176,12 +190,15 @@ fn metadata_holds_for_generated_objects() {
                 serde_json::to_vec(&object).unwrap()
             });
     let raw = prop::collection::vec(any::<u8>(), 0..200);
+    let tried = Cell::new(0u64);
     runner(3000)
         .run(&prop_oneof![4 => strategy, 1 => raw], |input| {
             bodies::metadata(&input);
+            tried.set(tried.get() + 1);
             Ok(())
         })
         .unwrap();
+    eprintln!("fuzz_replay/metadata: {} generated objects and byte strings passed", tried.get());
 }
 
 #[test]
@@ -232,12 +249,15 @@ fn config_holds_for_generated_files() {
     let line = (section, key, value).prop_map(|(s, k, v)| format!("{s}\n{k} = {v}\n"));
     let file = prop::collection::vec(line, 0..6).prop_map(|lines| lines.concat().into_bytes());
     let raw = prop::collection::vec(any::<u8>(), 0..200);
+    let tried = Cell::new(0u64);
     runner(600)
         .run(&prop_oneof![4 => file, 1 => raw], |input| {
             bodies::config(&input);
+            tried.set(tried.get() + 1);
             Ok(())
         })
         .unwrap();
+    eprintln!("fuzz_replay/config: {} generated configuration files passed", tried.get());
 }
 
 /// Calls shaped like Workfront's, with hostile values in every parameter.
@@ -315,4 +335,9 @@ fn router_holds_for_generated_calls() {
             Ok(())
         })
         .unwrap();
+    let target = target.borrow();
+    eprintln!(
+        "fuzz_replay/router-generated: {} inputs, {} calls ({} answered 4xx with the error body, 0 answered 5xx)",
+        target.inputs, target.calls, target.refused
+    );
 }

@@ -158,8 +158,10 @@ async fn oversized_headers_are_refused_and_the_server_goes_on() {
     let server = Server::start(|_, _| {}).await;
     let path = "/webhooks/default/files";
     let huge = format!("GET {path} HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(1 << 20));
+    let mut statuses = Vec::new();
     let status = raw_status(server.addr, huge.into_bytes()).await;
     assert!(matches!(status, Some(431 | 400)), "a 1 MiB header answered {status:?}");
+    statuses.extend(status);
     let mut many = format!("GET {path} HTTP/1.1\r\nHost: x\r\n");
     for i in 0..1000 {
         many.push_str(&format!("X-H{i}: v\r\n"));
@@ -167,12 +169,17 @@ async fn oversized_headers_are_refused_and_the_server_goes_on() {
     many.push_str("\r\n");
     let status = raw_status(server.addr, many.into_bytes()).await;
     assert!(matches!(status, Some(431 | 400)), "1000 headers answered {status:?}");
+    statuses.extend(status);
     let huge_uri = format!("GET {path}?q={} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(1 << 20));
     let status = raw_status(server.addr, huge_uri.into_bytes()).await;
     assert!(matches!(status, Some(414 | 431 | 400)), "a 1 MiB URI answered {status:?}");
+    statuses.extend(status);
     assert!(server.healthy().await, "the server still serves");
     let reply = server.send(server.request(Method::GET, "files", &[])).await;
     assert_eq!(reply.status, 200);
+    eprintln!(
+        "limits/headers: a 1 MiB header, 1000 headers and a 1 MiB URI refused ({statuses:?}); the server serves on"
+    );
 }
 
 #[tokio::test]
@@ -197,6 +204,7 @@ async fn form_bodies_over_64_kib_are_413() {
         .body(fits);
     let reply = server.send(request).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
+    eprintln!("limits/form-body: 2 form bodies of 65 KiB answered 413 in their vocabularies; 60 KiB accepted");
 }
 
 #[tokio::test]
@@ -227,6 +235,9 @@ async fn uploads_over_the_limit_are_413_and_leave_the_old_content() {
     let tmp = server.dir.path().join("documents/.docbridge/tmp");
     let leftovers = std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0);
     assert_eq!(leftovers, 0, "no temporary file is left behind");
+    eprintln!(
+        "limits/upload-size: 3 oversized uploads (declared, streamed, multipart) answered 413; old content kept, 0 temporary files left"
+    );
 }
 
 #[tokio::test]
@@ -255,7 +266,8 @@ async fn concurrent_uploads_over_the_limit_are_429_with_retry_after() {
     let third = server.upload_init("third.bin").await;
     let reply = server.send(server.request(Method::PUT, "upload", &[("id", &third)]).body("refused")).await;
     reply.assert_failure(429, "result", "fail");
-    assert!(reply.retry_after() >= 1);
+    let wait = reply.retry_after();
+    assert!(wait >= 1);
     // Other calls are not limited by uploads in progress.
     assert_eq!(server.send(server.request(Method::GET, "files", &[])).await.status, 200);
 
@@ -274,6 +286,9 @@ async fn concurrent_uploads_over_the_limit_are_429_with_retry_after() {
     assert_eq!(download(&first_id).await.body.len(), 8192);
     assert_eq!(download(&second_id).await.body, vec![1u8; 4096]);
     assert_eq!(download(&third).await.body, b"now accepted");
+    eprintln!(
+        "limits/concurrent-uploads: the 3rd of 3 uploads with 2 slots answered 429 (Retry-After {wait}s); all 3 completed once a slot freed"
+    );
 }
 
 #[tokio::test]
@@ -309,7 +324,8 @@ async fn failed_authentications_over_the_limit_are_429_with_retry_after() {
     }
     let reply = server.send(wrong("default")).await;
     reply.assert_failure(429, "status", "error");
-    assert!(reply.retry_after() >= 1);
+    let wait = reply.retry_after();
+    assert!(wait >= 1);
     // Locked out now even with the right key, for this integration only.
     let reply = server.send(server.request(Method::GET, "files", &[])).await;
     reply.assert_failure(429, "status", "error");
@@ -323,6 +339,9 @@ async fn failed_authentications_over_the_limit_are_429_with_retry_after() {
     assert_eq!(server.send(right_other).await.status, 200, "another integration is not locked out");
     // serviceInfo needs no authentication and stays reachable.
     assert_eq!(server.send(server.http.get(format!("{}/webhooks/default/serviceInfo", server.base))).await.status, 200);
+    eprintln!(
+        "limits/auth-failures: after 3 wrong keys the 4th call and the right key answered 429 (Retry-After {wait}s); another integration unaffected"
+    );
 }
 
 /// A body that arrives only when the test says so: the server waits on it for as long as the
@@ -375,6 +394,9 @@ async fn calls_slower_than_the_timeout_are_408_but_uploads_are_not() {
     assert_eq!(response.status(), 200);
     let reply = server.send(server.request(Method::GET, "download", &[("id", &id)])).await;
     assert_eq!(reply.body, b"first half, second half");
+    eprintln!(
+        "limits/timeout: 5 stalled form bodies answered 408 after 50 ms; an upload outliving them completed whole"
+    );
 }
 
 /// A zero timeout is the harshest setting: every call answers 408 with its JSON body or, when it
@@ -416,7 +438,10 @@ async fn with_a_zero_timeout_calls_answer_408_or_their_result() {
             }
         }
     }
-    eprintln!("zero timeout: {timed_out} calls answered 408, {answered} finished first");
+    eprintln!(
+        "limits/zero-timeout: {} calls, {timed_out} answered 408, {answered} finished first, 0 answered 5xx",
+        timed_out + answered
+    );
     assert!(server.healthy().await);
 }
 
@@ -432,4 +457,7 @@ async fn search_terms_over_the_limit_are_400() {
     // Characters, not bytes: 1000 two-byte characters are within the limit.
     assert_eq!(search("é".repeat(1000)).await.status, 200);
     search(" ".repeat(10)).await.assert_failure(400, "status", "error");
+    eprintln!(
+        "limits/search: 17 terms, 1001 characters and a blank query answered 400; 16 terms and 1000 characters (also two-byte ones) answered 200"
+    );
 }

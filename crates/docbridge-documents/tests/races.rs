@@ -1,0 +1,283 @@
+//! Changes racing reads of the same folder, made deterministic by an adapter that stops at a
+//! chosen storage call until the test lets it go (issue #8: items vanished from the index when
+//! a listing, a rescan or a `/metadata` call overlapped a rename).
+//!
+//! - A listing (or a rescan) reads a folder from storage, then reconciles the index with what it
+//!   read. A rename that completed in between made the stale listing drop the renamed item from
+//!   the index and index its old name again under a new ID: the client's ID was gone. An upload
+//!   committed in between was dropped from the index alike, and indexed again under a new ID by
+//!   the next listing (found by `cargo xtask soak`).
+//! - `/metadata` of an item renamed since it was resolved finds nothing at the old path and
+//!   "forgets" the item, by path: a new file uploaded under the old name lost its index entry.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use docbridge_documents::{Caller, Library, LibrarySettings};
+use docbridge_protocol::ItemId;
+use docbridge_registry::{AuthType, DefaultRole, KeyHash, NewIntegration, Registry, Role};
+use docbridge_storage::{ByteStream, Entry, MemoryStorage, Result, Storage, StoragePath, WriteMode};
+use tokio::sync::oneshot;
+
+/// Where a stopped call waits: it tells the test it got there, then waits to be let go.
+struct Stop {
+    path: String,
+    reached: oneshot::Sender<()>,
+    release: oneshot::Receiver<()>,
+}
+
+/// The in-memory adapter, with one-shot stops in `list` (after reading) and `stat` (before and
+/// after reading).
+#[derive(Default)]
+struct Stopping {
+    inner: MemoryStorage,
+    list_stop: Mutex<Option<Stop>>,
+    stat_stops: Mutex<Vec<Stop>>,
+}
+
+impl Stopping {
+    fn take_list_stop(&self, path: &StoragePath) -> Option<Stop> {
+        let mut stop = self.list_stop.lock().unwrap();
+        if stop.as_ref().is_some_and(|s| s.path == path.as_string()) { stop.take() } else { None }
+    }
+
+    fn take_stat_stop(&self, path: &StoragePath) -> Option<Stop> {
+        let mut stops = self.stat_stops.lock().unwrap();
+        let at = stops.iter().position(|s| s.path == path.as_string())?;
+        Some(stops.remove(at))
+    }
+}
+
+async fn wait_at(stop: Option<Stop>) {
+    if let Some(stop) = stop {
+        let _ = stop.reached.send(());
+        let _ = stop.release.await;
+    }
+}
+
+#[async_trait::async_trait]
+impl Storage for Stopping {
+    fn kind(&self) -> &'static str {
+        "stopping"
+    }
+
+    async fn stat(&self, path: &StoragePath) -> Result<Entry> {
+        wait_at(self.take_stat_stop(path)).await;
+        let entry = self.inner.stat(path).await;
+        wait_at(self.take_stat_stop(path)).await;
+        entry
+    }
+
+    async fn list(&self, dir: &StoragePath) -> Result<Vec<Entry>> {
+        let entries = self.inner.list(dir).await;
+        wait_at(self.take_list_stop(dir)).await;
+        entries
+    }
+
+    async fn walk(&self, dir: &StoragePath) -> Result<Vec<(StoragePath, Entry)>> {
+        self.inner.walk(dir).await
+    }
+
+    async fn read(&self, path: &StoragePath, range: Option<std::ops::Range<u64>>) -> Result<ByteStream> {
+        self.inner.read(path, range).await
+    }
+
+    async fn write(&self, path: &StoragePath, data: ByteStream, mode: WriteMode, limit: Option<u64>) -> Result<Entry> {
+        self.inner.write(path, data, mode, limit).await
+    }
+
+    async fn create_dir(&self, path: &StoragePath) -> Result<Entry> {
+        self.inner.create_dir(path).await
+    }
+
+    async fn rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()> {
+        self.inner.rename(from, to).await
+    }
+
+    async fn delete(&self, path: &StoragePath) -> Result<()> {
+        self.inner.delete(path).await
+    }
+}
+
+/// Arms a stop at `path`; answers (reached, release).
+fn stop(path: &str) -> (Stop, oneshot::Receiver<()>, oneshot::Sender<()>) {
+    let (reached_tx, reached_rx) = oneshot::channel();
+    let (release_tx, release_rx) = oneshot::channel();
+    (Stop { path: path.to_owned(), reached: reached_tx, release: release_rx }, reached_rx, release_tx)
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    registry: Registry,
+    integration_id: i64,
+    storage: Arc<Stopping>,
+    library: Arc<Library>,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let registry =
+        Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display())).await.unwrap();
+    let integration = registry
+        .create_integration(NewIntegration {
+            slug: "lib".into(),
+            name: "Library".into(),
+            auth_type: AuthType::ApiKey,
+            redirect_uris: vec![],
+            request_params: vec![],
+            storage_kind: "memory".into(),
+            storage_root: "mem".into(),
+            default_role: DefaultRole::Editor,
+            custom_actions: vec![],
+            api_key: Some(KeyHash { hash: "h".into(), hint: "h".into() }),
+            client: None,
+        })
+        .await
+        .unwrap();
+    let storage = Arc::new(Stopping::default());
+    let settings = LibrarySettings { cache_dir: dir.path().join("cache"), ..LibrarySettings::default() };
+    let library =
+        Arc::new(Library::new(integration.id, "Library", storage.clone(), registry.clone(), Arc::new(settings)));
+    Fixture { _dir: dir, registry, integration_id: integration.id, storage, library }
+}
+
+fn editor() -> Caller {
+    Caller { username: "ed@example.com".into(), role: Role::Editor, folder: None }
+}
+
+async fn upload(library: &Library, name: &str, bytes: &'static [u8]) -> ItemId {
+    let view = library.upload_init(&editor(), &ItemId::root(), name, None, None).await.unwrap();
+    let body: ByteStream = Box::pin(futures::stream::iter([Ok(Bytes::from_static(bytes))]));
+    library.upload(&editor(), &view.record.id, body).await.unwrap();
+    view.record.id
+}
+
+/// What reads the folder while a change races it.
+#[derive(Debug, Clone, Copy)]
+enum Reader {
+    Listing,
+    Rescan,
+}
+
+/// What changes the folder meanwhile: `a.txt` renamed to `b.txt`, or the bytes of a new
+/// `c.txt` (reserved beforehand) committed.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Rename,
+    Upload,
+}
+
+/// A reader has read the root from storage and is stopped before it reconciles; a change to
+/// the root is started meanwhile. The change must not be able to slip in between (it waits for
+/// the reader); the reader is let go once the change has finished, or after a second if it
+/// cannot finish. The wait only bounds how long the change is given to overtake the reader:
+/// with the fix it never can, and nothing is asserted about time (on the racy code the change
+/// takes milliseconds, so the test fails there every time).
+async fn change_racing(reader: Reader, change: Change) {
+    let f = fixture().await;
+    let first = upload(&f.library, "a.txt", b"alpha").await;
+    let reserved = f.library.upload_init(&editor(), &ItemId::root(), "c.txt", None, None).await.unwrap().record.id;
+
+    let (armed, reached, release) = stop("");
+    *f.storage.list_stop.lock().unwrap() = Some(armed);
+    let library = f.library.clone();
+    let reading = tokio::spawn(async move {
+        match reader {
+            Reader::Listing => library.list(&editor(), &ItemId::root(), None, None).await.map(|_| ()),
+            Reader::Rescan => library.rescan().await.map(|_| ()),
+        }
+    });
+    reached.await.unwrap();
+
+    let library = f.library.clone();
+    let (renamed, uploaded) = (first.clone(), reserved.clone());
+    let mut changing = tokio::spawn(async move {
+        match change {
+            Change::Rename => library.rename(&editor(), &renamed, "b.txt").await,
+            Change::Upload => {
+                let body: ByteStream = Box::pin(futures::stream::iter([Ok(Bytes::from_static(b"gamma"))]));
+                library.upload(&editor(), &uploaded, body).await.map(|_| ())
+            }
+        }
+    });
+    let overtook = tokio::time::timeout(Duration::from_secs(1), &mut changing).await;
+    release.send(()).unwrap();
+    reading.await.unwrap().unwrap();
+    match overtook {
+        Ok(changed) => changed.unwrap().unwrap(),
+        Err(_) => changing.await.unwrap().unwrap(),
+    }
+
+    let mut expected = match change {
+        Change::Rename => vec![(first, "b.txt".to_owned())],
+        Change::Upload => vec![(first, "a.txt".to_owned()), (reserved, "c.txt".to_owned())],
+    };
+    for (id, name) in &expected {
+        let record = f.registry.item(f.integration_id, id).await.unwrap();
+        assert_eq!(record.map(|r| r.name).as_ref(), Some(name), "{reader:?} racing {change:?}: {name} keeps its ID");
+    }
+    let listed: Vec<(ItemId, String)> = f
+        .library
+        .list(&editor(), &ItemId::root(), None, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.record.id, v.record.name))
+        .collect();
+    expected.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(listed, expected, "{reader:?} racing {change:?}");
+    let report = f.library.fsck().await.unwrap();
+    assert!(report.is_clean(), "{reader:?} racing {change:?}: {report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_racing_a_rename_keeps_the_renamed_items_id() {
+    change_racing(Reader::Listing, Change::Rename).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rescan_racing_a_rename_keeps_the_renamed_items_id() {
+    change_racing(Reader::Rescan, Change::Rename).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_racing_an_upload_keeps_the_uploaded_items_id() {
+    change_racing(Reader::Listing, Change::Upload).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rescan_racing_an_upload_keeps_the_uploaded_items_id() {
+    change_racing(Reader::Rescan, Change::Upload).await;
+}
+
+/// `/metadata` resolves `a.txt`; before it looks in storage the file is renamed to `b.txt`, and
+/// before it acts on finding nothing, a new `a.txt` is uploaded. It must answer the renamed
+/// item (not 404) and leave the new one indexed. Fully ordered by the stops: no waiting on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_racing_a_rename_finds_the_item_and_forgets_nothing() {
+    let f = fixture().await;
+    let first = upload(&f.library, "a.txt", b"alpha").await;
+
+    let (before, before_reached, before_release) = stop("a.txt");
+    let (after, after_reached, after_release) = stop("a.txt");
+    f.storage.stat_stops.lock().unwrap().extend([before, after]);
+    let library = f.library.clone();
+    let looked_up = first.clone();
+    let metadata = tokio::spawn(async move { library.metadata(&editor(), &looked_up).await });
+
+    before_reached.await.unwrap();
+    f.library.rename(&editor(), &first, "b.txt").await.unwrap();
+    before_release.send(()).unwrap();
+    after_reached.await.unwrap();
+    let second = upload(&f.library, "a.txt", b"another alpha").await;
+    after_release.send(()).unwrap();
+
+    let view = metadata.await.unwrap().expect("the renamed item is found");
+    assert_eq!((view.record.id, view.record.name.as_str(), view.record.size), (first.clone(), "b.txt", 5));
+    let kept = f.registry.item(f.integration_id, &second).await.unwrap();
+    assert_eq!(kept.map(|r| r.name), Some("a.txt".to_owned()), "the new a.txt keeps its index entry");
+    assert_eq!(f.library.metadata(&editor(), &second).await.unwrap().record.size, 13);
+    let report = f.library.fsck().await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+}
