@@ -15,13 +15,21 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("docbridge-client", &["docbridge-protocol"]),
     (
         "docbridge-server",
-        &["docbridge-protocol", "docbridge-storage", "docbridge-registry", "docbridge-auth", "docbridge-documents", "docbridge-client"],
+        &[
+            "docbridge-protocol",
+            "docbridge-storage",
+            "docbridge-registry",
+            "docbridge-auth",
+            "docbridge-documents",
+            "docbridge-client",
+        ],
     ),
     ("xtask", &[]),
 ];
 
 /// External crates that only one internal crate may name (normal dependencies).
-const EXCLUSIVE: &[(&str, &str)] = &[("sea-orm", "docbridge-registry"), ("sea-orm-migration", "docbridge-registry"), ("axum", "docbridge-server")];
+const EXCLUSIVE: &[(&str, &str)] =
+    &[("sea-orm", "docbridge-registry"), ("sea-orm-migration", "docbridge-registry"), ("axum", "docbridge-server")];
 
 fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or_else(|| unreachable!("xtask lives in the workspace"))
@@ -61,9 +69,14 @@ fn internal_arrows_are_the_documented_ones() {
     let deps = normal_dependencies();
     let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
     for (package, uses) in &deps {
-        let permitted = allowed.get(package.as_str()).unwrap_or_else(|| panic!("{package} is not in ALLOWED: add it and to docs/ARCHITECTURE.md"));
+        let permitted = allowed
+            .get(package.as_str())
+            .unwrap_or_else(|| panic!("{package} is not in ALLOWED: add it and to docs/ARCHITECTURE.md"));
         for dep in uses.iter().filter(|d| d.starts_with("docbridge-")) {
-            assert!(permitted.contains(&dep.as_str()), "{package} depends on {dep}, which docs/ARCHITECTURE.md does not allow");
+            assert!(
+                permitted.contains(&dep.as_str()),
+                "{package} depends on {dep}, which docs/ARCHITECTURE.md does not allow"
+            );
         }
     }
     for (package, _) in ALLOWED {
@@ -91,7 +104,8 @@ fn exclusive_external_crates() {
 
 #[test]
 fn architecture_doc_names_every_crate() {
-    let doc = std::fs::read_to_string(workspace_root().join("docs/ARCHITECTURE.md")).expect("docs/ARCHITECTURE.md exists");
+    let doc =
+        std::fs::read_to_string(workspace_root().join("docs/ARCHITECTURE.md")).expect("docs/ARCHITECTURE.md exists");
     for (package, _) in ALLOWED {
         assert!(doc.contains(&format!("`{package}`")), "docs/ARCHITECTURE.md has no paragraph for `{package}`");
     }

@@ -51,8 +51,13 @@ impl Library {
         let record = match resolved {
             Resolved::Root => self.root_record(entry.modified),
             Resolved::Item(mut record) => {
-                if record.kind == ItemKind::File && (record.size != entry.size || record.modified.timestamp_millis() != entry.modified.timestamp_millis()) {
-                    self.registry.update_item_content(self.integration_id, &record.id, entry.size, entry.modified).await?;
+                if record.kind == ItemKind::File
+                    && (record.size != entry.size
+                        || record.modified.timestamp_millis() != entry.modified.timestamp_millis())
+                {
+                    self.registry
+                        .update_item_content(self.integration_id, &record.id, entry.size, entry.modified)
+                        .await?;
                     record.size = entry.size;
                     record.modified = entry.modified;
                 }
@@ -68,7 +73,13 @@ impl Library {
 
     /// `/files`: a folder's children, reconciled with storage so that files copied in by other
     /// means appear with IDs of their own.
-    pub async fn list(&self, caller: &Caller, parent: &ItemId, max: Option<u64>, offset: Option<u64>) -> Result<Vec<ItemView>> {
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        parent: &ItemId,
+        max: Option<u64>,
+        offset: Option<u64>,
+    ) -> Result<Vec<ItemView>> {
         // Reconciling under `changes`: a rename, delete or upload between reading storage and
         // reading the index would otherwise make the index drop the item (its file then comes
         // back under a new ID).
@@ -84,7 +95,11 @@ impl Library {
     /// extension) are read concurrently rather than one after the other.
     async fn views(&self, caller: &Caller, records: Vec<ItemRecord>) -> Vec<ItemView> {
         use futures::StreamExt;
-        futures::stream::iter(records).map(|record| self.view(caller, record)).buffered(VIEW_CONCURRENCY).collect().await
+        futures::stream::iter(records)
+            .map(|record| self.view(caller, record))
+            .buffered(VIEW_CONCURRENCY)
+            .collect()
+            .await
     }
 
     /// The children of a resolved folder, with the index brought up to date first. The caller
@@ -95,7 +110,9 @@ impl Library {
         let entries = match self.storage.list(&path).await {
             Ok(entries) => entries,
             Err(StorageError::NotFound(_)) => return Err(self.forget(resolved, requested).await),
-            Err(StorageError::NotADirectory(_)) => return Err(DocumentsError::invalid("parentId", "is a file, not a folder")),
+            Err(StorageError::NotADirectory(_)) => {
+                return Err(DocumentsError::invalid("parentId", "is a file, not a folder"));
+            }
             Err(e) => return Err(e.into()),
         };
         let observed: Vec<ObservedItem> = entries
@@ -133,7 +150,14 @@ impl Library {
 
     /// `/search`: every whitespace-separated term must occur in the name or, for text-like
     /// files, the content; case-insensitive; never a regular expression (C10).
-    pub async fn search(&self, caller: &Caller, query: &str, parent: Option<&ItemId>, max: Option<u64>, offset: Option<u64>) -> Result<Vec<ItemView>> {
+    pub async fn search(
+        &self,
+        caller: &Caller,
+        query: &str,
+        parent: Option<&ItemId>,
+        max: Option<u64>,
+        offset: Option<u64>,
+    ) -> Result<Vec<ItemView>> {
         if query.chars().count() > MAX_QUERY_CHARS {
             return Err(DocumentsError::invalid("query", format!("is longer than {MAX_QUERY_CHARS} characters")));
         }

@@ -44,8 +44,13 @@ impl Library {
         caller.require_write()?;
         match self.resolve(caller, id).await? {
             Resolved::Root => Err(DocumentsError::invalid(field, format!("the root folder cannot be {verb}"))),
-            Resolved::Item(record) if id.is_root() => Err(DocumentsError::invalid(field, format!("{:?} is your root folder and cannot be {verb}", record.name))),
-            Resolved::Item(record) if record.locked => Err(DocumentsError::Forbidden(format!("{:?} is locked", record.name))),
+            Resolved::Item(record) if id.is_root() => Err(DocumentsError::invalid(
+                field,
+                format!("{:?} is your root folder and cannot be {verb}", record.name),
+            )),
+            Resolved::Item(record) if record.locked => {
+                Err(DocumentsError::Forbidden(format!("{:?} is locked", record.name)))
+            }
             Resolved::Item(record) => Ok(record),
         }
     }
@@ -72,17 +77,25 @@ impl Library {
         let parent_path = if parent_id.is_root() {
             String::new()
         } else {
-            self.registry.item(self.integration_id, parent_id).await?.ok_or_else(|| DocumentsError::NotFound(format!("no folder with ID {parent_id}")))?.path
+            self.registry
+                .item(self.integration_id, parent_id)
+                .await?
+                .ok_or_else(|| DocumentsError::NotFound(format!("no folder with ID {parent_id}")))?
+                .path
         };
         let new_key = docbridge_registry::child_path(&parent_path, name);
-        if self.registry.item_by_path(self.integration_id, &new_key).await?.is_some() || self.name_is_reserved(parent_id, name).await? {
+        if self.registry.item_by_path(self.integration_id, &new_key).await?.is_some()
+            || self.name_is_reserved(parent_id, name).await?
+        {
             return Err(DocumentsError::Conflict(format!("an item named {name:?} already exists in that folder")));
         }
         let from = StoragePath::parse(&record.path).map_err(DocumentsError::from)?;
         let to = StoragePath::parse(&new_key).map_err(DocumentsError::from)?;
         match self.storage.rename(&from, &to).await {
             Ok(()) => {}
-            Err(StorageError::AlreadyExists(_)) => return Err(DocumentsError::Conflict(format!("an item named {name:?} already exists in that folder"))),
+            Err(StorageError::AlreadyExists(_)) => {
+                return Err(DocumentsError::Conflict(format!("an item named {name:?} already exists in that folder")));
+            }
             Err(StorageError::InvalidPath(reason)) => return Err(DocumentsError::invalid("folder", reason)),
             Err(e) => return Err(e.into()),
         }
@@ -136,13 +149,26 @@ impl Library {
         let parent = if entry.original_parent_id.is_root() {
             Some(ItemId::root())
         } else {
-            self.registry.item(self.integration_id, &entry.original_parent_id).await?.filter(|p| p.path == parent_path).map(|p| p.id)
+            self.registry
+                .item(self.integration_id, &entry.original_parent_id)
+                .await?
+                .filter(|p| p.path == parent_path)
+                .map(|p| p.id)
         };
         let (parent_id, parent_path) = match parent {
             Some(id) => (id, parent_path),
             None => (ItemId::root(), String::new()),
         };
-        let resolved = if parent_id.is_root() { Resolved::Root } else { Resolved::Item(self.registry.item(self.integration_id, &parent_id).await?.ok_or_else(|| DocumentsError::NotFound("folder".into()))?) };
+        let resolved = if parent_id.is_root() {
+            Resolved::Root
+        } else {
+            Resolved::Item(
+                self.registry
+                    .item(self.integration_id, &parent_id)
+                    .await?
+                    .ok_or_else(|| DocumentsError::NotFound("folder".into()))?,
+            )
+        };
         let taken = self.reconciled_children(&resolved, &parent_id).await?.into_iter().map(|c| c.name).collect();
         let name = crate::transfer::free_name(&entry.name, &taken);
         let key = docbridge_registry::child_path(&parent_path, &name);

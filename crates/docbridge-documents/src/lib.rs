@@ -12,13 +12,13 @@ mod error;
 mod indexer;
 mod library;
 pub mod mime;
-pub mod thumbnail;
 mod thumbcache;
+pub mod thumbnail;
 mod transfer;
 
 pub use actions::{ActionOutcome, ActionTarget};
-pub use indexer::{FsckReport, MaintenanceReport};
 pub use error::DocumentsError;
+pub use indexer::{FsckReport, MaintenanceReport};
 pub use library::{Caller, ConflictPolicy, Library, LibrarySettings, Resolved};
 pub use thumbcache::CachedThumbnail;
 pub use transfer::{Download, UploadOutcome};

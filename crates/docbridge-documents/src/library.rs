@@ -67,7 +67,11 @@ impl Caller {
     }
 
     pub(crate) fn require_write(&self) -> Result<()> {
-        if self.can_write() { Ok(()) } else { Err(DocumentsError::Forbidden(format!("{} may not change documents here", self.username))) }
+        if self.can_write() {
+            Ok(())
+        } else {
+            Err(DocumentsError::Forbidden(format!("{} may not change documents here", self.username)))
+        }
     }
 }
 
@@ -93,14 +97,30 @@ pub struct Library {
 
 impl std::fmt::Debug for Library {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Library").field("integration_id", &self.integration_id).field("storage", &self.storage.kind()).finish()
+        f.debug_struct("Library")
+            .field("integration_id", &self.integration_id)
+            .field("storage", &self.storage.kind())
+            .finish()
     }
 }
 
 impl Library {
     /// `title` is what the root folder is called (the integration's name).
-    pub fn new(integration_id: i64, title: impl Into<String>, storage: Arc<dyn Storage>, registry: Registry, settings: Arc<LibrarySettings>) -> Self {
-        Library { integration_id, title: title.into(), storage, registry, settings, changes: tokio::sync::Mutex::new(()) }
+    pub fn new(
+        integration_id: i64,
+        title: impl Into<String>,
+        storage: Arc<dyn Storage>,
+        registry: Registry,
+        settings: Arc<LibrarySettings>,
+    ) -> Self {
+        Library {
+            integration_id,
+            title: title.into(),
+            storage,
+            registry,
+            settings,
+            changes: tokio::sync::Mutex::new(()),
+        }
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
@@ -115,7 +135,9 @@ impl Library {
     /// not found (never "forbidden", which would confirm they exist).
     pub async fn resolve(&self, caller: &Caller, id: &ItemId) -> Result<Resolved> {
         let confinement = match &caller.folder {
-            Some(folder) => Some(self.registry.item(self.integration_id, folder).await?.ok_or_else(|| not_found(folder))?),
+            Some(folder) => {
+                Some(self.registry.item(self.integration_id, folder).await?.ok_or_else(|| not_found(folder))?)
+            }
             None => None,
         };
         if id.is_root() {
@@ -147,7 +169,8 @@ impl Library {
         match resolved {
             Resolved::Root => Ok((StoragePath::root(), ItemId::root(), String::new())),
             Resolved::Item(record) => {
-                let path = StoragePath::parse(&record.path).map_err(|e| DocumentsError::Internal(format!("indexed path {:?}: {e}", record.path)))?;
+                let path = StoragePath::parse(&record.path)
+                    .map_err(|e| DocumentsError::Internal(format!("indexed path {:?}: {e}", record.path)))?;
                 Ok((path, record.id.clone(), record.path.clone()))
             }
         }

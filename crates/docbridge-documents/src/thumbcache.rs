@@ -20,7 +20,11 @@ pub struct CachedThumbnail {
 impl Library {
     fn cache_path(&self, record: &ItemRecord, width: u32) -> PathBuf {
         // IDs are URL-safe and versions are digits and dashes: safe as file names.
-        self.settings.cache_dir.join("thumbnails").join(self.integration_id.to_string()).join(format!("{}-{}-{width}", record.id, record.version()))
+        self.settings.cache_dir.join("thumbnails").join(self.integration_id.to_string()).join(format!(
+            "{}-{}-{width}",
+            record.id,
+            record.version()
+        ))
     }
 
     /// The thumbnail of an item at `width` pixels.
@@ -35,7 +39,9 @@ impl Library {
             }
         }
         let bytes = match record.kind {
-            ItemKind::File if record.size <= self.settings.max_thumbnail_source_bytes => self.read_head(&record, record.size).await?,
+            ItemKind::File if record.size <= self.settings.max_thumbnail_source_bytes => {
+                self.read_head(&record, record.size).await?
+            }
             _ => Vec::new(),
         };
         let (kind, name, mime) = (record.kind, record.name.clone(), view.mime_type.clone());

@@ -95,7 +95,9 @@ impl Library {
 
         let existing = children.iter().find(|c| c.name == filename);
         let (id, name, replaces_existing) = match (existing, self.settings.conflict_policy) {
-            (None, _) if !taken.contains(filename) => (ItemId::from_trusted(docbridge_registry::random_id()), filename.to_owned(), false),
+            (None, _) if !taken.contains(filename) => {
+                (ItemId::from_trusted(docbridge_registry::random_id()), filename.to_owned(), false)
+            }
             (Some(existing), ConflictPolicy::Replace) if existing.kind == ItemKind::File => {
                 if existing.locked {
                     return Err(DocumentsError::Forbidden(format!("{filename:?} is locked")));
@@ -103,9 +105,13 @@ impl Library {
                 (existing.id.clone(), filename.to_owned(), true)
             }
             (_, ConflictPolicy::Reject | ConflictPolicy::Replace) => {
-                return Err(DocumentsError::Conflict(format!("an item named {filename:?} already exists in this folder")));
+                return Err(DocumentsError::Conflict(format!(
+                    "an item named {filename:?} already exists in this folder"
+                )));
             }
-            (_, ConflictPolicy::Rename) => (ItemId::from_trusted(docbridge_registry::random_id()), free_name(filename, &taken), false),
+            (_, ConflictPolicy::Rename) => {
+                (ItemId::from_trusted(docbridge_registry::random_id()), free_name(filename, &taken), false)
+            }
         };
         let reservation = self
             .registry
@@ -144,7 +150,9 @@ impl Library {
     /// there before untouched (C14).
     pub async fn upload(&self, caller: &Caller, id: &ItemId, body: ByteStream) -> Result<UploadOutcome> {
         caller.require_write()?;
-        let reservation = self.registry.reservation(self.integration_id, id).await?.ok_or_else(|| DocumentsError::NotFound(format!("no upload was started with ID {id} (call /uploadInit first)")))?;
+        let reservation = self.registry.reservation(self.integration_id, id).await?.ok_or_else(|| {
+            DocumentsError::NotFound(format!("no upload was started with ID {id} (call /uploadInit first)"))
+        })?;
         if reservation.uploaded_at.is_none() && reservation.expires_at <= Utc::now() {
             return Err(DocumentsError::NotFound(format!("the upload reservation {id} has expired")));
         }
@@ -165,9 +173,10 @@ impl Library {
         };
         let mode = if replaced { WriteMode::Replace } else { WriteMode::CreateNew };
         let entry = self.storage.write(&path, body, mode, limit).await.map_err(|e| match e {
-            docbridge_storage::StorageError::AlreadyExists(_) => {
-                DocumentsError::Conflict(format!("{:?} was created by someone else meanwhile; start a new upload", reservation.name))
-            }
+            docbridge_storage::StorageError::AlreadyExists(_) => DocumentsError::Conflict(format!(
+                "{:?} was created by someone else meanwhile; start a new upload",
+                reservation.name
+            )),
             other => other.into(),
         })?;
         // Indexing under `changes` (the bytes were streamed without it): a listing that read the
@@ -196,7 +205,9 @@ impl Library {
                     Ok(record) => record,
                     // A listing in between already indexed the file under its reserved ID.
                     Err(docbridge_registry::RegistryError::Conflict(_)) => {
-                        self.registry.item(self.integration_id, id).await?.ok_or_else(|| DocumentsError::Conflict(format!("{:?} is indexed under another ID", reservation.name)))?
+                        self.registry.item(self.integration_id, id).await?.ok_or_else(|| {
+                            DocumentsError::Conflict(format!("{:?} is indexed under another ID", reservation.name))
+                        })?
                     }
                     Err(e) => return Err(e.into()),
                 }
@@ -212,7 +223,9 @@ impl Library {
     async fn reserved_path(&self, caller: &Caller, reservation: &Reservation) -> Result<StoragePath> {
         let parent = match self.resolve_folder(caller, "parentId", &reservation.parent_id).await {
             Ok(parent) => parent,
-            Err(DocumentsError::NotFound(_)) => return Err(DocumentsError::Conflict("the destination folder no longer exists".into())),
+            Err(DocumentsError::NotFound(_)) => {
+                return Err(DocumentsError::Conflict("the destination folder no longer exists".into()));
+            }
             Err(e) => return Err(e),
         };
         let (folder, _, _) = Library::location(&parent)?;
@@ -226,7 +239,8 @@ mod tests {
 
     #[test]
     fn free_names() {
-        let taken: HashSet<String> = ["report.pdf", "report (1).pdf", ".profile", "README"].iter().map(|s| s.to_string()).collect();
+        let taken: HashSet<String> =
+            ["report.pdf", "report (1).pdf", ".profile", "README"].iter().map(|s| s.to_string()).collect();
         assert_eq!(free_name("new.pdf", &taken), "new.pdf");
         assert_eq!(free_name("report.pdf", &taken), "report (2).pdf");
         assert_eq!(free_name(".profile", &taken), ".profile (1)");

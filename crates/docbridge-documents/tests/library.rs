@@ -5,9 +5,13 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use docbridge_documents::{ActionOutcome, ActionTarget, Caller, ConflictPolicy, DocumentsError, Library, LibrarySettings};
+use docbridge_documents::{
+    ActionOutcome, ActionTarget, Caller, ConflictPolicy, DocumentsError, Library, LibrarySettings,
+};
 use docbridge_protocol::{ItemId, ItemKind};
-use docbridge_registry::{ActionKind, AuthType, CustomActionSpec, DefaultRole, Integration, KeyHash, NewIntegration, Registry, Role};
+use docbridge_registry::{
+    ActionKind, AuthType, CustomActionSpec, DefaultRole, Integration, KeyHash, NewIntegration, Registry, Role,
+};
 use docbridge_storage::{ByteStream, MemoryStorage, Storage, StoragePath, WriteMode};
 use futures::TryStreamExt;
 
@@ -21,7 +25,8 @@ struct Fixture {
 
 async fn fixture(policy: ConflictPolicy) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display())).await.unwrap();
+    let registry =
+        Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display())).await.unwrap();
     let integration = registry
         .create_integration(NewIntegration {
             slug: "lib".into(),
@@ -33,7 +38,11 @@ async fn fixture(policy: ConflictPolicy) -> Fixture {
             storage_root: "mem".into(),
             default_role: DefaultRole::Editor,
             custom_actions: vec![
-                CustomActionSpec { name: "copy".into(), display_name: "Copy".into(), kind: ActionKind::Copy { folder: "Copies/Deep".into() } },
+                CustomActionSpec {
+                    name: "copy".into(),
+                    display_name: "Copy".into(),
+                    kind: ActionKind::Copy { folder: "Copies/Deep".into() },
+                },
                 CustomActionSpec { name: "lock".into(), display_name: "Lock".into(), kind: ActionKind::Lock },
             ],
             api_key: Some(KeyHash { hash: "h".into(), hint: "h".into() }),
@@ -42,7 +51,8 @@ async fn fixture(policy: ConflictPolicy) -> Fixture {
         .await
         .unwrap();
     let storage = Arc::new(MemoryStorage::new());
-    let settings = LibrarySettings { conflict_policy: policy, cache_dir: dir.path().join("cache"), ..LibrarySettings::default() };
+    let settings =
+        LibrarySettings { conflict_policy: policy, cache_dir: dir.path().join("cache"), ..LibrarySettings::default() };
     let library = Library::new(integration.id, "Library", storage.clone(), registry.clone(), Arc::new(settings));
     Fixture { _dir: dir, registry, storage, integration, library }
 }
@@ -57,10 +67,16 @@ fn body(bytes: &'static [u8]) -> ByteStream {
 
 async fn read_all(library: &Library, caller: &Caller, id: &ItemId) -> Vec<u8> {
     let view = library.download_target(caller, id).await.unwrap();
-    library.open_bytes(&view.record, None).await.unwrap().try_fold(Vec::new(), |mut all, chunk| async move {
-        all.extend_from_slice(&chunk);
-        Ok(all)
-    }).await.unwrap()
+    library
+        .open_bytes(&view.record, None)
+        .await
+        .unwrap()
+        .try_fold(Vec::new(), |mut all, chunk| async move {
+            all.extend_from_slice(&chunk);
+            Ok(all)
+        })
+        .await
+        .unwrap()
 }
 
 async fn upload(library: &Library, name: &str, bytes: &'static [u8]) -> ItemId {
@@ -78,7 +94,11 @@ async fn replace_policy_keeps_the_id_across_new_versions() {
     let f = fixture(ConflictPolicy::Replace).await;
     let first = upload(&f.library, "report.pdf", b"v1").await;
     for version in [b"v2" as &'static [u8], b"v3"] {
-        let again = f.library.upload_init(&editor(), &ItemId::root(), "report.pdf", Some("wf-doc"), Some("wf-v2")).await.unwrap();
+        let again = f
+            .library
+            .upload_init(&editor(), &ItemId::root(), "report.pdf", Some("wf-doc"), Some("wf-v2"))
+            .await
+            .unwrap();
         assert_eq!(again.record.id, first, "a new version of the same name keeps the item's ID");
         f.library.upload(&editor(), &again.record.id, body(version)).await.unwrap();
         assert_eq!(read_all(&f.library, &editor(), &first).await, version);
@@ -125,7 +145,10 @@ async fn readers_read_and_cannot_write() {
     let view = f.library.metadata(&reader, &id).await.unwrap();
     assert!(view.read_only);
     assert!(!f.library.metadata(&editor(), &id).await.unwrap().read_only);
-    assert!(matches!(f.library.upload_init(&reader, &ItemId::root(), "x.txt", None, None).await, Err(DocumentsError::Forbidden(_))));
+    assert!(matches!(
+        f.library.upload_init(&reader, &ItemId::root(), "x.txt", None, None).await,
+        Err(DocumentsError::Forbidden(_))
+    ));
     assert!(matches!(f.library.rename(&reader, &id, "y.txt").await, Err(DocumentsError::Forbidden(_))));
     assert!(matches!(f.library.delete(&reader, &id).await, Err(DocumentsError::Forbidden(_))));
     assert!(matches!(f.library.create_folder(&reader, &ItemId::root(), "F").await, Err(DocumentsError::Forbidden(_))));
@@ -152,7 +175,16 @@ async fn a_confined_caller_sees_their_folder_as_root_and_nothing_outside() {
 async fn copy_and_lock_actions() {
     let f = fixture(ConflictPolicy::Rename).await;
     let id = upload(&f.library, "orig.txt", b"content").await;
-    let outcome = f.library.custom_action(&editor(), &f.integration, "copy", ActionTarget::Workfront { document_id: "wf-doc", version_id: Some("wf-v1") }).await.unwrap();
+    let outcome = f
+        .library
+        .custom_action(
+            &editor(),
+            &f.integration,
+            "copy",
+            ActionTarget::Workfront { document_id: "wf-doc", version_id: Some("wf-v1") },
+        )
+        .await
+        .unwrap();
     assert_eq!(outcome, ActionOutcome::Success);
     let copies = f.library.search(&editor(), "orig.txt", None, None, None).await.unwrap();
     assert_eq!(copies.len(), 2, "the original and its copy under Copies/Deep");
@@ -160,10 +192,16 @@ async fn copy_and_lock_actions() {
     assert_eq!(copy.record.path, "Copies/Deep/orig.txt");
     assert_eq!(read_all(&f.library, &editor(), &copy.record.id).await, b"content");
 
-    assert_eq!(f.library.custom_action(&editor(), &f.integration, "lock", ActionTarget::Id(&id)).await.unwrap(), ActionOutcome::Success);
+    assert_eq!(
+        f.library.custom_action(&editor(), &f.integration, "lock", ActionTarget::Id(&id)).await.unwrap(),
+        ActionOutcome::Success
+    );
     assert!(f.library.metadata(&editor(), &id).await.unwrap().read_only, "locked items are read-only");
     assert!(matches!(f.library.rename(&editor(), &id, "new.txt").await, Err(DocumentsError::Forbidden(_))));
-    assert!(matches!(f.library.custom_action(&editor(), &f.integration, "explode", ActionTarget::Id(&id)).await, Err(DocumentsError::InvalidInput { .. })));
+    assert!(matches!(
+        f.library.custom_action(&editor(), &f.integration, "explode", ActionTarget::Id(&id)).await,
+        Err(DocumentsError::InvalidInput { .. })
+    ));
 }
 
 #[tokio::test]
@@ -174,7 +212,10 @@ async fn restore_brings_back_the_same_id_under_a_free_name() {
     f.library.upload(&editor(), &child, body(b"kid")).await.unwrap();
     let entry = f.library.delete(&editor(), &folder).await.unwrap();
     assert!(matches!(f.library.metadata(&editor(), &child).await, Err(DocumentsError::NotFound(_))));
-    assert!(f.library.search(&editor(), "child", None, None, None).await.unwrap().is_empty(), "trashed items are not found");
+    assert!(
+        f.library.search(&editor(), "child", None, None, None).await.unwrap().is_empty(),
+        "trashed items are not found"
+    );
     f.library.create_folder(&editor(), &ItemId::root(), "Folder").await.unwrap();
     let name = f.library.restore(&entry).await.unwrap();
     assert_eq!(name, "Folder (1)");
@@ -190,7 +231,10 @@ async fn fsck_reports_what_changed_behind_our_back() {
     let gone = upload(&f.library, "gone.txt", b"gone").await;
     assert!(f.library.fsck().await.unwrap().is_clean(), "a fresh library is consistent");
     f.storage.delete(&StoragePath::root().join("gone.txt").unwrap()).await.unwrap();
-    f.storage.write(&StoragePath::root().join("new.txt").unwrap(), body(b"new"), WriteMode::CreateNew, None).await.unwrap();
+    f.storage
+        .write(&StoragePath::root().join("new.txt").unwrap(), body(b"new"), WriteMode::CreateNew, None)
+        .await
+        .unwrap();
     let report = f.library.fsck().await.unwrap();
     assert_eq!(report.dropped, vec![format!("{gone} /gone.txt")]);
     assert_eq!(report.indexed.len(), 1);
@@ -208,8 +252,14 @@ async fn search_matches_content_of_text_files_only() {
     upload(&f.library, "blob.bin", b"quarterly figures hidden in a binary").await;
     let found = f.library.search(&editor(), "QUARTERLY figures", None, None, None).await.unwrap();
     assert_eq!(found.iter().map(|v| v.record.name.as_str()).collect::<Vec<_>>(), vec!["notes.txt"]);
-    assert!(f.library.search(&editor(), "quarterly nowhere", None, None, None).await.unwrap().is_empty(), "every term must match");
-    assert!(f.library.search(&editor(), "no.es", None, None, None).await.unwrap().is_empty(), "never a regular expression");
+    assert!(
+        f.library.search(&editor(), "quarterly nowhere", None, None, None).await.unwrap().is_empty(),
+        "every term must match"
+    );
+    assert!(
+        f.library.search(&editor(), "no.es", None, None, None).await.unwrap().is_empty(),
+        "never a regular expression"
+    );
     assert_eq!(f.library.search(&editor(), "tx", None, None, None).await.unwrap().len(), 1, "short terms work too");
     let kind = f.library.search(&editor(), "notes", None, None, None).await.unwrap()[0].record.kind;
     assert_eq!(kind, ItemKind::File);

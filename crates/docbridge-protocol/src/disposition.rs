@@ -27,7 +27,10 @@ mod tests {
 
     #[test]
     fn examples() {
-        assert_eq!(content_disposition("attachment", "a b.pdf"), "attachment; filename=\"a b.pdf\"; filename*=UTF-8''a%20b.pdf");
+        assert_eq!(
+            content_disposition("attachment", "a b.pdf"),
+            "attachment; filename=\"a b.pdf\"; filename*=UTF-8''a%20b.pdf"
+        );
         assert_eq!(
             content_disposition("attachment", "ré\"sumé.txt"),
             "attachment; filename=\"r__sum_.txt\"; filename*=UTF-8''r%C3%A9%22sum%C3%A9.txt"

@@ -18,7 +18,9 @@ mod params;
 mod range;
 mod service_info;
 
-pub use action_event::{ActionEvent, ActionEventItem, CUSTOM_ACTION_EVENT, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER};
+pub use action_event::{
+    ActionEvent, ActionEventItem, CUSTOM_ACTION_EVENT, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER,
+};
 pub use disposition::content_disposition;
 pub use endpoint::Endpoint;
 pub use error::ProtocolError;

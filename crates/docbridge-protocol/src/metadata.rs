@@ -78,9 +78,7 @@ fn deserialize_date_lenient<'de, D: Deserializer<'de>>(deserializer: D) -> Resul
     let value = serde_json::Value::deserialize(deserializer)?;
     let parsed = match &value {
         serde_json::Value::String(s) => parse_date_lenient(s),
-        serde_json::Value::Number(n) => {
-            n.as_i64().and_then(DateTime::from_timestamp_millis).filter(is_rfc3339_year)
-        }
+        serde_json::Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis).filter(is_rfc3339_year),
         serde_json::Value::Null => Some(epoch()),
         _ => None,
     };
@@ -90,9 +88,13 @@ fn deserialize_date_lenient<'de, D: Deserializer<'de>>(deserializer: D) -> Resul
 fn deserialize_size_lenient<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
     let value = serde_json::Value::deserialize(deserializer)?;
     match &value {
-        serde_json::Value::Number(n) => n.as_u64().ok_or_else(|| serde::de::Error::custom(format!("size is not a byte count: {n}"))),
+        serde_json::Value::Number(n) => {
+            n.as_u64().ok_or_else(|| serde::de::Error::custom(format!("size is not a byte count: {n}")))
+        }
         serde_json::Value::String(s) if s.trim().is_empty() => Ok(0),
-        serde_json::Value::String(s) => s.trim().parse().map_err(|_| serde::de::Error::custom(format!("size is not a byte count: {s:?}"))),
+        serde_json::Value::String(s) => {
+            s.trim().parse().map_err(|_| serde::de::Error::custom(format!("size is not a byte count: {s:?}")))
+        }
         serde_json::Value::Null => Ok(0),
         other => Err(serde::de::Error::custom(format!("size is not a byte count: {other}"))),
     }
@@ -159,7 +161,8 @@ mod tests {
         assert_eq!(item.date_modified.timestamp_millis(), 1401990000000);
         assert_eq!(item.mime_type, "");
 
-        let string_size = r#"{"id":"abc","kind":"file","size":"32554694","dateModified":"2014\u00ad06\u00ad05T17:39:45.251Z"}"#;
+        let string_size =
+            r#"{"id":"abc","kind":"file","size":"32554694","dateModified":"2014\u00ad06\u00ad05T17:39:45.251Z"}"#;
         let item: ItemMetadata = serde_json::from_str(string_size).unwrap();
         assert_eq!(item.size, 32554694);
         assert_eq!(format_date(&item.date_modified), "2014-06-05T17:39:45.251Z");

@@ -7,10 +7,9 @@ use crate::ProtocolError;
 pub fn parse_count(field: &'static str, raw: Option<&str>) -> Result<Option<u64>, ProtocolError> {
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(raw) if raw.bytes().all(|b| b.is_ascii_digit()) => raw
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| ProtocolError::invalid(field, "is too large")),
+        Some(raw) if raw.bytes().all(|b| b.is_ascii_digit()) => {
+            raw.parse::<u64>().map(Some).map_err(|_| ProtocolError::invalid(field, "is too large"))
+        }
         Some(_) => Err(ProtocolError::invalid(field, "must be a non-negative whole number")),
     }
 }

@@ -61,7 +61,11 @@ pub fn parse_range(header: Option<&str>, len: u64) -> RangeRequest {
             let end = if last.is_empty() { None } else { last.parse::<u64>().ok() };
             if !last.is_empty() && end.is_none() {
                 // An end too large to parse still means "to the end".
-                return if start < len { RangeRequest::Partial(ByteRange { start, end_inclusive: len - 1 }) } else { RangeRequest::Unsatisfiable };
+                return if start < len {
+                    RangeRequest::Partial(ByteRange { start, end_inclusive: len - 1 })
+                } else {
+                    RangeRequest::Unsatisfiable
+                };
             }
             if end.is_some_and(|end| end < start) {
                 return RangeRequest::Full;

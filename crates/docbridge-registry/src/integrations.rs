@@ -86,7 +86,10 @@ pub fn validate_request_params(params: &[String]) -> Result<()> {
         match param.split_once('=') {
             Some((key, _)) if !key.trim().is_empty() => {}
             _ => {
-                return Err(RegistryError::invalid("request_params", format!("{param:?} is not of the form key=value")));
+                return Err(RegistryError::invalid(
+                    "request_params",
+                    format!("{param:?} is not of the form key=value"),
+                ));
             }
         }
     }

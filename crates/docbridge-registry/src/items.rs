@@ -132,7 +132,8 @@ impl Registry {
             match by_name.remove(seen.name.as_str()) {
                 Some(record) if record.kind == seen.kind => {
                     let content_changed = seen.kind == ItemKind::File
-                        && (record.size != seen.size || record.modified.timestamp_millis() != seen.modified.timestamp_millis());
+                        && (record.size != seen.size
+                            || record.modified.timestamp_millis() != seen.modified.timestamp_millis());
                     if content_changed {
                         updates.push((record.id.clone(), seen));
                     }
@@ -150,8 +151,11 @@ impl Registry {
         }
         // A file that an upload committed but whose index entry was never written (a crash in
         // between) takes the ID its reservation promised, not a random one.
-        let reserved: HashMap<String, ItemId> =
-            if inserts.is_empty() { HashMap::new() } else { self.pending_reservations(integration_id, parent_id).await?.into_iter().collect() };
+        let reserved: HashMap<String, ItemId> = if inserts.is_empty() {
+            HashMap::new()
+        } else {
+            self.pending_reservations(integration_id, parent_id).await?.into_iter().collect()
+        };
         let txn = self.db.begin().await?;
         for record in &removals {
             remove_subtree_in(&txn, integration_id, &record.path).await?;
@@ -196,7 +200,13 @@ impl Registry {
     }
 
     /// Records new content of a file (after an upload).
-    pub async fn update_item_content(&self, integration_id: i64, id: &ItemId, size: u64, modified: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    pub async fn update_item_content(
+        &self,
+        integration_id: i64,
+        id: &ItemId,
+        size: u64,
+        modified: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
         item::Entity::update_many()
             .col_expr(item::Column::Size, sea_orm::sea_query::Expr::value(size as i64))
             .col_expr(item::Column::Modified, sea_orm::sea_query::Expr::value(modified.timestamp_millis()))
@@ -208,7 +218,13 @@ impl Registry {
     }
 
     /// Renames or moves an item; everything below a folder follows. IDs do not change.
-    pub async fn move_item(&self, item: &ItemRecord, new_parent_id: &ItemId, new_path: &str, new_name: &str) -> Result<()> {
+    pub async fn move_item(
+        &self,
+        item: &ItemRecord,
+        new_parent_id: &ItemId,
+        new_path: &str,
+        new_name: &str,
+    ) -> Result<()> {
         let txn = self.db.begin().await?;
         move_in(&txn, item, new_parent_id, new_path, new_name).await?;
         txn.commit().await?;
@@ -241,11 +257,11 @@ impl Registry {
             .filter(item::Column::IntegrationId.eq(integration_id))
             .filter(item::Column::State.eq(READY))
             .filter(item::Column::Kind.eq("file"))
-            .filter(
-                sea_orm::Condition::any()
-                    .add(item::Column::IndexedVersion.is_null())
-                    .add(sea_orm::sea_query::Expr::cust("indexed_version <> (CAST(size AS TEXT) || '-' || CAST(modified AS TEXT))")),
-            )
+            .filter(sea_orm::Condition::any().add(item::Column::IndexedVersion.is_null()).add(
+                sea_orm::sea_query::Expr::cust(
+                    "indexed_version <> (CAST(size AS TEXT) || '-' || CAST(modified AS TEXT))",
+                ),
+            ))
             .limit(limit)
             .all(&self.db)
             .await?;
@@ -309,16 +325,25 @@ pub(crate) async fn remove_subtree_in(txn: &DatabaseTransaction, integration_id:
     values.extend(subtree_values(path));
     txn.execute_raw(statement(
         backend,
-        &format!("DELETE FROM item_search WHERE rowid IN (SELECT num FROM items WHERE integration_id = ? AND {SUBTREE})"),
+        &format!(
+            "DELETE FROM item_search WHERE rowid IN (SELECT num FROM items WHERE integration_id = ? AND {SUBTREE})"
+        ),
         values.clone(),
     ))
     .await?;
-    txn.execute_raw(statement(backend, &format!("DELETE FROM items WHERE integration_id = ? AND {SUBTREE}"), values)).await?;
+    txn.execute_raw(statement(backend, &format!("DELETE FROM items WHERE integration_id = ? AND {SUBTREE}"), values))
+        .await?;
     Ok(())
 }
 
 /// Moves an item row and rewrites the paths of everything below it.
-pub(crate) async fn move_in(txn: &DatabaseTransaction, item: &ItemRecord, new_parent_id: &ItemId, new_path: &str, new_name: &str) -> Result<()> {
+pub(crate) async fn move_in(
+    txn: &DatabaseTransaction,
+    item: &ItemRecord,
+    new_parent_id: &ItemId,
+    new_path: &str,
+    new_name: &str,
+) -> Result<()> {
     let backend = txn.get_database_backend();
     let updated = item::Entity::update_many()
         .col_expr(item::Column::ParentId, sea_orm::sea_query::Expr::value(new_parent_id.as_str()))
@@ -328,7 +353,9 @@ pub(crate) async fn move_in(txn: &DatabaseTransaction, item: &ItemRecord, new_pa
         .filter(item::Column::Id.eq(item.id.as_str()))
         .exec(txn)
         .await
-        .map_err(|e| RegistryError::conflict_on_unique(e, || format!("an item named {new_name:?} already exists there")))?;
+        .map_err(|e| {
+            RegistryError::conflict_on_unique(e, || format!("an item named {new_name:?} already exists there"))
+        })?;
     if updated.rows_affected == 0 {
         return Err(RegistryError::NotFound(format!("item {}", item.id)));
     }
@@ -339,10 +366,18 @@ pub(crate) async fn move_in(txn: &DatabaseTransaction, item: &ItemRecord, new_pa
         txn.execute_raw(statement(
             backend,
             "UPDATE items SET path = ? || substr(path, ?) WHERE integration_id = ? AND substr(path, 1, ?) = ?",
-            vec![new_prefix.into(), old_len.saturating_add(1).into(), item.integration_id.into(), old_len.into(), old_prefix.into()],
+            vec![
+                new_prefix.into(),
+                old_len.saturating_add(1).into(),
+                item.integration_id.into(),
+                old_len.into(),
+                old_prefix.into(),
+            ],
         ))
         .await
-        .map_err(|e| RegistryError::conflict_on_unique(e, || format!("an item named {new_name:?} already exists there")))?;
+        .map_err(|e| {
+            RegistryError::conflict_on_unique(e, || format!("an item named {new_name:?} already exists there"))
+        })?;
     }
     crate::search::rename_search_row(txn, item.integration_id, &item.id, new_name).await?;
     Ok(())

@@ -53,7 +53,9 @@ impl Registry {
         }
         .insert(&txn)
         .await
-        .map_err(|e| RegistryError::conflict_on_unique(e, || "an upload with this ID is already reserved".to_owned()))?;
+        .map_err(|e| {
+            RegistryError::conflict_on_unique(e, || "an upload with this ID is already reserved".to_owned())
+        })?;
         txn.commit().await?;
         Ok(to_record(row))
     }
@@ -93,7 +95,12 @@ impl Registry {
 
     /// The newest reservation that recorded these Workfront IDs (C18). The version ID narrows
     /// the match when given; the document ID alone is enough otherwise.
-    pub async fn reservation_by_workfront_ids(&self, integration_id: i64, document_id: &str, version_id: Option<&str>) -> Result<Option<Reservation>> {
+    pub async fn reservation_by_workfront_ids(
+        &self,
+        integration_id: i64,
+        document_id: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<Reservation>> {
         let mut query = reservation::Entity::find()
             .filter(reservation::Column::IntegrationId.eq(integration_id))
             .filter(reservation::Column::WfDocumentId.eq(document_id));

@@ -18,12 +18,21 @@ use crate::{Registry, Result};
 
 pub(crate) async fn insert_search_row(txn: &DatabaseTransaction, num: i64, name: &str) -> Result<()> {
     let backend = txn.get_database_backend();
-    txn.execute_raw(statement(backend, "INSERT INTO item_search (rowid, name, content) VALUES (?, ?, '')", vec![num.into(), name.to_lowercase().into()]))
-        .await?;
+    txn.execute_raw(statement(
+        backend,
+        "INSERT INTO item_search (rowid, name, content) VALUES (?, ?, '')",
+        vec![num.into(), name.to_lowercase().into()],
+    ))
+    .await?;
     Ok(())
 }
 
-pub(crate) async fn rename_search_row(txn: &DatabaseTransaction, integration_id: i64, id: &ItemId, name: &str) -> Result<()> {
+pub(crate) async fn rename_search_row(
+    txn: &DatabaseTransaction,
+    integration_id: i64,
+    id: &ItemId,
+    name: &str,
+) -> Result<()> {
     let backend = txn.get_database_backend();
     txn.execute_raw(statement(
         backend,
@@ -89,7 +98,12 @@ impl Registry {
 
     /// Items whose name or indexed content contains every term (case-insensitively), within
     /// the subtree at `within_path` when given. Unordered: ranking is the caller's.
-    pub async fn search(&self, integration_id: i64, terms: &[String], within_path: Option<&str>) -> Result<Vec<ItemRecord>> {
+    pub async fn search(
+        &self,
+        integration_id: i64,
+        terms: &[String],
+        within_path: Option<&str>,
+    ) -> Result<Vec<ItemRecord>> {
         if terms.is_empty() {
             return Ok(Vec::new());
         }

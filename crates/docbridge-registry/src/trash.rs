@@ -2,7 +2,10 @@
 //! rewritten to where the storage adapter moved them, until restored or purged.
 
 use docbridge_protocol::{ItemId, ItemKind};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
 
 use crate::db::statement;
 use crate::entities::trash;
@@ -26,7 +29,13 @@ fn to_record(row: trash::Model) -> TrashEntry {
 }
 
 /// Rewrites the prefix `from` of every path in a subtree to `to`, and sets the state.
-async fn relocate_subtree(txn: &sea_orm::DatabaseTransaction, integration_id: i64, from: &str, to: &str, state: &str) -> Result<()> {
+async fn relocate_subtree(
+    txn: &sea_orm::DatabaseTransaction,
+    integration_id: i64,
+    from: &str,
+    to: &str,
+    state: &str,
+) -> Result<()> {
     let backend = txn.get_database_backend();
     let prefix = format!("{from}/");
     let len = crate::db::char_len(&prefix);
@@ -41,7 +50,13 @@ async fn relocate_subtree(txn: &sea_orm::DatabaseTransaction, integration_id: i6
 
 impl Registry {
     /// Records that `item` (and its subtree) now lives at `trash_path` in storage.
-    pub async fn move_to_trash(&self, item: &ItemRecord, trash_id: &str, trash_path: &str, deleted_by: Option<&str>) -> Result<TrashEntry> {
+    pub async fn move_to_trash(
+        &self,
+        item: &ItemRecord,
+        trash_id: &str,
+        trash_path: &str,
+        deleted_by: Option<&str>,
+    ) -> Result<TrashEntry> {
         let txn = self.db.begin().await?;
         relocate_subtree(&txn, item.integration_id, &item.path, trash_path, TRASHED).await?;
         let row = trash::ActiveModel {
@@ -76,14 +91,22 @@ impl Registry {
 
     /// Records that a trashed subtree is back at `restored_path` (its original path unless that
     /// was taken), under `parent_id`. IDs are unchanged.
-    pub async fn restore_from_trash(&self, entry: &TrashEntry, parent_id: &ItemId, restored_path: &str, restored_name: &str) -> Result<()> {
+    pub async fn restore_from_trash(
+        &self,
+        entry: &TrashEntry,
+        parent_id: &ItemId,
+        restored_path: &str,
+        restored_name: &str,
+    ) -> Result<()> {
         let txn = self.db.begin().await?;
-        relocate_subtree(&txn, entry.integration_id, &entry.trash_path, restored_path, READY)
-            .await
-            .map_err(|e| match e {
-                RegistryError::Database(db) => RegistryError::conflict_on_unique(db, || format!("{restored_path:?} is taken")),
+        relocate_subtree(&txn, entry.integration_id, &entry.trash_path, restored_path, READY).await.map_err(
+            |e| match e {
+                RegistryError::Database(db) => {
+                    RegistryError::conflict_on_unique(db, || format!("{restored_path:?} is taken"))
+                }
                 other => other,
-            })?;
+            },
+        )?;
         crate::entities::item::Entity::update_many()
             .col_expr(crate::entities::item::Column::ParentId, sea_orm::sea_query::Expr::value(parent_id.as_str()))
             .col_expr(crate::entities::item::Column::Name, sea_orm::sea_query::Expr::value(restored_name))

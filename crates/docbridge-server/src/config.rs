@@ -166,19 +166,32 @@ pub struct Overrides {
 impl Config {
     /// Loads the layers. `env` is the process environment, passed in so that tests never touch
     /// the real one; only `DOCBRIDGE_*` variables are read.
-    pub fn load(file: Option<&Path>, env: &HashMap<String, String>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let mut builder = config::Config::builder().add_source(config::File::from_str(DEFAULT_CONFIG, config::FileFormat::Toml));
+    pub fn load(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULT_CONFIG, config::FileFormat::Toml));
         if let Some(file) = file {
             builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml).required(true));
         }
         // `DOCBRIDGE_TEST_*` belong to the test suites (which servers they may use), not to us.
         let ours: HashMap<String, String> = env
             .iter()
-            .filter(|(k, _)| k.starts_with("DOCBRIDGE_") && !k.starts_with("DOCBRIDGE_TEST_") && !NOT_CONFIG_KEYS.contains(&k.as_str()))
+            .filter(|(k, _)| {
+                k.starts_with("DOCBRIDGE_")
+                    && !k.starts_with("DOCBRIDGE_TEST_")
+                    && !NOT_CONFIG_KEYS.contains(&k.as_str())
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         builder = builder.add_source(
-            config::Environment::with_prefix("DOCBRIDGE").prefix_separator("_").separator("__").try_parsing(true).source(Some(ours.into_iter().collect())),
+            config::Environment::with_prefix("DOCBRIDGE")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(ours.into_iter().collect())),
         );
         if let Some(listen) = &overrides.listen {
             builder = builder.set_override("http.listen", listen.clone())?;
@@ -192,9 +205,15 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.http.listen.parse::<SocketAddr>().map_err(|e| ConfigError::Invalid { key: "http.listen", reason: format!("{:?} is not an address:port ({e})", self.http.listen) })?;
+        self.http.listen.parse::<SocketAddr>().map_err(|e| ConfigError::Invalid {
+            key: "http.listen",
+            reason: format!("{:?} is not an address:port ({e})", self.http.listen),
+        })?;
         if !self.public_url.is_empty() {
-            let url = url::Url::parse(&self.public_url).map_err(|e| ConfigError::Invalid { key: "public_url", reason: format!("{:?} is not an absolute URL ({e})", self.public_url) })?;
+            let url = url::Url::parse(&self.public_url).map_err(|e| ConfigError::Invalid {
+                key: "public_url",
+                reason: format!("{:?} is not an absolute URL ({e})", self.public_url),
+            })?;
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(ConfigError::Invalid { key: "public_url", reason: "must be an http or https URL".into() });
             }
@@ -204,19 +223,39 @@ impl Config {
         match self.storage.kind.as_str() {
             "fs" => {}
             "s3" if self.storage.s3.bucket.trim().is_empty() => {
-                return Err(ConfigError::Invalid { key: "storage.s3.bucket", reason: "is required when storage.kind is \"s3\"".into() });
+                return Err(ConfigError::Invalid {
+                    key: "storage.s3.bucket",
+                    reason: "is required when storage.kind is \"s3\"".into(),
+                });
             }
             "s3" => {}
-            other => return Err(ConfigError::Invalid { key: "storage.kind", reason: format!("{other:?} is not one of fs, s3") }),
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "storage.kind",
+                    reason: format!("{other:?} is not one of fs, s3"),
+                });
+            }
         }
         if !self.storage.s3.endpoint.is_empty() {
-            let url = url::Url::parse(&self.storage.s3.endpoint)
-                .map_err(|e| ConfigError::Invalid { key: "storage.s3.endpoint", reason: format!("{:?} is not an absolute URL ({e})", self.storage.s3.endpoint) })?;
+            let url = url::Url::parse(&self.storage.s3.endpoint).map_err(|e| ConfigError::Invalid {
+                key: "storage.s3.endpoint",
+                reason: format!("{:?} is not an absolute URL ({e})", self.storage.s3.endpoint),
+            })?;
             match url.scheme() {
                 "https" => {}
                 "http" if self.storage.s3.allow_http => {}
-                "http" => return Err(ConfigError::Invalid { key: "storage.s3.endpoint", reason: "is http:// but storage.s3.allow_http is false".into() }),
-                _ => return Err(ConfigError::Invalid { key: "storage.s3.endpoint", reason: "must be an http or https URL".into() }),
+                "http" => {
+                    return Err(ConfigError::Invalid {
+                        key: "storage.s3.endpoint",
+                        reason: "is http:// but storage.s3.allow_http is false".into(),
+                    });
+                }
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: "storage.s3.endpoint",
+                        reason: "must be an http or https URL".into(),
+                    });
+                }
             }
         }
         Ok(())
@@ -227,12 +266,19 @@ impl Config {
             "rename" => Ok(ConflictPolicy::Rename),
             "reject" => Ok(ConflictPolicy::Reject),
             "replace" => Ok(ConflictPolicy::Replace),
-            other => Err(ConfigError::Invalid { key: "documents.conflict_policy", reason: format!("{other:?} is not one of rename, reject, replace") }),
+            other => Err(ConfigError::Invalid {
+                key: "documents.conflict_policy",
+                reason: format!("{other:?} is not one of rename, reject, replace"),
+            }),
         }
     }
 
     pub fn database_url(&self, data_dir: &Path) -> String {
-        if self.database.url.is_empty() { format!("sqlite://{}?mode=rwc", data_dir.join("docbridge.db").display()) } else { self.database.url.clone() }
+        if self.database.url.is_empty() {
+            format!("sqlite://{}?mode=rwc", data_dir.join("docbridge.db").display())
+        } else {
+            self.database.url.clone()
+        }
     }
 
     pub fn storage_root(&self, data_dir: &Path) -> PathBuf {
@@ -261,7 +307,11 @@ impl Config {
     }
 
     pub fn library_settings(&self, data_dir: &Path) -> LibrarySettings {
-        let cache_dir = if self.documents.cache_dir.is_empty() { data_dir.join("cache") } else { PathBuf::from(&self.documents.cache_dir) };
+        let cache_dir = if self.documents.cache_dir.is_empty() {
+            data_dir.join("cache")
+        } else {
+            PathBuf::from(&self.documents.cache_dir)
+        };
         LibrarySettings {
             max_upload_bytes: self.documents.max_upload_bytes,
             conflict_policy: self.conflict_policy().unwrap_or_default(),
@@ -305,7 +355,9 @@ mod tests {
         assert_eq!(config.publisher, "Acme");
         assert_eq!(config.http.listen, "127.0.0.1:9100");
         assert_eq!(config.conflict_policy().unwrap(), ConflictPolicy::Reject);
-        let config = Config::load(Some(&file), &e, &Overrides { listen: Some("127.0.0.1:9200".into()), public_url: None }).unwrap();
+        let config =
+            Config::load(Some(&file), &e, &Overrides { listen: Some("127.0.0.1:9200".into()), public_url: None })
+                .unwrap();
         assert_eq!(config.http.listen, "127.0.0.1:9200");
     }
 

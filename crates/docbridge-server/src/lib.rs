@@ -4,8 +4,8 @@
 //! document store through docbridge by handing in its own [`StorageFactory`] (see
 //! `examples/custom_store.rs`). The `docbridge` binary (`main.rs`) adds the command line.
 
-mod admin_page;
 mod admin_api;
+mod admin_page;
 pub mod config;
 mod error;
 mod limits;
@@ -52,7 +52,9 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::routes())
         .merge(openapi::routes())
         .layer(axum::middleware::from_fn(metrics::track))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| ApiError::internal("a handler panicked").into_response()))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal("a handler panicked").into_response()
+        }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -77,7 +79,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
                     Err(_) => false,
                 };
                 if !ready {
-                    return (StatusCode::SERVICE_UNAVAILABLE, format!("storage of {} unavailable", integration.slug)).into_response();
+                    return (StatusCode::SERVICE_UNAVAILABLE, format!("storage of {} unavailable", integration.slug))
+                        .into_response();
                 }
             }
             "ready".into_response()
@@ -88,7 +91,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes requests in flight.
 /// Accepted sockets get `TCP_NODELAY`: without it small answers stall on delayed ACKs.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
@@ -96,7 +103,9 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: imp
         }
     });
     // Connection info gives the client address to the per-address limits.
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Runs each library's upkeep (rescan, content indexing, expired reservations and trash)

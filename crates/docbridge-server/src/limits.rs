@@ -26,14 +26,32 @@ pub struct Limits {
 
 impl Limits {
     pub fn new(max_concurrent_uploads: usize, max_auth_failures: u32, window: Duration) -> Self {
-        Limits { max_uploads: max_concurrent_uploads.max(1), uploads: Mutex::default(), max_failures: max_auth_failures.max(1), window, failures: Mutex::default() }
+        Limits {
+            max_uploads: max_concurrent_uploads.max(1),
+            uploads: Mutex::default(),
+            max_failures: max_auth_failures.max(1),
+            window,
+            failures: Mutex::default(),
+        }
     }
 
     /// A slot for one upload into an integration, held until the permit is dropped.
     pub fn upload_slot(&self, integration_id: i64) -> Result<OwnedSemaphorePermit, ApiError> {
-        let semaphore = self.uploads.lock().unwrap_or_else(|e| e.into_inner()).entry(integration_id).or_insert_with(|| Arc::new(Semaphore::new(self.max_uploads))).clone();
+        let semaphore = self
+            .uploads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(integration_id)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.max_uploads)))
+            .clone();
         semaphore.try_acquire_owned().map_err(|_| {
-            ApiError::too_many_requests(format!("too many uploads in progress for this integration (at most {}); retry shortly", self.max_uploads), UPLOAD_RETRY_AFTER_SECS)
+            ApiError::too_many_requests(
+                format!(
+                    "too many uploads in progress for this integration (at most {}); retry shortly",
+                    self.max_uploads
+                ),
+                UPLOAD_RETRY_AFTER_SECS,
+            )
         })
     }
 
@@ -46,7 +64,10 @@ impl Limits {
             let elapsed = start.elapsed();
             if elapsed < self.window && *count >= self.max_failures {
                 let wait = (self.window - elapsed).as_secs().max(1);
-                return Err(ApiError::too_many_requests("too many failed authentications from this address; retry later", wait));
+                return Err(ApiError::too_many_requests(
+                    "too many failed authentications from this address; retry later",
+                    wait,
+                ));
             }
         }
         Ok(())
@@ -93,7 +114,10 @@ mod tests {
         let refused = limits.check_address(Some(bad), 1).unwrap_err();
         assert_eq!(refused.status, axum::http::StatusCode::TOO_MANY_REQUESTS);
         assert!(refused.into_response().headers().contains_key("retry-after"));
-        assert!(limits.check_address(Some(bad), 2).is_ok(), "another integration from the same address is not locked out");
+        assert!(
+            limits.check_address(Some(bad), 2).is_ok(),
+            "another integration from the same address is not locked out"
+        );
         assert!(limits.check_address(Some(good), 1).is_ok());
         assert!(limits.check_address(None, 1).is_ok());
     }

@@ -48,7 +48,10 @@ pub struct LinkQuery {
 
 /// A page that says what went wrong, with the given status.
 fn error_page(status: StatusCode, message: &str) -> Response {
-    let body = page("docbridge", &format!("<h1>{}</h1><p>{}</p>", status.canonical_reason().unwrap_or("Error"), escape(message)));
+    let body = page(
+        "docbridge",
+        &format!("<h1>{}</h1><p>{}</p>", status.canonical_reason().unwrap_or("Error"), escape(message)),
+    );
     with_security_headers((status, Html(body)).into_response())
 }
 
@@ -59,7 +62,11 @@ pub fn with_security_headers(mut response: Response) -> Response {
     let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
         headers.insert(name, HeaderValue::from_static(value));
     };
-    set(headers, "content-security-policy", "default-src 'none'; img-src 'self'; media-src 'self'; frame-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
+    set(
+        headers,
+        "content-security-policy",
+        "default-src 'none'; img-src 'self'; media-src 'self'; frame-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    );
     set(headers, "x-content-type-options", "nosniff");
     set(headers, "referrer-policy", "no-referrer");
     set(headers, "x-frame-options", "DENY");
@@ -89,8 +96,19 @@ fn malformed_link() -> Response {
 }
 
 /// Checks a link and resolves what it points at, for the user it was issued to.
-async fn open_link(state: &AppState, query: &LinkQuery, action: LinkAction) -> Result<(Library2, Caller, ItemView), Response> {
-    let link = SignedLink { integration: query.i.clone(), item_id: query.id.clone(), action, user: query.u.clone(), expires: query.e.parse().unwrap_or(i64::MIN), signature: query.s.clone() };
+async fn open_link(
+    state: &AppState,
+    query: &LinkQuery,
+    action: LinkAction,
+) -> Result<(Library2, Caller, ItemView), Response> {
+    let link = SignedLink {
+        integration: query.i.clone(),
+        item_id: query.id.clone(),
+        action,
+        user: query.u.clone(),
+        expires: query.e.parse().unwrap_or(i64::MIN),
+        signature: query.s.clone(),
+    };
     if let Err(e) = state.signer.verify(&link, chrono::Utc::now()) {
         return Err(error_page(StatusCode::FORBIDDEN, &e.to_string()));
     }
@@ -109,7 +127,8 @@ async fn open_link(state: &AppState, query: &LinkQuery, action: LinkAction) -> R
             return Err(error_page(StatusCode::INTERNAL_SERVER_ERROR, "internal error"));
         }
     };
-    let caller = caller_for(&snapshot, &integration, query.u.clone()).await.map_err(|e| error_page(e.status, &e.message))?;
+    let caller =
+        caller_for(&snapshot, &integration, query.u.clone()).await.map_err(|e| error_page(e.status, &e.message))?;
     let library = state.library(&integration).map_err(|e| {
         tracing::error!(error = %e, "opening a library for a link");
         error_page(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
@@ -129,7 +148,11 @@ struct Library2 {
 }
 
 /// `GET /links/download`: the bytes, as an attachment (or inline for the view page's previews).
-pub async fn download(State(state): State<AppState>, headers: HeaderMap, query: Result<Query<LinkQuery>, QueryRejection>) -> Response {
+pub async fn download(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<LinkQuery>, QueryRejection>,
+) -> Response {
     let Ok(Query(query)) = query else { return malformed_link() };
     let (lib, _, view) = match open_link(&state, &query, LinkAction::Download).await {
         Ok(found) => found,
@@ -144,7 +167,12 @@ pub async fn download(State(state): State<AppState>, headers: HeaderMap, query: 
             response.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
             // Inline content is sandboxed so that an uploaded HTML or SVG file cannot run script
             // in docbridge's origin.
-            response.headers_mut().insert("content-security-policy", HeaderValue::from_static("sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'"));
+            response.headers_mut().insert(
+                "content-security-policy",
+                HeaderValue::from_static(
+                    "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'",
+                ),
+            );
             response
         }
         Err(e) => error_page(e.status, &e.message),

@@ -52,6 +52,15 @@ enum Command {
     Token(cli::token::TokenCommand),
 }
 
+/// Prints a line of the server's own output. Unlike `println!`, it does not panic when nobody
+/// reads standard output any more (a supervisor that closed the pipe): the server serves on.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Debug, Default, clap::Args)]
 struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
@@ -102,7 +111,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("DOCBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info,sea_orm=warn,sqlx=warn"));
+    let filter =
+        EnvFilter::try_from_env("DOCBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info,sea_orm=warn,sqlx=warn"));
     let json = std::env::var("DOCBRIDGE_LOG_FORMAT").is_ok_and(|f| f == "json");
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json { builder.json().init() } else { builder.init() }
@@ -113,7 +123,9 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
     let registry = cli::open_registry(data_dir, &config).await?;
     // Before listening: a bad certificate is a start-up error, not a failed first handshake.
     let tls = docbridge_server::tls::from_config(&config.http)?;
-    let listener = tokio::net::TcpListener::bind(&config.http.listen).await.with_context(|| format!("cannot listen on {}", config.http.listen))?;
+    let listener = tokio::net::TcpListener::bind(&config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http.listen))?;
     let local = listener.local_addr()?;
     let public_url = cli::public_url(&config, Some(local));
     let public_url = if tls.is_some() && config.public_url.is_empty() {
@@ -135,20 +147,21 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
     registry.set_setting(cli::SERVED_PUBLIC_URL, &public_url).await.context("cannot record the public URL")?;
     if let Some(credentials) = setup::ensure_default_library(&registry, &public_url, &default_library).await? {
         // Printed once, on the first start; the key is stored only as a hash.
-        println!("docbridge is ready for Workfront (Setup > Documents > Custom Integrations > Add Integration):");
-        println!("  Name:                {}", credentials.name);
-        println!("  Authentication Type: ApiKey");
-        println!("  Base API URL:        {}", credentials.base_api_url);
-        println!("  ApiKey:              {}", credentials.api_key.unwrap_or_default());
+        say!("docbridge is ready for Workfront (Setup > Documents > Custom Integrations > Add Integration):");
+        say!("  Name:                {}", credentials.name);
+        say!("  Authentication Type: ApiKey");
+        say!("  Base API URL:        {}", credentials.base_api_url);
+        say!("  ApiKey:              {}", credentials.api_key.unwrap_or_default());
         match &default_library {
-            setup::DefaultLibrary::Fs(_) => println!("  Documents folder:    {}", credentials.root),
+            setup::DefaultLibrary::Fs(_) => say!("  Documents folder:    {}", credentials.root),
             setup::DefaultLibrary::S3(_) => {
                 let prefix = config.storage.s3.prefix.trim_matches('/');
-                let at = if prefix.is_empty() { credentials.root.clone() } else { format!("{prefix}/{}", credentials.root) };
-                println!("  Documents:           s3://{}/{at}", config.storage.s3.bucket);
+                let at =
+                    if prefix.is_empty() { credentials.root.clone() } else { format!("{prefix}/{}", credentials.root) };
+                say!("  Documents:           s3://{}/{at}", config.storage.s3.bucket);
             }
         }
-        println!("Keep the ApiKey: it is not shown again (rotate it with `docbridge integration rotate-key default`).");
+        say!("Keep the ApiKey: it is not shown again (rotate it with `docbridge integration rotate-key default`).");
     }
     let settings = ServerSettings {
         public_url: public_url.clone(),
@@ -163,7 +176,8 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
         Some(s3) => BuiltinStorage::with_s3(&s3).context("cannot configure the S3 bucket ([storage.s3])")?,
         None => BuiltinStorage::default(),
     };
-    let state = AppState::new(registry, settings, Arc::new(storage)).await?.with_admin_token(config.admin.token.clone());
+    let state =
+        AppState::new(registry, settings, Arc::new(storage)).await?.with_admin_token(config.admin.token.clone());
     if config.documents.rescan_interval_secs > 0 {
         docbridge_server::spawn_maintenance(state.clone(), Duration::from_secs(config.documents.rescan_interval_secs));
     }

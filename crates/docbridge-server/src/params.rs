@@ -26,7 +26,8 @@ impl Params {
     }
 
     fn merge(&mut self, encoded: &str) -> Result<(), ApiError> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(encoded).map_err(|e| ApiError::bad_request(format!("malformed parameters: {e}")))?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(encoded)
+            .map_err(|e| ApiError::bad_request(format!("malformed parameters: {e}")))?;
         for (key, value) in pairs {
             self.values.entry(key).or_insert(value);
         }
@@ -43,7 +44,9 @@ impl Params {
         if !is_form {
             return Ok(());
         }
-        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "the form body is too large"))?;
+        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+            .await
+            .map_err(|_| ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "the form body is too large"))?;
         let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::bad_request("the form body is not UTF-8"))?;
         self.merge(text)
     }

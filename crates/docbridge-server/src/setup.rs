@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use docbridge_auth::{IssuedSecret, issue_secret};
-use docbridge_registry::{ActionKind, AuthType, CustomActionSpec, DefaultRole, Integration, IntegrationPatch, NewIntegration, Registry, RegistryError};
+use docbridge_registry::{
+    ActionKind, AuthType, CustomActionSpec, DefaultRole, Integration, IntegrationPatch, NewIntegration, Registry,
+    RegistryError,
+};
 use serde::Serialize;
 
 /// What an administrator types into Workfront's *Add Custom Integration* form, shown once.
@@ -58,12 +61,20 @@ pub fn slug_from_name(name: &str) -> String {
 
 /// The `archive` action that the default integration declares (C18).
 pub fn archive_action() -> CustomActionSpec {
-    CustomActionSpec { name: "archive".into(), display_name: "Archive".into(), kind: ActionKind::Move { folder: "Archive".into() } }
+    CustomActionSpec {
+        name: "archive".into(),
+        display_name: "Archive".into(),
+        kind: ActionKind::Move { folder: "Archive".into() },
+    }
 }
 
 /// Registers an integration and issues its secret; the credentials are the only time the
 /// secret is ever shown.
-pub async fn add_integration(registry: &Registry, public_url: &str, request: AddIntegration) -> Result<(Integration, IntegrationCredentials), RegistryError> {
+pub async fn add_integration(
+    registry: &Registry,
+    public_url: &str,
+    request: AddIntegration,
+) -> Result<(Integration, IntegrationCredentials), RegistryError> {
     add_integration_of_kind(registry, public_url, request, "fs").await
 }
 
@@ -105,7 +116,12 @@ pub async fn add_integration_of_kind(
 }
 
 /// The form values of an integration, with a freshly issued secret when there is one.
-pub fn credentials(public_url: &str, integration: &Integration, api_key: Option<String>, client_secret: Option<String>) -> IntegrationCredentials {
+pub fn credentials(
+    public_url: &str,
+    integration: &Integration,
+    api_key: Option<String>,
+    client_secret: Option<String>,
+) -> IntegrationCredentials {
     let oauth = integration.auth_type == AuthType::OAuth2;
     let client_id = integration.client_id.clone();
     IntegrationCredentials {
@@ -114,7 +130,10 @@ pub fn credentials(public_url: &str, integration: &Integration, api_key: Option<
         auth: if oauth { "OAuth2".into() } else { "ApiKey".into() },
         base_api_url: format!("{public_url}/webhooks/{}", integration.slug),
         api_key,
-        authentication_url: client_id.as_ref().filter(|_| oauth).map(|id| format!("{public_url}/oauth/authorize?client_id={id}")),
+        authentication_url: client_id
+            .as_ref()
+            .filter(|_| oauth)
+            .map(|id| format!("{public_url}/oauth/authorize?client_id={id}")),
         token_endpoint_url: oauth.then(|| format!("{public_url}/oauth/token")),
         client_id: client_id.filter(|_| oauth),
         client_secret,
@@ -134,13 +153,21 @@ pub enum DefaultLibrary {
 
 /// On a registry with no integration at all, registers `default` over the folder `root` (C2)
 /// and returns its credentials, to be printed once.
-pub async fn ensure_default_integration(registry: &Registry, public_url: &str, root: &Path) -> Result<Option<IntegrationCredentials>, RegistryError> {
+pub async fn ensure_default_integration(
+    registry: &Registry,
+    public_url: &str,
+    root: &Path,
+) -> Result<Option<IntegrationCredentials>, RegistryError> {
     ensure_default_library(registry, public_url, &DefaultLibrary::Fs(root.to_path_buf())).await
 }
 
 /// [`ensure_default_integration`] over a library of the configured kind (C24: with S3, the
 /// processes behind a load balancer keep nothing on their disks).
-pub async fn ensure_default_library(registry: &Registry, public_url: &str, library: &DefaultLibrary) -> Result<Option<IntegrationCredentials>, RegistryError> {
+pub async fn ensure_default_library(
+    registry: &Registry,
+    public_url: &str,
+    library: &DefaultLibrary,
+) -> Result<Option<IntegrationCredentials>, RegistryError> {
     if !registry.integrations().await?.is_empty() {
         return Ok(None);
     }
@@ -298,7 +325,12 @@ pub struct GrantView {
 
 impl From<docbridge_registry::Grant> for GrantView {
     fn from(grant: docbridge_registry::Grant) -> Self {
-        GrantView { username: grant.username, integration: grant.integration, role: grant.role, folder: grant.folder.map(|f| f.to_string()) }
+        GrantView {
+            username: grant.username,
+            integration: grant.integration,
+            role: grant.role,
+            folder: grant.folder.map(|f| f.to_string()),
+        }
     }
 }
 
@@ -319,21 +351,39 @@ pub fn parse_action_spec(spec: &str) -> Result<(CustomActionSpec, Option<String>
     let mut pairs: Vec<(String, String)> = Vec::new();
     for part in spec.split(',') {
         match part.split_once('=') {
-            Some((key, value)) if ACTION_KEYS.contains(&key.trim()) => pairs.push((key.trim().to_owned(), value.to_owned())),
+            Some((key, value)) if ACTION_KEYS.contains(&key.trim()) => {
+                pairs.push((key.trim().to_owned(), value.to_owned()))
+            }
             _ => match pairs.last_mut() {
                 Some((_, value)) => {
                     value.push(',');
                     value.push_str(part);
                 }
-                None => return Err(invalid_action(format!("{part:?} is not key=value (keys: {})", ACTION_KEYS.join(", ")))),
+                None => {
+                    return Err(invalid_action(format!(
+                        "{part:?} is not key=value (keys: {})",
+                        ACTION_KEYS.join(", ")
+                    )));
+                }
             },
         }
     }
     let mut object = serde_json::Map::new();
     for (key, value) in pairs {
-        let key = if key == "display" { "display_name".to_owned() } else if key == "timeout" { "timeout_secs".to_owned() } else { key };
+        let key = if key == "display" {
+            "display_name".to_owned()
+        } else if key == "timeout" {
+            "timeout_secs".to_owned()
+        } else {
+            key
+        };
         let value = match key.as_str() {
-            "timeout_secs" | "retries" => serde_json::Value::from(value.trim().parse::<u64>().map_err(|_| invalid_action(format!("{key} must be a number, not {value:?}")))?),
+            "timeout_secs" | "retries" => serde_json::Value::from(
+                value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| invalid_action(format!("{key} must be a number, not {value:?}")))?,
+            ),
             _ => serde_json::Value::String(value),
         };
         if object.insert(key.clone(), value).is_some() {
@@ -343,7 +393,8 @@ pub fn parse_action_spec(spec: &str) -> Result<(CustomActionSpec, Option<String>
     parse_action_json(&serde_json::Value::Object(object))
 }
 
-const ACTION_KEYS: &[&str] = &["name", "display", "display_name", "kind", "folder", "url", "secret", "timeout", "timeout_secs", "retries"];
+const ACTION_KEYS: &[&str] =
+    &["name", "display", "display_name", "kind", "folder", "url", "secret", "timeout", "timeout_secs", "retries"];
 
 fn invalid_action(reason: String) -> RegistryError {
     RegistryError::InvalidInput { field: "action", reason }
@@ -355,7 +406,9 @@ fn invalid_action(reason: String) -> RegistryError {
 pub fn parse_action_json(value: &serde_json::Value) -> Result<(CustomActionSpec, Option<String>), RegistryError> {
     let object = value.as_object().ok_or_else(|| invalid_action("must be an object".into()))?;
     for key in object.keys() {
-        if !["name", "display_name", "kind", "folder", "url", "secret", "timeout_secs", "retries"].contains(&key.as_str()) {
+        if !["name", "display_name", "kind", "folder", "url", "secret", "timeout_secs", "retries"]
+            .contains(&key.as_str())
+        {
             return Err(invalid_action(format!("unknown key {key:?}")));
         }
     }
@@ -369,20 +422,27 @@ pub fn parse_action_json(value: &serde_json::Value) -> Result<(CustomActionSpec,
     let number = |key: &str| -> Result<Option<u64>, RegistryError> {
         match object.get(key) {
             None | Some(serde_json::Value::Null) => Ok(None),
-            Some(value) => value.as_u64().map(Some).ok_or_else(|| invalid_action(format!("{key} must be a whole number, not {value}"))),
+            Some(value) => value
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| invalid_action(format!("{key} must be a whole number, not {value}"))),
         }
     };
-    let name = text("name")?.filter(|n| !n.trim().is_empty()).ok_or_else(|| invalid_action("name is required".into()))?;
+    let name =
+        text("name")?.filter(|n| !n.trim().is_empty()).ok_or_else(|| invalid_action("name is required".into()))?;
     let display_name = text("display_name")?.filter(|d| !d.trim().is_empty()).unwrap_or_else(|| name.clone());
-    let kind = text("kind")?.ok_or_else(|| invalid_action(format!("{name}: kind is required (move, copy, lock or webhook)")))?;
-    let folder = || text("folder")?.ok_or_else(|| invalid_action(format!("{name}: folder is required for kind {kind}")));
+    let kind = text("kind")?
+        .ok_or_else(|| invalid_action(format!("{name}: kind is required (move, copy, lock or webhook)")))?;
+    let folder =
+        || text("folder")?.ok_or_else(|| invalid_action(format!("{name}: folder is required for kind {kind}")));
     let mut generated = None;
     let kind = match kind.as_str() {
         "move" => ActionKind::Move { folder: folder()? },
         "copy" => ActionKind::Copy { folder: folder()? },
         "lock" => ActionKind::Lock,
         "webhook" => {
-            let url = text("url")?.ok_or_else(|| invalid_action(format!("{name}: url is required for kind webhook")))?;
+            let url =
+                text("url")?.ok_or_else(|| invalid_action(format!("{name}: url is required for kind webhook")))?;
             let secret = match text("secret")? {
                 Some(secret) => secret,
                 None => {
@@ -392,18 +452,23 @@ pub fn parse_action_json(value: &serde_json::Value) -> Result<(CustomActionSpec,
                 }
             };
             let timeout_secs = number("timeout_secs")?.unwrap_or(docbridge_registry::DEFAULT_WEBHOOK_TIMEOUT_SECS);
-            let retries = number("retries")?.map_or(Ok(docbridge_registry::DEFAULT_WEBHOOK_RETRIES), |r| u32::try_from(r).map_err(|_| invalid_action("retries is too large".into())))?;
+            let retries = number("retries")?.map_or(Ok(docbridge_registry::DEFAULT_WEBHOOK_RETRIES), |r| {
+                u32::try_from(r).map_err(|_| invalid_action("retries is too large".into()))
+            })?;
             ActionKind::Webhook { url, secret: docbridge_registry::ActionSecret::new(secret), timeout_secs, retries }
         }
         other => return Err(invalid_action(format!("{name}: kind {other:?} is not one of move, copy, lock, webhook"))),
     };
     let action = CustomActionSpec { name, display_name, kind };
     // The registry's checks (name alphabet, folder names, URL, limits), reported as `action`.
-    docbridge_registry::apply_patch(placeholder_integration(), &IntegrationPatch { upsert_actions: vec![action.clone()], ..IntegrationPatch::default() })
-        .map_err(|e| match e {
-            RegistryError::InvalidInput { reason, .. } => invalid_action(reason),
-            other => other,
-        })?;
+    docbridge_registry::apply_patch(
+        placeholder_integration(),
+        &IntegrationPatch { upsert_actions: vec![action.clone()], ..IntegrationPatch::default() },
+    )
+    .map_err(|e| match e {
+        RegistryError::InvalidInput { reason, .. } => invalid_action(reason),
+        other => other,
+    })?;
     Ok((action, generated))
 }
 
@@ -431,7 +496,10 @@ fn placeholder_integration() -> Integration {
 /// Parses a JSON array of actions (the `--actions-file` form and the admin API's
 /// `custom_actions`).
 pub fn parse_actions_json(value: &serde_json::Value) -> Result<ParsedActions, RegistryError> {
-    let items = value.as_array().ok_or_else(|| RegistryError::InvalidInput { field: "custom_actions", reason: "must be a JSON array of actions".into() })?;
+    let items = value.as_array().ok_or_else(|| RegistryError::InvalidInput {
+        field: "custom_actions",
+        reason: "must be a JSON array of actions".into(),
+    })?;
     let mut parsed = ParsedActions::default();
     for item in items {
         let (action, secret) = parse_action_json(item)?;
@@ -445,12 +513,18 @@ pub fn parse_actions_json(value: &serde_json::Value) -> Result<ParsedActions, Re
 
 /// The default role of unknown ApiKey callers, from its name.
 pub fn parse_default_role(raw: &str) -> Result<DefaultRole, RegistryError> {
-    DefaultRole::parse(raw).ok_or_else(|| RegistryError::InvalidInput { field: "default_role", reason: format!("{raw:?} is not one of reader, editor, deny") })
+    DefaultRole::parse(raw).ok_or_else(|| RegistryError::InvalidInput {
+        field: "default_role",
+        reason: format!("{raw:?} is not one of reader, editor, deny"),
+    })
 }
 
 /// A role from its name.
 pub fn parse_role(raw: &str) -> Result<docbridge_registry::Role, RegistryError> {
-    docbridge_registry::Role::parse(raw).ok_or_else(|| RegistryError::InvalidInput { field: "role", reason: format!("{raw:?} is not one of reader, editor") })
+    docbridge_registry::Role::parse(raw).ok_or_else(|| RegistryError::InvalidInput {
+        field: "role",
+        reason: format!("{raw:?} is not one of reader, editor"),
+    })
 }
 
 /// The fields a patch changes, for the audit trail's detail.
@@ -492,7 +566,14 @@ impl Admin {
 
     /// Writes one line of the audit trail; a failure to write it is logged, not fatal: the
     /// change itself has happened (or not) already.
-    async fn audit<T>(&self, integration: &str, operation: &str, item: Option<String>, detail: Option<String>, result: &Result<T, RegistryError>) {
+    async fn audit<T>(
+        &self,
+        integration: &str,
+        operation: &str,
+        item: Option<String>,
+        detail: Option<String>,
+        result: &Result<T, RegistryError>,
+    ) {
         let entry = docbridge_registry::AuditEntry {
             at: chrono::Utc::now(),
             actor: self.actor.clone(),
@@ -511,7 +592,11 @@ impl Admin {
     }
 
     pub async fn view(&self, integration: &Integration) -> Result<IntegrationView, RegistryError> {
-        let keys = if integration.auth_type == AuthType::ApiKey { self.registry.active_api_keys(integration.id).await? } else { Vec::new() };
+        let keys = if integration.auth_type == AuthType::ApiKey {
+            self.registry.active_api_keys(integration.id).await?
+        } else {
+            Vec::new()
+        };
         let form = credentials(&self.public_url, integration, None, None);
         Ok(IntegrationView {
             slug: integration.slug.clone(),
@@ -552,7 +637,11 @@ impl Admin {
     }
 
     /// Registers an integration over a library of `storage_kind` (see [`add_integration_of_kind`]).
-    pub async fn add(&self, request: AddIntegration, storage_kind: &str) -> Result<(Integration, IntegrationCredentials), RegistryError> {
+    pub async fn add(
+        &self,
+        request: AddIntegration,
+        storage_kind: &str,
+    ) -> Result<(Integration, IntegrationCredentials), RegistryError> {
         let slug = request.slug.clone().unwrap_or_else(|| slug_from_name(&request.name));
         let detail = format!("name={:?} auth={} root={}", request.name, request.auth.as_str(), request.root);
         let result = add_integration_of_kind(&self.registry, &self.public_url, request, storage_kind).await;
@@ -561,7 +650,11 @@ impl Admin {
     }
 
     pub async fn edit(&self, slug: &str, patch: &IntegrationPatch) -> Result<IntegrationView, RegistryError> {
-        let result = if patch.is_empty() { Err(RegistryError::InvalidInput { field: "edit", reason: "nothing to change".into() }) } else { self.registry.edit_integration(slug, patch).await };
+        let result = if patch.is_empty() {
+            Err(RegistryError::InvalidInput { field: "edit", reason: "nothing to change".into() })
+        } else {
+            self.registry.edit_integration(slug, patch).await
+        };
         self.audit(slug, "integration.edit", None, Some(patch_fields(patch)), &result).await;
         self.view(&result?).await
     }
@@ -595,11 +688,21 @@ impl Admin {
             AuthType::ApiKey => {
                 self.registry.add_api_key(slug, &secret.stored).await?;
                 let active_keys = self.registry.active_api_keys(integration.id).await?.len();
-                Ok(RotatedSecret { slug: slug.to_owned(), api_key: Some(secret.plain), client_secret: None, active_keys })
+                Ok(RotatedSecret {
+                    slug: slug.to_owned(),
+                    api_key: Some(secret.plain),
+                    client_secret: None,
+                    active_keys,
+                })
             }
             AuthType::OAuth2 => {
                 self.registry.set_client_secret_hash(slug, &secret.stored.hash).await?;
-                Ok(RotatedSecret { slug: slug.to_owned(), api_key: None, client_secret: Some(secret.plain), active_keys: 0 })
+                Ok(RotatedSecret {
+                    slug: slug.to_owned(),
+                    api_key: None,
+                    client_secret: Some(secret.plain),
+                    active_keys: 0,
+                })
             }
         }
     }
@@ -635,9 +738,17 @@ impl Admin {
     }
 
     pub async fn user(&self, username: &str) -> Result<UserView, RegistryError> {
-        let user = self.registry.user(username).await?.ok_or_else(|| RegistryError::NotFound(format!("user {:?}", username.trim())))?;
+        let user = self
+            .registry
+            .user(username)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("user {:?}", username.trim())))?;
         let grants = self.registry.grants(Some(&user.username), None).await?;
-        Ok(UserView { username: user.username, created_at: user.created_at, grants: grants.into_iter().map(GrantView::from).collect() })
+        Ok(UserView {
+            username: user.username,
+            created_at: user.created_at,
+            grants: grants.into_iter().map(GrantView::from).collect(),
+        })
     }
 
     /// Registers a local user with a password (argon2id, hashed off the async threads).
@@ -671,11 +782,20 @@ impl Admin {
 
     /// Gives a user a role in an integration, optionally confined to a folder (by item ID; the
     /// root or an empty string means the whole library).
-    pub async fn grant(&self, username: &str, slug: &str, role: docbridge_registry::Role, folder: Option<&str>) -> Result<GrantView, RegistryError> {
+    pub async fn grant(
+        &self,
+        username: &str,
+        slug: &str,
+        role: docbridge_registry::Role,
+        folder: Option<&str>,
+    ) -> Result<GrantView, RegistryError> {
         let result = async {
             let folder = folder
                 .filter(|f| !f.is_empty())
-                .map(|f| docbridge_protocol::ItemId::parse("folder", f).map_err(|e| RegistryError::InvalidInput { field: "folder", reason: e.to_string() }))
+                .map(|f| {
+                    docbridge_protocol::ItemId::parse("folder", f)
+                        .map_err(|e| RegistryError::InvalidInput { field: "folder", reason: e.to_string() })
+                })
                 .transpose()?;
             self.registry.grant(username, slug, role, folder.as_ref()).await
         }
@@ -692,7 +812,12 @@ impl Admin {
     }
 
     /// The audit trail, oldest first.
-    pub async fn audit_entries(&self, integration: Option<&str>, since: Option<chrono::DateTime<chrono::Utc>>, limit: u64) -> Result<Vec<docbridge_registry::AuditEntry>, RegistryError> {
+    pub async fn audit_entries(
+        &self,
+        integration: Option<&str>,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        limit: u64,
+    ) -> Result<Vec<docbridge_registry::AuditEntry>, RegistryError> {
         self.registry.audit_entries(integration, since, limit).await
     }
 }

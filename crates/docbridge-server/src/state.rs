@@ -95,10 +95,26 @@ struct LibraryKey {
 impl AppState {
     /// Builds the state; the link-signing key is shared through the registry so that every
     /// process signs alike (C24).
-    pub async fn new(registry: Registry, settings: ServerSettings, storage: Arc<dyn StorageFactory>) -> Result<Self, docbridge_registry::RegistryError> {
+    pub async fn new(
+        registry: Registry,
+        settings: ServerSettings,
+        storage: Arc<dyn StorageFactory>,
+    ) -> Result<Self, docbridge_registry::RegistryError> {
         let key = registry.setting_or_init("link_signing_key", docbridge_registry::random_id).await?;
-        let limits = crate::limits::Limits::new(settings.max_concurrent_uploads, settings.max_auth_failures_per_minute, std::time::Duration::from_secs(60));
-        Ok(AppState { registry, settings: Arc::new(settings), signer: LinkSigner::new(key.as_bytes()), limits: Arc::new(limits), storage, libraries: Arc::default(), admin_token: Arc::new(secrecy::SecretString::from(String::new())) })
+        let limits = crate::limits::Limits::new(
+            settings.max_concurrent_uploads,
+            settings.max_auth_failures_per_minute,
+            std::time::Duration::from_secs(60),
+        );
+        Ok(AppState {
+            registry,
+            settings: Arc::new(settings),
+            signer: LinkSigner::new(key.as_bytes()),
+            limits: Arc::new(limits),
+            storage,
+            libraries: Arc::default(),
+            admin_token: Arc::new(secrecy::SecretString::from(String::new())),
+        })
     }
 
     /// Enables the admin API (`/admin/api`) with this bearer token; an empty one leaves it
@@ -114,14 +130,25 @@ impl AppState {
 
     /// The library of an integration, built on first use and rebuilt when its record changes.
     pub fn library(&self, integration: &Integration) -> Result<Arc<Library>, StorageError> {
-        let key = LibraryKey { name: integration.name.clone(), storage_kind: integration.storage_kind.clone(), storage_root: integration.storage_root.clone() };
-        if let Some((cached_key, library)) = self.libraries.read().unwrap_or_else(|e| e.into_inner()).get(&integration.id)
+        let key = LibraryKey {
+            name: integration.name.clone(),
+            storage_kind: integration.storage_kind.clone(),
+            storage_root: integration.storage_root.clone(),
+        };
+        if let Some((cached_key, library)) =
+            self.libraries.read().unwrap_or_else(|e| e.into_inner()).get(&integration.id)
             && *cached_key == key
         {
             return Ok(library.clone());
         }
         let storage = self.storage.open(integration)?;
-        let library = Arc::new(Library::new(integration.id, integration.name.clone(), storage, self.registry.clone(), self.settings.library.clone()));
+        let library = Arc::new(Library::new(
+            integration.id,
+            integration.name.clone(),
+            storage,
+            self.registry.clone(),
+            self.settings.library.clone(),
+        ));
         self.libraries.write().unwrap_or_else(|e| e.into_inner()).insert(integration.id, (key, library.clone()));
         Ok(library)
     }

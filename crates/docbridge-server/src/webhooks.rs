@@ -10,7 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use docbridge_documents::{ActionOutcome, ActionTarget, Caller, ItemView, Library};
 use docbridge_protocol::{
-    CustomActionInfo, Endpoint, ItemMetadata, RangeRequest, ServiceInfo, StatusOutcome, UploadOutcome, WEBHOOK_VERSION, content_disposition, parse_range,
+    CustomActionInfo, Endpoint, ItemMetadata, RangeRequest, ServiceInfo, StatusOutcome, UploadOutcome, WEBHOOK_VERSION,
+    content_disposition, parse_range,
 };
 use docbridge_registry::{AccessSnapshot, AuditEntry, AuthType, Integration};
 use futures::{StreamExt, TryStreamExt};
@@ -32,7 +33,12 @@ fn vocabulary(endpoint: Endpoint) -> Vocabulary {
 /// contract accepts.
 fn allowed_methods(endpoint: Endpoint) -> &'static [Method] {
     match endpoint {
-        Endpoint::ServiceInfo | Endpoint::Metadata | Endpoint::Files | Endpoint::Search | Endpoint::Download | Endpoint::Thumbnail => &[Method::GET, Method::HEAD],
+        Endpoint::ServiceInfo
+        | Endpoint::Metadata
+        | Endpoint::Files
+        | Endpoint::Search
+        | Endpoint::Download
+        | Endpoint::Thumbnail => &[Method::GET, Method::HEAD],
         Endpoint::UploadInit | Endpoint::CreateFolder => &[Method::POST],
         Endpoint::Upload => &[Method::PUT, Method::POST],
         Endpoint::Delete => &[Method::PUT, Method::DELETE, Method::POST],
@@ -57,7 +63,10 @@ pub async fn dispatch(
     let vocabulary = vocabulary(endpoint);
     if !allowed_methods(endpoint).contains(&method) {
         let allow = allowed_methods(endpoint).iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
-        let mut response = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{endpoint} does not accept {method}")).speaking(vocabulary).into_response();
+        let mut response =
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{endpoint} does not accept {method}"))
+                .speaking(vocabulary)
+                .into_response();
         if let Ok(value) = HeaderValue::from_str(&allow) {
             response.headers_mut().insert(header::ALLOW, value);
         }
@@ -95,7 +104,8 @@ impl Call {
         // from the process's cache when nothing changed since they were read (registry
         // `cache.rs`): a disable or a revocation by any process applies to the next request.
         let snapshot = self.state.registry.access_snapshot().await?;
-        let integration = snapshot.integration(slug).await?.ok_or_else(|| ApiError::not_found(format!("no integration {slug:?}")))?;
+        let integration =
+            snapshot.integration(slug).await?.ok_or_else(|| ApiError::not_found(format!("no integration {slug:?}")))?;
         if self.endpoint == Endpoint::ServiceInfo {
             return Ok(Json(self.service_info(&integration)).into_response());
         }
@@ -114,16 +124,35 @@ impl Call {
     }
 
     /// Runs the endpoint; changes are written to the audit trail with their outcome (C25).
-    async fn audited(&self, integration: &Integration, caller: &Caller, params: &Params, body: Body) -> Result<Response, ApiError> {
-        let library = self.state.library(integration).map_err(|e| ApiError::internal(format!("opening the library of {:?}: {e}", integration.slug)))?;
+    async fn audited(
+        &self,
+        integration: &Integration,
+        caller: &Caller,
+        params: &Params,
+        body: Body,
+    ) -> Result<Response, ApiError> {
+        let library = self
+            .state
+            .library(integration)
+            .map_err(|e| ApiError::internal(format!("opening the library of {:?}: {e}", integration.slug)))?;
         let result = self.endpoint(integration, &library, caller, params, body).await;
-        let changes = matches!(self.endpoint, Endpoint::UploadInit | Endpoint::Upload | Endpoint::CreateFolder | Endpoint::Delete | Endpoint::Rename | Endpoint::CustomAction);
+        let changes = matches!(
+            self.endpoint,
+            Endpoint::UploadInit
+                | Endpoint::Upload
+                | Endpoint::CreateFolder
+                | Endpoint::Delete
+                | Endpoint::Rename
+                | Endpoint::CustomAction
+        );
         if changes {
             let (outcome, item) = match &result {
                 Ok((response, item)) => (response.status().as_u16().to_string(), item.clone()),
                 Err(e) => (format!("{} {}", e.status.as_u16(), e.message), None),
             };
-            let item = item.or_else(|| ["id", "documentId", "folderId", "parentId"].iter().find_map(|p| params.get(p)).map(str::to_owned));
+            let item = item.or_else(|| {
+                ["id", "documentId", "folderId", "parentId"].iter().find_map(|p| params.get(p)).map(str::to_owned)
+            });
             let entry = AuditEntry {
                 at: chrono::Utc::now(),
                 actor: caller.username.clone(),
@@ -146,12 +175,23 @@ impl Call {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             publisher: self.state.settings.publisher.clone(),
             available_endpoints: Endpoint::ALL.iter().map(|e| e.as_str().to_owned()).collect(),
-            custom_actions: integration.custom_actions.iter().map(|a| CustomActionInfo { name: a.name.clone(), display_name: a.display_name.clone() }).collect(),
+            custom_actions: integration
+                .custom_actions
+                .iter()
+                .map(|a| CustomActionInfo { name: a.name.clone(), display_name: a.display_name.clone() })
+                .collect(),
         }
     }
 
     /// One endpoint's work; returns the response and, for changes, the item it concerned.
-    async fn endpoint(&self, integration: &Integration, library: &Library, caller: &Caller, params: &Params, body: Body) -> Result<(Response, Option<String>), ApiError> {
+    async fn endpoint(
+        &self,
+        integration: &Integration,
+        library: &Library,
+        caller: &Caller,
+        params: &Params,
+        body: Body,
+    ) -> Result<(Response, Option<String>), ApiError> {
         let meta = |view: ItemView| to_wire(&self.state, integration, caller, view);
         match self.endpoint {
             Endpoint::ServiceInfo => Ok((Json(self.service_info(integration)).into_response(), None)),
@@ -187,7 +227,13 @@ impl Call {
             }
             Endpoint::UploadInit => {
                 let view = library
-                    .upload_init(caller, &params.parent()?, params.required("filename")?, params.get("documentId"), params.get("documentVersionId"))
+                    .upload_init(
+                        caller,
+                        &params.parent()?,
+                        params.required("filename")?,
+                        params.get("documentId"),
+                        params.get("documentVersionId"),
+                    )
                     .await?;
                 let id = view.record.id.to_string();
                 Ok((Json(meta(view)).into_response(), Some(id)))
@@ -219,7 +265,10 @@ impl Call {
                 let own_id = params.get("id").filter(|v| !v.is_empty()).map(|_| params.id("id")).transpose()?;
                 let target = match &own_id {
                     Some(id) => ActionTarget::Id(id),
-                    None => ActionTarget::Workfront { document_id: params.required("documentId")?, version_id: params.get("documentVersionId").filter(|v| !v.is_empty()) },
+                    None => ActionTarget::Workfront {
+                        document_id: params.required("documentId")?,
+                        version_id: params.get("documentVersionId").filter(|v| !v.is_empty()),
+                    },
                 };
                 let outcome = match library.custom_action(caller, integration, name, target).await? {
                     ActionOutcome::Success => StatusOutcome::success(),
@@ -231,7 +280,12 @@ impl Call {
     }
 
     /// `/download` (C11): streamed, with validators, conditional requests and single ranges.
-    async fn download(&self, library: &Library, caller: &Caller, id: &docbridge_protocol::ItemId) -> Result<Response, ApiError> {
+    async fn download(
+        &self,
+        library: &Library,
+        caller: &Caller,
+        id: &docbridge_protocol::ItemId,
+    ) -> Result<Response, ApiError> {
         let view = library.download_target(caller, id).await?;
         file_response(library, &self.headers, &view, "attachment").await
     }
@@ -246,32 +300,38 @@ impl Call {
         // (the storage layer counts the file's own bytes); they get a generous allowance here.
         let framing_allowance = if boundary.is_some() { MULTIPART_FRAMING_ALLOWANCE } else { 0 };
         if declared.is_some_and(|len| len > limit.saturating_add(framing_allowance)) {
-            return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the upload exceeds the limit of {limit} bytes")));
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the upload exceeds the limit of {limit} bytes"),
+            ));
         }
         let raw = body.into_data_stream().map_err(io::Error::other);
         let Some(boundary) = boundary else {
             return Ok(Box::pin(raw));
         };
         let multipart = multer::Multipart::new(raw, boundary);
-        let stream = futures::stream::try_unfold((multipart, None::<multer::Field<'static>>), |(mut multipart, mut field)| async move {
-            if field.is_none() {
-                loop {
-                    match multipart.next_field().await.map_err(io::Error::other)? {
-                        Some(f) if f.file_name().is_some() => {
-                            field = Some(f);
-                            break;
+        let stream = futures::stream::try_unfold(
+            (multipart, None::<multer::Field<'static>>),
+            |(mut multipart, mut field)| async move {
+                if field.is_none() {
+                    loop {
+                        match multipart.next_field().await.map_err(io::Error::other)? {
+                            Some(f) if f.file_name().is_some() => {
+                                field = Some(f);
+                                break;
+                            }
+                            Some(_) => continue,
+                            None => return Err(io::Error::other("the multipart body has no file part")),
                         }
-                        Some(_) => continue,
-                        None => return Err(io::Error::other("the multipart body has no file part")),
                     }
                 }
-            }
-            let Some(current) = field.as_mut() else { return Ok(None) };
-            match current.chunk().await.map_err(io::Error::other)? {
-                Some(bytes) => Ok(Some((bytes, (multipart, field)))),
-                None => Ok(None),
-            }
-        });
+                let Some(current) = field.as_mut() else { return Ok(None) };
+                match current.chunk().await.map_err(io::Error::other)? {
+                    Some(bytes) => Ok(Some((bytes, (multipart, field)))),
+                    None => Ok(None),
+                }
+            },
+        );
         Ok(Box::pin(stream))
     }
 }
@@ -282,7 +342,10 @@ const MULTIPART_FRAMING_ALLOWANCE: u64 = 64 * 1024;
 
 /// The item of a `/delete`: `documentId`, `folderId` or `id` (C16); two that disagree are a 400.
 fn delete_target(params: &Params) -> Result<docbridge_protocol::ItemId, ApiError> {
-    let given: Vec<(&'static str, &str)> = ["documentId", "folderId", "id"].into_iter().filter_map(|p| params.get(p).filter(|v| !v.is_empty()).map(|v| (p, v))).collect();
+    let given: Vec<(&'static str, &str)> = ["documentId", "folderId", "id"]
+        .into_iter()
+        .filter_map(|p| params.get(p).filter(|v| !v.is_empty()).map(|v| (p, v)))
+        .collect();
     match given.as_slice() {
         [] => Err(ApiError::bad_request("documentId: is required (or folderId, or id)")),
         [(name, first), rest @ ..] => {
@@ -295,14 +358,20 @@ fn delete_target(params: &Params) -> Result<docbridge_protocol::ItemId, ApiError
 }
 
 /// Checks the caller's credentials for an integration (C3, C4) and works out their role (C5).
-pub async fn authenticate(state: &AppState, snapshot: &AccessSnapshot<'_>, integration: &Integration, headers: &HeaderMap) -> Result<Caller, ApiError> {
+pub async fn authenticate(
+    state: &AppState,
+    snapshot: &AccessSnapshot<'_>,
+    integration: &Integration,
+    headers: &HeaderMap,
+) -> Result<Caller, ApiError> {
     if !integration.enabled {
         return Err(ApiError::forbidden(format!("the integration {:?} is disabled", integration.slug)));
     }
     let username = match integration.auth_type {
         AuthType::ApiKey => {
             let hashes = snapshot.api_key_hashes(integration.id).await?;
-            docbridge_auth::check_api_key(&hashes, header_text(headers, "apikey"), header_text(headers, "username"))?.username
+            docbridge_auth::check_api_key(&hashes, header_text(headers, "apikey"), header_text(headers, "username"))?
+                .username
         }
         AuthType::OAuth2 => {
             // Every `Authorization` value is looked at: Workfront may send an administrator's
@@ -321,11 +390,18 @@ pub async fn authenticate(state: &AppState, snapshot: &AccessSnapshot<'_>, integ
 /// default role, where `deny` is a 403. Checked against the registry generation on every
 /// request, so a grant, a revocation or a changed default takes effect at once, in every
 /// process.
-pub async fn caller_for(snapshot: &AccessSnapshot<'_>, integration: &Integration, username: String) -> Result<Caller, ApiError> {
+pub async fn caller_for(
+    snapshot: &AccessSnapshot<'_>,
+    integration: &Integration,
+    username: String,
+) -> Result<Caller, ApiError> {
     if let Some(access) = snapshot.access(integration.id, &username).await? {
         return Ok(Caller { username, role: access.role, folder: access.folder });
     }
-    let role = integration.default_role.role().ok_or_else(|| ApiError::forbidden(format!("{username} has no access to this integration")))?;
+    let role = integration
+        .default_role
+        .role()
+        .ok_or_else(|| ApiError::forbidden(format!("{username} has no access to this integration")))?;
     Ok(Caller { username, role, folder: None })
 }
 
@@ -335,7 +411,11 @@ pub fn to_wire(state: &AppState, integration: &Integration, caller: &Caller, vie
     let id = view.record.id.to_string();
     ItemMetadata {
         view_link: signed_url(state, &integration.slug, &id, docbridge_auth::LinkAction::View, &caller.username),
-        download_link: if is_file { signed_url(state, &integration.slug, &id, docbridge_auth::LinkAction::Download, &caller.username) } else { String::new() },
+        download_link: if is_file {
+            signed_url(state, &integration.slug, &id, docbridge_auth::LinkAction::Download, &caller.username)
+        } else {
+            String::new()
+        },
         id: view.record.id,
         title: view.record.name,
         kind: view.record.kind,
@@ -347,7 +427,8 @@ pub fn to_wire(state: &AppState, integration: &Integration, caller: &Caller, vie
 }
 
 pub(crate) fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    header_text(headers, "if-none-match").is_some_and(|v| v.trim() == "*" || v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag))
+    header_text(headers, "if-none-match")
+        .is_some_and(|v| v.trim() == "*" || v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag))
 }
 
 fn not_modified(etag: &str) -> Response {
@@ -370,7 +451,12 @@ fn http_date(modified: chrono::DateTime<chrono::Utc>) -> String {
 /// A file's bytes with `Content-Type`, `Content-Length`, `Content-Disposition`, `ETag`,
 /// `Last-Modified` and `Accept-Ranges`; 304 for a matching conditional request; 206 or 416 for
 /// a single range.
-pub(crate) async fn file_response(library: &Library, headers: &HeaderMap, view: &ItemView, disposition: &str) -> Result<Response, ApiError> {
+pub(crate) async fn file_response(
+    library: &Library,
+    headers: &HeaderMap,
+    view: &ItemView,
+    disposition: &str,
+) -> Result<Response, ApiError> {
     let record = &view.record;
     let etag = format!("\"{}-{}\"", record.id, record.version());
     let last_modified = http_date(record.modified);
@@ -384,9 +470,13 @@ pub(crate) async fn file_response(library: &Library, headers: &HeaderMap, view: 
     }
     // If-Range: a range applies only while the representation is the one the client has.
     let range_applies = header_text(headers, "if-range").is_none_or(|v| v.trim() == etag || v.trim() == last_modified);
-    let range = if range_applies { parse_range(header_text(headers, "range"), record.size) } else { RangeRequest::Full };
+    let range =
+        if range_applies { parse_range(header_text(headers, "range"), record.size) } else { RangeRequest::Full };
     let mut response = Response::builder()
-        .header(header::CONTENT_TYPE, if view.mime_type.is_empty() { "application/octet-stream" } else { view.mime_type.as_str() })
+        .header(
+            header::CONTENT_TYPE,
+            if view.mime_type.is_empty() { "application/octet-stream" } else { view.mime_type.as_str() },
+        )
         .header(header::CONTENT_DISPOSITION, content_disposition(disposition, &record.name))
         .header(header::ETAG, &etag)
         .header(header::LAST_MODIFIED, &last_modified)
@@ -394,7 +484,9 @@ pub(crate) async fn file_response(library: &Library, headers: &HeaderMap, view: 
         .header(header::CACHE_CONTROL, "private, no-cache");
     let (status, length, stream) = match range {
         RangeRequest::Unsatisfiable => {
-            let body = serde_json::to_vec(&docbridge_protocol::ErrorBody::new("the requested range is not satisfiable")).unwrap_or_default();
+            let body =
+                serde_json::to_vec(&docbridge_protocol::ErrorBody::new("the requested range is not satisfiable"))
+                    .unwrap_or_default();
             return Ok(Response::builder()
                 .status(StatusCode::RANGE_NOT_SATISFIABLE)
                 .header(header::CONTENT_RANGE, format!("bytes */{}", record.size))
@@ -404,7 +496,11 @@ pub(crate) async fn file_response(library: &Library, headers: &HeaderMap, view: 
         }
         RangeRequest::Partial(r) => {
             response = response.header(header::CONTENT_RANGE, r.content_range(record.size));
-            (StatusCode::PARTIAL_CONTENT, r.len(), library.open_bytes(record, Some(r.start..r.end_inclusive + 1)).await?)
+            (
+                StatusCode::PARTIAL_CONTENT,
+                r.len(),
+                library.open_bytes(record, Some(r.start..r.end_inclusive + 1)).await?,
+            )
         }
         RangeRequest::Full => (StatusCode::OK, record.size, library.open_bytes(record, None).await?),
     };
@@ -415,7 +511,9 @@ pub(crate) async fn file_response(library: &Library, headers: &HeaderMap, view: 
     let body = if length <= WHOLE_BODY_LIMIT {
         let mut stream = stream;
         let mut chunks = Vec::new();
-        while let Some(chunk) = stream.try_next().await.map_err(|e| ApiError::internal(format!("reading {}: {e}", record.path)))? {
+        while let Some(chunk) =
+            stream.try_next().await.map_err(|e| ApiError::internal(format!("reading {}: {e}", record.path)))?
+        {
             chunks.push(chunk);
         }
         if chunks.iter().map(|c| c.len() as u64).sum::<u64>() != length {

@@ -61,3 +61,38 @@ fn integration_add_prints_the_address_the_server_serves_on() {
     let shown: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(shown["base_api_url"], "https://docs.example.com/webhooks/second");
 }
+
+/// A supervisor that stops reading the server's output (closes the pipe) after the ApiKey line
+/// must not stop the server: the lines printed after it are dropped, not a panic.
+#[tokio::test]
+async fn the_server_serves_on_when_its_output_is_no_longer_read() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut server = docbridge(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docbridge starts");
+    let stdout = server.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    let base_api_url = lines
+        .find_map(|line| line.trim().strip_prefix("Base API URL:").map(|url| url.trim().to_owned()))
+        .expect("the first start prints a Base API URL");
+    drop(lines); // The pipe is closed with lines still to come.
+    let mut server = Killed(server);
+    let health = format!("{}/healthz", base_api_url.strip_suffix("/webhooks/default").expect("default URL"));
+    let client = reqwest::Client::new();
+    let mut healthy = false;
+    for _ in 0..600 {
+        if let Ok(Some(status)) = server.0.try_wait() {
+            panic!("docbridge exited with {status} once its output was closed");
+        }
+        if client.get(&health).send().await.is_ok_and(|r| r.status().is_success()) {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "docbridge answers /healthz");
+    assert!(server.0.try_wait().expect("the process can be polled").is_none(), "docbridge is still running");
+}

@@ -73,19 +73,13 @@ const WRITE_BUFFER: usize = 1024 * 1024;
 
 /// How every folder on a path is opened: never through a link (`NOFOLLOW`), only a folder
 /// (`DIRECTORY`), and without blocking should a fifo sit where a folder is expected.
-const DIR_FLAGS: OFlags = OFlags::RDONLY
-    .union(OFlags::DIRECTORY)
-    .union(OFlags::NOFOLLOW)
-    .union(OFlags::CLOEXEC)
-    .union(OFlags::NONBLOCK);
+const DIR_FLAGS: OFlags =
+    OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC).union(OFlags::NONBLOCK);
 
 /// How a file is opened for reading. `NONBLOCK` keeps a fifo from hanging the open (it is then
 /// refused after `fstat`); it changes nothing for regular files.
-const READ_FLAGS: OFlags = OFlags::RDONLY
-    .union(OFlags::NOFOLLOW)
-    .union(OFlags::CLOEXEC)
-    .union(OFlags::NONBLOCK)
-    .union(OFlags::NOCTTY);
+const READ_FLAGS: OFlags =
+    OFlags::RDONLY.union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC).union(OFlags::NONBLOCK).union(OFlags::NOCTTY);
 
 /// Permissions of created files and folders, before the process umask.
 const FILE_MODE: Mode = Mode::from_bits_truncate(0o644);
@@ -142,10 +136,7 @@ impl Storage for FsStorage {
         let (fs, dir) = (self.fs.clone(), dir.clone());
         blocking(move || {
             let fd = fs.open_dir(&dir)?;
-            Ok(read_entries(&fd, &dir)?
-                .into_iter()
-                .map(|(_, entry)| entry)
-                .collect())
+            Ok(read_entries(&fd, &dir)?.into_iter().map(|(_, entry)| entry).collect())
         })
         .await
     }
@@ -235,20 +226,11 @@ fn read_stream(file: File, start: u64, end: u64) -> ByteStream {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if end - start > READ_CHUNK as u64 {
         // A hint for a long sequential read (larger kernel read-ahead); failure changes nothing.
-        let _ = rustix::fs::fadvise(
-            &*file,
-            start,
-            std::num::NonZeroU64::new(end - start),
-            rustix::fs::Advice::Sequential,
-        );
+        let _ =
+            rustix::fs::fadvise(&*file, start, std::num::NonZeroU64::new(end - start), rustix::fs::Advice::Sequential);
     }
     let first = (start < end).then(|| spawn_read_chunk(file.clone(), start, end));
-    let state = ReadState {
-        file,
-        position: start,
-        end,
-        pending: first,
-    };
+    let state = ReadState { file, position: start, end, pending: first };
     Box::pin(futures::stream::unfold(state, |mut state| async move {
         let pending = state.pending.take()?;
         let chunk = match pending.await {
@@ -266,11 +248,7 @@ fn read_stream(file: File, start: u64, end: u64) -> ByteStream {
         }
         state.position += chunk.len() as u64;
         if state.position < state.end {
-            state.pending = Some(spawn_read_chunk(
-                state.file.clone(),
-                state.position,
-                state.end,
-            ));
+            state.pending = Some(spawn_read_chunk(state.file.clone(), state.position, state.end));
         }
         Some((Ok(chunk), state))
     }))
@@ -286,11 +264,7 @@ struct ReadState {
 
 /// Reads up to [`READ_CHUNK`] bytes at `position` (never past `end`) on the blocking pool; an
 /// empty chunk means the file ended early.
-fn spawn_read_chunk(
-    file: Arc<File>,
-    position: u64,
-    end: u64,
-) -> tokio::task::JoinHandle<io::Result<bytes::Bytes>> {
+fn spawn_read_chunk(file: Arc<File>, position: u64, end: u64) -> tokio::task::JoinHandle<io::Result<bytes::Bytes>> {
     tokio::task::spawn_blocking(move || {
         let want = usize::try_from(end - position).map_or(READ_CHUNK, |left| left.min(READ_CHUNK));
         let mut buffer: Vec<u8> = Vec::with_capacity(want);
@@ -310,9 +284,7 @@ fn spawn_read_chunk(
 }
 
 /// Runs blocking filesystem work on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| StorageError::Io(io::Error::other(format!("filesystem task failed: {e}"))))?
@@ -337,12 +309,7 @@ impl Fs {
     /// Opens the root. Opened anew for every operation so that a root that disappears (an
     /// unmounted volume) is noticed by the next call, `check` included.
     fn open_root(&self) -> Result<OwnedFd> {
-        rustix::fs::open(
-            &self.root,
-            DIR_FLAGS.difference(OFlags::NOFOLLOW),
-            Mode::empty(),
-        )
-        .map_err(|e| {
+        rustix::fs::open(&self.root, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty()).map_err(|e| {
             StorageError::Io(io::Error::new(
                 io::Error::from(e).kind(),
                 format!("cannot open the library root {}: {e}", self.root.display()),
@@ -420,27 +387,13 @@ impl Fs {
         check_write_target(&parent, name, mode, path)?;
         let dir = self.temp_dir()?;
         let name = format!("{}.upload", uuid::Uuid::new_v4());
-        let flags =
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&dir, name.as_str(), flags, FILE_MODE).map_err(io_error)?;
-        Ok((
-            TempFile {
-                dir,
-                name,
-                armed: true,
-            },
-            File::from(fd),
-        ))
+        Ok((TempFile { dir, name, armed: true }, File::from(fd)))
     }
 
     /// Moves a finished temporary file to `path`; `temp` removes the file if this fails.
-    fn commit_write(
-        &self,
-        path: &StoragePath,
-        mode: WriteMode,
-        mut temp: TempFile,
-        file: &File,
-    ) -> Result<Entry> {
+    fn commit_write(&self, path: &StoragePath, mode: WriteMode, mut temp: TempFile, file: &File) -> Result<Entry> {
         // Resolved again rather than kept from `start_write`: the path is what the caller named,
         // and a folder renamed meanwhile must not receive the file under its new name.
         let (parent, name) = self.open_parent(path)?;
@@ -448,17 +401,14 @@ impl Fs {
             WriteMode::CreateNew => rename_no_replace(&temp.dir, &temp.name, &parent, name, false),
             WriteMode::Replace => {
                 check_write_target(&parent, name, mode, path)?;
-                rustix::fs::renameat(&temp.dir, temp.name.as_str(), &parent, name)
-                    .map_err(io::Error::from)
+                rustix::fs::renameat(&temp.dir, temp.name.as_str(), &parent, name).map_err(io::Error::from)
             }
         };
         match committed {
             Ok(()) => temp.armed = false,
             Err(e) => {
                 return Err(match e.raw_os_error().map(Errno::from_raw_os_error) {
-                    Some(Errno::EXIST | Errno::NOTEMPTY) => {
-                        StorageError::AlreadyExists(path.to_string())
-                    }
+                    Some(Errno::EXIST | Errno::NOTEMPTY) => StorageError::AlreadyExists(path.to_string()),
                     Some(Errno::ISDIR) => StorageError::IsADirectory(path.to_string()),
                     Some(Errno::NOENT) => not_found(path),
                     _ => StorageError::Io(e),
@@ -492,9 +442,7 @@ impl Fs {
         let internal_root = StoragePath::internal(&[])?;
         for path in [from, to] {
             if path.is_root() || *path == internal_root {
-                return Err(StorageError::InvalidPath(format!(
-                    "{path} cannot be moved or replaced"
-                )));
+                return Err(StorageError::InvalidPath(format!("{path} cannot be moved or replaced")));
             }
         }
         let (from_parent, from_name) = self.open_parent(from)?;
@@ -509,26 +457,16 @@ impl Fs {
             return Err(StorageError::AlreadyExists(to.to_string()));
         }
         if to.starts_with(from) {
-            return Err(StorageError::InvalidPath(format!(
-                "cannot move {from} into itself ({to})"
-            )));
+            return Err(StorageError::InvalidPath(format!("cannot move {from} into itself ({to})")));
         }
         let (to_parent, to_name) = self.open_parent(to)?;
-        if let Err(e) = rename_no_replace(
-            &from_parent,
-            from_name,
-            &to_parent,
-            to_name,
-            kind == Kind::Dir,
-        ) {
+        if let Err(e) = rename_no_replace(&from_parent, from_name, &to_parent, to_name, kind == Kind::Dir) {
             return Err(match e.raw_os_error().map(Errno::from_raw_os_error) {
                 Some(Errno::EXIST | Errno::NOTEMPTY) => StorageError::AlreadyExists(to.to_string()),
                 Some(Errno::NOENT) => not_found(from),
                 // The kernel's own refusal to move a folder below itself (a bind mount could hide
                 // the relation from the path check above).
-                Some(Errno::INVAL) => {
-                    StorageError::InvalidPath(format!("cannot move {from} into {to}"))
-                }
+                Some(Errno::INVAL) => StorageError::InvalidPath(format!("cannot move {from} into {to}")),
                 _ => StorageError::Io(e),
             });
         }
@@ -539,9 +477,7 @@ impl Fs {
 
     fn delete(&self, path: &StoragePath) -> Result<()> {
         if path.is_root() || *path == StoragePath::internal(&[])? {
-            return Err(StorageError::InvalidPath(format!(
-                "{path} cannot be deleted"
-            )));
+            return Err(StorageError::InvalidPath(format!("{path} cannot be deleted")));
         }
         let (parent, name) = self.open_parent(path)?;
         let kind = stat_at(&parent, name)?.map(|st| kind_of(&st));
@@ -582,9 +518,7 @@ impl Fs {
     /// Removes temporary objects whose modification time is older than `older_than`.
     fn clean_temp(&self, older_than: Duration) -> Result<usize> {
         let dir = self.temp_dir()?;
-        let cutoff = SystemTime::now()
-            .checked_sub(older_than)
-            .unwrap_or(UNIX_EPOCH);
+        let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(UNIX_EPOCH);
         let mut removed = 0;
         for name in dir_names(&dir).map_err(StorageError::Io)? {
             let Some(st) = stat_at(&dir, &name)? else {
@@ -629,12 +563,7 @@ impl Drop for TempFile {
 
 /// Refuses a write whose target is taken by something it must not touch: anything for
 /// `CreateNew`, a folder or an invisible item (a link) for `Replace`.
-fn check_write_target(
-    parent: &OwnedFd,
-    name: &str,
-    mode: WriteMode,
-    path: &StoragePath,
-) -> Result<()> {
+fn check_write_target(parent: &OwnedFd, name: &str, mode: WriteMode, path: &StoragePath) -> Result<()> {
     let Some(st) = stat_at(parent, name)? else {
         return Ok(());
     };
@@ -659,13 +588,7 @@ fn rename_no_replace(
     is_dir: bool,
 ) -> io::Result<()> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    match rustix::fs::renameat_with(
-        from_dir,
-        from_name,
-        to_dir,
-        to_name,
-        rustix::fs::RenameFlags::NOREPLACE,
-    ) {
+    match rustix::fs::renameat_with(from_dir, from_name, to_dir, to_name, rustix::fs::RenameFlags::NOREPLACE) {
         Ok(()) => return Ok(()),
         // Unsupported by this kernel or filesystem. EINVAL can also mean "a folder into itself";
         // the fallbacks then fail the same way.
@@ -844,11 +767,7 @@ fn entry_from(name: &str, st: &Stat) -> Entry {
     let kind = kind_of(st);
     Entry {
         name: name.to_owned(),
-        kind: if kind == Kind::Dir {
-            EntryKind::Dir
-        } else {
-            EntryKind::File
-        },
+        kind: if kind == Kind::Dir { EntryKind::Dir } else { EntryKind::File },
         size: if kind == Kind::File { stat_size(st) } else { 0 },
         modified: stat_mtime(st),
     }
@@ -856,26 +775,17 @@ fn entry_from(name: &str, st: &Stat) -> Entry {
 
 // The field types of `struct stat` differ between architectures (`c_long` here, `i64` there),
 // so these casts are needed on some targets and no-ops on others.
-#[allow(
-    clippy::unnecessary_cast,
-    reason = "stat field types vary by architecture"
-)]
+#[allow(clippy::unnecessary_cast, reason = "stat field types vary by architecture")]
 fn stat_mode(st: &Stat) -> rustix::fs::RawMode {
     st.st_mode as rustix::fs::RawMode
 }
 
-#[allow(
-    clippy::unnecessary_cast,
-    reason = "stat field types vary by architecture"
-)]
+#[allow(clippy::unnecessary_cast, reason = "stat field types vary by architecture")]
 fn stat_size(st: &Stat) -> u64 {
     u64::try_from(st.st_size as i64).unwrap_or(0)
 }
 
-#[allow(
-    clippy::unnecessary_cast,
-    reason = "stat field types vary by architecture"
-)]
+#[allow(clippy::unnecessary_cast, reason = "stat field types vary by architecture")]
 fn stat_mtime(st: &Stat) -> DateTime<Utc> {
     let nanos = u32::try_from(st.st_mtime_nsec as i64).unwrap_or(0);
     DateTime::from_timestamp(st.st_mtime as i64, nanos).unwrap_or(DateTime::UNIX_EPOCH)

@@ -134,13 +134,7 @@ pub trait Storage: Send + Sync + 'static {
     /// Streams `data` into a temporary object and commits it at `path` only once the stream has
     /// ended without error and within `limit` bytes. On any failure nothing at `path` changes
     /// and the temporary object is removed. The parent folder must exist.
-    async fn write(
-        &self,
-        path: &StoragePath,
-        data: ByteStream,
-        mode: WriteMode,
-        limit: Option<u64>,
-    ) -> Result<Entry>;
+    async fn write(&self, path: &StoragePath, data: ByteStream, mode: WriteMode, limit: Option<u64>) -> Result<Entry>;
 
     /// Creates one folder (the parent must exist); `AlreadyExists` if the name is taken.
     async fn create_dir(&self, path: &StoragePath) -> Result<Entry>;

@@ -43,26 +43,17 @@ enum Node {
 
 impl Node {
     fn empty_dir() -> Self {
-        Node::Dir {
-            children: BTreeMap::new(),
-            modified: Utc::now(),
-        }
+        Node::Dir { children: BTreeMap::new(), modified: Utc::now() }
     }
 
     fn entry(&self, name: &str) -> Entry {
         match self {
-            Node::File { data, modified } => Entry {
-                name: name.to_owned(),
-                kind: EntryKind::File,
-                size: data.len() as u64,
-                modified: *modified,
-            },
-            Node::Dir { modified, .. } => Entry {
-                name: name.to_owned(),
-                kind: EntryKind::Dir,
-                size: 0,
-                modified: *modified,
-            },
+            Node::File { data, modified } => {
+                Entry { name: name.to_owned(), kind: EntryKind::File, size: data.len() as u64, modified: *modified }
+            }
+            Node::Dir { modified, .. } => {
+                Entry { name: name.to_owned(), kind: EntryKind::Dir, size: 0, modified: *modified }
+            }
         }
     }
 }
@@ -78,12 +69,7 @@ impl MemoryStorage {
     pub fn new() -> Self {
         let mut children = BTreeMap::new();
         children.insert(INTERNAL_DIR.to_owned(), Node::empty_dir());
-        Self {
-            root: RwLock::new(Node::Dir {
-                children,
-                modified: Utc::now(),
-            }),
-        }
+        Self { root: RwLock::new(Node::Dir { children, modified: Utc::now() }) }
     }
 
     // Poisoning is ignored: every change below is prepared first and applied by steps that
@@ -103,9 +89,7 @@ fn lookup<'t>(root: &'t Node, path: &StoragePath) -> Result<&'t Node> {
     let mut node = root;
     for name in path.components() {
         node = match node {
-            Node::Dir { children, .. } => children
-                .get(name)
-                .ok_or_else(|| StorageError::NotFound(path.to_string()))?,
+            Node::Dir { children, .. } => children.get(name).ok_or_else(|| StorageError::NotFound(path.to_string()))?,
             Node::File { .. } => return Err(StorageError::NotADirectory(path.to_string())),
         };
     }
@@ -118,16 +102,14 @@ fn parent_mut<'t>(
     path: &StoragePath,
 ) -> Result<(&'t mut BTreeMap<String, Node>, &'t mut DateTime<Utc>)> {
     let Some((_, parents)) = path.components().split_last() else {
-        return Err(StorageError::InvalidPath(
-            "the root has no parent".to_owned(),
-        ));
+        return Err(StorageError::InvalidPath("the root has no parent".to_owned()));
     };
     let mut node = root;
     for name in parents {
         node = match node {
-            Node::Dir { children, .. } => children
-                .get_mut(name)
-                .ok_or_else(|| StorageError::NotFound(path.to_string()))?,
+            Node::Dir { children, .. } => {
+                children.get_mut(name).ok_or_else(|| StorageError::NotFound(path.to_string()))?
+            }
             Node::File { .. } => return Err(StorageError::NotADirectory(path.to_string())),
         };
     }
@@ -148,9 +130,7 @@ fn check_write_target(root: &Node, path: &StoragePath, mode: WriteMode) -> Resul
     };
     match (children.get(path.name()), mode) {
         (None, _) | (Some(Node::File { .. }), WriteMode::Replace) => Ok(()),
-        (Some(Node::Dir { .. }), WriteMode::Replace) => {
-            Err(StorageError::IsADirectory(path.to_string()))
-        }
+        (Some(Node::Dir { .. }), WriteMode::Replace) => Err(StorageError::IsADirectory(path.to_string())),
         (Some(_), WriteMode::CreateNew) => Err(StorageError::AlreadyExists(path.to_string())),
     }
 }
@@ -212,12 +192,9 @@ impl Storage for MemoryStorage {
             None => (0, size),
         };
         // Both bounds are at most `data.len()`, so they fit in `usize`.
-        let data =
-            data.slice(usize::try_from(start).unwrap_or(0)..usize::try_from(end).unwrap_or(0));
-        let chunks: Vec<std::io::Result<Bytes>> = (0..data.len())
-            .step_by(READ_CHUNK)
-            .map(|at| Ok(data.slice(at..data.len().min(at + READ_CHUNK))))
-            .collect();
+        let data = data.slice(usize::try_from(start).unwrap_or(0)..usize::try_from(end).unwrap_or(0));
+        let chunks: Vec<std::io::Result<Bytes>> =
+            (0..data.len()).step_by(READ_CHUNK).map(|at| Ok(data.slice(at..data.len().min(at + READ_CHUNK)))).collect();
         Ok(Box::pin(futures::stream::iter(chunks)))
     }
 
@@ -241,10 +218,7 @@ impl Storage for MemoryStorage {
             buffer.extend_from_slice(&chunk);
         }
         let now = Utc::now();
-        let node = Node::File {
-            data: buffer.freeze(),
-            modified: now,
-        };
+        let node = Node::File { data: buffer.freeze(), modified: now };
         let entry = node.entry(path.name());
 
         let mut tree = self.tree_mut();
@@ -275,9 +249,7 @@ impl Storage for MemoryStorage {
         let internal_root = StoragePath::internal(&[])?;
         for path in [from, to] {
             if path.is_root() || *path == internal_root {
-                return Err(StorageError::InvalidPath(format!(
-                    "{path} cannot be moved or replaced"
-                )));
+                return Err(StorageError::InvalidPath(format!("{path} cannot be moved or replaced")));
             }
         }
         let mut tree = self.tree_mut();
@@ -287,9 +259,7 @@ impl Storage for MemoryStorage {
             return Err(StorageError::AlreadyExists(to.to_string()));
         }
         if to.starts_with(from) {
-            return Err(StorageError::InvalidPath(format!(
-                "cannot move {from} into itself ({to})"
-            )));
+            return Err(StorageError::InvalidPath(format!("cannot move {from} into itself ({to})")));
         }
         let (children, _) = parent_mut(&mut tree, to)?;
         if children.contains_key(to.name()) {
@@ -297,9 +267,7 @@ impl Storage for MemoryStorage {
         }
         let now = Utc::now();
         let (children, modified) = parent_mut(&mut tree, from)?;
-        let node = children
-            .remove(from.name())
-            .ok_or_else(|| StorageError::NotFound(from.to_string()))?;
+        let node = children.remove(from.name()).ok_or_else(|| StorageError::NotFound(from.to_string()))?;
         *modified = now;
         // Cannot fail: `to`'s parent was found above and is not below `from`, so removing
         // `from` left it in place.
@@ -311,15 +279,11 @@ impl Storage for MemoryStorage {
 
     async fn delete(&self, path: &StoragePath) -> Result<()> {
         if path.is_root() || *path == StoragePath::internal(&[])? {
-            return Err(StorageError::InvalidPath(format!(
-                "{path} cannot be deleted"
-            )));
+            return Err(StorageError::InvalidPath(format!("{path} cannot be deleted")));
         }
         let mut tree = self.tree_mut();
         let (children, modified) = parent_mut(&mut tree, path)?;
-        children
-            .remove(path.name())
-            .ok_or_else(|| StorageError::NotFound(path.to_string()))?;
+        children.remove(path.name()).ok_or_else(|| StorageError::NotFound(path.to_string()))?;
         *modified = Utc::now();
         Ok(())
     }

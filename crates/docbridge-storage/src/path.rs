@@ -39,9 +39,7 @@ impl StoragePath {
 
     /// A path inside the internal bookkeeping folder, for the documents layer's trash.
     pub fn internal(names: &[&str]) -> Result<Self> {
-        let mut path = Self {
-            components: vec![INTERNAL_DIR.to_owned()],
-        };
+        let mut path = Self { components: vec![INTERNAL_DIR.to_owned()] };
         for name in names {
             path = path.join(name)?;
         }
@@ -50,8 +48,7 @@ impl StoragePath {
 
     /// This path with one more component, which must be a valid name.
     pub fn join(&self, name: &str) -> Result<Self> {
-        docbridge_protocol::validate_name("name", name)
-            .map_err(|e| StorageError::InvalidPath(e.to_string()))?;
+        docbridge_protocol::validate_name("name", name).map_err(|e| StorageError::InvalidPath(e.to_string()))?;
         let mut components = self.components.clone();
         components.push(name.to_owned());
         Ok(Self { components })
@@ -74,9 +71,7 @@ impl StoragePath {
     /// The containing folder; `None` for the root.
     pub fn parent(&self) -> Option<Self> {
         let (_, rest) = self.components.split_last()?;
-        Some(Self {
-            components: rest.to_vec(),
-        })
+        Some(Self { components: rest.to_vec() })
     }
 
     pub fn components(&self) -> &[String] {

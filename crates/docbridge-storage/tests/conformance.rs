@@ -6,7 +6,5 @@ mod fs {
 }
 
 mod memory {
-    docbridge_storage::storage_conformance_tests!(async {
-        (docbridge_storage::MemoryStorage::new(), ())
-    });
+    docbridge_storage::storage_conformance_tests!(async { (docbridge_storage::MemoryStorage::new(), ()) });
 }

@@ -7,12 +7,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use docbridge_storage::suite::{
-    content, failing_after, internal, names, path, put, stream_of, temp_fs, walked,
-};
-use docbridge_storage::{
-    FsStorage, INTERNAL_DIR, Storage, StorageError, StoragePath, TEMP_DIR, WriteMode,
-};
+use docbridge_storage::suite::{content, failing_after, internal, names, path, put, stream_of, temp_fs, walked};
+use docbridge_storage::{FsStorage, INTERNAL_DIR, Storage, StorageError, StoragePath, TEMP_DIR, WriteMode};
 use proptest::prelude::*;
 
 fn temp_dir_of(root: &Path) -> PathBuf {
@@ -62,68 +58,27 @@ async fn symlink_to_an_outside_folder_is_invisible() {
     assert_eq!(names(&s, &StoragePath::root()).await, ["visible.txt"]);
     assert_eq!(walked(&s, &StoragePath::root()).await, ["visible.txt"]);
     assert_not_found(s.stat(&path("link")).await, "stat of the link");
-    assert_not_found(
-        s.stat(&path("link/secret.txt")).await,
-        "stat through the link",
-    );
-    assert_not_found(
-        s.read(&path("link/secret.txt"), None).await.map(|_| ()),
-        "read through the link",
-    );
+    assert_not_found(s.stat(&path("link/secret.txt")).await, "stat through the link");
+    assert_not_found(s.read(&path("link/secret.txt"), None).await.map(|_| ()), "read through the link");
     assert_not_found(s.list(&path("link")).await, "list of the link");
     assert_not_found(s.walk(&path("link")).await, "walk of the link");
     for mode in [WriteMode::CreateNew, WriteMode::Replace] {
+        assert_not_found(s.write(&path("link/new.txt"), stream_of("x"), mode, None).await, "write through the link");
         assert_not_found(
-            s.write(&path("link/new.txt"), stream_of("x"), mode, None)
-                .await,
-            "write through the link",
-        );
-        assert_not_found(
-            s.write(&path("link/secret.txt"), stream_of("x"), mode, None)
-                .await,
+            s.write(&path("link/secret.txt"), stream_of("x"), mode, None).await,
             "overwrite through the link",
         );
     }
-    assert_not_found(
-        s.create_dir(&path("link/x")).await,
-        "create_dir through the link",
-    );
-    assert_not_found(
-        s.rename(&path("link/secret.txt"), &path("stolen.txt"))
-            .await,
-        "rename through the link",
-    );
-    assert_not_found(
-        s.rename(&path("link"), &path("moved")).await,
-        "rename of the link",
-    );
-    assert_not_found(
-        s.delete(&path("link/secret.txt")).await,
-        "delete through the link",
-    );
+    assert_not_found(s.create_dir(&path("link/x")).await, "create_dir through the link");
+    assert_not_found(s.rename(&path("link/secret.txt"), &path("stolen.txt")).await, "rename through the link");
+    assert_not_found(s.rename(&path("link"), &path("moved")).await, "rename of the link");
+    assert_not_found(s.delete(&path("link/secret.txt")).await, "delete through the link");
     assert_not_found(s.delete(&path("link")).await, "delete of the link");
 
-    assert_eq!(
-        fs::read_to_string(&secret).unwrap(),
-        "TOP SECRET",
-        "the secret must be untouched"
-    );
-    let outside_names: Vec<_> = fs::read_dir(outside.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(
-        outside_names,
-        ["secret.txt"],
-        "nothing may be created outside"
-    );
-    assert!(
-        fs::symlink_metadata(root.path().join("link"))
-            .unwrap()
-            .file_type()
-            .is_symlink(),
-        "the link stays"
-    );
+    assert_eq!(fs::read_to_string(&secret).unwrap(), "TOP SECRET", "the secret must be untouched");
+    let outside_names: Vec<_> = fs::read_dir(outside.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(outside_names, ["secret.txt"], "nothing may be created outside");
+    assert!(fs::symlink_metadata(root.path().join("link")).unwrap().file_type().is_symlink(), "the link stays");
 }
 
 #[tokio::test]
@@ -137,14 +92,8 @@ async fn symlink_to_an_outside_file_is_invisible() {
     assert!(walked(&s, &StoragePath::root()).await.is_empty());
     for name in ["secret.txt", "passwd"] {
         assert_not_found(s.stat(&path(name)).await, "stat of a file link");
-        assert_not_found(
-            s.read(&path(name), None).await.map(|_| ()),
-            "read of a file link",
-        );
-        assert_not_found(
-            s.read(&path(name), Some(0..4)).await.map(|_| ()),
-            "ranged read of a file link",
-        );
+        assert_not_found(s.read(&path(name), None).await.map(|_| ()), "read of a file link");
+        assert_not_found(s.read(&path(name), Some(0..4)).await.map(|_| ()), "ranged read of a file link");
     }
     assert_eq!(fs::read_to_string(&secret).unwrap(), "TOP SECRET");
 }
@@ -158,28 +107,12 @@ async fn a_symlinked_folder_component_inside_the_root_is_not_followed() {
     fs::create_dir(root.path().join("real/sub")).unwrap();
     symlink("../real", root.path().join("real/sub/loop")).unwrap();
 
-    assert_eq!(
-        walked(&s, &StoragePath::root()).await,
-        ["real", "real/file.txt", "real/sub"]
-    );
-    assert_not_found(
-        s.stat(&path("alias/file.txt")).await,
-        "stat through an inner link",
-    );
-    assert_not_found(
-        s.read(&path("alias/file.txt"), None).await.map(|_| ()),
-        "read through an inner link",
-    );
+    assert_eq!(walked(&s, &StoragePath::root()).await, ["real", "real/file.txt", "real/sub"]);
+    assert_not_found(s.stat(&path("alias/file.txt")).await, "stat through an inner link");
+    assert_not_found(s.read(&path("alias/file.txt"), None).await.map(|_| ()), "read through an inner link");
     assert_not_found(s.list(&path("alias")).await, "list of an inner link");
-    assert_not_found(
-        s.stat(&path("real/sub/loop/file.txt")).await,
-        "stat through a looping link",
-    );
-    assert_eq!(
-        content(&s, "real/file.txt").await,
-        b"inside",
-        "the real path still works"
-    );
+    assert_not_found(s.stat(&path("real/sub/loop/file.txt")).await, "stat through a looping link");
+    assert_eq!(content(&s, "real/file.txt").await, b"inside", "the real path still works");
 }
 
 #[tokio::test]
@@ -190,39 +123,15 @@ async fn a_name_taken_by_a_symlink_is_taken() {
     symlink(&secret, &link).unwrap();
     put(&s, "visible.txt", b"v").await;
 
-    assert_already_exists(
-        s.write(
-            &path("link.txt"),
-            stream_of("x"),
-            WriteMode::CreateNew,
-            None,
-        )
-        .await,
-        "CreateNew",
-    );
-    assert_already_exists(
-        s.write(&path("link.txt"), stream_of("x"), WriteMode::Replace, None)
-            .await,
-        "Replace",
-    );
+    assert_already_exists(s.write(&path("link.txt"), stream_of("x"), WriteMode::CreateNew, None).await, "CreateNew");
+    assert_already_exists(s.write(&path("link.txt"), stream_of("x"), WriteMode::Replace, None).await, "Replace");
     assert_already_exists(s.create_dir(&path("link.txt")).await, "create_dir");
-    assert_already_exists(
-        s.rename(&path("visible.txt"), &path("link.txt")).await,
-        "rename onto the link",
-    );
+    assert_already_exists(s.rename(&path("visible.txt"), &path("link.txt")).await, "rename onto the link");
 
     assert_eq!(fs::read_to_string(&secret).unwrap(), "TOP SECRET");
-    assert!(
-        fs::symlink_metadata(&link)
-            .unwrap()
-            .file_type()
-            .is_symlink()
-    );
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
     assert_eq!(content(&s, "visible.txt").await, b"v");
-    assert!(
-        temp_entries(root.path()).is_empty(),
-        "refused writes must leave no temporary file"
-    );
+    assert!(temp_entries(root.path()).is_empty(), "refused writes must leave no temporary file");
 }
 
 #[tokio::test]
@@ -237,29 +146,15 @@ async fn deleting_a_folder_removes_links_in_it_not_their_targets() {
     s.delete(&path("d")).await.unwrap();
     assert!(!root.path().join("d").exists());
     assert_eq!(fs::read_to_string(&secret).unwrap(), "TOP SECRET");
-    assert!(
-        temp_entries(root.path()).is_empty(),
-        "the deleted folder must not linger in tmp"
-    );
+    assert!(temp_entries(root.path()).is_empty(), "the deleted folder must not linger in tmp");
 }
 
 #[tokio::test]
 async fn fifos_and_unaddressable_names_are_invisible() {
     let (s, root) = temp_fs();
-    let root_fd = rustix::fs::open(
-        root.path(),
-        rustix::fs::OFlags::DIRECTORY,
-        rustix::fs::Mode::empty(),
-    )
-    .unwrap();
-    rustix::fs::mknodat(
-        &root_fd,
-        "pipe",
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_bits_truncate(0o644),
-        0,
-    )
-    .unwrap();
+    let root_fd = rustix::fs::open(root.path(), rustix::fs::OFlags::DIRECTORY, rustix::fs::Mode::empty()).unwrap();
+    rustix::fs::mknodat(&root_fd, "pipe", rustix::fs::FileType::Fifo, rustix::fs::Mode::from_bits_truncate(0o644), 0)
+        .unwrap();
     fs::write(root.path().join("back\\slash"), "x").unwrap();
     fs::write(root.path().join("tab\there"), "x").unwrap();
     fs::write(root.path().join("ok.txt"), "ok").unwrap();
@@ -267,10 +162,7 @@ async fn fifos_and_unaddressable_names_are_invisible() {
     assert_eq!(names(&s, &StoragePath::root()).await, ["ok.txt"]);
     assert_eq!(walked(&s, &StoragePath::root()).await, ["ok.txt"]);
     // A fifo with no writer would block an ordinary open forever.
-    assert_not_found(
-        s.read(&path("pipe"), None).await.map(|_| ()),
-        "read of a fifo",
-    );
+    assert_not_found(s.read(&path("pipe"), None).await.map(|_| ()), "read of a fifo");
     assert_not_found(s.stat(&path("pipe")).await, "stat of a fifo");
 }
 
@@ -282,10 +174,7 @@ async fn files_put_there_by_other_programs_are_listed_and_walked() {
     fs::write(root.path().join("a/b/deep.txt"), "deep").unwrap();
 
     assert_eq!(names(&s, &StoragePath::root()).await, ["a", "copied.pdf"]);
-    assert_eq!(
-        walked(&s, &StoragePath::root()).await,
-        ["a", "a/b", "a/b/deep.txt", "copied.pdf"]
-    );
+    assert_eq!(walked(&s, &StoragePath::root()).await, ["a", "a/b", "a/b/deep.txt", "copied.pdf"]);
     assert_eq!(s.stat(&path("copied.pdf")).await.unwrap().size, 8);
     assert_eq!(content(&s, "a/b/deep.txt").await, b"deep");
 }
@@ -297,13 +186,8 @@ async fn written_files_land_where_other_programs_see_them() {
     put(&s, "d/out.txt", b"written").await;
     assert_eq!(fs::read(root.path().join("d/out.txt")).unwrap(), b"written");
     s.create_dir(&internal(&["trash"])).await.unwrap();
-    s.rename(&path("d"), &internal(&["trash", "d"]))
-        .await
-        .unwrap();
-    assert_eq!(
-        fs::read(root.path().join(INTERNAL_DIR).join("trash/d/out.txt")).unwrap(),
-        b"written"
-    );
+    s.rename(&path("d"), &internal(&["trash", "d"])).await.unwrap();
+    assert_eq!(fs::read(root.path().join(INTERNAL_DIR).join("trash/d/out.txt")).unwrap(), b"written");
 }
 
 #[tokio::test]
@@ -311,21 +195,12 @@ async fn modified_time_comes_from_mtime() {
     let (s, root) = temp_fs();
     put(&s, "a.txt", b"a").await;
     let when: DateTime<Utc> = "2020-01-02T03:04:05.500Z".parse().unwrap();
-    let file = fs::File::options()
-        .write(true)
-        .open(root.path().join("a.txt"))
-        .unwrap();
+    let file = fs::File::options().write(true).open(root.path().join("a.txt")).unwrap();
     file.set_modified(SystemTime::from(when)).unwrap();
 
     assert_eq!(s.stat(&path("a.txt")).await.unwrap().modified, when);
-    assert_eq!(
-        s.list(&StoragePath::root()).await.unwrap()[0].modified,
-        when
-    );
-    assert_eq!(
-        s.walk(&StoragePath::root()).await.unwrap()[0].1.modified,
-        when
-    );
+    assert_eq!(s.list(&StoragePath::root()).await.unwrap()[0].modified, when);
+    assert_eq!(s.walk(&StoragePath::root()).await.unwrap()[0].1.modified, when);
 }
 
 #[tokio::test]
@@ -336,35 +211,20 @@ async fn leftover_temp_files_are_invisible_and_swept_at_start() {
 
     // What a crash leaves: a half-written upload and a half-deleted folder, both old...
     fs::write(tmp.join("crashed.upload"), vec![0u8; 1000]).unwrap();
-    fs::File::options()
-        .write(true)
-        .open(tmp.join("crashed.upload"))
-        .unwrap()
-        .set_modified(long_ago)
-        .unwrap();
+    fs::File::options().write(true).open(tmp.join("crashed.upload")).unwrap().set_modified(long_ago).unwrap();
     fs::create_dir_all(tmp.join("gone.deleting/sub")).unwrap();
     fs::write(tmp.join("gone.deleting/sub/f"), "f").unwrap();
-    fs::File::open(tmp.join("gone.deleting"))
-        .unwrap()
-        .set_modified(long_ago)
-        .unwrap();
+    fs::File::open(tmp.join("gone.deleting")).unwrap().set_modified(long_ago).unwrap();
     // ...and an upload another process is writing right now.
     fs::write(tmp.join("running.upload"), "in progress").unwrap();
 
     assert!(names(&s, &StoragePath::root()).await.is_empty());
     assert!(walked(&s, &StoragePath::root()).await.is_empty());
-    assert!(
-        names(&s, &internal(&[])).await.is_empty(),
-        "tmp must not show inside the internal folder"
-    );
+    assert!(names(&s, &internal(&[])).await.is_empty(), "tmp must not show inside the internal folder");
     assert!(walked(&s, &internal(&[])).await.is_empty());
 
     let reopened = FsStorage::new(root.path()).unwrap();
-    assert_eq!(
-        temp_entries(root.path()),
-        ["running.upload"],
-        "only stale temporary objects are swept"
-    );
+    assert_eq!(temp_entries(root.path()), ["running.upload"], "only stale temporary objects are swept");
     assert_eq!(reopened.clean_temp(Duration::ZERO).await.unwrap(), 1);
     assert!(temp_entries(root.path()).is_empty());
 }
@@ -373,42 +233,13 @@ async fn leftover_temp_files_are_invisible_and_swept_at_start() {
 async fn failed_writes_leave_no_temp_file() {
     let (s, root) = temp_fs();
     put(&s, "a.txt", b"original").await;
-    let failed = s
-        .write(
-            &path("a.txt"),
-            failing_after(vec![1u8; 3 << 20]),
-            WriteMode::Replace,
-            None,
-        )
-        .await;
-    assert!(
-        matches!(failed, Err(StorageError::SourceFailed(_))),
-        "{failed:?}"
-    );
-    let too_large = s
-        .write(
-            &path("b.txt"),
-            stream_of(vec![1u8; 100]),
-            WriteMode::CreateNew,
-            Some(10),
-        )
-        .await;
-    assert!(
-        matches!(too_large, Err(StorageError::TooLarge { limit: 10 })),
-        "{too_large:?}"
-    );
-    let taken = s
-        .write(&path("a.txt"), stream_of("x"), WriteMode::CreateNew, None)
-        .await;
-    assert!(
-        matches!(taken, Err(StorageError::AlreadyExists(_))),
-        "{taken:?}"
-    );
-    assert!(
-        temp_entries(root.path()).is_empty(),
-        "left: {:?}",
-        temp_entries(root.path())
-    );
+    let failed = s.write(&path("a.txt"), failing_after(vec![1u8; 3 << 20]), WriteMode::Replace, None).await;
+    assert!(matches!(failed, Err(StorageError::SourceFailed(_))), "{failed:?}");
+    let too_large = s.write(&path("b.txt"), stream_of(vec![1u8; 100]), WriteMode::CreateNew, Some(10)).await;
+    assert!(matches!(too_large, Err(StorageError::TooLarge { limit: 10 })), "{too_large:?}");
+    let taken = s.write(&path("a.txt"), stream_of("x"), WriteMode::CreateNew, None).await;
+    assert!(matches!(taken, Err(StorageError::AlreadyExists(_))), "{taken:?}");
+    assert!(temp_entries(root.path()).is_empty(), "left: {:?}", temp_entries(root.path()));
     assert_eq!(fs::read(root.path().join("a.txt")).unwrap(), b"original");
 }
 
@@ -423,29 +254,17 @@ async fn an_abandoned_write_removes_its_temp_file() {
         let _ = started_tx.send(());
         Ok(bytes::Bytes::from_static(b"first chunk"))
     });
-    let stream: docbridge_storage::ByteStream =
-        Box::pin(futures::StreamExt::chain(first, futures::stream::pending()));
+    let stream: docbridge_storage::ByteStream = Box::pin(futures::StreamExt::chain(first, futures::stream::pending()));
     let writer = {
         let s = s.clone();
-        tokio::spawn(async move {
-            s.write(&path("stalled.bin"), stream, WriteMode::CreateNew, None)
-                .await
-        })
+        tokio::spawn(async move { s.write(&path("stalled.bin"), stream, WriteMode::CreateNew, None).await })
     };
     started_rx.await.unwrap();
-    assert_eq!(
-        temp_entries(root.path()).len(),
-        1,
-        "the upload must be writing to a temporary file"
-    );
+    assert_eq!(temp_entries(root.path()).len(), 1, "the upload must be writing to a temporary file");
 
     writer.abort();
     assert!(writer.await.unwrap_err().is_cancelled());
-    assert!(
-        temp_entries(root.path()).is_empty(),
-        "the abandoned upload left {:?}",
-        temp_entries(root.path())
-    );
+    assert!(temp_entries(root.path()).is_empty(), "the abandoned upload left {:?}", temp_entries(root.path()));
     assert_not_found(s.stat(&path("stalled.bin")).await, "the abandoned target");
 }
 
@@ -471,9 +290,7 @@ async fn a_vanished_root_fails_check() {
 
 /// Joins a path to a root the way the adapter addresses it, one component at a time.
 fn joined(root: &Path, p: &StoragePath) -> PathBuf {
-    p.components()
-        .iter()
-        .fold(root.to_path_buf(), |acc, c| acc.join(c))
+    p.components().iter().fold(root.to_path_buf(), |acc, c| acc.join(c))
 }
 
 proptest! {

@@ -7,8 +7,7 @@ use std::sync::Once;
 
 use bytes::BytesMut;
 use docbridge_storage::{
-    ByteStream, Entry, INTERNAL_DIR, MemoryStorage, Result, Storage, StorageError, StoragePath,
-    WriteMode, suite,
+    ByteStream, Entry, INTERNAL_DIR, MemoryStorage, Result, Storage, StorageError, StoragePath, WriteMode, suite,
 };
 use futures::{FutureExt, StreamExt};
 
@@ -63,20 +62,13 @@ impl Storage for Broken {
         let all = self.inner.walk(dir).await?;
         if self.bug == Bug::ShallowWalk {
             let depth = dir.components().len() + 1;
-            return Ok(all
-                .into_iter()
-                .filter(|(p, _)| p.components().len() == depth)
-                .collect());
+            return Ok(all.into_iter().filter(|(p, _)| p.components().len() == depth).collect());
         }
         Ok(all)
     }
 
     async fn read(&self, path: &StoragePath, range: Option<Range<u64>>) -> Result<ByteStream> {
-        let range = if self.bug == Bug::IgnoresRange {
-            None
-        } else {
-            range
-        };
+        let range = if self.bug == Bug::IgnoresRange { None } else { range };
         self.inner.read(path, range).await
     }
 
@@ -88,20 +80,14 @@ impl Storage for Broken {
         limit: Option<u64>,
     ) -> Result<Entry> {
         match self.bug {
-            Bug::CreateNewReplaces => {
-                self.inner
-                    .write(path, data, WriteMode::Replace, limit)
-                    .await
-            }
+            Bug::CreateNewReplaces => self.inner.write(path, data, WriteMode::Replace, limit).await,
             Bug::IgnoresLimit => self.inner.write(path, data, mode, None).await,
             Bug::CommitsPartialUploads => {
                 let mut received = BytesMut::new();
                 while let Some(Ok(chunk)) = data.next().await {
                     received.extend_from_slice(&chunk);
                 }
-                self.inner
-                    .write(path, suite::stream_of(received.freeze()), mode, limit)
-                    .await
+                self.inner.write(path, suite::stream_of(received.freeze()), mode, limit).await
             }
             _ => self.inner.write(path, data, mode, limit).await,
         }
@@ -152,10 +138,7 @@ where
     F: for<'s> AsyncFnOnce(&'s dyn Storage),
 {
     quiet_expected_panics();
-    let storage = Broken {
-        inner: MemoryStorage::new(),
-        bug,
-    };
+    let storage = Broken { inner: MemoryStorage::new(), bug };
     let outcome = AssertUnwindSafe(case(&storage)).catch_unwind().await;
     assert!(outcome.is_err(), "the suite did not notice {bug:?}");
 }
@@ -179,35 +162,19 @@ async fn a_correct_adapter_passes_the_cases_used_below() {
 
 #[tokio::test]
 async fn create_new_that_replaces_is_caught() {
-    must_fail(
-        Bug::CreateNewReplaces,
-        suite::create_new_twice_keeps_the_first,
-    )
-    .await;
-    must_fail(
-        Bug::CreateNewReplaces,
-        suite::concurrent_create_new_has_one_winner,
-    )
-    .await;
+    must_fail(Bug::CreateNewReplaces, suite::create_new_twice_keeps_the_first).await;
+    must_fail(Bug::CreateNewReplaces, suite::concurrent_create_new_has_one_winner).await;
 }
 
 #[tokio::test]
 async fn a_listed_internal_folder_is_caught() {
     must_fail(Bug::ListsInternalDir, suite::root_is_a_folder).await;
-    must_fail(
-        Bug::ListsInternalDir,
-        suite::internal_paths_work_but_stay_hidden,
-    )
-    .await;
+    must_fail(Bug::ListsInternalDir, suite::internal_paths_work_but_stay_hidden).await;
 }
 
 #[tokio::test]
 async fn a_committed_partial_upload_is_caught() {
-    must_fail(
-        Bug::CommitsPartialUploads,
-        suite::failed_stream_changes_nothing,
-    )
-    .await;
+    must_fail(Bug::CommitsPartialUploads, suite::failed_stream_changes_nothing).await;
 }
 
 #[tokio::test]
@@ -223,11 +190,7 @@ async fn an_ignored_range_is_caught() {
 
 #[tokio::test]
 async fn a_replacing_rename_is_caught() {
-    must_fail(
-        Bug::RenameReplaces,
-        suite::rename_onto_taken_name_is_refused,
-    )
-    .await;
+    must_fail(Bug::RenameReplaces, suite::rename_onto_taken_name_is_refused).await;
 }
 
 #[tokio::test]
@@ -244,12 +207,6 @@ async fn a_shallow_walk_is_caught() {
 #[tokio::test]
 async fn broken_errors_are_reported_as_such() {
     // The wrapper itself forwards errors untouched.
-    let storage = Broken {
-        inner: MemoryStorage::new(),
-        bug: Bug::ShallowWalk,
-    };
-    assert!(matches!(
-        storage.stat(&suite::path("missing")).await,
-        Err(StorageError::NotFound(_))
-    ));
+    let storage = Broken { inner: MemoryStorage::new(), bug: Bug::ShallowWalk };
+    assert!(matches!(storage.stat(&suite::path("missing")).await, Err(StorageError::NotFound(_))));
 }
