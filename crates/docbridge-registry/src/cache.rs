@@ -227,7 +227,10 @@ mod tests {
     /// items do not (they are not cached, and they are frequent).
     #[tokio::test]
     async fn every_access_change_bumps_the_generation() {
-        for registry in registries().await {
+        for (index, registry) in registries().await.into_iter().enumerate() {
+            // The first registry is a private in-memory SQLite; the PostgreSQL one is shared with
+            // tests running at the same time, whose access changes move its generation too.
+            let private = index == 0;
             let generation = || async { registry.registry_generation().await.unwrap().expect("the generation row") };
             let mut last = generation().await;
             let mut moved = async |what: &str| {
@@ -277,7 +280,9 @@ mod tests {
                 })
                 .await
                 .unwrap();
-            assert_eq!(generation().await, before, "an item change must not invalidate the access cache");
+            if private {
+                assert_eq!(generation().await, before, "an item change must not invalidate the access cache");
+            }
             registry.delete_integration(&slug).await.unwrap();
             moved("delete_integration").await;
         }
