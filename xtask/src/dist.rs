@@ -23,13 +23,27 @@ pub fn run() -> anyhow::Result<()> {
     let version = workspace_version(&std::fs::read_to_string(root.join("Cargo.toml"))?)?;
     let target = host_target()?;
     super::cargo(&["build", "--release", "-p", "docbridge-server", "--bin", "docbridge"])?;
-    let archive = package(&root, &version, &target)?;
+    // Where cargo put it: `CARGO_TARGET_DIR` when set, not always the workspace's `target`
+    // (taking the latter shipped a stale binary when the two differed).
+    let build_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| root.join("target"), PathBuf::from);
+    let binary = build_dir.join("release/docbridge");
+    let archive = package(&root, &binary, &version, &target, Strip::DebugInfo)?;
     eprintln!("{}", archive.display());
     Ok(())
 }
 
+/// Whether the shipped binary keeps the release profile's line tables (kept in the build for
+/// profiling; a user's binary does not need them, and they are most of its size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strip {
+    DebugInfo,
+    Nothing,
+}
+
 /// Stages the files and writes `docbridge-VERSION-TARGET.tar.gz` and its `.sha256`.
-fn package(root: &Path, version: &str, target: &str) -> anyhow::Result<PathBuf> {
+fn package(root: &Path, binary: &Path, version: &str, target: &str, strip: Strip) -> anyhow::Result<PathBuf> {
     let dist = root.join("target/dist");
     let name = format!("docbridge-{version}-{target}");
     let stage = dist.join(&name);
@@ -37,9 +51,11 @@ fn package(root: &Path, version: &str, target: &str) -> anyhow::Result<PathBuf> 
         std::fs::remove_dir_all(&stage)?;
     }
     std::fs::create_dir_all(&stage)?;
-    let binary = root.join("target/release/docbridge");
     anyhow::ensure!(binary.is_file(), "{} is missing after the release build", binary.display());
-    std::fs::copy(&binary, stage.join("docbridge"))?;
+    std::fs::copy(binary, stage.join("docbridge"))?;
+    if strip == Strip::DebugInfo {
+        run_in(&stage, "strip", &["--strip-debug", "docbridge"])?;
+    }
     for (source, dest) in FILES {
         let from = root.join(source);
         anyhow::ensure!(from.is_file(), "{source} is missing: a release ships it");
@@ -110,7 +126,8 @@ mod tests {
         for (source, _) in FILES {
             std::fs::write(root.join(source), source).unwrap();
         }
-        let archive = package(&root, "9.9.9", "test-target").unwrap();
+        let binary = root.join("target/release/docbridge");
+        let archive = package(&root, &binary, "9.9.9", "test-target", Strip::Nothing).unwrap();
         assert!(archive.ends_with("target/dist/docbridge-9.9.9-test-target.tar.gz"));
         let listing = Command::new("tar").arg("-tzf").arg(&archive).output().unwrap();
         let listing = String::from_utf8(listing.stdout).unwrap();
