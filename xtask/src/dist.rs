@@ -39,6 +39,8 @@ pub fn run() -> anyhow::Result<()> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Strip {
     DebugInfo,
+    /// For the tests, whose stand-in binary is not an ELF file.
+    #[cfg(test)]
     Nothing,
 }
 
