@@ -37,7 +37,7 @@ impl Library {
             Err(StorageError::NotFound(_)) => {
                 // Renamed, moved or deleted by a change of this process since it was resolved,
                 // or removed behind our back: look again while no change is under way.
-                let _guard = self.changes.lock().await;
+                let _guard = self.changes.write().await;
                 resolved = self.resolve(caller, id).await?;
                 let (path, _, _) = Library::location(&resolved)?;
                 match self.storage.stat(&path).await {
@@ -80,10 +80,12 @@ impl Library {
         max: Option<u64>,
         offset: Option<u64>,
     ) -> Result<Vec<ItemView>> {
-        // Reconciling under `changes`: a rename, delete or upload between reading storage and
-        // reading the index would otherwise make the index drop the item (its file then comes
-        // back under a new ID).
-        let guard = self.changes.lock().await;
+        // Reconciling under `changes` (shared with other listings, exclusive of changes): a
+        // rename, delete or upload between reading storage and reading the index would
+        // otherwise make the index drop the item (its file then comes back under a new ID).
+        // Listings do not wait for each other: concurrent reconciles of one folder were always
+        // safe (unique paths in the index).
+        let guard = self.changes.read().await;
         let resolved = self.resolve_folder(caller, "parentId", parent).await?;
         let mut children = self.reconciled_children(&resolved, parent).await?;
         drop(guard);

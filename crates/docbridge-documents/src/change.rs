@@ -15,7 +15,7 @@ impl Library {
         caller.require_write()?;
         crate::library::validate_new_name("name", name)?;
         let resolved = self.resolve_folder(caller, "parentId", parent).await?;
-        let _guard = self.changes.lock().await;
+        let _guard = self.changes.write().await;
         let children = self.reconciled_children(&resolved, parent).await?;
         let (folder_path, folder_id, folder_key) = Library::location(&resolved)?;
         if children.iter().any(|c| c.name == name) || self.name_is_reserved(&folder_id, name).await? {
@@ -67,7 +67,7 @@ impl Library {
         if record.name == name {
             return Ok(());
         }
-        let _guard = self.changes.lock().await;
+        let _guard = self.changes.write().await;
         self.move_record(&record, &record.parent_id, name).await
     }
 
@@ -112,7 +112,7 @@ impl Library {
     /// `/delete`: moves a file or folder (with its contents) to the trash (C16).
     pub async fn delete(&self, caller: &Caller, id: &ItemId) -> Result<TrashEntry> {
         let record = self.changeable(caller, "id", id, "deleted").await?;
-        let _guard = self.changes.lock().await;
+        let _guard = self.changes.write().await;
         self.ensure_internal_dir(&[TRASH_DIR]).await?;
         let trash_id = docbridge_registry::random_id();
         let from = StoragePath::parse(&record.path).map_err(DocumentsError::from)?;
@@ -144,7 +144,7 @@ impl Library {
     /// Puts a trashed item back where it was (or, if that name is taken now, under a free
     /// name; if its folder is gone, at the root). IDs are unchanged. Returns the restored name.
     pub async fn restore(&self, entry: &TrashEntry) -> Result<String> {
-        let _guard = self.changes.lock().await;
+        let _guard = self.changes.write().await;
         let parent_path = entry.original_path.rsplit_once('/').map_or(String::new(), |(p, _)| p.to_owned());
         let parent = if entry.original_parent_id.is_root() {
             Some(ItemId::root())

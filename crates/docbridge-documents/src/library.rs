@@ -90,9 +90,10 @@ pub struct Library {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) registry: Registry,
     pub(crate) settings: Arc<LibrarySettings>,
-    /// Serialises the name checks of changes within this process; correctness across processes
-    /// comes from the database's unique paths and storage's atomic no-replace operations.
-    pub(crate) changes: tokio::sync::Mutex<()>,
+    /// Serialises the name checks of changes within this process (write), and keeps listings'
+    /// reconciles (read) from seeing a change half done; correctness across processes comes from
+    /// the database's unique paths and storage's atomic no-replace operations.
+    pub(crate) changes: tokio::sync::RwLock<()>,
 }
 
 impl std::fmt::Debug for Library {
@@ -119,7 +120,7 @@ impl Library {
             storage,
             registry,
             settings,
-            changes: tokio::sync::Mutex::new(()),
+            changes: tokio::sync::RwLock::new(()),
         }
     }
 
