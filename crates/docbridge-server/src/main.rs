@@ -172,10 +172,7 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
         max_concurrent_uploads: config.documents.max_concurrent_uploads,
         max_auth_failures_per_minute: config.http.max_auth_failures_per_minute,
     };
-    let storage = match config.s3() {
-        Some(s3) => BuiltinStorage::with_s3(&s3).context("cannot configure the S3 bucket ([storage.s3])")?,
-        None => BuiltinStorage::default(),
-    };
+    let storage = BuiltinStorage::for_config(&config).context("cannot configure the S3 bucket ([storage.s3])")?;
     let state =
         AppState::new(registry, settings, Arc::new(storage)).await?.with_admin_token(config.admin.token.clone());
     if config.documents.rescan_interval_secs > 0 {

@@ -27,6 +27,16 @@ pub struct BuiltinStorage {
 }
 
 impl BuiltinStorage {
+    /// The adapters a configuration asks for: with `[storage.s3]` naming a bucket, `s3`
+    /// libraries open in it. The server and the maintenance commands both start here, so that
+    /// they see the same libraries.
+    pub fn for_config(config: &crate::config::Config) -> Result<Self, StorageError> {
+        match config.s3() {
+            Some(s3) => Self::with_s3(&s3),
+            None => Ok(Self::default()),
+        }
+    }
+
     /// Built-in adapters that also open `s3` libraries in the bucket `config` names. Makes no
     /// request: a wrong endpoint or key shows at the first use (and in `/readyz`).
     pub fn with_s3(config: &S3Config) -> Result<Self, StorageError> {

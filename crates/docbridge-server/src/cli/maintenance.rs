@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use docbridge_documents::Library;
+use docbridge_documents::{Library, LibrarySettings};
 use docbridge_registry::{Integration, Registry};
 use docbridge_server::config::Config;
 use docbridge_server::{BuiltinStorage, StorageFactory};
@@ -50,26 +50,35 @@ pub struct FsckArgs {
     json: bool,
 }
 
-fn library(
-    registry: &Registry,
-    config: &Config,
-    data_dir: &Path,
-    integration: &Integration,
-) -> anyhow::Result<Library> {
-    // The same storage the server uses: an integration kept in S3 is checked in S3, not in an
-    // empty local folder (which would make fsck report, and repair, every item as missing).
-    let builtin = match config.s3() {
-        Some(s3) => BuiltinStorage::with_s3(&s3).context("cannot configure the S3 bucket ([storage.s3])")?,
-        None => BuiltinStorage::default(),
-    };
-    let storage = builtin.open(integration).with_context(|| format!("opening the library of {}", integration.slug))?;
-    Ok(Library::new(
-        integration.id,
-        integration.name.clone(),
-        storage,
-        registry.clone(),
-        Arc::new(config.library_settings(data_dir)),
-    ))
+/// What the maintenance commands open libraries with: the same storage the server uses (an
+/// integration kept in S3 is checked in S3, not in an empty local folder, which would make fsck
+/// report and repair every item as missing), made once per command.
+struct Libraries {
+    registry: Registry,
+    storage: BuiltinStorage,
+    settings: Arc<LibrarySettings>,
+}
+
+impl Libraries {
+    fn new(registry: &Registry, config: &Config, data_dir: &Path) -> anyhow::Result<Self> {
+        Ok(Libraries {
+            registry: registry.clone(),
+            storage: BuiltinStorage::for_config(config).context("cannot configure the S3 bucket ([storage.s3])")?,
+            settings: Arc::new(config.library_settings(data_dir)),
+        })
+    }
+
+    fn library(&self, integration: &Integration) -> anyhow::Result<Library> {
+        let storage =
+            self.storage.open(integration).with_context(|| format!("opening the library of {}", integration.slug))?;
+        Ok(Library::new(
+            integration.id,
+            integration.name.clone(),
+            storage,
+            self.registry.clone(),
+            self.settings.clone(),
+        ))
+    }
 }
 
 async fn integrations(registry: &Registry, slug: Option<&str>) -> anyhow::Result<Vec<Integration>> {
@@ -83,6 +92,7 @@ async fn integrations(registry: &Registry, slug: Option<&str>) -> anyhow::Result
 
 pub async fn run_trash(data_dir: &Path, config: &Config, command: TrashCommand) -> anyhow::Result<ExitCode> {
     let registry = super::open_registry(data_dir, config).await?;
+    let libraries = Libraries::new(&registry, config, data_dir)?;
     match command {
         TrashCommand::List { integration, json } => {
             let mut rows = Vec::new();
@@ -125,7 +135,7 @@ pub async fn run_trash(data_dir: &Path, config: &Config, command: TrashCommand) 
                 .into_iter()
                 .find(|i| i.id == entry.integration_id)
                 .ok_or_else(|| anyhow::anyhow!("the trashed item's integration no longer exists"))?;
-            let name = library(&registry, config, data_dir, &integration)?.restore(&entry).await?;
+            let name = libraries.library(&integration)?.restore(&entry).await?;
             if json {
                 println!(
                     "{}",
@@ -138,7 +148,7 @@ pub async fn run_trash(data_dir: &Path, config: &Config, command: TrashCommand) 
         TrashCommand::Purge { trash_id, expired, all, integration, json } => {
             let mut purged = Vec::new();
             for integration in integrations(&registry, integration.as_deref()).await? {
-                let library = library(&registry, config, data_dir, &integration)?;
+                let library = libraries.library(&integration)?;
                 let cutoff = chrono::Utc::now() - library.settings().trash_retention;
                 for entry in registry.trash_entries(Some(integration.id)).await? {
                     let chosen = match &trash_id {
@@ -171,9 +181,10 @@ pub async fn run_trash(data_dir: &Path, config: &Config, command: TrashCommand) 
 
 pub async fn run_fsck(data_dir: &Path, config: &Config, args: FsckArgs) -> anyhow::Result<ExitCode> {
     let registry = super::open_registry(data_dir, config).await?;
+    let libraries = Libraries::new(&registry, config, data_dir)?;
     let mut reports = serde_json::Map::new();
     for integration in integrations(&registry, args.integration.as_deref()).await? {
-        let report = library(&registry, config, data_dir, &integration)?.fsck().await?;
+        let report = libraries.library(&integration)?.fsck().await?;
         if !args.json {
             if report.is_clean() {
                 println!("{}: index and storage agree", integration.slug);
