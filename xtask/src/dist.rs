@@ -25,10 +25,7 @@ pub fn run() -> anyhow::Result<()> {
     super::cargo(&["build", "--release", "-p", "docbridge-server", "--bin", "docbridge"])?;
     // Where cargo put it: `CARGO_TARGET_DIR` when set, not always the workspace's `target`
     // (taking the latter shipped a stale binary when the two differed).
-    let build_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|d| !d.is_empty())
-        .map_or_else(|| root.join("target"), PathBuf::from);
-    let binary = build_dir.join("release/docbridge");
+    let binary = super::target_dir(&root).join("release/docbridge");
     let archive = package(&root, &binary, &version, &target, Strip::DebugInfo)?;
     eprintln!("{}", archive.display());
     Ok(())

@@ -37,6 +37,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// Cargo's build directory: `CARGO_TARGET_DIR`, else the workspace's `target`. Every task that
+/// runs what cargo built looks for it here.
+fn target_dir(workspace: &std::path::Path) -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| workspace.join("target"), std::path::PathBuf::from)
+}
+
 fn cargo(args: &[&str]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("$ cargo {}", args.join(" "));

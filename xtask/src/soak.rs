@@ -424,8 +424,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     eprintln!("$ cargo build -p docbridge-server --bin docbridge{}", if options.release { " --release" } else { "" });
     anyhow::ensure!(build.status()?.success(), "building docbridge failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let binary = target.join(if options.release { "release" } else { "debug" }).join("docbridge");
+    let binary = crate::target_dir(&root).join(if options.release { "release" } else { "debug" }).join("docbridge");
 
     let scratch = std::env::temp_dir().join(format!("docbridge-soak-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);

@@ -200,7 +200,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask has no parent folder")?.to_path_buf();
     // Beside the build: under `CARGO_TARGET_DIR` when set, so that two checkouts (or two
     // engineers) with build directories of their own do not share a data set and its database.
-    let bench_root = target_dir(&workspace).join("bench");
+    let bench_root = crate::target_dir(&workspace).join("bench");
     let data = DataSet::new(bench_root.join(&options.mode), options.sizes.clone());
     if options.install {
         ensure_peers()?;
@@ -306,14 +306,7 @@ fn build_docbridge(workspace: &Path) -> anyhow::Result<PathBuf> {
     let status =
         Command::new(cargo).args(["build", "--release", "-p", "docbridge-server"]).current_dir(workspace).status()?;
     anyhow::ensure!(status.success(), "cargo build --release failed ({status})");
-    Ok(target_dir(workspace).join("release").join("docbridge"))
-}
-
-/// Cargo's build directory: `CARGO_TARGET_DIR`, else the workspace's `target`.
-fn target_dir(workspace: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|d| !d.is_empty())
-        .map_or_else(|| workspace.join("target"), PathBuf::from)
+    Ok(crate::target_dir(workspace).join("release").join("docbridge"))
 }
 
 /// Makes sure the data set has a database with the default integration, an ApiKey we know and
