@@ -20,6 +20,9 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
+mod oauth_pages;
+use oauth_pages::hidden_fields;
+
 const USER: &str = "ann@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 /// A state with characters that need escaping, to see it handed back unchanged.
@@ -267,22 +270,6 @@ impl<'a> Browser<'a> {
     async fn post(&mut self, url: &str, form: &[(String, String)]) -> Page {
         self.send(self.http.post(url).form(form)).await
     }
-}
-
-/// The hidden fields of a page's form, unescaped.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    const START: &str = "<input type=\"hidden\" name=\"";
-    let unescape = |s: &str| {
-        s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    };
-    html.split(START)
-        .skip(1)
-        .filter_map(|rest| {
-            let (name, rest) = rest.split_once("\" value=\"")?;
-            let (value, _) = rest.split_once('"')?;
-            Some((name.to_owned(), unescape(value)))
-        })
-        .collect()
 }
 
 fn query_value(url: &url::Url, name: &str) -> Option<String> {

@@ -20,6 +20,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
+mod oauth_pages;
+
 const USER: &str = "ann@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 /// A safety net against a hung child, never an expectation about speed.
@@ -167,18 +169,7 @@ impl Fixture {
     /// Plays the browser on the URL `remote login` printed: login page, consent page with
     /// `decision`; answers where the consent page redirects to.
     async fn authorize(&self, url: &url::Url, decision: &str) -> url::Url {
-        let mut browser = Browser { http: &self.http, cookie: None };
-        let login = browser.get(url.as_str()).await;
-        assert_eq!(login.status, 200, "{}", login.body);
-        let mut form = hidden_fields(&login.body);
-        form.extend([("username".to_owned(), USER.to_owned()), ("password".to_owned(), PASSWORD.to_owned())]);
-        let consent = browser.post(&format!("{}/oauth/authorize", self.base), &form).await;
-        assert_eq!(consent.status, 200, "{}", consent.body);
-        let mut form = hidden_fields(&consent.body);
-        form.push(("decision".into(), decision.into()));
-        let redirect = browser.post(&format!("{}/oauth/authorize", self.base), &form).await;
-        assert_eq!(redirect.status, 303, "{}", redirect.body);
-        let location = url::Url::parse(redirect.location.as_deref().unwrap()).unwrap();
+        let location = oauth_pages::consent(url.as_str(), &self.base, USER, PASSWORD, decision).await;
         assert!(location.as_str().starts_with(&format!("{}?", self.redirect_uri)), "{location}");
         location
     }
@@ -284,59 +275,6 @@ fn assert_private(path: &Path) {
 
 #[cfg(not(unix))]
 fn assert_private(_: &Path) {}
-
-/// A page as a browser got it.
-struct Page {
-    status: u16,
-    location: Option<String>,
-    body: String,
-}
-
-/// Just enough of a browser: no redirects followed, the login session's cookie kept.
-struct Browser<'a> {
-    http: &'a reqwest::Client,
-    cookie: Option<String>,
-}
-
-impl Browser<'_> {
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let request = match &self.cookie {
-            Some(cookie) => request.header("cookie", cookie),
-            None => request,
-        };
-        let response = request.send().await.unwrap();
-        if let Some(set) = response.headers().get("set-cookie") {
-            self.cookie = set.to_str().unwrap().split(';').next().map(str::to_owned);
-        }
-        let status = response.status().as_u16();
-        let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
-        Page { status, location, body: response.text().await.unwrap() }
-    }
-
-    async fn get(&mut self, url: &str) -> Page {
-        self.send(self.http.get(url)).await
-    }
-
-    async fn post(&mut self, url: &str, form: &[(String, String)]) -> Page {
-        self.send(self.http.post(url).form(form)).await
-    }
-}
-
-/// The hidden fields of a page's form, unescaped.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    const START: &str = "<input type=\"hidden\" name=\"";
-    let unescape = |s: &str| {
-        s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    };
-    html.split(START)
-        .skip(1)
-        .filter_map(|rest| {
-            let (name, rest) = rest.split_once("\" value=\"")?;
-            let (value, _) = rest.split_once('"')?;
-            Some((name.to_owned(), unescape(value)))
-        })
-        .collect()
-}
 
 fn query_value(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())

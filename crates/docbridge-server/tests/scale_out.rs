@@ -20,6 +20,7 @@ use docbridge_server::setup::{self, AddIntegration};
 use reqwest::Method;
 use serde_json::Value;
 
+mod first_start;
 mod oauth_pages;
 
 /// What the processes share: the database and the bucket, as `DOCBRIDGE_*` variables.
@@ -45,6 +46,17 @@ fn s3_env(prefix: &str) -> Option<Vec<(String, String)>> {
     Some(pairs.into_iter().map(|(k, v)| (format!("DOCBRIDGE_STORAGE__{k}"), v)).collect())
 }
 
+impl Shared {
+    /// A `docbridge` command on `data_dir` with only the configuration chosen here (nothing
+    /// inherited from the test's environment): the shared database and bucket.
+    fn command(&self, data_dir: &Path) -> Command {
+        let mut command = first_start::docbridge(data_dir);
+        command.envs(self.env.iter().cloned());
+        command.env("DOCBRIDGE_DATABASE__URL", &self.database_url);
+        command
+    }
+}
+
 /// One `docbridge serve` process.
 struct Process {
     child: Child,
@@ -58,21 +70,8 @@ impl Process {
     /// `/healthz` until it answers.
     async fn start(shared: &Shared, data_dir: &Path) -> Process {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_docbridge"));
-        command.args([
-            "--data-dir",
-            data_dir.to_str().expect("UTF-8 path"),
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ]);
-        // Only the configuration chosen here: nothing inherited from the test's environment.
-        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("DOCBRIDGE_")) {
-            command.env_remove(key);
-        }
-        command.envs(shared.env.iter().cloned());
-        command.env("DOCBRIDGE_DATABASE__URL", &shared.database_url);
-        command.env("DOCBRIDGE_DOCUMENTS__RESCAN_INTERVAL_SECS", "0");
+        let mut command = shared.command(data_dir);
+        command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
         let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("docbridge starts");
         // The log is kept to be shown if the test fails.
         let log = Arc::new(Mutex::new(String::new()));
@@ -291,21 +290,9 @@ async fn two_processes_serve_one_integration_from_one_database_and_bucket() {
     // `docbridge fsck`, run as an operator would beside the servers, checks the bucket the
     // servers use: index and storage agree, and nothing is dropped.
     let operator_dir = tempfile::tempdir().expect("operator's data directory");
-    let mut fsck = Command::new(env!("CARGO_BIN_EXE_docbridge"));
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("DOCBRIDGE_")) {
-        fsck.env_remove(key);
-    }
-    let output = fsck
-        .args([
-            "--data-dir",
-            operator_dir.path().to_str().expect("UTF-8 path"),
-            "fsck",
-            "--integration",
-            &slug,
-            "--json",
-        ])
-        .envs(shared.env.iter().cloned())
-        .env("DOCBRIDGE_DATABASE__URL", &shared.database_url)
+    let output = shared
+        .command(operator_dir.path())
+        .args(["fsck", "--integration", &slug, "--json"])
         .output()
         .expect("docbridge fsck runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -369,15 +356,10 @@ async fn two_processes_serve_one_integration_from_one_database_and_bucket() {
     // An operator registers an S3 integration from the command line, beside the servers; both
     // serve it at once.
     let cli_slug = format!("scale-out-cli-{}", &unique[..12]);
-    let mut add = Command::new(env!("CARGO_BIN_EXE_docbridge"));
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("DOCBRIDGE_")) {
-        add.env_remove(key);
-    }
-    let output = add
-        .args(["--data-dir", operator_dir.path().to_str().expect("UTF-8 path"), "integration", "add"])
-        .args(["--name", &cli_slug, "--slug", &cli_slug, "--auth", "apikey", "--storage", "s3", "--json"])
-        .envs(shared.env.iter().cloned())
-        .env("DOCBRIDGE_DATABASE__URL", &shared.database_url)
+    let output = shared
+        .command(operator_dir.path())
+        .args(["integration", "add", "--name", &cli_slug, "--slug", &cli_slug, "--auth", "apikey"])
+        .args(["--storage", "s3", "--json"])
         .output()
         .expect("docbridge integration add runs");
     let stdout = String::from_utf8_lossy(&output.stdout);

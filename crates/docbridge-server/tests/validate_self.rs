@@ -3,33 +3,16 @@
 //! login and consent pages. Both reports must be free of failures and warnings, and skip only
 //! what the credentials given cannot run.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use serde_json::Value;
 
+mod first_start;
 mod oauth_pages;
 
-/// A `docbridge` command on `data_dir`, with no configuration inherited from the environment.
-fn docbridge(data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_docbridge"));
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("DOCBRIDGE_")) {
-        command.env_remove(key);
-    }
-    command.env("DOCBRIDGE_DOCUMENTS__RESCAN_INTERVAL_SECS", "0");
-    command.args(["--data-dir", data_dir.to_str().expect("UTF-8 path")]);
-    command
-}
-
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use first_start::{FirstStart, docbridge};
 
 /// Runs `docbridge validate --strict --format json` with `credentials`; answers the report.
 fn validate(data_dir: &Path, base_api_url: &str, credentials: &[&str]) -> Value {
@@ -70,31 +53,9 @@ fn passed(report: &Value) -> usize {
 #[tokio::test]
 async fn docbridge_passes_every_group_of_its_own_validator() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let mut child = docbridge(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("docbridge starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let _server = Killed(child);
-    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-    let mut field = |name: &str| {
-        lines
-            .find_map(|line| line.trim().strip_prefix(name).map(|v| v.trim().to_owned()))
-            .unwrap_or_else(|| panic!("the first start prints {name}"))
-    };
-    let base_api_url = field("Base API URL:");
-    let api_key = field("ApiKey:");
-    let base = base_api_url.strip_suffix("/webhooks/default").expect("the default integration").to_owned();
-    // Serving, once /healthz answers.
-    let http = reqwest::Client::new();
-    for _ in 0..600 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let mut server = FirstStart::spawn(dir.path());
+    server.wait_healthy().await;
+    let (base, base_api_url, api_key) = (server.base.clone(), server.base_api_url.clone(), server.api_key.clone());
 
     // ApiKey: everything runs but the cases that need a bearer token or an OAuth2 remote.
     let report = validate(dir.path(), &base_api_url, &["--api-key", &api_key, "--username", "tester@example.com"]);

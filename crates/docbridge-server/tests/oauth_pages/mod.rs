@@ -3,30 +3,37 @@
 
 #![allow(dead_code)] // Each test crate that includes this module uses part of it.
 
-/// Logs `user` in at `base`'s `/oauth/authorize`, allows the consent page, and answers the code
-/// of the redirect to `redirect_uri` (checking the `state` came back unchanged).
-pub async fn authorization_code(base: &str, client_id: &str, redirect_uri: &str, user: &str, password: &str) -> String {
+/// Opens `authorize_url` (the authentication URL with its parameters), logs `user` in, answers
+/// the consent page with `decision` (`allow` or `deny`), and answers where docbridge redirects
+/// the browser back to.
+pub async fn consent(authorize_url: &str, base: &str, user: &str, password: &str, decision: &str) -> url::Url {
     let mut browser = Browser::default();
-    let state = "state from Workfront";
     let authorize = format!("{base}/oauth/authorize");
-    let login = browser
-        .send(browser.http.get(&authorize).query(&[
-            ("client_id", client_id),
-            ("state", state),
-            ("response_type", "code"),
-            ("redirect_uri", redirect_uri),
-        ]))
-        .await;
+    let login = browser.send(browser.http.get(authorize_url)).await;
     assert_eq!(login.0, 200, "login page: {}", login.2);
     let mut form = hidden_fields(&login.2);
     form.extend([("username".to_owned(), user.to_owned()), ("password".to_owned(), password.to_owned())]);
     let consent = browser.send(browser.http.post(&authorize).form(&form)).await;
     assert_eq!(consent.0, 200, "consent page: {}", consent.2);
     let mut form = hidden_fields(&consent.2);
-    form.push(("decision".to_owned(), "allow".to_owned()));
+    form.push(("decision".to_owned(), decision.to_owned()));
     let (status, location, body) = browser.send(browser.http.post(&authorize).form(&form)).await;
     assert_eq!(status, 303, "a redirect back to Workfront: {body}");
-    let location = url::Url::parse(&location.expect("a Location")).expect("an absolute redirect");
+    url::Url::parse(&location.expect("a Location")).expect("an absolute redirect")
+}
+
+/// Logs `user` in at `base`'s `/oauth/authorize` as Workfront sends them there, allows, and
+/// answers the code of the redirect to `redirect_uri` (checking the `state` came back unchanged).
+pub async fn authorization_code(base: &str, client_id: &str, redirect_uri: &str, user: &str, password: &str) -> String {
+    let state = "state from Workfront";
+    let mut authorize_url = url::Url::parse(&format!("{base}/oauth/authorize")).expect("a URL");
+    authorize_url
+        .query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("state", state)
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", redirect_uri);
+    let location = consent(authorize_url.as_str(), base, user, password, "allow").await;
     let query: std::collections::HashMap<String, String> = location.query_pairs().into_owned().collect();
     assert_eq!(query.get("state").map(String::as_str), Some(state));
     query.get("code").expect("a code").clone()
@@ -83,7 +90,7 @@ impl Browser {
 }
 
 /// The hidden fields of a page's form, unescaped.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
     let unescape = |s: &str| {
         s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     };
