@@ -28,8 +28,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
 ];
 
 /// External crates that only one internal crate may name (normal dependencies).
-const EXCLUSIVE: &[(&str, &str)] =
-    &[("sea-orm", "docbridge-registry"), ("sea-orm-migration", "docbridge-registry"), ("axum", "docbridge-server")];
+const EXCLUSIVE: &[(&str, &str)] = &[
+    ("sea-orm", "docbridge-registry"),
+    ("sea-orm-migration", "docbridge-registry"),
+    ("rusqlite", "docbridge-registry"),
+    ("axum", "docbridge-server"),
+];
 
 fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or_else(|| unreachable!("xtask lives in the workspace"))

@@ -21,6 +21,9 @@ pub struct Registry {
     /// Who may call, cached per process and checked against the registry generation
     /// (`cache.rs`). Shared by the clones of one `Registry`.
     pub(crate) cache: std::sync::Arc<crate::cache::AccessCache>,
+    /// Reads on the calling thread for the per-request lookups, when the database is a SQLite
+    /// file (`direct.rs`); `None` otherwise.
+    pub(crate) direct: Option<std::sync::Arc<crate::direct::DirectReader>>,
 }
 
 impl Registry {
@@ -62,13 +65,20 @@ impl Registry {
         } else {
             Migrator::up(&db, None).await?;
         }
-        Ok(Registry { db, cache: std::sync::Arc::default() })
+        let direct = crate::direct::DirectReader::for_url(url).map(std::sync::Arc::new);
+        Ok(Registry { db, cache: std::sync::Arc::default(), direct })
     }
 
     /// Whether the database answers (for `/readyz`).
     pub async fn check(&self) -> Result<()> {
         self.db.execute_unprepared("SELECT 1").await?;
         Ok(())
+    }
+
+    /// Whether the per-request lookups (registry generation, item by ID) run on the calling
+    /// thread rather than through sqlx's worker threads: true for a SQLite file.
+    pub fn reads_on_calling_thread(&self) -> bool {
+        self.direct.is_some()
     }
 
     pub fn is_postgres(&self) -> bool {

@@ -8,6 +8,7 @@
 mod audit;
 mod cache;
 mod db;
+mod direct;
 mod entities;
 mod error;
 mod integrations;
