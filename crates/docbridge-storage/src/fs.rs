@@ -67,6 +67,19 @@ pub const TEMP_GRACE: Duration = Duration::from_secs(60 * 60);
 /// `writev` calls per megabyte sent; with one chunk read ahead, a download holds at most two.
 const READ_CHUNK: usize = 1024 * 1024;
 
+/// Folders on a path up to which a `stat` or the opening of a file is done on the calling
+/// thread rather than on the blocking pool. Each folder costs an `openat` and a `close` of an
+/// inode the kernel has cached (about a microsecond each); below this depth the whole lookup
+/// is cheaper than the hand-off to a pool thread and back, which was most of what `/metadata`
+/// and small `/download` cost (`docs/benchmarks.md`). nginx does the same calls on its event
+/// loop. Deeper paths, listings, walks, writes and everything that may take long stay on the pool.
+const INLINE_DEPTH: usize = 8;
+
+/// Files (or ranges) up to this many bytes are read whole on the calling thread, right after
+/// they are opened: a `pread` from the page cache of up to 128 KiB takes a few microseconds.
+/// Larger reads stream from the blocking pool (`read_stream`).
+const INLINE_READ: u64 = 128 * 1024;
+
 /// Bytes gathered before one write to the temporary file: few, large writes keep the number of
 /// trips to the blocking thread pool low whatever the size of the incoming chunks.
 const WRITE_BUFFER: usize = 1024 * 1024;
@@ -128,6 +141,9 @@ impl Storage for FsStorage {
     }
 
     async fn stat(&self, path: &StoragePath) -> Result<Entry> {
+        if path.components().len() <= INLINE_DEPTH {
+            return self.fs.stat(path);
+        }
         let (fs, path) = (self.fs.clone(), path.clone());
         blocking(move || fs.stat(&path)).await
     }
@@ -153,12 +169,21 @@ impl Storage for FsStorage {
     }
 
     async fn read(&self, path: &StoragePath, range: Option<Range<u64>>) -> Result<ByteStream> {
-        let (fs, path) = (self.fs.clone(), path.clone());
-        let (file, size) = blocking(move || fs.open_for_read(&path)).await?;
+        let (file, size) = if path.components().len() <= INLINE_DEPTH {
+            self.fs.open_for_read(path)?
+        } else {
+            let (fs, path) = (self.fs.clone(), path.clone());
+            blocking(move || fs.open_for_read(&path)).await?
+        };
         let (start, end) = match range {
             Some(r) => (r.start.min(size), r.end.min(size)),
             None => (0, size),
         };
+        if end.saturating_sub(start) <= INLINE_READ {
+            let chunk = read_chunk(&file, start, end)?;
+            // Ends short if the file shrank since it was opened, as `read_stream` does.
+            return Ok(Box::pin(futures::stream::iter((!chunk.is_empty()).then_some(Ok(chunk)))));
+        }
         // `end` is the length seen at open: a file growing meanwhile (another program appending)
         // cannot make the stream disagree with the announced range.
         Ok(read_stream(file, start, end))
@@ -265,22 +290,26 @@ struct ReadState {
 /// Reads up to [`READ_CHUNK`] bytes at `position` (never past `end`) on the blocking pool; an
 /// empty chunk means the file ended early.
 fn spawn_read_chunk(file: Arc<File>, position: u64, end: u64) -> tokio::task::JoinHandle<io::Result<bytes::Bytes>> {
-    tokio::task::spawn_blocking(move || {
-        let want = usize::try_from(end - position).map_or(READ_CHUNK, |left| left.min(READ_CHUNK));
-        let mut buffer: Vec<u8> = Vec::with_capacity(want);
-        while buffer.len() < want {
-            let offset = position + buffer.len() as u64;
-            match rustix::io::pread(&*file, rustix::buffer::spare_capacity(&mut buffer), offset) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(Errno::INTR | Errno::AGAIN) => continue,
-                Err(e) => return Err(e.into()),
-            }
+    tokio::task::spawn_blocking(move || read_chunk(&file, position, end))
+}
+
+/// Reads up to [`READ_CHUNK`] bytes at `position` (never past `end`) with `pread`, straight into
+/// the buffer that becomes the chunk; shorter if the file ends first. Blocks.
+fn read_chunk(file: &File, position: u64, end: u64) -> io::Result<bytes::Bytes> {
+    let want = usize::try_from(end.saturating_sub(position)).map_or(READ_CHUNK, |left| left.min(READ_CHUNK));
+    let mut buffer: Vec<u8> = Vec::with_capacity(want);
+    while buffer.len() < want {
+        let offset = position + buffer.len() as u64;
+        match rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buffer), offset) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(Errno::INTR | Errno::AGAIN) => continue,
+            Err(e) => return Err(e.into()),
         }
-        // The allocator may have given more capacity than asked for, and `pread` fills it all.
-        buffer.truncate(want);
-        Ok(bytes::Bytes::from(buffer))
-    })
+    }
+    // The allocator may have given more capacity than asked for, and `pread` fills it all.
+    buffer.truncate(want);
+    Ok(bytes::Bytes::from(buffer))
 }
 
 /// Runs blocking filesystem work on tokio's blocking pool.

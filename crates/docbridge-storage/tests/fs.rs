@@ -319,3 +319,43 @@ proptest! {
         }
     }
 }
+
+/// Shallow paths are looked up and small files read on the calling thread, deep paths and
+/// large reads on the blocking pool (`INLINE_DEPTH`, `INLINE_READ` in `fs.rs`): both sides of
+/// each limit give the same answers, and a link is refused on both.
+#[tokio::test]
+async fn inline_and_pooled_lookups_and_reads_agree() {
+    let (outside, _secret) = outside_secret();
+    let (s, root) = temp_fs();
+    let shallow = "a/b";
+    let deep = "a/b/c/d/e/f/g/h/i/j/k"; // 11 folders: past the inline depth
+    fs::create_dir_all(root.path().join(deep)).unwrap();
+    let sizes = [0usize, 1, 128 * 1024 - 1, 128 * 1024, 128 * 1024 + 1, 3 * 1024 * 1024 + 7];
+    for folder in [shallow, deep] {
+        for size in sizes {
+            let data = docbridge_storage::suite::pattern(size, size as u64);
+            let name = format!("{folder}/f{size}.bin");
+            fs::write(root.path().join(&name), &data).unwrap();
+            assert_eq!(s.stat(&path(&name)).await.unwrap().size, size as u64, "{name}");
+            assert!(content(&s, &name).await == data, "{name}: whole read");
+            let (start, end) = (size as u64 / 3, size as u64 / 3 * 2 + 1);
+            let ranged = docbridge_storage::suite::read_to_vec(&s, &path(&name), Some(start..end)).await.unwrap();
+            let expected = &data[(start as usize).min(size)..(end as usize).min(size)];
+            assert!(ranged == expected, "{name}: range {start}..{end}");
+        }
+        symlink(outside.path(), root.path().join(folder).join("link")).unwrap();
+        assert_not_found(s.stat(&path(&format!("{folder}/link"))).await, "stat of a link");
+        assert_not_found(
+            s.read(&path(&format!("{folder}/link/secret.txt")), None).await.map(|_| ()),
+            "read via a link",
+        );
+    }
+    // A folder on the way swapped for a link: refused on both sides of the depth limit.
+    fs::rename(root.path().join("a/b"), root.path().join("moved")).unwrap();
+    symlink(root.path().join("moved"), root.path().join("a/b")).unwrap();
+    for folder in [shallow, deep] {
+        let name = format!("{folder}/f1.bin");
+        assert_not_found(s.stat(&path(&name)).await, "stat through a swapped-in link");
+        assert_not_found(s.read(&path(&name), None).await.map(|_| ()), "read through a swapped-in link");
+    }
+}
