@@ -118,6 +118,14 @@ impl DirectReader {
             c.prepare_cached(sql)?.query_map(rusqlite::params![integration_id, key, state], item_row)?.collect()
         })
     }
+
+    /// Every item row for `sql` (same columns as [`Self::item`]) and any parameters. For the
+    /// blocking pool.
+    pub(crate) fn items_where(&self, sql: &str, params: Vec<rusqlite::types::Value>) -> Option<Vec<item::Model>> {
+        self.with("items", |c| {
+            c.prepare_cached(sql)?.query_map(rusqlite::params_from_iter(params), item_row)?.collect()
+        })
+    }
 }
 
 /// An `items` row in the column order of [`item::Model`].
@@ -206,6 +214,12 @@ mod tests {
         let names: Vec<String> =
             sorted(ours.children(integration.id, &ItemId::root()).await.unwrap()).into_iter().map(|r| r.name).collect();
         assert_eq!(names, ["b.txt", "z.txt"], "a rename by another pool is listed at once");
+        for terms in [vec!["b.t".to_owned()], vec!["txt".to_owned()], vec!["z".to_owned()]] {
+            let found = sorted(ours.search(integration.id, &terms, None).await.unwrap());
+            let expected = sorted(through_sqlx(&ours).search(integration.id, &terms, None).await.unwrap());
+            assert!(!found.is_empty(), "{terms:?} finds something");
+            assert_eq!(found, expected, "search {terms:?}");
+        }
         assert_eq!(ours.item(integration.id, &record.id).await.unwrap().unwrap().path, "b.txt");
 
         let before = ours.direct.as_ref().unwrap().registry_generation().unwrap().unwrap();
