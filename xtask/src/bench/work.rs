@@ -280,7 +280,7 @@ pub fn search(run: &mut Run) -> anyhow::Result<Vec<Row>> {
     }
     find_times.sort();
     let find = find_times[find_times.len() / 2];
-    Ok(vec![
+    let mut rows = vec![
         Row::at_least(
             format!("/search over {items} items: p50 vs find -iname"),
             format!("p50 {:.2} ms ({} queries)", ms(p50), times.len()),
@@ -289,8 +289,21 @@ pub fn search(run: &mut Run) -> anyhow::Result<Vec<Row>> {
             100.0,
         ),
         Row::at_most(format!("/search over {items} items: p99"), format!("{:.2} ms", ms(p99)), ms(p99), 50.0, "ms"),
-    ])
+    ];
+    if items < SEARCH_GOAL_ITEMS {
+        // The goals are set for a million items. `find` grows with the tree and the index does
+        // not, so on a smaller tree the ratio says little (at 100,000 items on a quiet machine
+        // `find` takes some 90 ms); the row is shown, not judged.
+        for row in &mut rows {
+            row.goal = format!("{} at 1,000,000 items", row.goal);
+            row.verdict = super::Verdict::Info;
+        }
+    }
+    Ok(rows)
 }
+
+/// The tree size the `/search` goals of issue #7 are set for (the full run's size).
+const SEARCH_GOAL_ITEMS: usize = 1_000_000;
 
 /// A short untimed run first, so that both sides are measured warm.
 fn wrk_warm(url: &str, options: &Wrk<'_>) -> anyhow::Result<super::procs::WrkResult> {
@@ -378,6 +391,17 @@ pub fn metadata(run: &mut Run) -> anyhow::Result<Vec<Row>> {
         &format!("http://{}{target}", run.docbridge.addr),
         &Wrk { connections: 64, duration: run.options.duration, headers: &headers, script: None },
     )?;
+    // Where the ceiling is, in the same run: the HTTP stack and middleware with no work behind
+    // them (`/healthz`), and an authenticated provider call that touches no document
+    // (`/serviceInfo`: the registry generation check, the integration, JSON).
+    let floor = |path: &str, headers: &[(&str, &str)]| {
+        wrk_warm(
+            &format!("http://{}{path}", run.docbridge.addr),
+            &Wrk { connections: 64, duration: run.options.duration, headers, script: None },
+        )
+    };
+    let healthz = floor("/healthz", &[])?;
+    let service_info = floor(&format!("{BASE}/serviceInfo"), &headers)?;
     let (nginx, addr) = start_nginx(&prefix, &run.data.documents, &meta)?;
     let peer = wrk_warm(
         &format!("http://{addr}/meta.json"),
@@ -385,13 +409,26 @@ pub fn metadata(run: &mut Run) -> anyhow::Result<Vec<Row>> {
     );
     nginx.stop();
     let peer = peer?;
-    Ok(vec![Row::at_least(
-        format!("/metadata ({size} B answer), 64 connections, vs nginx static JSON"),
-        format!("{:.0} req/s (p99 {:.1} ms)", ours.requests_per_sec, ours.p99_ms),
-        format!("{:.0} req/s", peer.requests_per_sec),
-        ours.requests_per_sec / peer.requests_per_sec,
-        0.4,
-    )])
+    let context = |what: &str, result: &super::procs::WrkResult| {
+        let mut row = Row::info(
+            format!("… for scale: {what}, 64 connections, vs the same nginx"),
+            format!("{:.0} req/s", result.requests_per_sec),
+            format!("{:.0} req/s", peer.requests_per_sec),
+        );
+        row.ratio = format!("{:.2}×", result.requests_per_sec / peer.requests_per_sec);
+        row
+    };
+    Ok(vec![
+        Row::at_least(
+            format!("/metadata ({size} B answer), 64 connections, vs nginx static JSON"),
+            format!("{:.0} req/s (p99 {:.1} ms)", ours.requests_per_sec, ours.p99_ms),
+            format!("{:.0} req/s", peer.requests_per_sec),
+            ours.requests_per_sec / peer.requests_per_sec,
+            0.4,
+        ),
+        context("docbridge `/healthz` (the HTTP stack alone)", &healthz),
+        context("docbridge `/serviceInfo` (authenticated, no document)", &service_info),
+    ])
 }
 
 /// `/download` of the 10 KiB files, in turn, against nginx serving the same files.
