@@ -206,6 +206,7 @@ impl Storage for FsStorage {
 
         let mut writer = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
         let mut written: u64 = 0;
+        let mut writeback_started: u64 = 0;
         while let Some(chunk) = data.next().await {
             let chunk = chunk.map_err(StorageError::SourceFailed)?;
             written = written.saturating_add(chunk.len() as u64);
@@ -215,6 +216,14 @@ impl Storage for FsStorage {
                 return Err(StorageError::TooLarge { limit });
             }
             writer.write_all(&chunk).await?;
+            // What has surely reached the file (the writer holds at most its buffer, and one
+            // write may be in flight) is handed to the disk now rather than all at the `fsync`
+            // below: the disk then writes while the rest of the upload arrives.
+            let settled = written.saturating_sub(2 * WRITE_BUFFER as u64);
+            if settled >= writeback_started + WRITEBACK_STEP {
+                start_writeback(writer.get_ref(), writeback_started, settled - writeback_started);
+                writeback_started = settled;
+            }
         }
         writer.flush().await?;
         let file = writer.into_inner();
@@ -310,6 +319,22 @@ fn read_chunk(file: &File, position: u64, end: u64) -> io::Result<bytes::Bytes> 
     // The allocator may have given more capacity than asked for, and `pread` fills it all.
     buffer.truncate(want);
     Ok(bytes::Bytes::from(buffer))
+}
+
+/// Bytes of an upload gathered before their writing to disk is started (`start_writeback`).
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
+
+/// Starts writing a range of a file's cached pages to disk without waiting for it, and lets the
+/// kernel drop them once written (an upload is not read back soon; the page cache is better
+/// left to files that are). Linux starts the writeback for `POSIX_FADV_DONTNEED`; elsewhere, or
+/// if it fails, the final `fsync` does all the work as before.
+fn start_writeback(file: &impl AsFd, offset: u64, len: u64) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = rustix::fs::fadvise(file, offset, std::num::NonZeroU64::new(len), rustix::fs::Advice::DontNeed);
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = (file, offset, len);
 }
 
 /// Runs blocking filesystem work on tokio's blocking pool.

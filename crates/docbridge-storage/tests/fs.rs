@@ -359,3 +359,18 @@ async fn inline_and_pooled_lookups_and_reads_agree() {
         assert_not_found(s.read(&path(&name), None).await.map(|_| ()), "read through a swapped-in link");
     }
 }
+
+/// A write long enough for its writeback to be started while it runs (`start_writeback` in
+/// `fs.rs`, every 8 MiB) lands byte for byte, and stays readable after its pages were dropped
+/// from the cache.
+#[tokio::test]
+async fn a_long_write_with_early_writeback_lands_whole() {
+    let (s, root) = temp_fs();
+    let data = docbridge_storage::suite::pattern(40 * 1024 * 1024 + 12_345, 11);
+    let stream = docbridge_storage::suite::chunked(data.clone(), 1_000_003);
+    let entry = s.write(&path("long.bin"), stream, WriteMode::CreateNew, None).await.unwrap();
+    assert_eq!(entry.size, data.len() as u64);
+    assert!(fs::read(root.path().join("long.bin")).unwrap() == data, "read back by another program");
+    assert!(content(&s, "long.bin").await == data, "read back through the adapter");
+    assert!(temp_entries(root.path()).is_empty(), "no temporary file left");
+}
