@@ -132,7 +132,7 @@ impl Registry {
         if let Some(path) = within_path.filter(|p| !p.is_empty()) {
             let prefix = format!("{path}/");
             sql.push_str(" AND substr(items.path, 1, ?) = ?");
-            values.push(Param::Int(i64::from(crate::db::char_len(&prefix))));
+            values.push(Param::Length(crate::db::char_len(&prefix)));
             values.push(Param::Text(prefix));
         }
         // On a SQLite file, in one trip to the blocking pool rather than one thread hand-off
@@ -156,6 +156,8 @@ const ITEM_COLUMNS: &str = "items.num, items.id, items.integration_id, items.par
 /// A query parameter, for either driver.
 enum Param {
     Int(i64),
+    /// `substr`'s length: PostgreSQL has `substr(text, integer, integer)` only (`db::char_len`).
+    Length(i32),
     Text(String),
 }
 
@@ -163,6 +165,7 @@ impl Param {
     fn into_value(self) -> Value {
         match self {
             Param::Int(n) => n.into(),
+            Param::Length(n) => n.into(),
             Param::Text(t) => t.into(),
         }
     }
@@ -170,6 +173,7 @@ impl Param {
     fn to_sqlite(&self) -> rusqlite::types::Value {
         match self {
             Param::Int(n) => rusqlite::types::Value::Integer(*n),
+            Param::Length(n) => rusqlite::types::Value::Integer(i64::from(*n)),
             Param::Text(t) => rusqlite::types::Value::Text(t.clone()),
         }
     }
