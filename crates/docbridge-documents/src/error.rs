@@ -54,6 +54,11 @@ impl From<StorageError> for DocumentsError {
         match err {
             StorageError::NotFound(_) => DocumentsError::NotFound("no such file or folder".into()),
             StorageError::AlreadyExists(_) => DocumentsError::Conflict("an item with that name already exists".into()),
+            StorageError::Changed(_) => DocumentsError::Conflict(
+                "the file was renamed, deleted or replaced while this upload was written; nothing was changed: \
+                 upload again"
+                    .into(),
+            ),
             StorageError::TooLarge { limit } => DocumentsError::TooLarge { limit },
             StorageError::SourceFailed(e) => DocumentsError::UploadInterrupted(e.to_string()),
             StorageError::InvalidPath(reason) => DocumentsError::invalid("name", reason),

@@ -281,3 +281,64 @@ async fn metadata_racing_a_rename_finds_the_item_and_forgets_nothing() {
     let report = f.library.fsck().await.unwrap();
     assert!(report.is_clean(), "{report:?}");
 }
+
+/// A new version of `a.txt` is being uploaded when the document is renamed to `b.txt`, and
+/// another program writes a new `a.txt` into the folder before the new version's last bytes
+/// arrive. The new version must not land under the name its document left (it used to replace
+/// the other program's file there, or become a stray `a.txt` of its own): it is refused with a
+/// 409 and nothing changes; sent again, it lands on `b.txt`. (Uploads through docbridge cannot
+/// take `a.txt` meanwhile: the new version's reservation holds the name.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_racing_a_rename_lands_on_the_renamed_document_or_nowhere() {
+    use docbridge_documents::{ConflictPolicy, DocumentsError};
+    let f = fixture().await;
+    // Uploading over an existing name makes a new version of that document.
+    let settings = LibrarySettings {
+        conflict_policy: ConflictPolicy::Replace,
+        cache_dir: f._dir.path().join("cache-replace"),
+        ..LibrarySettings::default()
+    };
+    let library = Library::new(f.integration_id, "Library", f.storage.clone(), f.registry.clone(), Arc::new(settings));
+    let document = upload(&library, "a.txt", b"version 1").await;
+    let reservation = library.upload_init(&editor(), &ItemId::root(), "a.txt", None, None).await.unwrap();
+    assert_eq!(reservation.record.id, document, "a new version keeps the document's ID");
+
+    let (stream, started, gate) = docbridge_storage::suite::gated("version ", "2");
+    let uploader = editor();
+    let new_version = library.upload(&uploader, &document, stream);
+    let meanwhile = async {
+        started.await.unwrap();
+        library.rename(&editor(), &document, "b.txt").await.unwrap();
+        let outside: ByteStream = Box::pin(futures::stream::iter([Ok(Bytes::from_static(b"another program's"))]));
+        f.storage.write(&StoragePath::parse("a.txt").unwrap(), outside, WriteMode::CreateNew, None).await.unwrap();
+        gate.send(()).unwrap();
+    };
+    let (result, ()) = tokio::join!(new_version, meanwhile);
+    match result {
+        Err(DocumentsError::Conflict(message)) => assert!(message.contains("upload again"), "{message}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let contents = || async {
+        let mut found = Vec::new();
+        for view in library.list(&editor(), &ItemId::root(), None, None).await.unwrap() {
+            let bytes: Vec<Bytes> =
+                futures::TryStreamExt::try_collect(library.open_bytes(&view.record, None).await.unwrap())
+                    .await
+                    .unwrap();
+            found.push((view.record.id, view.record.name, String::from_utf8(bytes.concat()).unwrap()));
+        }
+        found
+    };
+    let listed = contents().await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!((&listed[0].1, listed[0].2.as_str()), (&"a.txt".to_owned(), "another program's"));
+    assert_eq!((&listed[1].0, &listed[1].1, listed[1].2.as_str()), (&document, &"b.txt".to_owned(), "version 1"));
+
+    let again: ByteStream = Box::pin(futures::stream::iter([Ok(Bytes::from_static(b"version 2"))]));
+    library.upload(&editor(), &document, again).await.expect("sent again, the new version lands");
+    let listed = contents().await;
+    assert_eq!(listed[0].2, "another program's", "the other a.txt is untouched");
+    assert_eq!((&listed[1].0, &listed[1].1, listed[1].2.as_str()), (&document, &"b.txt".to_owned(), "version 2"));
+    let report = library.fsck().await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+}

@@ -173,11 +173,17 @@ impl Registry {
         }
         // A file that an upload committed but whose index entry was never written (a crash in
         // between) takes the ID its reservation promised, not a random one.
-        let reserved: HashMap<String, ItemId> = if inserts.is_empty() {
-            HashMap::new()
-        } else {
-            self.pending_reservations(integration_id, parent_id).await?.into_iter().collect()
-        };
+        let mut reserved: HashMap<String, ItemId> = HashMap::new();
+        if !inserts.is_empty() {
+            for (name, id) in self.pending_reservations(integration_id, parent_id).await? {
+                // A reservation for a new version carries its document's ID, which is taken:
+                // a file found at that name (written there by another program, or left by the
+                // document's rename) is another item and gets an ID of its own.
+                if self.item(integration_id, &id).await?.is_none() {
+                    reserved.insert(name, id);
+                }
+            }
+        }
         let txn = self.db.begin().await?;
         for record in &removals {
             remove_subtree_in(&txn, integration_id, &record.path).await?;

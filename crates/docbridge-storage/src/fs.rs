@@ -202,7 +202,7 @@ impl Storage for FsStorage {
         let (fs, target) = (self.fs.clone(), path.clone());
         // Checked before the upload is read so that a doomed write fails before its bytes travel;
         // checked again at commit, which is what counts.
-        let (temp, file) = blocking(move || fs.start_write(&target, mode)).await?;
+        let (temp, file, replaced) = blocking(move || fs.start_write(&target, mode)).await?;
 
         let mut writer = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
         let mut written: u64 = 0;
@@ -232,7 +232,7 @@ impl Storage for FsStorage {
         // Any early return above drops `temp`, which removes the temporary file.
 
         let (fs, target) = (self.fs.clone(), path.clone());
-        blocking(move || fs.commit_write(&target, mode, temp, &file)).await
+        blocking(move || fs.commit_write(&target, mode, replaced, temp, &file)).await
     }
 
     async fn create_dir(&self, path: &StoragePath) -> Result<Entry> {
@@ -436,25 +436,38 @@ impl Fs {
     }
 
     /// Checks the target of a write and creates its temporary file.
-    fn start_write(&self, path: &StoragePath, mode: WriteMode) -> Result<(TempFile, File)> {
+    /// Also answers the identity of the file a `Replace` is to replace (`None`: nothing there).
+    fn start_write(&self, path: &StoragePath, mode: WriteMode) -> Result<(TempFile, File, Option<FileId>)> {
         let (parent, name) = self.open_parent(path)?;
-        check_write_target(&parent, name, mode, path)?;
+        let replaced = check_write_target(&parent, name, mode, path)?;
         let dir = self.temp_dir()?;
         let name = format!("{}.upload", uuid::Uuid::new_v4());
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&dir, name.as_str(), flags, FILE_MODE).map_err(io_error)?;
-        Ok((TempFile { dir, name, armed: true }, File::from(fd)))
+        Ok((TempFile { dir, name, armed: true }, File::from(fd), replaced))
     }
 
     /// Moves a finished temporary file to `path`; `temp` removes the file if this fails.
-    fn commit_write(&self, path: &StoragePath, mode: WriteMode, mut temp: TempFile, file: &File) -> Result<Entry> {
+    fn commit_write(
+        &self,
+        path: &StoragePath,
+        mode: WriteMode,
+        replaced: Option<FileId>,
+        mut temp: TempFile,
+        file: &File,
+    ) -> Result<Entry> {
         // Resolved again rather than kept from `start_write`: the path is what the caller named,
         // and a folder renamed meanwhile must not receive the file under its new name.
         let (parent, name) = self.open_parent(path)?;
         let committed = match mode {
             WriteMode::CreateNew => rename_no_replace(&temp.dir, &temp.name, &parent, name, false),
             WriteMode::Replace => {
-                check_write_target(&parent, name, mode, path)?;
+                // Only the file seen at the start (a rename keeps a file's identity, a new
+                // version or another file does not). The check and the rename are two calls:
+                // a change in the microseconds between them goes unnoticed.
+                if check_write_target(&parent, name, mode, path)? != replaced {
+                    return Err(StorageError::Changed(path.to_string()));
+                }
                 rustix::fs::renameat(&temp.dir, temp.name.as_str(), &parent, name).map_err(io::Error::from)
             }
         };
@@ -617,14 +630,31 @@ impl Drop for TempFile {
 
 /// Refuses a write whose target is taken by something it must not touch: anything for
 /// `CreateNew`, a folder or an invisible item (a link) for `Replace`.
-fn check_write_target(parent: &OwnedFd, name: &str, mode: WriteMode, path: &StoragePath) -> Result<()> {
+/// Refuses what a write may not land on, and answers the identity of the file a `Replace`
+/// would replace (`None` where the name is free).
+fn check_write_target(parent: &OwnedFd, name: &str, mode: WriteMode, path: &StoragePath) -> Result<Option<FileId>> {
     let Some(st) = stat_at(parent, name)? else {
-        return Ok(());
+        return Ok(None);
     };
     match (kind_of(&st), mode) {
         (Kind::Dir, WriteMode::Replace) => Err(StorageError::IsADirectory(path.to_string())),
-        (Kind::File, WriteMode::Replace) => Ok(()),
+        (Kind::File, WriteMode::Replace) => Ok(Some(FileId::of(&st))),
         _ => Err(StorageError::AlreadyExists(path.to_string())),
+    }
+}
+
+/// Which file a name stands for: device and inode, which a rename keeps and a new file (every
+/// committed write is one) does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    device: u64,
+    inode: u64,
+}
+
+impl FileId {
+    fn of(st: &Stat) -> FileId {
+        #[allow(clippy::useless_conversion)] // the field types differ between platforms
+        FileId { device: u64::from(st.st_dev), inode: u64::from(st.st_ino) }
     }
 }
 

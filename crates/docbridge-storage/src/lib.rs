@@ -61,11 +61,15 @@ pub enum WriteMode {
     /// Fail with [`StorageError::AlreadyExists`] if anything is at the path, atomically (no
     /// window in which two writers both succeed) unless [`Storage::capabilities`] says otherwise.
     CreateNew,
-    /// Atomically replace the file at the path (or create it).
+    /// Atomically replace the file at the path (or create it), but only the file that was
+    /// there when the write started: if by the commit it has been moved, removed or replaced
+    /// by another writer (or, where nothing was, something has been created), the write fails
+    /// with [`StorageError::Changed`] and nothing changes. An upload of a new version then
+    /// never lands under a name its document has left, nor over someone else's file.
     Replace,
 }
 
-/// Errors an adapter reports. Callers act on the first five; the rest are faults.
+/// Errors an adapter reports. Callers act on all but the last two, which are faults.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("no such file or folder: {0}")]
@@ -80,6 +84,9 @@ pub enum StorageError {
     InvalidPath(String),
     #[error("content exceeds the limit of {limit} bytes")]
     TooLarge { limit: u64 },
+    /// The target of a [`WriteMode::Replace`] changed between the start and the commit.
+    #[error("changed while it was being written: {0}")]
+    Changed(String),
     #[error("the upload stream failed: {0}")]
     SourceFailed(io::Error),
     #[error("storage I/O error: {0}")]

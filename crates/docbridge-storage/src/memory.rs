@@ -18,6 +18,9 @@ use futures::StreamExt;
 use crate::path::INTERNAL_DIR;
 use crate::{ByteStream, Entry, EntryKind, Result, Storage, StorageError, StoragePath, WriteMode};
 
+/// The serial of the next file written, across every `MemoryStorage` of the process.
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Bytes per chunk of a read stream, as on disk, so that consumers see realistic chunking.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -34,6 +37,8 @@ enum Node {
     File {
         data: Bytes,
         modified: DateTime<Utc>,
+        /// Which write made this file (moves keep it): what a `Replace` checks at its commit.
+        serial: u64,
     },
     Dir {
         children: BTreeMap<String, Node>,
@@ -48,7 +53,7 @@ impl Node {
 
     fn entry(&self, name: &str) -> Entry {
         match self {
-            Node::File { data, modified } => {
+            Node::File { data, modified, .. } => {
                 Entry { name: name.to_owned(), kind: EntryKind::File, size: data.len() as u64, modified: *modified }
             }
             Node::Dir { modified, .. } => {
@@ -121,7 +126,8 @@ fn parent_mut<'t>(
 
 /// The same check as on disk: a write needs its parent folder, and may not land on a folder
 /// (nor on anything for `CreateNew`).
-fn check_write_target(root: &Node, path: &StoragePath, mode: WriteMode) -> Result<()> {
+/// Answers the serial of the file a `Replace` would replace (`None` where the name is free).
+fn check_write_target(root: &Node, path: &StoragePath, mode: WriteMode) -> Result<Option<u64>> {
     let Some(parent) = path.parent() else {
         return Err(StorageError::IsADirectory(path.to_string()));
     };
@@ -129,7 +135,8 @@ fn check_write_target(root: &Node, path: &StoragePath, mode: WriteMode) -> Resul
         return Err(StorageError::NotADirectory(path.to_string()));
     };
     match (children.get(path.name()), mode) {
-        (None, _) | (Some(Node::File { .. }), WriteMode::Replace) => Ok(()),
+        (None, _) => Ok(None),
+        (Some(Node::File { serial, .. }), WriteMode::Replace) => Ok(Some(*serial)),
         (Some(Node::Dir { .. }), WriteMode::Replace) => Err(StorageError::IsADirectory(path.to_string())),
         (Some(_), WriteMode::CreateNew) => Err(StorageError::AlreadyExists(path.to_string())),
     }
@@ -206,7 +213,7 @@ impl Storage for MemoryStorage {
         limit: Option<u64>,
     ) -> Result<Entry> {
         // Fail before reading the upload when the write is doomed anyway; checked again below.
-        check_write_target(&self.tree(), path, mode)?;
+        let replaced = check_write_target(&self.tree(), path, mode)?;
         let mut buffer = BytesMut::new();
         while let Some(chunk) = data.next().await {
             let chunk = chunk.map_err(StorageError::SourceFailed)?;
@@ -218,11 +225,15 @@ impl Storage for MemoryStorage {
             buffer.extend_from_slice(&chunk);
         }
         let now = Utc::now();
-        let node = Node::File { data: buffer.freeze(), modified: now };
+        let serial = NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let node = Node::File { data: buffer.freeze(), modified: now, serial };
         let entry = node.entry(path.name());
 
         let mut tree = self.tree_mut();
-        check_write_target(&tree, path, mode)?;
+        // A `Replace` replaces only the file it started from (see `WriteMode::Replace`).
+        if check_write_target(&tree, path, mode)? != replaced {
+            return Err(StorageError::Changed(path.to_string()));
+        }
         let (children, modified) = parent_mut(&mut tree, path)?;
         children.insert(path.name().to_owned(), node);
         *modified = now;

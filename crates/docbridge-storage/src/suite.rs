@@ -63,6 +63,7 @@ macro_rules! storage_conformance_tests {
             create_dir_conflict,
             create_new_twice_keeps_the_first,
             replace_swaps_content,
+            replace_refuses_a_target_changed_meanwhile,
             failed_stream_changes_nothing,
             over_limit_is_too_large,
             write_needs_a_parent_folder,
@@ -371,6 +372,85 @@ pub async fn replace_swaps_content(s: &dyn Storage) {
     let onto_dir = s.write(&path("d"), stream_of("x"), WriteMode::Replace, None).await;
     assert_err!(s, onto_dir, StorageError::IsADirectory(_), "Replace onto a folder");
     assert_eq!(content(s, "d/inner").await, b"keep", "[{}] the folder must be untouched", s.kind());
+}
+
+/// A stream that yields `first`, then waits for the returned gate to open (or be dropped)
+/// before it yields `rest` and ends. The returned receiver hears when `first` has been taken:
+/// the write has started and checked its target.
+pub fn gated(
+    first: impl Into<Bytes>,
+    rest: impl Into<Bytes>,
+) -> (ByteStream, futures::channel::oneshot::Receiver<()>, futures::channel::oneshot::Sender<()>) {
+    use futures::StreamExt;
+    let (first, rest) = (first.into(), rest.into());
+    let (started_tx, started_rx) = futures::channel::oneshot::channel::<()>();
+    let (gate_tx, gate_rx) = futures::channel::oneshot::channel::<()>();
+    let stream = futures::stream::once(async move {
+        let _ = started_tx.send(());
+        Ok(first)
+    })
+    .chain(futures::stream::once(async move {
+        let _ = gate_rx.await;
+        Ok(rest)
+    }));
+    (Box::pin(stream), started_rx, gate_tx)
+}
+
+/// A `Replace` replaces only the file it started from: one moved away, replaced by another
+/// write or created where nothing was, while the bytes were arriving, makes it fail with
+/// `Changed` and leaves everything as the other change left it.
+pub async fn replace_refuses_a_target_changed_meanwhile(s: &dyn Storage) {
+    /// Runs a `Replace` of `target` with "new content", doing `meanwhile` after the write has
+    /// started and before its stream ends.
+    async fn replace_while<F: std::future::Future<Output = ()>>(
+        s: &dyn Storage,
+        target: &str,
+        meanwhile: F,
+    ) -> Result<Entry> {
+        let (stream, started, gate) = gated("new ", "content");
+        let target = path(target);
+        let write = s.write(&target, stream, WriteMode::Replace, None);
+        let other = async {
+            let _ = started.await;
+            meanwhile.await;
+            let _ = gate.send(());
+        };
+        let (written, ()) = futures::join!(write, other);
+        written
+    }
+
+    put(s, "moved.txt", b"old").await;
+    let result = replace_while(s, "moved.txt", async {
+        s.rename(&path("moved.txt"), &path("renamed.txt")).await.expect("rename meanwhile");
+    })
+    .await;
+    assert_err!(s, result, StorageError::Changed(_), "Replace of a file renamed meanwhile");
+    assert_eq!(content(s, "renamed.txt").await, b"old", "[{}] the renamed file keeps its content", s.kind());
+    assert_err!(s, s.stat(&path("moved.txt")).await, StorageError::NotFound(_), "the name the file left");
+
+    put(s, "raced.txt", b"old").await;
+    let result = replace_while(s, "raced.txt", async {
+        s.write(&path("raced.txt"), stream_of("the other writer's"), WriteMode::Replace, None)
+            .await
+            .expect("the other Replace");
+    })
+    .await;
+    assert_err!(s, result, StorageError::Changed(_), "Replace of a file replaced meanwhile");
+    assert_eq!(content(s, "raced.txt").await, b"the other writer's", "[{}] the first commit stands", s.kind());
+
+    let result = replace_while(s, "born.txt", async {
+        put(s, "born.txt", b"someone else's").await;
+    })
+    .await;
+    assert_err!(s, result, StorageError::Changed(_), "Replace onto a name taken meanwhile");
+    assert_eq!(content(s, "born.txt").await, b"someone else's", "[{}] the new file is untouched", s.kind());
+
+    put(s, "calm.txt", b"old").await;
+    replace_while(s, "calm.txt", async {}).await.unwrap_or_else(|e| panic!("[{}] undisturbed Replace: {e}", s.kind()));
+    assert_eq!(content(s, "calm.txt").await, b"new content", "[{}] undisturbed Replace", s.kind());
+    let mut names = names(s, &StoragePath::root()).await;
+    names.sort();
+    assert_eq!(names, ["born.txt", "calm.txt", "raced.txt", "renamed.txt"], "[{}] nothing else", s.kind());
 }
 
 /// A stream that fails half-way gives `SourceFailed`, leaves the old content, and leaves no

@@ -28,14 +28,14 @@ pub(super) async fn write(
     let key = inner.key(path)?;
     // Before the upload is read, so that a doomed write fails before its bytes travel; checked
     // again at the commit when the server cannot do it atomically.
-    check_target(inner, path, &key, mode).await?;
+    let replaced = check_target(inner, path, &key, mode).await?;
 
     let mut source = Gather::new(data, limit, part_size(inner.options.part_size, limit));
     source.fill().await?;
     let size = if source.ended {
-        put_whole(inner, started, path, &key, source.take_all(), mode).await?
+        put_whole(inner, started, path, &key, source.take_all(), mode, &replaced).await?
     } else {
-        put_parts(inner, started, path, &key, &mut source, mode).await?
+        put_parts(inner, started, path, &key, &mut source, mode, &replaced).await?
     };
     // The stored time, so that this entry agrees with later listings.
     let modified = inner.head(&key).await?.map_or_else(super::now, |meta| seconds(meta.last_modified));
@@ -49,13 +49,14 @@ fn part_size(configured: usize, limit: Option<u64>) -> usize {
 }
 
 /// The same refusals as the other adapters: the parent must be a folder; a folder at the path
-/// is never replaced; `CreateNew` wants the name free.
-async fn check_target(inner: &Inner, path: &StoragePath, key: &Key, mode: WriteMode) -> Result<()> {
+/// is never replaced; `CreateNew` wants the name free. Answers what a `Replace` is to replace:
+/// the object's ETag, `None` where there is none.
+async fn check_target(inner: &Inner, path: &StoragePath, key: &Key, mode: WriteMode) -> Result<Replaced> {
     inner.require_folder(&path.parent().unwrap_or_default(), path).await?;
-    if inner.head(key).await?.is_some() {
+    if let Some(meta) = inner.head(key).await? {
         return match mode {
             WriteMode::CreateNew => Err(StorageError::AlreadyExists(path.to_string())),
-            WriteMode::Replace => Ok(()),
+            WriteMode::Replace => Ok(Replaced(Some(meta.e_tag.unwrap_or_default()))),
         };
     }
     // A folder: anything below the name, its marker included.
@@ -64,6 +65,20 @@ async fn check_target(inner: &Inner, path: &StoragePath, key: &Key, mode: WriteM
             WriteMode::CreateNew => StorageError::AlreadyExists(path.to_string()),
             WriteMode::Replace => StorageError::IsADirectory(path.to_string()),
         });
+    }
+    Ok(Replaced(None))
+}
+
+/// The object a `Replace` started from, by ETag (`None`: the name was free).
+struct Replaced(Option<String>);
+
+/// `Replace` replaces only the object it started from (`WriteMode::Replace`): checked just
+/// before the commit. S3 offers no conditional completion of a multipart upload through
+/// `object_store`, so a change in the moment between this check and the commit goes unnoticed.
+async fn recheck_replaced(inner: &Inner, path: &StoragePath, key: &Key, replaced: &Replaced) -> Result<()> {
+    let now = inner.head(key).await?.map(|meta| meta.e_tag.unwrap_or_default());
+    if now != replaced.0 {
+        return Err(StorageError::Changed(path.to_string()));
     }
     Ok(())
 }
@@ -84,6 +99,7 @@ async fn put_whole(
     key: &Key,
     payload: PutPayload,
     mode: WriteMode,
+    replaced: &Replaced,
 ) -> Result<u64> {
     let size = payload.content_length() as u64;
     let put_mode = match mode {
@@ -92,7 +108,10 @@ async fn put_whole(
             recheck_free(inner, path).await?;
             PutMode::Overwrite
         }
-        WriteMode::Replace => PutMode::Overwrite,
+        WriteMode::Replace => {
+            recheck_replaced(inner, path, key, replaced).await?;
+            PutMode::Overwrite
+        }
     };
     match inner.store.put_opts(key, payload, put_mode.into()).await {
         Ok(_) => Ok(size),
@@ -113,6 +132,7 @@ async fn put_parts(
     key: &Key,
     source: &mut Gather,
     mode: WriteMode,
+    replaced: &Replaced,
 ) -> Result<u64> {
     let atomic_create = mode == WriteMode::CreateNew && started.conditional_put && started.conditional_copy;
     let target = if atomic_create {
@@ -137,10 +157,12 @@ async fn put_parts(
         pending.abort().await;
         return Err(e);
     }
-    if mode == WriteMode::CreateNew
-        && !atomic_create
-        && let Err(e) = recheck_free(inner, path).await
-    {
+    let recheck = match mode {
+        WriteMode::CreateNew if !atomic_create => recheck_free(inner, path).await,
+        WriteMode::CreateNew => Ok(()),
+        WriteMode::Replace => recheck_replaced(inner, path, key, replaced).await,
+    };
+    if let Err(e) = recheck {
         pending.abort().await;
         return Err(e);
     }
