@@ -2,18 +2,18 @@
 //! commit and index, confinement, roles, copy, restore and fsck, on the in-memory adapter and a
 //! SQLite registry.
 
+mod support;
+
 use std::sync::Arc;
 
-use bytes::Bytes;
 use docbridge_documents::{
     ActionOutcome, ActionTarget, Caller, ConflictPolicy, DocumentsError, Library, LibrarySettings,
 };
 use docbridge_protocol::{ItemId, ItemKind};
-use docbridge_registry::{
-    ActionKind, AuthType, CustomActionSpec, DefaultRole, Integration, KeyHash, NewIntegration, Registry, Role,
-};
-use docbridge_storage::{ByteStream, MemoryStorage, Storage, StoragePath, WriteMode};
+use docbridge_registry::{ActionKind, CustomActionSpec, Integration, Registry, Role};
+use docbridge_storage::{MemoryStorage, Storage, StoragePath, WriteMode};
 use futures::TryStreamExt;
+use support::{body, editor};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -25,44 +25,20 @@ struct Fixture {
 
 async fn fixture(policy: ConflictPolicy) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let registry =
-        Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display())).await.unwrap();
-    let integration = registry
-        .create_integration(NewIntegration {
-            slug: "lib".into(),
-            name: "Library".into(),
-            auth_type: AuthType::ApiKey,
-            redirect_uris: vec![],
-            request_params: vec![],
-            storage_kind: "memory".into(),
-            storage_root: "mem".into(),
-            default_role: DefaultRole::Editor,
-            custom_actions: vec![
-                CustomActionSpec {
-                    name: "copy".into(),
-                    display_name: "Copy".into(),
-                    kind: ActionKind::Copy { folder: "Copies/Deep".into() },
-                },
-                CustomActionSpec { name: "lock".into(), display_name: "Lock".into(), kind: ActionKind::Lock },
-            ],
-            api_key: Some(KeyHash { hash: "h".into(), hint: "h".into() }),
-            client: None,
-        })
-        .await
-        .unwrap();
+    let actions = vec![
+        CustomActionSpec {
+            name: "copy".into(),
+            display_name: "Copy".into(),
+            kind: ActionKind::Copy { folder: "Copies/Deep".into() },
+        },
+        CustomActionSpec { name: "lock".into(), display_name: "Lock".into(), kind: ActionKind::Lock },
+    ];
+    let (registry, integration) = support::registry_with_library(dir.path(), actions).await;
     let storage = Arc::new(MemoryStorage::new());
     let settings =
         LibrarySettings { conflict_policy: policy, cache_dir: dir.path().join("cache"), ..LibrarySettings::default() };
     let library = Library::new(integration.id, "Library", storage.clone(), registry.clone(), Arc::new(settings));
     Fixture { _dir: dir, registry, storage, integration, library }
-}
-
-fn editor() -> Caller {
-    Caller { username: "ed@example.com".into(), role: Role::Editor, folder: None }
-}
-
-fn body(bytes: &'static [u8]) -> ByteStream {
-    Box::pin(futures::stream::iter([Ok(Bytes::from_static(bytes))]))
 }
 
 async fn read_all(library: &Library, caller: &Caller, id: &ItemId) -> Vec<u8> {

@@ -10,14 +10,17 @@
 //! - `/metadata` of an item renamed since it was resolved finds nothing at the old path and
 //!   "forgets" the item, by path: a new file uploaded under the old name lost its index entry.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use docbridge_documents::{Caller, Library, LibrarySettings};
+use docbridge_documents::{Library, LibrarySettings};
 use docbridge_protocol::ItemId;
-use docbridge_registry::{AuthType, DefaultRole, KeyHash, NewIntegration, Registry, Role};
+use docbridge_registry::Registry;
 use docbridge_storage::{ByteStream, Entry, MemoryStorage, Result, Storage, StoragePath, WriteMode};
+use support::{body, editor};
 use tokio::sync::oneshot;
 
 /// Where a stopped call waits: it tells the test it got there, then waits to be let go.
@@ -117,24 +120,7 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let registry =
-        Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display())).await.unwrap();
-    let integration = registry
-        .create_integration(NewIntegration {
-            slug: "lib".into(),
-            name: "Library".into(),
-            auth_type: AuthType::ApiKey,
-            redirect_uris: vec![],
-            request_params: vec![],
-            storage_kind: "memory".into(),
-            storage_root: "mem".into(),
-            default_role: DefaultRole::Editor,
-            custom_actions: vec![],
-            api_key: Some(KeyHash { hash: "h".into(), hint: "h".into() }),
-            client: None,
-        })
-        .await
-        .unwrap();
+    let (registry, integration) = support::registry_with_library(dir.path(), Vec::new()).await;
     let storage = Arc::new(Stopping::default());
     let settings = LibrarySettings { cache_dir: dir.path().join("cache"), ..LibrarySettings::default() };
     let library =
@@ -142,14 +128,9 @@ async fn fixture() -> Fixture {
     Fixture { _dir: dir, registry, integration_id: integration.id, storage, library }
 }
 
-fn editor() -> Caller {
-    Caller { username: "ed@example.com".into(), role: Role::Editor, folder: None }
-}
-
 async fn upload(library: &Library, name: &str, bytes: &'static [u8]) -> ItemId {
     let view = library.upload_init(&editor(), &ItemId::root(), name, None, None).await.unwrap();
-    let body: ByteStream = Box::pin(futures::stream::iter([Ok(Bytes::from_static(bytes))]));
-    library.upload(&editor(), &view.record.id, body).await.unwrap();
+    library.upload(&editor(), &view.record.id, body(bytes)).await.unwrap();
     view.record.id
 }
 
@@ -309,7 +290,7 @@ async fn a_new_version_racing_a_rename_lands_on_the_renamed_document_or_nowhere(
     let meanwhile = async {
         started.await.unwrap();
         library.rename(&editor(), &document, "b.txt").await.unwrap();
-        let outside: ByteStream = Box::pin(futures::stream::iter([Ok(Bytes::from_static(b"another program's"))]));
+        let outside = body(b"another program's");
         f.storage.write(&StoragePath::parse("a.txt").unwrap(), outside, WriteMode::CreateNew, None).await.unwrap();
         gate.send(()).unwrap();
     };
@@ -334,8 +315,7 @@ async fn a_new_version_racing_a_rename_lands_on_the_renamed_document_or_nowhere(
     assert_eq!((&listed[0].1, listed[0].2.as_str()), (&"a.txt".to_owned(), "another program's"));
     assert_eq!((&listed[1].0, &listed[1].1, listed[1].2.as_str()), (&document, &"b.txt".to_owned(), "version 1"));
 
-    let again: ByteStream = Box::pin(futures::stream::iter([Ok(Bytes::from_static(b"version 2"))]));
-    library.upload(&editor(), &document, again).await.expect("sent again, the new version lands");
+    library.upload(&editor(), &document, body(b"version 2")).await.expect("sent again, the new version lands");
     let listed = contents().await;
     assert_eq!(listed[0].2, "another program's", "the other a.txt is untouched");
     assert_eq!((&listed[1].0, &listed[1].1, listed[1].2.as_str()), (&document, &"b.txt".to_owned(), "version 2"));

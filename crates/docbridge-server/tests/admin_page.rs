@@ -4,11 +4,12 @@
 //! the headers that keep the pages safe. `tests/browser/admin.spec.mjs` drives the same pages in
 //! Chromium.
 
+mod in_process;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use docbridge_registry::Registry;
-use docbridge_server::{AppState, BuiltinStorage, ServerSettings, setup};
+use docbridge_server::{AppState, BuiltinStorage, setup};
 use reqwest::{Method, StatusCode};
 
 const TOKEN: &str = "admin-token-for-tests-0123456789";
@@ -32,25 +33,13 @@ impl Server {
     async fn start_on(dir: tempfile::TempDir, registry: Registry, token: &str) -> Server {
         let docs = dir.path().join("documents");
         std::fs::create_dir_all(&docs).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (listener, base) = in_process::listen().await;
         let key = setup::ensure_default_integration(&registry, &base, &docs)
             .await
             .unwrap()
             .and_then(|c| c.api_key)
             .unwrap_or_default();
-        let settings = ServerSettings {
-            public_url: base.clone(),
-            publisher: "docbridge admin page tests".into(),
-            link_ttl: chrono::Duration::hours(1),
-            library: Arc::new(docbridge_documents::LibrarySettings {
-                cache_dir: dir.path().join("cache"),
-                ..Default::default()
-            }),
-            request_timeout: Duration::from_secs(60),
-            max_concurrent_uploads: 4,
-            max_auth_failures_per_minute: 1000,
-        };
+        let settings = in_process::settings(&base, dir.path(), "docbridge admin page tests");
         let state = AppState::new(registry.clone(), settings, Arc::new(BuiltinStorage::default()))
             .await
             .unwrap()

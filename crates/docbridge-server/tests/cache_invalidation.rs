@@ -4,22 +4,22 @@
 //! very next request, with nothing to wait for. No timing is asserted: the next request after
 //! the change must already answer differently.
 
+mod in_process;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
-use docbridge_documents::LibrarySettings;
 use docbridge_registry::{Registry, Role};
 use docbridge_server::config::{Config, Overrides};
-use docbridge_server::{AppState, BuiltinStorage, ServerSettings, setup};
+use docbridge_server::{AppState, BuiltinStorage, setup};
+use in_process::Serving;
 use reqwest::StatusCode;
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::process::Command;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// A docbridge serving a temporary data directory in-process; the binary's commands and a
 /// second registry connection change the same SQLite database behind its back.
@@ -30,8 +30,7 @@ struct Env {
     base: String,
     http: reqwest::Client,
     key: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    serving: Serving,
 }
 
 impl Env {
@@ -43,46 +42,20 @@ impl Env {
         let config = Config::load(None, &HashMap::new(), &Overrides::default()).expect("default configuration");
         let database_url = config.database_url(&data);
         let registry = Registry::connect(&database_url).await.expect("registry opens");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let base = format!("http://{}", listener.local_addr().expect("bound"));
+        let (listener, base) = in_process::listen().await;
         let credentials = setup::ensure_default_integration(&registry, &base, &documents)
             .await
             .expect("default integration")
             .expect("a fresh registry");
         let key = credentials.api_key.expect("an ApiKey integration");
-        let settings = ServerSettings {
-            public_url: base.clone(),
-            publisher: "docbridge tests".into(),
-            link_ttl: chrono::Duration::hours(1),
-            library: Arc::new(LibrarySettings { cache_dir: dir.path().join("cache"), ..LibrarySettings::default() }),
-            request_timeout: Duration::from_secs(120),
-            max_concurrent_uploads: 16,
-            max_auth_failures_per_minute: 10_000,
-        };
+        let settings = in_process::settings(&base, dir.path(), "docbridge tests");
         let state = AppState::new(registry, settings, Arc::new(BuiltinStorage::default())).await.expect("state");
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(docbridge_server::serve(listener, docbridge_server::router(state), async move {
-            let _ = rx.await;
-        }));
-        Env {
-            _dir: dir,
-            data,
-            database_url,
-            base,
-            http: reqwest::Client::new(),
-            key,
-            shutdown: Some(tx),
-            task: Some(task),
-        }
+        let serving = Serving::start(listener, state);
+        Env { _dir: dir, data, database_url, base, http: reqwest::Client::new(), key, serving }
     }
 
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server stops cleanly");
-        }
+    async fn stop(self) {
+        self.serving.stop().await;
     }
 
     /// A `docbridge` command on the server's data directory: another process.

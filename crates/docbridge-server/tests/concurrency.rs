@@ -4,74 +4,33 @@
 //! upload reads back with its bytes under its last acknowledged name, nothing unacknowledged
 //! appears, and `Library::fsck` finds the index and storage in agreement.
 
+mod in_process;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
-use docbridge_documents::LibrarySettings;
-use docbridge_registry::Registry;
-use docbridge_server::{AppState, BuiltinStorage, ServerSettings, setup};
+use in_process::InProcess;
 use reqwest::Method;
 use serde_json::Value;
-use tempfile::TempDir;
 
 const CLIENTS: usize = 16;
 const OPERATIONS: usize = 25;
 /// Few names for many clients, so that they collide.
 const NAMES: u64 = 8;
 
-struct Server {
-    api: String,
-    key: String,
-    dir: TempDir,
-    state: AppState,
-    registry: Registry,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+/// The server the clients share.
+async fn start_server() -> InProcess {
+    // Above the number of clients: this test is about correctness, not the upload limit.
+    InProcess::start("concurrency", |settings| settings.max_concurrent_uploads = CLIENTS * 2).await
 }
 
-impl Server {
-    async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let registry =
-            Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display())).await.unwrap();
-        let docs = dir.path().join("documents");
-        std::fs::create_dir_all(&docs).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let credentials = setup::ensure_default_integration(&registry, &base, &docs).await.unwrap().unwrap();
-        let library = LibrarySettings { cache_dir: dir.path().join("cache"), ..LibrarySettings::default() };
-        let settings = ServerSettings {
-            public_url: base.clone(),
-            publisher: "concurrency".into(),
-            link_ttl: chrono::Duration::hours(1),
-            library: Arc::new(library),
-            request_timeout: Duration::from_secs(120),
-            // Above the number of clients: this test is about correctness, not the upload limit.
-            max_concurrent_uploads: CLIENTS * 2,
-            max_auth_failures_per_minute: 10_000,
-        };
-        let state = AppState::new(registry.clone(), settings, Arc::new(BuiltinStorage::default())).await.unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(docbridge_server::serve(listener, docbridge_server::router(state.clone()), async move {
-            let _ = rx.await;
-        }));
-        Server {
-            api: format!("{base}/webhooks/default"),
-            key: credentials.api_key.unwrap(),
-            dir,
-            state,
-            registry,
-            _shutdown: tx,
-        }
-    }
-
-    fn client(&self, n: usize) -> Client {
-        Client {
-            http: reqwest::Client::new(),
-            api: self.api.clone(),
-            key: self.key.clone(),
-            user: format!("client-{n}@example.com"),
-        }
+/// A client of `server`, acting as its own user.
+fn client(server: &InProcess, n: usize) -> Client {
+    Client {
+        http: reqwest::Client::new(),
+        api: server.api.clone(),
+        key: server.key.clone(),
+        user: format!("client-{n}@example.com"),
     }
 }
 
@@ -216,8 +175,8 @@ async fn run_client(client: Client, n: usize, folder: String) -> Owned {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_clients_in_one_folder_lose_nothing_and_duplicate_nothing() {
-    let server = Server::start().await;
-    let setup_client = server.client(usize::MAX);
+    let server = start_server().await;
+    let setup_client = client(&server, usize::MAX);
     let (status, folder) =
         setup_client.call(Method::POST, "createFolder", &[("parentId", "/"), ("name", "arena")], None).await;
     assert_eq!(status, 200);
@@ -225,7 +184,7 @@ async fn many_clients_in_one_folder_lose_nothing_and_duplicate_nothing() {
 
     let work = async {
         let tasks: Vec<_> =
-            (0..CLIENTS).map(|n| tokio::spawn(run_client(server.client(n), n, folder.clone()))).collect();
+            (0..CLIENTS).map(|n| tokio::spawn(run_client(client(&server, n), n, folder.clone()))).collect();
         let mut all = Vec::new();
         for task in tasks {
             all.push(task.await.unwrap());
@@ -268,12 +227,12 @@ async fn many_clients_in_one_folder_lose_nothing_and_duplicate_nothing() {
     }
 
     // Storage agrees: the folder on disk holds exactly the listed names, and no temporary file.
-    let on_disk: BTreeSet<String> = std::fs::read_dir(server.dir.path().join("documents/arena"))
+    let on_disk: BTreeSet<String> = std::fs::read_dir(server.documents().join("arena"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(on_disk, unique.iter().map(|t| (*t).to_owned()).collect::<BTreeSet<_>>());
-    let tmp = server.dir.path().join("documents/.docbridge/tmp");
+    let tmp = server.documents().join(".docbridge/tmp");
     assert_eq!(std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0), 0, "no temporary file is left behind");
 
     // And so does the index: fsck has nothing to add, drop or update.

@@ -3,53 +3,36 @@
 //! failures), and every HTML page docbridge serves (signed-link pages and their error pages,
 //! the admin login page, the OAuth2 login and error pages) carries the security headers.
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
-use std::time::Duration;
+mod in_process;
 
-use docbridge_documents::LibrarySettings;
-use docbridge_registry::{AuthType, DefaultRole, Registry};
+use std::net::{IpAddr, Ipv4Addr};
+
+use docbridge_registry::{AuthType, DefaultRole};
 use docbridge_server::setup::{self, AddIntegration};
-use docbridge_server::{AppState, BuiltinStorage, ServerSettings};
+use in_process::InProcess;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
-use tempfile::TempDir;
 
-struct Server {
-    base: String,
-    key: String,
-    registry: Registry,
-    dir: TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+/// The in-process docbridge (`in_process.rs`) with its own limit on failed authentications.
+struct Server(InProcess);
+
+impl std::ops::Deref for Server {
+    type Target = InProcess;
+
+    fn deref(&self) -> &InProcess {
+        &self.0
+    }
 }
 
 impl Server {
     async fn start(max_auth_failures_per_minute: u32) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let registry =
-            Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display())).await.unwrap();
-        let docs = dir.path().join("documents");
-        std::fs::create_dir_all(&docs).unwrap();
         // On 127.0.0.1 only; clients may come from other loopback addresses (127.0.0.2).
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let credentials = setup::ensure_default_integration(&registry, &base, &docs).await.unwrap().unwrap();
-        let library = LibrarySettings { cache_dir: dir.path().join("cache"), ..LibrarySettings::default() };
-        let settings = ServerSettings {
-            public_url: base.clone(),
-            publisher: "hardening".into(),
-            link_ttl: chrono::Duration::hours(1),
-            library: Arc::new(library),
-            request_timeout: Duration::from_secs(120),
-            max_concurrent_uploads: 16,
-            max_auth_failures_per_minute,
-        };
-        let state = AppState::new(registry.clone(), settings, Arc::new(BuiltinStorage::default())).await.unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(docbridge_server::serve(listener, docbridge_server::router(state), async move {
-            let _ = rx.await;
-        }));
-        Server { base, key: credentials.api_key.unwrap(), registry, dir, _shutdown: tx }
+        Server(
+            InProcess::start("hardening", |settings| {
+                settings.max_auth_failures_per_minute = max_auth_failures_per_minute;
+            })
+            .await,
+        )
     }
 
     /// `GET /webhooks/default/files` from `client` with `key`; answers the status and the body.

@@ -5,68 +5,33 @@
 //! 200 where the name is legitimate; never a 500, and nothing is ever written, renamed, deleted
 //! or read outside the documents folder.
 
+mod in_process;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use docbridge_documents::LibrarySettings;
-use docbridge_registry::Registry;
-use docbridge_server::{AppState, BuiltinStorage, ServerSettings, setup};
+use in_process::InProcess;
 use reqwest::Method;
 use serde_json::Value;
-use tempfile::TempDir;
 
-/// An in-process docbridge serving the `default` integration from `dir/documents`.
+/// The in-process docbridge (`in_process.rs`), counting its answers.
 struct Server {
-    api: String,
-    key: String,
+    served: InProcess,
     http: reqwest::Client,
-    dir: TempDir,
-    state: AppState,
-    registry: Registry,
     /// Calls made through `raw`, `call` and `upload`, and how many of them answered 5xx.
     calls: AtomicUsize,
     server_errors: AtomicUsize,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Server {
     async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let registry =
-            Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display())).await.unwrap();
-        let docs = dir.path().join("documents");
-        std::fs::create_dir_all(&docs).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let credentials = setup::ensure_default_integration(&registry, &base, &docs).await.unwrap().unwrap();
-        let library = LibrarySettings { cache_dir: dir.path().join("cache"), ..LibrarySettings::default() };
-        let settings = ServerSettings {
-            public_url: base.clone(),
-            publisher: "malicious".into(),
-            link_ttl: chrono::Duration::hours(1),
-            library: Arc::new(library),
-            request_timeout: Duration::from_secs(120),
-            max_concurrent_uploads: 16,
-            max_auth_failures_per_minute: 10_000,
-        };
-        let state = AppState::new(registry.clone(), settings, Arc::new(BuiltinStorage::default())).await.unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(docbridge_server::serve(listener, docbridge_server::router(state.clone()), async move {
-            let _ = rx.await;
-        }));
         Server {
-            api: format!("{base}/webhooks/default"),
-            key: credentials.api_key.unwrap(),
+            served: InProcess::start("malicious", |_| {}).await,
             http: reqwest::Client::new(),
-            dir,
-            state,
-            registry,
             calls: AtomicUsize::new(0),
             server_errors: AtomicUsize::new(0),
-            _shutdown: tx,
         }
     }
 
@@ -89,17 +54,17 @@ impl Server {
     }
 
     fn docs(&self) -> PathBuf {
-        self.dir.path().join("documents")
+        self.served.documents()
     }
 
     /// A call whose query string is sent exactly as written, percent-escapes and all, so that
     /// the server and not the client decodes it.
     async fn raw(&self, method: Method, endpoint: &str, query: &str) -> Reply {
-        let url = format!("{}/{endpoint}?{query}", self.api);
+        let url = format!("{}/{endpoint}?{query}", self.served.api);
         let response = self
             .http
             .request(method, url)
-            .header("apiKey", &self.key)
+            .header("apiKey", &self.served.key)
             .header("username", "mallory@example.com")
             .send()
             .await
@@ -109,12 +74,12 @@ impl Server {
 
     /// A call with parameters that reqwest encodes (for values that must arrive verbatim).
     async fn call(&self, method: Method, endpoint: &str, query: &[(&str, &str)]) -> Reply {
-        let url = format!("{}/{endpoint}", self.api);
+        let url = format!("{}/{endpoint}", self.served.api);
         let response = self
             .http
             .request(method, url)
             .query(query)
-            .header("apiKey", &self.key)
+            .header("apiKey", &self.served.key)
             .header("username", "mallory@example.com")
             .send()
             .await
@@ -126,12 +91,12 @@ impl Server {
         let init = self.call(Method::POST, "uploadInit", &[("parentId", parent), ("filename", name)]).await;
         assert_eq!(init.status, 200, "uploadInit {name:?}: {}", init.text());
         let id = init.json()["id"].as_str().unwrap().to_owned();
-        let url = format!("{}/upload", self.api);
+        let url = format!("{}/upload", self.served.api);
         let response = self
             .http
             .put(url)
             .query(&[("id", id.as_str())])
-            .header("apiKey", &self.key)
+            .header("apiKey", &self.served.key)
             .header("username", "mallory@example.com")
             .body(bytes.to_vec())
             .send()
@@ -158,7 +123,7 @@ impl Server {
     /// request may ever change. The database and the thumbnail cache change by design.
     fn outside_root(&self) -> BTreeMap<String, Option<u64>> {
         let mut out = BTreeMap::new();
-        walk(self.dir.path(), self.dir.path(), &mut out, &["documents", "cache"]);
+        walk(self.served.dir.path(), self.served.dir.path(), &mut out, &["documents", "cache"]);
         out.retain(|k, _| !k.starts_with("db.sqlite"));
         out
     }
@@ -428,8 +393,8 @@ async fn hostile_names_are_refused_and_legitimate_ones_stay_inside_the_root() {
         let id = reply.json()["id"].as_str().unwrap().to_owned();
         let put = server
             .http
-            .put(format!("{}/upload?id={id}", server.api))
-            .header("apiKey", &server.key)
+            .put(format!("{}/upload?id={id}", server.served.api))
+            .header("apiKey", &server.served.key)
             .header("username", "m@example.com")
             .body(disk.clone());
         assert_eq!(put.send().await.unwrap().status(), 200);
@@ -479,11 +444,11 @@ async fn hostile_names_are_refused_and_legitimate_ones_stay_inside_the_root() {
 
     // Form bodies carry the same names (C21): refused alike.
     for name in ["..", "a%2Fb", "%00", "C:%5Cx"] {
-        let url = format!("{}/createFolder", server.api);
+        let url = format!("{}/createFolder", server.served.api);
         let response = server
             .http
             .post(url)
-            .header("apiKey", &server.key)
+            .header("apiKey", &server.served.key)
             .header("username", "m@example.com")
             .header("content-type", "application/x-www-form-urlencoded")
             .body(format!("parentId={folder}&name={name}"))
@@ -674,7 +639,7 @@ async fn hostile_query_size_max_and_offset_values() {
 async fn symlinks_pointing_outside_are_never_followed() {
     use std::os::unix::fs::symlink;
     let server = Server::start().await;
-    let outside = server.dir.path().join("outside");
+    let outside = server.served.dir.path().join("outside");
     std::fs::create_dir_all(outside.join("inner")).unwrap();
     std::fs::write(outside.join("secret.txt"), b"top secret").unwrap();
     std::fs::write(outside.join("inner/deep-secret.txt"), b"deeper secret").unwrap();
@@ -690,7 +655,8 @@ async fn symlinks_pointing_outside_are_never_followed() {
     // Listings, a rescan and searches never show a link or what it points to.
     assert_eq!(server.titles("/").await, ["shared", "victim.txt"]);
     assert!(server.titles(&folder).await.is_empty());
-    let library = server.state.library(&server.registry.integration("default").await.unwrap().unwrap()).unwrap();
+    let library =
+        server.served.state.library(&server.served.registry.integration("default").await.unwrap().unwrap()).unwrap();
     library.rescan().await.unwrap();
     for query in ["secret", "link", "escape", "passwd", "root"] {
         let reply = server.call(Method::GET, "search", &[("query", query)]).await;
@@ -705,8 +671,8 @@ async fn symlinks_pointing_outside_are_never_followed() {
         let id = reply.json()["id"].as_str().unwrap().to_owned();
         let put = server
             .http
-            .put(format!("{}/upload?id={id}", server.api))
-            .header("apiKey", &server.key)
+            .put(format!("{}/upload?id={id}", server.served.api))
+            .header("apiKey", &server.served.key)
             .header("username", "m@example.com")
             .body("overwrite");
         let status = put.send().await.unwrap().status().as_u16();
@@ -822,9 +788,9 @@ async fn files_with_extreme_dates_are_served() {
         assert_eq!(reply.status, 200, "metadata of {title}: {}", reply.text());
         let response = server
             .http
-            .get(format!("{}/download", server.api))
+            .get(format!("{}/download", server.served.api))
             .query(&[("id", id)])
-            .header("apiKey", &server.key)
+            .header("apiKey", &server.served.key)
             .header("username", "m@example.com")
             .send()
             .await

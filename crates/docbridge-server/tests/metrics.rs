@@ -2,61 +2,38 @@
 //! status, times them, counts body bytes both ways and shows uploads in progress; the JSON log
 //! carries the request ID that every response, error responses included, has in `x-request-id`.
 
+mod in_process;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use docbridge_registry::Registry;
-use docbridge_server::{AppState, BuiltinStorage, ServerSettings, setup};
+use in_process::InProcess;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-/// An in-process docbridge on 127.0.0.1.
+/// The in-process docbridge (`in_process.rs`) and a client.
 struct Server {
-    base: String,
-    key: String,
+    served: InProcess,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
 }
 
 impl Server {
     async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let registry =
-            Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display())).await.unwrap();
-        let docs = dir.path().join("documents");
-        std::fs::create_dir_all(&docs).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let credentials = setup::ensure_default_integration(&registry, &base, &docs).await.unwrap().unwrap();
-        let settings = ServerSettings {
-            public_url: base.clone(),
-            publisher: "docbridge metrics tests".into(),
-            link_ttl: chrono::Duration::hours(1),
-            library: Arc::new(docbridge_documents::LibrarySettings {
-                cache_dir: dir.path().join("cache"),
-                ..Default::default()
-            }),
-            request_timeout: Duration::from_secs(60),
-            max_concurrent_uploads: 4,
-            max_auth_failures_per_minute: 1000,
-        };
-        let state = AppState::new(registry, settings, Arc::new(BuiltinStorage::default())).await.unwrap();
-        tokio::spawn(docbridge_server::serve(listener, docbridge_server::router(state), std::future::pending()));
-        Server { base, key: credentials.api_key.unwrap(), http: reqwest::Client::new(), _dir: dir }
+        let served = InProcess::start("docbridge metrics tests", |settings| settings.max_concurrent_uploads = 4).await;
+        Server { served, http: reqwest::Client::new() }
     }
 
     fn call(&self, method: Method, endpoint: &str, query: &[(&str, &str)]) -> reqwest::RequestBuilder {
         self.http
-            .request(method, format!("{}/webhooks/default/{endpoint}", self.base))
+            .request(method, format!("{}/webhooks/default/{endpoint}", self.served.base))
             .query(query)
-            .header("apiKey", &self.key)
+            .header("apiKey", &self.served.key)
             .header("username", "metrics@example.com")
     }
 
     async fn metrics(&self) -> Metrics {
-        let response = self.http.get(format!("{}/metrics", self.base)).send().await.unwrap();
+        let response = self.http.get(format!("{}/metrics", self.served.base)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
         Metrics(response.text().await.unwrap())
@@ -99,7 +76,7 @@ async fn metrics_count_requests_time_them_and_measure_bytes_and_uploads() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     let random = server
         .http
-        .get(format!("{}/no/such/path/{}", server.base, docbridge_registry::random_id()))
+        .get(format!("{}/no/such/path/{}", server.served.base, docbridge_registry::random_id()))
         .send()
         .await
         .unwrap();

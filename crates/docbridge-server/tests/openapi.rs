@@ -3,10 +3,11 @@
 //! reaches a route of the real router, every route in the source is documented, and the schemas
 //! describe what the protocol types serialise and what the endpoints answer.
 
+mod in_process;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -15,7 +16,7 @@ use docbridge_protocol::{
     TokenResponse, UploadOutcome,
 };
 use docbridge_registry::Registry;
-use docbridge_server::{AppState, BuiltinStorage, ServerSettings, setup};
+use docbridge_server::{AppState, BuiltinStorage, setup};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -164,18 +165,7 @@ async fn state() -> (AppState, String, tempfile::TempDir) {
     std::fs::create_dir_all(&docs).unwrap();
     let base = "http://docbridge.test".to_owned();
     let credentials = setup::ensure_default_integration(&registry, &base, &docs).await.unwrap().unwrap();
-    let settings = ServerSettings {
-        public_url: base,
-        publisher: "docbridge openapi tests".into(),
-        link_ttl: chrono::Duration::hours(1),
-        library: Arc::new(docbridge_documents::LibrarySettings {
-            cache_dir: dir.path().join("cache"),
-            ..Default::default()
-        }),
-        request_timeout: Duration::from_secs(60),
-        max_concurrent_uploads: 4,
-        max_auth_failures_per_minute: 1000,
-    };
+    let settings = in_process::settings(&base, dir.path(), "docbridge openapi tests");
     let state = AppState::new(registry, settings, Arc::new(BuiltinStorage::default())).await.unwrap();
     (state, credentials.api_key.unwrap(), dir)
 }

@@ -2,23 +2,23 @@
 //! admin JSON API (real HTTP on 127.0.0.1) over one data directory that a running server serves,
 //! with roles, folder confinement, disabling mid-session, the webhook action and the audit trail.
 
+mod in_process;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use docbridge_documents::LibrarySettings;
 use docbridge_registry::Registry;
 use docbridge_server::config::{Config, Overrides};
-use docbridge_server::{AppState, BuiltinStorage, ServerSettings};
+use docbridge_server::{AppState, BuiltinStorage};
+use in_process::Serving;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 const TOKEN: &str = "admin-token-for-tests-0123456789";
 
@@ -30,8 +30,7 @@ struct Env {
     data: PathBuf,
     base: String,
     http: reqwest::Client,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    serving: Serving,
 }
 
 impl Env {
@@ -41,35 +40,18 @@ impl Env {
         std::fs::create_dir_all(&data).expect("data directory");
         let config = Config::load(None, &HashMap::new(), &Overrides::default()).expect("default configuration");
         let registry = Registry::connect(&config.database_url(&data)).await.expect("registry opens");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let base = format!("http://{}", listener.local_addr().expect("bound"));
-        let settings = ServerSettings {
-            public_url: base.clone(),
-            publisher: "docbridge tests".into(),
-            link_ttl: chrono::Duration::hours(1),
-            library: Arc::new(LibrarySettings { cache_dir: dir.path().join("cache"), ..LibrarySettings::default() }),
-            request_timeout: Duration::from_secs(120),
-            max_concurrent_uploads: 16,
-            max_auth_failures_per_minute: 10_000,
-        };
+        let (listener, base) = in_process::listen().await;
+        let settings = in_process::settings(&base, dir.path(), "docbridge tests");
         let state = AppState::new(registry, settings, Arc::new(BuiltinStorage::default()))
             .await
             .expect("state")
             .with_admin_token(token.to_owned().into());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(docbridge_server::serve(listener, docbridge_server::router(state), async move {
-            let _ = rx.await;
-        }));
-        Env { _dir: dir, data, base, http: reqwest::Client::new(), shutdown: Some(tx), task: Some(task) }
+        let serving = Serving::start(listener, state);
+        Env { _dir: dir, data, base, http: reqwest::Client::new(), serving }
     }
 
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server stops cleanly");
-        }
+    async fn stop(self) {
+        self.serving.stop().await;
     }
 
     /// The binary with a clean environment, on this data directory, printing this server's URLs.

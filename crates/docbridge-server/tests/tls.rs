@@ -2,6 +2,8 @@
 //! generated links use the `https` public URL, and a reload (in process, and by SIGHUP to the
 //! real binary) serves the new certificate to new connections without dropping open ones.
 
+mod in_process;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -9,7 +11,8 @@ use std::time::Duration;
 
 use docbridge_registry::Registry;
 use docbridge_server::tls::ReloadableCert;
-use docbridge_server::{AppState, BuiltinStorage, ServerSettings, setup};
+use docbridge_server::{AppState, BuiltinStorage, setup};
+use in_process::Serving;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -75,8 +78,7 @@ struct TlsServer {
     key: String,
     cert: Arc<ReloadableCert>,
     dir: tempfile::TempDir,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    serving: Serving,
 }
 
 impl TlsServer {
@@ -91,29 +93,16 @@ impl TlsServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("https://{}", listener.local_addr().unwrap());
         let credentials = setup::ensure_default_integration(&registry, &base, &docs).await.unwrap().unwrap();
-        let settings = ServerSettings {
-            public_url: base.clone(),
-            publisher: "docbridge tls tests".into(),
-            link_ttl: chrono::Duration::hours(1),
-            library: Arc::new(docbridge_documents::LibrarySettings {
-                cache_dir: dir.path().join("cache"),
-                ..Default::default()
-            }),
-            request_timeout: Duration::from_secs(60),
-            max_concurrent_uploads: 4,
-            max_auth_failures_per_minute: 1000,
-        };
+        let settings = in_process::settings(&base, dir.path(), "docbridge tls tests");
         let state = AppState::new(registry, settings, Arc::new(BuiltinStorage::default())).await.unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(docbridge_server::tls::serve(
-            listener,
-            docbridge_server::router(state),
-            Some(cert.clone()),
-            async move {
-                let _ = rx.await;
-            },
-        ));
-        TlsServer { base, key: credentials.api_key.unwrap(), cert, dir, shutdown: Some(tx), task: Some(task) }
+        let router = docbridge_server::router(state);
+        let served = cert.clone();
+        let serving = Serving::spawn(move |stop| {
+            docbridge_server::tls::serve(listener, router, Some(served), async move {
+                let _ = stop.await;
+            })
+        });
+        TlsServer { base, key: credentials.api_key.unwrap(), cert, dir, serving }
     }
 
     fn call(
@@ -136,13 +125,8 @@ impl TlsServer {
         response.json().await.unwrap()
     }
 
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.unwrap().unwrap();
-        }
+    async fn stop(self) {
+        self.serving.stop().await;
     }
 }
 
