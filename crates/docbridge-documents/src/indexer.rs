@@ -66,9 +66,9 @@ impl Library {
         self.rescan_folders(true).await
     }
 
-    /// [`Library::rescan`]; with `lock`, each folder is reconciled under `changes` (taken and
-    /// released folder by folder, so that changes are not held up for a whole walk); without,
-    /// the caller holds it.
+    /// [`Library::rescan`]; with `lock`, each folder is reconciled holding `changes` shared, as
+    /// a listing does (taken and released folder by folder, so that changes are not held up for
+    /// a whole walk, and listings not at all); without, the caller holds it.
     async fn rescan_folders(&self, lock: bool) -> Result<usize> {
         let tree = self.storage.walk(&docbridge_storage::StoragePath::root()).await?;
         let mut folders: Vec<String> = vec![String::new()];
@@ -79,7 +79,7 @@ impl Library {
         let mut scanned = 0;
         for folder in folders {
             let Some(id) = ids.get(&folder).cloned() else { continue };
-            let _guard = if lock { Some(self.changes.write().await) } else { None };
+            let _guard = if lock { Some(self.changes.read().await) } else { None };
             let resolved = if id.is_root() {
                 Resolved::Root
             } else {

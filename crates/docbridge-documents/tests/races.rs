@@ -322,3 +322,26 @@ async fn a_new_version_racing_a_rename_lands_on_the_renamed_document_or_nowhere(
     let report = library.fsck().await.unwrap();
     assert!(report.is_clean(), "{report:?}");
 }
+
+/// A rescan holds the change lock shared, as a listing does: a listing of the folder the rescan
+/// is reconciling goes ahead instead of queueing behind it (it used to wait for the whole
+/// folder's reconcile). The rescan is stopped inside that folder for as long as the listing
+/// takes; the deadline only keeps a regression from hanging the suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_does_not_wait_for_a_rescan_of_its_folder() {
+    let f = fixture().await;
+    let first = upload(&f.library, "a.txt", b"alpha").await;
+    let (armed, reached, release) = stop("");
+    *f.storage.list_stop.lock().unwrap() = Some(armed);
+    let library = f.library.clone();
+    let rescan = tokio::spawn(async move { library.rescan().await });
+    reached.await.unwrap();
+
+    let listing = tokio::time::timeout(Duration::from_secs(60), f.library.list(&editor(), &ItemId::root(), None, None))
+        .await
+        .expect("the listing is not held up by the rescan")
+        .unwrap();
+    assert_eq!(listing.iter().map(|v| v.record.id.clone()).collect::<Vec<_>>(), [first]);
+    release.send(()).unwrap();
+    assert!(rescan.await.unwrap().unwrap() >= 1);
+}
