@@ -27,6 +27,40 @@ fn page<T>(items: Vec<T>, max: Option<u64>, offset: Option<u64>) -> Vec<T> {
     items.into_iter().skip(offset).take(max).collect()
 }
 
+/// Names on which a folder's listing and index disagree, beyond which they are listed again
+/// rather than looked at one by one (`reconciled_children`).
+const RECHECKED_NAMES: usize = 64;
+
+fn observed_item(e: docbridge_storage::Entry) -> ObservedItem {
+    ObservedItem {
+        kind: if e.kind == EntryKind::Dir { ItemKind::Folder } else { ItemKind::File },
+        size: if e.kind == EntryKind::Dir { 0 } else { e.size },
+        name: e.name,
+        modified: e.modified,
+    }
+}
+
+/// The names present on one side only, of another kind, or (files) of another size or date.
+fn differing_names(known: &[ItemRecord], observed: &[ObservedItem]) -> std::collections::BTreeSet<String> {
+    use std::collections::{BTreeSet, HashMap, HashSet};
+    let indexed: HashMap<&str, &ItemRecord> = known.iter().map(|r| (r.name.as_str(), r)).collect();
+    let seen_names: HashSet<&str> = observed.iter().map(|o| o.name.as_str()).collect();
+    let mut differing: BTreeSet<String> =
+        known.iter().filter(|r| !seen_names.contains(r.name.as_str())).map(|r| r.name.clone()).collect();
+    for seen in observed {
+        let same = indexed.get(seen.name.as_str()).is_some_and(|record| {
+            record.kind == seen.kind
+                && (seen.kind == ItemKind::Folder
+                    || (record.size == seen.size
+                        && record.modified.timestamp_millis() == seen.modified.timestamp_millis()))
+        });
+        if !same {
+            differing.insert(seen.name.clone());
+        }
+    }
+    differing
+}
+
 impl Library {
     /// `/metadata`: one item, with size and date fresh from storage.
     pub async fn metadata(&self, caller: &Caller, id: &ItemId) -> Result<ItemView> {
@@ -117,15 +151,37 @@ impl Library {
             }
             Err(e) => return Err(e.into()),
         };
-        let observed: Vec<ObservedItem> = entries
-            .into_iter()
-            .map(|e| ObservedItem {
-                kind: if e.kind == EntryKind::Dir { ItemKind::Folder } else { ItemKind::File },
-                size: if e.kind == EntryKind::Dir { 0 } else { e.size },
-                name: e.name,
-                modified: e.modified,
-            })
-            .collect();
+        let mut observed: Vec<ObservedItem> = entries.into_iter().map(observed_item).collect();
+        // The usual case: the index already agrees, and one query answers.
+        let known = self.registry.children(self.integration_id, &folder_id).await?;
+        let differing = differing_names(&known, &observed);
+        if differing.is_empty() {
+            return Ok(known);
+        }
+        // Storage may have changed since it was listed, by another process sharing the library
+        // (which this process's lock does not hold back): a change there writes storage first,
+        // then the index. Each name on which the listing and the index disagree is looked at
+        // again, after the index was read, so that a stale listing neither drops an entry that
+        // other process has just indexed (its ID would be lost) nor indexes a name that has
+        // just left. Many differences (a first listing, a bulk copy) are read again in one
+        // listing instead, to spare object stores a request per name.
+        if differing.len() > RECHECKED_NAMES {
+            observed = match self.storage.list(&path).await {
+                Ok(entries) => entries.into_iter().map(observed_item).collect(),
+                Err(StorageError::NotFound(_)) => return Err(self.forget(resolved, requested).await),
+                Err(e) => return Err(e.into()),
+            };
+        } else {
+            observed.retain(|o| !differing.contains(o.name.as_str()));
+            for name in differing {
+                let child = path.join(&name).map_err(DocumentsError::from)?;
+                match self.storage.stat(&child).await {
+                    Ok(entry) => observed.push(observed_item(entry)),
+                    Err(StorageError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
         Ok(self.registry.reconcile_children(self.integration_id, &folder_id, &folder_path, &observed).await?)
     }
 

@@ -240,3 +240,24 @@ async fn search_matches_content_of_text_files_only() {
     let kind = f.library.search(&editor(), "notes", None, None, None).await.unwrap()[0].record.kind;
     assert_eq!(kind, ItemKind::File);
 }
+
+/// A folder whose listing and index differ on many names (files copied in by hand) is read
+/// again in one listing rather than name by name: every file is indexed once, and keeps its ID.
+#[tokio::test]
+async fn many_files_copied_in_are_indexed_by_one_listing() {
+    let f = fixture(ConflictPolicy::Rename).await;
+    f.storage.create_dir(&StoragePath::parse("bulk").unwrap()).await.unwrap();
+    for n in 0..150 {
+        let path = StoragePath::parse(&format!("bulk/file-{n:03}.txt")).unwrap();
+        f.storage.write(&path, body(b"copied"), WriteMode::CreateNew, None).await.unwrap();
+    }
+    let root = f.library.list(&editor(), &ItemId::root(), None, None).await.unwrap();
+    let bulk = root.iter().find(|v| v.record.name == "bulk").expect("the folder is listed").record.id.clone();
+    let first = f.library.list(&editor(), &bulk, None, None).await.unwrap();
+    assert_eq!(first.len(), 150);
+    assert_eq!(first[0].record.name, "file-000.txt");
+    let again = f.library.list(&editor(), &bulk, None, None).await.unwrap();
+    let ids = |views: &[docbridge_documents::ItemView]| views.iter().map(|v| v.record.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&first), ids(&again), "the same IDs at the next listing");
+    assert!(f.library.fsck().await.unwrap().is_clean());
+}

@@ -345,3 +345,46 @@ async fn a_listing_does_not_wait_for_a_rescan_of_its_folder() {
     release.send(()).unwrap();
     assert!(rescan.await.unwrap().unwrap() >= 1);
 }
+
+/// Two libraries on the same registry and storage, each with its own change lock: two
+/// processes serving one library (issue #6's scale-out), which this process's lock cannot
+/// keep apart. The first lists the root and is stopped after reading storage; the second then
+/// renames `a.txt` to `b.txt` (or uploads `c.txt`) completely. The stale listing must neither
+/// drop the renamed (or uploaded) item's ID nor index the name it left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_racing_another_process_keeps_its_ids() {
+    for change in [Change::Rename, Change::Upload] {
+        let f = fixture().await;
+        let settings = LibrarySettings { cache_dir: f._dir.path().join("cache-2"), ..LibrarySettings::default() };
+        let other =
+            Library::new(f.integration_id, "Library", f.storage.clone(), f.registry.clone(), Arc::new(settings));
+        let first = upload(&f.library, "a.txt", b"alpha").await;
+        let reserved = other.upload_init(&editor(), &ItemId::root(), "c.txt", None, None).await.unwrap().record.id;
+
+        let (armed, reached, release) = stop("");
+        *f.storage.list_stop.lock().unwrap() = Some(armed);
+        let library = f.library.clone();
+        let listing = tokio::spawn(async move { library.list(&editor(), &ItemId::root(), None, None).await });
+        reached.await.unwrap();
+        let expected = match change {
+            Change::Rename => {
+                other.rename(&editor(), &first, "b.txt").await.unwrap();
+                vec![(first.clone(), "b.txt".to_owned())]
+            }
+            Change::Upload => {
+                other.upload(&editor(), &reserved, body(b"gamma")).await.unwrap();
+                vec![(first.clone(), "a.txt".to_owned()), (reserved.clone(), "c.txt".to_owned())]
+            }
+        };
+        release.send(()).unwrap();
+
+        let listed = listing.await.unwrap().unwrap();
+        let pairs = |views: Vec<docbridge_documents::ItemView>| {
+            views.into_iter().map(|v| (v.record.id, v.record.name)).collect::<Vec<_>>()
+        };
+        assert_eq!(pairs(listed), expected, "{change:?}: the stale listing's answer");
+        let again = f.library.list(&editor(), &ItemId::root(), None, None).await.unwrap();
+        assert_eq!(pairs(again), expected, "{change:?}: the index afterwards");
+        assert!(f.library.fsck().await.unwrap().is_clean(), "{change:?}");
+    }
+}
