@@ -47,6 +47,19 @@ fn allowed_methods(endpoint: Endpoint) -> &'static [Method] {
     }
 }
 
+/// The endpoints that change documents: audited (C25), and run to their end once started.
+fn changes_documents(endpoint: Endpoint) -> bool {
+    matches!(
+        endpoint,
+        Endpoint::UploadInit
+            | Endpoint::Upload
+            | Endpoint::CreateFolder
+            | Endpoint::Delete
+            | Endpoint::Rename
+            | Endpoint::CustomAction
+    )
+}
+
 /// Entry point of every provider call.
 pub async fn dispatch(
     State(state): State<AppState>,
@@ -75,13 +88,24 @@ pub async fn dispatch(
     let address = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
     let timeout = state.settings.request_timeout;
     let call = Call { state, endpoint, method, headers, uri, address };
-    // An upload takes as long as its bytes take; everything else must answer in time.
-    let result = if endpoint == Endpoint::Upload {
-        call.run(&slug, body).await
+    let work = async move { call.run(&slug, body).await };
+    let too_long = |_| Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request took too long"));
+    let result = if changes_documents(endpoint) {
+        // A change runs to its end in a task of its own, even when its caller stops waiting
+        // (the timeout below, or a client that hangs up, which drops this handler): cancelled
+        // between its storage step and its index step, it would leave the two disagreeing, and
+        // the item's ID could be lost.
+        let task = tokio::spawn(work);
+        let finished =
+            async { task.await.unwrap_or_else(|e| Err(ApiError::internal(format!("a {endpoint} task failed: {e}")))) };
+        // An upload takes as long as its bytes take; everything else must answer in time.
+        if endpoint == Endpoint::Upload {
+            finished.await
+        } else {
+            tokio::time::timeout(timeout, finished).await.unwrap_or_else(too_long)
+        }
     } else {
-        tokio::time::timeout(timeout, call.run(&slug, body))
-            .await
-            .unwrap_or_else(|_| Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request took too long")))
+        tokio::time::timeout(timeout, work).await.unwrap_or_else(too_long)
     };
     match result {
         Ok(response) => response,
@@ -136,16 +160,7 @@ impl Call {
             .library(integration)
             .map_err(|e| ApiError::internal(format!("opening the library of {:?}: {e}", integration.slug)))?;
         let result = self.endpoint(integration, &library, caller, params, body).await;
-        let changes = matches!(
-            self.endpoint,
-            Endpoint::UploadInit
-                | Endpoint::Upload
-                | Endpoint::CreateFolder
-                | Endpoint::Delete
-                | Endpoint::Rename
-                | Endpoint::CustomAction
-        );
-        if changes {
+        if changes_documents(self.endpoint) {
             let (outcome, item) = match &result {
                 Ok((response, item)) => (response.status().as_u16().to_string(), item.clone()),
                 Err(e) => (format!("{} {}", e.status.as_u16(), e.message), None),
