@@ -22,6 +22,8 @@ pub enum TrashCommand {
     },
     /// Put a deleted item back where it was (same ID).
     Restore {
+        /// The trash ID (from `trash list`); it may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         trash_id: String,
         #[arg(long)]
         json: bool,
@@ -29,6 +31,8 @@ pub enum TrashCommand {
     /// Delete trashed items for good: one, those past the retention period, or all of an
     /// integration's.
     Purge {
+        /// One trash ID (from `trash list`); it may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         trash_id: Option<String>,
         #[arg(long, conflicts_with = "trash_id")]
         expired: bool,
@@ -212,4 +216,49 @@ pub async fn run_fsck(data_dir: &Path, config: &Config, args: FsckArgs) -> anyho
         println!("{}", serde_json::to_string_pretty(&reports)?);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::TrashCommand;
+
+    #[derive(Debug, Parser)]
+    struct Line {
+        #[command(subcommand)]
+        command: TrashCommand,
+    }
+
+    /// Trash IDs are base64url: one in 64 starts with `-`, and must still be taken as a value,
+    /// while the flags keep working.
+    #[test]
+    fn trash_ids_may_start_with_a_hyphen() {
+        for args in [["trash", "restore", "-Ab_c", "--json"], ["trash", "restore", "--json", "-Ab_c"]] {
+            match Line::try_parse_from(args).expect("parses").command {
+                TrashCommand::Restore { trash_id, json } => assert_eq!((trash_id.as_str(), json), ("-Ab_c", true)),
+                other => panic!("{other:?}"),
+            }
+        }
+        match Line::try_parse_from(["trash", "purge", "--expired"]).expect("parses").command {
+            TrashCommand::Purge { trash_id, expired, .. } => assert_eq!((trash_id, expired), (None, true)),
+            other => panic!("{other:?}"),
+        }
+        for args in [
+            &["trash", "purge", "-Ab_c"][..],
+            &["trash", "purge", "--", "-Ab_c"],
+            &["trash", "purge", "-Ab_c", "--json"],
+        ] {
+            match Line::try_parse_from(args).expect("parses").command {
+                TrashCommand::Purge { trash_id, .. } => assert_eq!(trash_id.as_deref(), Some("-Ab_c"), "{args:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        match Line::try_parse_from(["trash", "purge", "--all", "--integration", "team"]).expect("parses").command {
+            TrashCommand::Purge { trash_id, all, integration, .. } => {
+                assert_eq!((trash_id, all, integration.as_deref()), (None, true, Some("team")));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

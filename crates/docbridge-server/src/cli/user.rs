@@ -58,8 +58,8 @@ pub enum UserCommand {
         #[arg(long)]
         role: String,
         /// The ID of a folder of the integration (from /files or /metadata) the user is
-        /// confined to.
-        #[arg(long)]
+        /// confined to. IDs may start with `-`.
+        #[arg(long, allow_hyphen_values = true)]
         folder: Option<String>,
         #[arg(long)]
         json: bool,
@@ -167,4 +167,39 @@ pub async fn run(data_dir: &Path, config: &Config, command: UserCommand) -> anyh
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::UserCommand;
+
+    #[derive(Debug, Parser)]
+    struct Line {
+        #[command(subcommand)]
+        command: UserCommand,
+    }
+
+    /// Item IDs are base64url: one in 64 starts with `-`, and must still be taken as a value.
+    #[test]
+    fn a_folder_id_may_start_with_a_hyphen() {
+        let line = Line::try_parse_from([
+            "user",
+            "grant",
+            "ann@example.com",
+            "--integration",
+            "team",
+            "--role",
+            "editor",
+            "--folder",
+            "-Gg_x",
+            "--json",
+        ])
+        .expect("parses");
+        match line.command {
+            UserCommand::Grant { folder, json, .. } => assert_eq!((folder.as_deref(), json), (Some("-Gg_x"), true)),
+            other => panic!("{other:?}"),
+        }
+    }
 }
