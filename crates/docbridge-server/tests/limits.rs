@@ -3,74 +3,43 @@
 //! timeout and search terms. Each limit answers its status with the endpoint's JSON body (and
 //! `Retry-After` for 429), and the server goes on serving afterwards.
 
+mod in_process;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use docbridge_documents::{Caller, LibrarySettings};
-use docbridge_registry::{Registry, Role};
-use docbridge_server::{AppState, BuiltinStorage, ServerSettings, setup};
+use docbridge_registry::Role;
+use docbridge_server::{ServerSettings, setup};
+use in_process::InProcess;
 use reqwest::Method;
 use serde_json::Value;
-use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// An in-process docbridge on a temporary data directory, with settings a test chooses.
+/// The in-process docbridge (`in_process.rs`) with settings a test chooses, and a client.
 struct Server {
+    served: InProcess,
     addr: std::net::SocketAddr,
-    base: String,
-    key: String,
     http: reqwest::Client,
-    dir: TempDir,
-    state: AppState,
-    registry: Registry,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Server {
     async fn start(configure: impl FnOnce(&mut ServerSettings, &mut LibrarySettings)) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let registry =
-            Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display())).await.unwrap();
-        let docs = dir.path().join("documents");
-        std::fs::create_dir_all(&docs).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let base = format!("http://{addr}");
-        let credentials = setup::ensure_default_integration(&registry, &base, &docs).await.unwrap().unwrap();
-        let mut library = LibrarySettings { cache_dir: dir.path().join("cache"), ..LibrarySettings::default() };
-        let mut settings = ServerSettings {
-            public_url: base.clone(),
-            publisher: "limits".into(),
-            link_ttl: chrono::Duration::hours(1),
-            library: Arc::new(library.clone()),
-            request_timeout: Duration::from_secs(120),
-            max_concurrent_uploads: 16,
-            max_auth_failures_per_minute: 10_000,
-        };
-        configure(&mut settings, &mut library);
-        settings.library = Arc::new(library);
-        let state = AppState::new(registry.clone(), settings, Arc::new(BuiltinStorage::default())).await.unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(docbridge_server::serve(listener, docbridge_server::router(state.clone()), async move {
-            let _ = rx.await;
-        }));
-        Server {
-            addr,
-            base,
-            key: credentials.api_key.unwrap(),
-            http: reqwest::Client::new(),
-            dir,
-            state,
-            registry,
-            _shutdown: tx,
-        }
+        let served = InProcess::start("limits", |settings| {
+            let mut library = (*settings.library).clone();
+            configure(settings, &mut library);
+            settings.library = Arc::new(library);
+        })
+        .await;
+        let addr = served.base.trim_start_matches("http://").parse().expect("the server's address");
+        Server { served, addr, http: reqwest::Client::new() }
     }
 
     fn request(&self, method: Method, endpoint: &str, query: &[(&str, &str)]) -> reqwest::RequestBuilder {
         self.http
-            .request(method, format!("{}/webhooks/default/{endpoint}", self.base))
+            .request(method, format!("{}/webhooks/default/{endpoint}", self.served.base))
             .query(query)
-            .header("apiKey", &self.key)
+            .header("apiKey", &self.served.key)
             .header("username", "tester@example.com")
     }
 
@@ -85,7 +54,7 @@ impl Server {
     }
 
     async fn healthy(&self) -> bool {
-        self.http.get(format!("{}/healthz", self.base)).send().await.is_ok_and(|r| r.status() == 200)
+        self.http.get(format!("{}/healthz", self.served.base)).send().await.is_ok_and(|r| r.status() == 200)
     }
 }
 
@@ -232,7 +201,7 @@ async fn uploads_over_the_limit_are_413_and_leave_the_old_content() {
     server.send(request).await.assert_failure(413, "result", "fail");
     let reply = server.send(server.request(Method::GET, "download", &[("id", &id)])).await;
     assert_eq!(reply.body, vec![7u8; 1000], "failed replacements left the content as it was");
-    let tmp = server.dir.path().join("documents/.docbridge/tmp");
+    let tmp = server.served.dir.path().join("documents/.docbridge/tmp");
     let leftovers = std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0);
     assert_eq!(leftovers, 0, "no temporary file is left behind");
     eprintln!(
@@ -243,7 +212,7 @@ async fn uploads_over_the_limit_are_413_and_leave_the_old_content() {
 #[tokio::test]
 async fn concurrent_uploads_over_the_limit_are_429_with_retry_after() {
     let server = Server::start(|settings, _| settings.max_concurrent_uploads = 2).await;
-    let tmp = server.dir.path().join("documents/.docbridge/tmp");
+    let tmp = server.served.dir.path().join("documents/.docbridge/tmp");
     // Two uploads held open: their bodies come from channels that stay open.
     let mut held = Vec::new();
     for i in 0..2 {
@@ -295,13 +264,13 @@ async fn concurrent_uploads_over_the_limit_are_429_with_retry_after() {
 async fn failed_authentications_over_the_limit_are_429_with_retry_after() {
     let server = Server::start(|settings, _| settings.max_auth_failures_per_minute = 3).await;
     let other = setup::add_integration(
-        &server.registry,
-        &server.base,
+        &server.served.registry,
+        &server.served.base,
         setup::AddIntegration {
             name: "Other".into(),
             slug: Some("other".into()),
             auth: docbridge_registry::AuthType::ApiKey,
-            root: server.dir.path().join("other").display().to_string(),
+            root: server.served.dir.path().join("other").display().to_string(),
             redirect_uris: Vec::new(),
             request_params: Vec::new(),
             default_role: docbridge_registry::DefaultRole::Editor,
@@ -311,11 +280,11 @@ async fn failed_authentications_over_the_limit_are_429_with_retry_after() {
     .await
     .unwrap()
     .1;
-    std::fs::create_dir_all(server.dir.path().join("other")).unwrap();
+    std::fs::create_dir_all(server.served.dir.path().join("other")).unwrap();
     let wrong = |slug: &str| {
         server
             .http
-            .get(format!("{}/webhooks/{slug}/files", server.base))
+            .get(format!("{}/webhooks/{slug}/files", server.served.base))
             .header("apiKey", "wrong")
             .header("username", "x@example.com")
     };
@@ -333,12 +302,15 @@ async fn failed_authentications_over_the_limit_are_429_with_retry_after() {
     reply.assert_failure(429, "status", "failure");
     let right_other = server
         .http
-        .get(format!("{}/webhooks/other/files", server.base))
+        .get(format!("{}/webhooks/other/files", server.served.base))
         .header("apiKey", other.api_key.unwrap())
         .header("username", "x@example.com");
     assert_eq!(server.send(right_other).await.status, 200, "another integration is not locked out");
     // serviceInfo needs no authentication and stays reachable.
-    assert_eq!(server.send(server.http.get(format!("{}/webhooks/default/serviceInfo", server.base))).await.status, 200);
+    assert_eq!(
+        server.send(server.http.get(format!("{}/webhooks/default/serviceInfo", server.served.base))).await.status,
+        200
+    );
     eprintln!(
         "limits/auth-failures: after 3 wrong keys the 4th call and the right key answered 429 (Retry-After {wait}s); another integration unaffected"
     );
@@ -359,7 +331,7 @@ async fn calls_slower_than_the_timeout_are_408_but_uploads_are_not() {
     let (upload_tx, upload_body) = held_body();
     upload_tx.unbounded_send(Ok(b"first half, ".to_vec())).unwrap();
     let upload = tokio::spawn(server.request(Method::PUT, "upload", &[("id", &id)]).body(upload_body).send());
-    let tmp = server.dir.path().join("documents/.docbridge/tmp");
+    let tmp = server.served.dir.path().join("documents/.docbridge/tmp");
     let mut streaming = false;
     for _ in 0..1000 {
         if std::fs::read_dir(&tmp).is_ok_and(|mut d| d.next().is_some()) {
@@ -405,8 +377,8 @@ async fn calls_slower_than_the_timeout_are_408_but_uploads_are_not() {
 async fn with_a_zero_timeout_calls_answer_408_or_their_result() {
     let server = Server::start(|settings, _| settings.request_timeout = Duration::ZERO).await;
     // A file made without HTTP, since uploadInit itself may time out.
-    let integration = server.registry.integration("default").await.unwrap().unwrap();
-    let library = server.state.library(&integration).unwrap();
+    let integration = server.served.registry.integration("default").await.unwrap().unwrap();
+    let library = server.served.state.library(&integration).unwrap();
     let caller = Caller { username: "tester@example.com".into(), role: Role::Editor, folder: None };
     let view = library.upload_init(&caller, &docbridge_protocol::ItemId::root(), "late.txt", None, None).await.unwrap();
     let id = view.record.id.to_string();
