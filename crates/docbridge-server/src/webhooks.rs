@@ -95,7 +95,8 @@ pub async fn dispatch(
         // (the timeout below, or a client that hangs up, which drops this handler): cancelled
         // between its storage step and its index step, it would leave the two disagreeing, and
         // the item's ID could be lost.
-        let task = tokio::spawn(work);
+        // In the request's span, so that its log lines keep the request ID.
+        let task = tokio::spawn(tracing::Instrument::instrument(work, tracing::Span::current()));
         let finished =
             async { task.await.unwrap_or_else(|e| Err(ApiError::internal(format!("a {endpoint} task failed: {e}")))) };
         // An upload takes as long as its bytes take; everything else must answer in time.

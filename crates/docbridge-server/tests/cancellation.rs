@@ -2,7 +2,8 @@
 //! up) still runs to its end: cancelled between its storage step and its index step, a rename
 //! left the file renamed on disk and the index at the old name, and the next look at the item
 //! lost its ID. The storage here holds a rename after the file has moved, until the test has
-//! seen the 408; the rename must then finish, index included.
+//! seen the 408; the rename must then finish, index included, and what it logs meanwhile still
+//! carries the request's ID.
 
 mod in_process;
 
@@ -52,6 +53,7 @@ impl Storage for Held {
     }
     async fn rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()> {
         self.inner.rename(from, to).await?;
+        tracing::info!(%from, "held rename moved the file");
         let hold = self.hold.lock().unwrap().take();
         if let Some((moved, release)) = hold {
             let _ = moved.send(());
@@ -74,8 +76,33 @@ impl StorageFactory for HeldFactory {
     }
 }
 
+/// Log lines written as JSON into memory: the only subscriber of this test binary.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rename_that_timed_out_still_finishes_with_its_index() {
+    let logs = Captured::default();
+    let subscriber =
+        tracing_subscriber::fmt().json().with_writer(logs.clone()).with_max_level(tracing::Level::INFO).finish();
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
     let dir = tempfile::tempdir().unwrap();
     let registry =
         Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display())).await.unwrap();
@@ -109,6 +136,7 @@ async fn a_rename_that_timed_out_still_finishes_with_its_index() {
     *hold.lock().unwrap() = Some((moved_tx, release_rx));
     let renamed = call(reqwest::Method::PUT, "rename", &[("id", &id), ("name", "b.txt")]).send().await.unwrap();
     assert_eq!(renamed.status(), StatusCode::REQUEST_TIMEOUT, "the held rename answers 408");
+    let request_id = renamed.headers()["x-request-id"].to_str().unwrap().to_owned();
     moved.await.expect("the file was moved before the timeout");
     release.send(()).expect("the rename is still running after its caller stopped waiting");
 
@@ -119,5 +147,9 @@ async fn a_rename_that_timed_out_still_finishes_with_its_index() {
     let metadata: Value =
         call(reqwest::Method::GET, "metadata", &[("id", &id)]).send().await.unwrap().json().await.unwrap();
     assert_eq!(metadata["title"], "b.txt", "same ID, new name");
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = text.lines().find(|l| l.contains("held rename moved the file")).expect("the rename logged");
+    let logged: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(logged["span"]["request_id"], request_id.as_str(), "the change logs in its request's span: {line}");
     serving.stop().await;
 }
