@@ -111,20 +111,23 @@ impl DirectReader {
         })
     }
 
-    /// Every item row for `sql` and its three parameters (same columns as [`Self::item`]).
-    /// Meant for the blocking pool: a folder may have thousands of children.
-    pub(crate) fn items(&self, sql: &str, integration_id: i64, key: &str, state: &str) -> Option<Vec<item::Model>> {
-        self.with("items", |c| {
-            c.prepare_cached(sql)?.query_map(rusqlite::params![integration_id, key, state], item_row)?.collect()
+    /// Every item row for `sql` (same columns as [`Self::item`]) and its parameters, read in
+    /// one trip to the blocking pool: a folder may have thousands of children. `None` when the
+    /// read could not be made (the caller then asks sqlx).
+    pub(crate) async fn items(
+        self: &std::sync::Arc<Self>,
+        sql: String,
+        params: Vec<rusqlite::types::Value>,
+    ) -> Option<Vec<item::Model>> {
+        let reader = self.clone();
+        tokio::task::spawn_blocking(move || {
+            reader.with("items", |c| {
+                c.prepare_cached(&sql)?.query_map(rusqlite::params_from_iter(params), item_row)?.collect()
+            })
         })
-    }
-
-    /// Every item row for `sql` (same columns as [`Self::item`]) and any parameters. For the
-    /// blocking pool.
-    pub(crate) fn items_where(&self, sql: &str, params: Vec<rusqlite::types::Value>) -> Option<Vec<item::Model>> {
-        self.with("items", |c| {
-            c.prepare_cached(sql)?.query_map(rusqlite::params_from_iter(params), item_row)?.collect()
-        })
+        .await
+        .ok()
+        .flatten()
     }
 }
 

@@ -115,12 +115,9 @@ impl Registry {
     /// items was a thousand thread wake-ups and most of what a listing cost.
     pub async fn children(&self, integration_id: i64, parent_id: &ItemId) -> Result<Vec<ItemRecord>> {
         if let Some(direct) = &self.direct {
-            let (direct, parent) = (direct.clone(), parent_id.as_str().to_owned());
-            let rows = tokio::task::spawn_blocking(move || direct.items(CHILDREN, integration_id, &parent, READY))
-                .await
-                .ok()
-                .flatten();
-            if let Some(rows) = rows {
+            use rusqlite::types::Value::{Integer, Text};
+            let params = vec![Integer(integration_id), Text(parent_id.as_str().to_owned()), Text(READY.to_owned())];
+            if let Some(rows) = direct.items(CHILDREN.to_owned(), params).await {
                 return Ok(rows.into_iter().map(to_record).collect());
             }
         }

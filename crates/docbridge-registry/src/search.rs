@@ -137,11 +137,10 @@ impl Registry {
         }
         // On a SQLite file, in one trip to the blocking pool rather than one thread hand-off
         // per row (`direct.rs`).
-        if let Some(direct) = &self.direct {
-            let (direct, sql, params) = (direct.clone(), sql.clone(), values.iter().map(Param::to_sqlite).collect());
-            if let Ok(Some(rows)) = tokio::task::spawn_blocking(move || direct.items_where(&sql, params)).await {
-                return Ok(rows.into_iter().map(to_record).collect());
-            }
+        if let Some(direct) = &self.direct
+            && let Some(rows) = direct.items(sql.clone(), values.iter().map(Param::to_sqlite).collect()).await
+        {
+            return Ok(rows.into_iter().map(to_record).collect());
         }
         let values = values.into_iter().map(Param::into_value).collect();
         let rows = item::Model::find_by_statement(statement(backend, &sql, values)).all(&self.db).await?;
