@@ -2,7 +2,7 @@
 
 use docbridge_protocol::{ItemId, ItemKind};
 use docbridge_registry::{ItemRecord, ObservedItem};
-use docbridge_storage::{EntryKind, StorageError};
+use docbridge_storage::{EntryKind, StorageError, StoragePath};
 
 use crate::library::not_found;
 use crate::{Caller, DocumentsError, ItemView, Library, Resolved, Result};
@@ -48,13 +48,7 @@ fn differing_names(known: &[ItemRecord], observed: &[ObservedItem]) -> std::coll
     let mut differing: BTreeSet<String> =
         known.iter().filter(|r| !seen_names.contains(r.name.as_str())).map(|r| r.name.clone()).collect();
     for seen in observed {
-        let same = indexed.get(seen.name.as_str()).is_some_and(|record| {
-            record.kind == seen.kind
-                && (seen.kind == ItemKind::Folder
-                    || (record.size == seen.size
-                        && record.modified.timestamp_millis() == seen.modified.timestamp_millis()))
-        });
-        if !same {
+        if !indexed.get(seen.name.as_str()).is_some_and(|record| seen.agrees_with(record)) {
             differing.insert(seen.name.clone());
         }
     }
@@ -143,15 +137,7 @@ impl Library {
     /// index not yet) would undo that change in the index.
     pub(crate) async fn reconciled_children(&self, resolved: &Resolved, requested: &ItemId) -> Result<Vec<ItemRecord>> {
         let (path, folder_id, folder_path) = Library::location(resolved)?;
-        let entries = match self.storage.list(&path).await {
-            Ok(entries) => entries,
-            Err(StorageError::NotFound(_)) => return Err(self.forget(resolved, requested).await),
-            Err(StorageError::NotADirectory(_)) => {
-                return Err(DocumentsError::invalid("parentId", "is a file, not a folder"));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let mut observed: Vec<ObservedItem> = entries.into_iter().map(observed_item).collect();
+        let mut observed = self.observe(&path, resolved, requested).await?;
         // The usual case: the index already agrees, and one query answers.
         let known = self.registry.children(self.integration_id, &folder_id).await?;
         let differing = differing_names(&known, &observed);
@@ -166,11 +152,7 @@ impl Library {
         // just left. Many differences (a first listing, a bulk copy) are read again in one
         // listing instead, to spare object stores a request per name.
         if differing.len() > RECHECKED_NAMES {
-            observed = match self.storage.list(&path).await {
-                Ok(entries) => entries.into_iter().map(observed_item).collect(),
-                Err(StorageError::NotFound(_)) => return Err(self.forget(resolved, requested).await),
-                Err(e) => return Err(e.into()),
-            };
+            observed = self.observe(&path, resolved, requested).await?;
         } else {
             observed.retain(|o| !differing.contains(o.name.as_str()));
             for name in differing {
@@ -183,6 +165,16 @@ impl Library {
             }
         }
         Ok(self.registry.reconcile_children(self.integration_id, &folder_id, &folder_path, &observed).await?)
+    }
+
+    /// What storage holds in the folder at `path`; a folder gone from storage is forgotten.
+    async fn observe(&self, path: &StoragePath, resolved: &Resolved, requested: &ItemId) -> Result<Vec<ObservedItem>> {
+        match self.storage.list(path).await {
+            Ok(entries) => Ok(entries.into_iter().map(observed_item).collect()),
+            Err(StorageError::NotFound(_)) => Err(self.forget(resolved, requested).await),
+            Err(StorageError::NotADirectory(_)) => Err(DocumentsError::invalid("parentId", "is a file, not a folder")),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// An indexed item that storage no longer has was removed behind our back: drop it from the

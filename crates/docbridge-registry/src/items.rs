@@ -150,10 +150,7 @@ impl Registry {
         for seen in observed {
             match by_name.remove(seen.name.as_str()) {
                 Some(record) if record.kind == seen.kind => {
-                    let content_changed = seen.kind == ItemKind::File
-                        && (record.size != seen.size
-                            || record.modified.timestamp_millis() != seen.modified.timestamp_millis());
-                    if content_changed {
+                    if !seen.agrees_with(record) {
                         updates.push((record.id.clone(), seen));
                     }
                 }

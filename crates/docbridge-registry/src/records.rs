@@ -314,6 +314,16 @@ pub struct ObservedItem {
     pub modified: DateTime<Utc>,
 }
 
+impl ObservedItem {
+    /// Whether the index entry `record` (of the same name) says what storage shows: the same
+    /// kind and, for a file, the same size and date (to the millisecond the index keeps).
+    pub fn agrees_with(&self, record: &ItemRecord) -> bool {
+        record.kind == self.kind
+            && (self.kind == ItemKind::Folder
+                || (record.size == self.size && record.modified.timestamp_millis() == self.modified.timestamp_millis()))
+    }
+}
+
 /// An `/uploadInit` that awaits its bytes (C13).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
