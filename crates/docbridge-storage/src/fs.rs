@@ -134,6 +134,22 @@ impl FsStorage {
     }
 }
 
+impl FsStorage {
+    /// Runs `work`, a lookup of `path` that walks its folders, on this thread up to
+    /// [`INLINE_DEPTH`] folders deep and on the blocking pool beyond.
+    async fn look_up<T: Send + 'static>(
+        &self,
+        path: &StoragePath,
+        work: fn(&Fs, &StoragePath) -> Result<T>,
+    ) -> Result<T> {
+        if path.components().len() <= INLINE_DEPTH {
+            return work(&self.fs, path);
+        }
+        let (fs, path) = (self.fs.clone(), path.clone());
+        blocking(move || work(&fs, &path)).await
+    }
+}
+
 #[async_trait::async_trait]
 impl Storage for FsStorage {
     fn kind(&self) -> &'static str {
@@ -141,11 +157,7 @@ impl Storage for FsStorage {
     }
 
     async fn stat(&self, path: &StoragePath) -> Result<Entry> {
-        if path.components().len() <= INLINE_DEPTH {
-            return self.fs.stat(path);
-        }
-        let (fs, path) = (self.fs.clone(), path.clone());
-        blocking(move || fs.stat(&path)).await
+        self.look_up(path, Fs::stat).await
     }
 
     async fn list(&self, dir: &StoragePath) -> Result<Vec<Entry>> {
@@ -169,12 +181,7 @@ impl Storage for FsStorage {
     }
 
     async fn read(&self, path: &StoragePath, range: Option<Range<u64>>) -> Result<ByteStream> {
-        let (file, size) = if path.components().len() <= INLINE_DEPTH {
-            self.fs.open_for_read(path)?
-        } else {
-            let (fs, path) = (self.fs.clone(), path.clone());
-            blocking(move || fs.open_for_read(&path)).await?
-        };
+        let (file, size) = self.look_up(path, Fs::open_for_read).await?;
         let (start, end) = match range {
             Some(r) => (r.start.min(size), r.end.min(size)),
             None => (0, size),

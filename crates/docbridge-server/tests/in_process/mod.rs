@@ -45,11 +45,11 @@ pub struct Serving {
 impl Serving {
     /// Serves `state` on `listener` with the real router.
     pub fn start(listener: tokio::net::TcpListener, state: AppState) -> Serving {
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(docbridge_server::serve(listener, docbridge_server::router(state), async move {
-            let _ = rx.await;
-        }));
-        Serving { shutdown: Some(tx), task: Some(task) }
+        Serving::spawn(|stop| {
+            docbridge_server::serve(listener, docbridge_server::router(state), async move {
+                let _ = stop.await;
+            })
+        })
     }
 
     /// Any server task, shut down by [`Serving::stop`] through the future handed to it.
