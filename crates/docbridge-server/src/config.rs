@@ -8,11 +8,42 @@ use std::path::{Path, PathBuf};
 use docbridge_documents::{ConflictPolicy, LibrarySettings};
 use serde::Deserialize;
 
-/// `DOCBRIDGE_*` variables that are read before the configuration exists (logging), not keys.
-const NOT_CONFIG_KEYS: &[&str] = &["DOCBRIDGE_LOG", "DOCBRIDGE_LOG_FORMAT"];
+/// `DOCBRIDGE_*` variables that are read before the configuration exists (logging, and where
+/// the configuration file and the data directory are), not keys.
+const NOT_CONFIG_KEYS: &[&str] = &["DOCBRIDGE_LOG", "DOCBRIDGE_LOG_FORMAT", "DOCBRIDGE_CONFIG", "DOCBRIDGE_DATA_DIR"];
 
 /// The embedded defaults: the reference for every key.
 pub const DEFAULT_CONFIG: &str = include_str!("../default-config.toml");
+
+/// What stops Workfront Cloud from calling a provider at `public_url`, one plain sentence each:
+/// it calls only public `https://` addresses. Empty when nothing is wrong with the URL itself
+/// (whether it resolves and reaches this process is another check).
+pub fn public_url_warnings(public_url: &str) -> Vec<String> {
+    let Ok(url) = url::Url::parse(public_url) else {
+        return vec![format!("public_url {public_url:?} is not a URL: set it to the https:// address Workfront calls")];
+    };
+    let mut warnings = Vec::new();
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        None => true,
+    };
+    if loopback {
+        warnings.push(format!(
+            "public_url {public_url} is a loopback address that Workfront Cloud cannot reach: set public_url to this server's public https:// address"
+        ));
+    }
+    if url.scheme() == "http" {
+        warnings.push(format!(
+            "public_url {public_url} is plain http, which Workfront does not call: serve HTTPS ([http] tls_cert and tls_key) or put a TLS-terminating proxy in front and set public_url to its https:// address"
+        ));
+    }
+    warnings
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -441,5 +472,28 @@ mod tests {
             env(&[("DOCBRIDGE_OAUTH__ACCESS_TOKEN_TTL_SECS", "0"), ("DOCBRIDGE_OAUTH__ROTATE_REFRESH_TOKENS", "true")]);
         let settings = Config::load(None, &e, &Overrides::default()).unwrap().oauth.settings();
         assert_eq!((settings.access_token_ttl, settings.rotate_refresh_tokens), (chrono::Duration::zero(), true));
+    }
+
+    #[test]
+    fn public_urls_workfront_cannot_call_are_named() {
+        assert!(public_url_warnings("https://docs.example.com").is_empty());
+        assert!(public_url_warnings("https://docs.example.com:8443/base").is_empty());
+        for loopback in ["https://127.0.0.1:8080", "https://localhost", "https://[::1]:443", "https://0.0.0.0"] {
+            let warnings = public_url_warnings(loopback);
+            assert_eq!(warnings.len(), 1, "{loopback}: {warnings:?}");
+            assert!(warnings[0].contains("loopback"), "{loopback}: {warnings:?}");
+        }
+        let plain = public_url_warnings("http://docs.example.com");
+        assert_eq!(plain.len(), 1);
+        assert!(plain[0].contains("plain http"), "{plain:?}");
+        assert_eq!(public_url_warnings("http://127.0.0.1:8080").len(), 2, "the first start's default has both faults");
+        assert!(public_url_warnings("not a url")[0].contains("not a URL"));
+    }
+
+    #[test]
+    fn the_config_file_and_data_dir_variables_are_not_keys() {
+        let e =
+            env(&[("DOCBRIDGE_CONFIG", "/etc/docbridge/docbridge.toml"), ("DOCBRIDGE_DATA_DIR", "/var/lib/docbridge")]);
+        assert!(Config::load(None, &e, &Overrides::default()).is_ok());
     }
 }

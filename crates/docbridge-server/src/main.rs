@@ -17,10 +17,10 @@ use docbridge_server::{AppState, BuiltinStorage, ServerSettings, setup};
 #[command(name = "docbridge", version, about = "A Document Webhooks provider for Adobe Workfront")]
 struct Cli {
     /// Where docbridge keeps its database, documents and caches.
-    #[arg(long, default_value = "./data")]
+    #[arg(long, env = "DOCBRIDGE_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
     /// A configuration file (TOML) over the embedded defaults.
-    #[arg(long)]
+    #[arg(long, env = "DOCBRIDGE_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -162,6 +162,12 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
             }
         }
         say!("Keep the ApiKey: it is not shown again (rotate it with `docbridge integration rotate-key default`).");
+        for warning in docbridge_server::config::public_url_warnings(&public_url) {
+            say!("Warning: {warning}.");
+        }
+    }
+    for warning in docbridge_server::config::public_url_warnings(&public_url) {
+        tracing::warn!("{warning}");
     }
     let settings = ServerSettings {
         public_url: public_url.clone(),

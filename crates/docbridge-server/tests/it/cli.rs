@@ -135,6 +135,11 @@ async fn the_first_start_prints_the_credentials_once() {
     assert_eq!(info["customActions"], serde_json::json!([{"name": "archive", "displayName": "Archive"}]));
     assert!(data.join("docbridge.db").is_file(), "SQLite under the data directory");
     assert!(data.join("documents").is_dir(), "documents under the data directory");
+    // The default address is one Workfront Cloud cannot call: the banner says so, once per fault.
+    let warning = server.printed("Warning:").await;
+    assert!(warning.contains("loopback"), "{warning}");
+    let warning = server.printed("Warning:").await;
+    assert!(warning.contains("plain http"), "{warning}");
     let (exit, _) = server.stop().await;
     assert_eq!(exit.code(), Some(0));
 
@@ -200,6 +205,33 @@ async fn integration_add_prints_json_that_works() {
     assert_eq!(server.call(&api, "files", "wrong").send().await.unwrap().status(), StatusCode::FORBIDDEN);
     assert_eq!(server.call(&api, "files", &key).send().await.unwrap().status(), StatusCode::OK);
     server.stop().await;
+}
+
+#[tokio::test]
+async fn the_data_directory_and_config_file_can_come_from_the_environment() {
+    // What a packaged service and an administrator's shell both set, so that they agree.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("state");
+    let config = dir.path().join("docbridge.toml");
+    std::fs::write(&config, "public_url = \"https://docs.example.test\"\n").unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_docbridge"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("DOCBRIDGE_")) {
+        command.env_remove(key);
+    }
+    command.current_dir(dir.path()).env("DOCBRIDGE_DATA_DIR", &data).env("DOCBRIDGE_CONFIG", &config).args([
+        "integration",
+        "add",
+        "--name",
+        "From Env",
+        "--auth",
+        "apikey",
+        "--json",
+    ]);
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output()).await.unwrap().unwrap();
+    let added = stdout_json(&output);
+    assert_eq!(added["base_api_url"], "https://docs.example.test/webhooks/from-env", "the file's public_url");
+    assert!(data.join("docbridge.db").is_file(), "the registry in DOCBRIDGE_DATA_DIR");
+    assert!(!dir.path().join("data").exists(), "nothing in the default ./data");
 }
 
 #[tokio::test]
