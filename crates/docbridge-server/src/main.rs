@@ -185,6 +185,7 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
         docbridge_server::spawn_maintenance(state.clone(), Duration::from_secs(config.documents.rescan_interval_secs));
     }
     tracing::info!(%local, %public_url, "docbridge listening");
+    ignore_hangup_without_tls(tls.is_some());
     // Stop accepting on SIGTERM, let requests in flight finish, but not for ever.
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
@@ -208,6 +209,27 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
     }
     tracing::info!("docbridge stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP's default action ends a process, and supervisors and log rotation send it meaning
+/// "reload": with TLS, `tls::serve` reloads the certificate on it; without, there is nothing to
+/// reload yet, but the server must not die of it.
+fn ignore_hangup_without_tls(tls: bool) {
+    #[cfg(unix)]
+    if !tls {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(mut hangup) => {
+                tokio::spawn(async move {
+                    while hangup.recv().await.is_some() {
+                        tracing::info!("SIGHUP: nothing to reload when serving plain HTTP");
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot handle SIGHUP; it would stop the server"),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

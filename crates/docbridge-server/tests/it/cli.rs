@@ -208,6 +208,20 @@ async fn integration_add_prints_json_that_works() {
 }
 
 #[tokio::test]
+async fn sighup_does_not_stop_a_plain_http_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Served::start(&dir.path().join("data")).await;
+    let pid = server.child.id().expect("running").to_string();
+    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    // A signal is delivered asynchronously: give a dying process the time to die, then look.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let health = reqwest::get(format!("{}/healthz", server.base)).await.expect("still serving after SIGHUP");
+    assert_eq!(health.status(), StatusCode::OK);
+    let (exit, _) = server.stop().await;
+    assert_eq!(exit.code(), Some(0));
+}
+
+#[tokio::test]
 async fn the_data_directory_and_config_file_can_come_from_the_environment() {
     // What a packaged service and an administrator's shell both set, so that they agree.
     let dir = tempfile::tempdir().unwrap();
