@@ -12,6 +12,13 @@ use serde::Deserialize;
 /// the configuration file and the data directory are), not keys.
 const NOT_CONFIG_KEYS: &[&str] = &["DOCBRIDGE_LOG", "DOCBRIDGE_LOG_FORMAT", "DOCBRIDGE_CONFIG", "DOCBRIDGE_DATA_DIR"];
 
+/// Secrets that may also come from a file named by `<VARIABLE>_FILE` (systemd credentials,
+/// container secrets), so that they need not sit in the environment or the configuration file.
+/// A fixed list rather than any `*_FILE` variable: keys such as a future `key_file` would
+/// otherwise be ambiguous.
+const SECRET_FILE_VARIABLES: &[&str] =
+    &["DOCBRIDGE_ADMIN__TOKEN", "DOCBRIDGE_STORAGE__S3__SECRET_ACCESS_KEY", "DOCBRIDGE_DATABASE__URL"];
+
 /// The embedded defaults: the reference for every key.
 pub const DEFAULT_CONFIG: &str = include_str!("../default-config.toml");
 
@@ -187,6 +194,41 @@ pub enum ConfigError {
     Invalid { key: &'static str, reason: String },
 }
 
+/// Replaces each `<SECRET>_FILE` variable of [`SECRET_FILE_VARIABLES`] with `<SECRET>` holding
+/// the file's content (less one trailing line break, which editors and `echo` add).
+fn read_secret_files(env: &mut HashMap<String, String>) -> Result<(), ConfigError> {
+    for &variable in SECRET_FILE_VARIABLES {
+        let file_variable = format!("{variable}_FILE");
+        let Some(path) = env.remove(&file_variable) else { continue };
+        let key = variable_key(variable);
+        if env.contains_key(variable) {
+            return Err(ConfigError::Invalid {
+                key,
+                reason: format!("both {variable} and {file_variable} are set: keep one"),
+            });
+        }
+        let mut secret = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::Invalid { key, reason: format!("cannot read {file_variable}={path}: {e}") })?;
+        if secret.ends_with('\n') {
+            secret.pop();
+            if secret.ends_with('\r') {
+                secret.pop();
+            }
+        }
+        env.insert(variable.to_owned(), secret);
+    }
+    Ok(())
+}
+
+/// The configuration key a `DOCBRIDGE_*` secret variable sets, for error messages.
+fn variable_key(variable: &str) -> &'static str {
+    match variable {
+        "DOCBRIDGE_ADMIN__TOKEN" => "admin.token",
+        "DOCBRIDGE_STORAGE__S3__SECRET_ACCESS_KEY" => "storage.s3.secret_access_key",
+        _ => "database.url",
+    }
+}
+
 /// Command-line values that override everything else.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -208,7 +250,7 @@ impl Config {
             builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml).required(true));
         }
         // `DOCBRIDGE_TEST_*` belong to the test suites (which servers they may use), not to us.
-        let ours: HashMap<String, String> = env
+        let mut ours: HashMap<String, String> = env
             .iter()
             .filter(|(k, _)| {
                 k.starts_with("DOCBRIDGE_")
@@ -217,6 +259,7 @@ impl Config {
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        read_secret_files(&mut ours)?;
         builder = builder.add_source(
             config::Environment::with_prefix("DOCBRIDGE")
                 .prefix_separator("_")
@@ -495,5 +538,28 @@ mod tests {
         let e =
             env(&[("DOCBRIDGE_CONFIG", "/etc/docbridge/docbridge.toml"), ("DOCBRIDGE_DATA_DIR", "/var/lib/docbridge")]);
         assert!(Config::load(None, &e, &Overrides::default()).is_ok());
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        use secrecy::ExposeSecret;
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("admin-token");
+        std::fs::write(&token, "from-a-file\n").unwrap();
+        let e = env(&[("DOCBRIDGE_ADMIN__TOKEN_FILE", token.to_str().unwrap())]);
+        let config = Config::load(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(config.admin.token.expose_secret(), "from-a-file", "the trailing line break is not part of it");
+
+        let both = env(&[("DOCBRIDGE_ADMIN__TOKEN_FILE", token.to_str().unwrap()), ("DOCBRIDGE_ADMIN__TOKEN", "x")]);
+        let error = Config::load(None, &both, &Overrides::default()).unwrap_err().to_string();
+        assert!(error.contains("both") && error.contains("admin.token"), "{error}");
+
+        let missing = env(&[("DOCBRIDGE_STORAGE__S3__SECRET_ACCESS_KEY_FILE", "/nonexistent/secret")]);
+        let error = Config::load(None, &missing, &Overrides::default()).unwrap_err().to_string();
+        assert!(error.contains("/nonexistent/secret") && error.contains("storage.s3.secret_access_key"), "{error}");
+
+        // Only the listed secrets: any other `_FILE` variable is still an unknown key.
+        let other = env(&[("DOCBRIDGE_PUBLISHER_FILE", token.to_str().unwrap())]);
+        assert!(Config::load(None, &other, &Overrides::default()).is_err());
     }
 }
