@@ -9,7 +9,12 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(InitialSchema), Box::new(RegistryGeneration), Box::new(BindTokensToUsers), Box::new(AdminSessions)]
+        vec![
+            Box::new(InitialSchema),
+            Box::new(RegistryGeneration),
+            Box::new(BindTokensToUsers),
+            Box::new(AdminSessions),
+        ]
     }
 }
 
@@ -312,55 +317,79 @@ impl MigrationTrait for AdminSessions {
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::{ConnectOptions, ConnectionTrait, Database};
+    use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
     use sea_orm_migration::MigratorTrait;
 
     use super::Migrator;
+
+    /// Fresh, empty databases: in-memory SQLite, and a new database on the PostgreSQL server of
+    /// `DOCBRIDGE_TEST_POSTGRES_URL` when set (dropped by the caller through the returned name).
+    async fn empty_databases() -> Vec<(DatabaseConnection, Option<(DatabaseConnection, String)>)> {
+        let mut options = ConnectOptions::new("sqlite::memory:");
+        options.max_connections(1).sqlx_logging(false);
+        let sqlite = Database::connect(options).await.unwrap();
+        sqlite.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
+        let mut databases = vec![(sqlite, None)];
+        if let Ok(url) = std::env::var("DOCBRIDGE_TEST_POSTGRES_URL")
+            && !url.is_empty()
+        {
+            let server = Database::connect(url.as_str()).await.unwrap();
+            let name = crate::test_support::unique("upgrade").replace('-', "_");
+            server.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+            let mut fresh = url::Url::parse(&url).unwrap();
+            fresh.set_path(&name);
+            let db = Database::connect(fresh.as_str()).await.unwrap();
+            databases.push((db, Some((server, name))));
+        }
+        databases
+    }
 
     /// An existing database's codes and tokens, keyed by username, are bound to the user who
     /// held that name when they were issued; those of a deleted namesake are dropped.
     #[tokio::test]
     async fn upgrade_binds_tokens_to_the_user_who_held_the_name() {
-        let mut options = ConnectOptions::new("sqlite::memory:");
-        options.max_connections(1).sqlx_logging(false);
-        let db = Database::connect(options).await.unwrap();
-        db.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
-        Migrator::up(&db, Some(2)).await.unwrap();
-        for sql in [
-            "INSERT INTO integrations (id, slug, name, auth_type, redirect_uris, request_params, storage_kind, \
-             storage_root, enabled, default_role, custom_actions, created_at, updated_at) \
-             VALUES (1, 's', 's', 'oauth2', '[]', '[]', 'memory', 'm', 1, 'editor', '[]', 0, 0)",
-            // ann has been there all along; carl was deleted and re-created at t=500.
-            "INSERT INTO users (id, username, password_hash, created_at) VALUES (7, 'ann', 'h', 10), (9, 'carl', 'h', 500)",
-            "INSERT INTO oauth_tokens (token_hash, kind, integration_id, username, created_at, expires_at) VALUES \
-             ('ann-token', 'refresh', 1, 'ann', 100, 9999999999999), \
-             ('old-carl-token', 'refresh', 1, 'carl', 100, 9999999999999), \
-             ('new-carl-token', 'access', 1, 'carl', 600, 9999999999999), \
-             ('nobody-token', 'access', 1, 'nobody', 600, 9999999999999)",
-            "INSERT INTO oauth_codes (code_hash, integration_id, username, created_at, expires_at) VALUES \
-             ('ann-code', 1, 'ann', 100, 9999999999999), ('old-carl-code', 1, 'carl', 100, 9999999999999)",
-        ] {
-            db.execute_unprepared(sql).await.unwrap();
-        }
-        Migrator::up(&db, None).await.unwrap();
-        let rows = |sql: &'static str| {
-            let db = &db;
-            async move {
-                db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .map(|r| (r.try_get_by_index::<String>(0).unwrap(), r.try_get_by_index::<i64>(1).unwrap()))
-                    .collect::<Vec<_>>()
+        for (db, server) in empty_databases().await {
+            Migrator::up(&db, Some(2)).await.unwrap();
+            for sql in [
+                "INSERT INTO integrations (id, slug, name, auth_type, redirect_uris, request_params, storage_kind, \
+                 storage_root, enabled, default_role, custom_actions, created_at, updated_at) \
+                 VALUES (1, 's', 's', 'oauth2', '[]', '[]', 'memory', 'm', TRUE, 'editor', '[]', 0, 0)",
+                // ann has been there all along; carl was deleted and re-created at t=500.
+                "INSERT INTO users (id, username, password_hash, created_at) VALUES (7, 'ann', 'h', 10), (9, 'carl', 'h', 500)",
+                "INSERT INTO oauth_tokens (token_hash, kind, integration_id, username, created_at, expires_at) VALUES \
+                 ('ann-token', 'refresh', 1, 'ann', 100, 9999999999999), \
+                 ('old-carl-token', 'refresh', 1, 'carl', 100, 9999999999999), \
+                 ('new-carl-token', 'access', 1, 'carl', 600, 9999999999999), \
+                 ('nobody-token', 'access', 1, 'nobody', 600, 9999999999999)",
+                "INSERT INTO oauth_codes (code_hash, integration_id, username, created_at, expires_at) VALUES \
+                 ('ann-code', 1, 'ann', 100, 9999999999999), ('old-carl-code', 1, 'carl', 100, 9999999999999)",
+            ] {
+                db.execute_unprepared(sql).await.unwrap();
             }
-        };
-        assert_eq!(
-            rows("SELECT token_hash, user_id FROM oauth_tokens ORDER BY token_hash").await,
-            [("ann-token".to_owned(), 7), ("new-carl-token".to_owned(), 9)]
-        );
-        assert_eq!(rows("SELECT code_hash, user_id FROM oauth_codes").await, [("ann-code".to_owned(), 7)]);
-        // And the foreign key now takes a user's tokens with the user.
-        db.execute_unprepared("DELETE FROM users WHERE id = 9").await.unwrap();
-        assert_eq!(rows("SELECT token_hash, user_id FROM oauth_tokens").await, [("ann-token".to_owned(), 7)]);
+            Migrator::up(&db, None).await.unwrap();
+            let rows = |sql: &'static str| {
+                let db = &db;
+                async move {
+                    db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|r| (r.try_get_by_index::<String>(0).unwrap(), r.try_get_by_index::<i64>(1).unwrap()))
+                        .collect::<Vec<_>>()
+                }
+            };
+            assert_eq!(
+                rows("SELECT token_hash, user_id FROM oauth_tokens ORDER BY token_hash").await,
+                [("ann-token".to_owned(), 7), ("new-carl-token".to_owned(), 9)]
+            );
+            assert_eq!(rows("SELECT code_hash, user_id FROM oauth_codes").await, [("ann-code".to_owned(), 7)]);
+            // And the foreign key now takes a user's tokens with the user.
+            db.execute_unprepared("DELETE FROM users WHERE id = 9").await.unwrap();
+            assert_eq!(rows("SELECT token_hash, user_id FROM oauth_tokens").await, [("ann-token".to_owned(), 7)]);
+            db.close().await.unwrap();
+            if let Some((server, name)) = server {
+                server.execute_unprepared(&format!("DROP DATABASE {name}")).await.unwrap();
+            }
+        }
     }
 }

@@ -384,7 +384,10 @@ mod tests {
                 registry
                     .redeem_oauth_code(
                         &c1,
-                        &[token(id, uid, &a1, OAuthTokenKind::Access, &c1), token(id, uid, &r1, OAuthTokenKind::Refresh, &c1)]
+                        &[
+                            token(id, uid, &a1, OAuthTokenKind::Access, &c1),
+                            token(id, uid, &r1, OAuthTokenKind::Refresh, &c1)
+                        ]
                     )
                     .await
                     .unwrap()
@@ -432,10 +435,16 @@ mod tests {
             let (r1, r2, r3) = (unique("r"), unique("r"), unique("r"));
             registry.create_oauth_tokens(&[token(id, uid, &r1, OAuthTokenKind::Refresh, "c1")]).await.unwrap();
             assert!(
-                registry.rotate_refresh_token(&r1, &[token(id, uid, &r2, OAuthTokenKind::Refresh, "c1")]).await.unwrap()
+                registry
+                    .rotate_refresh_token(&r1, &[token(id, uid, &r2, OAuthTokenKind::Refresh, "c1")])
+                    .await
+                    .unwrap()
             );
             assert!(
-                !registry.rotate_refresh_token(&r1, &[token(id, uid, &r3, OAuthTokenKind::Refresh, "c1")]).await.unwrap()
+                !registry
+                    .rotate_refresh_token(&r1, &[token(id, uid, &r3, OAuthTokenKind::Refresh, "c1")])
+                    .await
+                    .unwrap()
             );
             assert!(registry.oauth_token(&r3).await.unwrap().is_none());
             assert!(registry.oauth_token(&r1).await.unwrap().unwrap().revoked_at.is_some());
@@ -450,7 +459,10 @@ mod tests {
             let (old_hash, new_hash) = (unique("old"), unique("new"));
             let mut old = token(id, uid, &old_hash, OAuthTokenKind::Access, "c1");
             old.expires_at = Utc::now() - chrono::Duration::days(2);
-            registry.create_oauth_tokens(&[old, token(id, uid, &new_hash, OAuthTokenKind::Access, "c1")]).await.unwrap();
+            registry
+                .create_oauth_tokens(&[old, token(id, uid, &new_hash, OAuthTokenKind::Access, "c1")])
+                .await
+                .unwrap();
             assert!(registry.purge_stale_oauth(Utc::now() - KEEP_STALE).await.unwrap() >= 1);
             assert!(registry.oauth_token(&old_hash).await.unwrap().is_none());
             assert!(registry.oauth_token(&new_hash).await.unwrap().is_some());

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 
 use docbridge_protocol::{ItemId, ItemKind};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 
 use crate::entities::{grant, integration, item, oauth_code, oauth_token, user};
 use crate::oauth::revoke_user_oauth;

@@ -221,7 +221,11 @@ struct Admin {
 /// The logged-in session of a request's cookie: signed by us, not expired, and still in the
 /// registry (logging out deletes it there, in every process at once). Read from the database
 /// at every request, never cached: a copied cookie must stop working the moment its session ends.
-async fn logged_in(state: &AppState, signer: &SessionSigner, headers: &HeaderMap) -> Result<Option<LoginSession>, Response> {
+async fn logged_in(
+    state: &AppState,
+    signer: &SessionSigner,
+    headers: &HeaderMap,
+) -> Result<Option<LoginSession>, Response> {
     let Some(session) =
         cookie_value(headers, COOKIE).and_then(|c| signer.open(c, chrono::Utc::now())).filter(|s| s.username.is_some())
     else {

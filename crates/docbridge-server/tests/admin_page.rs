@@ -498,7 +498,11 @@ async fn usernames_and_integration_names_are_escaped_on_every_page() {
     let mut browser = server.browser();
     browser.login(TOKEN).await;
     let added = browser
-        .submit("/admin", "/admin/integrations", &[("name", NAME), ("slug", "evil"), ("auth", "apikey"), ("root", ""), ("default_role", "editor")])
+        .submit(
+            "/admin",
+            "/admin/integrations",
+            &[("name", NAME), ("slug", "evil"), ("auth", "apikey"), ("root", ""), ("default_role", "editor")],
+        )
         .await;
     assert!(added.status.is_success() || added.status.is_redirection(), "{}", added.body);
     let user = browser.submit("/admin/users", "/admin/users", &[("username", USERNAME), ("password", "pw")]).await;
@@ -513,7 +517,11 @@ async fn usernames_and_integration_names_are_escaped_on_every_page() {
     assert_eq!(granted.location(), "/admin/users?notice=grant-saved");
 
     let escape = |raw: &str| {
-        raw.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+        raw.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#39;")
     };
     let pages = [
         ("/admin", vec![NAME]),
