@@ -155,8 +155,6 @@ pub mod grant {
     no_relations!();
 }
 
-// Read and written by the users and OAuth2 code, which lands next; the schema is already here.
-#[allow(dead_code)]
 pub mod oauth_code {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -165,7 +163,7 @@ pub mod oauth_code {
         #[sea_orm(primary_key, auto_increment = false)]
         pub code_hash: String,
         pub integration_id: i64,
-        pub username: String,
+        pub user_id: i64,
         pub redirect_uri: Option<String>,
         pub code_challenge: Option<String>,
         pub created_at: i64,
@@ -175,8 +173,6 @@ pub mod oauth_code {
     no_relations!();
 }
 
-// Read and written by the users and OAuth2 code, which lands next; the schema is already here.
-#[allow(dead_code)]
 pub mod oauth_token {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -186,11 +182,24 @@ pub mod oauth_token {
         pub token_hash: String,
         pub kind: String,
         pub integration_id: i64,
-        pub username: String,
+        pub user_id: i64,
         pub origin_code_hash: Option<String>,
         pub created_at: i64,
         pub expires_at: i64,
         pub revoked_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod admin_session {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "admin_sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id_hash: String,
+        pub created_at: i64,
+        pub expires_at: i64,
     }
     no_relations!();
 }

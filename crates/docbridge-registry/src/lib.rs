@@ -5,6 +5,7 @@
 //! between processes lives here: integrations and their keys, the ID of every item, upload
 //! reservations, the trash, users and grants, OAuth2 codes and tokens, settings, the audit trail.
 
+mod admin_sessions;
 mod audit;
 mod cache;
 mod db;

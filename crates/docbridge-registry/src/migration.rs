@@ -9,7 +9,12 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(InitialSchema), Box::new(RegistryGeneration)]
+        vec![
+            Box::new(InitialSchema),
+            Box::new(RegistryGeneration),
+            Box::new(BindTokensToUsers),
+            Box::new(AdminSessions),
+        ]
     }
 }
 
@@ -212,5 +217,179 @@ impl MigrationTrait for RegistryGeneration {
             }
         }
         Ok(())
+    }
+}
+
+/// OAuth2 codes and tokens name their user by ID, not by username (issue #13, finding 4): a
+/// username is reusable (delete `carl`, add a new `carl`), an ID never is (AUTOINCREMENT on
+/// SQLite, a sequence on PostgreSQL). The foreign key's `ON DELETE CASCADE` removes a user's
+/// codes and tokens with the user, whoever deletes it.
+///
+/// The tables are rebuilt (SQLite cannot add a `NOT NULL` foreign key column). An existing row
+/// is bound to the user that holds its username now only if that user already existed when the
+/// row was written; a row older than its namesake belonged to a deleted user of the same name
+/// and is dropped, as is a row whose username no user holds. So Workfront keeps working across
+/// the upgrade, and no new `carl` inherits an old `carl`'s tokens.
+struct BindTokensToUsers;
+
+impl MigrationName for BindTokensToUsers {
+    fn name(&self) -> &str {
+        "m0003_bind_oauth_to_user_ids"
+    }
+}
+
+const BIND_TOKENS_TO_USERS: &[&str] = &[
+    "CREATE TABLE oauth_codes_by_user (
+        code_hash TEXT PRIMARY KEY,
+        integration_id BIGINT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        redirect_uri TEXT,
+        code_challenge TEXT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT)",
+    "INSERT INTO oauth_codes_by_user
+        (code_hash, integration_id, user_id, redirect_uri, code_challenge, created_at, expires_at, used_at)
+     SELECT c.code_hash, c.integration_id, u.id, c.redirect_uri, c.code_challenge, c.created_at, c.expires_at, c.used_at
+     FROM oauth_codes c JOIN users u ON u.username = c.username AND u.created_at <= c.created_at",
+    "DROP TABLE oauth_codes",
+    "ALTER TABLE oauth_codes_by_user RENAME TO oauth_codes",
+    "CREATE INDEX oauth_codes_user ON oauth_codes (user_id)",
+    "CREATE TABLE oauth_tokens_by_user (
+        token_hash TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        integration_id BIGINT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        origin_code_hash TEXT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        revoked_at BIGINT)",
+    "INSERT INTO oauth_tokens_by_user
+        (token_hash, kind, integration_id, user_id, origin_code_hash, created_at, expires_at, revoked_at)
+     SELECT t.token_hash, t.kind, t.integration_id, u.id, t.origin_code_hash, t.created_at, t.expires_at, t.revoked_at
+     FROM oauth_tokens t JOIN users u ON u.username = t.username AND u.created_at <= t.created_at",
+    "DROP TABLE oauth_tokens",
+    "ALTER TABLE oauth_tokens_by_user RENAME TO oauth_tokens",
+    "CREATE INDEX oauth_tokens_origin ON oauth_tokens (origin_code_hash)",
+    "CREATE INDEX oauth_tokens_user ON oauth_tokens (user_id)",
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for BindTokensToUsers {
+    /// One transaction on SQLite too: all the statements on one connection of the pool, and a
+    /// crash half-way leaves the old tables as they were rather than one dropped.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        for sql in BIND_TOKENS_TO_USERS {
+            db.execute_unprepared(sql).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Admin page sessions kept in the database (issue #13, finding 9), so that logging out ends
+/// the session in every process: the cookie carries a random session ID, the table its SHA-256
+/// (a copy of the database opens no session) and its expiry; logging out deletes the row.
+struct AdminSessions;
+
+impl MigrationName for AdminSessions {
+    fn name(&self) -> &str {
+        "m0004_admin_sessions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AdminSessions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        db.execute_unprepared(
+            "CREATE TABLE admin_sessions (id_hash TEXT PRIMARY KEY, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
+        )
+        .await?;
+        db.execute_unprepared("CREATE INDEX admin_sessions_expiry ON admin_sessions (expires_at)").await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+    use sea_orm_migration::MigratorTrait;
+
+    use super::Migrator;
+
+    /// Fresh, empty databases: in-memory SQLite, and a new database on the PostgreSQL server of
+    /// `DOCBRIDGE_TEST_POSTGRES_URL` when set (dropped by the caller through the returned name).
+    async fn empty_databases() -> Vec<(DatabaseConnection, Option<(DatabaseConnection, String)>)> {
+        let mut options = ConnectOptions::new("sqlite::memory:");
+        options.max_connections(1).sqlx_logging(false);
+        let sqlite = Database::connect(options).await.unwrap();
+        sqlite.execute_unprepared("PRAGMA foreign_keys = ON").await.unwrap();
+        let mut databases = vec![(sqlite, None)];
+        if let Ok(url) = std::env::var("DOCBRIDGE_TEST_POSTGRES_URL")
+            && !url.is_empty()
+        {
+            let server = Database::connect(url.as_str()).await.unwrap();
+            let name = crate::test_support::unique("upgrade").replace('-', "_");
+            server.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+            let mut fresh = url::Url::parse(&url).unwrap();
+            fresh.set_path(&name);
+            let db = Database::connect(fresh.as_str()).await.unwrap();
+            databases.push((db, Some((server, name))));
+        }
+        databases
+    }
+
+    /// An existing database's codes and tokens, keyed by username, are bound to the user who
+    /// held that name when they were issued; those of a deleted namesake are dropped.
+    #[tokio::test]
+    async fn upgrade_binds_tokens_to_the_user_who_held_the_name() {
+        for (db, server) in empty_databases().await {
+            Migrator::up(&db, Some(2)).await.unwrap();
+            for sql in [
+                "INSERT INTO integrations (id, slug, name, auth_type, redirect_uris, request_params, storage_kind, \
+                 storage_root, enabled, default_role, custom_actions, created_at, updated_at) \
+                 VALUES (1, 's', 's', 'oauth2', '[]', '[]', 'memory', 'm', TRUE, 'editor', '[]', 0, 0)",
+                // ann has been there all along; carl was deleted and re-created at t=500.
+                "INSERT INTO users (id, username, password_hash, created_at) VALUES (7, 'ann', 'h', 10), (9, 'carl', 'h', 500)",
+                "INSERT INTO oauth_tokens (token_hash, kind, integration_id, username, created_at, expires_at) VALUES \
+                 ('ann-token', 'refresh', 1, 'ann', 100, 9999999999999), \
+                 ('old-carl-token', 'refresh', 1, 'carl', 100, 9999999999999), \
+                 ('new-carl-token', 'access', 1, 'carl', 600, 9999999999999), \
+                 ('nobody-token', 'access', 1, 'nobody', 600, 9999999999999)",
+                "INSERT INTO oauth_codes (code_hash, integration_id, username, created_at, expires_at) VALUES \
+                 ('ann-code', 1, 'ann', 100, 9999999999999), ('old-carl-code', 1, 'carl', 100, 9999999999999)",
+            ] {
+                db.execute_unprepared(sql).await.unwrap();
+            }
+            Migrator::up(&db, None).await.unwrap();
+            let rows = |sql: &'static str| {
+                let db = &db;
+                async move {
+                    db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|r| (r.try_get_by_index::<String>(0).unwrap(), r.try_get_by_index::<i64>(1).unwrap()))
+                        .collect::<Vec<_>>()
+                }
+            };
+            assert_eq!(
+                rows("SELECT token_hash, user_id FROM oauth_tokens ORDER BY token_hash").await,
+                [("ann-token".to_owned(), 7), ("new-carl-token".to_owned(), 9)]
+            );
+            assert_eq!(rows("SELECT code_hash, user_id FROM oauth_codes").await, [("ann-code".to_owned(), 7)]);
+            // And the foreign key now takes a user's tokens with the user.
+            db.execute_unprepared("DELETE FROM users WHERE id = 9").await.unwrap();
+            assert_eq!(rows("SELECT token_hash, user_id FROM oauth_tokens").await, [("ann-token".to_owned(), 7)]);
+            db.close().await.unwrap();
+            if let Some((server, name)) = server {
+                server.execute_unprepared(&format!("DROP DATABASE {name}")).await.unwrap();
+            }
+        }
     }
 }

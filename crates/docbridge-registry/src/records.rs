@@ -389,7 +389,9 @@ pub struct AuditEntry {
 pub struct NewOAuthCode {
     pub code_hash: String,
     pub integration_id: i64,
-    pub username: String,
+    /// The user's ID ([`User::id`]), never reused: a code outlives neither its user nor a
+    /// deletion and re-creation under the same name.
+    pub user_id: i64,
     /// The `redirect_uri` of the authorize request when it carried one: the token request must
     /// then repeat it (RFC 6749 §4.1.3).
     pub redirect_uri: Option<String>,
@@ -403,6 +405,8 @@ pub struct NewOAuthCode {
 pub struct OAuthCode {
     pub code_hash: String,
     pub integration_id: i64,
+    pub user_id: i64,
+    /// The user's username now.
     pub username: String,
     pub redirect_uri: Option<String>,
     pub code_challenge: Option<String>,
@@ -443,7 +447,8 @@ pub struct NewOAuthToken {
     pub token_hash: String,
     pub kind: OAuthTokenKind,
     pub integration_id: i64,
-    pub username: String,
+    /// The user's ID ([`User::id`]), never reused: see [`NewOAuthCode::user_id`].
+    pub user_id: i64,
     /// The code the token family started from: every token issued from that code, directly or
     /// by refresh, carries it, so that the whole family can be revoked at once.
     pub origin_code_hash: Option<String>,
@@ -456,6 +461,8 @@ pub struct OAuthToken {
     pub token_hash: String,
     pub kind: OAuthTokenKind,
     pub integration_id: i64,
+    pub user_id: i64,
+    /// The user's username now.
     pub username: String,
     pub origin_code_hash: Option<String>,
     pub created_at: DateTime<Utc>,

@@ -8,9 +8,12 @@ use std::collections::HashMap;
 
 use docbridge_protocol::{ItemId, ItemKind};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 
-use crate::entities::{grant, integration, item, user};
+use crate::entities::{grant, integration, item, oauth_code, oauth_token, user};
+use crate::oauth::revoke_user_oauth;
 use crate::records::{Access, Grant, Role, User};
 use crate::{Registry, RegistryError, Result, from_millis, now_millis};
 
@@ -96,16 +99,27 @@ impl Registry {
             return Err(RegistryError::invalid("password", "must not be empty"));
         }
         let row = self.user_row(username).await?;
+        let user_id = row.id;
+        let txn = self.db.begin().await?;
         let mut active: user::ActiveModel = row.into();
         active.password_hash = Set(password_hash.to_owned());
-        active.update(&self.db).await?;
+        active.update(&txn).await?;
+        // A new password is how an administrator locks out whoever learnt the old one: what
+        // was issued under the old one goes too, in the same transaction.
+        revoke_user_oauth(&txn, user_id, None).await?;
+        txn.commit().await?;
         Ok(())
     }
 
-    /// Deletes a user and, by cascade, their grants.
+    /// Deletes a user and their grants, OAuth2 codes and tokens. The foreign keys cascade too;
+    /// the explicit deletes also cover a database whose foreign keys were switched off.
     pub async fn delete_user(&self, username: &str) -> Result<()> {
         let row = self.user_row(username).await?;
-        user::Entity::delete_by_id(row.id).exec(&self.db).await?;
+        let txn = self.db.begin().await?;
+        oauth_token::Entity::delete_many().filter(oauth_token::Column::UserId.eq(row.id)).exec(&txn).await?;
+        oauth_code::Entity::delete_many().filter(oauth_code::Column::UserId.eq(row.id)).exec(&txn).await?;
+        user::Entity::delete_by_id(row.id).exec(&txn).await?;
+        txn.commit().await?;
         Ok(())
     }
 
@@ -151,18 +165,24 @@ impl Registry {
         Ok(Grant { username: user.username, integration: integration.slug, role, folder: folder.cloned() })
     }
 
-    /// Removes a user's grant in an integration; they fall back to its default role.
+    /// Removes a user's grant in an integration; they fall back to its default role. Their
+    /// OAuth2 tokens and unredeemed codes for that integration are revoked in the same
+    /// transaction: they were issued under the grant, and must not outlive it.
     pub async fn revoke(&self, username: &str, slug: &str) -> Result<()> {
         let user = self.user_row(username).await?;
         let integration = self.integration_row(slug).await?;
+        let txn = self.db.begin().await?;
         let result = grant::Entity::delete_many()
             .filter(grant::Column::UserId.eq(user.id))
             .filter(grant::Column::IntegrationId.eq(integration.id))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
         if result.rows_affected == 0 {
+            txn.rollback().await?;
             return Err(RegistryError::NotFound(format!("grant of {:?} in integration {slug:?}", user.username)));
         }
+        revoke_user_oauth(&txn, user.id, Some(integration.id)).await?;
+        txn.commit().await?;
         Ok(())
     }
 
@@ -295,6 +315,99 @@ mod tests {
             assert!(registry.user(&name).await.unwrap().is_none());
             assert!(registry.grants(None, Some(&slug)).await.unwrap().is_empty());
             registry.delete_integration(&slug).await.unwrap();
+        }
+    }
+
+    fn token(integration_id: i64, user_id: i64, kind: crate::OAuthTokenKind) -> crate::NewOAuthToken {
+        crate::NewOAuthToken {
+            token_hash: unique("t"),
+            kind,
+            integration_id,
+            user_id,
+            origin_code_hash: None,
+            expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+        }
+    }
+
+    fn code(integration_id: i64, user_id: i64) -> crate::NewOAuthCode {
+        crate::NewOAuthCode {
+            code_hash: unique("c"),
+            integration_id,
+            user_id,
+            redirect_uri: None,
+            code_challenge: None,
+            expires_at: chrono::Utc::now() + chrono::Duration::minutes(1),
+        }
+    }
+
+    /// Issue #13, finding 4: a deleted user's tokens went on working, and came back to a new
+    /// user of the same name.
+    #[tokio::test]
+    async fn tokens_die_with_their_user_and_stay_dead_under_a_reused_name() {
+        for registry in registries().await {
+            let slug = unique("tokens");
+            let integration = registry.create_integration(sample_integration(&slug)).await.unwrap();
+            let name = unique("carl");
+            let carl = registry.create_user(&name, "h").await.unwrap();
+            let (access, refresh) = (
+                token(integration.id, carl.id, crate::OAuthTokenKind::Access),
+                token(integration.id, carl.id, crate::OAuthTokenKind::Refresh),
+            );
+            registry.create_oauth_tokens(&[access.clone(), refresh.clone()]).await.unwrap();
+            let pending = code(integration.id, carl.id);
+            registry.create_oauth_code(&pending).await.unwrap();
+            let stored = registry.oauth_token(&refresh.token_hash).await.unwrap().unwrap();
+            assert_eq!((stored.user_id, stored.username.as_str()), (carl.id, name.as_str()));
+
+            registry.delete_user(&name).await.unwrap();
+            let new_carl = registry.create_user(&name, "h").await.unwrap();
+            assert_ne!(new_carl.id, carl.id, "an ID is never reused");
+            for hash in [&access.token_hash, &refresh.token_hash] {
+                assert!(registry.oauth_token(hash).await.unwrap().is_none(), "the old carl's token is gone");
+            }
+            assert!(registry.oauth_code(&pending.code_hash).await.unwrap().is_none());
+            assert!(!registry.redeem_oauth_code(&pending.code_hash, &[]).await.unwrap());
+            assert!(registry.oauth_tokens(Some(integration.id), true).await.unwrap().is_empty());
+            registry.delete_integration(&slug).await.unwrap();
+        }
+    }
+
+    /// A new password and a revoked grant end what was issued before them: tokens and unused
+    /// codes (a grant revocation only in its integration).
+    #[tokio::test]
+    async fn new_password_and_revoked_grant_revoke_tokens_and_codes() {
+        for registry in registries().await {
+            let (slug, other_slug) = (unique("pw"), unique("pw"));
+            let integration = registry.create_integration(sample_integration(&slug)).await.unwrap();
+            let other = registry.create_integration(sample_integration(&other_slug)).await.unwrap();
+            let name = unique("dana");
+            let dana = registry.create_user(&name, "h").await.unwrap();
+            let now = chrono::Utc::now();
+
+            let before = token(integration.id, dana.id, crate::OAuthTokenKind::Refresh);
+            let pending = code(integration.id, dana.id);
+            registry.create_oauth_tokens(std::slice::from_ref(&before)).await.unwrap();
+            registry.create_oauth_code(&pending).await.unwrap();
+            registry.set_user_password_hash(&name, "h2").await.unwrap();
+            assert!(!registry.oauth_token(&before.token_hash).await.unwrap().unwrap().is_active(now));
+            assert!(registry.oauth_code(&pending.code_hash).await.unwrap().unwrap().used_at.is_some());
+            assert!(!registry.redeem_oauth_code(&pending.code_hash, &[]).await.unwrap());
+
+            registry.grant(&name, &slug, Role::Editor, None).await.unwrap();
+            let here = token(integration.id, dana.id, crate::OAuthTokenKind::Access);
+            let there = token(other.id, dana.id, crate::OAuthTokenKind::Access);
+            let pending = code(integration.id, dana.id);
+            registry.create_oauth_tokens(&[here.clone(), there.clone()]).await.unwrap();
+            registry.create_oauth_code(&pending).await.unwrap();
+            registry.revoke(&name, &slug).await.unwrap();
+            assert!(!registry.oauth_token(&here.token_hash).await.unwrap().unwrap().is_active(now));
+            assert!(!registry.redeem_oauth_code(&pending.code_hash, &[]).await.unwrap());
+            assert!(
+                registry.oauth_token(&there.token_hash).await.unwrap().unwrap().is_active(now),
+                "another integration's tokens are not the revoked grant's"
+            );
+            registry.delete_integration(&slug).await.unwrap();
+            registry.delete_integration(&other_slug).await.unwrap();
         }
     }
 

@@ -8,7 +8,9 @@
 //! public URL), signed with HMAC-SHA256 and expiring after [`SESSION_TTL`]. The signing key is
 //! a random key shared through the registry (so every process behind a load balancer accepts
 //! the cookie) combined with a hash of the admin token, so changing the token ends every session.
-//! Failed logins count against the client address with the limits of provider calls.
+//! The session is also a row in the registry (the SHA-256 of its random ID, and its expiry),
+//! read at every request: logging out deletes the row, which ends the session in every process
+//! and for every copy of the cookie. Failed logins count against the client address with the limits of provider calls.
 //!
 //! **CSRF.** Every form carries a token derived from the session (`docbridge_auth`'s
 //! `SessionSigner`); a POST without the right one is refused. The login form itself has one, from
@@ -212,16 +214,33 @@ async fn signer(state: &AppState, runtime: &Runtime, token: &str) -> Result<Sess
 /// A logged-in administrator.
 struct Admin {
     csrf: String,
+    /// The session's ID (the registry keeps its hash), for logging out.
+    session_id: String,
+}
+
+/// The logged-in session of a request's cookie: signed by us, not expired, and still in the
+/// registry (logging out deletes it there, in every process at once). Read from the database
+/// at every request, never cached: a copied cookie must stop working the moment its session ends.
+async fn logged_in(
+    state: &AppState,
+    signer: &SessionSigner,
+    headers: &HeaderMap,
+) -> Result<Option<LoginSession>, Response> {
+    let Some(session) =
+        cookie_value(headers, COOKIE).and_then(|c| signer.open(c, chrono::Utc::now())).filter(|s| s.username.is_some())
+    else {
+        return Ok(None);
+    };
+    let active = state.registry.admin_session_active(&hash_secret(&session.id)).await.map_err(server_error)?;
+    Ok(active.then_some(session))
 }
 
 /// The administrator of a request, or the response that sends them to the login page.
 async fn admin(state: &AppState, runtime: &Runtime, headers: &HeaderMap) -> Result<Admin, Response> {
     let Some(token) = admin_token(state) else { return Err(redirect("/admin/login")) };
     let signer = signer(state, runtime, &token).await?;
-    let session =
-        cookie_value(headers, COOKIE).and_then(|c| signer.open(c, chrono::Utc::now())).filter(|s| s.username.is_some());
-    match session {
-        Some(session) => Ok(Admin { csrf: signer.csrf_token(&session) }),
+    match logged_in(state, &signer, headers).await? {
+        Some(session) => Ok(Admin { csrf: signer.csrf_token(&session), session_id: session.id }),
         None => Err(redirect("/admin/login")),
     }
 }
@@ -236,9 +255,7 @@ async fn admin_form(
     let Some(token) = admin_token(state) else { return Err(redirect("/admin/login")) };
     let signer = signer(state, runtime, &token).await?;
     let form = Form::parse(body);
-    let Some(session) =
-        cookie_value(headers, COOKIE).and_then(|c| signer.open(c, chrono::Utc::now())).filter(|s| s.username.is_some())
-    else {
+    let Some(session) = logged_in(state, &signer, headers).await? else {
         return Err(redirect("/admin/login"));
     };
     if !signer.check_csrf(&session, form.get("csrf")) {
@@ -256,7 +273,7 @@ async fn admin_form(
             ),
         ));
     }
-    Ok((Admin { csrf: signer.csrf_token(&session) }, form))
+    Ok((Admin { csrf: signer.csrf_token(&session), session_id: session.id }, form))
 }
 
 /// An `application/x-www-form-urlencoded` body.
@@ -361,7 +378,13 @@ async fn login(
         return login_form(&state, &signer, StatusCode::FORBIDDEN, Some(Notice::error("Wrong admin token.")));
     }
     // A new session ID on login: a session planted before it is worth nothing.
-    let session = signer.login("admin", SESSION_TTL, chrono::Utc::now());
+    let now = chrono::Utc::now();
+    let session = signer.login("admin", SESSION_TTL, now);
+    // The session lives in the registry, so that logging out ends it for every process and for
+    // every copy of the cookie; the cookie's signature alone would stay good until it expires.
+    if let Err(e) = state.registry.create_admin_session(&hash_secret(&session.id), now + SESSION_TTL).await {
+        return server_error(e);
+    }
     let mut response = redirect("/admin");
     set_cookie(&mut response, &state, &signer.seal(&session), SESSION_TTL.num_seconds());
     response
@@ -373,8 +396,12 @@ async fn logout(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(response) = admin_form(&state, &runtime, &headers, &body).await {
-        return response;
+    let admin = match admin_form(&state, &runtime, &headers, &body).await {
+        Ok((admin, _)) => admin,
+        Err(response) => return response,
+    };
+    if let Err(e) = state.registry.delete_admin_session(&hash_secret(&admin.session_id)).await {
+        return server_error(e);
     }
     let mut response = redirect("/admin/login?notice=logged-out");
     set_cookie(&mut response, &state, "", 0);
@@ -848,16 +875,16 @@ async fn run_connection_test(state: &AppState, integration: &Integration, userna
             Auth::ApiKey { api_key: secret.plain.clone(), username: username.to_owned() }
         }
         AuthType::OAuth2 => {
-            if registry.user(username).await.map_err(TestError::Registry)?.is_none() {
+            let Some(user) = registry.user(username).await.map_err(TestError::Registry)? else {
                 return Err(TestError::Input(format!(
                     "An OAuth2 connection test acts as a registered user, and {username:?} is not one: add the user on the Users page, or name another."
                 )));
-            }
+            };
             let token = NewOAuthToken {
                 token_hash: secret.stored.hash.clone(),
                 kind: OAuthTokenKind::Access,
                 integration_id: integration.id,
-                username: username.to_owned(),
+                user_id: user.id,
                 origin_code_hash: None,
                 expires_at: chrono::Utc::now() + TEST_TOKEN_TTL,
             };

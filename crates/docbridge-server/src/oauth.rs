@@ -146,7 +146,7 @@ fn origin_of(uri: &str) -> Option<String> {
 fn hidden_fields(params: &AuthorizeParams, csrf: &str, step: &str) -> String {
     let mut fields = String::new();
     for (name, value) in params.pairs().into_iter().chain([("csrf", csrf), ("step", step)]) {
-        fields.push_str(&format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(value)));
+        fields.push_str(&format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(name), escape(value)));
     }
     fields
 }

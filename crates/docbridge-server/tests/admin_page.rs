@@ -456,3 +456,88 @@ async fn users_and_roles_are_managed_from_the_page() {
     let audit = browser.get("/admin/audit").await;
     assert!(audit.body.contains("user.add") && audit.body.contains("user.grant") && audit.body.contains("user.delete"));
 }
+
+/// Issue #13, finding 9: logging out only cleared the browser's cookie, and a copy of it went on
+/// working until it expired. The session is a row in the registry now, which logging out deletes.
+#[tokio::test]
+async fn logging_out_ends_the_session_for_every_copy_of_the_cookie() {
+    let server = Server::start(TOKEN).await;
+    let mut browser = server.browser();
+    browser.login(TOKEN).await;
+    assert_eq!(browser.get("/admin").await.status, StatusCode::OK);
+    let mut copy = server.browser();
+    copy.cookie = browser.cookie.clone();
+    let stolen_csrf = copy.get("/admin").await.csrf();
+
+    let out = browser.submit("/admin", "/admin/logout", &[]).await;
+    assert_eq!(out.location(), "/admin/login?notice=logged-out");
+    let page = copy.get("/admin").await;
+    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/admin/login"), "the copied cookie is void");
+    let post = copy.post("/admin/integrations/default/disable", &[("csrf", &stolen_csrf)]).await;
+    assert_eq!((post.status, post.location()), (StatusCode::SEE_OTHER, "/admin/login"));
+    assert_eq!(server.provider_status("default", &server.key).await, StatusCode::OK, "nothing was disabled");
+
+    // Another process on the same database sees the logout too: nothing is kept in memory.
+    let mut again = server.browser();
+    again.login(TOKEN).await;
+    let second = Server::start_on(tempfile::tempdir().unwrap(), server.registry.clone(), TOKEN).await;
+    let mut elsewhere = second.browser();
+    elsewhere.cookie = again.cookie.clone();
+    assert_eq!(elsewhere.get("/admin").await.status, StatusCode::OK, "one session, every process");
+    again.submit("/admin", "/admin/logout", &[]).await;
+    assert_eq!(elsewhere.get("/admin").await.status, StatusCode::SEE_OTHER);
+}
+
+/// Issue #13, finding 7: the `<select>` options of the users and audit pages showed usernames
+/// and integration names unescaped. Every page that shows them must escape them.
+#[tokio::test]
+async fn usernames_and_integration_names_are_escaped_on_every_page() {
+    const NAME: &str = "<script>alert(1)</script> \"><img src=x onerror=alert(2)>";
+    const USERNAME: &str = "x\"><img src=x onerror=alert(3)><script>alert(4)</script>";
+    let server = Server::start(TOKEN).await;
+    let mut browser = server.browser();
+    browser.login(TOKEN).await;
+    let added = browser
+        .submit(
+            "/admin",
+            "/admin/integrations",
+            &[("name", NAME), ("slug", "evil"), ("auth", "apikey"), ("root", ""), ("default_role", "editor")],
+        )
+        .await;
+    assert!(added.status.is_success() || added.status.is_redirection(), "{}", added.body);
+    let user = browser.submit("/admin/users", "/admin/users", &[("username", USERNAME), ("password", "pw")]).await;
+    assert_eq!(user.location(), "/admin/users?notice=user-added");
+    let granted = browser
+        .submit(
+            "/admin/users",
+            "/admin/grants",
+            &[("username", USERNAME), ("integration", "evil"), ("role", "reader"), ("folder", "")],
+        )
+        .await;
+    assert_eq!(granted.location(), "/admin/users?notice=grant-saved");
+
+    let escape = |raw: &str| {
+        raw.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#39;")
+    };
+    let pages = [
+        ("/admin", vec![NAME]),
+        ("/admin/integrations/evil", vec![NAME]),
+        ("/admin/users", vec![NAME, USERNAME]),
+        ("/admin/audit", vec![NAME]),
+        ("/admin/audit?integration=evil", vec![NAME]),
+    ];
+    for (path, shown) in pages {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        for raw in shown {
+            assert!(page.body.contains(&escape(raw)), "{path} shows {raw:?} escaped: {}", page.body);
+        }
+        for raw in ["<script>alert", "<img src=x", "\"><img"] {
+            assert!(!page.body.contains(raw), "{path} contains raw {raw:?}: {}", page.body);
+        }
+    }
+}

@@ -867,3 +867,67 @@ async fn the_command_line_lists_and_revokes_tokens() {
         "Revoked 0 token(s) of every user in docs."
     );
 }
+
+/// Issue #13, finding 4: after `user delete`, the user's refresh and access tokens went on
+/// working, and a new user of the same name inherited them. Now they are refused with the
+/// contract's answers for an invalid token: `invalid_grant` at the token endpoint, 403
+/// "invalid bearer token" on provider calls.
+#[tokio::test]
+async fn a_deleted_users_tokens_are_refused_even_after_the_name_is_reused() {
+    let fixture = Fixture::new(OAuthSettings::default()).await;
+    let admin = setup::Admin::new(fixture.registry.clone(), fixture.base.clone(), "cli");
+    let code = fixture.code(&[]).await;
+    let (access, refresh_token) = fixture.exchange(&code, &[]).await.ok();
+    assert_eq!(fixture.files(&fixture.base, &access).await.0, StatusCode::OK);
+
+    let invalid_bearer = (StatusCode::FORBIDDEN, json!({"status": "error", "error": "invalid bearer token"}));
+    admin.delete_user(USER).await.unwrap();
+    assert_eq!(fixture.files(&fixture.base, &access).await, invalid_bearer);
+    fixture.refresh_with(&refresh_token).await.refused(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "the refresh token is unknown",
+    );
+
+    admin.add_user(USER, PASSWORD).await.unwrap();
+    assert_eq!(fixture.files(&fixture.base, &access).await, invalid_bearer, "a new user of the same name");
+    fixture.refresh_with(&refresh_token).await.refused(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "the refresh token is unknown",
+    );
+    // The new user's own login works.
+    let code = fixture.code(&[]).await;
+    let (access, _) = fixture.exchange(&code, &[]).await.ok();
+    assert_eq!(fixture.files(&fixture.base, &access).await.0, StatusCode::OK);
+}
+
+/// A new password and a revoked grant end the tokens issued before them, and the codes not yet
+/// redeemed.
+#[tokio::test]
+async fn a_new_password_or_a_revoked_grant_revokes_tokens_and_codes() {
+    let fixture = Fixture::with_role(OAuthSettings::default(), DefaultRole::Editor).await;
+    let admin = setup::Admin::new(fixture.registry.clone(), fixture.base.clone(), "cli");
+    let revoked = |answer: TokenAnswer| {
+        answer.refused(StatusCode::BAD_REQUEST, "invalid_grant", "the refresh token has been revoked")
+    };
+
+    let (access, refresh_token) = fixture.exchange(&fixture.code(&[]).await, &[]).await.ok();
+    let pending = fixture.code(&[]).await;
+    admin.set_password(USER, PASSWORD).await.unwrap();
+    assert_eq!(fixture.files(&fixture.base, &access).await.0, StatusCode::FORBIDDEN);
+    revoked(fixture.refresh_with(&refresh_token).await);
+    fixture.exchange(&pending, &[]).await.refused(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "the authorization code has already been used; the tokens issued from it are revoked",
+    );
+
+    admin.grant(USER, "docs", docbridge_registry::Role::Editor, None).await.unwrap();
+    let (access, refresh_token) = fixture.exchange(&fixture.code(&[]).await, &[]).await.ok();
+    let pending = fixture.code(&[]).await;
+    admin.revoke(USER, "docs").await.unwrap();
+    assert_eq!(fixture.files(&fixture.base, &access).await.0, StatusCode::FORBIDDEN);
+    revoked(fixture.refresh_with(&refresh_token).await);
+    assert_eq!(fixture.exchange(&pending, &[]).await.status, StatusCode::BAD_REQUEST);
+}

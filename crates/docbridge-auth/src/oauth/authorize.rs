@@ -232,15 +232,19 @@ pub async fn issue_code(
     username: &str,
     code_challenge: Option<String>,
 ) -> Result<String> {
-    if user_role(registry, &target.integration, username).await?.is_none() {
-        return Err(oauth_error(OAuthErrorCode::AccessDenied, format!("{username} has no access to this integration")));
+    let denied = || oauth_error(OAuthErrorCode::AccessDenied, format!("{username} has no access to this integration"));
+    // The user as they are now: the code carries their ID, which a user deleted since the login
+    // and re-created under the same name does not have.
+    let Some(user) = registry.user(username).await? else { return Err(denied()) };
+    if user_role(registry, &target.integration, &user.username).await?.is_none() {
+        return Err(denied());
     }
     let code = issue_secret();
     registry
         .create_oauth_code(&NewOAuthCode {
             code_hash: code.stored.hash,
             integration_id: target.integration.id,
-            username: username.to_owned(),
+            user_id: user.id,
             redirect_uri: target.requested_redirect_uri.clone(),
             code_challenge,
             expires_at: chrono::Utc::now() + settings.code_ttl.min(super::MAX_CODE_TTL),

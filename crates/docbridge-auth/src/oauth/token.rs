@@ -143,11 +143,12 @@ async fn authenticate_client(registry: &Registry, client: &ClientCredentials) ->
     Ok(integration)
 }
 
-/// A fresh token of `kind` for the family of `origin`, and its plain value.
+/// A fresh token of `kind` for the family of `origin`, and its plain value. Bound to the user's
+/// ID, never reused, rather than to a name that a new user could take.
 fn new_token(
     kind: OAuthTokenKind,
     integration: &Integration,
-    username: &str,
+    user_id: i64,
     origin: Option<&str>,
     ttl: chrono::Duration,
 ) -> (String, NewOAuthToken) {
@@ -156,7 +157,7 @@ fn new_token(
         token_hash: secret.stored.hash,
         kind,
         integration_id: integration.id,
-        username: username.to_owned(),
+        user_id,
         origin_code_hash: origin.map(str::to_owned),
         expires_at: Utc::now() + ttl,
     };
@@ -244,9 +245,9 @@ async fn authorization_code(
         return Err(invalid_grant("the user no longer has access to this integration"));
     }
     let (access, access_row) =
-        new_token(OAuthTokenKind::Access, integration, &stored.username, Some(&code_hash), settings.access_token_ttl);
+        new_token(OAuthTokenKind::Access, integration, stored.user_id, Some(&code_hash), settings.access_token_ttl);
     let (refresh, refresh_row) =
-        new_token(OAuthTokenKind::Refresh, integration, &stored.username, Some(&code_hash), settings.refresh_token_ttl);
+        new_token(OAuthTokenKind::Refresh, integration, stored.user_id, Some(&code_hash), settings.refresh_token_ttl);
     if !registry.redeem_oauth_code(&code_hash, &[access_row, refresh_row]).await? {
         // A concurrent redemption won: this one is the replay.
         revoke_family(registry, Some(&code_hash)).await?;
@@ -286,7 +287,7 @@ async fn refresh(
     }
     let origin = stored.origin_code_hash.as_deref();
     let (access, access_row) =
-        new_token(OAuthTokenKind::Access, integration, &stored.username, origin, settings.access_token_ttl);
+        new_token(OAuthTokenKind::Access, integration, stored.user_id, origin, settings.access_token_ttl);
     if !settings.rotate_refresh_tokens {
         registry.create_oauth_tokens(&[access_row]).await?;
         // The same refresh token again: a client that replaces its stored token with the
@@ -298,7 +299,7 @@ async fn refresh(
         });
     }
     let (refresh, refresh_row) =
-        new_token(OAuthTokenKind::Refresh, integration, &stored.username, origin, settings.refresh_token_ttl);
+        new_token(OAuthTokenKind::Refresh, integration, stored.user_id, origin, settings.refresh_token_ttl);
     if !registry.rotate_refresh_token(&hash, &[access_row, refresh_row]).await? {
         revoke_family(registry, origin).await?;
         return Err(invalid_grant("the refresh token has been revoked"));

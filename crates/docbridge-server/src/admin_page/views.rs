@@ -163,13 +163,20 @@ pub struct IntegrationForm {
     pub default_role: String,
 }
 
+/// A `<select>`; values and labels are escaped, as they are usernames and integration names.
 fn select(name: &str, options: &[(&str, &str)], selected: &str) -> String {
     let options: String = options
         .iter()
         .map(|(value, label)| {
-            format!("<option value=\"{value}\"{}>{label}</option>", if *value == selected { " selected" } else { "" })
+            format!(
+                "<option value=\"{}\"{}>{}</option>",
+                escape(value),
+                if *value == selected { " selected" } else { "" },
+                escape(label)
+            )
         })
         .collect();
+    let name = escape(name);
     format!("<select id=\"{name}\" name=\"{name}\">{options}</select>")
 }
 
