@@ -466,7 +466,8 @@ fn large_pngs_are_scaled_row_by_row_with_their_colours_and_transparency() {
     assert_colour(&image, 20, 100, RED);
     assert_colour(&image, 230, 100, [255, 255, 255]);
 
-    let source = RgbaImage::from_fn(2500, 2000, |x, _| if x < 1250 { Rgba([255, 0, 0, 255]) } else { Rgba([0, 0, 0, 0]) });
+    let source =
+        RgbaImage::from_fn(2500, 2000, |x, _| if x < 1250 { Rgba([255, 0, 0, 255]) } else { Rgba([0, 0, 0, 0]) });
     let bytes = encode(&DynamicImage::ImageRgba8(source), ImageFormat::Png);
     let thumbnail = render_thumbnail(file("half.png", "image/png", &bytes), 100);
     assert_eq!(thumbnail.content_type, PNG);

@@ -101,9 +101,7 @@ pub(super) fn render_first_page(bytes: &[u8], width: u32, deadline: Instant) -> 
     // The thread may outlive this call, so it gets its own copy of the file.
     let data = bytes.to_vec();
     let wait = deadline.saturating_duration_since(Instant::now());
-    let page = run_bounded(&RENDERS_IN_FLIGHT, MAX_CONCURRENT_RENDERS, wait, move || {
-        render_page(data, width)
-    })??;
+    let page = run_bounded(&RENDERS_IN_FLIGHT, MAX_CONCURRENT_RENDERS, wait, move || render_page(data, width))??;
     // Rendered on an opaque background, so dropping alpha loses nothing.
     Ok(image::DynamicImage::ImageRgba8(page).into_rgb8())
 }
@@ -160,7 +158,8 @@ fn check_images(pdf: &Pdf) -> Result<(), PdfError> {
 /// Checks one image dictionary, whose sides are under the keys `width` and `height`.
 fn check_image(dict: &Dict<'_>, width: &[u8], height: &[u8]) -> Result<(), PdfError> {
     // Read as numbers, so that a negative or fractional side cannot slip past as "absent".
-    let side = |key: &[u8]| dict.get::<f64>(key).map(|value| if value.is_finite() { value.abs().ceil() } else { f64::MAX });
+    let side =
+        |key: &[u8]| dict.get::<f64>(key).map(|value| if value.is_finite() { value.abs().ceil() } else { f64::MAX });
     if let (Some(width), Some(height)) = (side(width), side(height))
         && width * height > MAX_PDF_IMAGE_PIXELS as f64
     {
@@ -227,7 +226,10 @@ mod tests {
 
     #[test]
     fn garbage_is_unreadable() {
-        assert_eq!(render_first_page(b"%PDF-1.4\nnot really", 100, Instant::now() + PDF_RENDER_DEADLINE).err(), Some(PdfError::Unreadable));
+        assert_eq!(
+            render_first_page(b"%PDF-1.4\nnot really", 100, Instant::now() + PDF_RENDER_DEADLINE).err(),
+            Some(PdfError::Unreadable)
+        );
     }
 
     #[test]

@@ -235,9 +235,8 @@ fn stream_png(bytes: &[u8], width: u32, height: u32, deadline: Instant) -> Resul
     }
     let channels = reader.output_color_type().0.samples();
     // Which thumbnail column each source column falls in.
-    let columns: Vec<usize> = (0..u64::from(source_width))
-        .map(|x| (x * u64::from(width) / u64::from(source_width)) as usize)
-        .collect();
+    let columns: Vec<usize> =
+        (0..u64::from(source_width)).map(|x| (x * u64::from(width) / u64::from(source_width)) as usize).collect();
     let out_width = width as usize;
     // Per thumbnail column of the current thumbnail row: alpha-weighted R, G, B, alpha, count.
     let mut sums = vec![[0u64; 5]; out_width];
