@@ -128,10 +128,11 @@ pub(super) fn scale(bytes: &[u8], width: u32, deadline: Instant) -> Result<Scale
         let (stored_width, stored_height) =
             if upright_width == source_width { (width, height) } else { (height, width) };
         // Only downscaling can be done in one pass; anything this large is downscaled.
-        if stored_width <= source_width && stored_height <= source_height {
-            if let Some(scaled) = stream_png(bytes, stored_width, stored_height, deadline)? {
-                return Ok(orient(scaled, orientation));
-            }
+        if stored_width <= source_width
+            && stored_height <= source_height
+            && let Some(scaled) = stream_png(bytes, stored_width, stored_height, deadline)?
+        {
+            return Ok(orient(scaled, orientation));
         }
     }
     // `image` enforces `max_alloc` for some decoders only, so the budget is checked here.
@@ -245,7 +246,7 @@ fn stream_png(bytes: &[u8], width: u32, height: u32, deadline: Instant) -> Resul
     let mut current_row = 0u32;
     let mut y = 0u32;
     while let Some(row) = reader.next_row().map_err(RasterError::Png)? {
-        if y % ROWS_PER_DEADLINE_CHECK == 0 && Instant::now() > deadline {
+        if y.is_multiple_of(ROWS_PER_DEADLINE_CHECK) && Instant::now() > deadline {
             return Err(RasterError::TimedOut);
         }
         let target_row = (u64::from(y) * u64::from(height) / u64::from(source_height)) as u32;
@@ -290,7 +291,7 @@ fn flush_row(sums: &mut [[u64; 5]], out: &mut RgbaImage, row: u32) {
             continue;
         }
         // Averages of u8 values: each fits in a u8.
-        let channel = |c: u64| if alpha == 0 { 0 } else { ((c + alpha / 2) / alpha) as u8 };
+        let channel = |c: u64| (c + alpha / 2).checked_div(alpha).unwrap_or(0) as u8;
         let pixel = image::Rgba([channel(r), channel(g), channel(b), ((alpha + count / 2) / count) as u8]);
         out.put_pixel(x as u32, row, pixel);
     }
