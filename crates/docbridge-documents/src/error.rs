@@ -21,6 +21,9 @@ pub enum DocumentsError {
     Registry(RegistryError),
     #[error(transparent)]
     Storage(StorageError),
+    /// Every thumbnail render slot stayed taken for as long as a request may wait.
+    #[error("too many thumbnails are being rendered; retry in {retry_after_secs} s")]
+    Busy { retry_after_secs: u64 },
     #[error("{0}")]
     Internal(String),
 }

@@ -20,7 +20,7 @@ pub use actions::{ActionOutcome, ActionTarget};
 pub use error::DocumentsError;
 pub use indexer::{FsckReport, MaintenanceReport};
 pub use library::{Caller, ConflictPolicy, Library, LibrarySettings, Resolved};
-pub use thumbcache::CachedThumbnail;
+pub use thumbcache::{CachedThumbnail, ThumbnailLimits};
 pub use transfer::{Download, UploadOutcome};
 
 pub type Result<T, E = DocumentsError> = std::result::Result<T, E>;

@@ -34,6 +34,9 @@ pub struct LibrarySettings {
     pub cache_dir: PathBuf,
     /// Files larger than this get their type icon as thumbnail rather than being decoded.
     pub max_thumbnail_source_bytes: u64,
+    /// How many thumbnails render at once, how long a request waits for a turn, and the
+    /// renders concurrent requests share: one value for every library of the process.
+    pub thumbnails: crate::ThumbnailLimits,
     /// How much of a text-like file's beginning is indexed for full-text search.
     pub max_indexed_bytes: u64,
 }
@@ -47,6 +50,7 @@ impl Default for LibrarySettings {
             trash_retention: chrono::Duration::days(30),
             cache_dir: std::env::temp_dir().join("docbridge-cache"),
             max_thumbnail_source_bytes: 64 * 1024 * 1024,
+            thumbnails: crate::ThumbnailLimits::default(),
             max_indexed_bytes: 1024 * 1024,
         }
     }

@@ -2,9 +2,13 @@
 //!
 //! [`render_thumbnail`] never fails: whatever cannot be decoded, is too large, takes too long
 //! or is not a picture at all gets the icon of its type, so that a valid ID always has a
-//! thumbnail. Rendering is CPU-bound and synchronous (a PDF may take up to
-//! [`PDF_RENDER_DEADLINE`]); async callers should run it on a blocking thread and cache the
-//! result per item version and width.
+//! thumbnail. Rendering is CPU-bound and synchronous (it gives up at its deadline,
+//! [`RENDER_DEADLINE`] by default); async callers should run it on a blocking thread, bound
+//! how many run at once and cache the result per item version and width.
+//!
+//! Memory is bounded per render, whatever the input: large PNGs are scaled row by row, other
+//! images are decoded whole only up to about 160 MB, and PDFs whose images exceed a pixel budget
+//! get their icon (see the `raster` and `pdf` modules).
 //!
 //! Output sizes: the width is the requested one (see [`clamp_width`]); a scaled image or PDF
 //! page keeps its aspect ratio (height = round(h × width / w), at least 1 pixel); icons are
@@ -17,6 +21,7 @@ mod raster;
 
 use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
 
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
@@ -24,7 +29,10 @@ use image::{ExtendedColorType, ImageEncoder, RgbImage, RgbaImage};
 
 pub use crate::mime::IconCategory;
 use crate::mime::icon_category_for_file;
-pub use pdf::PDF_RENDER_DEADLINE;
+pub use pdf::{MAX_PDF_IMAGE_PIXELS, PDF_RENDER_DEADLINE};
+
+/// How long [`render_thumbnail`] works on one picture before serving the icon instead.
+pub const RENDER_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Width when the request names none.
 pub const DEFAULT_WIDTH: u32 = 200;
@@ -93,8 +101,15 @@ pub enum Icon {
 /// called, with limits against decompression bombs, turned upright by its EXIF orientation
 /// and scaled; a PDF's first page is rendered on white. The result is PNG when the picture
 /// has transparent pixels and JPEG otherwise. Everything else, and every failure, gives
-/// [`render_icon`] for the file's type (PNG).
+/// [`render_icon`] for the file's type (PNG). Work gives up after [`RENDER_DEADLINE`].
 pub fn render_thumbnail(source: ThumbnailSource<'_>, width: u32) -> Thumbnail {
+    render_thumbnail_until(source, width, Instant::now() + RENDER_DEADLINE)
+}
+
+/// [`render_thumbnail`], giving up at `deadline`: row-by-row scaling stops there and a PDF
+/// render is waited for until then (its thread, which `hayro` cannot interrupt, is bounded
+/// in memory by the PDF's image budget instead).
+pub fn render_thumbnail_until(source: ThumbnailSource<'_>, width: u32, deadline: Instant) -> Thumbnail {
     let width = width.clamp(MIN_WIDTH, MAX_WIDTH);
     let ThumbnailSource::File { name, mime, bytes } = source else {
         return render_icon(Icon::Folder, width);
@@ -102,7 +117,7 @@ pub fn render_thumbnail(source: ThumbnailSource<'_>, width: u32) -> Thumbnail {
     let category = icon_category_for_file(name, mime);
     // The decoders are fuzzed but not proven panic-free; a panic on hostile content must
     // cost the picture, not the request.
-    match catch_unwind(AssertUnwindSafe(|| render_content(category, bytes, width))) {
+    match catch_unwind(AssertUnwindSafe(|| render_content(category, bytes, width, deadline))) {
         Ok(Some(thumbnail)) => thumbnail,
         Ok(None) => render_icon(Icon::File(category), width),
         Err(_) => {
@@ -113,12 +128,12 @@ pub fn render_thumbnail(source: ThumbnailSource<'_>, width: u32) -> Thumbnail {
 }
 
 /// The picture of a file's content, or `None` when it must get an icon.
-fn render_content(category: IconCategory, bytes: &[u8], width: u32) -> Option<Thumbnail> {
+fn render_content(category: IconCategory, bytes: &[u8], width: u32, deadline: Instant) -> Option<Thumbnail> {
     if bytes.is_empty() {
         return None;
     }
     if raster::is_supported(bytes) {
-        return match raster::scale(bytes, width) {
+        return match raster::scale(bytes, width, deadline) {
             Ok(raster::Scaled::Transparent(image)) => encode_png(&image),
             Ok(raster::Scaled::Opaque(image)) => encode_jpeg(&image),
             Err(error) => {
@@ -128,7 +143,7 @@ fn render_content(category: IconCategory, bytes: &[u8], width: u32) -> Option<Th
         };
     }
     if category == IconCategory::Pdf || pdf::looks_like_pdf(bytes) {
-        return match pdf::render_first_page(bytes, width) {
+        return match pdf::render_first_page(bytes, width, deadline) {
             // Pages are rendered on white, so they never have transparency.
             Ok(page) => encode_jpeg(&page),
             Err(error) => {

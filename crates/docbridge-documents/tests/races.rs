@@ -9,14 +9,17 @@
 //!   the next listing (found by `cargo xtask soak`).
 //! - `/metadata` of an item renamed since it was resolved finds nothing at the old path and
 //!   "forgets" the item, by path: a new file uploaded under the old name lost its index entry.
+//! - `/thumbnail` (issue #13): concurrent requests for one item each decoded it, and nothing
+//!   bounded how many decodes ran at once.
 
 mod support;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use docbridge_documents::{Library, LibrarySettings};
+use docbridge_documents::{DocumentsError, Library, LibrarySettings, ThumbnailLimits};
 use docbridge_protocol::ItemId;
 use docbridge_registry::Registry;
 use docbridge_storage::{ByteStream, Entry, MemoryStorage, Result, Storage, StoragePath, WriteMode};
@@ -30,19 +33,27 @@ struct Stop {
     release: oneshot::Receiver<()>,
 }
 
-/// The in-memory adapter, with one-shot stops in `list` (after reading) and `stat` (before and
-/// after reading).
+/// The in-memory adapter, with one-shot stops in `list` (after reading), `stat` (before and
+/// after reading) and `read` (before reading), and a count of reads.
 #[derive(Default)]
 struct Stopping {
     inner: MemoryStorage,
     list_stop: Mutex<Option<Stop>>,
     stat_stops: Mutex<Vec<Stop>>,
+    read_stops: Mutex<Vec<Stop>>,
+    reads: AtomicUsize,
 }
 
 impl Stopping {
     fn take_list_stop(&self, path: &StoragePath) -> Option<Stop> {
         let mut stop = self.list_stop.lock().unwrap();
         if stop.as_ref().is_some_and(|s| s.path == path.as_string()) { stop.take() } else { None }
+    }
+
+    fn take_read_stop(&self, path: &StoragePath) -> Option<Stop> {
+        let mut stops = self.read_stops.lock().unwrap();
+        let at = stops.iter().position(|s| s.path == path.as_string())?;
+        Some(stops.remove(at))
     }
 
     fn take_stat_stop(&self, path: &StoragePath) -> Option<Stop> {
@@ -83,6 +94,8 @@ impl Storage for Stopping {
     }
 
     async fn read(&self, path: &StoragePath, range: Option<std::ops::Range<u64>>) -> Result<ByteStream> {
+        self.reads.fetch_add(1, Ordering::AcqRel);
+        wait_at(self.take_read_stop(path)).await;
         self.inner.read(path, range).await
     }
 
@@ -119,10 +132,14 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(ThumbnailLimits::default()).await
+}
+
+async fn fixture_with(thumbnails: ThumbnailLimits) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (registry, integration) = support::registry_with_library(dir.path(), Vec::new()).await;
     let storage = Arc::new(Stopping::default());
-    let settings = LibrarySettings { cache_dir: dir.path().join("cache"), ..LibrarySettings::default() };
+    let settings = LibrarySettings { cache_dir: dir.path().join("cache"), thumbnails, ..LibrarySettings::default() };
     let library =
         Arc::new(Library::new(integration.id, "Library", storage.clone(), registry.clone(), Arc::new(settings)));
     Fixture { _dir: dir, registry, integration_id: integration.id, storage, library }
@@ -387,4 +404,71 @@ async fn a_listing_racing_another_process_keeps_its_ids() {
         assert_eq!(pairs(again), expected, "{change:?}: the index afterwards");
         assert!(f.library.fsck().await.unwrap().is_clean(), "{change:?}");
     }
+}
+
+/// Waits, yielding, until `done` holds; a minute bounds a test that would otherwise hang.
+async fn until(mut done: impl FnMut() -> bool) {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while !done() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("condition reached within a minute");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_thumbnails_of_one_item_share_one_render() {
+    let f = fixture().await;
+    let id = upload(&f.library, "a.txt", b"alpha").await;
+    let (armed, reached, release) = stop("a.txt");
+    f.storage.read_stops.lock().unwrap().push(armed);
+    let reads_before = f.storage.reads.load(Ordering::Acquire);
+
+    const REQUESTS: usize = 4;
+    let requests: Vec<_> = (0..REQUESTS)
+        .map(|_| {
+            let (library, id) = (f.library.clone(), id.clone());
+            tokio::spawn(async move { library.thumbnail(&editor(), &id, 120).await })
+        })
+        .collect();
+    // The first render is stopped reading the file; the others either join it, or (without
+    // sharing) start reads of their own.
+    reached.await.unwrap();
+    let limits = f.library.settings().thumbnails.clone();
+    let storage = f.storage.clone();
+    until(|| limits.waiting() == REQUESTS || storage.reads.load(Ordering::Acquire) - reads_before > 1).await;
+    release.send(()).unwrap();
+
+    let mut thumbnails = Vec::new();
+    for request in requests {
+        thumbnails.push(request.await.unwrap().expect("thumbnail"));
+    }
+    assert_eq!(f.storage.reads.load(Ordering::Acquire) - reads_before, 1, "the file was read once");
+    assert_eq!(limits.renders(), 1, "one render served every request");
+    assert!(thumbnails.iter().all(|t| t.bytes == thumbnails[0].bytes && t.etag == thumbnails[0].etag));
+    assert_eq!(limits.waiting(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thumbnails_beyond_the_render_cap_are_refused_as_busy() {
+    // One render at a time, and no waiting for a turn.
+    let f = fixture_with(ThumbnailLimits::new(1, Duration::ZERO, Duration::from_secs(60))).await;
+    let first = upload(&f.library, "a.txt", b"alpha").await;
+    let second = upload(&f.library, "b.txt", b"bravo").await;
+    let (armed, reached, release) = stop("a.txt");
+    f.storage.read_stops.lock().unwrap().push(armed);
+
+    let library = f.library.clone();
+    let rendering = tokio::spawn(async move { library.thumbnail(&editor(), &first, 100).await });
+    reached.await.unwrap();
+    // The first render holds the only slot while it reads its file.
+    match f.library.thumbnail(&editor(), &second, 100).await {
+        Err(DocumentsError::Busy { retry_after_secs }) => assert_eq!(retry_after_secs, 60),
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    release.send(()).unwrap();
+    rendering.await.unwrap().expect("the first render completes");
+    // The slot is free again once the render has ended.
+    f.library.thumbnail(&editor(), &second, 100).await.expect("rendered once the slot is free");
 }

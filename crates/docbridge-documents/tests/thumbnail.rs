@@ -3,12 +3,13 @@
 //! Every picture is generated here, so the tests need no fixtures; every assertion is on
 //! decoded dimensions, formats or colours.
 
-use std::io::Cursor;
+use std::io::{Cursor, Write};
+use std::time::{Duration, Instant};
 
 use docbridge_documents::mime::IconCategory;
 use docbridge_documents::thumbnail::{
     DEFAULT_WIDTH, Icon, JPEG, MAX_WIDTH, MIN_WIDTH, PNG, Thumbnail, ThumbnailSource, clamp_width, render_icon,
-    render_thumbnail,
+    render_thumbnail, render_thumbnail_until,
 };
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 
@@ -385,4 +386,192 @@ fn broken_or_absurd_pdfs_get_the_pdf_icon() {
     // A 1 × 10 000 point page would be 200 × 2 000 000 pixels.
     let tall = pdf(1, 10_000, "", PAGE_CONTENT);
     assert_eq!(render_thumbnail(file("tall.pdf", "application/pdf", &tall), 200), pdf_icon);
+}
+
+/// A `width` × `height` opaque RGBA PNG, white with a red left half, written row by row so
+/// that even 10 000 × 10 000 pixels (400 MB decoded) cost one row to make; uniform rows
+/// compress to a few hundred KB.
+fn big_png(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().expect("PNG header");
+    let mut stream = writer.stream_writer().expect("PNG stream");
+    let row: Vec<u8> = (0..width)
+        .flat_map(|x| if x < width / 2 { [RED[0], RED[1], RED[2], 255] } else { [255, 255, 255, 255] })
+        .collect();
+    for _ in 0..height {
+        stream.write_all(&row).expect("PNG row");
+    }
+    stream.finish().expect("PNG end");
+    drop(writer);
+    bytes
+}
+
+/// A one-page PDF whose page draws a `side` × `side` one-bit grey image (a Flate stream of
+/// zeros: a few hundred KB for 40 000 × 40 000 pixels, 1.6 gigapixels decoded).
+fn pdf_with_image(side: u32) -> Vec<u8> {
+    let mut deflate = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; side.div_ceil(8) as usize];
+    for _ in 0..side {
+        deflate.write_all(&zeros).expect("deflate");
+    }
+    let data = deflate.finish().expect("deflate");
+    let content = "q 200 0 0 200 0 0 cm /Im1 Do Q";
+    let objects: Vec<Vec<u8>> = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Resources << /XObject << /Im1 5 0 R >> >> \
+          /Contents 4 0 R >>"
+            .to_vec(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()).into_bytes(),
+        [
+            format!(
+                "<< /Type /XObject /Subtype /Image /Width {side} /Height {side} /ColorSpace /DeviceGray \
+                 /BitsPerComponent 1 /Filter /FlateDecode /Length {} >>\nstream\n",
+                data.len()
+            )
+            .as_bytes(),
+            &data,
+            b"\nendstream",
+        ]
+        .concat(),
+    ];
+    let mut out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (index, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", index + 1).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+    );
+    out
+}
+
+#[test]
+fn large_pngs_are_scaled_row_by_row_with_their_colours_and_transparency() {
+    // 2500 × 2000 RGBA is 20 MB decoded: over the threshold for row-by-row scaling.
+    let opaque = big_png(2500, 2000);
+    let image = decode(&render_thumbnail(file("big.png", "image/png", &opaque), 250));
+    assert_eq!((image.width(), image.height()), (250, 200));
+    assert_colour(&image, 20, 100, RED);
+    assert_colour(&image, 230, 100, [255, 255, 255]);
+
+    let source =
+        RgbaImage::from_fn(2500, 2000, |x, _| if x < 1250 { Rgba([255, 0, 0, 255]) } else { Rgba([0, 0, 0, 0]) });
+    let bytes = encode(&DynamicImage::ImageRgba8(source), ImageFormat::Png);
+    let thumbnail = render_thumbnail(file("half.png", "image/png", &bytes), 100);
+    assert_eq!(thumbnail.content_type, PNG);
+    let image = decode(&thumbnail).to_rgba8();
+    assert_eq!(image.dimensions(), (100, 80));
+    assert_eq!(image.get_pixel(10, 40).0, [255, 0, 0, 255]);
+    assert_eq!(image.get_pixel(90, 40).0[3], 0, "the right half stays transparent");
+}
+
+#[test]
+fn pdf_with_an_image_over_the_pixel_budget_gets_the_pdf_icon() {
+    // 6000 × 6000 is 36 megapixels: over the budget, yet only about 4 KB of PDF.
+    let bytes = pdf_with_image(6000);
+    assert_eq!(
+        render_thumbnail(file("scan.pdf", "application/pdf", &bytes), 120),
+        render_icon(Icon::File(IconCategory::Pdf), 120)
+    );
+    // The same page with a small image is rendered.
+    let small = pdf_with_image(100);
+    let image = decode(&render_thumbnail(file("small.pdf", "application/pdf", &small), 120));
+    assert_eq!((image.width(), image.height()), (120, 120));
+    assert_colour(&image, 60, 60, [0, 0, 0]);
+}
+
+/// Set in the child process of [`huge_pictures_are_thumbnailed_in_bounded_memory`]: which
+/// input it thumbnails.
+const MEMORY_CHILD: &str = "DOCBRIDGE_TEST_THUMBNAIL_MEMORY_CHILD";
+/// What the child prints: its peak resident set, in KiB.
+const PEAK_PREFIX: &str = "peak-rss-kib=";
+
+/// Issue #13: eight concurrent thumbnails (widths 100 to 107) of a 10 000 × 10 000 PNG peaked
+/// at 2.4 GB, a PDF drawing a 40 000 × 40 000 image at 4.8 GB. Each runs in a child process
+/// (this test binary again), whose peak resident set (`VmHWM`) must stay under 512 MiB. The
+/// child's address space is capped at 4 GiB so that an unbounded decode fails fast instead of
+/// taking the machine's memory.
+#[test]
+fn huge_pictures_are_thumbnailed_in_bounded_memory() {
+    if let Ok(input) = std::env::var(MEMORY_CHILD) {
+        thumbnail_in_child(&input);
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    for input in ["png", "pdf"] {
+        let output = std::process::Command::new("sh")
+            .args(["-c", "ulimit -v 4194304 && exec \"$0\" \"$@\""])
+            .arg(&exe)
+            .args(["--exact", "huge_pictures_are_thumbnailed_in_bounded_memory", "--nocapture", "--test-threads=1"])
+            .env(MEMORY_CHILD, input)
+            .output()
+            .expect("child runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{input}: child failed ({}):\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let peak_kib: u64 = stdout
+            .lines()
+            // libtest may print the test's name on the same line first.
+            .find_map(|line| line.split(PEAK_PREFIX).nth(1))
+            .and_then(|value| value.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{input}: child reported no peak:\n{stdout}"));
+        assert!(peak_kib < 512 * 1024, "{input}: peak RSS {peak_kib} KiB, over 512 MiB");
+    }
+}
+
+/// The child's work: the input named by `input`, thumbnailed as the issue did it.
+fn thumbnail_in_child(input: &str) {
+    // Generous, so that the real thumbnail (not the icon a timeout gives) is what is measured.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    match input {
+        "png" => {
+            let bytes = big_png(10_000, 10_000);
+            std::thread::scope(|scope| {
+                let renders: Vec<_> = (100..108)
+                    .map(|width| {
+                        let bytes = &bytes;
+                        scope.spawn(move || {
+                            (width, render_thumbnail_until(file("huge.png", "image/png", bytes), width, deadline))
+                        })
+                    })
+                    .collect();
+                for render in renders {
+                    let (width, thumbnail) = render.join().expect("render thread");
+                    assert_eq!(thumbnail.content_type, JPEG, "width {width}: a picture, not the icon");
+                    let image = decode(&thumbnail);
+                    assert_eq!((image.width(), image.height()), (width, width));
+                    assert_colour(&image, 5, width / 2, RED);
+                }
+            });
+        }
+        "pdf" => {
+            let bytes = pdf_with_image(40_000);
+            let thumbnail = render_thumbnail_until(file("huge.pdf", "application/pdf", &bytes), 200, deadline);
+            assert_eq!(thumbnail, render_icon(Icon::File(IconCategory::Pdf), 200));
+        }
+        other => panic!("unknown input {other}"),
+    }
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let peak = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM in /proc/self/status");
+    println!("{PEAK_PREFIX}{peak}");
 }

@@ -119,6 +119,10 @@ pub struct DocumentsConfig {
     pub rescan_interval_secs: u64,
     pub cache_dir: String,
     pub max_concurrent_uploads: usize,
+    /// Thumbnails rendered at once in this process; 0: one per core.
+    pub max_concurrent_thumbnails: usize,
+    /// Seconds a `/thumbnail` request waits for a render slot before 503 with Retry-After.
+    pub thumbnail_wait_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -392,6 +396,11 @@ impl Config {
             reservation_ttl: chrono::Duration::seconds(self.documents.reservation_ttl_secs as i64),
             trash_retention: chrono::Duration::days(self.documents.trash_retention_days as i64),
             cache_dir,
+            thumbnails: docbridge_documents::ThumbnailLimits::new(
+                self.documents.max_concurrent_thumbnails,
+                std::time::Duration::from_secs(self.documents.thumbnail_wait_secs),
+                docbridge_documents::thumbnail::RENDER_DEADLINE,
+            ),
             ..LibrarySettings::default()
         }
     }

@@ -58,6 +58,11 @@ impl ApiError {
         ApiError { retry_after: Some(retry_after_secs), ..Self::new(StatusCode::TOO_MANY_REQUESTS, message) }
     }
 
+    /// 503 with `Retry-After`: the server is busy, not the caller too demanding.
+    pub fn unavailable(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        ApiError { retry_after: Some(retry_after_secs), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message) }
+    }
+
     /// Answers in another endpoint's vocabulary.
     pub fn speaking(mut self, vocabulary: Vocabulary) -> Self {
         self.vocabulary = vocabulary;
@@ -86,6 +91,7 @@ impl From<DocumentsError> for ApiError {
             DocumentsError::UploadInterrupted(_) => ApiError::bad_request(err.to_string()),
             DocumentsError::Registry(e) => e.into(),
             DocumentsError::Storage(e) => ApiError::internal(e.to_string()),
+            DocumentsError::Busy { retry_after_secs } => ApiError::unavailable(err.to_string(), retry_after_secs),
             DocumentsError::Internal(m) => ApiError::internal(m),
         }
     }
@@ -170,5 +176,9 @@ mod tests {
         assert_eq!(body, serde_json::json!({"result": "fail", "error": "cut"}));
         let response = ApiError::too_many_requests("slow down", 7).into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+        // No thumbnail render slot came free: 503, and when to come back.
+        let response = ApiError::from(DocumentsError::Busy { retry_after_secs: 10 }).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "10");
     }
 }

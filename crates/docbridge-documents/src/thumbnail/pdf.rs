@@ -7,15 +7,23 @@
 //! once, and while they are all busy further PDFs get the icon immediately, so runaway renders
 //! cannot pile up and starve the server. The page size is checked before rendering so that
 //! the pixel buffer is bounded by [`super::MAX_OUTPUT_PIXELS`].
+//!
+//! `hayro` decodes each image a page draws at its full size, and a few MB of PDF can hold an
+//! image of billions of pixels (a tiny compressed stream). It has no limit of its own, so before
+//! rendering every image in the file (and every inline image of the first page) is looked up,
+//! and a PDF with one over [`MAX_PDF_IMAGE_PIXELS`] gets the icon: an overrunning render thread
+//! then holds little memory, not gigabytes.
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hayro::hayro_interpret::InterpreterSettings;
 use hayro::hayro_interpret::util::TransformExt;
 use hayro::hayro_syntax::Pdf;
+use hayro::hayro_syntax::content::ops::TypedInstruction;
+use hayro::hayro_syntax::object::{Dict, Object};
 use hayro::kurbo::Affine;
 use hayro::vello_cpu::color::palette::css::WHITE;
 use hayro::vello_cpu::{Pixmap, RasterizerSettings, RenderContext, Resources, TargetInit};
@@ -24,8 +32,12 @@ use image::{RgbImage, RgbaImage};
 
 use super::target_height;
 
-/// Longest a caller waits for a page before serving the PDF icon.
-pub const PDF_RENDER_DEADLINE: Duration = Duration::from_secs(10);
+/// Longest a caller waits for a page before serving the PDF icon (by default: see
+/// [`super::render_thumbnail_until`]).
+pub const PDF_RENDER_DEADLINE: Duration = super::RENDER_DEADLINE;
+/// Largest image, in pixels, that a PDF may contain and still be rendered: 25 megapixels, e.g. an
+/// A4 page scanned at 400 dpi. `hayro` holds such an image decoded (a few bytes per pixel).
+pub const MAX_PDF_IMAGE_PIXELS: u64 = 25_000_000;
 /// Most PDF renders running at once, overrunning ones included: one per core here.
 pub(super) const MAX_CONCURRENT_RENDERS: usize = 2;
 /// Largest PDF rendered. Rendering holds a copy of the file plus its decoded streams, so this
@@ -46,6 +58,8 @@ pub(super) enum PdfError {
     Unreadable,
     /// It has no pages.
     NoPages,
+    /// It holds an image over [`MAX_PDF_IMAGE_PIXELS`].
+    ImageTooLarge { width: u64, height: u64 },
     /// The first page's shape gives a thumbnail over [`super::MAX_OUTPUT_PIXELS`].
     PageTooTall,
     /// [`MAX_CONCURRENT_RENDERS`] renders are already running.
@@ -58,7 +72,11 @@ pub(super) enum PdfError {
 
 impl fmt::Display for PdfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let PdfError::ImageTooLarge { width, height } = self {
+            return write!(f, "PDF holds an image of {width}x{height} pixels, over the budget");
+        }
         f.write_str(match self {
+            PdfError::ImageTooLarge { .. } => "PDF image too large",
             PdfError::TooLarge => "PDF too large to render",
             PdfError::Unreadable => "PDF not readable",
             PdfError::NoPages => "PDF has no pages",
@@ -76,15 +94,14 @@ pub(super) fn looks_like_pdf(bytes: &[u8]) -> bool {
 }
 
 /// The first page of the PDF in `bytes`, `width` pixels wide, on white.
-pub(super) fn render_first_page(bytes: &[u8], width: u32) -> Result<RgbImage, PdfError> {
+pub(super) fn render_first_page(bytes: &[u8], width: u32, deadline: Instant) -> Result<RgbImage, PdfError> {
     if bytes.len() > MAX_PDF_BYTES {
         return Err(PdfError::TooLarge);
     }
     // The thread may outlive this call, so it gets its own copy of the file.
     let data = bytes.to_vec();
-    let page = run_bounded(&RENDERS_IN_FLIGHT, MAX_CONCURRENT_RENDERS, PDF_RENDER_DEADLINE, move || {
-        render_page(data, width)
-    })??;
+    let wait = deadline.saturating_duration_since(Instant::now());
+    let page = run_bounded(&RENDERS_IN_FLIGHT, MAX_CONCURRENT_RENDERS, wait, move || render_page(data, width))??;
     // Rendered on an opaque background, so dropping alpha loses nothing.
     Ok(image::DynamicImage::ImageRgba8(page).into_rgb8())
 }
@@ -94,6 +111,13 @@ fn render_page(data: Vec<u8>, width: u32) -> Result<RgbaImage, PdfError> {
     let pdf = Pdf::new(data).map_err(|_| PdfError::Unreadable)?;
     let pages = pdf.pages();
     let page = pages.first().ok_or(PdfError::NoPages)?;
+    check_images(&pdf)?;
+    let mut operations = page.typed_operations();
+    while let Some(operation) = operations.next() {
+        if let TypedInstruction::InlineImage(image) = operation {
+            check_image(image.0.dict(), b"W", b"H")?;
+        }
+    }
     let (page_width, page_height) = page.render_dimensions();
     let height = target_height(f64::from(page_width), f64::from(page_height), width).ok_or(PdfError::PageTooTall)?;
     // Both are within MAX_OUTPUT_PIXELS's sides (2048 wide, 8192 high), which fit in u16.
@@ -117,6 +141,32 @@ fn render_page(data: Vec<u8>, width: u32) -> Result<RgbaImage, PdfError> {
     );
     // Premultiplied RGBA; on an opaque white background that equals straight RGBA.
     RgbaImage::from_raw(width, height, pixmap.data_as_u8_slice().to_vec()).ok_or(PdfError::Crashed)
+}
+
+/// Refuses the PDF if any image stream in it claims more than [`MAX_PDF_IMAGE_PIXELS`]. Only
+/// images have both `/Width` and `/Height`; an image on a later page is counted too, which
+/// errs on the side of the icon.
+fn check_images(pdf: &Pdf) -> Result<(), PdfError> {
+    for object in pdf.objects() {
+        if let Object::Stream(stream) = object {
+            check_image(stream.dict(), b"Width", b"Height")?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks one image dictionary, whose sides are under the keys `width` and `height`.
+fn check_image(dict: &Dict<'_>, width: &[u8], height: &[u8]) -> Result<(), PdfError> {
+    // Read as numbers, so that a negative or fractional side cannot slip past as "absent".
+    let side =
+        |key: &[u8]| dict.get::<f64>(key).map(|value| if value.is_finite() { value.abs().ceil() } else { f64::MAX });
+    if let (Some(width), Some(height)) = (side(width), side(height))
+        && width * height > MAX_PDF_IMAGE_PIXELS as f64
+    {
+        // Saturating: the sides are only reported.
+        return Err(PdfError::ImageTooLarge { width: width as u64, height: height as u64 });
+    }
+    Ok(())
 }
 
 /// Releases a render slot when the render thread ends, however it ends.
@@ -176,7 +226,10 @@ mod tests {
 
     #[test]
     fn garbage_is_unreadable() {
-        assert_eq!(render_first_page(b"%PDF-1.4\nnot really", 100).err(), Some(PdfError::Unreadable));
+        assert_eq!(
+            render_first_page(b"%PDF-1.4\nnot really", 100, Instant::now() + PDF_RENDER_DEADLINE).err(),
+            Some(PdfError::Unreadable)
+        );
     }
 
     #[test]

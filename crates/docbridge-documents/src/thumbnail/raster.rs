@@ -2,10 +2,14 @@
 //!
 //! A few hundred bytes can claim billions of pixels ("pixel flood"), so the dimensions are
 //! read from the header and checked before anything is decoded, and the decoder itself is
-//! given [`image::Limits`] so that no allocation it makes can exceed [`MAX_ALLOC`].
+//! given [`image::Limits`]. Whole-image decodes are refused above [`MAX_DECODE_BYTES`]; large
+//! non-interlaced PNGs (the common screenshot or scan of 10000 × 10000 pixels that compresses
+//! to a few hundred KB) are instead scaled row by row as they are inflated, so they cost one
+//! source row and the thumbnail, whatever their size. Row-by-row work stops at its deadline.
 
 use std::fmt;
 use std::io::Cursor;
+use std::time::Instant;
 
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage, RgbaImage};
@@ -16,8 +20,13 @@ use super::target_height;
 pub(super) const MAX_PIXELS: u64 = 100_000_000;
 /// Longest side a source image may have.
 pub(super) const MAX_SIDE: u32 = 65_535;
-/// Most memory the decoder may allocate at once.
-pub(super) const MAX_ALLOC: u64 = 512 * 1024 * 1024;
+/// Largest image decoded whole, in decoded bytes: a 53-megapixel RGB photo. Scaling can hold
+/// a second copy (orientation), so one decode peaks at about twice this.
+pub(super) const MAX_DECODE_BYTES: u64 = 160 * 1024 * 1024;
+/// PNGs whose whole decode would exceed this many bytes are scaled row by row instead.
+const STREAM_ABOVE_BYTES: u64 = 16 * 1024 * 1024;
+/// Rows scaled between two looks at the clock.
+const ROWS_PER_DEADLINE_CHECK: u32 = 64;
 
 /// The formats contract C12 says are scaled.
 const SUPPORTED: &[ImageFormat] =
@@ -34,6 +43,12 @@ pub(super) enum RasterError {
     OutputTooLarge { width: u32, height: u32 },
     /// The decoder refused the content (corrupt, truncated or over its limits).
     Decode(ImageError),
+    /// The streaming PNG decoder refused the content.
+    Png(png::DecodingError),
+    /// Decoding would need more than [`MAX_DECODE_BYTES`] and cannot be done row by row.
+    OverBudget { bytes: u64 },
+    /// The deadline passed before the image was scaled.
+    TimedOut,
 }
 
 impl fmt::Display for RasterError {
@@ -47,6 +62,9 @@ impl fmt::Display for RasterError {
                 write!(f, "image of {width}x{height} pixels is too tall to thumbnail")
             }
             RasterError::Decode(error) => write!(f, "image not decoded: {error}"),
+            RasterError::Png(error) => write!(f, "PNG not decoded: {error}"),
+            RasterError::OverBudget { bytes } => write!(f, "decoding would take {bytes} bytes, over the budget"),
+            RasterError::TimedOut => f.write_str("image scaling overran its deadline"),
         }
     }
 }
@@ -76,13 +94,13 @@ fn limits() -> Limits {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(MAX_ALLOC);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
     limits
 }
 
 /// Decodes `bytes` (first frame of animations), turns it upright and scales it to `width`
-/// pixels wide, keeping the aspect ratio.
-pub(super) fn scale(bytes: &[u8], width: u32) -> Result<Scaled, RasterError> {
+/// pixels wide, keeping the aspect ratio. Row-by-row scaling gives up at `deadline`.
+pub(super) fn scale(bytes: &[u8], width: u32, deadline: Instant) -> Result<Scaled, RasterError> {
     let format = image::guess_format(bytes).map_err(|_| RasterError::Unsupported)?;
     if !SUPPORTED.contains(&format) {
         return Err(RasterError::Unsupported);
@@ -105,6 +123,22 @@ pub(super) fn scale(bytes: &[u8], width: u32) -> Result<Scaled, RasterError> {
     let height = target_height(f64::from(upright_width), f64::from(upright_height), width)
         .ok_or(RasterError::OutputTooLarge { width: upright_width, height: upright_height })?;
 
+    let decoded_bytes = decoder.total_bytes();
+    if decoded_bytes > STREAM_ABOVE_BYTES && format == ImageFormat::Png {
+        let (stored_width, stored_height) =
+            if upright_width == source_width { (width, height) } else { (height, width) };
+        // Only downscaling can be done in one pass; anything this large is downscaled.
+        if stored_width <= source_width
+            && stored_height <= source_height
+            && let Some(scaled) = stream_png(bytes, stored_width, stored_height, deadline)?
+        {
+            return Ok(orient(scaled, orientation));
+        }
+    }
+    // `image` enforces `max_alloc` for some decoders only, so the budget is checked here.
+    if decoded_bytes > MAX_DECODE_BYTES {
+        return Err(RasterError::OverBudget { bytes: decoded_bytes });
+    }
     let mut image = DynamicImage::from_decoder(decoder)?;
     image.apply_orientation(orientation);
 
@@ -166,9 +200,110 @@ fn scale_with_alpha(image: DynamicImage, width: u32, height: u32) -> RgbaImage {
     scaled
 }
 
+/// Turns a scaled image upright (it is small: the copy costs nothing).
+fn orient(scaled: Scaled, orientation: Orientation) -> Scaled {
+    if orientation == Orientation::NoTransforms {
+        return scaled;
+    }
+    match scaled {
+        Scaled::Transparent(image) => {
+            let mut image = DynamicImage::ImageRgba8(image);
+            image.apply_orientation(orientation);
+            Scaled::Transparent(image.into_rgba8())
+        }
+        Scaled::Opaque(image) => {
+            let mut image = DynamicImage::ImageRgb8(image);
+            image.apply_orientation(orientation);
+            Scaled::Opaque(image.into_rgb8())
+        }
+    }
+}
+
+/// Scales a PNG to `width` × `height` (no larger than the source) while it is inflated, one
+/// row at a time: each thumbnail pixel is the average of the source pixels it covers, with
+/// colours weighted by alpha (as [`scale_with_alpha`] does). `None` for interlaced files,
+/// whose rows arrive in passes.
+fn stream_png(bytes: &[u8], width: u32, height: u32, deadline: Instant) -> Result<Option<Scaled>, RasterError> {
+    let mut decoder = png::Decoder::new(Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(RasterError::Png)?;
+    let (source_width, source_height, interlaced) = {
+        let info = reader.info();
+        (info.width, info.height, info.interlaced)
+    };
+    if interlaced {
+        return Ok(None);
+    }
+    let channels = reader.output_color_type().0.samples();
+    // Which thumbnail column each source column falls in.
+    let columns: Vec<usize> =
+        (0..u64::from(source_width)).map(|x| (x * u64::from(width) / u64::from(source_width)) as usize).collect();
+    let out_width = width as usize;
+    // Per thumbnail column of the current thumbnail row: alpha-weighted R, G, B, alpha, count.
+    let mut sums = vec![[0u64; 5]; out_width];
+    let mut out = RgbaImage::new(width, height);
+    let mut transparent = false;
+    let mut current_row = 0u32;
+    let mut y = 0u32;
+    while let Some(row) = reader.next_row().map_err(RasterError::Png)? {
+        if y.is_multiple_of(ROWS_PER_DEADLINE_CHECK) && Instant::now() > deadline {
+            return Err(RasterError::TimedOut);
+        }
+        let target_row = (u64::from(y) * u64::from(height) / u64::from(source_height)) as u32;
+        if target_row != current_row {
+            flush_row(&mut sums, &mut out, current_row);
+            current_row = target_row;
+        }
+        for (pixel, &column) in row.data().chunks_exact(channels).zip(&columns) {
+            let (r, g, b, a) = match *pixel {
+                [l] => (l, l, l, u8::MAX),
+                [l, a] => (l, l, l, a),
+                [r, g, b] => (r, g, b, u8::MAX),
+                [r, g, b, a] => (r, g, b, a),
+                _ => return Err(RasterError::Unsupported),
+            };
+            transparent |= a < u8::MAX;
+            let (a64, sum) = (u64::from(a), &mut sums[column]);
+            sum[0] += u64::from(r) * a64;
+            sum[1] += u64::from(g) * a64;
+            sum[2] += u64::from(b) * a64;
+            sum[3] += a64;
+            sum[4] += 1;
+        }
+        y += 1;
+    }
+    if y != source_height {
+        return Err(RasterError::Unsupported);
+    }
+    flush_row(&mut sums, &mut out, current_row);
+    Ok(Some(if transparent {
+        Scaled::Transparent(out)
+    } else {
+        Scaled::Opaque(DynamicImage::ImageRgba8(out).into_rgb8())
+    }))
+}
+
+/// Writes the averages gathered in `sums` to row `row` of `out` and clears them.
+fn flush_row(sums: &mut [[u64; 5]], out: &mut RgbaImage, row: u32) {
+    for (x, sum) in sums.iter_mut().enumerate() {
+        let [r, g, b, alpha, count] = std::mem::take(sum);
+        if count == 0 || row >= out.height() {
+            continue;
+        }
+        // Averages of u8 values: each fits in a u8.
+        let channel = |c: u64| (c + alpha / 2).checked_div(alpha).unwrap_or(0) as u8;
+        let pixel = image::Rgba([channel(r), channel(g), channel(b), ((alpha + count / 2) / count) as u8]);
+        out.put_pixel(x as u32, row, pixel);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn far() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(600)
+    }
 
     /// A PNG claiming `width` × `height` RGBA pixels whose data is a tiny, empty zlib stream:
     /// what a pixel-flood bomb looks like until its data is inflated.
@@ -206,10 +341,10 @@ mod tests {
     #[test]
     fn pixel_flood_is_refused_from_the_header() {
         // Under the per-side cap, so only the pixel-count check can stop it: 400 megapixels.
-        let result = scale(&png_header(20_000, 20_000), 200);
+        let result = scale(&png_header(20_000, 20_000), 200, far());
         assert!(matches!(result, Err(RasterError::TooLarge { width: 20_000, height: 20_000 })), "{result:?}");
         // Over the per-side cap: `image`'s own limits refuse it as the decoder is created.
-        let result = scale(&png_header(100_000, 100_000), 200);
+        let result = scale(&png_header(100_000, 100_000), 200, far());
         assert!(
             matches!(result, Err(RasterError::Decode(ImageError::Limits(_))) | Err(RasterError::TooLarge { .. })),
             "{result:?}"
@@ -228,7 +363,7 @@ mod tests {
     #[test]
     fn absurdly_tall_images_are_refused_before_decoding() {
         // 1 × 60000 would be 200 × 12 000 000 at the default width.
-        let result = scale(&png_header(1, 60_000), 200);
+        let result = scale(&png_header(1, 60_000), 200, far());
         assert!(matches!(result, Err(RasterError::OutputTooLarge { .. })), "{result:?}");
     }
 
