@@ -194,17 +194,13 @@ fn check_data_dir(report: &mut Report, data_dir: &Path) -> bool {
         if !open.is_empty() {
             let listed: Vec<String> =
                 open.iter().map(|(path, mode)| format!("{} (mode {mode:04o})", path.display())).collect();
-            let fix: Vec<String> = open
-                .iter()
-                .map(|(path, _)| {
-                    let mode = if path.is_dir() { "700" } else { "600" };
-                    format!("chmod {mode} {}", path.display())
-                })
-                .collect();
             report.fail(
                 "data directory",
                 format!("other users can read or enter {}", listed.join(", ")),
-                fix.join("; "),
+                format!(
+                    "chmod -R go-rwx {} (and keep the service's umask at 077: UMask=0077 in its systemd unit)",
+                    data_dir.display()
+                ),
             );
             return true;
         }

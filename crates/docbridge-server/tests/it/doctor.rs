@@ -121,8 +121,14 @@ async fn a_data_directory_others_can_read_fails() {
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(data.join("docbridge.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
     let (output, checks) = doctor(&data, &[]).await;
-    assert_fails(&output, &checks, "data directory", "mode 0755", &format!("chmod 700 {}", data.display()));
-    assert_fails(&output, &checks, "data directory", "docbridge.db (mode 0644)", "chmod 600");
+    assert_fails(
+        &output,
+        &checks,
+        "data directory",
+        "data (mode 0755)",
+        &format!("chmod -R go-rwx {}", data.display()),
+    );
+    assert_fails(&output, &checks, "data directory", "docbridge.db (mode 0644)", "chmod -R go-rwx");
 
     let missing = dir.path().join("elsewhere");
     let (output, checks) = doctor(&missing, &[]).await;
@@ -220,11 +226,11 @@ impl Pki {
     }
 }
 
-/// `docbridge serve` over HTTPS on `data` with `cert`, at `https://localhost:PORT`.
-async fn serve_tls(data: &Path, cert: &Path, key: &Path) -> (Child, Vec<(String, String)>) {
+/// `docbridge serve` over HTTPS on `data` with `cert`, at `https://{host}:PORT`.
+async fn serve_tls(data: &Path, host: &str, cert: &Path, key: &Path) -> (Child, Vec<(String, String)>) {
     let port = free_port();
     let env = vec![
-        ("DOCBRIDGE_PUBLIC_URL".to_owned(), format!("https://localhost:{port}")),
+        ("DOCBRIDGE_PUBLIC_URL".to_owned(), format!("https://{host}:{port}")),
         ("DOCBRIDGE_HTTP__LISTEN".to_owned(), format!("127.0.0.1:{port}")),
         ("DOCBRIDGE_HTTP__TLS_CERT".to_owned(), cert.display().to_string()),
         ("DOCBRIDGE_HTTP__TLS_KEY".to_owned(), key.display().to_string()),
@@ -247,11 +253,18 @@ async fn serve_tls(data: &Path, cert: &Path, key: &Path) -> (Child, Vec<(String,
     panic!("docbridge did not answer over HTTPS");
 }
 
-/// Doctor on `data` against a TLS server with the leaf `pki.leaf(..)` made.
-async fn doctor_tls(dir: &Path, pki: &Pki, self_signed: bool, not_after: (i32, u8, u8)) -> (Output, Vec<Value>) {
+/// Doctor on `data` against a TLS server at `https://{host}:PORT` with the leaf `pki.leaf(..)`
+/// made (for `localhost`).
+async fn doctor_tls(
+    dir: &Path,
+    pki: &Pki,
+    host: &str,
+    self_signed: bool,
+    not_after: (i32, u8, u8),
+) -> (Output, Vec<Value>) {
     let data = prepared(dir).await;
     let (cert, key) = pki.leaf(dir, self_signed, not_after);
-    let (mut child, env) = serve_tls(&data, &cert, &key).await;
+    let (mut child, env) = serve_tls(&data, host, &cert, &key).await;
     let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     env.push(("SSL_CERT_FILE", pki.ca_file.to_str().unwrap()));
     let result = doctor(&data, &env).await;
@@ -263,7 +276,7 @@ async fn doctor_tls(dir: &Path, pki: &Pki, self_signed: bool, not_after: (i32, u
 async fn a_certificate_from_a_trusted_ca_passes_and_tells_its_expiry() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
-    let (_, checks) = doctor_tls(dir.path(), &pki, false, (2100, 1, 1)).await;
+    let (_, checks) = doctor_tls(dir.path(), &pki, "localhost", false, (2100, 1, 1)).await;
     assert_all(&checks, "tls", "ok");
     assert_all(&checks, "tls_cert", "ok");
     let tls = lines(&checks, "tls")[0]["detail"].as_str().unwrap().to_owned();
@@ -275,7 +288,7 @@ async fn a_certificate_from_a_trusted_ca_passes_and_tells_its_expiry() {
 async fn a_self_signed_certificate_fails() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
-    let (output, checks) = doctor_tls(dir.path(), &pki, true, (2100, 1, 1)).await;
+    let (output, checks) = doctor_tls(dir.path(), &pki, "localhost", true, (2100, 1, 1)).await;
     assert_fails(&output, &checks, "tls", "not trusted", "public CA");
     // Untrusted, but still this docbridge: the reach check is about whom the address reaches.
     assert_all(&checks, "reach", "ok");
@@ -285,7 +298,53 @@ async fn a_self_signed_certificate_fails() {
 async fn an_expired_certificate_fails() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
-    let (output, checks) = doctor_tls(dir.path(), &pki, false, (2021, 1, 1)).await;
+    let (output, checks) = doctor_tls(dir.path(), &pki, "localhost", false, (2021, 1, 1)).await;
     assert_fails(&output, &checks, "tls", "has expired", "renew the certificate");
     assert_fails(&output, &checks, "tls_cert", "has expired", "renew the certificate");
+}
+
+#[tokio::test]
+async fn a_certificate_for_another_name_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    // The certificate names `localhost`; public_url names the address.
+    let (output, checks) = doctor_tls(dir.path(), &pki, "127.0.0.1", false, (2100, 1, 1)).await;
+    assert_fails(
+        &output,
+        &checks,
+        "tls",
+        "not valid for 127.0.0.1: it names localhost",
+        "get a certificate that names 127.0.0.1",
+    );
+    assert_fails(
+        &output,
+        &checks,
+        "tls_cert",
+        "not valid for 127.0.0.1",
+        "set public_url to a name the certificate covers",
+    );
+}
+
+#[tokio::test]
+async fn a_clock_ten_minutes_off_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(dir.path()).await;
+    // A server whose clock is ten minutes behind this machine's: all it tells is its Date.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let answering = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let date = httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(600));
+            let answer =
+                format!("HTTP/1.1 404 Not Found\r\nDate: {date}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    let (output, checks) = doctor(&data, &[("DOCBRIDGE_PUBLIC_URL", url.as_str())]).await;
+    answering.abort();
+    assert_fails(&output, &checks, "clock", "differ by 60", "NTP");
 }
