@@ -115,6 +115,7 @@ pub async fn run(
     if let Some(config) = config {
         let registry = check_database(&mut report, data_dir, &config, data_dir_exists, timeout).await;
         if let Some(registry) = &registry {
+            check_database_clock(&mut report, registry, timeout).await;
             check_storage(&mut report, registry, &config, timeout).await;
         }
         if let Some(tls) = check_tls_files(&mut report, &config) {
@@ -580,15 +581,37 @@ async fn check_reach(
 fn check_clock(report: &mut Report, public_url: &str, date: chrono::DateTime<chrono::Utc>) {
     // HTTP dates have whole seconds: a second of difference is the format, not the clock.
     let offset = (chrono::Utc::now() - date).num_seconds();
-    let fix =
-        "synchronise the clocks with NTP (systemd-timesyncd or chrony) on this machine and the one serving public_url";
-    let detail = format!("this machine's clock and {public_url}'s differ by {}s", offset.abs());
+    judge_offset(report, &format!("the clock of {public_url}"), offset, "this machine and the one serving public_url");
+}
+
+/// On PostgreSQL, the database's clock: it stamps tokens and reservations that this machine
+/// checks, and the other way round.
+async fn check_database_clock(report: &mut Report, registry: &Registry, timeout: Duration) {
+    match tokio::time::timeout(timeout, registry.database_time()).await {
+        Ok(Ok(Some(time))) => {
+            let offset = (chrono::Utc::now() - time).num_seconds();
+            judge_offset(report, "the database server's clock", offset, "this machine and the database server");
+        }
+        // SQLite: the database's clock is this machine's.
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => report.warn("clock", format!("cannot read the database's clock: {e}"), "see the database line"),
+        Err(_) => report.warn(
+            "clock",
+            format!("the database's clock did not answer within {}s", timeout.as_secs()),
+            "see the database line",
+        ),
+    }
+}
+
+fn judge_offset(report: &mut Report, other: &str, offset: i64, machines: &str) {
+    let fix = format!("synchronise the clocks of {machines} with NTP (systemd-timesyncd or chrony)");
+    let detail = format!("this machine's clock and {other} differ by {}s", offset.abs());
     if offset.abs() > CLOCK_FAIL_SECS {
         report.fail("clock", format!("{detail}: signed links and tokens will be refused"), fix);
     } else if offset.abs() > CLOCK_WARN_SECS {
         report.warn("clock", detail, fix);
     } else {
-        report.ok("clock", format!("within {}s of {public_url}", offset.abs().max(1)));
+        report.ok("clock", format!("this machine's clock is within {}s of {other}", offset.abs().max(1)));
     }
 }
 

@@ -348,3 +348,22 @@ async fn a_clock_ten_minutes_off_fails() {
     answering.abort();
     assert_fails(&output, &checks, "clock", "differ by 60", "NTP");
 }
+
+#[tokio::test]
+async fn on_postgresql_the_database_and_its_clock_are_checked() {
+    let Some(url) = std::env::var("DOCBRIDGE_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) else {
+        eprintln!("skipped: DOCBRIDGE_TEST_POSTGRES_URL is not set (.ci/postgres.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    make_private(&data);
+    let (_, checks) = doctor(&data, &[("DOCBRIDGE_DATABASE__URL", url.as_str())]).await;
+    assert_all(&checks, "database", "ok");
+    let clock = lines(&checks, "clock");
+    assert!(
+        clock.iter().any(|c| c["status"] == "ok" && c["detail"].as_str().unwrap().contains("database server's clock")),
+        "the database's clock is compared: {checks:#?}"
+    );
+}
