@@ -135,6 +135,9 @@ fn check_config(report: &mut Report, file: Option<&Path>, env: &HashMap<String, 
     match Config::load(file, env, &Overrides::default()) {
         Ok(config) => {
             report.ok("configuration", format!("loaded from {source}"));
+            if let Some(file) = file {
+                check_config_secrets(report, file);
+            }
             Some(config)
         }
         Err(e) => {
@@ -148,6 +151,45 @@ fn check_config(report: &mut Report, file: Option<&Path>, env: &HashMap<String, 
             None
         }
     }
+}
+
+/// A configuration file that holds secrets (the admin token, the S3 secret key, a database
+/// password) must not be readable by every user of the machine.
+fn check_config_secrets(report: &mut Report, file: &Path) {
+    #[cfg(unix)]
+    {
+        use secrecy::ExposeSecret;
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(metadata) = std::fs::metadata(file) else { return };
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o004 == 0 {
+            return;
+        }
+        // The file alone, without the environment: only the secrets written in it count.
+        let Ok(from_file) = Config::load(Some(file), &HashMap::new(), &Overrides::default()) else { return };
+        let mut secrets = Vec::new();
+        if !from_file.admin.token.expose_secret().is_empty() {
+            secrets.push("admin.token");
+        }
+        if !from_file.storage.s3.secret_access_key.expose_secret().is_empty() {
+            secrets.push("storage.s3.secret_access_key");
+        }
+        if url::Url::parse(&from_file.database.url).is_ok_and(|u| u.password().is_some()) {
+            secrets.push("the password in database.url");
+        }
+        if !secrets.is_empty() {
+            report.fail(
+                "configuration",
+                format!("{} (mode {mode:04o}) is readable by every user and holds {}", file.display(), secrets.join(", ")),
+                format!(
+                    "chmod 640 {} and give it the service's group, or move the secrets to DOCBRIDGE_ADMIN__TOKEN_FILE, DOCBRIDGE_STORAGE__S3__SECRET_ACCESS_KEY_FILE or DOCBRIDGE_DATABASE__URL_FILE (systemd credentials)",
+                    file.display()
+                ),
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (report, file);
 }
 
 /// The data directory and what lives directly in it (the SQLite database and its journal, the

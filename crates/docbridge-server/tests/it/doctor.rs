@@ -367,3 +367,21 @@ async fn on_postgresql_the_database_and_its_clock_are_checked() {
         "the database's clock is compared: {checks:#?}"
     );
 }
+
+#[tokio::test]
+async fn secrets_in_a_configuration_file_everyone_can_read_fail() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(dir.path()).await;
+    let config = dir.path().join("docbridge.toml");
+    std::fs::write(&config, "[admin]\ntoken = \"an-admin-token-for-the-doctor-test\"\n").unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let env = [("DOCBRIDGE_CONFIG", config.to_str().unwrap())];
+    let (output, checks) = doctor(&data, &env).await;
+    assert_fails(&output, &checks, "configuration", "readable by every user and holds admin.token", "chmod 640");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("an-admin-token"), "the secret is never printed");
+
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let (_, checks) = doctor(&data, &env).await;
+    assert_all(&checks, "configuration", "ok");
+}
