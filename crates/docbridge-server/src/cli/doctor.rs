@@ -250,7 +250,6 @@ fn check_data_dir(report: &mut Report, data_dir: &Path) -> bool {
         let owner = metadata.uid();
         if let Some(me) = current_uid()
             && me != owner
-            && me != 0
         {
             report.warn(
                 "data directory",
@@ -301,6 +300,35 @@ async fn check_database(
             "database",
             format!("not opened: {} lives in the data directory, which is missing", redacted(&url)),
             "see the data directory line",
+        );
+        return None;
+    }
+    if sqlite && config.database.url.is_empty() {
+        let file = data_dir.join("docbridge.db");
+        if !file.exists() {
+            report.warn(
+                "database",
+                format!("{} does not exist yet", file.display()),
+                "start docbridge once: it creates the database (doctor creates nothing)",
+            );
+            return None;
+        }
+    }
+    #[cfg(unix)]
+    if sqlite
+        && let Some(me) = current_uid()
+        && let Ok(metadata) = std::fs::metadata(data_dir)
+        && std::os::unix::fs::MetadataExt::uid(&metadata) != me
+    {
+        // SQLite makes its -wal and -shm files as whoever opens the database: made by root,
+        // they would lock the service user out of its own database.
+        report.warn(
+            "database",
+            format!(
+                "not opened: doctor runs as user {me}, and SQLite would leave files in the data directory that its owner (user {}) cannot write",
+                std::os::unix::fs::MetadataExt::uid(&metadata)
+            ),
+            "run doctor as the service user, for example `sudo -u docbridge docbridge doctor`",
         );
         return None;
     }

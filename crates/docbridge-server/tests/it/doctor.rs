@@ -385,3 +385,47 @@ async fn secrets_in_a_configuration_file_everyone_can_read_fail() {
     let (_, checks) = doctor(&data, &env).await;
     assert_all(&checks, "configuration", "ok");
 }
+
+#[tokio::test]
+async fn run_as_another_user_doctor_leaves_the_database_alone() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(dir.path()).await;
+    let me = std::fs::metadata(dir.path()).unwrap().uid();
+    if me != 0 {
+        eprintln!("skipped: giving the data directory to another user needs root");
+        return;
+    }
+    // The service user's data directory, as a freshly stopped service leaves it: no journal.
+    for journal in ["docbridge.db-wal", "docbridge.db-shm"] {
+        let _ = std::fs::remove_file(data.join(journal));
+    }
+    let service_user = 65534;
+    let give = |path: &Path| std::os::unix::fs::chown(path, Some(service_user), Some(service_user)).unwrap();
+    give(&data);
+    for entry in std::fs::read_dir(&data).unwrap() {
+        give(&entry.unwrap().path());
+    }
+    let (_, checks) = doctor(&data, &[]).await;
+    let owned = lines(&checks, "data directory");
+    assert!(
+        owned.iter().any(|c| c["status"] == "warn" && c["fix"].as_str().unwrap().contains("sudo -u docbridge")),
+        "{checks:#?}"
+    );
+    assert!(lines(&checks, "database").iter().any(|c| c["detail"].as_str().unwrap().starts_with("not opened")));
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let entry = entry.unwrap();
+        assert_eq!(entry.metadata().unwrap().uid(), service_user, "doctor made {:?} as root", entry.path());
+    }
+}
+
+#[tokio::test]
+async fn before_the_first_start_doctor_creates_no_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    make_private(&data);
+    let (_, checks) = doctor(&data, &[]).await;
+    assert_all(&checks, "database", "warn");
+    assert!(!data.join("docbridge.db").exists(), "doctor creates nothing");
+}
