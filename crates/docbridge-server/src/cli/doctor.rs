@@ -756,7 +756,11 @@ async fn check_tls_remote(report: &mut Report, host: &str, port: u16, timeout: D
     match tokio::time::timeout(timeout, handshake).await {
         Ok(Ok(_stream)) => {}
         Ok(Err(e)) => {
-            report.fail("tls", format!("TLS handshake with {host}:{port} failed ({e})"), fix);
+            report.fail(
+                "tls",
+                format!("TLS handshake with {host}:{port} failed ({e})"),
+                format!("{fix}; if what answers there speaks plain HTTP, set [http] tls_cert and tls_key or put a TLS-terminating proxy in front"),
+            );
             return;
         }
         Err(_) => {

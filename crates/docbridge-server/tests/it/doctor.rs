@@ -304,6 +304,34 @@ async fn an_expired_certificate_fails() {
 }
 
 #[tokio::test]
+async fn a_certificate_expiring_within_two_weeks_warns() {
+    use chrono::Datelike;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let soon = chrono::Utc::now() + chrono::Duration::days(7);
+    let (_, checks) =
+        doctor_tls(dir.path(), &pki, "localhost", false, (soon.year(), soon.month() as u8, soon.day() as u8)).await;
+    let tls = lines(&checks, "tls");
+    assert!(
+        tls.iter().any(|c| c["status"] == "warn"
+            && c["detail"].as_str().unwrap().contains("is trusted but expires")
+            && c["fix"].as_str().unwrap().contains("renew")),
+        "{checks:#?}"
+    );
+}
+
+#[tokio::test]
+async fn plain_http_where_public_url_says_https_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Served::start(&data).await;
+    let https = server.base.replace("http://", "https://");
+    let (output, checks) = doctor(&data, &[("DOCBRIDGE_PUBLIC_URL", https.as_str())]).await;
+    assert_fails(&output, &checks, "tls", "TLS handshake", "speaks plain HTTP");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_certificate_for_another_name_fails() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
