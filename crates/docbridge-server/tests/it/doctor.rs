@@ -457,3 +457,48 @@ async fn before_the_first_start_doctor_creates_no_database() {
     assert_all(&checks, "database", "warn");
     assert!(!data.join("docbridge.db").exists(), "doctor creates nothing");
 }
+
+#[tokio::test]
+async fn s3_storage_is_reached_through_its_adapter() {
+    let var = |name: &str| std::env::var(format!("DOCBRIDGE_TEST_S3_{name}")).ok().filter(|v| !v.is_empty());
+    let (Some(endpoint), Some(bucket), Some(key), Some(secret)) =
+        (var("ENDPOINT"), var("BUCKET"), var("KEY"), var("SECRET"))
+    else {
+        eprintln!("skipped: no S3 server (set DOCBRIDGE_TEST_S3_* or run .ci/s3.sh start)");
+        return;
+    };
+    let region = var("REGION").unwrap_or_else(|| "us-east-1".to_owned());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // A prefix of its own, so that runs never share a library.
+    let prefix = format!("doctor-{}", dir.path().file_name().unwrap().to_string_lossy());
+    let s3 = |secret: &str| {
+        vec![
+            ("DOCBRIDGE_STORAGE__S3__ENDPOINT".to_owned(), endpoint.clone()),
+            ("DOCBRIDGE_STORAGE__S3__BUCKET".to_owned(), bucket.clone()),
+            ("DOCBRIDGE_STORAGE__S3__PREFIX".to_owned(), prefix.clone()),
+            ("DOCBRIDGE_STORAGE__S3__REGION".to_owned(), region.clone()),
+            ("DOCBRIDGE_STORAGE__S3__ACCESS_KEY_ID".to_owned(), key.clone()),
+            ("DOCBRIDGE_STORAGE__S3__SECRET_ACCESS_KEY".to_owned(), secret.to_owned()),
+            ("DOCBRIDGE_STORAGE__S3__ALLOW_HTTP".to_owned(), "true".to_owned()),
+        ]
+    };
+    let right = s3(&secret);
+    let borrowed: Vec<(&str, &str)> = right.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let added = run(
+        &data,
+        &["integration", "add", "--name", "Cloud", "--auth", "apikey", "--storage", "s3", "--json"],
+        &borrowed,
+    )
+    .await;
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    make_private(&data);
+    let (_, checks) = doctor(&data, &borrowed).await;
+    assert_all(&checks, "storage", "ok");
+
+    let wrong = s3("not-the-secret");
+    let borrowed: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (output, checks) = doctor(&data, &borrowed).await;
+    assert_fails(&output, &checks, "storage", "cloud (s3", "[storage.s3] endpoint, bucket and credentials");
+}
