@@ -84,6 +84,20 @@ impl Registry {
     pub fn is_postgres(&self) -> bool {
         self.db.get_database_backend() == DbBackend::Postgres
     }
+
+    /// The database server's clock, to compare with this machine's (`docbridge doctor`): time
+    /// limits written by one and checked by the other go wrong when they disagree. `None` on
+    /// SQLite, whose clock is this machine's.
+    pub async fn database_time(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        if !self.is_postgres() {
+            return Ok(None);
+        }
+        let row = self.db.query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT now() AS now")).await?;
+        match row {
+            Some(row) => Ok(Some(row.try_get::<chrono::DateTime<chrono::Utc>>("", "now")?)),
+            None => Ok(None),
+        }
+    }
 }
 
 /// The length of a text in characters, as an SQL `INTEGER` argument of `substr`. PostgreSQL

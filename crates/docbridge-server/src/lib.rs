@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/links/download", get(links::download))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/.well-known/docbridge-doctor/{nonce}", get(doctor_nonce))
         .merge(admin_api::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
@@ -85,6 +86,29 @@ async fn readyz(State(state): State<AppState>) -> Response {
             }
             "ready".into_response()
         }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// The registry setting holding the nonce `docbridge doctor` last sent through the public URL.
+pub const DOCTOR_NONCE: &str = "doctor.nonce";
+
+/// 200 only for the nonce `docbridge doctor` has just stored in this process's registry, so that
+/// doctor knows its request through the public URL reached a docbridge on its own database (not
+/// another one, nor a proxy pointing elsewhere). It compares with that one value in constant time
+/// and answers nothing else: there is nothing to probe. Anything not shaped like a nonce (43
+/// base64url characters) is turned away before the database is asked.
+async fn doctor_nonce(
+    State(state): State<AppState>,
+    axum::extract::Path(nonce): axum::extract::Path<String>,
+) -> Response {
+    let shaped = nonce.len() == 43 && nonce.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !shaped {
+        return (StatusCode::NOT_FOUND, "unknown nonce").into_response();
+    }
+    match state.registry.setting(DOCTOR_NONCE).await {
+        Ok(Some(expected)) if docbridge_auth::secrets_equal(&expected, &nonce) => "docbridge".into_response(),
+        Ok(_) => (StatusCode::NOT_FOUND, "unknown nonce").into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }

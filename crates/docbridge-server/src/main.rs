@@ -50,6 +50,8 @@ enum Command {
     /// OAuth2 tokens issued to Workfront: list, revoke.
     #[command(subcommand)]
     Token(cli::token::TokenCommand),
+    /// Check the setup for what keeps Workfront from using it, each failure with its fix.
+    Doctor(cli::doctor::DoctorArgs),
 }
 
 /// Prints a line of the server's own output. Unlike `println!`, it does not panic when nobody
@@ -95,8 +97,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Serve(args)) => Overrides { listen: args.listen.clone(), public_url: args.public_url.clone() },
         _ => Overrides::default(),
     };
+    let command = match cli.command {
+        // Before loading the configuration: a broken one is doctor's first finding, not an exit.
+        Some(Command::Doctor(args)) => return cli::doctor::run(&cli.data_dir, cli.config.as_deref(), &env, args).await,
+        command => command,
+    };
     let config = Config::load(cli.config.as_deref(), &env, &overrides)?;
-    match cli.command {
+    match command {
         None => serve(&cli.data_dir, config).await,
         Some(Command::Serve(_)) => serve(&cli.data_dir, config).await,
         Some(Command::Integration(command)) => cli::integration::run(&cli.data_dir, &config, command).await,
@@ -106,6 +113,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Fsck(args)) => cli::maintenance::run_fsck(&cli.data_dir, &config, args).await,
         Some(Command::Client(command)) => cli::client::run(&cli.data_dir, command).await,
         Some(Command::Token(command)) => cli::token::run(&cli.data_dir, &config, command).await,
+        Some(Command::Doctor(_)) => Ok(ExitCode::FAILURE),
     }
 }
 

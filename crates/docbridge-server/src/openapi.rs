@@ -551,6 +551,20 @@ fn operations_paths() -> Vec<(String, PathItem)> {
             .1,
         ),
         (
+            "/.well-known/docbridge-doctor/{nonce}".to_owned(),
+            path_item(
+                &[HttpMethod::Get],
+                operation(
+                    "doctorNonce",
+                    TAG_OPERATIONS,
+                    "Whether the nonce is the one `docbridge doctor` just stored in this server's database",
+                    vec![path_param("nonce", "The nonce doctor sent through the public URL")],
+                    self::responses(vec![("200", plain("docbridge")), ("404", plain("Not the current nonce"))]),
+                ),
+                "doctorNonce",
+            ),
+        ),
+        (
             "/metrics".to_owned(),
             get(
                 "metrics",

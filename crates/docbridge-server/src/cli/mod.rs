@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod client;
+pub mod doctor;
 pub mod integration;
 pub mod maintenance;
 pub mod token;

@@ -15,7 +15,7 @@ use crate::support::{USER, id_of};
 
 /// The binary with a clean environment (no inherited `DOCBRIDGE_*`), run inside `data`'s
 /// parent so that nothing can land in the source tree.
-fn docbridge(data: &Path) -> Command {
+pub(crate) fn docbridge(data: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_docbridge"));
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("DOCBRIDGE_")) {
         command.env_remove(key);
@@ -25,7 +25,7 @@ fn docbridge(data: &Path) -> Command {
 }
 
 /// Runs a command to completion.
-async fn run(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) async fn run(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = docbridge(data);
     command.args(args).envs(env.iter().copied());
     tokio::time::timeout(Duration::from_secs(120), command.output())
@@ -45,21 +45,21 @@ fn stdout_json(output: &Output) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port()
 }
 
 /// A running `docbridge serve`.
-struct Served {
+pub(crate) struct Served {
     child: Child,
     stdout: BufReader<ChildStdout>,
-    base: String,
+    pub(crate) base: String,
     log: PathBuf,
 }
 
 impl Served {
     /// Starts the server on a free port and polls `/healthz` until it answers.
-    async fn start(data: &Path) -> Served {
+    pub(crate) async fn start(data: &Path) -> Served {
         std::fs::create_dir_all(data).unwrap();
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
@@ -101,7 +101,7 @@ impl Served {
     }
 
     /// SIGTERM, then the exit status and whatever stdout held that was not read yet.
-    async fn stop(mut self) -> (ExitStatus, String) {
+    pub(crate) async fn stop(mut self) -> (ExitStatus, String) {
         let pid = self.child.id().expect("running").to_string();
         let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
         assert!(status.success());

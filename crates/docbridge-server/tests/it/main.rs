@@ -7,6 +7,7 @@ mod auth;
 mod browse;
 mod changes;
 mod cli;
+mod doctor;
 mod download;
 mod errors;
 mod links;
