@@ -73,6 +73,11 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
     pub max_auth_failures_per_minute: u32,
+    /// Addresses and networks of the proxies whose forwarding header names the client.
+    #[serde(deserialize_with = "string_list")]
+    pub trusted_proxies: Vec<String>,
+    /// The header those proxies write: `x-forwarded-for` or `forwarded`.
+    pub forwarded_header: crate::limits::ForwardedHeader,
     /// PEM certificate chain for HTTPS; empty serves plain HTTP (C26).
     pub tls_cert: String,
     /// PEM private key of `tls_cert`.
@@ -141,6 +146,30 @@ pub struct AdminConfig {
     pub token: secrecy::SecretString,
 }
 
+/// A list, or (from a `DOCBRIDGE_*` variable) one string of comma-separated items.
+fn string_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<String>),
+        One(String),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::Many(items) => items,
+        OneOrMany::One(text) => {
+            text.split(',').map(str::trim).filter(|item| !item.is_empty()).map(str::to_owned).collect()
+        }
+    })
+}
+
+impl HttpConfig {
+    /// `trusted_proxies` and `forwarded_header`, parsed.
+    pub fn trusted_proxies(&self) -> Result<crate::limits::TrustedProxies, ConfigError> {
+        crate::limits::TrustedProxies::parse(&self.trusted_proxies, self.forwarded_header)
+            .map_err(|reason| ConfigError::Invalid { key: "http.trusted_proxies", reason })
+    }
+}
+
 fn secret_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<secrecy::SecretString, D::Error> {
     Ok(secrecy::SecretString::from(String::deserialize(deserializer)?))
 }
@@ -155,7 +184,9 @@ pub struct OAuthConfig {
     pub rotate_refresh_tokens: bool,
     pub login_session_ttl_secs: u64,
     pub max_login_failures: u32,
+    pub max_login_failures_per_address: u32,
     pub login_failure_window_secs: u64,
+    pub login_backoff_max_secs: u64,
 }
 
 impl OAuthConfig {
@@ -169,6 +200,12 @@ impl OAuthConfig {
         }
         if self.max_login_failures == 0 {
             return Err(ConfigError::Invalid { key: "oauth.max_login_failures", reason: "must be at least 1".into() });
+        }
+        if self.max_login_failures_per_address == 0 {
+            return Err(ConfigError::Invalid {
+                key: "oauth.max_login_failures_per_address",
+                reason: "must be at least 1".into(),
+            });
         }
         Ok(())
     }
@@ -184,7 +221,9 @@ impl OAuthConfig {
             rotate_refresh_tokens: self.rotate_refresh_tokens,
             login_session_ttl: secs(self.login_session_ttl_secs),
             max_login_failures: self.max_login_failures,
+            max_login_failures_per_address: self.max_login_failures_per_address,
             login_failure_window: std::time::Duration::from_secs(self.login_failure_window_secs),
+            login_backoff_max: std::time::Duration::from_secs(self.login_backoff_max_secs),
         }
     }
 }
@@ -297,6 +336,7 @@ impl Config {
             }
         }
         self.conflict_policy()?;
+        self.http.trusted_proxies()?;
         self.oauth.validate()?;
         match self.storage.kind.as_str() {
             "fs" => {}

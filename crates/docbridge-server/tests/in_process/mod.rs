@@ -26,6 +26,7 @@ pub fn settings(base: &str, dir: &Path, publisher: &str) -> ServerSettings {
         request_timeout: Duration::from_secs(120),
         max_concurrent_uploads: 16,
         max_auth_failures_per_minute: 10_000,
+        trusted_proxies: Default::default(),
     }
 }
 
