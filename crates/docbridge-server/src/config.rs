@@ -529,6 +529,35 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_come_from_a_file_or_a_variable_and_are_checked() {
+        let header = |peer: &str, config: &Config| {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert("x-forwarded-for", axum::http::HeaderValue::from_static("198.51.100.1"));
+            config.http.trusted_proxies().unwrap().client(peer.parse().unwrap(), &headers).to_string()
+        };
+        let config = Config::load(None, &HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(header("127.0.0.1", &config), "127.0.0.1", "nobody is trusted by default");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[http]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n").unwrap();
+        let config = Config::load(Some(&file), &HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(header("10.1.2.3", &config), "198.51.100.1");
+        assert_eq!(header("192.0.2.1", &config), "192.0.2.1");
+        let e = env(&[("DOCBRIDGE_HTTP__TRUSTED_PROXIES", "192.0.2.0/24, ::1")]);
+        let config = Config::load(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(header("192.0.2.1", &config), "198.51.100.1");
+        assert_eq!(header("10.1.2.3", &config), "10.1.2.3");
+        let e = env(&[("DOCBRIDGE_HTTP__TRUSTED_PROXIES", "10.0.0.0/33")]);
+        let error = Config::load(None, &e, &Overrides::default()).unwrap_err().to_string();
+        assert!(error.contains("http.trusted_proxies") && error.contains("10.0.0.0/33"), "{error}");
+        let e = env(&[("DOCBRIDGE_HTTP__FORWARDED_HEADER", "x-real-ip")]);
+        assert!(Config::load(None, &e, &Overrides::default()).is_err());
+        let e = env(&[("DOCBRIDGE_HTTP__FORWARDED_HEADER", "forwarded")]);
+        let config = Config::load(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(config.http.forwarded_header, crate::limits::ForwardedHeader::Forwarded);
+    }
+
+    #[test]
     fn the_production_example_loads() {
         let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/production.toml");
         let config = Config::load(Some(&file), &HashMap::new(), &Overrides::default()).unwrap();
