@@ -260,6 +260,7 @@ async fn bearer_token(
     expires_at: chrono::DateTime<chrono::Utc>,
 ) -> String {
     let integration = server.registry.integration(slug).await.unwrap().unwrap();
+    let user = server.registry.user(username).await.unwrap().unwrap();
     let token = format!("token-{}-{}", username, expires_at.timestamp_micros());
     server
         .registry
@@ -267,7 +268,7 @@ async fn bearer_token(
             token_hash: docbridge_auth::hash_secret(&token),
             kind: OAuthTokenKind::Access,
             integration_id: integration.id,
-            username: username.to_owned(),
+            user_id: user.id,
             origin_code_hash: None,
             expires_at,
         }])
