@@ -327,7 +327,7 @@ impl Limits {
                 detail,
                 "authentication lockout: {key} refused with 429 after {count} failures"
             );
-        } else if count == 1 || count % LOG_EVERY == 0 {
+        } else if count == 1 || count.is_multiple_of(LOG_EVERY) {
             tracing::info!(key = %key, failures = count, detail, "failed authentication: {key} ({detail})");
         }
     }
