@@ -50,7 +50,7 @@ fn check(active_hashes: &[String], api_key: &str, username: &str) -> Result<ApiK
     // tell how many keys exist or which one matched.
     let matched = active_hashes.iter().fold(false, |found, hash| found | secrets_equal(hash, &presented));
     if !matched {
-        return Err(AuthError::Forbidden("invalid apiKey".into()));
+        return Err(AuthError::WrongCredential("invalid apiKey".into()));
     }
     Ok(ApiKeyCaller { username: username.to_owned() })
 }
@@ -64,13 +64,11 @@ mod tests {
         let hashes = vec![hash_secret("old-key"), hash_secret("new-key")];
         assert_eq!(check_api_key(&hashes, Some("new-key"), Some(" ann ")).unwrap().username, "ann");
         assert!(check_api_key(&hashes, Some("old-key"), Some("ann")).is_ok());
-        for (key, user) in [
-            (Some("wrong"), Some("ann")),
-            (None, Some("ann")),
-            (Some(" "), Some("ann")),
-            (Some("new-key"), Some(" ")),
-            (Some("new-key"), None),
-        ] {
+        assert!(matches!(check_api_key(&hashes, Some("wrong"), Some("ann")), Err(AuthError::WrongCredential(_))));
+        // Nothing presented is no guess: refused, but not counted against the client.
+        for (key, user) in
+            [(None, Some("ann")), (Some(" "), Some("ann")), (Some("new-key"), Some(" ")), (Some("new-key"), None)]
+        {
             assert!(matches!(check_api_key(&hashes, key, user), Err(AuthError::Forbidden(_))), "{key:?} {user:?}");
         }
         assert!(check_api_key(&[], Some("new-key"), Some("ann")).is_err(), "no active key: nothing matches");

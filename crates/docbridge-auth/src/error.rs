@@ -2,10 +2,15 @@
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// Credentials missing, wrong, expired or revoked. The message is safe to show the caller
-    /// and never contains the secret itself.
+    /// Credentials missing, expired or revoked, or a caller refused for another reason. The
+    /// message is safe to show the caller and never contains the secret itself.
     #[error("{0}")]
     Forbidden(String),
+    /// A credential was presented and matches none: a guess, or a typo. Answered like
+    /// `Forbidden`, but the only refusal that counts toward a client's lockout: an expired
+    /// token (how Workfront learns to refresh) or a missing grant is not an attack.
+    #[error("{0}")]
+    WrongCredential(String),
     #[error("{field}: {reason}")]
     InvalidInput { field: &'static str, reason: String },
     #[error(transparent)]

@@ -27,8 +27,6 @@ use crate::state::AppState;
 const ACTOR: &str = "admin-api";
 /// Audit entries one call returns at most.
 const MAX_AUDIT_ENTRIES: u64 = 10_000;
-/// The limiter's key for failed admin authentications (integration IDs are positive).
-const LIMITS_KEY: i64 = -1;
 
 /// The routes, to merge into the main router.
 pub fn routes() -> Router<AppState> {
@@ -60,9 +58,12 @@ impl FromRequestParts<AppState> for Authorized {
         if expected.is_empty() {
             return Err(ApiError::forbidden("admin API disabled: set admin.token"));
         }
-        let address =
-            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
-        state.limits.check_address(address, LIMITS_KEY)?;
+        let key = crate::limits::client_address(state, &parts.extensions, &parts.headers)
+            .map(|client| crate::limits::FailureKey::Admin { client });
+        let allowance = state.limits.auth_allowance();
+        if let Some(key) = &key {
+            state.limits.check(key, allowance)?;
+        }
         let presented = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -71,7 +72,9 @@ impl FromRequestParts<AppState> for Authorized {
             .map(str::trim)
             .unwrap_or_default();
         if presented.is_empty() || !docbridge_auth::secrets_equal(presented, expected) {
-            state.limits.record_failure(address, LIMITS_KEY);
+            if let Some(key) = &key {
+                state.limits.record_failure(key, allowance, "wrong admin token (API)");
+            }
             return Err(ApiError::forbidden("missing or wrong admin token (Authorization: Bearer <admin.token>)"));
         }
         Ok(Authorized(Admin::new(state.registry.clone(), state.settings.public_url.clone(), ACTOR)))

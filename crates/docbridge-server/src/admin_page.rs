@@ -10,7 +10,9 @@
 //! the cookie) combined with a hash of the admin token, so changing the token ends every session.
 //! The session is also a row in the registry (the SHA-256 of its random ID, and its expiry),
 //! read at every request: logging out deletes the row, which ends the session in every process
-//! and for every copy of the cookie. Failed logins count against the client address with the limits of provider calls.
+//! and for every copy of the cookie. Failed logins count against the client's address
+//! (`limits::client_address`, through the trusted proxies), with the admin API's failures and
+//! the allowance of provider calls.
 //!
 //! **CSRF.** Every form carries a token derived from the session (`docbridge_auth`'s
 //! `SessionSigner`); a POST without the right one is refused. The login form itself has one, from
@@ -18,11 +20,10 @@
 
 mod views;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -37,6 +38,7 @@ use docbridge_registry::{
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
+use crate::limits::{ClientAddress, FailureKey};
 use crate::setup::{self, AddIntegration, RevokeKeys};
 use crate::state::AppState;
 use views::{IntegrationForm, KeyInfo, Nav, Notice};
@@ -51,9 +53,6 @@ const LOGIN_FORM_TTL: chrono::Duration = chrono::Duration::minutes(30);
 const SESSION_KEY_SETTING: &str = "admin_session_key";
 /// Who the audit trail names for changes made here.
 const ACTOR: &str = "admin-page";
-/// Failed logins are counted per client address under this key of the shared limits; no
-/// integration has a negative ID, so it never mixes with provider calls.
-const LOGIN_LIMIT_KEY: i64 = -1;
 /// How many audit entries the audit page shows.
 const AUDIT_PAGE_ENTRIES: usize = 500;
 /// The registry lists the trail oldest first; the page reads this many and shows the newest.
@@ -349,8 +348,8 @@ fn login_form(state: &AppState, signer: &SessionSigner, status: StatusCode, noti
 async fn login(
     State(state): State<AppState>,
     Extension(runtime): Extension<Arc<Runtime>>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
-    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
     let Some(secret) = admin_token(&state) else { return redirect("/admin/login") };
@@ -368,13 +367,22 @@ async fn login(
             Some(Notice::error("The login form expired; please log in again.")),
         );
     }
-    let address = extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-    if let Err(e) = state.limits.check_address(address, LOGIN_LIMIT_KEY) {
-        return login_form(&state, &signer, StatusCode::TOO_MANY_REQUESTS, Some(Notice::error(e.message)));
+    let key = address.map(|client| FailureKey::Admin { client });
+    let allowance = state.limits.auth_allowance();
+    if let Some(key) = &key
+        && let Err(e) = state.limits.check(key, allowance)
+    {
+        let mut response = login_form(&state, &signer, StatusCode::TOO_MANY_REQUESTS, Some(Notice::error(e.message)));
+        if let Some(wait) = state.limits.retry_after(key, allowance) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+        }
+        return response;
     }
     if !secrets_equal(form.get("token"), &secret) {
-        state.limits.record_failure(address, LOGIN_LIMIT_KEY);
-        tracing::warn!(address = ?address, "failed admin login");
+        match &key {
+            Some(key) => state.limits.record_failure(key, allowance, "wrong admin token (login page)"),
+            None => tracing::warn!("failed admin login"),
+        }
         return login_form(&state, &signer, StatusCode::FORBIDDEN, Some(Notice::error("Wrong admin token.")));
     }
     // A new session ID on login: a session planted before it is worth nothing.

@@ -73,6 +73,11 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
     pub max_auth_failures_per_minute: u32,
+    /// Addresses and networks of the proxies whose forwarding header names the client.
+    #[serde(deserialize_with = "string_list")]
+    pub trusted_proxies: Vec<String>,
+    /// The header those proxies write: `x-forwarded-for` or `forwarded`.
+    pub forwarded_header: crate::limits::ForwardedHeader,
     /// PEM certificate chain for HTTPS; empty serves plain HTTP (C26).
     pub tls_cert: String,
     /// PEM private key of `tls_cert`.
@@ -141,6 +146,30 @@ pub struct AdminConfig {
     pub token: secrecy::SecretString,
 }
 
+/// A list, or (from a `DOCBRIDGE_*` variable) one string of comma-separated items.
+fn string_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<String>),
+        One(String),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::Many(items) => items,
+        OneOrMany::One(text) => {
+            text.split(',').map(str::trim).filter(|item| !item.is_empty()).map(str::to_owned).collect()
+        }
+    })
+}
+
+impl HttpConfig {
+    /// `trusted_proxies` and `forwarded_header`, parsed.
+    pub fn trusted_proxies(&self) -> Result<crate::limits::TrustedProxies, ConfigError> {
+        crate::limits::TrustedProxies::parse(&self.trusted_proxies, self.forwarded_header)
+            .map_err(|reason| ConfigError::Invalid { key: "http.trusted_proxies", reason })
+    }
+}
+
 fn secret_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<secrecy::SecretString, D::Error> {
     Ok(secrecy::SecretString::from(String::deserialize(deserializer)?))
 }
@@ -155,7 +184,9 @@ pub struct OAuthConfig {
     pub rotate_refresh_tokens: bool,
     pub login_session_ttl_secs: u64,
     pub max_login_failures: u32,
+    pub max_login_failures_per_address: u32,
     pub login_failure_window_secs: u64,
+    pub login_backoff_max_secs: u64,
 }
 
 impl OAuthConfig {
@@ -169,6 +200,12 @@ impl OAuthConfig {
         }
         if self.max_login_failures == 0 {
             return Err(ConfigError::Invalid { key: "oauth.max_login_failures", reason: "must be at least 1".into() });
+        }
+        if self.max_login_failures_per_address == 0 {
+            return Err(ConfigError::Invalid {
+                key: "oauth.max_login_failures_per_address",
+                reason: "must be at least 1".into(),
+            });
         }
         Ok(())
     }
@@ -184,7 +221,9 @@ impl OAuthConfig {
             rotate_refresh_tokens: self.rotate_refresh_tokens,
             login_session_ttl: secs(self.login_session_ttl_secs),
             max_login_failures: self.max_login_failures,
+            max_login_failures_per_address: self.max_login_failures_per_address,
             login_failure_window: std::time::Duration::from_secs(self.login_failure_window_secs),
+            login_backoff_max: std::time::Duration::from_secs(self.login_backoff_max_secs),
         }
     }
 }
@@ -297,6 +336,7 @@ impl Config {
             }
         }
         self.conflict_policy()?;
+        self.http.trusted_proxies()?;
         self.oauth.validate()?;
         match self.storage.kind.as_str() {
             "fs" => {}
@@ -486,6 +526,35 @@ mod tests {
             let err = Config::load(None, &env(&pairs), &Overrides::default()).unwrap_err();
             assert!(err.to_string().contains(key), "{err}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_a_file_or_a_variable_and_are_checked() {
+        let header = |peer: &str, config: &Config| {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert("x-forwarded-for", axum::http::HeaderValue::from_static("198.51.100.1"));
+            config.http.trusted_proxies().unwrap().client(peer.parse().unwrap(), &headers).to_string()
+        };
+        let config = Config::load(None, &HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(header("127.0.0.1", &config), "127.0.0.1", "nobody is trusted by default");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[http]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n").unwrap();
+        let config = Config::load(Some(&file), &HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(header("10.1.2.3", &config), "198.51.100.1");
+        assert_eq!(header("192.0.2.1", &config), "192.0.2.1");
+        let e = env(&[("DOCBRIDGE_HTTP__TRUSTED_PROXIES", "192.0.2.0/24, ::1")]);
+        let config = Config::load(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(header("192.0.2.1", &config), "198.51.100.1");
+        assert_eq!(header("10.1.2.3", &config), "10.1.2.3");
+        let e = env(&[("DOCBRIDGE_HTTP__TRUSTED_PROXIES", "10.0.0.0/33")]);
+        let error = Config::load(None, &e, &Overrides::default()).unwrap_err().to_string();
+        assert!(error.contains("http.trusted_proxies") && error.contains("10.0.0.0/33"), "{error}");
+        let e = env(&[("DOCBRIDGE_HTTP__FORWARDED_HEADER", "x-real-ip")]);
+        assert!(Config::load(None, &e, &Overrides::default()).is_err());
+        let e = env(&[("DOCBRIDGE_HTTP__FORWARDED_HEADER", "forwarded")]);
+        let config = Config::load(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(config.http.forwarded_header, crate::limits::ForwardedHeader::Forwarded);
     }
 
     #[test]

@@ -111,7 +111,7 @@ impl From<RegistryError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
         match err {
-            AuthError::Forbidden(m) => ApiError::forbidden(m),
+            AuthError::Forbidden(m) | AuthError::WrongCredential(m) => ApiError::forbidden(m),
             AuthError::InvalidInput { .. } => ApiError::bad_request(err.to_string()),
             AuthError::Registry(e) => e.into(),
             AuthError::Hashing(m) => ApiError::internal(m),
@@ -157,7 +157,8 @@ mod tests {
             (DocumentsError::Forbidden("no".into()).into(), 403, "no"),
             (DocumentsError::TooLarge { limit: 5 }.into(), 413, "the upload exceeds the limit of 5 bytes"),
             (ProtocolError::invalid("max", "bad").into(), 400, "max: bad"),
-            (AuthError::Forbidden("invalid apiKey".into()).into(), 403, "invalid apiKey"),
+            (AuthError::Forbidden("expired bearer token".into()).into(), 403, "expired bearer token"),
+            (AuthError::WrongCredential("invalid apiKey".into()).into(), 403, "invalid apiKey"),
             (RegistryError::Conflict("dup".into()).into(), 409, "dup"),
             (DocumentsError::Internal("disk on fire at /secret/path".into()).into(), 500, "internal error"),
         ];

@@ -31,6 +31,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, Vocabulary};
+pub use limits::{ForwardedHeader, TrustedProxies};
 pub use state::{AppState, BuiltinStorage, ServerSettings, StorageFactory};
 
 /// Every route docbridge serves.
@@ -126,7 +127,7 @@ pub async fn serve(
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    // Connection info gives the client address to the per-address limits.
+    // Connection info gives the peer address to `limits::client_address`.
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await

@@ -1,27 +1,266 @@
-//! Limits that keep one caller from starving the others: concurrent uploads per integration and
-//! failed authentications per client address (C20: 429 with `Retry-After`).
+//! Limits that keep one caller from starving or locking out the others: concurrent uploads per
+//! integration, and failed authentications per client (C20: 429 with `Retry-After`), where the
+//! client is the address [`client_address`] works out, through the proxies the configuration
+//! trusts.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use ipnet::IpNet;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// How long a client that hit a limit is told to wait before retrying uploads.
 const UPLOAD_RETRY_AFTER_SECS: u64 = 5;
+
+/// Failed authentications of one key logged in full: the first of a window, then every this
+/// many, so that a guesser cannot flood the log but every offender shows in it.
+const LOG_EVERY: usize = 10;
+
+/// Failures kept per username for the back-off: enough to reach any delay worth waiting.
+const BACKOFF_MEMORY: usize = 64;
+
+// ---- The client's address ----
+
+/// Which header the trusted proxies write the client's address into.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (nginx, HAProxy, most load balancers).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
+}
+
+/// The proxies whose word about the client's address is taken (`[http] trusted_proxies`), and
+/// the header they write it into. Empty: every forwarding header is ignored, and the client is
+/// the TCP peer.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies {
+    networks: Vec<IpNet>,
+    header: ForwardedHeader,
+}
+
+impl TrustedProxies {
+    pub fn new(networks: Vec<IpNet>, header: ForwardedHeader) -> Self {
+        TrustedProxies { networks, header }
+    }
+
+    /// Parses `[http] trusted_proxies` entries: an address (`10.0.0.7`, `::1`) or a network
+    /// (`10.0.0.0/8`, `fd00::/8`).
+    pub fn parse(entries: &[String], header: ForwardedHeader) -> Result<Self, String> {
+        let networks = entries
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("{entry:?} is neither an address nor a network (10.0.0.0/8)"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(TrustedProxies { networks, header })
+    }
+
+    fn trusts(&self, address: IpAddr) -> bool {
+        let address = canonical(address);
+        self.networks.iter().any(|net| net.contains(&address))
+    }
+
+    /// The client behind `peer`: the peer itself unless it is a trusted proxy; then the
+    /// rightmost address in the forwarding header that is not a trusted proxy (each proxy
+    /// appends the one it saw, so everything left of that could be made up by the client).
+    /// A hop that is not an address (`unknown`, an obfuscated name, garbage) ends the walk at
+    /// the proxy that wrote it: limits then fall on that proxy rather than on nobody.
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = canonical(peer);
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let hops = match self.header {
+            ForwardedHeader::XForwardedFor => header_values(headers, "x-forwarded-for")
+                .flat_map(|v| v.split(','))
+                .map(|hop| parse_node(hop.trim()))
+                .collect::<Vec<_>>(),
+            ForwardedHeader::Forwarded => header_values(headers, "forwarded")
+                .flat_map(|v| v.split(','))
+                .filter_map(forwarded_for)
+                .collect::<Vec<_>>(),
+        };
+        let mut client = peer;
+        for hop in hops.into_iter().rev() {
+            match hop {
+                Some(address) => {
+                    client = canonical(address);
+                    if !self.trusts(client) {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        client
+    }
+}
+
+fn header_values<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = &'a str> {
+    headers.get_all(name).into_iter().filter_map(|v| v.to_str().ok())
+}
+
+/// The node of one `Forwarded` element's `for=` parameter: `Some(None)` when it is there but
+/// not an address, `None` when the element has no `for=`.
+fn forwarded_for(element: &str) -> Option<Option<IpAddr>> {
+    element.split(';').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        name.trim().eq_ignore_ascii_case("for").then(|| parse_node(value.trim().trim_matches('"')))
+    })
+}
+
+/// An address with or without a port: `192.0.2.1`, `192.0.2.1:8080`, `2001:db8::1`,
+/// `[2001:db8::1]`, `[2001:db8::1]:4711`.
+fn parse_node(node: &str) -> Option<IpAddr> {
+    if let Ok(address) = node.parse::<IpAddr>() {
+        return Some(address);
+    }
+    if let Ok(socket) = node.parse::<SocketAddr>() {
+        return Some(socket.ip());
+    }
+    node.strip_prefix('[')?.strip_suffix(']')?.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)
+}
+
+/// An IPv4 client seen through an IPv6 socket (`::ffff:192.0.2.1`) is the IPv4 address, so
+/// that one client has one key and `trusted_proxies` can name it as written.
+fn canonical(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The caller's address as every handler that counts, limits or logs by address sees it: the
+/// TCP peer, or the client a trusted proxy names. `None` only when the server was not started
+/// with connection info (a router driven without a socket, in tests).
+pub(crate) fn client_address(
+    state: &AppState,
+    extensions: &axum::http::Extensions,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    Some(state.settings.trusted_proxies.client(peer, headers))
+}
+
+/// [`client_address`] as an extractor.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddress(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(client_address(state, &parts.extensions, &parts.headers)))
+    }
+}
+
+// ---- Failed authentications ----
+
+/// What a failed authentication counts against. Every key names the client, so that nobody but
+/// the client that fails pays for it, except the per-user back-off, which only slows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum FailureKey {
+    /// Wrong ApiKeys or bearer tokens from a client to an integration (by slug): Workfront
+    /// calls every customer's provider from shared addresses, so one tenant's wrong key must
+    /// not lock out another's.
+    Integration { slug: String, client: IpAddr },
+    /// Wrong admin tokens, on the admin API and the admin login page alike.
+    Admin { client: IpAddr },
+    /// Failed OAuth2 logins from a client, whatever the usernames.
+    LoginClient { client: IpAddr },
+    /// Failed OAuth2 logins for a user from a client.
+    LoginUser { username: String, client: IpAddr },
+    /// Failed OAuth2 logins for a user from anywhere: never a lockout, a bounded back-off.
+    LoginBackoff { username: String },
+}
+
+impl fmt::Display for FailureKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailureKey::Integration { slug, client } => write!(f, "integration {slug} from {client}"),
+            FailureKey::Admin { client } => write!(f, "admin from {client}"),
+            FailureKey::LoginClient { client } => write!(f, "logins from {client}"),
+            FailureKey::LoginUser { username, client } => write!(f, "logins for {username} from {client}"),
+            FailureKey::LoginBackoff { username } => write!(f, "logins for {username} from anywhere"),
+        }
+    }
+}
+
+/// How many failures a key may have within how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Allowance {
+    pub max: u32,
+    pub window: Duration,
+}
+
+/// One limiter for every kind of failed authentication: the recent failures of each key, in
+/// memory (per process; a restart forgets them).
+#[derive(Debug, Default)]
+struct Failures {
+    recent: Mutex<HashMap<FailureKey, (Duration, VecDeque<Instant>)>>,
+}
+
+impl Failures {
+    /// How long until `key` may try again, when it has used up its allowance.
+    fn retry_after(&self, key: &FailureKey, allowance: Allowance) -> Option<Duration> {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, times) = recent.get(key)?;
+        let live: Vec<&Instant> = times.iter().filter(|t| t.elapsed() < allowance.window).collect();
+        // The oldest failure that still counts must leave the window for one more try.
+        let oldest = live.len().checked_sub(allowance.max.max(1) as usize).map(|i| live[i])?;
+        Some(allowance.window.saturating_sub(oldest.elapsed()).max(Duration::from_secs(1)))
+    }
+
+    /// The failures of `key` within `window`.
+    fn count(&self, key: &FailureKey, window: Duration) -> usize {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.get(key).map_or(0, |(_, times)| times.iter().filter(|t| t.elapsed() < window).count())
+    }
+
+    /// Counts a failure of `key`, keeping at most `keep` of them; answers how many are recent.
+    fn record(&self, key: &FailureKey, window: Duration, keep: usize) -> usize {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget what has left its window, so memory stays as small as the recent offenders.
+        recent.retain(|_, (window, times)| {
+            times.retain(|t| t.elapsed() < *window);
+            !times.is_empty()
+        });
+        let (_, times) = recent.entry(key.clone()).or_insert_with(|| (window, VecDeque::new()));
+        times.push_back(Instant::now());
+        while times.len() > keep.max(1) {
+            times.pop_front();
+        }
+        times.len()
+    }
+
+    fn forget(&self, key: &FailureKey) {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+}
 
 #[derive(Debug)]
 pub struct Limits {
     max_uploads: usize,
     uploads: Mutex<HashMap<i64, Arc<Semaphore>>>,
-    max_failures: u32,
-    window: Duration,
-    /// Keyed by address and integration: Workfront calls every customer's provider from shared
-    /// addresses, so one tenant's wrong key must not lock out another's.
-    failures: Mutex<HashMap<(IpAddr, i64), (Instant, u32)>>,
+    /// Failed provider and admin authentications a client may make within `auth_window`.
+    auth: Allowance,
+    failures: Failures,
 }
 
 impl Limits {
@@ -29,9 +268,8 @@ impl Limits {
         Limits {
             max_uploads: max_concurrent_uploads.max(1),
             uploads: Mutex::default(),
-            max_failures: max_auth_failures.max(1),
-            window,
-            failures: Mutex::default(),
+            auth: Allowance { max: max_auth_failures.max(1), window },
+            failures: Failures::default(),
         }
     }
 
@@ -55,40 +293,194 @@ impl Limits {
         })
     }
 
-    /// Refuses an address that has failed authentication to an integration too often within
-    /// the window.
-    pub fn check_address(&self, address: Option<IpAddr>, integration_id: i64) -> Result<(), ApiError> {
-        let Some(address) = address else { return Ok(()) };
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((start, count)) = failures.get(&(address, integration_id)) {
-            let elapsed = start.elapsed();
-            if elapsed < self.window && *count >= self.max_failures {
-                let wait = (self.window - elapsed).as_secs().max(1);
-                return Err(ApiError::too_many_requests(
-                    "too many failed authentications from this address; retry later",
-                    wait,
-                ));
-            }
-        }
-        Ok(())
+    /// The allowance of provider-call and admin keys (`[http] max_auth_failures_per_minute`).
+    pub(crate) fn auth_allowance(&self) -> Allowance {
+        self.auth
     }
 
-    /// Counts a failed authentication from an address to an integration.
-    pub fn record_failure(&self, address: Option<IpAddr>, integration_id: i64) {
-        let Some(address) = address else { return };
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Forget windows that have passed, so the map stays as small as the set of recent offenders.
-        let window = self.window;
-        failures.retain(|_, (start, _)| start.elapsed() < window);
-        let entry = failures.entry((address, integration_id)).or_insert((Instant::now(), 0));
-        entry.1 += 1;
+    /// Refuses a key that has used up its allowance, with how long to wait.
+    pub(crate) fn check(&self, key: &FailureKey, allowance: Allowance) -> Result<(), ApiError> {
+        match self.failures.retry_after(key, allowance) {
+            Some(wait) => Err(ApiError::too_many_requests(
+                "too many failed authentications from this address; retry later",
+                wait.as_secs().max(1),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// How long until `key` may try again; `None` while it may.
+    pub(crate) fn retry_after(&self, key: &FailureKey, allowance: Allowance) -> Option<Duration> {
+        self.failures.retry_after(key, allowance)
+    }
+
+    /// Counts a failed authentication against `key`, and logs it: the first and every
+    /// [`LOG_EVERY`]th of a window, and the one that locks the key out. `detail` says what
+    /// failed (never the secret).
+    pub(crate) fn record_failure(&self, key: &FailureKey, allowance: Allowance, detail: &str) {
+        let count = self.failures.record(key, allowance.window, allowance.max.max(1) as usize);
+        if count >= allowance.max.max(1) as usize {
+            tracing::warn!(
+                key = %key,
+                failures = count,
+                retry_after_secs = allowance.window.as_secs(),
+                detail,
+                "authentication lockout: {key} refused with 429 after {count} failures"
+            );
+        } else if count == 1 || count.is_multiple_of(LOG_EVERY) {
+            tracing::info!(key = %key, failures = count, detail, "failed authentication: {key} ({detail})");
+        }
+    }
+
+    /// Counts a failed login for the per-user back-off, which slows and never refuses.
+    pub(crate) fn record_backoff_failure(&self, username: &str, window: Duration) {
+        let key = FailureKey::LoginBackoff { username: username.to_owned() };
+        self.failures.record(&key, window, BACKOFF_MEMORY);
+    }
+
+    /// How long a login for `username` waits before its password is checked: nothing until
+    /// `after` failures from anywhere within `window`, then one second doubling per further
+    /// failure, never more than `max`.
+    pub(crate) fn backoff(&self, username: &str, after: u32, window: Duration, max: Duration) -> Duration {
+        let key = FailureKey::LoginBackoff { username: username.to_owned() };
+        let count = self.failures.count(&key, window);
+        let Some(excess) = count.checked_sub(after.max(1) as usize) else { return Duration::ZERO };
+        let delay = Duration::from_secs(1).saturating_mul(1u32 << excess.min(20));
+        if !max.is_zero() && delay >= max {
+            tracing::warn!(username, failures = count, delay_secs = max.as_secs(), "login back-off at its longest");
+        }
+        delay.min(max)
+    }
+
+    /// Forgets the failures of one key (a client's for one user, after it logged in); other
+    /// clients' counts stay, or a guesser could clear them with an account of their own.
+    pub(crate) fn forget(&self, key: &FailureKey) {
+        self.failures.forget(key);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
     use axum::response::IntoResponse;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    fn proxies(entries: &[&str], header: ForwardedHeader) -> TrustedProxies {
+        TrustedProxies::parse(&entries.iter().map(|e| e.to_string()).collect::<Vec<_>>(), header).unwrap()
+    }
+
+    /// `check(trusted, header, peer, headers, client)`.
+    fn check(trusted: &TrustedProxies, peer: &str, pairs: &[(&'static str, &'static str)], client: &str) {
+        assert_eq!(trusted.client(ip(peer), &headers(pairs)), ip(client), "peer {peer}, {pairs:?}");
+    }
+
+    #[test]
+    fn without_trusted_proxies_forwarding_headers_change_nothing() {
+        let none = TrustedProxies::default();
+        check(&none, "203.0.113.9", &[("x-forwarded-for", "198.51.100.1")], "203.0.113.9");
+        check(&none, "203.0.113.9", &[("forwarded", "for=198.51.100.1")], "203.0.113.9");
+        check(&none, "127.0.0.1", &[("x-forwarded-for", "198.51.100.1")], "127.0.0.1");
+    }
+
+    #[test]
+    fn spoofed_headers_from_an_untrusted_peer_are_ignored() {
+        let trusted = proxies(&["10.0.0.0/8", "127.0.0.1"], ForwardedHeader::XForwardedFor);
+        check(&trusted, "203.0.113.9", &[("x-forwarded-for", "198.51.100.1")], "203.0.113.9");
+        check(&trusted, "203.0.113.9", &[("x-forwarded-for", "10.0.0.1")], "203.0.113.9");
+    }
+
+    #[test]
+    fn a_trusted_peer_names_the_rightmost_untrusted_hop() {
+        let trusted = proxies(&["10.0.0.0/8", "127.0.0.1"], ForwardedHeader::XForwardedFor);
+        check(&trusted, "127.0.0.1", &[("x-forwarded-for", "198.51.100.1")], "198.51.100.1");
+        // The client put a made-up address first; the proxies appended what they saw.
+        check(&trusted, "127.0.0.1", &[("x-forwarded-for", "1.2.3.4, 198.51.100.1, 10.0.0.5")], "198.51.100.1");
+        // Several header lines are one list, in order.
+        check(
+            &trusted,
+            "10.1.1.1",
+            &[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-for", "198.51.100.1, 10.0.0.5")],
+            "198.51.100.1",
+        );
+        // Ports, and IPv6 with and without brackets.
+        check(&trusted, "127.0.0.1", &[("x-forwarded-for", "198.51.100.1:5555")], "198.51.100.1");
+        check(&trusted, "127.0.0.1", &[("x-forwarded-for", "[2001:db8::7]:443")], "2001:db8::7");
+        check(&trusted, "127.0.0.1", &[("x-forwarded-for", "2001:db8::7")], "2001:db8::7");
+        // Everything trusted: the furthest proxy is the best there is.
+        check(&trusted, "127.0.0.1", &[("x-forwarded-for", "10.0.0.9, 10.0.0.5")], "10.0.0.9");
+        // No header: the proxy itself.
+        check(&trusted, "127.0.0.1", &[], "127.0.0.1");
+        // An IPv4 peer through an IPv6 socket is the IPv4 address.
+        check(&trusted, "::ffff:127.0.0.1", &[("x-forwarded-for", "198.51.100.1")], "198.51.100.1");
+    }
+
+    #[test]
+    fn only_the_configured_header_is_read() {
+        let xff = proxies(&["127.0.0.1"], ForwardedHeader::XForwardedFor);
+        check(&xff, "127.0.0.1", &[("forwarded", "for=198.51.100.1")], "127.0.0.1");
+        let forwarded = proxies(&["127.0.0.1"], ForwardedHeader::Forwarded);
+        check(&forwarded, "127.0.0.1", &[("x-forwarded-for", "198.51.100.1")], "127.0.0.1");
+    }
+
+    #[test]
+    fn forwarded_for_syntax() {
+        let trusted = proxies(&["127.0.0.1", "10.0.0.0/8"], ForwardedHeader::Forwarded);
+        check(&trusted, "127.0.0.1", &[("forwarded", "for=198.51.100.1")], "198.51.100.1");
+        check(&trusted, "127.0.0.1", &[("forwarded", "For=\"198.51.100.1:8080\";proto=https")], "198.51.100.1");
+        check(&trusted, "127.0.0.1", &[("forwarded", "for=\"[2001:db8:cafe::17]:4711\"")], "2001:db8:cafe::17");
+        check(&trusted, "127.0.0.1", &[("forwarded", "for=\"[2001:db8:cafe::17]\"")], "2001:db8:cafe::17");
+        check(
+            &trusted,
+            "127.0.0.1",
+            &[("forwarded", "for=1.2.3.4, proto=http;for=198.51.100.1;by=10.0.0.5, for=10.0.0.5")],
+            "198.51.100.1",
+        );
+        // Elements without `for=` name no hop.
+        check(&trusted, "127.0.0.1", &[("forwarded", "for=198.51.100.1, proto=https")], "198.51.100.1");
+    }
+
+    #[test]
+    fn garbage_stops_at_the_proxy_that_wrote_it() {
+        let trusted = proxies(&["127.0.0.1", "10.0.0.0/8"], ForwardedHeader::XForwardedFor);
+        check(&trusted, "127.0.0.1", &[("x-forwarded-for", "not an address")], "127.0.0.1");
+        check(&trusted, "127.0.0.1", &[("x-forwarded-for", "198.51.100.1, unknown, 10.0.0.5")], "10.0.0.5");
+        check(&trusted, "127.0.0.1", &[("x-forwarded-for", "")], "127.0.0.1");
+        check(&trusted, "127.0.0.1", &[("x-forwarded-for", ",,,")], "127.0.0.1");
+        check(&trusted, "127.0.0.1", &[("x-forwarded-for", "[::1")], "127.0.0.1");
+        let forwarded = proxies(&["127.0.0.1"], ForwardedHeader::Forwarded);
+        check(&forwarded, "127.0.0.1", &[("forwarded", "for=_hidden")], "127.0.0.1");
+        check(&forwarded, "127.0.0.1", &[("forwarded", "for=unknown")], "127.0.0.1");
+        check(&forwarded, "127.0.0.1", &[("forwarded", ";;=;=,")], "127.0.0.1");
+        // A value that is not text at all.
+        let mut binary = HeaderMap::new();
+        binary.insert("x-forwarded-for", HeaderValue::from_bytes(b"\xff\xfe").unwrap());
+        assert_eq!(trusted.client(ip("127.0.0.1"), &binary), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn trusted_proxies_parse_addresses_and_networks() {
+        let trusted = proxies(&["10.0.0.0/8", " 192.0.2.1 ", "fd00::/8", "::1"], ForwardedHeader::XForwardedFor);
+        assert!(trusted.trusts(ip("10.200.0.1")));
+        assert!(trusted.trusts(ip("192.0.2.1")));
+        assert!(!trusted.trusts(ip("192.0.2.2")));
+        assert!(trusted.trusts(ip("fd12::1")));
+        assert!(trusted.trusts(ip("::1")));
+        let error = TrustedProxies::parse(&["10.0.0.0/33".to_owned()], ForwardedHeader::XForwardedFor).unwrap_err();
+        assert!(error.contains("10.0.0.0/33"), "{error}");
+        assert!(TrustedProxies::parse(&["proxy.example.com".to_owned()], ForwardedHeader::XForwardedFor).is_err());
+    }
 
     #[test]
     fn upload_slots_are_bounded_and_released() {
@@ -103,22 +495,97 @@ mod tests {
     }
 
     #[test]
-    fn failures_lock_out_one_address_only() {
+    fn failures_lock_out_one_key_only() {
         let limits = Limits::new(1, 3, Duration::from_secs(60));
-        let bad: IpAddr = "127.0.0.2".parse().unwrap();
-        let good: IpAddr = "127.0.0.3".parse().unwrap();
+        let allowance = limits.auth_allowance();
+        let key = |slug: &str, client: &str| FailureKey::Integration { slug: slug.into(), client: ip(client) };
         for _ in 0..3 {
-            assert!(limits.check_address(Some(bad), 1).is_ok());
-            limits.record_failure(Some(bad), 1);
+            assert!(limits.check(&key("default", "127.0.0.2"), allowance).is_ok());
+            limits.record_failure(&key("default", "127.0.0.2"), allowance, "invalid apiKey");
         }
-        let refused = limits.check_address(Some(bad), 1).unwrap_err();
+        let refused = limits.check(&key("default", "127.0.0.2"), allowance).unwrap_err();
         assert_eq!(refused.status, axum::http::StatusCode::TOO_MANY_REQUESTS);
         assert!(refused.into_response().headers().contains_key("retry-after"));
-        assert!(
-            limits.check_address(Some(bad), 2).is_ok(),
-            "another integration from the same address is not locked out"
-        );
-        assert!(limits.check_address(Some(good), 1).is_ok());
-        assert!(limits.check_address(None, 1).is_ok());
+        assert!(limits.check(&key("other", "127.0.0.2"), allowance).is_ok(), "another integration");
+        assert!(limits.check(&key("default", "127.0.0.3"), allowance).is_ok(), "another client");
+        assert!(limits.check(&FailureKey::Admin { client: ip("127.0.0.2") }, allowance).is_ok(), "another kind");
+    }
+
+    #[test]
+    fn forgetting_one_key_keeps_the_others() {
+        let limits = Limits::new(1, 2, Duration::from_secs(60));
+        let allowance = limits.auth_allowance();
+        let bob_a = FailureKey::LoginUser { username: "bob".into(), client: ip("127.0.0.2") };
+        let bob_b = FailureKey::LoginUser { username: "bob".into(), client: ip("127.0.0.3") };
+        for key in [&bob_a, &bob_a, &bob_b, &bob_b] {
+            limits.record_failure(key, allowance, "wrong password");
+        }
+        limits.forget(&bob_b);
+        assert!(limits.check(&bob_b, allowance).is_ok());
+        assert!(limits.check(&bob_a, allowance).is_err(), "a login from B does not clear A's failures");
+    }
+
+    #[test]
+    fn the_backoff_grows_and_stays_bounded() {
+        let limits = Limits::new(1, 5, Duration::from_secs(60));
+        let window = Duration::from_secs(900);
+        let max = Duration::from_secs(5);
+        for _ in 0..4 {
+            limits.record_backoff_failure("bob", window);
+        }
+        assert_eq!(limits.backoff("bob", 5, window, max), Duration::ZERO);
+        limits.record_backoff_failure("bob", window);
+        assert_eq!(limits.backoff("bob", 5, window, max), Duration::from_secs(1));
+        limits.record_backoff_failure("bob", window);
+        assert_eq!(limits.backoff("bob", 5, window, max), Duration::from_secs(2));
+        for _ in 0..100 {
+            limits.record_backoff_failure("bob", window);
+        }
+        assert_eq!(limits.backoff("bob", 5, window, max), max, "never longer than the configured maximum");
+        assert_eq!(limits.backoff("ann", 5, window, max), Duration::ZERO, "per user");
+    }
+
+    /// The log lines of `work`, as the default formatter writes them.
+    fn logged(work: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, work);
+        String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn failures_and_lockouts_are_logged_with_client_and_integration_sampled() {
+        let limits = Limits::new(1, 30, Duration::from_secs(60));
+        let allowance = limits.auth_allowance();
+        let key = FailureKey::Integration { slug: "default".into(), client: ip("127.0.0.2") };
+        let log = logged(|| {
+            for _ in 0..30 {
+                limits.record_failure(&key, allowance, "invalid apiKey");
+            }
+        });
+        let failures: Vec<&str> = log.lines().filter(|l| l.contains("failed authentication")).collect();
+        // The 1st, 10th and 20th; the 30th is the lockout.
+        assert_eq!(failures.len(), 3, "{log}");
+        assert!(failures[0].contains("integration default from 127.0.0.2"), "{log}");
+        assert!(failures[0].contains("invalid apiKey"), "{log}");
+        let lockouts: Vec<&str> = log.lines().filter(|l| l.contains("authentication lockout")).collect();
+        assert_eq!(lockouts.len(), 1, "{log}");
+        assert!(lockouts[0].contains("integration default from 127.0.0.2") && lockouts[0].contains("failures=30"));
     }
 }

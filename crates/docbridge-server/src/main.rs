@@ -185,6 +185,7 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
         request_timeout: Duration::from_secs(config.http.request_timeout_secs),
         max_concurrent_uploads: config.documents.max_concurrent_uploads,
         max_auth_failures_per_minute: config.http.max_auth_failures_per_minute,
+        trusted_proxies: config.http.trusted_proxies()?,
     };
     let storage = BuiltinStorage::for_config(&config).context("cannot configure the S3 bucket ([storage.s3])")?;
     let state =

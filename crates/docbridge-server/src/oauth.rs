@@ -4,15 +4,15 @@
 //! The work is in `docbridge_auth`'s OAuth functions; this module renders pages, reads forms and
 //! cookies, and turns errors into pages, redirects or RFC 6749 §5.2 bodies. The settings come
 //! from an `Extension<OAuthSettings>` that [`configure`] adds (defaults without it), so that the
-//! router stays a plain function of the `AppState`. Failed logins are counted in memory, per
-//! process: behind a load balancer each process allows its own share.
+//! router stays a plain function of the `AppState`. Failed logins are counted by the shared
+//! limiter (`limits.rs`) per client and user, per client, and per user from anywhere (a bounded
+//! back-off, never a lockout); in memory, per process: behind a load balancer each process
+//! allows its own share.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get};
@@ -23,6 +23,7 @@ use docbridge_auth::{
 };
 use docbridge_protocol::{OAuthErrorBody, TokenResponse};
 
+use crate::limits::{Allowance, ClientAddress, FailureKey};
 use crate::links::{escape, page, with_security_headers};
 use crate::params::Params;
 use crate::state::AppState;
@@ -30,11 +31,10 @@ use crate::state::AppState;
 /// The login session cookie (see `docbridge_auth::SessionSigner`).
 const COOKIE: &str = "docbridge_oauth";
 
-/// What the authorization server keeps per router: the failed-login counts and the session
-/// signing key, read from the registry once.
+/// What the authorization server keeps per router: the session signing key, read from the
+/// registry once.
 #[derive(Default)]
 struct Runtime {
-    failures: LoginFailures,
     signer: tokio::sync::OnceCell<SessionSigner>,
 }
 
@@ -60,47 +60,6 @@ pub fn configure(router: Router, settings: OAuthSettings) -> Router {
 
 fn settings_of(settings: Option<Extension<Arc<OAuthSettings>>>) -> Arc<OAuthSettings> {
     settings.map(|Extension(s)| s).unwrap_or_default()
-}
-
-// ---- Failed logins ----
-
-/// Failed logins per key (a user, an address) within a sliding window. In memory: the counts
-/// are per process, and a restart forgets them.
-#[derive(Default)]
-struct LoginFailures {
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
-}
-
-impl LoginFailures {
-    /// How long until another attempt is allowed, when one of `keys` has used up its failures.
-    fn retry_after(&self, keys: &[String], max: u32, window: Duration) -> Option<Duration> {
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        keys.iter()
-            .filter_map(|key| {
-                let times = failures.get(key)?;
-                let recent: Vec<&Instant> = times.iter().filter(|t| t.elapsed() < window).collect();
-                // The oldest failure that still counts must leave the window for one more try.
-                let oldest = recent.len().checked_sub(max.max(1) as usize).map(|i| recent[i])?;
-                Some(window.saturating_sub(oldest.elapsed()))
-            })
-            .max()
-    }
-
-    fn record(&self, keys: &[String], window: Duration) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Forget what has left the window, so memory stays as small as the recent offenders.
-        failures.retain(|_, times| {
-            times.retain(|t| t.elapsed() < window);
-            !times.is_empty()
-        });
-        for key in keys {
-            failures.entry(key.clone()).or_default().push_back(Instant::now());
-        }
-    }
-
-    fn forget(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
-    }
 }
 
 // ---- Pages ----
@@ -305,10 +264,10 @@ async fn authorize_form(
     State(state): State<AppState>,
     Extension(runtime): Extension<Arc<Runtime>>,
     settings: Option<Extension<Arc<OAuthSettings>>>,
+    ClientAddress(address): ClientAddress,
     request: Request,
 ) -> Response {
     let settings = settings_of(settings);
-    let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let (parts, body) = request.into_parts();
     // The form alone: the hidden fields carry the original request, the query string nothing.
     let mut form = Params::default();
@@ -334,7 +293,7 @@ async fn authorize_form(
         );
     };
     match form.get("step") {
-        Some("login") => login(&state, &runtime, &settings, signer, &target, &params, &form, address).await,
+        Some("login") => login(&state, &settings, signer, &target, &params, &form, address).await,
         Some("consent") => {
             consent(&state, &settings, &target, &params, challenge, &session, form.get("decision")).await
         }
@@ -345,7 +304,6 @@ async fn authorize_form(
 #[allow(clippy::too_many_arguments)]
 async fn login(
     state: &AppState,
-    runtime: &Runtime,
     settings: &OAuthSettings,
     signer: &SessionSigner,
     target: &AuthorizeTarget,
@@ -359,13 +317,24 @@ async fn login(
         Ok(candidate) => candidate,
         Err(e) => return server_error_page(&e),
     };
-    let user_key = format!("user:{}", candidate.username);
-    let mut keys = vec![user_key.clone()];
-    if let Some(address) = address {
-        keys.push(format!("address:{address}"));
-    }
-    if let Some(wait) = runtime.failures.retry_after(&keys, settings.max_login_failures, settings.login_failure_window)
-    {
+    let limits = &state.limits;
+    let window = settings.login_failure_window;
+    // Per client only: a guesser elsewhere must not lock this user, or this client, out.
+    let keys: Vec<(FailureKey, Allowance)> = address
+        .map(|client| {
+            vec![
+                (
+                    FailureKey::LoginUser { username: candidate.username.clone(), client },
+                    Allowance { max: settings.max_login_failures, window },
+                ),
+                (
+                    FailureKey::LoginClient { client },
+                    Allowance { max: settings.max_login_failures_per_address, window },
+                ),
+            ]
+        })
+        .unwrap_or_default();
+    if let Some(wait) = keys.iter().filter_map(|(key, allowance)| limits.retry_after(key, *allowance)).max() {
         let secs = wait.as_secs().max(1);
         let mut response = error_page(
             StatusCode::TOO_MANY_REQUESTS,
@@ -374,14 +343,24 @@ async fn login(
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         return response;
     }
+    // Many failures for this user from anywhere slow every attempt for it, by a bounded delay
+    // after which even the right password is checked as usual.
+    let delay = limits.backoff(&candidate.username, settings.max_login_failures, window, settings.login_backoff_max);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let username_typed = candidate.username.clone();
     // argon2id takes tens of milliseconds of CPU: not on the async executor.
     let verified = tokio::task::spawn_blocking(move || candidate.verify(&password).then_some(candidate.username))
         .await
         .ok()
         .flatten();
     let Some(username) = verified else {
-        runtime.failures.record(&keys, settings.login_failure_window);
-        tracing::info!(client = %target.integration.slug, "OAuth2 login failed");
+        for (key, allowance) in &keys {
+            limits.record_failure(key, *allowance, &format!("wrong OAuth2 password for {}", target.integration.slug));
+        }
+        limits.record_backoff_failure(&username_typed, window);
+        tracing::debug!(client = %target.integration.slug, address = ?address, "OAuth2 login failed");
         let session = signer.start(settings.login_session_ttl, chrono::Utc::now());
         let mut response = login_page(
             StatusCode::UNAUTHORIZED,
@@ -394,7 +373,10 @@ async fn login(
         set_cookie(&mut response, state, &signer.seal(&session), settings.login_session_ttl.num_seconds());
         return response;
     };
-    runtime.failures.forget(&user_key);
+    // This client's failures for this user only: other clients' counts stay.
+    if let Some(client) = address {
+        limits.forget(&FailureKey::LoginUser { username: username.clone(), client });
+    }
     if let Err(response) = check_access(state, target, &username).await {
         return response;
     }
@@ -546,23 +528,6 @@ async fn token_answer(state: &AppState, settings: &OAuthSettings, request: Reque
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn failures_lock_out_after_the_limit_and_only_the_key() {
-        let failures = LoginFailures::default();
-        let window = Duration::from_secs(900);
-        let ann = vec!["user:ann".to_owned()];
-        for _ in 0..4 {
-            failures.record(&ann, window);
-            assert_eq!(failures.retry_after(&ann, 5, window), None);
-        }
-        failures.record(&ann, window);
-        let wait = failures.retry_after(&ann, 5, window).unwrap();
-        assert!(wait > Duration::from_secs(800) && wait <= window, "{wait:?}");
-        assert_eq!(failures.retry_after(&["user:bob".to_owned()], 5, window), None);
-        failures.forget("user:ann");
-        assert_eq!(failures.retry_after(&ann, 5, window), None);
-    }
 
     #[test]
     fn cookies_are_found_by_name() {

@@ -76,6 +76,9 @@ pub struct ServerSettings {
     pub request_timeout: std::time::Duration,
     pub max_concurrent_uploads: usize,
     pub max_auth_failures_per_minute: u32,
+    /// Whose forwarding headers name the client (`[http] trusted_proxies`): what every
+    /// per-client limit and log line goes by.
+    pub trusted_proxies: crate::limits::TrustedProxies,
 }
 
 /// Shared state of the router. Cheap to clone.

@@ -17,6 +17,7 @@ use docbridge_registry::{AccessSnapshot, AuditEntry, AuthType, Integration};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{ApiError, Vocabulary};
+use crate::limits::{FailureKey, client_address};
 use crate::links::signed_url;
 use crate::params::{Params, header_text};
 use crate::state::AppState;
@@ -85,7 +86,7 @@ pub async fn dispatch(
         }
         return response;
     }
-    let address = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+    let address = client_address(&state, &extensions, &headers);
     let timeout = state.settings.request_timeout;
     let call = Call { state, endpoint, method, headers, uri, address };
     let work = async move { call.run(&slug, body).await };
@@ -134,12 +135,22 @@ impl Call {
         if self.endpoint == Endpoint::ServiceInfo {
             return Ok(Json(self.service_info(&integration)).into_response());
         }
-        self.state.limits.check_address(self.address, integration.id)?;
-        let caller = authenticate(&self.state, &snapshot, &integration, &self.headers).await.inspect_err(|e| {
-            if e.status == StatusCode::FORBIDDEN && integration.enabled {
-                self.state.limits.record_failure(self.address, integration.id);
+        let limits = &self.state.limits;
+        let key = self.address.map(|client| FailureKey::Integration { slug: integration.slug.clone(), client });
+        if let Some(key) = &key {
+            limits.check(key, limits.auth_allowance())?;
+        }
+        let caller = match authenticate(&self.state, &snapshot, &integration, &self.headers).await {
+            Ok(caller) => caller,
+            Err(Refusal { error, wrong_credential }) => {
+                // Only a wrong credential counts: an expired token (how Workfront learns to
+                // refresh) or a user without a grant is no guess.
+                if wrong_credential && let Some(key) = &key {
+                    limits.record_failure(key, limits.auth_allowance(), &error.message);
+                }
+                return Err(error);
             }
-        })?;
+        };
         let mut params = Params::from_query(self.uri.query())?;
         if self.endpoint != Endpoint::Upload && matches!(self.method, Method::POST | Method::PUT | Method::DELETE) {
             params.add_form_body(&self.headers, body).await?;
@@ -373,20 +384,44 @@ fn delete_target(params: &Params) -> Result<docbridge_protocol::ItemId, ApiError
     }
 }
 
+/// Why a caller was refused, and whether it presented a credential that matches nothing: the
+/// only refusal that counts toward the client's lockout.
+pub struct Refusal {
+    pub error: ApiError,
+    pub wrong_credential: bool,
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Self {
+        Refusal { error, wrong_credential: false }
+    }
+}
+
+impl From<docbridge_registry::RegistryError> for Refusal {
+    fn from(error: docbridge_registry::RegistryError) -> Self {
+        ApiError::from(error).into()
+    }
+}
+
 /// Checks the caller's credentials for an integration (C3, C4) and works out their role (C5).
 pub async fn authenticate(
     state: &AppState,
     snapshot: &AccessSnapshot<'_>,
     integration: &Integration,
     headers: &HeaderMap,
-) -> Result<Caller, ApiError> {
+) -> Result<Caller, Refusal> {
+    let wrong = |error: docbridge_auth::AuthError| Refusal {
+        wrong_credential: matches!(error, docbridge_auth::AuthError::WrongCredential(_)),
+        error: error.into(),
+    };
     if !integration.enabled {
-        return Err(ApiError::forbidden(format!("the integration {:?} is disabled", integration.slug)));
+        return Err(ApiError::forbidden(format!("the integration {:?} is disabled", integration.slug)).into());
     }
     let username = match integration.auth_type {
         AuthType::ApiKey => {
             let hashes = snapshot.api_key_hashes(integration.id).await?;
-            docbridge_auth::check_api_key(&hashes, header_text(headers, "apikey"), header_text(headers, "username"))?
+            docbridge_auth::check_api_key(&hashes, header_text(headers, "apikey"), header_text(headers, "username"))
+                .map_err(wrong)?
                 .username
         }
         AuthType::OAuth2 => {
@@ -395,10 +430,10 @@ pub async fn authenticate(
             // Workfront refresh its token (protocol §13.7).
             let authorization = headers.get_all(header::AUTHORIZATION).iter().filter_map(|v| v.to_str().ok());
             let token = docbridge_auth::bearer_token(authorization);
-            docbridge_auth::authenticate_bearer(&state.registry, integration, token).await?.username
+            docbridge_auth::authenticate_bearer(&state.registry, integration, token).await.map_err(wrong)?.username
         }
     };
-    caller_for(snapshot, integration, username).await
+    Ok(caller_for(snapshot, integration, username).await?)
 }
 
 /// The role of a user in an integration (C5): their grant's role and folder when they have

@@ -32,11 +32,17 @@ pub async fn authenticate_bearer(
 ) -> Result<BearerCaller> {
     let token = token.ok_or_else(|| AuthError::Forbidden("missing bearer token (Authorization: Bearer ...)".into()))?;
     let invalid = || AuthError::Forbidden("invalid bearer token".into());
+    // Only a token that matches no access token of this integration is a guess; a revoked or
+    // expired one was really issued, and its holder is told to sign in or refresh again.
+    let wrong = || AuthError::WrongCredential("invalid bearer token".into());
     // Looked up by hash: the index does the comparison, and the hash of a guess reveals nothing.
     // A token names its user by ID, and is not found once that user is gone: a deleted user's
     // tokens die with the user, and a new user who takes the name gets none of them.
-    let stored = registry.oauth_token(&hash_secret(token)).await?.ok_or_else(invalid)?;
-    if stored.kind != OAuthTokenKind::Access || stored.integration_id != integration.id || stored.revoked_at.is_some() {
+    let stored = registry.oauth_token(&hash_secret(token)).await?.ok_or_else(wrong)?;
+    if stored.kind != OAuthTokenKind::Access || stored.integration_id != integration.id {
+        return Err(wrong());
+    }
+    if stored.revoked_at.is_some() {
         return Err(invalid());
     }
     if Utc::now() >= stored.expires_at {

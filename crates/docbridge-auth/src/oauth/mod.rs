@@ -45,10 +45,18 @@ pub struct OAuthSettings {
     pub rotate_refresh_tokens: bool,
     /// How long the login and consent pages stay valid once opened.
     pub login_session_ttl: chrono::Duration,
-    /// Failed logins per user, and per client address, within `login_failure_window` before
-    /// the login page answers 429.
+    /// Failed logins for one user from one client address within `login_failure_window`
+    /// before that client gets 429 for that user. Other clients are not affected; past this
+    /// many failures from anywhere, attempts for the user are slowed (`login_backoff_max`).
     pub max_login_failures: u32,
+    /// Failed logins from one client address, whatever the usernames, within the window
+    /// before that client gets 429.
+    pub max_login_failures_per_address: u32,
     pub login_failure_window: std::time::Duration,
+    /// The longest a login for a user who failed `max_login_failures` times (from any
+    /// address) waits before its password is checked: the wait doubles from one second per
+    /// further failure up to this, and a correct password then gets in.
+    pub login_backoff_max: std::time::Duration,
 }
 
 impl Default for OAuthSettings {
@@ -60,7 +68,9 @@ impl Default for OAuthSettings {
             rotate_refresh_tokens: false,
             login_session_ttl: chrono::Duration::minutes(10),
             max_login_failures: 5,
+            max_login_failures_per_address: 20,
             login_failure_window: std::time::Duration::from_secs(15 * 60),
+            login_backoff_max: std::time::Duration::from_secs(5),
         }
     }
 }

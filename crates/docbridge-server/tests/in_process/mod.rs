@@ -26,6 +26,7 @@ pub fn settings(base: &str, dir: &Path, publisher: &str) -> ServerSettings {
         request_timeout: Duration::from_secs(120),
         max_concurrent_uploads: 16,
         max_auth_failures_per_minute: 10_000,
+        trusted_proxies: Default::default(),
     }
 }
 
@@ -90,6 +91,16 @@ pub struct InProcess {
 impl InProcess {
     /// Starts a server whose settings are [`settings`] changed by `adjust`.
     pub async fn start(publisher: &str, adjust: impl FnOnce(&mut ServerSettings)) -> InProcess {
+        InProcess::start_with(publisher, adjust, |state| state).await
+    }
+
+    /// As [`InProcess::start`], with the state changed by `adjust_state` before it is served
+    /// (e.g. `AppState::with_admin_token`).
+    pub async fn start_with(
+        publisher: &str,
+        adjust: impl FnOnce(&mut ServerSettings),
+        adjust_state: impl FnOnce(AppState) -> AppState,
+    ) -> InProcess {
         let dir = tempfile::tempdir().expect("temporary directory");
         let registry = Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display()))
             .await
@@ -103,8 +114,9 @@ impl InProcess {
             .expect("a fresh registry");
         let mut settings = settings(&base, dir.path(), publisher);
         adjust(&mut settings);
-        let state =
-            AppState::new(registry.clone(), settings, Arc::new(BuiltinStorage::default())).await.expect("state");
+        let state = adjust_state(
+            AppState::new(registry.clone(), settings, Arc::new(BuiltinStorage::default())).await.expect("state"),
+        );
         let serving = Serving::start(listener, state.clone());
         InProcess {
             api: format!("{base}/webhooks/default"),

@@ -60,8 +60,8 @@ pub async fn access_token(base: &str, code: &str, redirect_uri: &str, client_id:
 
 /// Just enough of a browser for the login and consent pages: no redirects followed, the
 /// session cookie kept.
-struct Browser {
-    http: reqwest::Client,
+pub struct Browser {
+    pub http: reqwest::Client,
     cookie: Option<String>,
 }
 
@@ -73,8 +73,13 @@ impl Default for Browser {
 }
 
 impl Browser {
+    /// A browser on a client of the test's choosing (e.g. one bound to another source address).
+    pub fn with_client(http: reqwest::Client) -> Self {
+        Browser { http, cookie: None }
+    }
+
     /// Status, `Location` and body.
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> (u16, Option<String>, String) {
+    pub async fn send(&mut self, request: reqwest::RequestBuilder) -> (u16, Option<String>, String) {
         let request = match &self.cookie {
             Some(cookie) => request.header("cookie", cookie),
             None => request,
