@@ -46,10 +46,7 @@ fn is_invisible(c: char) -> bool {
 /// [`same_name`] is how a new name is compared with them.
 pub fn new_name(field: &'static str, name: &str) -> Result<String, ProtocolError> {
     if name.chars().any(is_invisible) {
-        return Err(ProtocolError::invalid(
-            field,
-            "must not contain bidirectional controls or zero-width characters",
-        ));
+        return Err(ProtocolError::invalid(field, "must not contain bidirectional controls or zero-width characters"));
     }
     let normalized: String = name.nfc().collect();
     validate_name(field, &normalized)?;

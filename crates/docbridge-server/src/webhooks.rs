@@ -386,8 +386,7 @@ pub async fn authenticate(
     let username = match integration.auth_type {
         AuthType::ApiKey => {
             let hashes = snapshot.api_key_hashes(integration.id).await?;
-            docbridge_auth::check_api_key(&hashes, header_text(headers, "apikey"), username_header(headers)?)?
-                .username
+            docbridge_auth::check_api_key(&hashes, header_text(headers, "apikey"), username_header(headers)?)?.username
         }
         AuthType::OAuth2 => {
             // Every `Authorization` value is looked at: Workfront may send an administrator's

@@ -222,9 +222,10 @@ async fn leftover_temp_files_are_invisible_and_swept_at_start() {
     // the temporary file's lock while the bytes trickle in).
     let (feed, body) = futures::channel::mpsc::unbounded::<std::io::Result<bytes::Bytes>>();
     let writer = s.clone();
-    let running = tokio::spawn(async move {
-        writer.write(&path("running.txt"), Box::pin(body), WriteMode::CreateNew, None).await
-    });
+    let running =
+        tokio::spawn(
+            async move { writer.write(&path("running.txt"), Box::pin(body), WriteMode::CreateNew, None).await },
+        );
     feed.unbounded_send(Ok(bytes::Bytes::from_static(b"first half, "))).unwrap();
     while temp_entries(root.path()).iter().filter(|n| n.ends_with(".upload")).count() < 2 {
         tokio::task::yield_now().await;

@@ -54,7 +54,8 @@ async fn bad_file_names_are_refused() {
     let long_unicode = "é".repeat(128);
     // Bidirectional overrides and zero-width characters make a name look like another one
     // (issue #13): `invoice\u{202E}fdp.exe` shows as `invoiceexe.pdf`.
-    let disguised = ["invoice\u{202E}fdp.exe", "a\u{200B}b.txt", "\u{FEFF}bom.txt", "x\u{2067}y.txt", "\u{200F}rtl.txt"];
+    let disguised =
+        ["invoice\u{202E}fdp.exe", "a\u{200B}b.txt", "\u{FEFF}bom.txt", "x\u{2067}y.txt", "\u{200F}rtl.txt"];
     for bad in ["", ".", "..", "a/b", "a\\b", "a\0b", "/", "../escape.txt", "line\nbreak.txt", &long, &long_unicode]
         .into_iter()
         .chain(disguised)
