@@ -110,7 +110,7 @@ mod tests {
         );
         let mut wal = db.as_os_str().to_owned();
         wal.push("-wal");
-        std::fs::OpenOptions::new().write(true).create(true).mode(0o640).open(&wal).unwrap();
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o640).open(&wal).unwrap();
         assert_eq!(loose_paths(&data, Some(&db)).len(), 3);
     }
 
