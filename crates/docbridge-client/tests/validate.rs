@@ -179,6 +179,13 @@ async fn every_broken_behaviour_is_caught_by_a_named_case() {
             false,
         ),
         expect(
+            Broken { bad_request_for_malformed_id: true, ..Broken::default() },
+            "errors.unknown-id",
+            "C6",
+            "expected HTTP 404, got HTTP 400",
+            true,
+        ),
+        expect(
             Broken { plain_text_errors: true, ..Broken::default() },
             "errors.unknown-id",
             "§7",

@@ -1,7 +1,7 @@
 //! Changing endpoints: `/createFolder`, `/rename`, `/delete`, and the trash behind delete (C15,
 //! C16, C17).
 
-use docbridge_protocol::{ItemId, ItemKind};
+use docbridge_protocol::{ItemId, ItemKind, same_name};
 use docbridge_registry::{ItemRecord, NewItem, TrashEntry};
 use docbridge_storage::{StorageError, StoragePath};
 
@@ -13,12 +13,12 @@ impl Library {
     /// `/createFolder`: a new, empty folder; a taken name is a 409.
     pub async fn create_folder(&self, caller: &Caller, parent: &ItemId, name: &str) -> Result<ItemView> {
         caller.require_write()?;
-        crate::library::validate_new_name("name", name)?;
+        let name = &crate::library::validate_new_name("name", name)?;
         let resolved = self.resolve_folder(caller, "parentId", parent).await?;
         let _guard = self.changes.write().await;
         let children = self.reconciled_children(&resolved, parent).await?;
         let (folder_path, folder_id, folder_key) = Library::location(&resolved)?;
-        if children.iter().any(|c| c.name == name) || self.name_is_reserved(&folder_id, name).await? {
+        if children.iter().any(|c| same_name(&c.name, name)) || self.name_is_reserved(&folder_id, name).await? {
             return Err(DocumentsError::Conflict(format!("an item named {name:?} already exists in this folder")));
         }
         let path = folder_path.join(name).map_err(DocumentsError::from)?;
@@ -57,14 +57,19 @@ impl Library {
 
     /// Whether an upload in progress holds `name` in a folder.
     async fn name_is_reserved(&self, folder_id: &ItemId, name: &str) -> Result<bool> {
-        Ok(self.registry.pending_reservations(self.integration_id, folder_id).await?.iter().any(|(n, _)| n == name))
+        Ok(self
+            .registry
+            .pending_reservations(self.integration_id, folder_id)
+            .await?
+            .iter()
+            .any(|(n, _)| same_name(n, name)))
     }
 
     /// `/rename`: a new name in the same folder; the ID does not change.
     pub async fn rename(&self, caller: &Caller, id: &ItemId, name: &str) -> Result<()> {
-        crate::library::validate_new_name("name", name)?;
+        let name = &crate::library::validate_new_name("name", name)?;
         let record = self.changeable(caller, "id", id, "renamed").await?;
-        if record.name == name {
+        if record.name == *name {
             return Ok(());
         }
         let _guard = self.changes.write().await;
@@ -84,7 +89,16 @@ impl Library {
                 .path
         };
         let new_key = docbridge_registry::child_path(&parent_path, name);
-        if self.registry.item_by_path(self.integration_id, &new_key).await?.is_some()
+        // Another spelling of the same name (NFC and NFD) is taken too; the item itself is
+        // not, so that a rename can change a name's spelling.
+        let taken = self
+            .registry
+            .children(self.integration_id, parent_id)
+            .await?
+            .iter()
+            .any(|c| c.id != record.id && same_name(&c.name, name));
+        if taken
+            || self.registry.item_by_path(self.integration_id, &new_key).await?.is_some()
             || self.name_is_reserved(parent_id, name).await?
         {
             return Err(DocumentsError::Conflict(format!("an item named {name:?} already exists in that folder")));

@@ -267,12 +267,13 @@ pub(crate) fn not_found(id: &ItemId) -> DocumentsError {
     DocumentsError::NotFound(format!("no item with ID {id}"))
 }
 
-/// Checks a new item name: the protocol's rules, and never the name of docbridge's own
-/// bookkeeping folder (which storage keeps at the root of every library).
-pub(crate) fn validate_new_name(field: &'static str, name: &str) -> Result<()> {
-    docbridge_protocol::validate_name(field, name)?;
+/// Checks a new item name and returns the spelling to use (NFC): the protocol's rules
+/// (`docbridge_protocol::new_name`), and never the name of docbridge's own bookkeeping folder
+/// (which storage keeps at the root of every library).
+pub(crate) fn validate_new_name(field: &'static str, name: &str) -> Result<String> {
+    let name = docbridge_protocol::new_name(field, name)?;
     if name == docbridge_storage::INTERNAL_DIR {
         return Err(DocumentsError::invalid(field, format!("{name:?} is reserved")));
     }
-    Ok(())
+    Ok(name)
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::ops::Range;
 
 use chrono::Utc;
-use docbridge_protocol::{ItemId, ItemKind};
+use docbridge_protocol::{ItemId, ItemKind, name_key, same_name};
 use docbridge_registry::{ItemRecord, NewReservation, Reservation};
 use docbridge_storage::{ByteStream, StoragePath, WriteMode};
 
@@ -84,16 +84,17 @@ impl Library {
         wf_document_version_id: Option<&str>,
     ) -> Result<ItemView> {
         caller.require_write()?;
-        crate::library::validate_new_name("filename", filename)?;
+        let filename = &crate::library::validate_new_name("filename", filename)?;
         let resolved = self.resolve_folder(caller, "parentId", parent).await?;
         let _guard = self.changes.write().await;
         let (_, folder_id, folder_path) = Library::location(&resolved)?;
         let children = self.reconciled_children(&resolved, parent).await?;
         let pending = self.registry.pending_reservations(self.integration_id, &folder_id).await?;
-        let mut taken: HashSet<String> = children.iter().map(|c| c.name.clone()).collect();
-        taken.extend(pending.into_iter().map(|(name, _)| name));
+        // Taken names by their NFC form: a name spelled otherwise (NFD, from a Mac) is taken too.
+        let mut taken: HashSet<String> = children.iter().map(|c| name_key(&c.name)).collect();
+        taken.extend(pending.into_iter().map(|(name, _)| name_key(&name)));
 
-        let existing = children.iter().find(|c| c.name == filename);
+        let existing = children.iter().find(|c| same_name(&c.name, filename));
         let (id, name, replaces_existing) = match (existing, self.settings.conflict_policy) {
             (None, _) if !taken.contains(filename) => {
                 (ItemId::from_trusted(docbridge_registry::random_id()), filename.to_owned(), false)
@@ -102,7 +103,8 @@ impl Library {
                 if existing.locked {
                     return Err(DocumentsError::Forbidden(format!("{filename:?} is locked")));
                 }
-                (existing.id.clone(), filename.to_owned(), true)
+                // The existing file keeps its spelling of the name.
+                (existing.id.clone(), existing.name.clone(), true)
             }
             (_, ConflictPolicy::Reject | ConflictPolicy::Replace) => {
                 return Err(DocumentsError::Conflict(format!(

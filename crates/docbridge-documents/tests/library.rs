@@ -98,6 +98,50 @@ async fn reject_and_rename_policies() {
     assert_eq!(next.record.name, "a (2).txt");
 }
 
+/// NFC and NFD spellings of one name (Workfront sends NFC, a Mac writes NFD) are one name:
+/// new names are stored in NFC, and a name taken in either spelling is taken (issue #13).
+#[tokio::test]
+async fn nfc_and_nfd_spellings_are_one_name() {
+    const NFD: &str = "cafe\u{0301}.txt";
+    const NFC: &str = "caf\u{00E9}.txt";
+    let f = fixture(ConflictPolicy::Reject).await;
+    upload(&f.library, NFD, b"mac").await;
+    assert_eq!(titles(&f.library, &editor(), &ItemId::root()).await, vec![NFC], "stored in NFC");
+    let err = f.library.upload_init(&editor(), &ItemId::root(), NFC, None, None).await.unwrap_err();
+    assert!(matches!(err, DocumentsError::Conflict(_)), "{err:?}");
+    let err = f.library.create_folder(&editor(), &ItemId::root(), NFD).await.unwrap_err();
+    assert!(matches!(err, DocumentsError::Conflict(_)), "{err:?}");
+
+    // A file another program wrote in NFD keeps its spelling, and still takes the name.
+    let f = fixture(ConflictPolicy::Rename).await;
+    let path = StoragePath::root().join(NFD).unwrap();
+    f.storage.write(&path, body(b"by hand"), WriteMode::CreateNew, None).await.unwrap();
+    assert_eq!(titles(&f.library, &editor(), &ItemId::root()).await, vec![NFD]);
+    let next = f.library.upload_init(&editor(), &ItemId::root(), NFC, None, None).await.unwrap();
+    assert_eq!(next.record.name, "caf\u{00E9} (1).txt");
+    let other = upload(&f.library, "other.txt", b"x").await;
+    let err = f.library.rename(&editor(), &other, NFC).await.unwrap_err();
+    assert!(matches!(err, DocumentsError::Conflict(_)), "{err:?}");
+    let err = f.library.create_folder(&editor(), &ItemId::root(), NFC).await.unwrap_err();
+    assert!(matches!(err, DocumentsError::Conflict(_)), "{err:?}");
+}
+
+/// Names that display as something they are not are refused (issue #13).
+#[tokio::test]
+async fn names_with_bidi_controls_or_zero_width_characters_are_refused() {
+    let f = fixture(ConflictPolicy::Rename).await;
+    let id = upload(&f.library, "plain.txt", b"x").await;
+    for bad in ["invoice\u{202E}fdp.exe", "a\u{200B}b.txt", "\u{FEFF}bom.txt", "x\u{2066}y"] {
+        let err = f.library.upload_init(&editor(), &ItemId::root(), bad, None, None).await.unwrap_err();
+        assert!(matches!(err, DocumentsError::InvalidInput { .. }), "{bad:?}: {err:?}");
+        let err = f.library.create_folder(&editor(), &ItemId::root(), bad).await.unwrap_err();
+        assert!(matches!(err, DocumentsError::InvalidInput { .. }), "{bad:?}: {err:?}");
+        let err = f.library.rename(&editor(), &id, bad).await.unwrap_err();
+        assert!(matches!(err, DocumentsError::InvalidInput { .. }), "{bad:?}: {err:?}");
+    }
+    assert_eq!(titles(&f.library, &editor(), &ItemId::root()).await, vec!["plain.txt"]);
+}
+
 #[tokio::test]
 async fn a_file_committed_but_never_indexed_gets_its_reserved_id() {
     let f = fixture(ConflictPolicy::Rename).await;

@@ -26,7 +26,7 @@ pub use endpoint::Endpoint;
 pub use error::ProtocolError;
 pub use id::ItemId;
 pub use metadata::{ItemKind, ItemMetadata, format_date, parse_date_lenient};
-pub use name::{MAX_NAME_BYTES, validate_name};
+pub use name::{MAX_NAME_BYTES, name_key, new_name, same_name, validate_name};
 pub use oauth::{OAuthErrorBody, TokenResponse};
 pub use outcome::{ErrorBody, StatusOutcome, UploadOutcome};
 pub use params::parse_count;

@@ -77,7 +77,9 @@ impl FromRequestParts<AppState> for Authorized {
             }
             return Err(ApiError::forbidden("missing or wrong admin token (Authorization: Bearer <admin.token>)"));
         }
-        Ok(Authorized(Admin::new(state.registry.clone(), state.settings.public_url.clone(), ACTOR)))
+        Ok(Authorized(
+            Admin::new(state.registry.clone(), state.settings.public_url.clone(), ACTOR).with_roots(state.roots()),
+        ))
     }
 }
 
@@ -218,6 +220,9 @@ async fn add_integration(Authorized(admin): Authorized, body: Bytes) -> Answer {
         default_role,
         custom_actions: actions(&map, "custom_actions", &mut secrets)?.unwrap_or_default(),
     };
+    // Before the folder is made: a refused root must not leave one behind (in /etc, say).
+    let slug = request.slug.clone().unwrap_or_else(|| setup::slug_from_name(&request.name));
+    admin.check_root(&slug, &storage_kind, &root).await?;
     if storage_kind == "fs" {
         std::fs::create_dir_all(&root).map_err(|e| invalid("root", format!("cannot create {root}: {e}")))?;
     }

@@ -100,7 +100,7 @@ fn admin_token(state: &AppState) -> Option<String> {
 /// The administration layer the CLI and the admin API use too, recording changes in the audit
 /// trail under [`ACTOR`].
 fn administration(state: &AppState) -> setup::Admin {
-    setup::Admin::new(state.registry.clone(), state.settings.public_url.clone(), ACTOR)
+    setup::Admin::new(state.registry.clone(), state.settings.public_url.clone(), ACTOR).with_roots(state.roots())
 }
 
 // ---- responses ----
@@ -456,7 +456,14 @@ async fn home(
 async fn default_library(state: &AppState, slug: &str) -> Result<Option<(String, String)>, RegistryError> {
     let default = state.registry.integration("default").await?;
     Ok(default.map(|d| match d.storage_kind.as_str() {
-        "fs" => ("fs".to_owned(), std::path::Path::new(&d.storage_root).join(slug).display().to_string()),
+        // Beside the default library, never inside it (nested, the default integration's
+        // callers would see this one's documents): `<data-dir>/libraries/<slug>` by default,
+        // where `docbridge integration add` puts them too.
+        "fs" => {
+            let default_root = std::path::Path::new(&d.storage_root);
+            let beside = default_root.parent().unwrap_or(default_root).join(crate::roots::LIBRARIES_DIR);
+            ("fs".to_owned(), beside.join(slug).display().to_string())
+        }
         kind => (kind.to_owned(), slug.to_owned()),
     }))
 }
@@ -537,6 +544,13 @@ async fn add_integration(
     };
     if let Err(e) = docbridge_registry::validate_slug(&slug) {
         return again(StatusCode::BAD_REQUEST, e.to_string());
+    }
+    // Before the folder is made: a refused root must not leave one behind.
+    if let Err(e) = administration(&state).check_root(&slug, &kind, &root).await {
+        return match input_error(&e) {
+            Some((status, message)) => again(status, message),
+            None => server_error(e),
+        };
     }
     if kind == "fs"
         && let Err(e) = std::fs::create_dir_all(&root)

@@ -96,6 +96,8 @@ pub struct StorageConfig {
     /// `fs` or `s3`: what the default integration uses (C24).
     pub kind: String,
     pub root: String,
+    /// When set, every folder library must be inside this folder (`roots.rs`).
+    pub roots_under: String,
     pub s3: S3Config,
 }
 
@@ -397,6 +399,11 @@ impl Config {
         } else {
             self.database.url.clone()
         }
+    }
+
+    /// Where folder libraries may be (issue #13 finding 10).
+    pub fn root_policy(&self, data_dir: &Path) -> crate::roots::RootPolicy {
+        crate::roots::RootPolicy::new(data_dir, &self.storage_root(data_dir), &self.storage.roots_under)
     }
 
     pub fn storage_root(&self, data_dir: &Path) -> PathBuf {

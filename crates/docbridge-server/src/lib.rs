@@ -7,6 +7,7 @@
 mod admin_api;
 mod admin_page;
 pub mod config;
+pub mod data_dir;
 mod error;
 mod limits;
 mod links;
@@ -14,6 +15,7 @@ mod metrics;
 pub mod oauth;
 pub mod openapi;
 mod params;
+pub mod roots;
 pub mod setup;
 pub mod state;
 pub mod tls;

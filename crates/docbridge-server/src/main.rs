@@ -177,19 +177,32 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
     for warning in docbridge_server::config::public_url_warnings(&public_url) {
         tracing::warn!("{warning}");
     }
+    let library_settings = config.library_settings(data_dir);
+    // Thumbnails of private documents: as private as the data directory.
+    docbridge_server::data_dir::create_private_dir(&library_settings.cache_dir)
+        .with_context(|| format!("cannot create {}", library_settings.cache_dir.display()))?;
     let settings = ServerSettings {
         public_url: public_url.clone(),
         publisher: config.publisher.clone(),
         link_ttl: chrono::Duration::seconds(config.links.ttl_secs as i64),
-        library: Arc::new(config.library_settings(data_dir)),
+        library: Arc::new(library_settings),
         request_timeout: Duration::from_secs(config.http.request_timeout_secs),
         max_concurrent_uploads: config.documents.max_concurrent_uploads,
         max_auth_failures_per_minute: config.http.max_auth_failures_per_minute,
         trusted_proxies: config.http.trusted_proxies()?,
     };
     let storage = BuiltinStorage::for_config(&config).context("cannot configure the S3 bucket ([storage.s3])")?;
-    let state =
-        AppState::new(registry, settings, Arc::new(storage)).await?.with_admin_token(config.admin.token.clone());
+    // Libraries in forbidden places (the data directory, another library; issue #13 finding 10)
+    // registered before these rules, or by hand, are not served; the others are.
+    let roots = config.root_policy(data_dir);
+    let refused = roots.refused(&registry).await.context("cannot check the integrations' libraries")?;
+    for (id, reason) in &refused {
+        tracing::error!(integration_id = id, %reason, "this integration's library is not served until its root is moved");
+    }
+    let state = AppState::new(registry, settings, Arc::new(storage))
+        .await?
+        .with_admin_token(config.admin.token.clone())
+        .with_root_policy(roots, refused);
     if config.documents.rescan_interval_secs > 0 {
         docbridge_server::spawn_maintenance(state.clone(), Duration::from_secs(config.documents.rescan_interval_secs));
     }

@@ -61,15 +61,43 @@ impl Params {
     }
 
     pub fn id(&self, name: &'static str) -> Result<ItemId, ApiError> {
-        Ok(ItemId::parse(name, self.required(name)?)?)
+        parse_id(name, self.required(name)?)
     }
 
+    /// `parentId`: absent, empty and `/` mean the root (C9).
     pub fn parent(&self) -> Result<ItemId, ApiError> {
-        Ok(ItemId::parse_parent("parentId", self.get("parentId"))?)
+        match self.get("parentId") {
+            None | Some("") => Ok(ItemId::root()),
+            Some(raw) => parse_id("parentId", raw),
+        }
     }
 
     pub fn count(&self, name: &'static str) -> Result<Option<u64>, ProtocolError> {
         parse_count(name, self.get(name))
+    }
+}
+
+/// An item ID from a client. An ID is opaque to its caller, so one that docbridge could never
+/// have issued is simply an ID of no item: 404, like an unknown one (C6). The answer does not
+/// repeat the ID, which may be anything up to the header size limit.
+pub fn parse_id(field: &'static str, raw: &str) -> Result<ItemId, ApiError> {
+    ItemId::parse(field, raw).map_err(|_| ApiError::not_found(format!("{field}: no item with that ID")))
+}
+
+/// The longest `username` header accepted: an e-mail address is at most 320 bytes (RFC 3696
+/// erratum 1690: 64 for the local part, `@`, 255 for the domain). The name is copied into
+/// every signed link and audit line, so a longer one is refused rather than carried.
+pub const MAX_USERNAME_BYTES: usize = 320;
+
+/// The `username` header of an ApiKey call: absent stays absent (the auth layer says what is
+/// missing); over [`MAX_USERNAME_BYTES`] is a 400.
+pub fn username_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    match header_text(headers, "username") {
+        Some(name) if name.len() > MAX_USERNAME_BYTES => Err(ApiError::bad_request(format!(
+            "username: is longer than {MAX_USERNAME_BYTES} bytes ({} bytes)",
+            name.len()
+        ))),
+        other => Ok(other),
     }
 }
 
@@ -93,6 +121,31 @@ mod tests {
         assert!(p.required("query").is_err());
         assert!(Params::from_query(Some("max=-1")).unwrap().count("max").is_err());
         assert!(Params::from_query(Some("id=..%2Fetc")).unwrap().id("id").is_err());
+    }
+
+    #[test]
+    fn malformed_ids_are_not_found_and_missing_ones_are_bad_requests() {
+        for raw in ["id=..%2Fetc", "id=a%20b", "id=%C3%A9", &format!("id={}", "x".repeat(65))] {
+            let err = Params::from_query(Some(raw)).unwrap().id("id").unwrap_err();
+            assert_eq!(err.status, axum::http::StatusCode::NOT_FOUND, "{raw}");
+            assert!(!err.message.contains(".."), "{}", err.message);
+        }
+        let err = Params::from_query(Some("parentId=..")).unwrap().parent().unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::NOT_FOUND);
+        let err = Params::from_query(Some("")).unwrap().id("id").unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn usernames_are_bounded() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(username_header(&headers).unwrap(), None);
+        headers.insert("username", "x".repeat(MAX_USERNAME_BYTES).parse().unwrap());
+        assert!(username_header(&headers).unwrap().is_some());
+        headers.insert("username", "x".repeat(MAX_USERNAME_BYTES + 1).parse().unwrap());
+        let err = username_header(&headers).unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
+        assert!(err.message.starts_with("username:"), "{}", err.message);
     }
 
     proptest! {

@@ -204,6 +204,8 @@ pub struct Admin {
     registry: Registry,
     public_url: String,
     actor: String,
+    /// Where libraries may be; `None` checks nothing (embedders, tests).
+    roots: Option<std::sync::Arc<crate::roots::RootPolicy>>,
 }
 
 /// An integration as the administration shows it: every field of Workfront's form (C22), with
@@ -553,7 +555,30 @@ fn patch_fields(patch: &IntegrationPatch) -> String {
 
 impl Admin {
     pub fn new(registry: Registry, public_url: impl Into<String>, actor: impl Into<String>) -> Self {
-        Admin { registry, public_url: public_url.into().trim_end_matches('/').to_owned(), actor: actor.into() }
+        Admin {
+            registry,
+            public_url: public_url.into().trim_end_matches('/').to_owned(),
+            actor: actor.into(),
+            roots: None,
+        }
+    }
+
+    /// Checks new and edited library roots against `roots` (`roots.rs`).
+    pub fn with_roots(mut self, roots: Option<std::sync::Arc<crate::roots::RootPolicy>>) -> Self {
+        self.roots = roots;
+        self
+    }
+
+    /// Whether `root` may be the library of `slug` (new, or edited): called before a folder is
+    /// created for it, and again by `add` and `edit`.
+    pub async fn check_root(&self, slug: &str, storage_kind: &str, root: &str) -> Result<(), RegistryError> {
+        let Some(policy) = &self.roots else { return Ok(()) };
+        let root = if storage_kind == "fs" {
+            std::path::absolute(root).map(|p| p.display().to_string()).unwrap_or(root.to_owned())
+        } else {
+            root.to_owned()
+        };
+        policy.check_new(&self.registry, slug, storage_kind, &root).await
     }
 
     pub fn registry(&self) -> &Registry {
@@ -644,7 +669,10 @@ impl Admin {
     ) -> Result<(Integration, IntegrationCredentials), RegistryError> {
         let slug = request.slug.clone().unwrap_or_else(|| slug_from_name(&request.name));
         let detail = format!("name={:?} auth={} root={}", request.name, request.auth.as_str(), request.root);
-        let result = add_integration_of_kind(&self.registry, &self.public_url, request, storage_kind).await;
+        let result = match self.check_root(&slug, storage_kind, &request.root).await {
+            Ok(()) => add_integration_of_kind(&self.registry, &self.public_url, request, storage_kind).await,
+            Err(e) => Err(e),
+        };
         self.audit(&slug, "integration.add", None, Some(detail), &result).await;
         result
     }
@@ -653,10 +681,24 @@ impl Admin {
         let result = if patch.is_empty() {
             Err(RegistryError::InvalidInput { field: "edit", reason: "nothing to change".into() })
         } else {
-            self.registry.edit_integration(slug, patch).await
+            match self.check_edited_root(slug, patch).await {
+                Ok(()) => self.registry.edit_integration(slug, patch).await,
+                Err(e) => Err(e),
+            }
         };
         self.audit(slug, "integration.edit", None, Some(patch_fields(patch)), &result).await;
         self.view(&result?).await
+    }
+
+    /// A changed root is checked; an unchanged one is not, so that an integration registered
+    /// before the rules can still be renamed or disabled.
+    async fn check_edited_root(&self, slug: &str, patch: &IntegrationPatch) -> Result<(), RegistryError> {
+        let Some(root) = &patch.storage_root else { return Ok(()) };
+        let current = self.integration(slug).await?;
+        if *root == current.storage_root {
+            return Ok(());
+        }
+        self.check_root(slug, &current.storage_kind, root).await
     }
 
     /// Enables or disables an integration; the server sees it on the next request.

@@ -92,6 +92,10 @@ pub struct AppState {
     libraries: Arc<Libraries>,
     /// The admin API's bearer token (`admin.token`); empty keeps the API disabled.
     admin_token: Arc<secrecy::SecretString>,
+    /// Where libraries may be (`roots.rs`); `None` checks nothing.
+    roots: Option<Arc<crate::roots::RootPolicy>>,
+    /// Integrations not served because of where their library is, with why (found at start).
+    refused_roots: Arc<HashMap<i64, String>>,
 }
 
 /// Each integration's `Library`, with what it was built from.
@@ -127,6 +131,8 @@ impl AppState {
             storage,
             libraries: Arc::default(),
             admin_token: Arc::new(secrecy::SecretString::from(String::new())),
+            roots: None,
+            refused_roots: Arc::default(),
         })
     }
 
@@ -141,6 +147,20 @@ impl AppState {
         &self.admin_token
     }
 
+    /// Checks library roots against `policy`: those of the integrations in `refused` (from
+    /// [`RootPolicy::refused`](crate::roots::RootPolicy::refused) at start) are not served,
+    /// a folder root that a later edit puts somewhere forbidden is not served either, and the
+    /// admin API and page check new roots.
+    pub fn with_root_policy(mut self, policy: crate::roots::RootPolicy, refused: HashMap<i64, String>) -> Self {
+        self.roots = Some(Arc::new(policy));
+        self.refused_roots = Arc::new(refused);
+        self
+    }
+
+    pub(crate) fn roots(&self) -> Option<Arc<crate::roots::RootPolicy>> {
+        self.roots.clone()
+    }
+
     /// The library of an integration, built on first use and rebuilt when its record changes.
     pub fn library(&self, integration: &Integration) -> Result<Arc<Library>, StorageError> {
         let key = LibraryKey {
@@ -153,6 +173,16 @@ impl AppState {
             && *cached_key == key
         {
             return Ok(library.clone());
+        }
+        if let Some(reason) = self.refused_roots.get(&integration.id) {
+            return Err(StorageError::InvalidPath(format!("not served: {reason}")));
+        }
+        if integration.storage_kind == "fs"
+            && let Some(policy) = &self.roots
+        {
+            policy
+                .check_placement(std::path::Path::new(&integration.storage_root))
+                .map_err(|reason| StorageError::InvalidPath(format!("not served: {reason}")))?;
         }
         let storage = self.storage.open(integration)?;
         let library = Arc::new(Library::new(

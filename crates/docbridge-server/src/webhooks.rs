@@ -19,7 +19,7 @@ use futures::{StreamExt, TryStreamExt};
 use crate::error::{ApiError, Vocabulary};
 use crate::limits::{FailureKey, client_address};
 use crate::links::signed_url;
-use crate::params::{Params, header_text};
+use crate::params::{Params, header_text, parse_id, username_header};
 use crate::state::AppState;
 
 fn vocabulary(endpoint: Endpoint) -> Vocabulary {
@@ -379,7 +379,7 @@ fn delete_target(params: &Params) -> Result<docbridge_protocol::ItemId, ApiError
             if rest.iter().any(|(_, v)| v != first) {
                 return Err(ApiError::bad_request("documentId, folderId and id name different items"));
             }
-            Ok(docbridge_protocol::ItemId::parse(name, first)?)
+            parse_id(name, first)
         }
     }
 }
@@ -420,7 +420,7 @@ pub async fn authenticate(
     let username = match integration.auth_type {
         AuthType::ApiKey => {
             let hashes = snapshot.api_key_hashes(integration.id).await?;
-            docbridge_auth::check_api_key(&hashes, header_text(headers, "apikey"), header_text(headers, "username"))
+            docbridge_auth::check_api_key(&hashes, header_text(headers, "apikey"), username_header(headers)?)
                 .map_err(wrong)?
                 .username
         }

@@ -139,6 +139,50 @@ fn content(seed: usize, len: usize) -> Vec<u8> {
     (0..len).map(|i| ((i * 31 + seed * 7) % 251) as u8).collect()
 }
 
+/// The temporary upload files in a library's `.docbridge/tmp`.
+fn temp_uploads(tmp: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(tmp) else { return Vec::new() };
+    entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|name| name.ends_with(".upload")).collect()
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+/// The database holds the link-signing key (issue #13 finding 8): a first start makes the data
+/// directory, the database and its WAL files private, and a start on wider ones says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_data_directory_is_private_and_a_wide_one_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data).await;
+    let api = Api { http: reqwest::Client::new(), base: server.base.clone(), key: server.api_key() };
+    api.upload_new("written.txt", b"makes the WAL grow".to_vec()).await.unwrap();
+    let db = data.join("docbridge.db");
+    assert_eq!(mode(&data), 0o700, "data directory");
+    assert_eq!(mode(&db), 0o600, "database");
+    for suffix in ["-wal", "-shm"] {
+        let file = data.join(format!("docbridge.db{suffix}"));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    assert_eq!(mode(&data.join("cache")), 0o700, "thumbnail cache");
+    drop(server);
+
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let log = dir.path().join("server.log");
+    let server = Server::start_logging(&data, Some(&log)).await;
+    drop(server);
+    let log = std::fs::read_to_string(&log).unwrap();
+    let warnings: Vec<&str> =
+        log.lines().filter(|l| l.contains("WARN") && l.contains("readable by other users")).collect();
+    assert_eq!(warnings.len(), 2, "one line for the folder, one for the database: {warnings:#?}");
+    assert!(warnings.iter().any(|l| l.contains("\"755\"")), "{warnings:#?}");
+    assert_eq!(mode(&data), 0o755, "an administrator's choice is reported, not changed");
+}
+
 fn docbridge(data: &Path, args: &[&str]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_docbridge")).arg("--data-dir").arg(data).args(args).output().unwrap();
     assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
@@ -203,6 +247,14 @@ async fn sigkill_loses_nothing_acknowledged_and_shows_nothing_partial() {
         }
         acknowledged
     });
+    // The stalled upload is being written to its temporary file.
+    let tmp = data.join("documents/.docbridge/tmp");
+    for _ in 0..500 {
+        if !temp_uploads(&tmp).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     for _ in 0..2000 {
         let churned = api
             .list_root()
@@ -224,9 +276,16 @@ async fn sigkill_loses_nothing_acknowledged_and_shows_nothing_partial() {
     drop(tx);
     drop(server);
 
+    let leftovers = temp_uploads(&tmp);
+    assert!(!leftovers.is_empty(), "the kill left the stalled upload's temporary file");
+
     let server = Server::start(&data).await;
     assert!(!server.output.lock().unwrap().contains("ApiKey:"), "the key is printed only on the first start");
     let api = Api { http: reqwest::Client::new(), base: server.base.clone(), key };
+    // The first call opens the library, which reclaims what the dead process left at once
+    // (issue #13 finding 11: not an hour later).
+    api.list_root().await;
+    assert_eq!(temp_uploads(&tmp), Vec::<String>::new(), "dead uploads' temporary files are reclaimed at start");
 
     for (id, (name, bytes)) in &expected {
         let (status, meta) = api.json(reqwest::Method::GET, "metadata", &[("id", id)]).await.unwrap();

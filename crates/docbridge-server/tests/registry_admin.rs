@@ -42,10 +42,13 @@ impl Env {
         let registry = Registry::connect(&config.database_url(&data)).await.expect("registry opens");
         let (listener, base) = in_process::listen().await;
         let settings = in_process::settings(&base, dir.path(), "docbridge tests");
+        // As `serve` does: libraries in forbidden places are refused (issue #13 finding 10).
+        let refused = config.root_policy(&data).refused(&registry).await.expect("roots checked");
         let state = AppState::new(registry, settings, Arc::new(BuiltinStorage::default()))
             .await
             .expect("state")
-            .with_admin_token(token.to_owned().into());
+            .with_admin_token(token.to_owned().into())
+            .with_root_policy(config.root_policy(&data), refused);
         let serving = Serving::start(listener, state);
         Env { _dir: dir, data, base, http: reqwest::Client::new(), serving }
     }
@@ -451,7 +454,10 @@ async fn admin_api_manages_integrations_users_and_grants() {
     let (status, conflict) = env.api(Method::POST, "/integrations", Some(valid.clone())).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(conflict["error"].as_str().unwrap().starts_with("slug:"), "{conflict}");
-    let (status, conflict) = env.api(Method::POST, "/integrations", Some(with("slug", json!("api-2")))).await;
+    // A library of its own (the same one would overlap "api"'s), but a taken name.
+    let mut same_name = with("slug", json!("api-2"));
+    same_name["root"] = json!(env.data.join("libraries").join("api-2"));
+    let (status, conflict) = env.api(Method::POST, "/integrations", Some(same_name)).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(conflict["error"].as_str().unwrap().starts_with("name:"), "{conflict}");
 
@@ -915,4 +921,109 @@ async fn actions_file_replaces_every_action() {
     env.cli_fails(&["integration", "edit", "files", "--actions-file", file.to_str().unwrap()], "actions-file:").await;
     assert!(Path::new(&file).exists());
     env.stop().await;
+}
+
+/// A library's root can be nowhere that serves docbridge's own files or another library's
+/// (issue #13 finding 10: one integration served `docbridge.db`). Links are resolved first.
+#[tokio::test]
+async fn library_roots_never_hold_the_data_directory_or_another_library() {
+    let env = Env::start(TOKEN).await;
+    let base = env.data.parent().expect("parent").to_path_buf();
+    let data = env.data.to_str().unwrap().to_owned();
+    env.add_integration("one", &[]).await;
+    let one = env.data.join("libraries/one");
+    std::os::unix::fs::symlink(&env.data, base.join("innocent")).unwrap();
+    std::os::unix::fs::symlink(&one, base.join("alias")).unwrap();
+    let path = |p: &Path| p.to_str().unwrap().to_owned();
+    // (root, what the refusal says, whether moving "one" there is refused too)
+    let refused = [
+        (data.clone(), "data directory", true),
+        (path(&base), "data directory", true),
+        (path(&base.join("innocent")), "data directory", true),
+        (path(&env.data.join("cache")), "inside the data directory", true),
+        (path(&one), "overlaps", false),
+        (path(&one.join("sub")), "overlaps", false),
+        (path(&base.join("alias/sub")), "overlaps", false),
+        (path(&env.data.join("libraries")), "overlaps", false),
+    ];
+    for (root, why, edit) in &refused {
+        env.cli_fails(
+            &["integration", "add", "--name", "two", "--slug", "two", "--auth", "apikey", "--root", root],
+            why,
+        )
+        .await;
+        let (status, body) = env
+            .api(
+                Method::POST,
+                "/integrations",
+                Some(json!({"name": "three", "slug": "three", "auth": "apikey", "root": root})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{root}: {body}");
+        assert!(body["error"].as_str().unwrap().starts_with("root:"), "{body}");
+        if *edit {
+            env.cli_fails(&["integration", "edit", "one", "--root", root], why).await;
+            let (status, body) = env.api(Method::PATCH, "/integrations/one", Some(json!({"root": root}))).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{root}: {body}");
+        }
+    }
+    assert!(!env.data.join("cache").exists() && !one.join("sub").exists(), "no folder made for a refused root");
+    // Beside each other is fine, and `[storage] roots_under` confines roots when set.
+    env.add_integration("two", &["--root", &path(&base.join("two"))]).await;
+    let confined = env
+        .command(&["integration", "add", "--name", "etc", "--auth", "apikey", "--root", &path(&base.join("etc"))])
+        .env("DOCBRIDGE_STORAGE__ROOTS_UNDER", base.join("srv"))
+        .output()
+        .await
+        .unwrap();
+    assert!(!confined.status.success());
+    assert!(String::from_utf8_lossy(&confined.stderr).contains("roots_under"), "{confined:?}");
+    assert!(!base.join("etc").exists());
+    env.stop().await;
+}
+
+/// An integration registered before the rules (or by hand) whose library holds the data
+/// directory is not served at all: never `docbridge.db`. The others are.
+#[tokio::test]
+async fn an_integration_already_serving_the_data_directory_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("documents")).unwrap();
+    let config = Config::load(None, &HashMap::new(), &Overrides::default()).expect("default configuration");
+    let registry = Registry::connect(&config.database_url(&data)).await.expect("registry opens");
+    let (listener, base) = in_process::listen().await;
+    let default = docbridge_server::setup::ensure_default_integration(&registry, &base, &data.join("documents"))
+        .await
+        .unwrap()
+        .unwrap();
+    let request = |name: &str, root: &Path| docbridge_server::setup::AddIntegration {
+        name: name.into(),
+        slug: Some(name.into()),
+        auth: docbridge_registry::AuthType::ApiKey,
+        root: root.display().to_string(),
+        redirect_uris: Vec::new(),
+        request_params: Vec::new(),
+        default_role: docbridge_registry::DefaultRole::Editor,
+        custom_actions: Vec::new(),
+    };
+    let (_, leaky) = docbridge_server::setup::add_integration(&registry, &base, request("leaky", &data)).await.unwrap();
+    let refused = config.root_policy(&data).refused(&registry).await.unwrap();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused.values().all(|r| r.contains("\"leaky\"") && r.contains("data directory")), "{refused:?}");
+    let settings = in_process::settings(&base, dir.path(), "docbridge tests");
+    let state = AppState::new(registry, settings, Arc::new(BuiltinStorage::default()))
+        .await
+        .unwrap()
+        .with_root_policy(config.root_policy(&data), refused);
+    let serving = Serving::start(listener, state);
+    let http = reqwest::Client::new();
+    let list = |slug: &'static str, key: String| {
+        http.get(format!("{base}/webhooks/{slug}/files")).header("apiKey", key).header("username", "a@example.com")
+    };
+    let (status, body) = reply(list("leaky", leaky.api_key.unwrap())).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(!body.to_string().contains("docbridge.db"), "{body}");
+    let (status, body) = reply(list("default", default.api_key.unwrap())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    serving.stop().await;
 }

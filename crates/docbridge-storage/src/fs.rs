@@ -30,8 +30,13 @@
 //!
 //! Temporary objects are named `<uuid>.upload` (a write in progress) or `<uuid>.deleting` (a
 //! folder moved aside so that its deletion looks atomic). A crash can leave some behind; they are
-//! invisible, and [`FsStorage::new`] removes those untouched for [`TEMP_GRACE`] (an hour), not
-//! all of them, because another process may be serving the same root and writing one right now.
+//! invisible, and [`FsStorage::new`] (so every start, and `docbridge fsck`) removes them at once,
+//! whatever their age, except the uploads that are still being written. Another process may be
+//! serving the same root and writing one right now, so a writer holds an exclusive `flock` on its
+//! temporary file for as long as the file exists: a file nobody holds is a dead process's, and
+//! the kernel drops the lock when a process dies, however it dies. A `.deleting` folder is
+//! removed whoever started removing it (two processes removing one folder do no harm). Any other
+//! name in the folder (none is made by docbridge) goes once untouched for [`TEMP_GRACE`].
 //! [`FsStorage::clean_temp`] does the same on demand.
 //!
 //! A folder inside the library that is a mount point of another filesystem cannot receive
@@ -48,7 +53,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Stat};
+use rustix::fs::{AtFlags, Dir, FileType, FlockOperation, Mode, OFlags, Stat};
 use rustix::io::Errno;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
@@ -58,10 +63,14 @@ use crate::{ByteStream, Entry, EntryKind, Result, Storage, StorageError, Storage
 /// The folder inside [`INTERNAL_DIR`] that holds temporary objects.
 pub const TEMP_DIR: &str = "tmp";
 
-/// How long a temporary object must have been left untouched before [`FsStorage::new`] removes
-/// it. Long enough that an upload still running in another process sharing the root (whose file
-/// changes with every write) is never taken for a crash's leftover.
+/// How long an entry of the temporary folder that docbridge did not name (neither `.upload` nor
+/// `.deleting`, so with no lock to tell whether it is in use) must have been left untouched
+/// before [`FsStorage::new`] removes it.
 pub const TEMP_GRACE: Duration = Duration::from_secs(60 * 60);
+
+/// How many fresh names a writer tries when a sweep takes its temporary file between its
+/// creation and its locking (a window of microseconds, so more than one retry is very rare).
+const TEMP_ATTEMPTS: usize = 8;
 
 /// Bytes per chunk of a read stream. Large chunks mean few trips to the blocking pool and few
 /// `writev` calls per megabyte sent; with one chunk read ahead, a download holds at most two.
@@ -107,8 +116,9 @@ pub struct FsStorage {
 
 impl FsStorage {
     /// Opens the library at `root`, creating the folder (and its parents) if missing, and the
-    /// bookkeeping folder inside it. Removes temporary objects that a crashed process left
-    /// behind and nobody touched for [`TEMP_GRACE`].
+    /// bookkeeping folder inside it. Removes the temporary objects that a crashed process left
+    /// behind (see the module's documentation: uploads no live writer holds, folders being
+    /// deleted, and unknown entries untouched for [`TEMP_GRACE`]).
     ///
     /// Blocks while it does so: meant for start-up, or `spawn_blocking` from async code.
     pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
@@ -125,9 +135,10 @@ impl FsStorage {
         &self.fs.root
     }
 
-    /// Removes the temporary objects not modified for `older_than` (what [`FsStorage::new`] does
-    /// with [`TEMP_GRACE`]) and answers how many went. For a long-running process that wants to
-    /// sweep periodically.
+    /// Removes the temporary objects a dead process left (uploads no writer holds, folders being
+    /// deleted) and the unknown entries not modified for `older_than` (what [`FsStorage::new`]
+    /// does with [`TEMP_GRACE`]), and answers how many went. Uploads in progress, in this process
+    /// or another one sharing the root, are left alone.
     pub async fn clean_temp(&self, older_than: Duration) -> Result<usize> {
         let fs = self.fs.clone();
         blocking(move || fs.clean_temp(older_than)).await
@@ -448,10 +459,25 @@ impl Fs {
         let (parent, name) = self.open_parent(path)?;
         let replaced = check_write_target(&parent, name, mode, path)?;
         let dir = self.temp_dir()?;
-        let name = format!("{}.upload", uuid::Uuid::new_v4());
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(&dir, name.as_str(), flags, FILE_MODE).map_err(io_error)?;
-        Ok((TempFile { dir, name, armed: true }, File::from(fd), replaced))
+        for _ in 0..TEMP_ATTEMPTS {
+            let name = format!("{}.upload", uuid::Uuid::new_v4());
+            let fd = rustix::fs::openat(&dir, name.as_str(), flags, FILE_MODE).map_err(io_error)?;
+            // The lock tells a sweep (`clean_temp`, maybe in another process) that this file is
+            // alive. A sweep may have come between the creation and the lock: then it holds
+            // the lock, or has already unlinked the file; either way this name is lost, and
+            // the next one is tried (the sweep removes this one).
+            match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {}
+                Err(Errno::WOULDBLOCK) => continue,
+                Err(e) => return Err(io_error(e)),
+            }
+            if rustix::fs::fstat(&fd).map_err(io_error)?.st_nlink == 0 {
+                continue;
+            }
+            return Ok((TempFile { dir, name, armed: true }, File::from(fd), replaced));
+        }
+        Err(StorageError::Io(io::Error::other("could not create a temporary file: each one was swept at once")))
     }
 
     /// Moves a finished temporary file to `path`; `temp` removes the file if this fails.
@@ -589,7 +615,8 @@ impl Fs {
         }
     }
 
-    /// Removes temporary objects whose modification time is older than `older_than`.
+    /// Removes uploads no writer holds, folders being deleted, and other entries whose
+    /// modification time is older than `older_than`.
     fn clean_temp(&self, older_than: Duration) -> Result<usize> {
         let dir = self.temp_dir()?;
         let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(UNIX_EPOCH);
@@ -598,7 +625,16 @@ impl Fs {
             let Some(st) = stat_at(&dir, &name)? else {
                 continue;
             };
-            if stat_mtime(&st) >= DateTime::<Utc>::from(cutoff) {
+            if name.ends_with(".upload") && kind_of(&st) == Kind::File {
+                match remove_unheld(&dir, &name) {
+                    Ok(true) => removed += 1,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(name = %name, error = %e, "cannot remove a dead upload's temporary file"),
+                }
+                continue;
+            }
+            let dead = name.ends_with(".deleting") && kind_of(&st) == Kind::Dir;
+            if !dead && stat_mtime(&st) >= DateTime::<Utc>::from(cutoff) {
                 continue;
             }
             match remove_any(&dir, &name) {
@@ -741,6 +777,27 @@ fn remove_any(parent: &OwnedFd, name: &str) -> io::Result<()> {
     }
     match rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes a temporary upload unless a writer holds its lock; answers whether it went. The lock
+/// is held while the name is unlinked, so a writer that created the file just now and has not
+/// locked it yet finds it unlinked (or locked) and takes another name.
+fn remove_unheld(dir: &OwnedFd, name: &str) -> io::Result<bool> {
+    let fd = match rustix::fs::openat(dir, name, READ_FLAGS, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(Errno::WOULDBLOCK) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+        Ok(()) => Ok(true),
+        Err(Errno::NOENT) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }

@@ -209,23 +209,46 @@ async fn leftover_temp_files_are_invisible_and_swept_at_start() {
     let tmp = temp_dir_of(root.path());
     let long_ago = SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
 
-    // What a crash leaves: a half-written upload and a half-deleted folder, both old...
+    // What a kill -9 leaves, just now (issue #13 finding 11: 177 MB stayed for an hour): a
+    // half-written upload and a half-deleted folder...
     fs::write(tmp.join("crashed.upload"), vec![0u8; 1000]).unwrap();
-    fs::File::options().write(true).open(tmp.join("crashed.upload")).unwrap().set_modified(long_ago).unwrap();
     fs::create_dir_all(tmp.join("gone.deleting/sub")).unwrap();
     fs::write(tmp.join("gone.deleting/sub/f"), "f").unwrap();
-    fs::File::open(tmp.join("gone.deleting")).unwrap().set_modified(long_ago).unwrap();
-    // ...and an upload another process is writing right now.
-    fs::write(tmp.join("running.upload"), "in progress").unwrap();
+    // ...something docbridge did not name, recent and old...
+    fs::write(tmp.join("unknown-recent"), "?").unwrap();
+    fs::write(tmp.join("unknown-old"), "?").unwrap();
+    fs::File::options().write(true).open(tmp.join("unknown-old")).unwrap().set_modified(long_ago).unwrap();
+    // ...and an upload another process sharing the root is writing right now (its writer holds
+    // the temporary file's lock while the bytes trickle in).
+    let (feed, body) = futures::channel::mpsc::unbounded::<std::io::Result<bytes::Bytes>>();
+    let writer = s.clone();
+    let running =
+        tokio::spawn(
+            async move { writer.write(&path("running.txt"), Box::pin(body), WriteMode::CreateNew, None).await },
+        );
+    feed.unbounded_send(Ok(bytes::Bytes::from_static(b"first half, "))).unwrap();
+    while temp_entries(root.path()).iter().filter(|n| n.ends_with(".upload")).count() < 2 {
+        tokio::task::yield_now().await;
+    }
 
     assert!(names(&s, &StoragePath::root()).await.is_empty());
     assert!(walked(&s, &StoragePath::root()).await.is_empty());
     assert!(names(&s, &internal(&[])).await.is_empty(), "tmp must not show inside the internal folder");
     assert!(walked(&s, &internal(&[])).await.is_empty());
 
+    // A start (or `docbridge fsck`) reclaims every dead leftover at once, whatever its age.
     let reopened = FsStorage::new(root.path()).unwrap();
-    assert_eq!(temp_entries(root.path()), ["running.upload"], "only stale temporary objects are swept");
-    assert_eq!(reopened.clean_temp(Duration::ZERO).await.unwrap(), 1);
+    let left = temp_entries(root.path());
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.contains(&"unknown-recent".to_owned()), "{left:?}");
+    assert!(left.iter().any(|n| n.ends_with(".upload") && n != "crashed.upload"), "the live upload stays: {left:?}");
+    assert_eq!(reopened.clean_temp(Duration::ZERO).await.unwrap(), 1, "the unknown entry, never the live upload");
+
+    // The live upload finishes as if nothing happened.
+    feed.unbounded_send(Ok(bytes::Bytes::from_static(b"second half"))).unwrap();
+    drop(feed);
+    running.await.unwrap().unwrap();
+    assert_eq!(content(&s, "running.txt").await, b"first half, second half");
     assert!(temp_entries(root.path()).is_empty());
 }
 

@@ -49,6 +49,7 @@ pub struct Broken {
     pub extra_field: bool,
     pub relative_view_link: bool,
     pub ok_for_unknown_id: bool,
+    pub bad_request_for_malformed_id: bool,
     pub plain_text_errors: bool,
     pub server_error_for_missing_params: bool,
     pub accept_any_credentials: bool,
@@ -359,6 +360,10 @@ fn missing_param(app: &App, name: &str) -> Response {
 fn find(app: &App, id: &str) -> Result<Item, Response> {
     if id == "/" {
         return Ok(root_item());
+    }
+    let well_formed = id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !well_formed && app.options.broken.bad_request_for_malformed_id {
+        return Err(error(app, StatusCode::BAD_REQUEST, "id: is not a valid item ID"));
     }
     let store = lock(&app.store);
     match store.items.get(id) {

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -260,7 +261,7 @@ fn print_view(view: &IntegrationView) {
 pub async fn run(data_dir: &Path, config: &Config, command: IntegrationCommand) -> anyhow::Result<ExitCode> {
     let registry = super::open_registry(data_dir, config).await?;
     let public_url = super::cli_public_url(config, &registry).await;
-    let admin = Admin::new(registry, public_url, actor());
+    let admin = Admin::new(registry, public_url, actor()).with_roots(Some(Arc::new(config.root_policy(data_dir))));
     match command {
         IntegrationCommand::Add {
             name,
@@ -306,6 +307,8 @@ pub async fn run(data_dir: &Path, config: &Config, command: IntegrationCommand) 
             };
             // An S3 library is a key prefix: nothing to create before the first upload.
             let local = storage == "fs";
+            // Before the folder is made: a refused root must not leave one behind.
+            admin.check_root(request.slug.as_deref().unwrap_or_default(), &storage, &root).await?;
             let created = local && std::fs::exists(&root).is_ok_and(|e| !e);
             if local {
                 std::fs::create_dir_all(&root).map_err(|e| anyhow::anyhow!("root: cannot create {root}: {e}"))?;

@@ -16,11 +16,20 @@ use docbridge_registry::Registry;
 use docbridge_server::config::Config;
 
 /// Opens (and migrates) the registry the configuration names.
+/// A fresh data directory and database are private to the owner; wider existing ones get a
+/// warning (`docbridge_server::data_dir`).
 pub async fn open_registry(data_dir: &Path, config: &Config) -> anyhow::Result<Registry> {
-    std::fs::create_dir_all(data_dir)
+    docbridge_server::data_dir::create_private_dir(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let url = config.database_url(data_dir);
-    Registry::connect(&url).await.context("cannot open the database")
+    let file = docbridge_server::data_dir::sqlite_file(&url);
+    if let Some(file) = &file {
+        docbridge_server::data_dir::create_private_database(file)
+            .with_context(|| format!("cannot create the database {}", file.display()))?;
+    }
+    let registry = Registry::connect(&url).await.context("cannot open the database")?;
+    docbridge_server::data_dir::warn_loose(data_dir, file.as_deref());
+    Ok(registry)
 }
 
 /// The configured public URL, or `http://<listen address>`, without a trailing slash.

@@ -153,7 +153,7 @@ async fn unknown_actions_and_documents_fail_with_the_failure_body() {
         404,
     );
     assert_failure(&action(&server, Method::GET, &[("name", "archive"), ("id", "AAAAAAAAAAAAAAAAAAAAAA")]).await, 404);
-    assert_failure(&action(&server, Method::GET, &[("name", "archive"), ("id", "../x")]).await, 400);
+    assert_failure(&action(&server, Method::GET, &[("name", "archive"), ("id", "../x")]).await, 404);
     assert_failure(&action(&server, Method::GET, &[("name", "archive"), ("id", "/")]).await, 400);
     assert_failure(&action(&server, Method::GET, &[("name", "archive")]).await, 400);
     assert_eq!(ids(&server.list("/").await), [id_of(&file)]);

@@ -233,3 +233,19 @@ async fn a_non_ascii_username_is_accepted() {
             .await;
     assert_eq!(reply.status, StatusCode::OK, "a username is any non-empty text: {}", reply.text());
 }
+
+/// The `username` header is copied into every signed link and audit line: an e-mail address
+/// fits in 320 bytes, anything longer is refused (issue #13: a 60 KB one was carried along).
+#[tokio::test]
+async fn an_overlong_username_is_refused() {
+    let server = TestServer::start().await;
+    let longest = format!("{}@example.com", "u".repeat(320 - "@example.com".len()));
+    let reply = files_with(&server, &[("apiKey", &server.key), ("username", &longest)]).await;
+    assert_eq!(reply.status, StatusCode::OK, "320 bytes is an e-mail address: {}", reply.text());
+    for long in [format!("u{longest}"), "x".repeat(60 * 1024)] {
+        let reply = files_with(&server, &[("apiKey", &server.key), ("username", &long)]).await;
+        assert_error(&reply, 400);
+        assert!(reply.text().contains("username: is longer than 320 bytes"), "{}", reply.text());
+        assert!(!reply.text().contains("xxxxxxxx"), "the name is not echoed back");
+    }
+}

@@ -194,7 +194,8 @@ async fn delete_failures_speak_failure() {
     let b = server.upload("/", "b.txt", "b").await;
     assert_failure(&delete(&server, Method::PUT, "id", "AAAAAAAAAAAAAAAAAAAAAA").await, 404);
     assert_failure(&delete(&server, Method::PUT, "id", "/").await, 400);
-    assert_failure(&delete(&server, Method::PUT, "documentId", "../a.txt").await, 400);
+    // A malformed ID is an ID of no item (C6).
+    assert_failure(&delete(&server, Method::PUT, "documentId", "../a.txt").await, 404);
     assert_failure(&send(server.call(Method::PUT, "delete", &[])).await, 400);
     // Two parameters naming different items are refused rather than guessed at.
     assert_failure(

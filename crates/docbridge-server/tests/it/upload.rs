@@ -52,7 +52,14 @@ async fn bad_file_names_are_refused() {
     let server = TestServer::start().await;
     let long = "x".repeat(256);
     let long_unicode = "é".repeat(128);
-    for bad in ["", ".", "..", "a/b", "a\\b", "a\0b", "/", "../escape.txt", "line\nbreak.txt", &long, &long_unicode] {
+    // Bidirectional overrides and zero-width characters make a name look like another one
+    // (issue #13): `invoice\u{202E}fdp.exe` shows as `invoiceexe.pdf`.
+    let disguised =
+        ["invoice\u{202E}fdp.exe", "a\u{200B}b.txt", "\u{FEFF}bom.txt", "x\u{2067}y.txt", "\u{200F}rtl.txt"];
+    for bad in ["", ".", "..", "a/b", "a\\b", "a\0b", "/", "../escape.txt", "line\nbreak.txt", &long, &long_unicode]
+        .into_iter()
+        .chain(disguised)
+    {
         let reply = send(server.call(Method::POST, "uploadInit", &[("parentId", "/"), ("filename", bad)])).await;
         assert_error(&reply, 400);
     }
@@ -174,7 +181,7 @@ async fn post_is_accepted_for_upload() {
 async fn uploading_to_an_unknown_id_fails() {
     let server = TestServer::start().await;
     assert_upload_fail(&server.put_bytes("AAAAAAAAAAAAAAAAAAAAAA", "bytes").await, 404);
-    assert_upload_fail(&server.put_bytes("../../etc/passwd", "bytes").await, 400);
+    assert_upload_fail(&server.put_bytes("../../etc/passwd", "bytes").await, 404);
     assert_upload_fail(&send(server.call(Method::PUT, "upload", &[]).body("bytes")).await, 400);
     // An ID that names a folder was never reserved for an upload.
     let folder = server.create_folder("/", "folder").await;

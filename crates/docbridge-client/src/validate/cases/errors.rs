@@ -14,9 +14,13 @@ fn missing_id(ctx: &Ctx) -> String {
     format!("dbv{}missing", ctx.token)
 }
 
-/// An unknown ID is a 404 with `{"status":"error"}` on every endpoint that takes one.
+/// An unknown ID is a 404 with `{"status":"error"}` on every endpoint that takes one; so is a
+/// malformed one (C6: an ID is opaque to its caller, which cannot tell the two apart).
 pub(super) async fn unknown_id(ctx: &mut Ctx) -> Step {
     let missing = missing_id(ctx);
+    // Not `[A-Za-z0-9_-]`: no provider following C6 can have issued it. The docs say nothing
+    // of malformed IDs, so a provider answering 400 breaks only the contract.
+    let malformed = format!("../{missing}");
     let probes: [(&str, &str, Level); 4] = [
         ("metadata", "id", Level::Spec),
         ("files", "parentId", Level::Spec),
@@ -27,6 +31,8 @@ pub(super) async fn unknown_id(ctx: &mut Ctx) -> Step {
         let raw = ctx.call(Method::GET, endpoint, &[(param, &missing)]).await?;
         // The docs do not say whether binary endpoints answer errors in JSON (§7).
         ctx.expect_error(&raw, 404, Level::Spec, body_level);
+        let raw = ctx.call(Method::GET, endpoint, &[(param, &malformed)]).await?;
+        ctx.expect_error(&raw, 404, Level::Contract, body_level);
     }
     Ok(())
 }

@@ -196,8 +196,8 @@ static CASES: &[Case] = &[
     case!(
         "errors.unknown-id",
         Errors,
-        "§7 / C20",
-        "an unknown ID is 404 with {\"status\":\"error\"}",
+        "§7 / C20 / C6",
+        "an unknown or malformed ID is 404 with {\"status\":\"error\"}",
         [Metadata, Files, Download, Thumbnail],
         errors::unknown_id
     ),
