@@ -286,6 +286,7 @@ impl Fixture {
             request_timeout: Duration::from_secs(60),
             max_concurrent_uploads: 4,
             max_auth_failures_per_minute: u32::MAX,
+            timeouts: docbridge_server::Timeouts::default(),
         };
         let state =
             AppState::new(registry, settings, Arc::new(BuiltinStorage::default())).await.expect("the router state");

@@ -50,6 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         request_timeout: std::time::Duration::from_secs(60),
         max_concurrent_uploads: 16,
         max_auth_failures_per_minute: 30,
+        timeouts: docbridge_server::Timeouts::default(),
     };
     let state = AppState::new(registry, settings, Arc::new(Catalogue(store))).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8090").await?;

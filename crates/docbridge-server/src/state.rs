@@ -76,6 +76,9 @@ pub struct ServerSettings {
     pub request_timeout: std::time::Duration,
     pub max_concurrent_uploads: usize,
     pub max_auth_failures_per_minute: u32,
+    /// Header-read and idle timeouts (applied by `serve_with` / `tls::serve`, which are handed
+    /// them) and the minimum upload rate (applied by `/upload`).
+    pub timeouts: crate::Timeouts,
 }
 
 /// Shared state of the router. Cheap to clone.

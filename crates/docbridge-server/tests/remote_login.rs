@@ -57,6 +57,7 @@ impl Fixture {
             request_timeout: Duration::from_secs(60),
             max_concurrent_uploads: 4,
             max_auth_failures_per_minute: 10_000,
+            timeouts: docbridge_server::Timeouts::default(),
         };
         let state =
             AppState::new(registry.clone(), server_settings, Arc::new(BuiltinStorage::default())).await.unwrap();

@@ -127,6 +127,7 @@ impl TestServer {
             request_timeout: Duration::from_secs(120),
             max_concurrent_uploads: 16,
             max_auth_failures_per_minute: options.max_auth_failures_per_minute,
+            timeouts: docbridge_server::Timeouts::default(),
         };
         let state =
             AppState::new(registry.clone(), settings, Arc::new(BuiltinStorage::default())).await.expect("state");
