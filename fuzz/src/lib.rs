@@ -287,6 +287,7 @@ impl Fixture {
             max_concurrent_uploads: 4,
             max_auth_failures_per_minute: u32::MAX,
             trusted_proxies: Default::default(),
+            timeouts: docbridge_server::Timeouts::default(),
         };
         let state =
             AppState::new(registry, settings, Arc::new(BuiltinStorage::default())).await.expect("the router state");

@@ -51,6 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_concurrent_uploads: 16,
         max_auth_failures_per_minute: 30,
         trusted_proxies: Default::default(),
+        timeouts: docbridge_server::Timeouts::default(),
     };
     let state = AppState::new(registry, settings, Arc::new(Catalogue(store))).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8090").await?;

@@ -71,6 +71,13 @@ pub struct Config {
 pub struct HttpConfig {
     pub listen: String,
     pub request_timeout_secs: u64,
+    /// Seconds a request's head (request line and headers) may take to arrive.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection with no request in progress stays open.
+    pub idle_timeout_secs: u64,
+    /// The slowest upload accepted, averaged over `upload_rate_window_secs`; 0 accepts any.
+    pub min_upload_bytes_per_sec: u64,
+    pub upload_rate_window_secs: u64,
     pub shutdown_grace_secs: u64,
     pub max_auth_failures_per_minute: u32,
     /// Addresses and networks of the proxies whose forwarding header names the client.
@@ -82,6 +89,34 @@ pub struct HttpConfig {
     pub tls_cert: String,
     /// PEM private key of `tls_cert`.
     pub tls_key: String,
+}
+
+impl HttpConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let at_least_one = |key, value: u64| {
+            if value == 0 {
+                // Zero would close every connection before its first request could arrive.
+                return Err(ConfigError::Invalid { key, reason: "must be at least 1".into() });
+            }
+            Ok(())
+        };
+        at_least_one("http.header_read_timeout_secs", self.header_read_timeout_secs)?;
+        at_least_one("http.idle_timeout_secs", self.idle_timeout_secs)?;
+        at_least_one("http.upload_rate_window_secs", self.upload_rate_window_secs)
+    }
+
+    /// The connection and upload timeouts these settings ask for.
+    pub fn timeouts(&self) -> crate::Timeouts {
+        use std::time::Duration;
+        crate::Timeouts {
+            header_read: Duration::from_secs(self.header_read_timeout_secs),
+            idle: Duration::from_secs(self.idle_timeout_secs),
+            min_upload_rate: (self.min_upload_bytes_per_sec > 0).then(|| crate::MinRate {
+                bytes_per_sec: self.min_upload_bytes_per_sec,
+                window: Duration::from_secs(self.upload_rate_window_secs),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -340,6 +375,7 @@ impl Config {
         self.conflict_policy()?;
         self.http.trusted_proxies()?;
         self.oauth.validate()?;
+        self.http.validate()?;
         match self.storage.kind.as_str() {
             "fs" => {}
             "s3" if self.storage.s3.bucket.trim().is_empty() => {
@@ -584,6 +620,20 @@ mod tests {
         assert!(err.to_string().contains("documents.conflict_policy"), "{err}");
         let e = env(&[("DOCBRIDGE_PUBLIC_URL", "not a url")]);
         assert!(Config::load(None, &e, &Overrides::default()).unwrap_err().to_string().contains("public_url"));
+    }
+
+    #[test]
+    fn http_timeouts() {
+        let config = Config::load(None, &HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(config.http.timeouts(), crate::Timeouts::default(), "the file's defaults are the code's");
+        let e = env(&[("DOCBRIDGE_HTTP__MIN_UPLOAD_BYTES_PER_SEC", "0"), ("DOCBRIDGE_HTTP__IDLE_TIMEOUT_SECS", "5")]);
+        let timeouts = Config::load(None, &e, &Overrides::default()).unwrap().http.timeouts();
+        assert_eq!((timeouts.min_upload_rate, timeouts.idle), (None, std::time::Duration::from_secs(5)));
+        for key in ["HEADER_READ_TIMEOUT_SECS", "IDLE_TIMEOUT_SECS", "UPLOAD_RATE_WINDOW_SECS"] {
+            let e = env(&[(&format!("DOCBRIDGE_HTTP__{key}"), "0")]);
+            let error = Config::load(None, &e, &Overrides::default()).unwrap_err().to_string();
+            assert!(error.contains(&format!("http.{}", key.to_lowercase())), "{error}");
+        }
     }
 
     #[test]

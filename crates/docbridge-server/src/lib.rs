@@ -8,6 +8,7 @@ mod admin_api;
 mod admin_page;
 pub mod config;
 pub mod data_dir;
+mod connection;
 mod error;
 mod limits;
 mod links;
@@ -32,6 +33,7 @@ use axum::routing::{any, get};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+pub use connection::{MinRate, Timeouts};
 pub use error::{ApiError, Vocabulary};
 pub use limits::{ForwardedHeader, TrustedProxies};
 pub use state::{AppState, BuiltinStorage, ServerSettings, StorageFactory};
@@ -116,11 +118,23 @@ async fn doctor_nonce(
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then finishes requests in flight.
-/// Accepted sockets get `TCP_NODELAY`: without it small answers stall on delayed ACKs.
+/// Serves `app` on `listener` until `shutdown` resolves, then finishes requests in flight, with
+/// the default [`Timeouts`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, app, Timeouts::default(), shutdown).await
+}
+
+/// [`serve`] with the given header-read and idle timeouts (`timeouts.min_upload_rate` is the
+/// router's business: `ServerSettings::timeouts`). Accepted sockets get `TCP_NODELAY`: without
+/// it small answers stall on delayed ACKs.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    timeouts: Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
@@ -129,10 +143,7 @@ pub async fn serve(
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    // Connection info gives the peer address to `limits::client_address`.
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    connection::serve(listener, app, timeouts, shutdown).await
 }
 
 /// Runs each library's upkeep (rescan, content indexing, expired reservations and trash)

@@ -1,20 +1,28 @@
 //! Limits that keep one caller from starving or locking out the others: concurrent uploads per
 //! integration, and failed authentications per client (C20: 429 with `Retry-After`), where the
 //! client is the address [`client_address`] works out, through the proxies the configuration
-//! trusts.
+//! trusts; and the slowest an upload's bytes may arrive.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::future::Future;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use ipnet::IpNet;
+use bytes::Bytes;
+use futures::Stream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::connection::MinRate;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -359,6 +367,99 @@ impl Limits {
     }
 }
 
+/// An upload's bytes, failing with `TimedOut` when a window of `rate.window` spent waiting for the
+/// client brought fewer than `rate.bytes_per_window()` bytes, and saying so through the flag
+/// handed to [`TooSlow::new`] (the storage layer turns any source error into one of its own).
+///
+/// Only time spent waiting for the client counts: while the storage is busy (an S3 part being
+/// sent, a file synced) the stream is not polled, and the client is not to blame for that.
+pub struct TooSlow<S> {
+    inner: S,
+    rate: MinRate,
+    tripped: Arc<AtomicBool>,
+    /// Bytes received in the current window.
+    received: u64,
+    /// Waiting time of the current window, not counting a wait still in progress.
+    waited: Duration,
+    /// When the wait in progress, if any, began.
+    waiting_since: Option<tokio::time::Instant>,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<S> TooSlow<S> {
+    pub fn new(inner: S, rate: MinRate, tripped: Arc<AtomicBool>) -> Self {
+        TooSlow {
+            inner,
+            rate,
+            tripped,
+            received: 0,
+            waited: Duration::ZERO,
+            waiting_since: None,
+            timer: Box::pin(tokio::time::sleep(rate.window)),
+        }
+    }
+
+    /// Ends the current window if it has lasted long enough: an error when it brought too little.
+    fn check(&mut self, now: tokio::time::Instant) -> io::Result<()> {
+        let waiting = self.waiting_since.map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
+        if self.waited + waiting < self.rate.window {
+            return Ok(());
+        }
+        if self.received < self.rate.bytes_per_window() {
+            self.tripped.store(true, Ordering::Relaxed);
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the upload's bytes arrived slower than {} bytes per second over {} s",
+                    self.rate.bytes_per_sec,
+                    self.rate.window.as_secs_f64()
+                ),
+            ));
+        }
+        self.received = 0;
+        self.waited = Duration::ZERO;
+        self.waiting_since = self.waiting_since.map(|_| now);
+        Ok(())
+    }
+}
+
+impl<S: Stream<Item = io::Result<Bytes>> + Unpin> Stream for TooSlow<S> {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(item) => {
+                let now = tokio::time::Instant::now();
+                if let Some(since) = this.waiting_since.take() {
+                    this.waited += now.saturating_duration_since(since);
+                }
+                if let Some(Ok(chunk)) = &item {
+                    this.received = this.received.saturating_add(chunk.len() as u64);
+                    if let Err(e) = this.check(now) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
+                Poll::Ready(item)
+            }
+            Poll::Pending => loop {
+                let now = tokio::time::Instant::now();
+                let since = *this.waiting_since.get_or_insert(now);
+                if let Err(e) = this.check(now) {
+                    return Poll::Ready(Some(Err(e)));
+                }
+                // `check` may have started a new window: read the wait's start again.
+                let since = this.waiting_since.unwrap_or(since);
+                let deadline = since + this.rate.window.saturating_sub(this.waited);
+                this.timer.as_mut().reset(deadline);
+                if this.timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -492,6 +593,57 @@ mod tests {
         assert!(limits.upload_slot(2).is_ok(), "another integration has its own slots");
         drop(a);
         assert!(limits.upload_slot(1).is_ok());
+    }
+
+    fn slow_stream(
+        rate: MinRate,
+    ) -> (
+        futures::channel::mpsc::UnboundedSender<io::Result<Bytes>>,
+        TooSlow<impl Stream<Item = io::Result<Bytes>> + Unpin>,
+        Arc<AtomicBool>,
+    ) {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let tripped = Arc::new(AtomicBool::new(false));
+        (tx, TooSlow::new(rx, rate, tripped.clone()), tripped)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn uploads_slower_than_the_minimum_rate_fail() {
+        use futures::StreamExt;
+        let rate = MinRate { bytes_per_sec: 10, window: Duration::from_secs(2) };
+        // 1 byte a second: the first window of 2 s brings 2 bytes of the 20 it needs.
+        let (tx, mut slow, tripped) = slow_stream(rate);
+        tx.unbounded_send(Ok(Bytes::from_static(b"a"))).unwrap();
+        assert_eq!(slow.next().await.unwrap().unwrap(), "a");
+        let error = slow.next().await.unwrap().unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(tripped.load(Ordering::Relaxed));
+
+        // A sender that says nothing at all fails as well: the timer, not a chunk, ends the window.
+        let (_tx, mut silent, tripped) = slow_stream(rate);
+        assert_eq!(silent.next().await.unwrap().unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert!(tripped.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn uploads_at_the_minimum_rate_or_faster_pass_whole() {
+        use futures::StreamExt;
+        let rate = MinRate { bytes_per_sec: 10, window: Duration::from_secs(2) };
+        let (tx, mut steady, tripped) = slow_stream(rate);
+        let sender = tokio::spawn(async move {
+            // 30 bytes every 2 s where 20 are needed, for 5 windows.
+            for _ in 0..10 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                tx.unbounded_send(Ok(Bytes::from(vec![b'x'; 15]))).unwrap();
+            }
+        });
+        let mut total = 0;
+        while let Some(chunk) = steady.next().await {
+            total += chunk.unwrap().len();
+        }
+        sender.await.unwrap();
+        assert_eq!(total, 150);
+        assert!(!tripped.load(Ordering::Relaxed));
     }
 
     #[test]

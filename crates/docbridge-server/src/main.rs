@@ -190,6 +190,7 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
         max_concurrent_uploads: config.documents.max_concurrent_uploads,
         max_auth_failures_per_minute: config.http.max_auth_failures_per_minute,
         trusted_proxies: config.http.trusted_proxies()?,
+        timeouts: config.http.timeouts(),
     };
     let storage = BuiltinStorage::for_config(&config).context("cannot configure the S3 bucket ([storage.s3])")?;
     // Libraries in forbidden places (the data directory, another library; issue #13 finding 10)
@@ -217,7 +218,7 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
     };
     // The authorization server's `[oauth]` settings travel as a request extension (C4).
     let app = docbridge_server::oauth::configure(docbridge_server::router(state), config.oauth.settings());
-    let server = docbridge_server::tls::serve(listener, app, tls, shutdown);
+    let server = docbridge_server::tls::serve(listener, app, tls, config.http.timeouts(), shutdown);
     let deadline = async move {
         if stopping_rx.await.is_ok() {
             tokio::time::sleep(grace).await;

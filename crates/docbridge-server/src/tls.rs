@@ -7,8 +7,8 @@
 //! half-copied renewal cannot take the server down.
 //!
 //! Handshakes run in their own tasks, off the accept loop, so one slow or silent client cannot
-//! hold up the others; axum then serves the finished TLS streams as it serves TCP ones, with the
-//! same graceful shutdown.
+//! hold up the others; the finished TLS streams are then served as TCP ones are, with the same
+//! timeouts and graceful shutdown.
 
 use std::fmt;
 use std::future::Future;
@@ -135,12 +135,13 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     cert: Option<Arc<ReloadableCert>>,
+    timeouts: crate::Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let Some(cert) = cert else { return crate::serve(listener, app, shutdown).await };
+    let Some(cert) = cert else { return crate::serve_with(listener, app, timeouts, shutdown).await };
     #[cfg(unix)]
     let reloader = reload_on_sighup(cert.clone())?;
-    let served = serve_tls(listener, app, cert, shutdown).await;
+    let served = serve_tls(listener, app, cert, timeouts, shutdown).await;
     #[cfg(unix)]
     reloader.abort();
     served
@@ -161,25 +162,20 @@ pub fn reload_on_sighup(cert: Arc<ReloadableCert>) -> std::io::Result<tokio::tas
 }
 
 /// Serves `app` over TLS on `listener` until `shutdown` resolves, then finishes requests in
-/// flight: `crate::serve` with a TLS handshake in front.
+/// flight: `crate::serve_with` with a TLS handshake in front.
 pub async fn serve_tls(
     listener: TcpListener,
     app: Router,
     cert: Arc<ReloadableCert>,
+    timeouts: crate::Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
     let config = cert.server_config().map_err(std::io::Error::other)?;
     let listener = TlsListener::new(listener, TlsAcceptor::from(config))?;
-    // `tap_io` only to reach axum's `ConnectInfo<SocketAddr>` for a listener of our own: the
-    // per-address limits need the client address over HTTPS as over HTTP.
-    let listener = listener.tap_io(|_| {});
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::connection::serve(listener, app, timeouts, shutdown).await
 }
 
-/// Hands axum the TLS streams whose handshake has completed.
+/// Hands the server the TLS streams whose handshake has completed.
 struct TlsListener {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: SocketAddr,
@@ -196,7 +192,7 @@ impl TlsListener {
 }
 
 impl Drop for TlsListener {
-    /// axum drops the listener when shutdown begins: stop accepting, so new connections are
+    /// The server drops the listener when shutdown begins: stop accepting, so new connections are
     /// refused while the ones in flight finish.
     fn drop(&mut self) {
         self.accepting.abort();

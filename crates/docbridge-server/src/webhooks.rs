@@ -2,6 +2,8 @@
 //! `docbridge_documents` calls, the contract's shapes out.
 
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Json;
 use axum::body::Body;
@@ -268,9 +270,17 @@ impl Call {
             Endpoint::Upload => {
                 let id = params.id("id")?;
                 let _slot = self.state.limits.upload_slot(integration.id)?;
-                let stream = self.upload_stream(library, body)?;
-                library.upload(caller, &id, stream).await?;
-                Ok((Json(UploadOutcome::success()).into_response(), Some(id.to_string())))
+                let too_slow = Arc::new(AtomicBool::new(false));
+                let stream = self.upload_stream(library, body, &too_slow)?;
+                match library.upload(caller, &id, stream).await {
+                    Ok(_) => Ok((Json(UploadOutcome::success()).into_response(), Some(id.to_string()))),
+                    // Nothing was changed, and the slot is free again as this returns.
+                    Err(_) if too_slow.load(Ordering::Relaxed) => Err(ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "the upload's bytes arrived too slowly; nothing was changed",
+                    )),
+                    Err(e) => Err(e.into()),
+                }
             }
             Endpoint::CreateFolder => {
                 let view = library.create_folder(caller, &params.parent()?, params.required("name")?).await?;
@@ -318,7 +328,13 @@ impl Call {
     }
 
     /// The bytes of an upload: the raw body, or the first file part of a multipart body (C14).
-    fn upload_stream(&self, library: &Library, body: Body) -> Result<docbridge_storage::ByteStream, ApiError> {
+    /// Bytes slower than `[http] min_upload_bytes_per_sec` end it, setting `too_slow`.
+    fn upload_stream(
+        &self,
+        library: &Library,
+        body: Body,
+        too_slow: &Arc<AtomicBool>,
+    ) -> Result<docbridge_storage::ByteStream, ApiError> {
         let limit = library.settings().max_upload_bytes;
         let declared = header_text(&self.headers, "content-length").and_then(|v| v.parse::<u64>().ok());
         let boundary = header_text(&self.headers, "content-type").and_then(|ct| multer::parse_boundary(ct).ok());
@@ -333,8 +349,12 @@ impl Call {
             ));
         }
         let raw = body.into_data_stream().map_err(io::Error::other);
+        let raw: docbridge_storage::ByteStream = match self.state.settings.timeouts.min_upload_rate {
+            Some(rate) => Box::pin(crate::limits::TooSlow::new(raw, rate, too_slow.clone())),
+            None => Box::pin(raw),
+        };
         let Some(boundary) = boundary else {
-            return Ok(Box::pin(raw));
+            return Ok(raw);
         };
         let multipart = multer::Multipart::new(raw, boundary);
         let stream = futures::stream::try_unfold(

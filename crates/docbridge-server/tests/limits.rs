@@ -1,7 +1,9 @@
 //! Limits over real HTTP (issue #8, C14, C20): oversized headers and form bodies, oversized
 //! uploads, concurrent uploads per integration, failed authentications per address, the request
 //! timeout and search terms. Each limit answers its status with the endpoint's JSON body (and
-//! `Retry-After` for 429), and the server goes on serving afterwards.
+//! `Retry-After` for 429), and the server goes on serving afterwards. And the timeouts of slow
+//! and silent clients (issue #13): connections without a whole request head or with nothing in
+//! progress are closed, uploads slower than the minimum rate answer 408 and free their slot.
 
 mod in_process;
 
@@ -432,4 +434,191 @@ async fn search_terms_over_the_limit_are_400() {
     eprintln!(
         "limits/search: 17 terms, 1001 characters and a blank query answered 400; 16 terms and 1000 characters (also two-byte ones) answered 200"
     );
+}
+
+/// How long a test waits for something the server's short timeouts (1-2 s here) must bring
+/// about: far longer than they, so that only a server that never does it fails.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Timeouts of a second or two, and a minimum upload rate of 100 bytes/s over 2 s windows.
+fn short_timeouts() -> docbridge_server::Timeouts {
+    docbridge_server::Timeouts {
+        header_read: Duration::from_secs(1),
+        idle: Duration::from_secs(1),
+        min_upload_rate: Some(docbridge_server::MinRate { bytes_per_sec: 100, window: Duration::from_secs(2) }),
+    }
+}
+
+/// Reads until the server closes the connection: what it sent, or `None` when it was still open
+/// after `PATIENCE`.
+async fn read_until_closed(reader: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<Vec<u8>> {
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let read_all = async {
+        loop {
+            match reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, read_all).await.ok()?;
+    Some(received)
+}
+
+/// Reads one HTTP/1.1 answer (head and `content-length` body): its status and body, or `None`
+/// when none came within `PATIENCE` or the connection closed first.
+async fn read_answer(reader: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<(u16, Vec<u8>)> {
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let read = async {
+        loop {
+            if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&received[..end]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if received.len() >= end + 4 + length {
+                    let status = head.strip_prefix("http/1.1 ")?.get(..3)?.parse().ok()?;
+                    return Some((status, received[end + 4..end + 4 + length].to_vec()));
+                }
+            }
+            match reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => received.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, read).await.ok().flatten()
+}
+
+#[tokio::test]
+async fn silent_half_sent_and_idle_connections_are_closed() {
+    let server = Server::start(|settings, _| settings.timeouts = short_timeouts()).await;
+    let connect = || tokio::net::TcpStream::connect(server.addr);
+    // Connects and sends nothing.
+    let silent = async {
+        let mut stream = connect().await.unwrap();
+        read_until_closed(&mut stream).await
+    };
+    // Half a request head, then nothing.
+    let half = async {
+        let mut stream = connect().await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ").await.unwrap();
+        read_until_closed(&mut stream).await
+    };
+    // One whole request, answered, then an idle keep-alive connection.
+    let idle = async {
+        let mut stream = connect().await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+        read_until_closed(&mut stream).await
+    };
+    let (silent, half, idle) = tokio::join!(silent, half, idle);
+    assert_eq!(silent.as_deref(), Some(&b""[..]), "a silent connection is closed without an answer");
+    assert_eq!(half.as_deref(), Some(&b""[..]), "a half-sent head is closed without an answer");
+    let idle = String::from_utf8(idle.expect("an idle keep-alive connection is closed")).unwrap();
+    assert!(idle.starts_with("HTTP/1.1 200 ") && idle.ends_with("\r\n\r\nok"), "{idle}");
+
+    // A connection that keeps sending requests, each within the timeouts, is not cut in between.
+    let mut stream = connect().await.unwrap();
+    for _ in 0..3 {
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+        assert_eq!(read_answer(&mut stream).await, Some((200, b"ok".to_vec())));
+    }
+    assert!(server.healthy().await);
+    // Shutting down still ends cleanly with a connection open.
+    let open = connect().await.unwrap();
+    server.served.serving.stop().await;
+    drop(open);
+    eprintln!(
+        "limits/connection-timeouts: a silent connection, a half-sent head and an idle keep-alive connection were closed (1 s timeouts)"
+    );
+}
+
+#[tokio::test]
+async fn uploads_slower_than_the_minimum_rate_are_408_and_free_their_slots() {
+    let server = Server::start(|settings, _| {
+        settings.timeouts = short_timeouts();
+        settings.max_concurrent_uploads = 3;
+    })
+    .await;
+    let tmp = server.served.dir.path().join("documents/.docbridge/tmp");
+    // Three uploads trickling one byte a second, a hundredth of the minimum rate.
+    let mut trickles = Vec::new();
+    for i in 0..3 {
+        let id = server.upload_init(&format!("trickle-{i}.bin")).await;
+        let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let (mut reader, mut writer) = stream.into_split();
+        let head = format!(
+            "PUT /webhooks/default/upload?id={} HTTP/1.1\r\nHost: 127.0.0.1\r\napiKey: {}\r\nusername: tester@example.com\r\ncontent-length: 1000\r\n\r\n",
+            url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>(),
+            server.served.key
+        );
+        writer.write_all(head.as_bytes()).await.unwrap();
+        let trickle = tokio::spawn(async move {
+            // Bounded: a server that never cuts it off fails the test, not hangs it.
+            for _ in 0..PATIENCE.as_secs() {
+                if writer.write_all(b"x").await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        let answer = tokio::spawn(async move { read_answer(&mut reader).await });
+        trickles.push((id, trickle, answer));
+    }
+    // All three slots are taken while they trickle.
+    let mut streaming = false;
+    for _ in 0..1000 {
+        if std::fs::read_dir(&tmp).is_ok_and(|d| d.count() >= 3) {
+            streaming = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(streaming, "the three trickling uploads started");
+    let normal = server.upload_init("normal.bin").await;
+    let upload = |body: &'static str| server.request(Method::PUT, "upload", &[("id", &normal)]).body(body);
+    server.send(upload("refused")).await.assert_failure(429, "result", "fail");
+
+    for (id, trickle, answer) in trickles {
+        let (status, body) = answer.await.unwrap().expect("the trickling upload is answered");
+        assert_eq!(status, 408, "{}", String::from_utf8_lossy(&body));
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["result"], "fail", "{body}");
+        trickle.abort();
+        let reply = server.send(server.request(Method::GET, "download", &[("id", &id)])).await;
+        assert_eq!(reply.status, 404, "nothing was stored for {id}");
+    }
+    // Their slots are free again.
+    let reply = server.send(upload("accepted")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(server.send(server.request(Method::GET, "download", &[("id", &normal)])).await.body, b"accepted");
+    assert_eq!(std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0), 0, "no temporary file is left behind");
+    eprintln!(
+        "limits/upload-rate: 3 uploads trickling 1 byte/s (minimum 100 bytes/s) held all 3 slots, then answered 408; the next upload answered 200"
+    );
+}
+
+#[tokio::test]
+async fn slow_uploads_above_the_minimum_rate_succeed() {
+    let server = Server::start(|settings, _| settings.timeouts = short_timeouts()).await;
+    let id = server.upload_init("slow-but-steady.bin").await;
+    // 1 KiB every 300 ms (about 30 times the minimum) for 3 s: longer than a rate window and
+    // than the header-read and idle timeouts, which do not apply to a request in progress.
+    let chunks = futures::stream::unfold(0u8, |i| async move {
+        if i == 10 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Some((Ok::<_, std::io::Error>(vec![i; 1024]), i + 1))
+    });
+    let request = server.request(Method::PUT, "upload", &[("id", &id)]).body(reqwest::Body::wrap_stream(chunks));
+    let reply = server.send(request).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let download = server.send(server.request(Method::GET, "download", &[("id", &id)])).await;
+    assert_eq!(download.body, (0..10u8).flat_map(|i| vec![i; 1024]).collect::<Vec<_>>());
+    eprintln!("limits/upload-rate: an upload of 10 KiB over 3 s (minimum 100 bytes/s over 2 s) answered 200 whole");
 }

@@ -44,6 +44,7 @@ async fn start_server(registry: &Registry, settings: OAuthSettings) -> String {
         max_concurrent_uploads: 4,
         max_auth_failures_per_minute: 10_000,
         trusted_proxies: Default::default(),
+        timeouts: docbridge_server::Timeouts::default(),
     };
     let state = AppState::new(registry.clone(), server_settings, Arc::new(BuiltinStorage::default())).await.unwrap();
     let app = docbridge_server::oauth::configure(docbridge_server::router(state), settings);

@@ -58,6 +58,7 @@ impl Fixture {
             max_concurrent_uploads: 4,
             max_auth_failures_per_minute: 10_000,
             trusted_proxies: Default::default(),
+            timeouts: docbridge_server::Timeouts::default(),
         };
         let state =
             AppState::new(registry.clone(), server_settings, Arc::new(BuiltinStorage::default())).await.unwrap();

@@ -94,11 +94,12 @@ impl TlsServer {
         let base = format!("https://{}", listener.local_addr().unwrap());
         let credentials = setup::ensure_default_integration(&registry, &base, &docs).await.unwrap().unwrap();
         let settings = in_process::settings(&base, dir.path(), "docbridge tls tests");
+        let timeouts = settings.timeouts;
         let state = AppState::new(registry, settings, Arc::new(BuiltinStorage::default())).await.unwrap();
         let router = docbridge_server::router(state);
         let served = cert.clone();
         let serving = Serving::spawn(move |stop| {
-            docbridge_server::tls::serve(listener, router, Some(served), async move {
+            docbridge_server::tls::serve(listener, router, Some(served), timeouts, async move {
                 let _ = stop.await;
             })
         });

@@ -27,6 +27,7 @@ pub fn settings(base: &str, dir: &Path, publisher: &str) -> ServerSettings {
         max_concurrent_uploads: 16,
         max_auth_failures_per_minute: 10_000,
         trusted_proxies: Default::default(),
+        timeouts: docbridge_server::Timeouts::default(),
     }
 }
 
@@ -44,10 +45,11 @@ pub struct Serving {
 }
 
 impl Serving {
-    /// Serves `state` on `listener` with the real router.
+    /// Serves `state` on `listener` with the real router and the state's timeouts.
     pub fn start(listener: tokio::net::TcpListener, state: AppState) -> Serving {
+        let timeouts = state.settings.timeouts;
         Serving::spawn(|stop| {
-            docbridge_server::serve(listener, docbridge_server::router(state), async move {
+            docbridge_server::serve_with(listener, docbridge_server::router(state), timeouts, async move {
                 let _ = stop.await;
             })
         })

@@ -128,6 +128,7 @@ impl TestServer {
             max_concurrent_uploads: 16,
             max_auth_failures_per_minute: options.max_auth_failures_per_minute,
             trusted_proxies: Default::default(),
+            timeouts: docbridge_server::Timeouts::default(),
         };
         let state =
             AppState::new(registry.clone(), settings, Arc::new(BuiltinStorage::default())).await.expect("state");
