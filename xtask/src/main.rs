@@ -2,6 +2,7 @@
 //! `bench` measures docbridge side by side with nginx, rclone, `find` and `cp` (issue #7).
 
 mod bench;
+mod chaos;
 mod codegen;
 mod dist;
 mod fuzz;
@@ -16,6 +17,7 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "ci" => ci(),
         "bench" => bench::run(&args[1..]),
+        "chaos" => chaos::run(&args[1..]),
         "codegen" => codegen::run(),
         "dist" => dist::run(),
         "fuzz" => fuzz::run(&args[1..]),
