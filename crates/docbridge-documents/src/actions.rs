@@ -166,7 +166,7 @@ impl Library {
     }
 
     async fn action_move(&self, record: &ItemRecord, folder: &str) -> Result<()> {
-        let _guard = self.changes.write().await;
+        let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
         let target = self.ensure_folder_path(folder).await?;
         if record.parent_id == target {
             return Ok(());
@@ -186,7 +186,7 @@ impl Library {
     }
 
     async fn action_copy(&self, record: &ItemRecord, folder: &str) -> Result<()> {
-        let _guard = self.changes.write().await;
+        let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
         let target = self.ensure_folder_path(folder).await?;
         let target_path = if target.is_root() {
             String::new()

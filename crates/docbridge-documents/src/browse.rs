@@ -63,9 +63,11 @@ impl Library {
         let entry = match self.storage.stat(&path).await {
             Ok(entry) => entry,
             Err(StorageError::NotFound(_)) => {
-                // Renamed, moved or deleted by a change of this process since it was resolved,
-                // or removed behind our back: look again while no change is under way.
-                let _guard = self.changes.write().await;
+                // Renamed, moved or deleted by a change since it was resolved, or removed
+                // behind our back: look again while no change is under way.
+                let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
+                // Or moved by a process that died before telling the index: complete that first.
+                self.settle_pending_moves().await?;
                 resolved = self.resolve(caller, id).await?;
                 let (path, _, _) = Library::location(&resolved)?;
                 match self.storage.stat(&path).await {
@@ -113,7 +115,7 @@ impl Library {
         // otherwise make the index drop the item (its file then comes back under a new ID).
         // Listings do not wait for each other: concurrent reconciles of one folder were always
         // safe (unique paths in the index).
-        let guard = self.changes.read().await;
+        let guard = self.lock(docbridge_registry::LockMode::Shared).await?;
         let resolved = self.resolve_folder(caller, "parentId", parent).await?;
         let mut children = self.reconciled_children(&resolved, parent).await?;
         drop(guard);
@@ -144,6 +146,9 @@ impl Library {
         if differing.is_empty() {
             return Ok(known);
         }
+        // A move whose process died between storage and index shows here as a difference:
+        // complete it first, so that its file keeps its ID instead of being indexed anew.
+        let held = self.settle_pending_moves().await?;
         // Storage may have changed since it was listed, by another process sharing the library
         // (which this process's lock does not hold back): a change there writes storage first,
         // then the index. Each name on which the listing and the index disagree is looked at
@@ -164,6 +169,9 @@ impl Library {
                 }
             }
         }
+        if !held.is_empty() {
+            observed.retain(|o| !held.contains(&docbridge_registry::child_path(&folder_path, &o.name)));
+        }
         Ok(self.registry.reconcile_children(self.integration_id, &folder_id, &folder_path, &observed).await?)
     }
 
@@ -183,6 +191,10 @@ impl Library {
     /// have taken its old path).
     async fn forget(&self, resolved: &Resolved, id: &ItemId) -> DocumentsError {
         if let Resolved::Item(record) = resolved {
+            // Moved by a process that died before telling the index: complete that instead.
+            if let Err(e) = self.settle_pending_moves().await {
+                tracing::warn!(error = %e, "could not settle unfinished moves");
+            }
             let dropped = match self.registry.item(self.integration_id, &record.id).await {
                 Ok(Some(current)) if current.path == record.path => self.registry.remove_subtree(&current).await,
                 Ok(_) => Ok(()),

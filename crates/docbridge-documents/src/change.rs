@@ -2,12 +2,32 @@
 //! C16, C17).
 
 use docbridge_protocol::{ItemId, ItemKind};
-use docbridge_registry::{ItemRecord, NewItem, TrashEntry};
+use docbridge_registry::{ItemRecord, MoveKind, NewItem, NewPendingMove, PendingMove, TrashEntry};
 use docbridge_storage::{StorageError, StoragePath};
 
 use crate::{Caller, DocumentsError, ItemView, Library, Resolved, Result};
 
 const TRASH_DIR: &str = "trash";
+
+/// How long an unfinished move whose storage side is not (or not only) at its target is kept
+/// for a storage journal to roll forward (the S3 adapter's grace period is minutes); after
+/// that, storage is taken as it is.
+const PENDING_MOVE_EXPIRY: chrono::Duration = chrono::Duration::hours(1);
+
+/// The storage paths of a move's two ends; the trash's are internal paths.
+fn pending_paths(pending: &PendingMove) -> Result<(StoragePath, StoragePath)> {
+    let trashed = |id: &Option<String>| {
+        let id = id.as_deref().ok_or_else(|| DocumentsError::Internal("a trash move without its entry".into()))?;
+        StoragePath::internal(&[TRASH_DIR, id]).map_err(DocumentsError::from)
+    };
+    let parse = |raw: &str| StoragePath::parse(raw).map_err(DocumentsError::from);
+    let new = &pending.new;
+    Ok(match new.kind {
+        MoveKind::Move => (parse(&new.from_path)?, parse(&new.to_path)?),
+        MoveKind::Trash => (parse(&new.from_path)?, trashed(&new.trash_id)?),
+        MoveKind::Restore => (trashed(&new.trash_id)?, parse(&new.to_path)?),
+    })
+}
 
 impl Library {
     /// `/createFolder`: a new, empty folder; a taken name is a 409.
@@ -15,7 +35,7 @@ impl Library {
         caller.require_write()?;
         crate::library::validate_new_name("name", name)?;
         let resolved = self.resolve_folder(caller, "parentId", parent).await?;
-        let _guard = self.changes.write().await;
+        let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
         let children = self.reconciled_children(&resolved, parent).await?;
         let (folder_path, folder_id, folder_key) = Library::location(&resolved)?;
         if children.iter().any(|c| c.name == name) || self.name_is_reserved(&folder_id, name).await? {
@@ -63,11 +83,13 @@ impl Library {
     /// `/rename`: a new name in the same folder; the ID does not change.
     pub async fn rename(&self, caller: &Caller, id: &ItemId, name: &str) -> Result<()> {
         crate::library::validate_new_name("name", name)?;
+        self.changeable(caller, "id", id, "renamed").await?;
+        let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
+        // Again under the lock: another process may have moved the item since.
         let record = self.changeable(caller, "id", id, "renamed").await?;
         if record.name == name {
             return Ok(());
         }
-        let _guard = self.changes.write().await;
         self.move_record(&record, &record.parent_id, name).await
     }
 
@@ -91,42 +113,136 @@ impl Library {
         }
         let from = StoragePath::parse(&record.path).map_err(DocumentsError::from)?;
         let to = StoragePath::parse(&new_key).map_err(DocumentsError::from)?;
-        match self.storage.rename(&from, &to).await {
-            Ok(()) => {}
-            Err(StorageError::AlreadyExists(_)) => {
-                return Err(DocumentsError::Conflict(format!("an item named {name:?} already exists in that folder")));
+        let intent = NewPendingMove {
+            integration_id: self.integration_id,
+            item_id: record.id.clone(),
+            kind: MoveKind::Move,
+            from_path: record.path.clone(),
+            to_path: new_key.clone(),
+            to_parent_id: parent_id.clone(),
+            to_name: name.to_owned(),
+            trash_id: None,
+            deleted_by: None,
+        };
+        self.move_in_storage_then_index(intent, &from, &to).await.map_err(|e| match e {
+            DocumentsError::Storage(StorageError::AlreadyExists(_)) => {
+                DocumentsError::Conflict(format!("an item named {name:?} already exists in that folder"))
             }
-            Err(StorageError::InvalidPath(reason)) => return Err(DocumentsError::invalid("folder", reason)),
-            Err(e) => return Err(e.into()),
-        }
-        if let Err(e) = self.registry.move_item(record, parent_id, &new_key, name).await {
-            // Put storage back so that index and storage keep agreeing.
-            if let Err(undo) = self.storage.rename(&to, &from).await {
-                tracing::error!(error = %undo, item = %record.id, "could not undo a move after the index refused it");
-            }
+            DocumentsError::Storage(StorageError::InvalidPath(reason)) => DocumentsError::invalid("folder", reason),
+            other => other,
+        })
+    }
+
+    /// A move's two halves, with its intent recorded first (so that a process killed between
+    /// them leaves something for the next reader to complete, rather than a lost ID): storage,
+    /// then the index and the intent's clearing in one transaction. A failure in either half
+    /// puts storage back and clears the intent. The caller holds the change lock exclusively.
+    async fn move_in_storage_then_index(
+        &self,
+        intent: NewPendingMove,
+        from: &StoragePath,
+        to: &StoragePath,
+    ) -> Result<()> {
+        let pending = self.registry.record_pending_move(intent).await?;
+        if let Err(e) = self.storage.rename(from, to).await {
+            self.clear_intent(&pending).await;
             return Err(e.into());
         }
-        Ok(())
+        let failure = match self.registry.complete_pending_move(&pending).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => DocumentsError::Internal(format!("the index no longer has {} at {from}", pending.new.item_id)),
+            Err(e) => e.into(),
+        };
+        // Put storage back so that index and storage keep agreeing.
+        if let Err(undo) = self.storage.rename(to, from).await {
+            tracing::error!(error = %undo, item = %pending.new.item_id, "could not undo a move after the index refused it");
+        }
+        self.clear_intent(&pending).await;
+        Err(failure)
+    }
+
+    /// Completes or drops the moves that processes recorded and did not finish (killed between
+    /// storage and index), by what storage shows: moved (nothing at the old path, something at
+    /// the new one), the index follows and the ID is kept; not moved, the intent is dropped once
+    /// no storage journal can still roll it forward. Answers the paths of moves still open whose
+    /// target exists (an S3 copy done, its delete not yet): those must not be given new IDs.
+    /// The caller holds the change lock, shared at least: no live process is inside a move.
+    pub(crate) async fn settle_pending_moves(&self) -> Result<std::collections::HashSet<String>> {
+        let mut held = std::collections::HashSet::new();
+        for pending in self.registry.pending_moves(self.integration_id).await? {
+            let (from, to) = match pending_paths(&pending) {
+                Ok(paths) => paths,
+                Err(e) => {
+                    tracing::warn!(error = %e, item = %pending.new.item_id, "dropping an unreadable move intent");
+                    self.clear_intent(&pending).await;
+                    continue;
+                }
+            };
+            let from_exists = self.exists(&from).await?;
+            let to_exists = self.exists(&to).await?;
+            let expired = chrono::Utc::now() - pending.created > PENDING_MOVE_EXPIRY;
+            if to_exists && !from_exists {
+                if self.registry.complete_pending_move(&pending).await? {
+                    tracing::info!(item = %pending.new.item_id, from = %pending.new.from_path, to = %pending.new.to_path,
+                        "completed a move that its process did not finish");
+                }
+            } else if expired || (!to_exists && !self.storage_may_still_move()) {
+                self.clear_intent(&pending).await;
+            } else if to_exists {
+                held.insert(pending.new.to_path.clone());
+            }
+        }
+        Ok(held)
+    }
+
+    /// Whether a rename that storage has not shown yet may still happen: an S3 rename is a copy
+    /// then a delete with a journal that rolls it forward later; the other adapters' renames are
+    /// atomic, so a move that storage does not show never happened.
+    fn storage_may_still_move(&self) -> bool {
+        self.storage.kind() == "s3"
+    }
+
+    async fn exists(&self, path: &StoragePath) -> Result<bool> {
+        match self.storage.stat(path).await {
+            Ok(_) => Ok(true),
+            Err(StorageError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn clear_intent(&self, pending: &PendingMove) {
+        if let Err(e) = self.registry.clear_pending_move(pending).await {
+            // Harmless: the next reader of the folder finds storage unmoved and drops it.
+            tracing::warn!(error = %e, item = %pending.new.item_id, "could not clear a move's intent");
+        }
     }
 
     /// `/delete`: moves a file or folder (with its contents) to the trash (C16).
     pub async fn delete(&self, caller: &Caller, id: &ItemId) -> Result<TrashEntry> {
+        self.changeable(caller, "id", id, "deleted").await?;
+        let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
+        // Again under the lock: another process may have moved the item since.
         let record = self.changeable(caller, "id", id, "deleted").await?;
-        let _guard = self.changes.write().await;
         self.ensure_internal_dir(&[TRASH_DIR]).await?;
         let trash_id = docbridge_registry::random_id();
         let from = StoragePath::parse(&record.path).map_err(DocumentsError::from)?;
         let to = StoragePath::internal(&[TRASH_DIR, &trash_id]).map_err(DocumentsError::from)?;
-        self.storage.rename(&from, &to).await?;
-        match self.registry.move_to_trash(&record, &trash_id, &to.as_string(), Some(&caller.username)).await {
-            Ok(entry) => Ok(entry),
-            Err(e) => {
-                if let Err(undo) = self.storage.rename(&to, &from).await {
-                    tracing::error!(error = %undo, item = %record.id, "could not undo a delete after the index refused it");
-                }
-                Err(e.into())
-            }
-        }
+        let intent = NewPendingMove {
+            integration_id: self.integration_id,
+            item_id: record.id.clone(),
+            kind: MoveKind::Trash,
+            from_path: record.path.clone(),
+            to_path: to.as_string(),
+            to_parent_id: ItemId::root(),
+            to_name: record.name.clone(),
+            trash_id: Some(trash_id.clone()),
+            deleted_by: Some(caller.username.clone()),
+        };
+        self.move_in_storage_then_index(intent, &from, &to).await?;
+        self.registry
+            .trash_entry(&trash_id)
+            .await?
+            .ok_or_else(|| DocumentsError::Internal(format!("trash entry {trash_id} vanished")))
     }
 
     /// Creates `.docbridge/<names...>` folders as needed.
@@ -144,7 +260,13 @@ impl Library {
     /// Puts a trashed item back where it was (or, if that name is taken now, under a free
     /// name; if its folder is gone, at the root). IDs are unchanged. Returns the restored name.
     pub async fn restore(&self, entry: &TrashEntry) -> Result<String> {
-        let _guard = self.changes.write().await;
+        let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
+        // Again under the lock: another process may have restored or purged it since.
+        let entry = &self
+            .registry
+            .trash_entry(&entry.id)
+            .await?
+            .ok_or_else(|| DocumentsError::NotFound(format!("no trash entry {}", entry.id)))?;
         let parent_path = entry.original_path.rsplit_once('/').map_or(String::new(), |(p, _)| p.to_owned());
         let parent = if entry.original_parent_id.is_root() {
             Some(ItemId::root())
@@ -169,13 +291,29 @@ impl Library {
                     .ok_or_else(|| DocumentsError::NotFound("folder".into()))?,
             )
         };
-        let taken = self.reconciled_children(&resolved, &parent_id).await?.into_iter().map(|c| c.name).collect();
+        let mut taken: std::collections::HashSet<String> =
+            self.reconciled_children(&resolved, &parent_id).await?.into_iter().map(|c| c.name).collect();
+        // An upload under way holds its name too: restored there, the item would make the
+        // upload's commit fail, or (on a store without atomic creation) be overwritten by it.
+        taken.extend(
+            self.registry.pending_reservations(self.integration_id, &parent_id).await?.into_iter().map(|(n, _)| n),
+        );
         let name = crate::transfer::free_name(&entry.name, &taken);
         let key = docbridge_registry::child_path(&parent_path, &name);
         let from = StoragePath::internal(&[TRASH_DIR, &entry.id]).map_err(DocumentsError::from)?;
         let to = StoragePath::parse(&key).map_err(DocumentsError::from)?;
-        self.storage.rename(&from, &to).await?;
-        self.registry.restore_from_trash(entry, &parent_id, &key, &name).await?;
+        let intent = NewPendingMove {
+            integration_id: self.integration_id,
+            item_id: entry.item_id.clone(),
+            kind: MoveKind::Restore,
+            from_path: entry.trash_path.clone(),
+            to_path: key,
+            to_parent_id: parent_id,
+            to_name: name.clone(),
+            trash_id: Some(entry.id.clone()),
+            deleted_by: None,
+        };
+        self.move_in_storage_then_index(intent, &from, &to).await?;
         Ok(name)
     }
 

@@ -79,7 +79,7 @@ impl Library {
         let mut scanned = 0;
         for folder in folders {
             let Some(id) = ids.get(&folder).cloned() else { continue };
-            let _guard = if lock { Some(self.changes.read().await) } else { None };
+            let _guard = if lock { Some(self.lock(docbridge_registry::LockMode::Shared).await?) } else { None };
             let resolved = if id.is_root() {
                 Resolved::Root
             } else {
@@ -146,7 +146,7 @@ impl FsckReport {
 impl Library {
     /// Checks that the index and storage agree, repairs what disagrees, and reports it.
     pub async fn fsck(&self) -> Result<FsckReport> {
-        let _guard = self.changes.write().await;
+        let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
         let describe = |r: &ItemRecord| format!("{} /{}", r.id, r.path);
         let before: HashMap<ItemId, ItemRecord> =
             self.registry.all_items(self.integration_id).await?.into_iter().map(|r| (r.id.clone(), r)).collect();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use docbridge_protocol::{ItemId, ItemKind};
-use docbridge_registry::{ItemRecord, Registry, Role};
+use docbridge_registry::{ChangeLock, ItemRecord, LockMode, Registry, Role};
 use docbridge_storage::{Storage, StoragePath};
 
 use crate::{DocumentsError, ItemView, Result};
@@ -90,10 +90,6 @@ pub struct Library {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) registry: Registry,
     pub(crate) settings: Arc<LibrarySettings>,
-    /// Serialises the name checks of changes within this process (write), and keeps listings'
-    /// reconciles (read) from seeing a change half done; correctness across processes comes from
-    /// the database's unique paths and storage's atomic no-replace operations.
-    pub(crate) changes: tokio::sync::RwLock<()>,
 }
 
 impl std::fmt::Debug for Library {
@@ -114,14 +110,14 @@ impl Library {
         registry: Registry,
         settings: Arc<LibrarySettings>,
     ) -> Self {
-        Library {
-            integration_id,
-            title: title.into(),
-            storage,
-            registry,
-            settings,
-            changes: tokio::sync::RwLock::new(()),
-        }
+        Library { integration_id, title: title.into(), storage, registry, settings }
+    }
+
+    /// The library's change lock, in every process sharing the registry (`Registry::change_lock`):
+    /// exclusive for changes (their name checks, storage, then the index), shared for listings'
+    /// and rescans' reconciles, which must not see a change half done in any process.
+    pub(crate) async fn lock(&self, mode: LockMode) -> Result<ChangeLock> {
+        Ok(self.registry.change_lock(self.integration_id, mode).await?)
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {

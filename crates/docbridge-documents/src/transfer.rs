@@ -86,7 +86,7 @@ impl Library {
         caller.require_write()?;
         crate::library::validate_new_name("filename", filename)?;
         let resolved = self.resolve_folder(caller, "parentId", parent).await?;
-        let _guard = self.changes.write().await;
+        let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
         let (_, folder_id, folder_path) = Library::location(&resolved)?;
         let children = self.reconciled_children(&resolved, parent).await?;
         let pending = self.registry.pending_reservations(self.integration_id, &folder_id).await?;
@@ -182,7 +182,7 @@ impl Library {
         // Indexing under `changes` (the bytes were streamed without it): a listing that read the
         // folder before the commit and reconciled after the index entry was written would drop
         // the entry, and the file would come back under a new ID.
-        let guard = self.changes.write().await;
+        let guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
         let record = match existing {
             Some(mut record) => {
                 self.registry.update_item_content(self.integration_id, &record.id, entry.size, entry.modified).await?;

@@ -24,6 +24,8 @@ pub struct Registry {
     /// Reads on the calling thread for the per-request lookups, when the database is a SQLite
     /// file (`direct.rs`); `None` otherwise.
     pub(crate) direct: Option<std::sync::Arc<crate::direct::DirectReader>>,
+    /// The libraries' change locks, in this process and across processes (`locks.rs`).
+    pub(crate) locks: std::sync::Arc<crate::locks::Locks>,
 }
 
 impl Registry {
@@ -66,7 +68,16 @@ impl Registry {
             Migrator::up(&db, None).await?;
         }
         let direct = crate::direct::DirectReader::for_url(url).map(std::sync::Arc::new);
-        Ok(Registry { db, cache: std::sync::Arc::default(), direct })
+        let lock_backend = if db.get_database_backend() == DbBackend::Postgres {
+            crate::locks::LockBackend::Postgres(db.get_postgres_connection_pool().clone())
+        } else {
+            match &direct {
+                Some(reader) => crate::locks::LockBackend::Files(reader.path().to_path_buf()),
+                None => crate::locks::LockBackend::ProcessOnly,
+            }
+        };
+        let locks = std::sync::Arc::new(crate::locks::Locks::new(lock_backend));
+        Ok(Registry { db, cache: std::sync::Arc::default(), direct, locks })
     }
 
     /// Whether the database answers (for `/readyz`).

@@ -53,6 +53,11 @@ impl DirectReader {
         Some(DirectReader { path, idle: Mutex::new(Vec::new()) })
     }
 
+    /// The database file.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// Runs `read` on a pooled connection, on this thread. Any failure (including `SQLITE_BUSY`,
     /// as there is no busy timeout) is answered as `None` after a debug log line: the caller
     /// then asks the sqlx pool, which reports real errors and waits where waiting is needed.

@@ -9,7 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(InitialSchema), Box::new(RegistryGeneration)]
+        vec![Box::new(InitialSchema), Box::new(RegistryGeneration), Box::new(PendingMoves)]
     }
 }
 
@@ -211,6 +211,46 @@ impl MigrationTrait for RegistryGeneration {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+/// Moves under way (issue #14): a rename, move, delete into the trash or restore records its
+/// intent before it touches storage and clears it in the transaction that updates the index,
+/// so that one interrupted in between (a killed process) is completed, ID kept, by whoever next
+/// looks at the item's folder instead of the moved file coming back under a new ID.
+struct PendingMoves;
+
+impl MigrationName for PendingMoves {
+    fn name(&self) -> &str {
+        "m0003_pending_moves"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PendingMoves {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        let pk = match manager.get_database_backend() {
+            DbBackend::Postgres => "BIGSERIAL PRIMARY KEY",
+            _ => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        };
+        db.execute_unprepared(&format!(
+            "CREATE TABLE pending_moves (
+                id {pk},
+                integration_id BIGINT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+                item_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                from_path TEXT NOT NULL,
+                to_path TEXT NOT NULL,
+                to_parent_id TEXT NOT NULL,
+                to_name TEXT NOT NULL,
+                trash_id TEXT,
+                deleted_by TEXT,
+                created_at BIGINT NOT NULL)"
+        ))
+        .await?;
+        db.execute_unprepared("CREATE INDEX pending_moves_integration ON pending_moves (integration_id)").await?;
         Ok(())
     }
 }

@@ -58,23 +58,9 @@ impl Registry {
         deleted_by: Option<&str>,
     ) -> Result<TrashEntry> {
         let txn = self.db.begin().await?;
-        relocate_subtree(&txn, item.integration_id, &item.path, trash_path, TRASHED).await?;
-        let row = trash::ActiveModel {
-            id: Set(trash_id.to_owned()),
-            integration_id: Set(item.integration_id),
-            item_id: Set(item.id.as_str().to_owned()),
-            name: Set(item.name.clone()),
-            kind: Set(kind_str(item.kind).to_owned()),
-            original_path: Set(item.path.clone()),
-            original_parent_id: Set(item.parent_id.as_str().to_owned()),
-            trash_path: Set(trash_path.to_owned()),
-            deleted_by: Set(deleted_by.map(str::to_owned)),
-            deleted_at: Set(now_millis()),
-        }
-        .insert(&txn)
-        .await?;
+        let entry = move_to_trash_in(&txn, item, trash_id, trash_path, deleted_by).await?;
         txn.commit().await?;
-        Ok(to_record(row))
+        Ok(entry)
     }
 
     pub async fn trash_entries(&self, integration_id: Option<i64>) -> Result<Vec<TrashEntry>> {
@@ -99,22 +85,7 @@ impl Registry {
         restored_name: &str,
     ) -> Result<()> {
         let txn = self.db.begin().await?;
-        relocate_subtree(&txn, entry.integration_id, &entry.trash_path, restored_path, READY).await.map_err(
-            |e| match e {
-                RegistryError::Database(db) => {
-                    RegistryError::conflict_on_unique(db, || format!("{restored_path:?} is taken"))
-                }
-                other => other,
-            },
-        )?;
-        crate::entities::item::Entity::update_many()
-            .col_expr(crate::entities::item::Column::ParentId, sea_orm::sea_query::Expr::value(parent_id.as_str()))
-            .col_expr(crate::entities::item::Column::Name, sea_orm::sea_query::Expr::value(restored_name))
-            .filter(crate::entities::item::Column::IntegrationId.eq(entry.integration_id))
-            .filter(crate::entities::item::Column::Id.eq(entry.item_id.as_str()))
-            .exec(&txn)
-            .await?;
-        trash::Entity::delete_by_id(entry.id.clone()).exec(&txn).await?;
+        restore_in(&txn, entry, parent_id, restored_path, restored_name).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -127,4 +98,59 @@ impl Registry {
         txn.commit().await?;
         Ok(())
     }
+}
+
+pub(crate) async fn move_to_trash_in(
+    txn: &sea_orm::DatabaseTransaction,
+    item: &ItemRecord,
+    trash_id: &str,
+    trash_path: &str,
+    deleted_by: Option<&str>,
+) -> Result<TrashEntry> {
+    relocate_subtree(txn, item.integration_id, &item.path, trash_path, TRASHED).await?;
+    let row = trash::ActiveModel {
+        id: Set(trash_id.to_owned()),
+        integration_id: Set(item.integration_id),
+        item_id: Set(item.id.as_str().to_owned()),
+        name: Set(item.name.clone()),
+        kind: Set(kind_str(item.kind).to_owned()),
+        original_path: Set(item.path.clone()),
+        original_parent_id: Set(item.parent_id.as_str().to_owned()),
+        trash_path: Set(trash_path.to_owned()),
+        deleted_by: Set(deleted_by.map(str::to_owned)),
+        deleted_at: Set(now_millis()),
+    }
+    .insert(txn)
+    .await?;
+    Ok(to_record(row))
+}
+
+pub(crate) async fn trash_entry_in(txn: &sea_orm::DatabaseTransaction, trash_id: &str) -> Result<Option<TrashEntry>> {
+    Ok(trash::Entity::find_by_id(trash_id.to_owned()).one(txn).await?.map(to_record))
+}
+
+pub(crate) async fn restore_in(
+    txn: &sea_orm::DatabaseTransaction,
+    entry: &TrashEntry,
+    parent_id: &ItemId,
+    restored_path: &str,
+    restored_name: &str,
+) -> Result<()> {
+    relocate_subtree(txn, entry.integration_id, &entry.trash_path, restored_path, READY).await.map_err(
+        |e| match e {
+            RegistryError::Database(db) => {
+                RegistryError::conflict_on_unique(db, || format!("{restored_path:?} is taken"))
+            }
+            other => other,
+        },
+    )?;
+    crate::entities::item::Entity::update_many()
+        .col_expr(crate::entities::item::Column::ParentId, sea_orm::sea_query::Expr::value(parent_id.as_str()))
+        .col_expr(crate::entities::item::Column::Name, sea_orm::sea_query::Expr::value(restored_name))
+        .filter(crate::entities::item::Column::IntegrationId.eq(entry.integration_id))
+        .filter(crate::entities::item::Column::Id.eq(entry.item_id.as_str()))
+        .exec(txn)
+        .await?;
+    trash::Entity::delete_by_id(entry.id.clone()).exec(txn).await?;
+    Ok(())
 }
