@@ -377,7 +377,18 @@ impl Client {
             if let Some(seen) = self.look(node, id) {
                 if let Err(mut anomaly) = self.model.observe(id, &seen) {
                     anomaly.message = format!("through process {node}: {}", anomaly.message);
-                    self.anomaly(anomaly);
+                    // A second look tells a state that the first look's own calls completed
+                    // (still a finding: the first call should have) from one that stays wrong.
+                    match self.look(node, id).map(|again| self.model.observe(id, &again)) {
+                        Some(Ok(())) => {
+                            anomaly.message.push_str("; a second look right after matched the model (transient)");
+                            self.shared.anomaly(anomaly);
+                        }
+                        _ => {
+                            anomaly.message.push_str("; a second look did not match either");
+                            self.anomaly(anomaly);
+                        }
+                    }
                 }
                 return;
             }
@@ -905,7 +916,11 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         if options.release { "" } else { " --dev" }
     );
     eprintln!("chaos: {command}");
-    let result = chaos(options, &binary, &scratch);
+    // A copy of its own: restarts must run what the run started with, and the shared build
+    // directory's binary may be rebuilt meanwhile (by another worktree, another branch).
+    let copy = scratch.join("docbridge");
+    std::fs::copy(&binary, &copy).with_context(|| format!("copying {}", binary.display()))?;
+    let result = chaos(options, &copy, &scratch);
     match &result {
         Ok(()) => {
             let _ = std::fs::remove_dir_all(&scratch);
