@@ -202,7 +202,7 @@ impl Library {
         self.storage.kind() == "s3"
     }
 
-    async fn exists(&self, path: &StoragePath) -> Result<bool> {
+    pub(crate) async fn exists(&self, path: &StoragePath) -> Result<bool> {
         match self.storage.stat(path).await {
             Ok(_) => Ok(true),
             Err(StorageError::NotFound(_)) => Ok(false),

@@ -177,12 +177,20 @@ impl Library {
                 "{:?} was created by someone else meanwhile; start a new upload",
                 reservation.name
             )),
+            // Its folder was renamed, moved or deleted while the bytes arrived (in another
+            // process, which this one's lock does not hold back for the length of an upload).
+            // The reservation stands: sent again, the file lands where its folder is now.
+            docbridge_storage::StorageError::NotFound(_) if !replaced => DocumentsError::Conflict(format!(
+                "the folder of {:?} was renamed, moved or deleted meanwhile; send the file again",
+                reservation.name
+            )),
             other => other.into(),
         })?;
         // Indexing under `changes` (the bytes were streamed without it): a listing that read the
         // folder before the commit and reconciled after the index entry was written would drop
         // the entry, and the file would come back under a new ID.
         let guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
+        let path = if replaced { path } else { self.landed_path(caller, &reservation, path).await? };
         let record = match existing {
             Some(mut record) => {
                 self.registry.update_item_content(self.integration_id, &record.id, entry.size, entry.modified).await?;
@@ -217,6 +225,34 @@ impl Library {
         drop(guard);
         self.index_content(&record).await;
         Ok(UploadOutcome { view: self.view(caller, record).await, replaced })
+    }
+
+    /// Where a new upload is now that the change lock is held: its folder may have been renamed
+    /// or moved since the bytes were written (by a change that took the lock first). The file
+    /// went along with its folder, or (on S3, where a folder is a key prefix and a write into a
+    /// moved one recreates it) was left under the old name, and is then moved to the new one. It
+    /// used to be indexed under the path it was written to, which no longer held it: its next
+    /// download answered 404 and dropped its ID.
+    async fn landed_path(
+        &self,
+        caller: &Caller,
+        reservation: &Reservation,
+        written: StoragePath,
+    ) -> Result<StoragePath> {
+        let now = self.reserved_path(caller, reservation).await?;
+        if now == written || self.exists(&now).await? {
+            return Ok(now);
+        }
+        if let Err(e) = self.storage.rename(&written, &now).await {
+            if let Err(e) = self.storage.delete(&written).await {
+                tracing::warn!(error = %e, path = %written, "could not remove an upload left in a moved folder");
+            }
+            return Err(DocumentsError::Conflict(format!(
+                "the folder of {:?} was moved meanwhile and the file could not follow it ({e}); send it again",
+                reservation.name
+            )));
+        }
+        Ok(now)
     }
 
     /// Where a new upload lands: its reserved name in its reserved folder, which must still exist.

@@ -39,6 +39,8 @@ struct Stopping {
     stat_stops: Mutex<Vec<Stop>>,
     /// Stops a rename from this path after storage has moved it (before the index knows).
     rename_stop: Mutex<Option<Stop>>,
+    /// Stops a write to this path after storage has committed it (before the index knows).
+    write_stop: Mutex<Option<Stop>>,
 }
 
 impl Stopping {
@@ -89,7 +91,13 @@ impl Storage for Stopping {
     }
 
     async fn write(&self, path: &StoragePath, data: ByteStream, mode: WriteMode, limit: Option<u64>) -> Result<Entry> {
-        self.inner.write(path, data, mode, limit).await
+        let written = self.inner.write(path, data, mode, limit).await;
+        let stop = {
+            let mut stop = self.write_stop.lock().unwrap();
+            if stop.as_ref().is_some_and(|s| s.path == path.as_string()) { stop.take() } else { None }
+        };
+        wait_at(stop).await;
+        written
     }
 
     async fn create_dir(&self, path: &StoragePath) -> Result<Entry> {
@@ -612,5 +620,54 @@ async fn a_restore_leaves_the_name_an_upload_in_another_process_holds() {
                 .map(|v| (v.record.id, v.record.name))
                 .collect();
         assert_eq!(listed, [(id, "a (1).txt".to_owned()), (reserved.id, "a.txt".to_owned())], "{}", p.label);
+    }
+}
+
+/// A folder renamed in one process while another uploads a new file into it. Renamed after the
+/// upload's bytes are committed and before they are indexed, the file goes along with its folder
+/// and must be indexed there under its reserved ID (it was indexed under the old path, which no
+/// longer held it: its next download answered 404 and dropped its ID). Renamed before the commit,
+/// the upload is a 409 that changes nothing, and sent again it lands in the renamed folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_renamed_in_another_process_while_an_upload_lands_in_it() {
+    use docbridge_documents::DocumentsError;
+    for p in processes().await {
+        let folder = p.a.create_folder(&editor(), &ItemId::root(), "F").await.unwrap().record.id;
+        let reserved = p.b.upload_init(&editor(), &folder, "x.txt", None, None).await.unwrap().record.id;
+        let (armed, reached, release) = stop("F/x.txt");
+        *p.storage.write_stop.lock().unwrap() = Some(armed);
+        let b = p.b.clone();
+        let id = reserved.clone();
+        let uploading = tokio::spawn(async move { b.upload(&editor(), &id, body(b"committed")).await });
+        reached.await.unwrap();
+        p.a.rename(&editor(), &folder, "G").await.unwrap();
+        release.send(()).unwrap();
+        uploading.await.unwrap().unwrap_or_else(|e| panic!("{}: {e}", p.label));
+        let view = p.a.metadata(&editor(), &reserved).await.unwrap_or_else(|e| panic!("{}: {e}", p.label));
+        assert_eq!((view.record.path.as_str(), view.record.size), ("G/x.txt", 9), "{}", p.label);
+
+        let second = p.b.upload_init(&editor(), &folder, "y.txt", None, None).await.unwrap().record.id;
+        let (stream, started, gate) = docbridge_storage::suite::gated("sent ", "late");
+        let b = p.b.clone();
+        let id = second.clone();
+        let uploading = tokio::spawn(async move { b.upload(&editor(), &id, stream).await });
+        started.await.unwrap();
+        p.a.rename(&editor(), &folder, "H").await.unwrap();
+        gate.send(()).unwrap();
+        match uploading.await.unwrap() {
+            Err(DocumentsError::Conflict(message)) => assert!(message.contains("send the file again"), "{message}"),
+            other => panic!("{}: expected a conflict, got {other:?}", p.label),
+        }
+        p.b.upload(&editor(), &second, body(b"sent again")).await.unwrap_or_else(|e| panic!("{}: {e}", p.label));
+        let listed: Vec<(ItemId, String)> =
+            p.a.list(&editor(), &folder, None, None)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|v| (v.record.id, v.record.path))
+                .collect();
+        assert_eq!(listed, [(reserved, "H/x.txt".to_owned()), (second, "H/y.txt".to_owned())], "{}", p.label);
+        let report = p.a.fsck().await.unwrap();
+        assert!(report.is_clean(), "{}: {report:?}", p.label);
     }
 }

@@ -1065,3 +1065,47 @@ mod cases {
         assert!(entries.iter().all(|e| all.contains(e)));
     }
 }
+
+/// A library's change lock, taken through two registries opened on one database (two
+/// processes): exclusive keeps the other's shared out and shared ones coexist; a request given
+/// up while it waited (its future dropped, as when a request is cancelled or a process dies)
+/// leaves nothing held, so that an exclusive lock can be taken afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_locks_exclude_across_connections() {
+    use docbridge_registry::LockMode::{Exclusive, Shared};
+    use std::time::Duration;
+    on_every_backend(|url| async move {
+        let first = Registry::connect(&url).await.unwrap();
+        let second = Registry::connect(&url).await.unwrap();
+        // A key no other test (or run on the same PostgreSQL) uses at the same time.
+        let library = 1_000_000 + i64::from(rand_u16());
+        let held = first.change_lock(library, Exclusive).await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(300), second.change_lock(library, Shared)).await;
+        assert!(waited.is_err(), "{url}: a shared lock was granted while another process held it exclusively");
+        drop(held);
+        let one = second.change_lock(library, Shared).await.unwrap();
+        let other = tokio::time::timeout(Duration::from_secs(60), first.change_lock(library, Shared))
+            .await
+            .unwrap_or_else(|_| panic!("{url}: shared locks exclude each other"))
+            .unwrap();
+        drop((one, other));
+        let again = tokio::time::timeout(Duration::from_secs(60), first.change_lock(library, Exclusive))
+            .await
+            .unwrap_or_else(|_| panic!("{url}: a lock is still held after its holders and waiters are gone"))
+            .unwrap();
+        let blocked = tokio::time::timeout(Duration::from_millis(300), second.change_lock(library, Exclusive)).await;
+        assert!(blocked.is_err(), "{url}: two exclusive holders");
+        drop(again);
+        let last = tokio::time::timeout(Duration::from_secs(60), second.change_lock(library, Exclusive))
+            .await
+            .unwrap_or_else(|_| panic!("{url}: released exclusive lock"))
+            .unwrap();
+        drop(last);
+    })
+    .await;
+}
+
+fn rand_u16() -> u16 {
+    let id = docbridge_registry::random_id();
+    id.bytes().fold(0u16, |acc, b| acc.wrapping_mul(31).wrapping_add(u16::from(b)))
+}

@@ -166,6 +166,9 @@ struct Recorder {
     copies_before_failure: AtomicI64,
     /// Delete requests left before one fails (negative: never).
     deletes_before_failure: AtomicI64,
+    /// A write that another writer slips in just before the next `PUT` to its key that is not a
+    /// create: what a change between a `Replace`'s last check and its commit looks like.
+    sneak: std::sync::Mutex<Option<(Key, Bytes)>>,
 }
 
 impl Recorder {
@@ -175,6 +178,7 @@ impl Recorder {
             counts: watch::Sender::new(Counts::default()),
             copies_before_failure: AtomicI64::new(-1),
             deletes_before_failure: AtomicI64::new(-1),
+            sneak: std::sync::Mutex::new(None),
         })
     }
 
@@ -218,6 +222,15 @@ impl fmt::Display for Recorder {
 #[async_trait::async_trait]
 impl ObjectStore for Recorder {
     async fn put_opts(&self, location: &Key, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+        let sneak = {
+            let mut sneak = self.sneak.lock().unwrap();
+            let due = sneak.as_ref().is_some_and(|(key, _)| key == location)
+                && !matches!(opts.mode, object_store::PutMode::Create);
+            if due { sneak.take() } else { None }
+        };
+        if let Some((key, bytes)) = sneak {
+            self.inner.put(&key, PutPayload::from_bytes(bytes)).await?;
+        }
         self.inner.put_opts(location, payload, opts).await
     }
 
@@ -640,4 +653,23 @@ async fn a_file_replaced_since_its_move_began_stays(b: &Backend) {
     assert_eq!(names(&s, &StoragePath::root()).await, ["f.txt"]);
     assert_eq!(content(&s, "f.txt").await, b"new");
     assert!(journal_keys(&b.keys().await).is_empty(), "the entry is done with");
+}
+
+/// A `Replace` of a single-part file whose target another writer replaces in the moment between
+/// the adapter's last check and its `PUT` (issue #14): the `PUT` carries `If-Match`, so the
+/// other writer's content stands and the replacement fails with `Changed` (it used to replace
+/// that content). On the in-memory store only: it honours `If-Match`, and only a store in
+/// front of the server can slip a write into that moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replace_does_not_overwrite_a_change_made_just_before_its_commit() {
+    let b = Backend::memory();
+    let s = b.adapter();
+    put(&s, "a.txt", b"old").await;
+    *b.store.sneak.lock().unwrap() = Some((b.key("a.txt"), Bytes::from_static(b"the other writer's")));
+    let replaced = s.write(&path("a.txt"), docbridge_storage::suite::stream_of("new"), WriteMode::Replace, None).await;
+    assert!(matches!(replaced, Err(StorageError::Changed(_))), "{replaced:?}");
+    assert_eq!(content(&s, "a.txt").await, b"the other writer's");
+    assert!(b.store.sneak.lock().unwrap().is_none(), "the other write was slipped in");
+    s.write(&path("a.txt"), docbridge_storage::suite::stream_of("new"), WriteMode::Replace, None).await.unwrap();
+    assert_eq!(content(&s, "a.txt").await, b"new");
 }

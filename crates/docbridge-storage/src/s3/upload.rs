@@ -73,8 +73,10 @@ async fn check_target(inner: &Inner, path: &StoragePath, key: &Key, mode: WriteM
 struct Replaced(Option<String>);
 
 /// `Replace` replaces only the object it started from (`WriteMode::Replace`): checked just
-/// before the commit. S3 offers no conditional completion of a multipart upload through
-/// `object_store`, so a change in the moment between this check and the commit goes unnoticed.
+/// before the commit. A single-part file's `PUT` then carries `If-Match` where the server has
+/// conditional writes, which closes the moment between this check and the commit; S3 offers no
+/// conditional completion of a multipart upload through `object_store` (0.14), so for a larger
+/// file (and on a server without conditional writes) a change in that moment goes unnoticed.
 async fn recheck_replaced(inner: &Inner, path: &StoragePath, key: &Key, replaced: &Replaced) -> Result<()> {
     let now = inner.head(key).await?.map(|meta| meta.e_tag.unwrap_or_default());
     if now != replaced.0 {
@@ -110,11 +112,29 @@ async fn put_whole(
         }
         WriteMode::Replace => {
             recheck_replaced(inner, path, key, replaced).await?;
-            PutMode::Overwrite
+            match &replaced.0 {
+                // `If-Match` on the PUT itself (issue #14): a change between the recheck and the
+                // write (another process's replacement, or a rename's copy-then-delete) makes
+                // the server refuse it, where the recheck alone let it replace that change.
+                Some(etag) if started.conditional_put && !etag.is_empty() => {
+                    PutMode::Update(object_store::UpdateVersion { e_tag: Some(etag.clone()), version: None })
+                }
+                _ => PutMode::Overwrite,
+            }
         }
     };
-    match inner.store.put_opts(key, payload, put_mode.into()).await {
+    let conditional_update = matches!(put_mode, PutMode::Update(_));
+    match inner.store.put_opts(key, payload.clone(), put_mode.into()).await {
         Ok(_) => Ok(size),
+        Err(object_store::Error::Precondition { .. }) if conditional_update => {
+            Err(StorageError::Changed(path.to_string()))
+        }
+        Err(object_store::Error::NotImplemented { .. }) if conditional_update => {
+            // A server that has `If-None-Match` but not `If-Match`: the recheck is all there is.
+            recheck_replaced(inner, path, key, replaced).await?;
+            inner.store.put_opts(key, payload, PutMode::Overwrite.into()).await.map_err(backend)?;
+            Ok(size)
+        }
         Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
             Err(StorageError::AlreadyExists(path.to_string()))
         }
