@@ -23,6 +23,8 @@ use crate::soak::{Answer, encode_query, read_answer};
 const MAX_STEPS_PER_CLIENT: u64 = 10_000_000;
 /// Attempts to look at an item until one look gets every answer it needs.
 const LOOK_ATTEMPTS: usize = 240;
+/// Items a client keeps live at most.
+const MAX_LIVE_PER_CLIENT: usize = 150;
 /// Largest file a client uploads.
 const MAX_FILE: usize = 48 * 1024;
 /// How long the S3 server is paused.
@@ -429,7 +431,10 @@ impl Client {
     }
 
     fn step(&mut self) {
+        let live = self.model.settled_where(|s| s.live().is_some()).len();
         match self.rng.random_range(0..100) {
+            // Bounded, so that a long run's final checks stay short: past it, uploads delete.
+            0..20 if live >= MAX_LIVE_PER_CLIENT => self.delete(),
             0..20 => self.upload_new(),
             20..30 => self.new_version(),
             30..42 => self.rename(),
