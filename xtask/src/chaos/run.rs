@@ -1219,6 +1219,11 @@ fn walk_tree(shared: &Shared, node: usize) -> Option<(Tree, Vec<String>)> {
 /// marker or in the trash. Answers the bookkeeping left under `.docbridge` (journal, temporary
 /// objects) for the report: a killed process leaves those by design, swept later.
 fn check_storage(shared: &Shared, root: &Path, paths: &[String], trash: &[String], setup: Setup) -> Vec<String> {
+    if !root.is_dir() {
+        // A wrong path would make the check pass by looking at nothing.
+        shared.anomaly(Anomaly { ids: vec![], message: format!("the library's storage is not at {}", root.display()) });
+        return Vec::new();
+    }
     let known: std::collections::HashSet<&str> = paths.iter().map(String::as_str).collect();
     let mut leftovers = Vec::new();
     let mut pending = vec![(root.to_owned(), String::new())];
