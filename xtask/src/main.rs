@@ -1,7 +1,9 @@
 //! Project automation, run as `cargo xtask <task>`: `ci` runs the same checks as `.ci/run`;
-//! `bench` measures docbridge side by side with nginx, rclone, `find` and `cp` (issue #7).
+//! `bench` measures docbridge side by side with nginx, rclone, `find` and `cp` (issue #7);
+//! `chaos` is the model-checked fault test of several processes on one library (issue #14).
 
 mod bench;
+mod chaos;
 mod codegen;
 mod dist;
 mod fuzz;
@@ -16,6 +18,7 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "ci" => ci(),
         "bench" => bench::run(&args[1..]),
+        "chaos" => chaos::run(&args[1..]),
         "codegen" => codegen::run(),
         "dist" => dist::run(),
         "fuzz" => fuzz::run(&args[1..]),
@@ -23,7 +26,7 @@ fn main() -> ExitCode {
         "soak" => soak::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | bench [--quick]\n\n  ci     format check, clippy and the whole test suite, as .ci/run does\n  bench  docbridge against nginx, rclone, find and cp on the same files (--help for options)"
+                "usage: cargo xtask ci | bench [--quick] | soak | chaos\n\n  ci     format check, clippy and the whole test suite, as .ci/run does\n  bench  docbridge against nginx, rclone, find and cp on the same files (--help for options)\n  soak   a mixed load on one process\n  chaos  several processes under random operations and faults, checked against a model (--help)"
             );
             return ExitCode::from(2);
         }

@@ -60,10 +60,10 @@ fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
 }
 
 /// One answer: status, headers (lower-case names) and body.
-struct Answer {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
 }
 
 /// A keep-alive HTTP/1.1 connection to the server, reopened when the server closes it.
@@ -129,7 +129,7 @@ impl Connection {
     }
 }
 
-fn read_answer(stream: &mut BufReader<TcpStream>) -> std::io::Result<Answer> {
+pub(crate) fn read_answer(stream: &mut BufReader<TcpStream>) -> std::io::Result<Answer> {
     let mut line = String::new();
     if stream.read_line(&mut line)? == 0 {
         return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
@@ -173,7 +173,7 @@ fn read_answer(stream: &mut BufReader<TcpStream>) -> std::io::Result<Answer> {
     Ok(Answer { status, headers, body })
 }
 
-fn encode_query(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn encode_query(pairs: &[(&str, &str)]) -> String {
     let encode = |s: &str| {
         s.bytes()
             .map(|b| {
@@ -414,17 +414,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         println!("{USAGE}");
         return Ok(());
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    // As from a shell: with xtask's `cargo run` variables, the build would not reuse the one
-    // `cargo test` made (see `fuzz::cargo`).
-    let mut build = crate::fuzz::cargo();
-    build.current_dir(&root).args(["build", "--quiet", "-p", "docbridge-server", "--bin", "docbridge"]);
-    if options.release {
-        build.arg("--release");
-    }
-    eprintln!("$ cargo build -p docbridge-server --bin docbridge{}", if options.release { " --release" } else { "" });
-    anyhow::ensure!(build.status()?.success(), "building docbridge failed");
-    let binary = crate::target_dir(&root).join(if options.release { "release" } else { "debug" }).join("docbridge");
+    let binary = build_docbridge(options.release)?;
 
     let scratch = std::env::temp_dir().join(format!("docbridge-soak-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
@@ -439,6 +429,22 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         Err(_) => eprintln!("soak: data and server log kept in {}", scratch.display()),
     }
     result
+}
+
+/// Builds the `docbridge` binary (release, or the debug build with `release` false) and answers
+/// its path.
+pub(crate) fn build_docbridge(release: bool) -> anyhow::Result<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    // As from a shell: with xtask's `cargo run` variables, the build would not reuse the one
+    // `cargo test` made (see `fuzz::cargo`).
+    let mut build = crate::fuzz::cargo();
+    build.current_dir(&root).args(["build", "--quiet", "-p", "docbridge-server", "--bin", "docbridge"]);
+    if release {
+        build.arg("--release");
+    }
+    eprintln!("$ cargo build -p docbridge-server --bin docbridge{}", if release { " --release" } else { "" });
+    anyhow::ensure!(build.status()?.success(), "building docbridge failed");
+    Ok(crate::target_dir(&root).join(if release { "release" } else { "debug" }).join("docbridge"))
 }
 
 fn soak(options: &Options, binary: &Path, data: &Path) -> anyhow::Result<()> {

@@ -7,7 +7,7 @@
 
 mod data;
 mod http;
-mod procs;
+pub(crate) mod procs;
 mod work;
 
 use std::path::{Path, PathBuf};
