@@ -607,11 +607,11 @@ mod tests {
         (tx, TooSlow::new(rx, rate, tripped.clone()), tripped)
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn uploads_slower_than_the_minimum_rate_fail() {
         use futures::StreamExt;
-        let rate = MinRate { bytes_per_sec: 10, window: Duration::from_secs(2) };
-        // 1 byte a second: the first window of 2 s brings 2 bytes of the 20 it needs.
+        let rate = MinRate { bytes_per_sec: 10, window: Duration::from_secs(1) };
+        // One byte, then nothing: the window of 1 s brings 1 byte of the 10 it needs.
         let (tx, mut slow, tripped) = slow_stream(rate);
         tx.unbounded_send(Ok(Bytes::from_static(b"a"))).unwrap();
         assert_eq!(slow.next().await.unwrap().unwrap(), "a");
@@ -625,16 +625,16 @@ mod tests {
         assert!(tripped.load(Ordering::Relaxed));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn uploads_at_the_minimum_rate_or_faster_pass_whole() {
+    #[tokio::test]
+    async fn uploads_above_the_minimum_rate_pass_whole() {
         use futures::StreamExt;
-        let rate = MinRate { bytes_per_sec: 10, window: Duration::from_secs(2) };
+        let rate = MinRate { bytes_per_sec: 10, window: Duration::from_secs(1) };
         let (tx, mut steady, tripped) = slow_stream(rate);
         let sender = tokio::spawn(async move {
-            // 30 bytes every 2 s where 20 are needed, for 5 windows.
-            for _ in 0..10 {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                tx.unbounded_send(Ok(Bytes::from(vec![b'x'; 15]))).unwrap();
+            // 10 bytes every 50 ms, twenty times the minimum, for more than a window.
+            for _ in 0..30 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                tx.unbounded_send(Ok(Bytes::from(vec![b'x'; 10]))).unwrap();
             }
         });
         let mut total = 0;
@@ -642,7 +642,7 @@ mod tests {
             total += chunk.unwrap().len();
         }
         sender.await.unwrap();
-        assert_eq!(total, 150);
+        assert_eq!(total, 300);
         assert!(!tripped.load(Ordering::Relaxed));
     }
 

@@ -83,6 +83,10 @@ struct TlsServer {
 
 impl TlsServer {
     async fn start(leaf: &Leaf) -> TlsServer {
+        TlsServer::start_with(leaf, docbridge_server::Timeouts::default()).await
+    }
+
+    async fn start_with(leaf: &Leaf, timeouts: docbridge_server::Timeouts) -> TlsServer {
         let dir = tempfile::tempdir().unwrap();
         let (cert_path, key_path) = leaf.write(dir.path());
         let cert = ReloadableCert::load(&cert_path, &key_path).expect("the issued certificate loads");
@@ -93,8 +97,10 @@ impl TlsServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("https://{}", listener.local_addr().unwrap());
         let credentials = setup::ensure_default_integration(&registry, &base, &docs).await.unwrap().unwrap();
-        let settings = in_process::settings(&base, dir.path(), "docbridge tls tests");
-        let timeouts = settings.timeouts;
+        let settings = docbridge_server::ServerSettings {
+            timeouts,
+            ..in_process::settings(&base, dir.path(), "docbridge tls tests")
+        };
         let state = AppState::new(registry, settings, Arc::new(BuiltinStorage::default())).await.unwrap();
         let router = docbridge_server::router(state);
         let served = cert.clone();
@@ -236,6 +242,103 @@ async fn a_reload_serves_new_connections_and_keeps_open_ones() {
     assert!(server.cert.reload().is_err());
     let still = pki.client().get(format!("{}/healthz", server.base)).send().await.unwrap();
     assert_eq!(peer_certificate(&still), second.der);
+    server.stop().await;
+}
+
+/// An HTTP/2 frame: type, flags, stream and payload (RFC 9113 §4.1).
+struct Frame {
+    kind: u8,
+    stream: u32,
+}
+
+/// The frames in `bytes`, as far as they are whole.
+fn frames(mut bytes: &[u8]) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    while bytes.len() >= 9 {
+        let length = usize::from(bytes[0]) << 16 | usize::from(bytes[1]) << 8 | usize::from(bytes[2]);
+        let stream = u32::from_be_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]) & 0x7fff_ffff;
+        frames.push(Frame { kind: bytes[3], stream });
+        bytes = &bytes[(9 + length).min(bytes.len())..];
+    }
+    frames
+}
+
+/// A TLS connection to `server` that negotiated HTTP/2 by ALPN, its preface and SETTINGS sent.
+async fn h2_connection(pki: &Pki, server: &TlsServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    use tokio::io::AsyncWriteExt;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(pki.ca.pem().as_bytes()).unwrap()).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let address = server.base.trim_start_matches("https://");
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "the server speaks HTTP/2");
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    // An empty SETTINGS frame.
+    tls.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    tls
+}
+
+/// Reads until the server closes the connection; `None` when it was still open after 20 s, far
+/// longer than the timeouts these tests configure.
+async fn read_until_closed(reader: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read).await.ok()?;
+    Some(received)
+}
+
+#[tokio::test]
+async fn idle_and_silent_http2_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    const HEADERS: u8 = 0x1;
+    const GOAWAY: u8 = 0x7;
+    let pki = Pki::new();
+    let timeouts = docbridge_server::Timeouts {
+        header_read: Duration::from_secs(1),
+        idle: Duration::from_secs(1),
+        ..docbridge_server::Timeouts::default()
+    };
+    let server = TlsServer::start_with(&pki.leaf("docbridge h2"), timeouts).await;
+
+    // Connected over TLS and HTTP/2, and no request: closed.
+    let mut silent = h2_connection(&pki, &server).await;
+    let received = read_until_closed(&mut silent).await.expect("a connection without a request is closed");
+    assert!(frames(&received).iter().all(|f| f.kind != HEADERS), "and nothing was answered");
+
+    // One request, answered; then nothing: closed after a GOAWAY.
+    let mut idle = h2_connection(&pki, &server).await;
+    // HPACK (RFC 7541): :method GET, :scheme https (static table 2 and 7), :path /healthz and
+    // :authority 127.0.0.1 as literals with the static table's names 4 and 1.
+    let mut block = vec![0x82, 0x87, 0x04, 8];
+    block.extend_from_slice(b"/healthz");
+    block.extend_from_slice(&[0x01, 9]);
+    block.extend_from_slice(b"127.0.0.1");
+    // HEADERS with END_STREAM and END_HEADERS, stream 1.
+    let length = u8::try_from(block.len()).unwrap();
+    idle.write_all(&[0, 0, length, HEADERS, 0x5, 0, 0, 0, 1]).await.unwrap();
+    idle.write_all(&block).await.unwrap();
+    let received = read_until_closed(&mut idle).await.expect("an idle HTTP/2 connection is closed");
+    let frames = frames(&received);
+    assert!(frames.iter().any(|f| f.kind == HEADERS && f.stream == 1), "the request was answered");
+    assert!(frames.iter().any(|f| f.kind == GOAWAY), "the client was told with a GOAWAY");
     server.stop().await;
 }
 
