@@ -7,8 +7,8 @@
 mod admin_api;
 mod admin_page;
 pub mod config;
-pub mod data_dir;
 mod connection;
+pub mod data_dir;
 mod error;
 mod limits;
 mod links;
