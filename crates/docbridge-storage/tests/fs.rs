@@ -227,7 +227,14 @@ async fn leftover_temp_files_are_invisible_and_swept_at_start() {
             async move { writer.write(&path("running.txt"), Box::pin(body), WriteMode::CreateNew, None).await },
         );
     feed.unbounded_send(Ok(bytes::Bytes::from_static(b"first half, "))).unwrap();
-    while temp_entries(root.path()).iter().filter(|n| n.ends_with(".upload")).count() < 2 {
+    // Wait until the writer holds its file's lock, not merely until the file exists: a sweep
+    // that comes between the two takes that name, and the writer moves on to another.
+    while !temp_entries(root.path()).iter().any(|n| {
+        n.ends_with(".upload") && n != "crashed.upload" && {
+            let file = fs::File::open(tmp.join(n));
+            file.is_ok_and(|f| matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock)))
+        }
+    }) {
         tokio::task::yield_now().await;
     }
 
