@@ -231,7 +231,8 @@ async fn two_processes_serve_one_integration_from_one_database_and_bucket() {
         name: format!("Scale-out {unique}"),
         slug: Some(slug.clone()),
         auth: AuthType::ApiKey,
-        root: "library".into(),
+        // Unique too: roots of one registry may not overlap, and other runs' integrations stay.
+        root: format!("library-{}", &unique[..12]),
         redirect_uris: Vec::new(),
         request_params: Vec::new(),
         default_role: DefaultRole::Editor,
@@ -322,7 +323,7 @@ async fn two_processes_serve_one_integration_from_one_database_and_bucket() {
             name: format!("Scale-out OAuth2 {unique}"),
             slug: Some(oauth_slug.clone()),
             auth: AuthType::OAuth2,
-            root: "oauth-library".into(),
+            root: format!("oauth-library-{}", &unique[..12]),
             redirect_uris: vec![redirect_uri.clone()],
             request_params: Vec::new(),
             default_role: DefaultRole::Editor,
