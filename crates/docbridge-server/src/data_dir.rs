@@ -47,6 +47,13 @@ pub struct LoosePath {
     pub mode: u32,
 }
 
+/// The permission bits of a file or folder that group or others may read, write or search, or
+/// `None` when only its owner may: the one test for "too open" here and in `docbridge doctor`.
+pub fn open_to_others(metadata: &std::fs::Metadata) -> Option<u32> {
+    let mode = metadata.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
 /// The data directory and the database's files (with `-wal`, `-shm`, `-journal`) that are open
 /// to group or others. Missing files are not reported.
 pub fn loose_paths(data_dir: &Path, database: Option<&Path>) -> Vec<LoosePath> {
@@ -62,8 +69,8 @@ pub fn loose_paths(data_dir: &Path, database: Option<&Path>) -> Vec<LoosePath> {
     paths
         .into_iter()
         .filter_map(|path| {
-            let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o777;
-            (mode & 0o077 != 0).then_some(LoosePath { path, mode })
+            let mode = open_to_others(&std::fs::metadata(&path).ok()?)?;
+            Some(LoosePath { path, mode })
         })
         .collect()
 }

@@ -218,19 +218,20 @@ fn check_data_dir(report: &mut Report, data_dir: &Path) -> bool {
     };
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        use docbridge_server::data_dir::open_to_others;
+        use std::os::unix::fs::MetadataExt;
         let mut open = Vec::new();
-        if metadata.permissions().mode() & 0o077 != 0 {
-            open.push((data_dir.to_owned(), metadata.permissions().mode() & 0o777));
+        if let Some(mode) = open_to_others(&metadata) {
+            open.push((data_dir.to_owned(), mode));
         }
         if let Ok(entries) = std::fs::read_dir(data_dir) {
             for entry in entries.flatten() {
                 // Not followed: a link's target is the administrator's choice, not ours to judge.
                 if let Ok(meta) = entry.metadata()
                     && !meta.file_type().is_symlink()
-                    && meta.permissions().mode() & 0o077 != 0
+                    && let Some(mode) = open_to_others(&meta)
                 {
-                    open.push((entry.path(), meta.permissions().mode() & 0o777));
+                    open.push((entry.path(), mode));
                 }
             }
         }
