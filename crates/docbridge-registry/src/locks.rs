@@ -166,7 +166,13 @@ async fn lock_file(database: &std::path::Path, integration_id: i64, mode: LockMo
             PathBuf::from(&name).display()
         )))
     };
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&name).map_err(io)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    // Beside the database, in the data directory, where every file is the service user's alone
+    // (and `docbridge doctor` fails a data directory holding anything wider).
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&name).map_err(io)?;
     let tried = match mode {
         LockMode::Shared => file.try_lock_shared(),
         LockMode::Exclusive => file.try_lock(),

@@ -1105,6 +1105,20 @@ async fn change_locks_exclude_across_connections() {
     .await;
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn change_lock_files_are_private_to_the_service_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("docbridge.db");
+    let registry = Registry::connect(&format!("sqlite://{}?mode=rwc", database.display())).await.unwrap();
+    let held = registry.change_lock(7, docbridge_registry::LockMode::Shared).await.unwrap();
+    let lock_file = dir.path().join("docbridge.db.changes-7.lock");
+    let mode = std::fs::metadata(&lock_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{} is {mode:o}", lock_file.display());
+    drop(held);
+}
+
 fn rand_u16() -> u16 {
     let id = docbridge_registry::random_id();
     id.bytes().fold(0u16, |acc, b| acc.wrapping_mul(31).wrapping_add(u16::from(b)))
