@@ -224,7 +224,8 @@ async fn add_integration(Authorized(admin): Authorized, body: Bytes) -> Answer {
     let slug = request.slug.clone().unwrap_or_else(|| setup::slug_from_name(&request.name));
     admin.check_root(&slug, &storage_kind, &root).await?;
     if storage_kind == "fs" {
-        std::fs::create_dir_all(&root).map_err(|e| invalid("root", format!("cannot create {root}: {e}")))?;
+        crate::data_dir::create_private_dir(root.as_ref())
+            .map_err(|e| invalid("root", format!("cannot create {root}: {e}")))?;
     }
     let (_, credentials) = admin.add(request, &storage_kind).await?;
     let mut response = with_secrets(credentials, secrets)?;

@@ -553,7 +553,7 @@ async fn add_integration(
         };
     }
     if kind == "fs"
-        && let Err(e) = std::fs::create_dir_all(&root)
+        && let Err(e) = crate::data_dir::create_private_dir(root.as_ref())
     {
         return again(StatusCode::BAD_REQUEST, format!("root: cannot create {root}: {e}"));
     }

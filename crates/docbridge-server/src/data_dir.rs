@@ -15,7 +15,8 @@ pub const DATABASE_FILE: &str = "docbridge.db";
 const PRIVATE_DIR: u32 = 0o700;
 const PRIVATE_FILE: u32 = 0o600;
 
-/// Creates `dir` and any missing parents 0700. An existing folder is not touched.
+/// Creates `dir` and any missing parents 0700 (the data directory, caches, and library folders
+/// docbridge makes, which hold users' documents). An existing folder is not touched.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(PRIVATE_DIR).create(dir)
 }

@@ -147,7 +147,8 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
         setup::DefaultLibrary::S3(config.s3_root())
     } else {
         let root = config.storage_root(data_dir);
-        std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+        docbridge_server::data_dir::create_private_dir(&root)
+            .with_context(|| format!("cannot create {}", root.display()))?;
         setup::DefaultLibrary::Fs(root)
     };
     // The command line, run beside the server without a configured public URL, prints Base API

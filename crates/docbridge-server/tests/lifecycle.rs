@@ -167,6 +167,7 @@ async fn a_fresh_data_directory_is_private_and_a_wide_one_is_reported() {
         assert_eq!(mode(&file), 0o600, "{}", file.display());
     }
     assert_eq!(mode(&data.join("cache")), 0o700, "thumbnail cache");
+    assert_eq!(mode(&data.join("documents")), 0o700, "the default library's folder");
     drop(server);
 
     use std::os::unix::fs::PermissionsExt;

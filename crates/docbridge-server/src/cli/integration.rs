@@ -311,7 +311,8 @@ pub async fn run(data_dir: &Path, config: &Config, command: IntegrationCommand) 
             admin.check_root(request.slug.as_deref().unwrap_or_default(), &storage, &root).await?;
             let created = local && std::fs::exists(&root).is_ok_and(|e| !e);
             if local {
-                std::fs::create_dir_all(&root).map_err(|e| anyhow::anyhow!("root: cannot create {root}: {e}"))?;
+                docbridge_server::data_dir::create_private_dir(root.as_ref())
+                    .map_err(|e| anyhow::anyhow!("root: cannot create {root}: {e}"))?;
             }
             let credentials = match admin.add(request, &storage).await {
                 Ok((_, credentials)) => credentials,
