@@ -151,6 +151,16 @@ impl Library {
     /// The thumbnail of an item at `width` pixels. [`DocumentsError::Busy`] when no render slot
     /// came free within the configured wait.
     pub async fn thumbnail(&self, caller: &Caller, id: &ItemId, width: u32) -> Result<CachedThumbnail> {
+        match self.thumbnail_at_resolved_path(caller, id, width).await {
+            // The file was moved (a rename, a move action, another process) between resolving
+            // its ID and reading it, which waiting for a render slot makes likelier: look it up
+            // again, once, as `/metadata` does. An item that is really gone is a 404 again.
+            Err(DocumentsError::NotFound(_)) => self.thumbnail_at_resolved_path(caller, id, width).await,
+            other => other,
+        }
+    }
+
+    async fn thumbnail_at_resolved_path(&self, caller: &Caller, id: &ItemId, width: u32) -> Result<CachedThumbnail> {
         let view = self.metadata(caller, id).await?;
         let record = view.record;
         let etag = format!("\"{}-{}-{width}\"", record.id, record.version());

@@ -734,6 +734,25 @@ async fn concurrent_thumbnails_of_one_item_share_one_render() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thumbnail_of_a_file_renamed_before_its_read_finds_it() {
+    let f = fixture().await;
+    let id = upload(&f.library, "a.txt", b"alpha").await;
+    let (armed, reached, release) = stop("a.txt");
+    f.storage.read_stops.lock().unwrap().push(armed);
+    let library = f.library.clone();
+    let thumbnail = {
+        let id = id.clone();
+        tokio::spawn(async move { library.thumbnail(&editor(), &id, 100).await })
+    };
+    // The render resolved `a.txt` and is about to read it; the file is renamed meanwhile.
+    reached.await.unwrap();
+    f.library.rename(&editor(), &id, "b.txt").await.unwrap();
+    release.send(()).unwrap();
+    let thumbnail = thumbnail.await.unwrap().expect("the renamed item's thumbnail, not a 404");
+    assert!(!thumbnail.bytes.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thumbnails_beyond_the_render_cap_are_refused_as_busy() {
     // One render at a time, and no waiting for a turn.
     let f = fixture_with(ThumbnailLimits::new(1, Duration::ZERO, Duration::from_secs(60))).await;
