@@ -52,6 +52,20 @@ pub fn public_url_warnings(public_url: &str) -> Vec<String> {
     warnings
 }
 
+/// Why the server cannot listen on `listen`, and what to do about it: one line.
+pub fn listen_error(listen: &str, error: &std::io::Error) -> String {
+    let port = listen.parse::<SocketAddr>().map(|a| a.port()).unwrap_or_default();
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "cannot listen on {listen}: another program already uses that port (see `ss -ltnp 'sport = :{port}'`): stop it, or set [http] listen to another address"
+        ),
+        std::io::ErrorKind::PermissionDenied if port < 1024 => format!(
+            "cannot listen on {listen}: ports below 1024 need root or the CAP_NET_BIND_SERVICE capability (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE; by hand: setcap cap_net_bind_service=+ep on the docbridge binary; docs/deploy.md)"
+        ),
+        _ => format!("cannot listen on {listen}: {error}"),
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -89,6 +103,8 @@ pub struct HttpConfig {
     pub tls_cert: String,
     /// PEM private key of `tls_cert`.
     pub tls_key: String,
+    /// Automatic HTTPS (`[http.acme]`): its own struct, in `acme.rs`.
+    pub acme: crate::acme::AcmeConfig,
 }
 
 impl HttpConfig {
@@ -184,7 +200,7 @@ pub struct AdminConfig {
 }
 
 /// A list, or (from a `DOCBRIDGE_*` variable) one string of comma-separated items.
-fn string_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn string_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
@@ -376,6 +392,7 @@ impl Config {
         self.http.trusted_proxies()?;
         self.oauth.validate()?;
         self.http.validate()?;
+        self.http.acme.validate(&self.public_url, &self.http)?;
         match self.storage.kind.as_str() {
             "fs" => {}
             "s3" if self.storage.s3.bucket.trim().is_empty() => {

@@ -4,6 +4,7 @@
 //! document store through docbridge by handing in its own [`StorageFactory`] (see
 //! `examples/custom_store.rs`). The `docbridge` binary (`main.rs`) adds the command line.
 
+pub mod acme;
 mod admin_api;
 mod admin_page;
 pub mod config;
@@ -71,7 +72,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `/readyz`: 200 when the database and the default library's storage answer (C25).
+/// `/readyz`: 200 when the database and the default library's storage answer (C25). With
+/// automatic HTTPS, a second line tells the certificate's expiry and any failing renewal (still
+/// 200 while a certificate is served: the process is ready, the line is for the operator).
 async fn readyz(State(state): State<AppState>) -> Response {
     if let Err(e) = state.registry.check().await {
         tracing::warn!(error = %e, "database not ready");
@@ -89,7 +92,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
                         .into_response();
                 }
             }
-            "ready".into_response()
+            match state.acme() {
+                Some(acme) => format!("ready\nacme: {}\n", acme.status().describe()).into_response(),
+                None => "ready".into_response(),
+            }
         }
         Err(e) => ApiError::from(e).into_response(),
     }

@@ -131,12 +131,18 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
     let registry = cli::open_registry(data_dir, &config).await?;
     // Before listening: a bad certificate is a start-up error, not a failed first handshake.
     let tls = docbridge_server::tls::from_config(&config.http)?;
+    // Automatic HTTPS: the cached certificate (if any) is served from the first connection on.
+    let acme = if config.http.acme.enabled {
+        Some(docbridge_server::acme::Acme::new(&config.http.acme, &config.public_url, data_dir)?)
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(&config.http.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.http.listen))?;
+        .map_err(|e| anyhow::anyhow!(docbridge_server::config::listen_error(&config.http.listen, &e)))?;
     let local = listener.local_addr()?;
     let public_url = cli::public_url(&config, Some(local));
-    let public_url = if tls.is_some() && config.public_url.is_empty() {
+    let public_url = if (tls.is_some() || acme.is_some()) && config.public_url.is_empty() {
         // Serving TLS itself, docbridge's own address is an https URL.
         public_url.replacen("http://", "https://", 1)
     } else {
@@ -205,6 +211,10 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
         .await?
         .with_admin_token(config.admin.token.clone())
         .with_root_policy(roots, refused);
+    let state = match &acme {
+        Some(acme) => state.with_acme(acme.clone()),
+        None => state,
+    };
     if config.documents.rescan_interval_secs > 0 {
         docbridge_server::spawn_maintenance(state.clone(), Duration::from_secs(config.documents.rescan_interval_secs));
     }
@@ -219,7 +229,18 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
     };
     // The authorization server's `[oauth]` settings travel as a request extension (C4).
     let app = docbridge_server::oauth::configure(docbridge_server::router(state), config.oauth.settings());
-    let server = docbridge_server::tls::serve(listener, app, tls, config.http.timeouts(), shutdown);
+    let server = async move {
+        match acme {
+            Some(acme) => {
+                let renewing = tokio::spawn(acme.clone().run());
+                let served =
+                    docbridge_server::tls::serve_acme(listener, app, acme, config.http.timeouts(), shutdown).await;
+                renewing.abort();
+                served
+            }
+            None => docbridge_server::tls::serve(listener, app, tls, config.http.timeouts(), shutdown).await,
+        }
+    };
     let deadline = async move {
         if stopping_rx.await.is_ok() {
             tokio::time::sleep(grace).await;

@@ -74,6 +74,7 @@ fn describe() {
     metrics::describe_counter!(BYTES_IN, metrics::Unit::Bytes, "Request body bytes received, by endpoint");
     metrics::describe_counter!(BYTES_OUT, metrics::Unit::Bytes, "Response body bytes sent, by endpoint");
     metrics::describe_gauge!(UPLOADS, "Uploads whose bytes are streaming in");
+    crate::acme::describe_metrics();
     // Shown from the start, so that a dashboard sees 0 rather than no data.
     gauge!(UPLOADS).set(0.0);
 }

@@ -99,6 +99,8 @@ pub struct AppState {
     roots: Option<Arc<crate::roots::RootPolicy>>,
     /// Integrations not served because of where their library is, with why (found at start).
     refused_roots: Arc<HashMap<i64, String>>,
+    /// Automatic HTTPS, when on: `/readyz` reports its certificate and renewal state.
+    acme: Option<Arc<crate::acme::Acme>>,
 }
 
 /// Each integration's `Library`, with what it was built from.
@@ -136,6 +138,7 @@ impl AppState {
             admin_token: Arc::new(secrecy::SecretString::from(String::new())),
             roots: None,
             refused_roots: Arc::default(),
+            acme: None,
         })
     }
 
@@ -144,6 +147,16 @@ impl AppState {
     pub fn with_admin_token(mut self, token: secrecy::SecretString) -> Self {
         self.admin_token = Arc::new(token);
         self
+    }
+
+    /// Reports `acme`'s certificate and renewal state in `/readyz`.
+    pub fn with_acme(mut self, acme: Arc<crate::acme::Acme>) -> Self {
+        self.acme = Some(acme);
+        self
+    }
+
+    pub(crate) fn acme(&self) -> Option<&Arc<crate::acme::Acme>> {
+        self.acme.as_ref()
     }
 
     pub(crate) fn admin_token(&self) -> &secrecy::SecretString {

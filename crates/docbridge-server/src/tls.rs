@@ -175,6 +175,21 @@ pub async fn serve_tls(
     crate::connection::serve(listener, app, timeouts, shutdown).await
 }
 
+/// Serves `app` over TLS with the certificate that `acme` obtains and renews (`[http.acme]`),
+/// answering the CA's TLS-ALPN-01 validation on the same listener. `acme`'s renewal loop is the
+/// caller's to spawn ([`crate::acme::Acme::run`]).
+pub async fn serve_acme(
+    listener: TcpListener,
+    app: Router,
+    acme: Arc<crate::acme::Acme>,
+    timeouts: crate::Timeouts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let config = acme.server_config().map_err(std::io::Error::other)?;
+    let listener = TlsListener::new(listener, TlsAcceptor::from(config))?;
+    crate::connection::serve(listener, app, timeouts, shutdown).await
+}
+
 /// Hands the server the TLS streams whose handshake has completed.
 struct TlsListener {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
@@ -239,6 +254,10 @@ async fn accept_loop(
         let ready = ready.clone();
         tokio::spawn(async move {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(crate::acme::ACME_TLS_ALPN) => {
+                    // A CA validating TLS-ALPN-01: the handshake was the answer; there is no HTTP.
+                    tracing::debug!(%address, "TLS-ALPN-01 validation handshake answered");
+                }
                 Ok(Ok(stream)) => {
                     // The server is shutting down when nobody receives any more.
                     let _ = ready.send((stream, address)).await;

@@ -431,3 +431,284 @@ fn both_or_neither_of_the_tls_settings() {
         docbridge_server::tls::from_config(&missing.http).unwrap_err().to_string().contains("/nonexistent/cert.pem")
     );
 }
+
+/// Automatic HTTPS (`[http.acme]`, issue #15): an in-process docbridge whose certificate comes
+/// from an ACME CA, with the `Acme` handle the tests drive.
+mod acme {
+    use super::*;
+    use docbridge_server::acme::{Acme, AcmeConfig};
+
+    /// The name the tests' certificates are for; every client resolves it to 127.0.0.1.
+    const DOMAIN: &str = "docs.docbridge-acme.example.com";
+
+    pub(super) struct AcmeServer {
+        pub(super) acme: Arc<Acme>,
+        pub(super) base: String,
+        pub(super) address: std::net::SocketAddr,
+        pub(super) config: AcmeConfig,
+        pub(super) dir: tempfile::TempDir,
+        /// Subscribed before the renewal loop starts, so that no attempt goes unseen.
+        attempts: tokio::sync::watch::Receiver<u64>,
+        serving: Serving,
+        renewing: tokio::task::JoinHandle<()>,
+    }
+
+    pub(super) fn config(directory_url: &str, contact: &str, directory_ca_file: &str) -> AcmeConfig {
+        AcmeConfig {
+            enabled: true,
+            contact: contact.to_owned(),
+            directory_url: directory_url.to_owned(),
+            cache_dir: String::new(),
+            extra_domains: Vec::new(),
+            directory_ca_file: directory_ca_file.to_owned(),
+        }
+    }
+
+    impl AcmeServer {
+        /// Serves on `listen` with automatic HTTPS under `config`, in the data directory `dir`
+        /// (whose cache may already hold a certificate).
+        pub(super) async fn start(
+            listen: &str,
+            domain: &str,
+            config: AcmeConfig,
+            dir: tempfile::TempDir,
+        ) -> AcmeServer {
+            let listener = tokio::net::TcpListener::bind(listen).await.expect("the challenge port is free");
+            let address = listener.local_addr().unwrap();
+            let base = format!("https://{domain}:{}", address.port());
+            let acme = Acme::new(&config, &base, dir.path()).expect("ACME starts");
+            let registry = Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display()))
+                .await
+                .unwrap();
+            let settings = in_process::settings(&base, dir.path(), "docbridge acme tests");
+            let state = AppState::new(registry, settings, Arc::new(BuiltinStorage::default())).await.unwrap();
+            let router = docbridge_server::router(state.with_acme(acme.clone()));
+            let served = acme.clone();
+            let serving = Serving::spawn(move |stop| {
+                docbridge_server::tls::serve_acme(listener, router, served, Default::default(), async move {
+                    let _ = stop.await;
+                })
+            });
+            let attempts = acme.attempts();
+            let renewing = tokio::spawn(acme.clone().run());
+            AcmeServer { acme, base, address, config, dir, attempts, serving, renewing }
+        }
+
+        /// Waits for the next attempt to obtain a certificate to end.
+        pub(super) async fn next_attempt(&mut self) {
+            // A bound, not a timing assertion: a CA that never answers fails the test instead
+            // of hanging it.
+            tokio::time::timeout(Duration::from_secs(180), self.attempts.changed())
+                .await
+                .expect("an attempt ended within 3 minutes")
+                .unwrap();
+        }
+
+        /// A client that resolves the test name to this server and trusts `root` (PEM).
+        pub(super) fn client(&self, domain: &str, root: &str) -> reqwest::Client {
+            reqwest::Client::builder()
+                .resolve(domain, self.address)
+                .add_root_certificate(reqwest::Certificate::from_pem(root.as_bytes()).unwrap())
+                .tls_info(true)
+                .http1_only()
+                .build()
+                .unwrap()
+        }
+
+        pub(super) async fn stop(self) -> tempfile::TempDir {
+            self.renewing.abort();
+            self.serving.stop().await;
+            self.dir
+        }
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    /// Pebble (`.ci/pebble.sh`), when `.ci/run` started one.
+    struct Pebble {
+        directory: String,
+        ca_file: String,
+        management: String,
+        tls_port: u16,
+    }
+
+    impl Pebble {
+        fn from_env(test: &str) -> Option<Pebble> {
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            let found = (|| {
+                Some(Pebble {
+                    directory: var("DOCBRIDGE_TEST_PEBBLE_DIRECTORY")?,
+                    ca_file: var("DOCBRIDGE_TEST_PEBBLE_CA")?,
+                    management: var("DOCBRIDGE_TEST_PEBBLE_MANAGEMENT")?,
+                    tls_port: var("DOCBRIDGE_TEST_PEBBLE_TLS_PORT")?.parse().ok()?,
+                })
+            })();
+            if found.is_none() {
+                eprintln!("skipping {test}: no Pebble (DOCBRIDGE_TEST_PEBBLE_* unset; .ci/pebble.sh start sets them)");
+            }
+            found
+        }
+
+        /// The root Pebble issues under: made at its start, served by its management interface.
+        async fn root(&self) -> String {
+            let ca = std::fs::read(&self.ca_file).unwrap();
+            let client = reqwest::Client::builder()
+                .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+                .build()
+                .unwrap();
+            let response = client.get(format!("{}/roots/0", self.management)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.text().await.unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_certificate_is_obtained_served_renewed_and_cached() {
+        let Some(pebble) = Pebble::from_env("a_certificate_is_obtained_served_renewed_and_cached") else { return };
+        let config = config(&pebble.directory, "ops@docbridge-acme.example.com", &pebble.ca_file);
+        let listen = format!("127.0.0.1:{}", pebble.tls_port);
+        let mut server = AcmeServer::start(&listen, DOMAIN, config, tempfile::tempdir().unwrap()).await;
+        assert!(server.acme.status().not_after.is_none(), "a fresh start has no certificate");
+        server.next_attempt().await;
+        let status = server.acme.status();
+        assert_eq!((status.obtained, status.last_error.as_deref()), (1, None), "{status:?}");
+
+        // A client that trusts Pebble's root reaches the public name over HTTPS.
+        let root = pebble.root().await;
+        let kept = server.client(DOMAIN, &root);
+        let first = kept.get(format!("{}/readyz", server.base)).send().await.expect("HTTPS with Pebble's certificate");
+        assert_eq!(first.status(), StatusCode::OK);
+        let first_der = peer_certificate(&first);
+        let body = first.text().await.unwrap();
+        assert!(body.starts_with("ready\nacme: certificate for docs.docbridge-acme.example.com expires"), "{body}");
+
+        // A forced renewal swaps the certificate for new connections; the open one stays.
+        server.acme.renew_now();
+        server.next_attempt().await;
+        let status = server.acme.status();
+        assert_eq!((status.obtained, status.last_error.as_deref()), (2, None), "{status:?}");
+        let fresh = server.client(DOMAIN, &root).get(format!("{}/healthz", server.base)).send().await.unwrap();
+        assert_eq!(fresh.status(), StatusCode::OK);
+        assert_ne!(peer_certificate(&fresh), first_der, "a new connection gets the renewed certificate");
+        let again = kept.get(format!("{}/healthz", server.base)).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::OK);
+        assert_eq!(peer_certificate(&again), first_der, "the open connection was kept, with its certificate");
+        let renewed_der = peer_certificate(&fresh);
+
+        // The certificate and account are cached privately, and a restart serves the cached
+        // certificate at once without asking the CA (it is not due).
+        let public_url = server.base.clone();
+        let config = server.config.clone();
+        let dir = server.stop().await;
+        let cache = config.cache_dir(dir.path());
+        assert_eq!(mode(&cache), 0o700);
+        let file = config.certificate_file(&public_url, dir.path()).unwrap();
+        assert_eq!(mode(&file), 0o600);
+        for entry in std::fs::read_dir(&cache).unwrap() {
+            assert_eq!(mode(&entry.unwrap().path()), 0o600, "every cached file is private");
+        }
+        let restarted = AcmeServer::start(&listen, DOMAIN, config, dir).await;
+        let status = restarted.acme.status();
+        assert!(status.not_after.is_some(), "{status:?}");
+        let served = restarted.client(DOMAIN, &root).get(format!("{}/healthz", restarted.base)).send().await.unwrap();
+        assert_eq!(peer_certificate(&served), renewed_der, "the cached certificate is served after a restart");
+        assert!(status.next_attempt.is_none_or(|at| at > chrono::Utc::now() + chrono::Duration::days(1)), "{status:?}");
+        restarted.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_contact_the_ca_refuses_is_reported_and_retried_later() {
+        let Some(pebble) = Pebble::from_env("a_contact_the_ca_refuses_is_reported_and_retried_later") else { return };
+        // Shaped like an address, so the configuration accepts it; the CA does not (Pebble, like
+        // Let's Encrypt, refuses addresses that are not ASCII).
+        let config = config(&pebble.directory, "opś@docbridge-acme.example.com", &pebble.ca_file);
+        // Any port: the CA refuses the account before it would validate anything.
+        let mut server = AcmeServer::start("127.0.0.1:0", DOMAIN, config, tempfile::tempdir().unwrap()).await;
+        server.next_attempt().await;
+        let status = server.acme.status();
+        let error = status.last_error.clone().unwrap_or_default();
+        assert!(
+            error.contains("refused the contact address") && error.contains("set [http.acme] contact"),
+            "{status:?}"
+        );
+        assert_eq!(status.consecutive_failures, 1);
+        assert!(
+            status.next_attempt.is_some_and(|at| at > chrono::Utc::now() + chrono::Duration::seconds(30)),
+            "{status:?}"
+        );
+        server.stop().await;
+    }
+
+    /// A certificate for `domain` signed by the test CA, valid from `days_ago` days ago for
+    /// `days_left` more days, as the PEM the ACME cache holds (key, then chain).
+    fn cached_pem(pki: &Pki, domain: &str, days_ago: i64, days_left: i64) -> (String, Vec<u8>) {
+        use chrono::Datelike;
+        let date = |d: chrono::DateTime<chrono::Utc>| rcgen::date_time_ymd(d.year(), d.month() as u8, d.day() as u8);
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec![domain.to_owned()]).unwrap();
+        params.not_before = date(chrono::Utc::now() - chrono::Duration::days(days_ago));
+        params.not_after = date(chrono::Utc::now() + chrono::Duration::days(days_left));
+        let cert = params.signed_by(&key, &pki.ca).unwrap();
+        (format!("{}{}", key.serialize_pem(), cert.pem()), cert.der().to_vec())
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_ca_keeps_the_cached_certificate_served_and_backs_off() {
+        let pki = Pki::new();
+        // Port 1 on loopback: nobody listens, the connection is refused.
+        let config = config("https://127.0.0.1:1/directory", "ops@docbridge-acme.example.com", "");
+        let dir = tempfile::tempdir().unwrap();
+        // A certificate well into its last third: due for renewal at start.
+        let (pem, der) = cached_pem(&pki, DOMAIN, 60, 10);
+        // The port is only known once bound, and the cache file does not depend on it.
+        let file = config.certificate_file(&format!("https://{DOMAIN}"), dir.path()).unwrap();
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, &pem).unwrap();
+
+        let mut server = AcmeServer::start("127.0.0.1:0", DOMAIN, config, dir).await;
+        server.next_attempt().await;
+        let status = server.acme.status();
+        let error = status.last_error.clone().unwrap_or_default();
+        assert!(
+            error.contains("cannot reach the ACME directory https://127.0.0.1:1/directory")
+                && error.contains("check [http.acme] directory_url"),
+            "{status:?}"
+        );
+        assert_eq!(status.consecutive_failures, 1);
+        assert!(
+            status.next_attempt.is_some_and(|at| at > chrono::Utc::now() + chrono::Duration::seconds(30)),
+            "{status:?}"
+        );
+
+        // Still serving the certificate it had, and saying why it is not renewed.
+        let ca_pem = pki.ca.pem();
+        let client = server.client(DOMAIN, &ca_pem);
+        let ready = client.get(format!("{}/readyz", server.base)).send().await.unwrap();
+        assert_eq!(ready.status(), StatusCode::OK);
+        assert_eq!(peer_certificate(&ready), der);
+        let body = ready.text().await.unwrap();
+        assert!(body.contains("1 attempt(s) failed") && body.contains("cannot reach the ACME directory"), "{body}");
+        let metrics = client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+        assert!(metrics.contains(&format!("docbridge_acme_renewal_failures{{domain=\"{DOMAIN}\"}} 1")), "{metrics}");
+        assert!(
+            metrics.contains(&format!("docbridge_tls_certificate_expiry_timestamp_seconds{{domain=\"{DOMAIN}\"}}")),
+            "{metrics}"
+        );
+
+        // A forced attempt fails alike, and the wait doubles.
+        server.acme.renew_now();
+        server.next_attempt().await;
+        let status = server.acme.status();
+        assert_eq!(status.consecutive_failures, 2, "{status:?}");
+        assert!(
+            status.next_attempt.is_some_and(|at| at > chrono::Utc::now() + chrono::Duration::seconds(90)),
+            "{status:?}"
+        );
+        let still = client.get(format!("{}/healthz", server.base)).send().await.unwrap();
+        assert_eq!(peer_certificate(&still), der);
+        server.stop().await;
+    }
+}

@@ -121,6 +121,7 @@ pub async fn run(
         if let Some(tls) = check_tls_files(&mut report, &config) {
             tls_file_names(&mut report, &config, &tls);
         }
+        check_acme_cache(&mut report, data_dir, &config);
         check_public_url(&mut report, &config, registry.as_ref(), timeout).await;
     }
     report.print(args.json)?;
@@ -438,6 +439,45 @@ fn check_tls_files(report: &mut Report, config: &Config) -> Option<Vec<Certifica
             report.fail("tls_cert", e.to_string(), fix);
             None
         }
+    }
+}
+
+/// `[http.acme]`: the certificate docbridge obtained, from its cache (no call to the CA: doctor
+/// must not spend the CA's rate limits), and how long until it expires.
+fn check_acme_cache(report: &mut Report, data_dir: &Path, config: &Config) {
+    let acme = &config.http.acme;
+    if !acme.enabled {
+        return;
+    }
+    let Ok(file) = acme.certificate_file(&config.public_url, data_dir) else { return };
+    if !file.exists() {
+        report.warn(
+            "acme",
+            format!("no certificate in the cache ({}) yet", file.display()),
+            "docbridge obtains one when it starts: start it, and if this stays, its log's `ACME:` line says what the CA refused",
+        );
+        return;
+    }
+    let fix =
+        "see docbridge's log for the `ACME:` line saying why renewal fails (DNS, port 443, contact, directory_url)";
+    match docbridge_server::acme::cached_expiry(&file) {
+        Ok(not_after) => {
+            let days = (not_after - chrono::Utc::now()).num_days();
+            let detail = format!("certificate in the cache expires {} (in {days} days)", not_after.format("%Y-%m-%d"));
+            if not_after <= chrono::Utc::now() {
+                report.fail("acme", format!("certificate in the cache expired {}", not_after.format("%Y-%m-%d")), fix);
+            } else if days < 14 {
+                // Renewal starts with a third of the lifetime left (30 days of Let's Encrypt's 90).
+                report.warn("acme", format!("{detail}: renewal should have replaced it by now"), fix);
+            } else {
+                report.ok("acme", detail);
+            }
+        }
+        Err(e) => report.fail(
+            "acme",
+            format!("{}: {e}", file.display()),
+            "remove the file; docbridge obtains a new certificate at its next start",
+        ),
     }
 }
 
@@ -903,7 +943,8 @@ async fn check_port(
     }
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(target)).await {
         Ok(Ok(_)) => {
-            let scheme = if config.http.tls_cert.trim().is_empty() { "http" } else { "https" };
+            let tls = !config.http.tls_cert.trim().is_empty() || config.http.acme.enabled;
+            let scheme = if tls { "https" } else { "http" };
             let probe = client.get(format!("{scheme}://{target}{NONCE_PATH}{nonce}")).send().await;
             match probe {
                 Ok(answer) if stored && answer.status() == reqwest::StatusCode::OK => {

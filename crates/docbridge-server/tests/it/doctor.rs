@@ -502,3 +502,53 @@ async fn s3_storage_is_reached_through_its_adapter() {
     let (output, checks) = doctor(&data, &borrowed).await;
     assert_fails(&output, &checks, "storage", "cloud (s3", "[storage.s3] endpoint, bucket and credentials");
 }
+
+#[tokio::test]
+async fn the_acme_certificate_in_the_cache_is_reported_with_its_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(dir.path()).await;
+    let config = dir.path().join("docbridge.toml");
+    std::fs::write(
+        &config,
+        "public_url = \"https://docs.doctor-acme.example.com\"\n[http.acme]\nenabled = true\ncontact = \"ops@example.com\"\n",
+    )
+    .unwrap();
+    let env = [("DOCBRIDGE_CONFIG", config.to_str().unwrap())];
+    let (_, checks) = doctor(&data, &env).await;
+    assert_all(&checks, "acme", "warn");
+    assert!(
+        lines(&checks, "acme")[0]["detail"].as_str().unwrap().contains("no certificate in the cache"),
+        "{checks:#?}"
+    );
+
+    // What docbridge would have cached, but expired.
+    let acme: docbridge_server::acme::AcmeConfig = toml_acme();
+    let file = acme.certificate_file("https://docs.doctor-acme.example.com", &data).unwrap();
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["docs.doctor-acme.example.com".to_owned()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(&file, format!("{}{}", key.serialize_pem(), cert.pem())).unwrap();
+    let (output, checks) = doctor(&data, &env).await;
+    assert_fails(&output, &checks, "acme", "expired 2021-01-01", "ACME:");
+
+    params.not_after = rcgen::date_time_ymd(2100, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(&file, format!("{}{}", key.serialize_pem(), cert.pem())).unwrap();
+    let (_, checks) = doctor(&data, &env).await;
+    assert_all(&checks, "acme", "ok");
+    assert!(lines(&checks, "acme")[0]["detail"].as_str().unwrap().contains("expires 2100-01-01"), "{checks:#?}");
+}
+
+/// The `[http.acme]` settings of the test above, as the configuration loads them.
+fn toml_acme() -> docbridge_server::acme::AcmeConfig {
+    let env = [
+        ("DOCBRIDGE_PUBLIC_URL", "https://docs.doctor-acme.example.com"),
+        ("DOCBRIDGE_HTTP__ACME__ENABLED", "true"),
+        ("DOCBRIDGE_HTTP__ACME__CONTACT", "ops@example.com"),
+    ];
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    docbridge_server::config::Config::load(None, &env, &Default::default()).unwrap().http.acme
+}
