@@ -25,7 +25,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use docbridge_auth::{LoginSession, SessionSigner, hash_secret, issue_secret, secrets_equal};
@@ -38,13 +38,14 @@ use docbridge_registry::{
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
+use crate::html::{self, Cookie, Csp, Fragment};
 use crate::limits::{ClientAddress, FailureKey};
 use crate::setup::{self, AddIntegration, RevokeKeys};
 use crate::state::AppState;
 use views::{IntegrationForm, KeyInfo, Nav, Notice};
 
 /// The session cookie.
-const COOKIE: &str = "docbridge_admin";
+const COOKIE: Cookie = Cookie { name: "docbridge_admin", path: "/admin", same_site: "Strict" };
 /// How long a login lasts.
 const SESSION_TTL: chrono::Duration = chrono::Duration::hours(8);
 /// How long the login form stays usable once shown.
@@ -105,34 +106,12 @@ fn administration(state: &AppState) -> setup::Admin {
 
 // ---- responses ----
 
-/// The headers of every admin page: scripts and styles only from our own files, no framing,
-/// no referrer, never cached (pages show secrets and CSRF tokens).
-fn secured(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    let mut set = |name: &'static str, value: &'static str| {
-        headers.insert(name, HeaderValue::from_static(value));
-    };
-    set(
-        "content-security-policy",
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    );
-    set("x-content-type-options", "nosniff");
-    set("referrer-policy", "no-referrer");
-    set("x-frame-options", "DENY");
-    set("cache-control", "no-store");
-    response
-}
-
-fn page(status: StatusCode, html: String) -> Response {
-    secured((status, Html(html)).into_response())
+fn page(status: StatusCode, layout: views::Layout<'_>) -> Response {
+    html::page(status, &layout, Csp::Admin)
 }
 
 fn redirect(location: &str) -> Response {
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(value) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    secured(response)
+    html::redirect(location)
 }
 
 /// A page for a failure that is not the user's input: the detail goes to the log.
@@ -140,7 +119,13 @@ fn server_error(error: impl std::fmt::Display) -> Response {
     tracing::error!(error = %error, "admin page");
     page(
         StatusCode::INTERNAL_SERVER_ERROR,
-        views::layout("Error", Nav::None, None, Some(&Notice::error("Internal error; the log has the details.")), ""),
+        views::layout(
+            "Error",
+            Nav::None,
+            None,
+            Some(&Notice::error("Internal error; the log has the details.")),
+            Fragment::default(),
+        ),
     )
 }
 
@@ -179,25 +164,9 @@ struct NoticeQuery {
 
 // ---- session ----
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
-}
-
 /// `Set-Cookie` for the session, scoped to `/admin` under the public URL's path.
 fn set_cookie(response: &mut Response, state: &AppState, value: &str, max_age: i64) {
-    let public = url::Url::parse(&state.settings.public_url).ok();
-    let prefix = public.as_ref().map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
-    let secure = if public.is_some_and(|u| u.scheme() == "https") { "; Secure" } else { "" };
-    let cookie =
-        format!("{COOKIE}={value}; Path={prefix}/admin; Max-Age={}; HttpOnly; SameSite=Strict{secure}", max_age.max(0));
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    COOKIE.set(response, &state.settings.public_url, value, max_age);
 }
 
 async fn signer(state: &AppState, runtime: &Runtime, token: &str) -> Result<SessionSigner, Response> {
@@ -226,7 +195,7 @@ async fn logged_in(
     headers: &HeaderMap,
 ) -> Result<Option<LoginSession>, Response> {
     let Some(session) =
-        cookie_value(headers, COOKIE).and_then(|c| signer.open(c, chrono::Utc::now())).filter(|s| s.username.is_some())
+        COOKIE.read(headers).and_then(|c| signer.open(c, chrono::Utc::now())).filter(|s| s.username.is_some())
     else {
         return Ok(None);
     };
@@ -263,13 +232,7 @@ async fn admin_form(
         );
         return Err(page(
             StatusCode::FORBIDDEN,
-            views::layout(
-                "Refused",
-                Nav::None,
-                None,
-                Some(&notice),
-                "<p><a href=\"/admin\">Back to the admin page</a></p>",
-            ),
+            views::layout("Refused", Nav::None, None, Some(&notice), views::back_link()),
         ));
     }
     Ok((Admin { csrf: signer.csrf_token(&session), session_id: session.id }, form))
@@ -322,7 +285,7 @@ async fn login_page(
     Query(query): Query<NoticeQuery>,
 ) -> Response {
     let Some(secret) = admin_token(&state) else {
-        return page(StatusCode::OK, views::layout("Log in", Nav::None, None, None, &views::login("", false)));
+        return page(StatusCode::OK, views::layout("Log in", Nav::None, None, None, views::login("", false)));
     };
     if admin(&state, &runtime, &headers).await.is_ok() {
         return redirect("/admin");
@@ -339,7 +302,7 @@ fn login_form(state: &AppState, signer: &SessionSigner, status: StatusCode, noti
     let session: LoginSession = signer.start(LOGIN_FORM_TTL, chrono::Utc::now());
     let mut response = page(
         status,
-        views::layout("Log in", Nav::None, None, notice.as_ref(), &views::login(&signer.csrf_token(&session), true)),
+        views::layout("Log in", Nav::None, None, notice.as_ref(), views::login(&signer.csrf_token(&session), true)),
     );
     set_cookie(&mut response, state, &signer.seal(&session), LOGIN_FORM_TTL.num_seconds());
     response
@@ -358,7 +321,7 @@ async fn login(
         Err(response) => return response,
     };
     let form = Form::parse(&body);
-    let pending = cookie_value(&headers, COOKIE).and_then(|c| signer.open(c, chrono::Utc::now()));
+    let pending = COOKIE.read(&headers).and_then(|c| signer.open(c, chrono::Utc::now()));
     if !pending.as_ref().is_some_and(|session| signer.check_csrf(session, form.get("csrf"))) {
         return login_form(
             &state,
@@ -446,7 +409,7 @@ async fn home(
             Nav::Integrations,
             Some(&admin.csrf),
             notice_for(query.notice.as_deref()).as_ref(),
-            &views::home(&rows, &admin.csrf),
+            views::home(&rows, &admin.csrf),
         ),
     )
 }
@@ -490,7 +453,7 @@ async fn new_integration_page(
             Nav::Integrations,
             Some(&admin.csrf),
             None,
-            &views::new_integration(&admin.csrf, &form, &hint),
+            views::new_integration(&admin.csrf, &form, &hint),
         ),
     )
 }
@@ -523,7 +486,7 @@ async fn add_integration(
                 Nav::Integrations,
                 Some(&admin.csrf),
                 Some(&Notice::error(message)),
-                &views::new_integration(&admin.csrf, &values, hint),
+                views::new_integration(&admin.csrf, &values, hint),
             ),
         )
     };
@@ -577,7 +540,7 @@ async fn add_integration(
                     Nav::Integrations,
                     Some(&admin.csrf),
                     Some(&Notice::info("Integration added.")),
-                    &views::issued(&credentials, what),
+                    views::issued(&credentials, what),
                 ),
             )
         }
@@ -606,7 +569,7 @@ async fn show_integration(
                     Nav::Integrations,
                     Some(&admin.csrf),
                     Some(&Notice::error(format!("No integration {slug:?}."))),
-                    "",
+                    Fragment::default(),
                 ),
             );
         }
@@ -621,7 +584,7 @@ async fn show_integration(
     };
     let credentials = setup::credentials(&state.settings.public_url, &integration, None, None);
     let body = views::integration(&integration, &credentials, &keys, &admin.csrf);
-    page(status, views::layout(&integration.name, Nav::Integrations, Some(&admin.csrf), notice.as_ref(), &body))
+    page(status, views::layout(&integration.name, Nav::Integrations, Some(&admin.csrf), notice.as_ref(), body))
 }
 
 async fn integration_page(
@@ -798,13 +761,7 @@ async fn rotate(
         setup::credentials(&state.settings.public_url, &integration, rotated.api_key, rotated.client_secret);
     page(
         StatusCode::OK,
-        views::layout(
-            &integration.name,
-            Nav::Integrations,
-            Some(&admin.csrf),
-            None,
-            &views::issued(&credentials, what),
-        ),
+        views::layout(&integration.name, Nav::Integrations, Some(&admin.csrf), None, views::issued(&credentials, what)),
     )
 }
 
@@ -868,7 +825,7 @@ async fn connection_test(
                     Nav::Integrations,
                     Some(&admin.csrf),
                     None,
-                    &views::test_report(&integration, &report),
+                    views::test_report(&integration, &report),
                 ),
             )
         }
@@ -949,7 +906,7 @@ async fn show_users(state: &AppState, admin: &Admin, status: StatusCode, notice:
             Nav::Users,
             Some(&admin.csrf),
             notice.as_ref(),
-            &views::users(&users, &grants, &integrations, &admin.csrf),
+            views::users(&users, &grants, &integrations, &admin.csrf),
         ),
     )
 }
@@ -1073,7 +1030,7 @@ async fn audit_page(
             Nav::Audit,
             Some(&admin.csrf),
             None,
-            &views::audit(&newest, &integrations, filter, AUDIT_PAGE_ENTRIES),
+            views::audit(&newest, &integrations, filter, AUDIT_PAGE_ENTRIES),
         ),
     )
 }
