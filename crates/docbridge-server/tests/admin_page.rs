@@ -608,27 +608,16 @@ async fn stored_script_bearing_names_are_escaped_on_every_page() {
     pages.push(("the OAuth2 consent page".into(), consent));
     // The signed-link pages of the file and of the folder that lists it.
     let http = reqwest::Client::new();
-    let listing: serde_json::Value = http
-        .get(format!("{}/webhooks/default/files", server.base))
-        .header("apiKey", &server.key)
-        .header("username", "ann@example.com")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let provider = |endpoint: &'static str| {
+        let request = http
+            .get(format!("{}/webhooks/default/{endpoint}", server.base))
+            .header("apiKey", &server.key)
+            .header("username", "ann@example.com");
+        async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let listing = provider("files").await;
     let file = listing.as_array().unwrap().iter().find(|item| item["title"] == FILE).expect("the file is listed");
-    let root_view: serde_json::Value = http
-        .get(format!("{}/webhooks/default/metadata?id=/", server.base))
-        .header("apiKey", &server.key)
-        .header("username", "ann@example.com")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let root_view = provider("metadata?id=/").await;
     for (what, link) in
         [("the file's view page", &file["viewLink"]), ("the folder's view page", &root_view["viewLink"])]
     {
