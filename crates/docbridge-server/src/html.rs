@@ -1,7 +1,7 @@
 //! What every HTML page shares: rendering askama templates (`templates/`, checked at compile
 //! time, every value escaped unless a template says otherwise), the security headers with each
 //! family's Content-Security-Policy, redirects, and the session cookies of the admin and OAuth2
-//! pages. No handler assembles HTML itself: `tests/html_guard` (in `tests/it`) greps for it.
+//! pages. No handler assembles HTML itself: this module's unit tests grep the sources for it.
 
 use std::fmt;
 
