@@ -114,3 +114,60 @@ fn architecture_doc_names_every_crate() {
         assert!(doc.contains(&format!("`{package}`")), "docs/ARCHITECTURE.md has no paragraph for `{package}`");
     }
 }
+
+/// The contract tags a Rust source cites (`C7`, `C20`): a `C` and digits standing alone, not
+/// inside a word or a percent-escape such as `%C0`.
+fn cited_tags(text: &str) -> BTreeSet<String> {
+    let bytes = text.as_bytes();
+    let mut tags = BTreeSet::new();
+    for (i, _) in text.match_indices('C') {
+        let before = if i == 0 { b' ' } else { bytes[i - 1] };
+        if before.is_ascii_alphanumeric() || before == b'_' || before == b'%' {
+            continue;
+        }
+        let digits: String = text[i + 1..].chars().take_while(char::is_ascii_digit).collect();
+        let after = bytes.get(i + 1 + digits.len()).copied().unwrap_or(b' ');
+        if digits.is_empty() || after.is_ascii_alphanumeric() || after == b'_' {
+            continue;
+        }
+        tags.insert(format!("C{digits}"));
+    }
+    tags
+}
+
+fn rust_sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("a readable source folder").flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if path.is_dir() && name != "target" && !name.to_string_lossy().starts_with('.') {
+            rust_sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn cited_contract_tags_are_decided_in_protocol_md() {
+    let doc = std::fs::read_to_string(workspace_root().join("docs/protocol.md")).expect("docs/protocol.md exists");
+    let mut files = Vec::new();
+    for dir in ["crates", "xtask", "fuzz"] {
+        rust_sources(&workspace_root().join(dir), &mut files);
+    }
+    let mut checked = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        for tag in cited_tags(&text) {
+            let anchor = format!("<a id=\"{}\"></a>**{tag}.", tag.to_lowercase());
+            assert!(doc.contains(&anchor), "{} cites {tag}, which docs/protocol.md does not define", file.display());
+            checked.insert(tag);
+        }
+    }
+    assert!(checked.len() > 20, "the sources cite the contract's tags: {checked:?}");
+}
+
+#[test]
+fn tags_are_told_from_percent_escapes() {
+    let cited = cited_tags("C7 and (C20), C3. but not %C0%AF, ABC1, C1x or NC2");
+    assert_eq!(cited, BTreeSet::from(["C20".to_owned(), "C3".to_owned(), "C7".to_owned()]));
+}

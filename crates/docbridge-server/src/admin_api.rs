@@ -10,14 +10,16 @@ use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Query};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post, put};
 use docbridge_registry::{AuthType, DefaultRole, IntegrationPatch, RegistryError};
 use secrecy::ExposeSecret;
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::setup::{self, AddIntegration, Admin, RevokeKeys};
@@ -93,66 +95,52 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
     ApiError::from(RegistryError::InvalidInput { field, reason: reason.into() })
 }
 
-/// A request body as a JSON object whose keys are all in `allowed`.
-fn object(body: &Bytes, allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
-    let value: Value = if body.is_empty() {
-        Value::Object(Map::new())
-    } else {
-        serde_json::from_slice(body).map_err(|e| invalid("body", format!("not JSON: {e}")))?
-    };
-    let Value::Object(map) = value else {
-        return Err(invalid("body", "must be a JSON object"));
-    };
-    if let Some(key) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!("{key}: unknown field (expected one of {})", allowed.join(", "))));
-    }
-    Ok(map)
-}
+/// A JSON request body read into `T`, whose refusal is the contract's 400 naming the field at
+/// fault (`name: invalid type: ...`, `nmae: unknown field`, `body: not JSON: ...`). An empty
+/// body is `{}`, so that bodies of optional fields may be left out.
+struct Body<T>(T);
 
-fn string(map: &Map<String, Value>, field: &'static str) -> Result<Option<String>, ApiError> {
-    match map.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(invalid(field, format!("must be a string, not {other}"))),
-    }
-}
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
 
-fn required(map: &Map<String, Value>, field: &'static str) -> Result<String, ApiError> {
-    string(map, field)?.filter(|s| !s.trim().is_empty()).ok_or_else(|| invalid(field, "is required"))
-}
-
-fn strings(map: &Map<String, Value>, field: &'static str) -> Result<Option<Vec<String>>, ApiError> {
-    match map.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| invalid(field, format!("must be a list of strings, not {v}")))
-            })
-            .collect::<Result<_, _>>()
-            .map(Some),
-        Some(other) => Err(invalid(field, format!("must be a list of strings, not {other}"))),
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| invalid("body", e.body_text()))?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        let mut deserializer = serde_json::Deserializer::from_slice(text);
+        serde_path_to_error::deserialize(&mut deserializer).map(Body).map_err(|e| {
+            let path = e.path().to_string();
+            let error = e.into_inner();
+            let message = error.to_string();
+            if error.is_syntax() || error.is_eof() {
+                return invalid("body", format!("not JSON: {message}"));
+            }
+            // serde names an unknown field only inside its message: lead with it, as with any field.
+            if let Some(rest) = message.strip_prefix("unknown field `")
+                && let Some((field, expected)) = rest.split_once('`')
+            {
+                return ApiError::bad_request(format!("{field}: unknown field{expected}"));
+            }
+            match path.as_str() {
+                "." => invalid("body", message),
+                field => ApiError::bad_request(format!("{field}: {message}")),
+            }
+        })
     }
 }
 
-fn boolean(map: &Map<String, Value>, field: &'static str) -> Result<Option<bool>, ApiError> {
-    match map.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(invalid(field, format!("must be true or false, not {other}"))),
-    }
+/// A field the request must carry, not blank.
+fn required(value: Option<String>, field: &'static str) -> Result<String, ApiError> {
+    value.filter(|s| !s.trim().is_empty()).ok_or_else(|| invalid(field, "is required"))
 }
 
 /// `custom_actions`-like fields: a list of action objects, with generated webhook secrets.
 fn actions(
-    map: &Map<String, Value>,
+    value: Option<Value>,
     field: &'static str,
     secrets: &mut BTreeMap<String, String>,
 ) -> Result<Option<Vec<docbridge_registry::CustomActionSpec>>, ApiError> {
-    let Some(value) = map.get(field).filter(|v| !v.is_null()) else { return Ok(None) };
-    let parsed = setup::parse_actions_json(value).map_err(|e| match e {
+    let Some(value) = value.filter(|v| !v.is_null()) else { return Ok(None) };
+    let parsed = setup::parse_actions_json(&value).map_err(|e| match e {
         RegistryError::InvalidInput { reason, .. } => invalid(field, reason),
         other => other.into(),
     })?;
@@ -171,6 +159,78 @@ fn with_secrets(value: impl serde::Serialize, secrets: BTreeMap<String, String>)
     ok(value)
 }
 
+/// `POST /admin/api/integrations`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewIntegrationRequest {
+    name: Option<String>,
+    /// `apikey` or `oauth2`.
+    auth: Option<String>,
+    root: Option<String>,
+    slug: Option<String>,
+    /// One of [`STORAGE_KINDS`]; `fs` when left out.
+    storage_kind: Option<String>,
+    redirect_uris: Option<Vec<String>>,
+    request_params: Option<Vec<String>>,
+    default_role: Option<String>,
+    /// Action objects (`setup::parse_action_json`).
+    custom_actions: Option<Value>,
+}
+
+/// `PATCH /admin/api/integrations/{slug}`: what is sent changes, what is left out stays.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditIntegrationRequest {
+    name: Option<String>,
+    redirect_uris: Option<Vec<String>>,
+    request_params: Option<Vec<String>>,
+    root: Option<String>,
+    default_role: Option<String>,
+    enabled: Option<bool>,
+    /// Replaces every action.
+    custom_actions: Option<Value>,
+    /// Adds or replaces actions by name.
+    upsert_actions: Option<Value>,
+    /// Removes actions by name.
+    remove_actions: Option<Vec<String>>,
+}
+
+/// `POST .../revoke-keys`: `{"keep_newest": true}` or `{"hint": "abc123"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeKeysRequest {
+    keep_newest: Option<bool>,
+    hint: Option<String>,
+}
+
+/// `POST /admin/api/users`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUserRequest {
+    username: Option<String>,
+    password: Option<String>,
+}
+
+/// `PUT /admin/api/users/{username}/password`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordRequest {
+    password: Option<String>,
+}
+
+/// `PUT /admin/api/users/{username}/grants/{slug}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantRequest {
+    /// `reader` or `editor`.
+    role: Option<String>,
+    /// A folder's ID, confining the user to it.
+    folder: Option<String>,
+}
+
+/// The storage kinds an integration's library may have.
+const STORAGE_KINDS: &[&str] = &["fs", "s3", "memory"];
+
 async fn list_integrations(Authorized(admin): Authorized) -> Answer {
     ok(admin.list().await?)
 }
@@ -179,46 +239,31 @@ async fn show_integration(Authorized(admin): Authorized, Path(slug): Path<String
     ok(admin.show(&slug).await?)
 }
 
-/// `POST /admin/api/integrations`: `{"name", "auth": "apikey"|"oauth2", "root", "slug"?,
-/// "storage_kind"?, "redirect_uris"?, "request_params"?, "default_role"?, "custom_actions"?}`.
-async fn add_integration(Authorized(admin): Authorized, body: Bytes) -> Answer {
-    let map = object(
-        &body,
-        &[
-            "name",
-            "slug",
-            "auth",
-            "root",
-            "storage_kind",
-            "redirect_uris",
-            "request_params",
-            "default_role",
-            "custom_actions",
-        ],
-    )?;
-    let name = required(&map, "name")?;
-    let auth = required(&map, "auth")?;
+/// `POST /admin/api/integrations`: [`NewIntegrationRequest`].
+async fn add_integration(Authorized(admin): Authorized, Body(body): Body<NewIntegrationRequest>) -> Answer {
+    let name = required(body.name, "name")?;
+    let auth = required(body.auth, "auth")?;
     let auth =
         AuthType::parse(&auth).ok_or_else(|| invalid("auth", format!("{auth:?} is not one of apikey, oauth2")))?;
-    let root = required(&map, "root")?;
-    let storage_kind = string(&map, "storage_kind")?.unwrap_or_else(|| "fs".to_owned());
-    if !["fs", "s3", "memory"].contains(&storage_kind.as_str()) {
-        return Err(invalid("storage_kind", format!("{storage_kind:?} is not one of fs, s3, memory")));
+    let root = required(body.root, "root")?;
+    let storage_kind = body.storage_kind.unwrap_or_else(|| "fs".to_owned());
+    if !STORAGE_KINDS.contains(&storage_kind.as_str()) {
+        return Err(invalid("storage_kind", format!("{storage_kind:?} is not one of {}", STORAGE_KINDS.join(", "))));
     }
-    let default_role = match string(&map, "default_role")? {
+    let default_role = match body.default_role {
         Some(role) => setup::parse_default_role(&role)?,
         None => DefaultRole::Editor,
     };
     let mut secrets = BTreeMap::new();
     let request = AddIntegration {
         name,
-        slug: string(&map, "slug")?,
+        slug: body.slug,
         auth,
         root: root.clone(),
-        redirect_uris: strings(&map, "redirect_uris")?.unwrap_or_default(),
-        request_params: strings(&map, "request_params")?.unwrap_or_default(),
+        redirect_uris: body.redirect_uris.unwrap_or_default(),
+        request_params: body.request_params.unwrap_or_default(),
         default_role,
-        custom_actions: actions(&map, "custom_actions", &mut secrets)?.unwrap_or_default(),
+        custom_actions: actions(body.custom_actions, "custom_actions", &mut secrets)?.unwrap_or_default(),
     };
     // Before the folder is made: a refused root must not leave one behind (in /etc, say).
     let slug = request.slug.clone().unwrap_or_else(|| setup::slug_from_name(&request.name));
@@ -233,35 +278,23 @@ async fn add_integration(Authorized(admin): Authorized, body: Bytes) -> Answer {
     Ok(response)
 }
 
-/// `PATCH /admin/api/integrations/{slug}`: any of `name`, `redirect_uris`, `request_params`,
-/// `root`, `default_role`, `enabled`, `custom_actions` (replaces all), `upsert_actions`,
-/// `remove_actions` (names).
-async fn edit_integration(Authorized(admin): Authorized, Path(slug): Path<String>, body: Bytes) -> Answer {
-    let map = object(
-        &body,
-        &[
-            "name",
-            "redirect_uris",
-            "request_params",
-            "root",
-            "default_role",
-            "enabled",
-            "custom_actions",
-            "upsert_actions",
-            "remove_actions",
-        ],
-    )?;
+/// `PATCH /admin/api/integrations/{slug}`: [`EditIntegrationRequest`].
+async fn edit_integration(
+    Authorized(admin): Authorized,
+    Path(slug): Path<String>,
+    Body(body): Body<EditIntegrationRequest>,
+) -> Answer {
     let mut secrets = BTreeMap::new();
     let patch = IntegrationPatch {
-        name: string(&map, "name")?,
-        redirect_uris: strings(&map, "redirect_uris")?,
-        request_params: strings(&map, "request_params")?,
-        storage_root: string(&map, "root")?,
-        default_role: string(&map, "default_role")?.map(|r| setup::parse_default_role(&r)).transpose()?,
-        enabled: boolean(&map, "enabled")?,
-        custom_actions: actions(&map, "custom_actions", &mut secrets)?,
-        upsert_actions: actions(&map, "upsert_actions", &mut secrets)?.unwrap_or_default(),
-        remove_actions: strings(&map, "remove_actions")?.unwrap_or_default(),
+        name: body.name,
+        redirect_uris: body.redirect_uris,
+        request_params: body.request_params,
+        storage_root: body.root,
+        default_role: body.default_role.map(|r| setup::parse_default_role(&r)).transpose()?,
+        enabled: body.enabled,
+        custom_actions: actions(body.custom_actions, "custom_actions", &mut secrets)?,
+        upsert_actions: actions(body.upsert_actions, "upsert_actions", &mut secrets)?.unwrap_or_default(),
+        remove_actions: body.remove_actions.unwrap_or_default(),
     };
     with_secrets(admin.edit(&slug, &patch).await?, secrets)
 }
@@ -283,10 +316,13 @@ async fn rotate_key(Authorized(admin): Authorized, Path(slug): Path<String>) -> 
     ok(admin.rotate_key(&slug).await?)
 }
 
-/// `POST .../revoke-keys`: `{"keep_newest": true}` or `{"hint": "abc123"}`.
-async fn revoke_keys(Authorized(admin): Authorized, Path(slug): Path<String>, body: Bytes) -> Answer {
-    let map = object(&body, &["keep_newest", "hint"])?;
-    let which = match (boolean(&map, "keep_newest")?, string(&map, "hint")?) {
+/// `POST .../revoke-keys`: [`RevokeKeysRequest`].
+async fn revoke_keys(
+    Authorized(admin): Authorized,
+    Path(slug): Path<String>,
+    Body(body): Body<RevokeKeysRequest>,
+) -> Answer {
+    let which = match (body.keep_newest, body.hint) {
         (Some(true), None) => RevokeKeys::AllButNewest,
         (None | Some(false), Some(hint)) => RevokeKeys::Hint(hint),
         _ => return Err(invalid("keep_newest", "send either {\"keep_newest\": true} or {\"hint\": \"...\"}")),
@@ -303,20 +339,22 @@ async fn show_user(Authorized(admin): Authorized, Path(username): Path<String>) 
     ok(admin.user(&username).await?)
 }
 
-/// `POST /admin/api/users`: `{"username", "password"}`.
-async fn add_user(Authorized(admin): Authorized, body: Bytes) -> Answer {
-    let map = object(&body, &["username", "password"])?;
-    let username = required(&map, "username")?;
-    let password = required(&map, "password")?;
+/// `POST /admin/api/users`: [`NewUserRequest`].
+async fn add_user(Authorized(admin): Authorized, Body(body): Body<NewUserRequest>) -> Answer {
+    let username = required(body.username, "username")?;
+    let password = required(body.password, "password")?;
     let mut response = ok(admin.add_user(&username, &password).await?)?;
     *response.status_mut() = StatusCode::CREATED;
     Ok(response)
 }
 
-/// `PUT /admin/api/users/{username}/password`: `{"password"}`.
-async fn set_password(Authorized(admin): Authorized, Path(username): Path<String>, body: Bytes) -> Answer {
-    let map = object(&body, &["password"])?;
-    admin.set_password(&username, &required(&map, "password")?).await?;
+/// `PUT /admin/api/users/{username}/password`: [`PasswordRequest`].
+async fn set_password(
+    Authorized(admin): Authorized,
+    Path(username): Path<String>,
+    Body(body): Body<PasswordRequest>,
+) -> Answer {
+    admin.set_password(&username, &required(body.password, "password")?).await?;
     ok(json!({"status": "updated", "username": username.trim().to_lowercase()}))
 }
 
@@ -325,12 +363,14 @@ async fn delete_user(Authorized(admin): Authorized, Path(username): Path<String>
     ok(json!({"status": "deleted", "username": username.trim().to_lowercase()}))
 }
 
-/// `PUT /admin/api/users/{username}/grants/{slug}`: `{"role": "reader"|"editor", "folder"?}`.
-async fn grant(Authorized(admin): Authorized, Path((username, slug)): Path<(String, String)>, body: Bytes) -> Answer {
-    let map = object(&body, &["role", "folder"])?;
-    let role = setup::parse_role(&required(&map, "role")?)?;
-    let folder = string(&map, "folder")?;
-    ok(admin.grant(&username, &slug, role, folder.as_deref()).await?)
+/// `PUT /admin/api/users/{username}/grants/{slug}`: [`GrantRequest`].
+async fn grant(
+    Authorized(admin): Authorized,
+    Path((username, slug)): Path<(String, String)>,
+    Body(body): Body<GrantRequest>,
+) -> Answer {
+    let role = setup::parse_role(&required(body.role, "role")?)?;
+    ok(admin.grant(&username, &slug, role, body.folder.as_deref()).await?)
 }
 
 async fn revoke(Authorized(admin): Authorized, Path((username, slug)): Path<(String, String)>) -> Answer {

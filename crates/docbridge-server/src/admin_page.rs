@@ -18,14 +18,21 @@
 //! `SessionSigner`); a POST without the right one is refused. The login form itself has one, from
 //! an anonymous session started when the form is shown.
 
+//!
+//! **Handlers** take an [`Admin`] (a logged-in session) or an [`AdminForm`] (a logged-in
+//! session's form with its CSRF token) and answer `Result<Response, PageError>`: a registry error
+//! caused by the administrator's input becomes the page again with the message, anything else
+//! the error page, so they read as the happy path with `?`.
+
 mod views;
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use docbridge_auth::{LoginSession, SessionSigner, hash_secret, issue_secret, secrets_equal};
@@ -38,13 +45,14 @@ use docbridge_registry::{
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
+use crate::html::{self, Cookie, Csp, Fragment};
 use crate::limits::{ClientAddress, FailureKey};
 use crate::setup::{self, AddIntegration, RevokeKeys};
 use crate::state::AppState;
 use views::{IntegrationForm, KeyInfo, Nav, Notice};
 
 /// The session cookie.
-const COOKIE: &str = "docbridge_admin";
+const COOKIE: Cookie = Cookie { name: "docbridge_admin", path: "/admin", same_site: "Strict" };
 /// How long a login lasts.
 const SESSION_TTL: chrono::Duration = chrono::Duration::hours(8);
 /// How long the login form stays usable once shown.
@@ -105,52 +113,85 @@ fn administration(state: &AppState) -> setup::Admin {
 
 // ---- responses ----
 
-/// The headers of every admin page: scripts and styles only from our own files, no framing,
-/// no referrer, never cached (pages show secrets and CSRF tokens).
-fn secured(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    let mut set = |name: &'static str, value: &'static str| {
-        headers.insert(name, HeaderValue::from_static(value));
-    };
-    set(
-        "content-security-policy",
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    );
-    set("x-content-type-options", "nosniff");
-    set("referrer-policy", "no-referrer");
-    set("x-frame-options", "DENY");
-    set("cache-control", "no-store");
-    response
+/// A page of the admin shell, with the admin page's headers.
+fn page(status: StatusCode, layout: views::Layout<'_>) -> Response {
+    html::page(status, &layout, Csp::Admin)
 }
 
-fn page(status: StatusCode, html: String) -> Response {
-    secured((status, Html(html)).into_response())
+/// A logged-in page: the shell with the navigation and the log-out button.
+fn admin_page(
+    status: StatusCode,
+    admin: &Admin,
+    title: &str,
+    nav: Nav,
+    notice: Option<&Notice>,
+    body: Fragment,
+) -> Response {
+    page(status, views::layout(title, nav, Some(&admin.csrf), notice, body))
 }
 
-fn redirect(location: &str) -> Response {
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(value) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, value);
+type Answer = Result<Response, PageError>;
+
+/// Why a page could not be shown as asked; it becomes a response of its own.
+#[derive(Debug)]
+enum PageError {
+    /// No (valid) session: to the login page.
+    LoggedOut,
+    /// A form without the session's CSRF token.
+    Stale,
+    /// The administrator's input was refused: the page it came from shows this again, or, where
+    /// there is none, the message alone.
+    Input(StatusCode, String),
+    /// Anything else: logged, and an error page that says to read the log.
+    Internal(String),
+}
+
+impl From<RegistryError> for PageError {
+    fn from(error: RegistryError) -> Self {
+        match error {
+            RegistryError::InvalidInput { .. } => PageError::Input(StatusCode::BAD_REQUEST, error.to_string()),
+            RegistryError::Conflict(message) => PageError::Input(StatusCode::CONFLICT, message),
+            RegistryError::NotFound(what) => PageError::Input(StatusCode::NOT_FOUND, format!("{what} not found")),
+            other => PageError::Internal(other.to_string()),
+        }
     }
-    secured(response)
 }
 
-/// A page for a failure that is not the user's input: the detail goes to the log.
-fn server_error(error: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %error, "admin page");
-    page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        views::layout("Error", Nav::None, None, Some(&Notice::error("Internal error; the log has the details.")), ""),
-    )
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, title, notice, body) = match self {
+            PageError::LoggedOut => return html::redirect("/admin/login"),
+            PageError::Stale => (
+                StatusCode::FORBIDDEN,
+                "Refused",
+                Notice::error(
+                    "This form is stale or did not come from this page (CSRF check failed). Reload the page and try again.",
+                ),
+                views::back_link(),
+            ),
+            PageError::Input(status, message) => (status, "Refused", Notice::error(message), views::back_link()),
+            PageError::Internal(detail) => {
+                tracing::error!(error = %detail, "admin page");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Error",
+                    Notice::error("Internal error; the log has the details."),
+                    Fragment::default(),
+                )
+            }
+        };
+        page(status, views::layout(title, Nav::None, None, Some(&notice), body))
+    }
 }
 
-/// The status and message of a registry error caused by the administrator's input.
-fn input_error(error: &RegistryError) -> Option<(StatusCode, String)> {
-    match error {
-        RegistryError::InvalidInput { .. } => Some((StatusCode::BAD_REQUEST, error.to_string())),
-        RegistryError::Conflict(message) => Some((StatusCode::CONFLICT, message.clone())),
-        RegistryError::NotFound(what) => Some((StatusCode::NOT_FOUND, format!("{what} not found"))),
-        _ => None,
+/// Runs a change whose refusal shows `again` with the message (the page the form was on).
+async fn or_again<F>(outcome: Answer, again: impl FnOnce(StatusCode, Notice) -> F) -> Answer
+where
+    F: Future<Output = Answer>,
+{
+    match outcome {
+        Err(PageError::Input(status, message)) => again(status, Notice::error(message)).await,
+        other => other,
     }
 }
 
@@ -179,100 +220,77 @@ struct NoticeQuery {
 
 // ---- session ----
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
-}
-
 /// `Set-Cookie` for the session, scoped to `/admin` under the public URL's path.
 fn set_cookie(response: &mut Response, state: &AppState, value: &str, max_age: i64) {
-    let public = url::Url::parse(&state.settings.public_url).ok();
-    let prefix = public.as_ref().map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
-    let secure = if public.is_some_and(|u| u.scheme() == "https") { "; Secure" } else { "" };
-    let cookie =
-        format!("{COOKIE}={value}; Path={prefix}/admin; Max-Age={}; HttpOnly; SameSite=Strict{secure}", max_age.max(0));
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    COOKIE.set(response, &state.settings.public_url, value, max_age);
 }
 
-async fn signer(state: &AppState, runtime: &Runtime, token: &str) -> Result<SessionSigner, Response> {
+fn runtime(parts: &Parts) -> Result<Arc<Runtime>, PageError> {
+    parts
+        .extensions
+        .get::<Arc<Runtime>>()
+        .cloned()
+        .ok_or_else(|| PageError::Internal("admin page runtime missing".into()))
+}
+
+async fn signer(state: &AppState, runtime: &Runtime, token: &str) -> Result<SessionSigner, PageError> {
     let key = runtime
         .session_key
         .get_or_try_init(|| state.registry.setting_or_init(SESSION_KEY_SETTING, || issue_secret().plain))
-        .await
-        .map_err(server_error)?;
+        .await?;
     // Bound to the token: a new admin token ends every session signed under the old one.
     Ok(SessionSigner::new(format!("{key}:{}", hash_secret(token)).as_bytes()))
 }
 
-/// A logged-in administrator.
+/// A logged-in administrator: the request's session cookie is signed by us, not expired, and
+/// still in the registry (logging out deletes it there, in every process at once). Read from the
+/// database at every request, never cached: a copied cookie must stop working the moment its
+/// session ends. Without one, the request goes to the login page.
 struct Admin {
     csrf: String,
     /// The session's ID (the registry keeps its hash), for logging out.
     session_id: String,
+    signer: SessionSigner,
+    session: LoginSession,
 }
 
-/// The logged-in session of a request's cookie: signed by us, not expired, and still in the
-/// registry (logging out deletes it there, in every process at once). Read from the database
-/// at every request, never cached: a copied cookie must stop working the moment its session ends.
-async fn logged_in(
-    state: &AppState,
-    signer: &SessionSigner,
-    headers: &HeaderMap,
-) -> Result<Option<LoginSession>, Response> {
-    let Some(session) =
-        cookie_value(headers, COOKIE).and_then(|c| signer.open(c, chrono::Utc::now())).filter(|s| s.username.is_some())
-    else {
-        return Ok(None);
-    };
-    let active = state.registry.admin_session_active(&hash_secret(&session.id)).await.map_err(server_error)?;
-    Ok(active.then_some(session))
-}
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = PageError;
 
-/// The administrator of a request, or the response that sends them to the login page.
-async fn admin(state: &AppState, runtime: &Runtime, headers: &HeaderMap) -> Result<Admin, Response> {
-    let Some(token) = admin_token(state) else { return Err(redirect("/admin/login")) };
-    let signer = signer(state, runtime, &token).await?;
-    match logged_in(state, &signer, headers).await? {
-        Some(session) => Ok(Admin { csrf: signer.csrf_token(&session), session_id: session.id }),
-        None => Err(redirect("/admin/login")),
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let token = admin_token(state).ok_or(PageError::LoggedOut)?;
+        let runtime = runtime(parts)?;
+        let signer = signer(state, &runtime, &token).await?;
+        let session = COOKIE
+            .read(&parts.headers)
+            .and_then(|c| signer.open(c, chrono::Utc::now()))
+            .filter(|s| s.username.is_some())
+            .ok_or(PageError::LoggedOut)?;
+        if !state.registry.admin_session_active(&hash_secret(&session.id)).await? {
+            return Err(PageError::LoggedOut);
+        }
+        Ok(Admin { csrf: signer.csrf_token(&session), session_id: session.id.clone(), signer, session })
     }
 }
 
 /// A form posted by a logged-in administrator with the session's CSRF token.
-async fn admin_form(
-    state: &AppState,
-    runtime: &Runtime,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<(Admin, Form), Response> {
-    let Some(token) = admin_token(state) else { return Err(redirect("/admin/login")) };
-    let signer = signer(state, runtime, &token).await?;
-    let form = Form::parse(body);
-    let Some(session) = logged_in(state, &signer, headers).await? else {
-        return Err(redirect("/admin/login"));
-    };
-    if !signer.check_csrf(&session, form.get("csrf")) {
-        let notice = Notice::error(
-            "This form is stale or did not come from this page (CSRF check failed). Reload the page and try again.",
-        );
-        return Err(page(
-            StatusCode::FORBIDDEN,
-            views::layout(
-                "Refused",
-                Nav::None,
-                None,
-                Some(&notice),
-                "<p><a href=\"/admin\">Back to the admin page</a></p>",
-            ),
-        ));
+struct AdminForm(Admin, Form);
+
+impl FromRequest<AppState> for AdminForm {
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
+        let (mut parts, body) = request.into_parts();
+        let admin = Admin::from_request_parts(&mut parts, state).await?;
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| PageError::Input(StatusCode::BAD_REQUEST, e.body_text()))?;
+        let form = Form::parse(&body);
+        if !admin.signer.check_csrf(&admin.session, form.get("csrf")) {
+            return Err(PageError::Stale);
+        }
+        Ok(AdminForm(admin, form))
     }
-    Ok((Admin { csrf: signer.csrf_token(&session), session_id: session.id }, form))
 }
 
 /// An `application/x-www-form-urlencoded` body.
@@ -318,29 +336,24 @@ async fn record(state: &AppState, integration: &str, operation: &str, result: &s
 async fn login_page(
     State(state): State<AppState>,
     Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
+    admin: Result<Admin, PageError>,
     Query(query): Query<NoticeQuery>,
-) -> Response {
+) -> Answer {
     let Some(secret) = admin_token(&state) else {
-        return page(StatusCode::OK, views::layout("Log in", Nav::None, None, None, &views::login("", false)));
+        return Ok(page(StatusCode::OK, views::layout("Log in", Nav::None, None, None, views::login("", false))));
     };
-    if admin(&state, &runtime, &headers).await.is_ok() {
-        return redirect("/admin");
+    if admin.is_ok() {
+        return Ok(html::redirect("/admin"));
     }
-    let signer = match signer(&state, &runtime, &secret).await {
-        Ok(signer) => signer,
-        Err(response) => return response,
-    };
-    login_form(&state, &signer, StatusCode::OK, notice_for(query.notice.as_deref()))
+    let signer = signer(&state, &runtime, &secret).await?;
+    Ok(login_form(&state, &signer, StatusCode::OK, notice_for(query.notice.as_deref())))
 }
 
 /// The login form with a fresh anonymous session for its CSRF token.
 fn login_form(state: &AppState, signer: &SessionSigner, status: StatusCode, notice: Option<Notice>) -> Response {
     let session: LoginSession = signer.start(LOGIN_FORM_TTL, chrono::Utc::now());
-    let mut response = page(
-        status,
-        views::layout("Log in", Nav::None, None, notice.as_ref(), &views::login(&signer.csrf_token(&session), true)),
-    );
+    let body = views::login(&signer.csrf_token(&session), true);
+    let mut response = page(status, views::layout("Log in", Nav::None, None, notice.as_ref(), body));
     set_cookie(&mut response, state, &signer.seal(&session), LOGIN_FORM_TTL.num_seconds());
     response
 }
@@ -351,21 +364,14 @@ async fn login(
     ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let Some(secret) = admin_token(&state) else { return redirect("/admin/login") };
-    let signer = match signer(&state, &runtime, &secret).await {
-        Ok(signer) => signer,
-        Err(response) => return response,
-    };
+) -> Answer {
+    let Some(secret) = admin_token(&state) else { return Ok(html::redirect("/admin/login")) };
+    let signer = signer(&state, &runtime, &secret).await?;
     let form = Form::parse(&body);
-    let pending = cookie_value(&headers, COOKIE).and_then(|c| signer.open(c, chrono::Utc::now()));
+    let pending = COOKIE.read(&headers).and_then(|c| signer.open(c, chrono::Utc::now()));
     if !pending.as_ref().is_some_and(|session| signer.check_csrf(session, form.get("csrf"))) {
-        return login_form(
-            &state,
-            &signer,
-            StatusCode::FORBIDDEN,
-            Some(Notice::error("The login form expired; please log in again.")),
-        );
+        let notice = Notice::error("The login form expired; please log in again.");
+        return Ok(login_form(&state, &signer, StatusCode::FORBIDDEN, Some(notice)));
     }
     let key = address.map(|client| FailureKey::Admin { client });
     let allowance = state.limits.auth_allowance();
@@ -376,79 +382,49 @@ async fn login(
         if let Some(wait) = state.limits.retry_after(key, allowance) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
         }
-        return response;
+        return Ok(response);
     }
     if !secrets_equal(form.get("token"), &secret) {
         match &key {
             Some(key) => state.limits.record_failure(key, allowance, "wrong admin token (login page)"),
             None => tracing::warn!("failed admin login"),
         }
-        return login_form(&state, &signer, StatusCode::FORBIDDEN, Some(Notice::error("Wrong admin token.")));
+        return Ok(login_form(&state, &signer, StatusCode::FORBIDDEN, Some(Notice::error("Wrong admin token."))));
     }
     // A new session ID on login: a session planted before it is worth nothing.
     let now = chrono::Utc::now();
     let session = signer.login("admin", SESSION_TTL, now);
     // The session lives in the registry, so that logging out ends it for every process and for
     // every copy of the cookie; the cookie's signature alone would stay good until it expires.
-    if let Err(e) = state.registry.create_admin_session(&hash_secret(&session.id), now + SESSION_TTL).await {
-        return server_error(e);
-    }
-    let mut response = redirect("/admin");
+    state.registry.create_admin_session(&hash_secret(&session.id), now + SESSION_TTL).await?;
+    let mut response = html::redirect("/admin");
     set_cookie(&mut response, &state, &signer.seal(&session), SESSION_TTL.num_seconds());
-    response
+    Ok(response)
 }
 
-async fn logout(
-    State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let admin = match admin_form(&state, &runtime, &headers, &body).await {
-        Ok((admin, _)) => admin,
-        Err(response) => return response,
-    };
-    if let Err(e) = state.registry.delete_admin_session(&hash_secret(&admin.session_id)).await {
-        return server_error(e);
-    }
-    let mut response = redirect("/admin/login?notice=logged-out");
+async fn logout(State(state): State<AppState>, AdminForm(admin, _): AdminForm) -> Answer {
+    state.registry.delete_admin_session(&hash_secret(&admin.session_id)).await?;
+    let mut response = html::redirect("/admin/login?notice=logged-out");
     set_cookie(&mut response, &state, "", 0);
-    response
+    Ok(response)
 }
 
 // ---- integrations ----
 
-async fn home(
-    State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
-    Query(query): Query<NoticeQuery>,
-) -> Response {
-    let admin = match admin(&state, &runtime, &headers).await {
-        Ok(admin) => admin,
-        Err(response) => return response,
-    };
-    let integrations = match state.registry.integrations().await {
-        Ok(integrations) => integrations,
-        Err(e) => return server_error(e),
-    };
-    let rows: Vec<(Integration, String)> = integrations
+async fn home(State(state): State<AppState>, admin: Admin, Query(query): Query<NoticeQuery>) -> Answer {
+    let rows: Vec<(Integration, String)> = state
+        .registry
+        .integrations()
+        .await?
         .into_iter()
         .map(|i| {
             let url = state.base_api_url(&i.slug);
             (i, url)
         })
         .collect();
-    page(
-        StatusCode::OK,
-        views::layout(
-            "Integrations",
-            Nav::Integrations,
-            Some(&admin.csrf),
-            notice_for(query.notice.as_deref()).as_ref(),
-            &views::home(&rows, &admin.csrf),
-        ),
-    )
+    let notice = notice_for(query.notice.as_deref());
+    let body = views::home(&rows, &admin.csrf);
+    Ok(admin_page(StatusCode::OK, &admin, "Integrations", Nav::Integrations, notice.as_ref(), body))
 }
 
 /// Where a new integration's library goes when the form leaves it empty: beside the default
@@ -468,43 +444,17 @@ async fn default_library(state: &AppState, slug: &str) -> Result<Option<(String,
     }))
 }
 
-async fn new_integration_page(
-    State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
-) -> Response {
-    let admin = match admin(&state, &runtime, &headers).await {
-        Ok(admin) => admin,
-        Err(response) => return response,
-    };
-    let hint = match default_library(&state, "SLUG").await {
-        Ok(Some((_, root))) => root,
-        Ok(None) => "required".to_owned(),
-        Err(e) => return server_error(e),
+async fn new_integration_page(State(state): State<AppState>, admin: Admin) -> Answer {
+    let hint = match default_library(&state, "SLUG").await? {
+        Some((_, root)) => root,
+        None => "required".to_owned(),
     };
     let form = IntegrationForm { auth: "apikey".into(), default_role: "editor".into(), ..Default::default() };
-    page(
-        StatusCode::OK,
-        views::layout(
-            "Add an integration",
-            Nav::Integrations,
-            Some(&admin.csrf),
-            None,
-            &views::new_integration(&admin.csrf, &form, &hint),
-        ),
-    )
+    let body = views::new_integration(&admin.csrf, &form, &hint);
+    Ok(admin_page(StatusCode::OK, &admin, "Add an integration", Nav::Integrations, None, body))
 }
 
-async fn add_integration(
-    State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (admin, form) = match admin_form(&state, &runtime, &headers, &body).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+async fn add_integration(State(state): State<AppState>, AdminForm(admin, form): AdminForm) -> Answer {
     let values = IntegrationForm {
         name: form.trimmed("name").to_owned(),
         slug: form.trimmed("slug").to_owned(),
@@ -514,48 +464,32 @@ async fn add_integration(
         request_params: form.get("request_params").to_owned(),
         default_role: form.trimmed("default_role").to_owned(),
     };
-    let again = |status: StatusCode, message: String| {
-        let hint = "beside the default integration's folder";
-        page(
-            status,
-            views::layout(
-                "Add an integration",
-                Nav::Integrations,
-                Some(&admin.csrf),
-                Some(&Notice::error(message)),
-                &views::new_integration(&admin.csrf, &values, hint),
-            ),
-        )
-    };
-    let Some(auth) = AuthType::parse(&values.auth) else {
-        return again(StatusCode::BAD_REQUEST, "auth: choose ApiKey or OAuth2".into());
-    };
-    let Some(default_role) = DefaultRole::parse(&values.default_role) else {
-        return again(StatusCode::BAD_REQUEST, "default_role: choose editor, reader or deny".into());
-    };
+    let outcome = add_integration_from(&state, &admin, &form, &values).await;
+    or_again(outcome, |status, notice| async move {
+        let body = views::new_integration(&admin.csrf, &values, "beside the default integration's folder");
+        Ok(admin_page(status, &admin, "Add an integration", Nav::Integrations, Some(&notice), body))
+    })
+    .await
+}
+
+/// The add form's work; a refusal is shown with the form again by [`add_integration`].
+async fn add_integration_from(state: &AppState, admin: &Admin, form: &Form, values: &IntegrationForm) -> Answer {
+    let refused = |message: &str| PageError::Input(StatusCode::BAD_REQUEST, message.to_owned());
+    let auth = AuthType::parse(&values.auth).ok_or_else(|| refused("auth: choose ApiKey or OAuth2"))?;
+    let default_role = DefaultRole::parse(&values.default_role)
+        .ok_or_else(|| refused("default_role: choose editor, reader or deny"))?;
     let slug = if values.slug.is_empty() { setup::slug_from_name(&values.name) } else { values.slug.clone() };
-    let (kind, root) = match default_library(&state, &slug).await {
-        Err(e) => return server_error(e),
-        Ok(default) => match (values.root.is_empty(), default) {
-            (false, default) => (default.map(|(kind, _)| kind).unwrap_or_else(|| "fs".into()), values.root.clone()),
-            (true, Some(default)) => default,
-            (true, None) => return again(StatusCode::BAD_REQUEST, "root: the documents folder is required".into()),
-        },
+    let (kind, root) = match (values.root.is_empty(), default_library(state, &slug).await?) {
+        (false, default) => (default.map(|(kind, _)| kind).unwrap_or_else(|| "fs".into()), values.root.clone()),
+        (true, Some(default)) => default,
+        (true, None) => return Err(refused("root: the documents folder is required")),
     };
-    if let Err(e) = docbridge_registry::validate_slug(&slug) {
-        return again(StatusCode::BAD_REQUEST, e.to_string());
-    }
+    docbridge_registry::validate_slug(&slug)?;
     // Before the folder is made: a refused root must not leave one behind.
-    if let Err(e) = administration(&state).check_root(&slug, &kind, &root).await {
-        return match input_error(&e) {
-            Some((status, message)) => again(status, message),
-            None => server_error(e),
-        };
-    }
-    if kind == "fs"
-        && let Err(e) = crate::data_dir::create_private_dir(root.as_ref())
-    {
-        return again(StatusCode::BAD_REQUEST, format!("root: cannot create {root}: {e}"));
+    administration(state).check_root(&slug, &kind, &root).await?;
+    if kind == "fs" {
+        crate::data_dir::create_private_dir(root.as_ref())
+            .map_err(|e| refused(&format!("root: cannot create {root}: {e}")))?;
     }
     let request = AddIntegration {
         name: values.name.clone(),
@@ -567,25 +501,11 @@ async fn add_integration(
         default_role,
         custom_actions: Vec::new(),
     };
-    match administration(&state).add(request, &kind).await {
-        Ok((integration, credentials)) => {
-            let what = if auth == AuthType::ApiKey { "ApiKey" } else { "Client Secret" };
-            page(
-                StatusCode::OK,
-                views::layout(
-                    &integration.name,
-                    Nav::Integrations,
-                    Some(&admin.csrf),
-                    Some(&Notice::info("Integration added.")),
-                    &views::issued(&credentials, what),
-                ),
-            )
-        }
-        Err(e) => match input_error(&e) {
-            Some((status, message)) => again(status, message),
-            None => server_error(e),
-        },
-    }
+    let (integration, credentials) = administration(state).add(request, &kind).await?;
+    let what = if auth == AuthType::ApiKey { "ApiKey" } else { "Client Secret" };
+    let notice = Notice::info("Integration added.");
+    let body = views::issued(&credentials, what);
+    Ok(admin_page(StatusCode::OK, admin, &integration.name, Nav::Integrations, Some(&notice), body))
 }
 
 /// The integration page, with a notice and a status (an edit that failed shows it again).
@@ -595,86 +515,66 @@ async fn show_integration(
     slug: &str,
     status: StatusCode,
     notice: Option<Notice>,
-) -> Response {
-    let integration = match state.registry.integration(slug).await {
-        Ok(Some(integration)) => integration,
-        Ok(None) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                views::layout(
-                    "Not found",
-                    Nav::Integrations,
-                    Some(&admin.csrf),
-                    Some(&Notice::error(format!("No integration {slug:?}."))),
-                    "",
-                ),
-            );
-        }
-        Err(e) => return server_error(e),
+) -> Answer {
+    let Some(integration) = state.registry.integration(slug).await? else {
+        let notice = Notice::error(format!("No integration {slug:?}."));
+        return Ok(admin_page(
+            StatusCode::NOT_FOUND,
+            admin,
+            "Not found",
+            Nav::Integrations,
+            Some(&notice),
+            Fragment::default(),
+        ));
     };
-    let keys = match state.registry.active_api_keys(integration.id).await {
-        Ok(keys) => keys
-            .into_iter()
-            .map(|k| KeyInfo { hint: k.hint, created: k.created_at.format("%Y-%m-%d %H:%M UTC").to_string() })
-            .collect::<Vec<_>>(),
-        Err(e) => return server_error(e),
-    };
+    let keys: Vec<KeyInfo> = state
+        .registry
+        .active_api_keys(integration.id)
+        .await?
+        .into_iter()
+        .map(|k| KeyInfo { hint: k.hint, created: k.created_at.format("%Y-%m-%d %H:%M UTC").to_string() })
+        .collect();
     let credentials = setup::credentials(&state.settings.public_url, &integration, None, None);
     let body = views::integration(&integration, &credentials, &keys, &admin.csrf);
-    page(status, views::layout(&integration.name, Nav::Integrations, Some(&admin.csrf), notice.as_ref(), &body))
+    Ok(admin_page(status, admin, &integration.name, Nav::Integrations, notice.as_ref(), body))
+}
+
+/// A change made from the integration page: a refusal shows that page again with the message.
+async fn on_integration(state: &AppState, admin: &Admin, slug: &str, outcome: Answer) -> Answer {
+    or_again(outcome, |status, notice| show_integration(state, admin, slug, status, Some(notice))).await
 }
 
 async fn integration_page(
     State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(slug): Path<String>,
     Query(query): Query<NoticeQuery>,
-) -> Response {
-    match admin(&state, &runtime, &headers).await {
-        Ok(admin) => show_integration(&state, &admin, &slug, StatusCode::OK, notice_for(query.notice.as_deref())).await,
-        Err(response) => response,
-    }
+) -> Answer {
+    show_integration(&state, &admin, &slug, StatusCode::OK, notice_for(query.notice.as_deref())).await
 }
 
 async fn edit_integration(
     State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
     Path(slug): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (admin, form) = match admin_form(&state, &runtime, &headers, &body).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let Some(default_role) = DefaultRole::parse(form.trimmed("default_role")) else {
-        return show_integration(
-            &state,
-            &admin,
-            &slug,
-            StatusCode::BAD_REQUEST,
-            Some(Notice::error("default_role: choose editor, reader or deny")),
-        )
-        .await;
-    };
-    let patch = IntegrationPatch {
-        name: Some(form.trimmed("name").to_owned()),
-        redirect_uris: Some(form.lines("redirect_uris")),
-        request_params: Some(form.lines("request_params")),
-        storage_root: Some(form.trimmed("root").to_owned()),
-        default_role: Some(default_role),
-        ..IntegrationPatch::default()
-    };
-    match administration(&state).edit(&slug, &patch).await {
-        Ok(_) => redirect(&format!("/admin/integrations/{slug}?notice=saved")),
-        Err(e) => match input_error(&e) {
-            Some((status, message)) => {
-                show_integration(&state, &admin, &slug, status, Some(Notice::error(message))).await
-            }
-            None => server_error(e),
-        },
+    AdminForm(admin, form): AdminForm,
+) -> Answer {
+    let outcome = async {
+        let default_role = DefaultRole::parse(form.trimmed("default_role")).ok_or_else(|| {
+            PageError::Input(StatusCode::BAD_REQUEST, "default_role: choose editor, reader or deny".into())
+        })?;
+        let patch = IntegrationPatch {
+            name: Some(form.trimmed("name").to_owned()),
+            redirect_uris: Some(form.lines("redirect_uris")),
+            request_params: Some(form.lines("request_params")),
+            storage_root: Some(form.trimmed("root").to_owned()),
+            default_role: Some(default_role),
+            ..IntegrationPatch::default()
+        };
+        administration(&state).edit(&slug, &patch).await?;
+        Ok(html::redirect(&format!("/admin/integrations/{slug}?notice=saved")))
     }
+    .await;
+    on_integration(&state, &admin, &slug, outcome).await
 }
 
 /// Where a button asks to go back to: only pages of this admin page, never another site.
@@ -687,220 +587,111 @@ fn back_to(form: &Form, fallback: String) -> String {
     }
 }
 
-async fn set_enabled(
-    state: AppState,
-    runtime: Arc<Runtime>,
-    headers: HeaderMap,
-    slug: String,
-    body: Bytes,
-    enabled: bool,
-) -> Response {
-    let (admin, form) = match admin_form(&state, &runtime, &headers, &body).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    match administration(&state).set_enabled(&slug, enabled).await {
-        Ok(_) => {
-            let back = back_to(&form, format!("/admin/integrations/{slug}"));
-            let separator = if back.contains('?') { '&' } else { '?' };
-            redirect(&format!("{back}{separator}notice={}", if enabled { "enabled" } else { "disabled" }))
+async fn set_enabled(state: AppState, slug: String, admin: Admin, form: Form, enabled: bool) -> Answer {
+    let outcome = async {
+        administration(&state).set_enabled(&slug, enabled).await?;
+        let back = back_to(&form, format!("/admin/integrations/{slug}"));
+        let separator = if back.contains('?') { '&' } else { '?' };
+        Ok(html::redirect(&format!("{back}{separator}notice={}", if enabled { "enabled" } else { "disabled" })))
+    }
+    .await;
+    on_integration(&state, &admin, &slug, outcome).await
+}
+
+async fn enable(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, form): AdminForm) -> Answer {
+    set_enabled(state, slug, admin, form, true).await
+}
+
+async fn disable(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, form): AdminForm) -> Answer {
+    set_enabled(state, slug, admin, form, false).await
+}
+
+async fn delete(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, form): AdminForm) -> Answer {
+    let outcome = async {
+        if form.get("confirm") != "yes" {
+            let message = "Tick “I understand” to delete the integration.";
+            return Err(PageError::Input(StatusCode::BAD_REQUEST, message.into()));
         }
-        Err(e) => match input_error(&e) {
-            Some((status, message)) => {
-                show_integration(&state, &admin, &slug, status, Some(Notice::error(message))).await
-            }
-            None => server_error(e),
-        },
+        administration(&state).delete(&slug).await?;
+        Ok(html::redirect("/admin?notice=deleted"))
     }
+    .await;
+    on_integration(&state, &admin, &slug, outcome).await
 }
 
-async fn enable(
-    State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
-    Path(slug): Path<String>,
-    body: Bytes,
-) -> Response {
-    set_enabled(state, runtime, headers, slug, body, true).await
-}
-
-async fn disable(
-    State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
-    Path(slug): Path<String>,
-    body: Bytes,
-) -> Response {
-    set_enabled(state, runtime, headers, slug, body, false).await
-}
-
-async fn delete(
-    State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
-    Path(slug): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (admin, form) = match admin_form(&state, &runtime, &headers, &body).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    if form.get("confirm") != "yes" {
-        return show_integration(
-            &state,
-            &admin,
-            &slug,
-            StatusCode::BAD_REQUEST,
-            Some(Notice::error("Tick “I understand” to delete the integration.")),
-        )
-        .await;
+async fn rotate(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, _): AdminForm) -> Answer {
+    let outcome = async {
+        let rotated = administration(&state).rotate_key(&slug).await?;
+        let Some(integration) = state.registry.integration(&slug).await? else {
+            return Err(PageError::Input(StatusCode::NOT_FOUND, format!("No integration {slug:?}.")));
+        };
+        let what = if rotated.api_key.is_some() { "new ApiKey" } else { "new Client Secret" };
+        let credentials =
+            setup::credentials(&state.settings.public_url, &integration, rotated.api_key, rotated.client_secret);
+        let body = views::issued(&credentials, what);
+        Ok(admin_page(StatusCode::OK, &admin, &integration.name, Nav::Integrations, None, body))
     }
-    match administration(&state).delete(&slug).await {
-        Ok(()) => redirect("/admin?notice=deleted"),
-        Err(e) => match input_error(&e) {
-            Some((status, message)) => {
-                show_integration(&state, &admin, &slug, status, Some(Notice::error(message))).await
-            }
-            None => server_error(e),
-        },
-    }
-}
-
-async fn rotate(
-    State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
-    Path(slug): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (admin, _) = match admin_form(&state, &runtime, &headers, &body).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let rotated = match administration(&state).rotate_key(&slug).await {
-        Ok(rotated) => rotated,
-        Err(e) => {
-            return match input_error(&e) {
-                Some((status, message)) => {
-                    show_integration(&state, &admin, &slug, status, Some(Notice::error(message))).await
-                }
-                None => server_error(e),
-            };
-        }
-    };
-    let integration = match state.registry.integration(&slug).await {
-        Ok(Some(integration)) => integration,
-        Ok(None) => return show_integration(&state, &admin, &slug, StatusCode::NOT_FOUND, None).await,
-        Err(e) => return server_error(e),
-    };
-    let what = if rotated.api_key.is_some() { "new ApiKey" } else { "new Client Secret" };
-    let credentials =
-        setup::credentials(&state.settings.public_url, &integration, rotated.api_key, rotated.client_secret);
-    page(
-        StatusCode::OK,
-        views::layout(
-            &integration.name,
-            Nav::Integrations,
-            Some(&admin.csrf),
-            None,
-            &views::issued(&credentials, what),
-        ),
-    )
+    .await;
+    on_integration(&state, &admin, &slug, outcome).await
 }
 
 async fn revoke_old_keys(
     State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
     Path(slug): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (admin, _) = match admin_form(&state, &runtime, &headers, &body).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    match administration(&state).revoke_keys(&slug, &RevokeKeys::AllButNewest).await {
-        Ok(_) => redirect(&format!("/admin/integrations/{slug}?notice=revoked")),
-        Err(e) => match input_error(&e) {
-            Some((status, message)) => {
-                show_integration(&state, &admin, &slug, status, Some(Notice::error(message))).await
-            }
-            None => server_error(e),
-        },
+    AdminForm(admin, _): AdminForm,
+) -> Answer {
+    let outcome = async {
+        administration(&state).revoke_keys(&slug, &RevokeKeys::AllButNewest).await?;
+        Ok(html::redirect(&format!("/admin/integrations/{slug}?notice=revoked")))
     }
+    .await;
+    on_integration(&state, &admin, &slug, outcome).await
 }
 
 async fn connection_test(
     State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
     Path(slug): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (admin, form) = match admin_form(&state, &runtime, &headers, &body).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let integration = match state.registry.integration(&slug).await {
-        Ok(Some(integration)) => integration,
-        Ok(None) => return show_integration(&state, &admin, &slug, StatusCode::NOT_FOUND, None).await,
-        Err(e) => return server_error(e),
-    };
-    let username = match form.trimmed("username") {
-        "" => "docbridge-connection-test",
-        name => name,
-    };
-    match run_connection_test(&state, &integration, username).await {
-        Ok(report) => {
-            let result = if report.has_failures() { "failed" } else { "passed" };
-            record(
-                &state,
-                &slug,
-                "integration.test",
-                result,
-                Some(format!("passed={} failed={}", report.summary.passed, report.summary.failed)),
-            )
-            .await;
-            page(
-                StatusCode::OK,
-                views::layout(
-                    "Connection test",
-                    Nav::Integrations,
-                    Some(&admin.csrf),
-                    None,
-                    &views::test_report(&integration, &report),
-                ),
-            )
-        }
-        Err(TestError::Input(message)) => {
-            show_integration(&state, &admin, &slug, StatusCode::BAD_REQUEST, Some(Notice::error(message))).await
-        }
-        Err(TestError::Registry(e)) => server_error(e),
+    AdminForm(admin, form): AdminForm,
+) -> Answer {
+    let outcome = async {
+        let Some(integration) = state.registry.integration(&slug).await? else {
+            return Err(PageError::Input(StatusCode::NOT_FOUND, format!("No integration {slug:?}.")));
+        };
+        let username = match form.trimmed("username") {
+            "" => "docbridge-connection-test",
+            name => name,
+        };
+        let report = run_connection_test(&state, &integration, username).await?;
+        let result = if report.has_failures() { "failed" } else { "passed" };
+        let detail = format!("passed={} failed={}", report.summary.passed, report.summary.failed);
+        record(&state, &slug, "integration.test", result, Some(detail)).await;
+        let body = views::test_report(&integration, &report);
+        Ok(admin_page(StatusCode::OK, &admin, "Connection test", Nav::Integrations, None, body))
     }
-}
-
-enum TestError {
-    Input(String),
-    Registry(RegistryError),
+    .await;
+    on_integration(&state, &admin, &slug, outcome).await
 }
 
 /// Runs the validator's core group against the integration's Base API URL, as Workfront calls
 /// it (request parameters included), with a credential that exists only for the test: a
 /// temporary ApiKey, or an access token for an existing user. Either is revoked afterwards and
 /// would expire or stay unknown to anyone anyway.
-async fn run_connection_test(state: &AppState, integration: &Integration, username: &str) -> Result<Report, TestError> {
+async fn run_connection_test(state: &AppState, integration: &Integration, username: &str) -> Result<Report, PageError> {
     let registry = &state.registry;
     let secret = issue_secret();
     let auth = match integration.auth_type {
         AuthType::ApiKey => {
-            registry.add_api_key(&integration.slug, &secret.stored).await.map_err(TestError::Registry)?;
+            registry.add_api_key(&integration.slug, &secret.stored).await?;
             Auth::ApiKey { api_key: secret.plain.clone(), username: username.to_owned() }
         }
         AuthType::OAuth2 => {
-            let Some(user) = registry.user(username).await.map_err(TestError::Registry)? else {
-                return Err(TestError::Input(format!(
-                    "An OAuth2 connection test acts as a registered user, and {username:?} is not one: add the user on the Users page, or name another."
-                )));
+            let Some(user) = registry.user(username).await? else {
+                return Err(PageError::Input(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "An OAuth2 connection test acts as a registered user, and {username:?} is not one: add the user on the Users page, or name another."
+                    ),
+                ));
             };
             let token = NewOAuthToken {
                 token_hash: secret.stored.hash.clone(),
@@ -910,7 +701,7 @@ async fn run_connection_test(state: &AppState, integration: &Integration, userna
                 origin_code_hash: None,
                 expires_at: chrono::Utc::now() + TEST_TOKEN_TTL,
             };
-            registry.create_oauth_tokens(&[token]).await.map_err(TestError::Registry)?;
+            registry.create_oauth_tokens(&[token]).await?;
             Auth::Bearer { token: secret.plain.clone() }
         }
     };
@@ -933,89 +724,35 @@ async fn run_connection_test(state: &AppState, integration: &Integration, userna
 
 // ---- users ----
 
-async fn show_users(state: &AppState, admin: &Admin, status: StatusCode, notice: Option<Notice>) -> Response {
-    let (users, grants, integrations) = match tokio::try_join!(
-        state.registry.users(),
-        state.registry.grants(None, None),
-        state.registry.integrations()
-    ) {
-        Ok(found) => found,
-        Err(e) => return server_error(e),
-    };
-    page(
-        status,
-        views::layout(
-            "Users",
-            Nav::Users,
-            Some(&admin.csrf),
-            notice.as_ref(),
-            &views::users(&users, &grants, &integrations, &admin.csrf),
-        ),
-    )
+async fn show_users(state: &AppState, admin: &Admin, status: StatusCode, notice: Option<Notice>) -> Answer {
+    let (users, grants, integrations) =
+        tokio::try_join!(state.registry.users(), state.registry.grants(None, None), state.registry.integrations())?;
+    let body = views::users(&users, &grants, &integrations, &admin.csrf);
+    Ok(admin_page(status, admin, "Users", Nav::Users, notice.as_ref(), body))
 }
 
-async fn users_page(
-    State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
-    Query(query): Query<NoticeQuery>,
-) -> Response {
-    match admin(&state, &runtime, &headers).await {
-        Ok(admin) => show_users(&state, &admin, StatusCode::OK, notice_for(query.notice.as_deref())).await,
-        Err(response) => response,
-    }
+async fn users_page(State(state): State<AppState>, admin: Admin, Query(query): Query<NoticeQuery>) -> Answer {
+    show_users(&state, &admin, StatusCode::OK, notice_for(query.notice.as_deref())).await
 }
 
 /// Runs a users-page change: on success back to the page with `notice`, on bad input the page
 /// again with the message.
-async fn users_change(state: &AppState, admin: &Admin, result: Result<(), RegistryError>, notice: &str) -> Response {
-    match result {
-        Ok(()) => redirect(&format!("/admin/users?notice={notice}")),
-        Err(e) => match input_error(&e) {
-            Some((status, message)) => show_users(state, admin, status, Some(Notice::error(message))).await,
-            None => server_error(e),
-        },
-    }
+async fn users_change(state: &AppState, admin: &Admin, result: Result<(), RegistryError>, notice: &str) -> Answer {
+    let outcome = result.map(|()| html::redirect(&format!("/admin/users?notice={notice}"))).map_err(PageError::from);
+    or_again(outcome, |status, notice| show_users(state, admin, status, Some(notice))).await
 }
 
-async fn add_user(
-    State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (admin, form) = match admin_form(&state, &runtime, &headers, &body).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+async fn add_user(State(state): State<AppState>, AdminForm(admin, form): AdminForm) -> Answer {
     let result = administration(&state).add_user(form.trimmed("username"), form.get("password")).await.map(drop);
     users_change(&state, &admin, result, "user-added").await
 }
 
-async fn delete_user(
-    State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (admin, form) = match admin_form(&state, &runtime, &headers, &body).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+async fn delete_user(State(state): State<AppState>, AdminForm(admin, form): AdminForm) -> Answer {
     let result = administration(&state).delete_user(form.trimmed("username")).await;
     users_change(&state, &admin, result, "user-deleted").await
 }
 
-async fn set_grant(
-    State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (admin, form) = match admin_form(&state, &runtime, &headers, &body).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+async fn set_grant(State(state): State<AppState>, AdminForm(admin, form): AdminForm) -> Answer {
     let result = match setup::parse_role(form.trimmed("role")) {
         Ok(role) => administration(&state)
             .grant(form.trimmed("username"), form.trimmed("integration"), role, Some(form.trimmed("folder")))
@@ -1026,16 +763,7 @@ async fn set_grant(
     users_change(&state, &admin, result, "grant-saved").await
 }
 
-async fn revoke_grant(
-    State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (admin, form) = match admin_form(&state, &runtime, &headers, &body).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+async fn revoke_grant(State(state): State<AppState>, AdminForm(admin, form): AdminForm) -> Answer {
     let result = administration(&state).revoke(form.trimmed("username"), form.trimmed("integration")).await;
     users_change(&state, &admin, result, "grant-revoked").await
 }
@@ -1047,35 +775,13 @@ struct AuditQuery {
     integration: Option<String>,
 }
 
-async fn audit_page(
-    State(state): State<AppState>,
-    Extension(runtime): Extension<Arc<Runtime>>,
-    headers: HeaderMap,
-    Query(query): Query<AuditQuery>,
-) -> Response {
-    let admin = match admin(&state, &runtime, &headers).await {
-        Ok(admin) => admin,
-        Err(response) => return response,
-    };
+async fn audit_page(State(state): State<AppState>, admin: Admin, Query(query): Query<AuditQuery>) -> Answer {
     let filter = query.integration.as_deref().filter(|s| !s.is_empty());
-    let (entries, integrations) = match tokio::try_join!(
-        state.registry.audit_entries(filter, None, AUDIT_READ_LIMIT),
-        state.registry.integrations()
-    ) {
-        Ok(found) => found,
-        Err(e) => return server_error(e),
-    };
+    let (entries, integrations) =
+        tokio::try_join!(state.registry.audit_entries(filter, None, AUDIT_READ_LIMIT), state.registry.integrations())?;
     let newest: Vec<AuditEntry> = entries.into_iter().rev().take(AUDIT_PAGE_ENTRIES).collect();
-    page(
-        StatusCode::OK,
-        views::layout(
-            "Audit trail",
-            Nav::Audit,
-            Some(&admin.csrf),
-            None,
-            &views::audit(&newest, &integrations, filter, AUDIT_PAGE_ENTRIES),
-        ),
-    )
+    let body = views::audit(&newest, &integrations, filter, AUDIT_PAGE_ENTRIES);
+    Ok(admin_page(StatusCode::OK, &admin, "Audit trail", Nav::Audit, None, body))
 }
 
 // ---- static files ----

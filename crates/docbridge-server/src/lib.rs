@@ -11,6 +11,7 @@ pub mod config;
 mod connection;
 pub mod data_dir;
 mod error;
+mod html;
 mod limits;
 mod links;
 mod metrics;

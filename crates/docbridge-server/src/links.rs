@@ -1,15 +1,17 @@
 //! Signed `viewLink` and `downloadLink` URLs and the pages behind them (C8). A browser opens
 //! them without credentials; the signature (item, action, user, expiry) is the credential.
 
+use askama::Template;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use docbridge_auth::{LinkAction, SignedLink};
 use docbridge_documents::{Caller, ItemView, Library};
 use docbridge_protocol::{ItemId, ItemKind};
 use serde::Deserialize;
 
+use crate::html::{self, Csp};
 use crate::state::AppState;
 use crate::webhooks::{caller_for, file_response};
 
@@ -70,46 +72,44 @@ pub struct LinkQuery {
 
 /// A page that says what went wrong, with the given status.
 fn error_page(status: StatusCode, message: &str) -> Response {
-    let body = page(
-        "docbridge",
-        &format!("<h1>{}</h1><p>{}</p>", status.canonical_reason().unwrap_or("Error"), escape(message)),
-    );
-    with_security_headers((status, Html(body)).into_response())
+    html::message_page(status, status.canonical_reason().unwrap_or("Error"), message, Csp::Link)
 }
 
-/// Adds the headers every HTML page of ours carries: no scripts, no framing, no referrer (the
-/// page's own URL holds a signature).
-pub fn with_security_headers(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
-        headers.insert(name, HeaderValue::from_static(value));
-    };
-    set(
-        headers,
-        "content-security-policy",
-        "default-src 'none'; img-src 'self'; media-src 'self'; frame-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    );
-    set(headers, "x-content-type-options", "nosniff");
-    set(headers, "referrer-policy", "no-referrer");
-    set(headers, "x-frame-options", "DENY");
-    set(headers, "cache-control", "no-store");
-    response
+/// `/links/view` of a folder: its children, each with its own signed view link.
+#[derive(Template)]
+#[template(path = "links/folder.html")]
+struct FolderView<'a> {
+    name: &'a str,
+    children: Vec<Child>,
 }
 
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+struct Child {
+    folder: bool,
+    name: String,
+    link: String,
 }
 
-pub fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title>\
-         <style>body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#222}}\
-         a.button{{display:inline-block;padding:.5rem 1rem;background:#0b5fff;color:#fff;border-radius:4px;text-decoration:none}}\
-         img,iframe,video{{max-width:100%}}iframe{{width:100%;height:75vh;border:1px solid #ccc}}pre{{background:#f6f6f6;padding:1rem;overflow:auto;white-space:pre-wrap}}\
-         ul{{line-height:1.8}}</style></head><body>{}</body></html>",
-        escape(title),
-        body
-    )
+/// `/links/view` of a file: what it is, a download button and a preview where one is possible.
+#[derive(Template)]
+#[template(path = "links/file.html")]
+struct FileView<'a> {
+    name: &'a str,
+    mime: &'a str,
+    size: u64,
+    modified: String,
+    download: String,
+    inline: String,
+    preview: Preview,
+}
+
+/// How a file is previewed in its view page.
+enum Preview {
+    Image,
+    Pdf,
+    Video,
+    Audio,
+    Text(String),
+    None,
 }
 
 /// A query string that is not a link at all (a field given twice, bytes that are not text).
@@ -218,44 +218,42 @@ pub async fn view(State(state): State<AppState>, query: Result<Query<LinkQuery>,
                 return error_page(e.status, &e.message);
             }
         };
-        let items: String = children
+        let children = children
             .iter()
-            .map(|child| {
-                let link = signed_url(&state, &lib.slug, child.record.id.as_str(), LinkAction::View, &caller.username);
-                let icon = if child.record.kind == ItemKind::Folder { "📁" } else { "📄" };
-                format!("<li>{icon} <a href=\"{}\">{}</a></li>", escape(&link), escape(&child.record.name))
+            .map(|child| Child {
+                folder: child.record.kind == ItemKind::Folder,
+                name: child.record.name.clone(),
+                link: signed_url(&state, &lib.slug, child.record.id.as_str(), LinkAction::View, &caller.username),
             })
             .collect();
-        let empty = if children.is_empty() { "<p>This folder is empty.</p>" } else { "" };
-        format!("<h1>📁 {}</h1>{empty}<ul>{items}</ul>", escape(&title))
+        html::fragment(&FolderView { name: &title, children })
     } else {
         let download = signed_url(&state, &lib.slug, view.record.id.as_str(), LinkAction::Download, &caller.username);
-        let inline = format!("{download}&inline=1");
         let mime = view.mime_type.as_str();
         let preview = if mime.starts_with("image/") {
-            format!("<p><img alt=\"{}\" src=\"{}\"></p>", escape(&title), escape(&inline))
+            Preview::Image
         } else if mime == "application/pdf" {
-            format!("<iframe title=\"{}\" src=\"{}\"></iframe>", escape(&title), escape(&inline))
+            Preview::Pdf
         } else if mime.starts_with("video/") {
-            format!("<video controls src=\"{}\"></video>", escape(&inline))
+            Preview::Video
         } else if mime.starts_with("audio/") {
-            format!("<audio controls src=\"{}\"></audio>", escape(&inline))
+            Preview::Audio
         } else if docbridge_documents::mime::is_text_like(mime) {
-            let text = text_preview(&lib.library, &view).await;
-            format!("<pre>{}</pre>", escape(&text))
+            Preview::Text(text_preview(&lib.library, &view).await)
         } else {
-            "<p>No preview is available for this type of file.</p>".to_owned()
+            Preview::None
         };
-        format!(
-            "<h1>{}</h1><p>{} · {} bytes · modified {}</p><p><a class=\"button\" href=\"{}\">Download</a></p>{preview}",
-            escape(&title),
-            escape(if mime.is_empty() { "file" } else { mime }),
-            view.record.size,
-            docbridge_protocol::format_date(&view.record.modified),
-            escape(&download)
-        )
+        html::fragment(&FileView {
+            name: &title,
+            mime,
+            size: view.record.size,
+            modified: docbridge_protocol::format_date(&view.record.modified),
+            inline: format!("{download}&inline=1"),
+            download,
+            preview,
+        })
     };
-    with_security_headers(Html(page(&title, &body)).into_response())
+    html::page(StatusCode::OK, &html::Page { title: &title, body }, Csp::Link)
 }
 
 /// The first 64 KiB of a text file, for the preview.

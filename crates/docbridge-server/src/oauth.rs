@@ -12,9 +12,10 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use askama::Template;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Extension, Json, Router};
 use docbridge_auth::{
@@ -23,13 +24,13 @@ use docbridge_auth::{
 };
 use docbridge_protocol::{OAuthErrorBody, TokenResponse};
 
+use crate::html::{self, Cookie, Csp};
 use crate::limits::{Allowance, ClientAddress, FailureKey};
-use crate::links::{escape, page, with_security_headers};
 use crate::params::Params;
 use crate::state::AppState;
 
-/// The login session cookie (see `docbridge_auth::SessionSigner`).
-const COOKIE: &str = "docbridge_oauth";
+/// The login session cookie (see `docbridge_auth::SessionSigner`), scoped to `/oauth`.
+const COOKIE: Cookie = Cookie { name: "docbridge_oauth", path: "/oauth", same_site: "Lax" };
 
 /// What the authorization server keeps per router: the session signing key, read from the
 /// registry once.
@@ -64,26 +65,8 @@ fn settings_of(settings: Option<Extension<Arc<OAuthSettings>>>) -> Arc<OAuthSett
 
 // ---- Pages ----
 
-/// The security headers of every page, with the client's redirect origin allowed as a form
-/// target: browsers apply `form-action` to the redirect that answers a form, and the consent
-/// form's answer is the redirect to Workfront.
-fn page_response(status: StatusCode, title: &str, body: &str, redirect_origin: Option<&str>) -> Response {
-    let mut response = with_security_headers((status, Html(page(title, body))).into_response());
-    let form_action = match redirect_origin {
-        Some(origin) => format!("'self' {origin}"),
-        None => "'self'".to_owned(),
-    };
-    let csp = format!(
-        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
-    );
-    if let Ok(value) = HeaderValue::from_str(&csp) {
-        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
-    }
-    response
-}
-
 fn error_page(status: StatusCode, message: &str) -> Response {
-    page_response(status, "docbridge", &format!("<h1>Cannot sign in</h1><p>{}</p>", escape(message)), None)
+    html::message_page(status, "Cannot sign in", message, Csp::OAuth { redirect_origin: None })
 }
 
 fn auth_error_page(error: &AuthError) -> Response {
@@ -102,12 +85,32 @@ fn origin_of(uri: &str) -> Option<String> {
     url::Url::parse(uri).ok().map(|u| u.origin().ascii_serialization()).filter(|o| o != "null")
 }
 
-fn hidden_fields(params: &AuthorizeParams, csrf: &str, step: &str) -> String {
-    let mut fields = String::new();
-    for (name, value) in params.pairs().into_iter().chain([("csrf", csrf), ("step", step)]) {
-        fields.push_str(&format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(name), escape(value)));
-    }
-    fields
+/// The hidden fields of both forms: the original request, the CSRF token and the step.
+fn hidden_fields(params: &AuthorizeParams, csrf: &str, step: &str) -> Vec<(String, String)> {
+    params
+        .pairs()
+        .into_iter()
+        .chain([("csrf", csrf), ("step", step)])
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "oauth/login.html")]
+struct LoginPage<'a> {
+    integration: &'a str,
+    notice: Option<&'a str>,
+    fields: Vec<(String, String)>,
+    username: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "oauth/consent.html")]
+struct ConsentPage<'a> {
+    integration: &'a str,
+    username: &'a str,
+    destination: &'a str,
+    fields: Vec<(String, String)>,
 }
 
 fn login_page(
@@ -118,72 +121,34 @@ fn login_page(
     notice: Option<&str>,
     username: &str,
 ) -> Response {
-    let notice = notice.map(|n| format!("<p role=\"alert\"><strong>{}</strong></p>", escape(n))).unwrap_or_default();
-    // `action="authorize"` is relative: it stays right behind a proxy that adds a path prefix.
-    let body = format!(
-        "<h1>Sign in to docbridge</h1><p>Workfront asks to open the documents of <strong>{}</strong> for you.</p>{notice}\
-         <form method=\"post\" action=\"authorize\">{}\
-         <p><label>Username<br><input name=\"username\" value=\"{}\" autocomplete=\"username\" required autofocus></label></p>\
-         <p><label>Password<br><input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label></p>\
-         <p><button type=\"submit\">Sign in</button></p></form>",
-        escape(&target.integration.name),
-        hidden_fields(params, csrf, "login"),
-        escape(username),
-    );
-    page_response(status, "Sign in", &body, None)
+    let body = html::fragment(&LoginPage {
+        integration: &target.integration.name,
+        notice,
+        fields: hidden_fields(params, csrf, "login"),
+        username,
+    });
+    html::page(status, &html::Page { title: "Sign in", body }, Csp::OAuth { redirect_origin: None })
 }
 
 fn consent_page(target: &AuthorizeTarget, params: &AuthorizeParams, csrf: &str, username: &str) -> Response {
     let origin = origin_of(&target.redirect_uri);
-    let body = format!(
-        "<h1>Allow access?</h1><p>Workfront asks to browse, upload and change the documents of <strong>{}</strong> as <strong>{}</strong>.</p>\
-         <p>Allowing sends you back to {}.</p>\
-         <form method=\"post\" action=\"authorize\">{}\
-         <p><button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> \
-         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></p></form>",
-        escape(&target.integration.name),
-        escape(username),
-        escape(origin.as_deref().unwrap_or(&target.redirect_uri)),
-        hidden_fields(params, csrf, "consent"),
-    );
-    page_response(StatusCode::OK, "Allow access", &body, origin.as_deref())
+    let body = html::fragment(&ConsentPage {
+        integration: &target.integration.name,
+        username,
+        destination: origin.as_deref().unwrap_or(&target.redirect_uri),
+        fields: hidden_fields(params, csrf, "consent"),
+    });
+    let csp = Csp::OAuth { redirect_origin: origin.as_deref() };
+    html::page(StatusCode::OK, &html::Page { title: "Allow access", body }, csp)
 }
 
 fn redirect(location: &str) -> Response {
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    match HeaderValue::from_str(location) {
-        Ok(value) => {
-            response.headers_mut().insert(header::LOCATION, value);
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-            response
-        }
-        Err(_) => error_page(StatusCode::INTERNAL_SERVER_ERROR, "The redirect address cannot be used."),
-    }
+    html::redirect(location)
 }
 
-// ---- The session cookie ----
-
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
-}
-
-/// `Set-Cookie` for a session: scoped to `/oauth` under the public URL's path, unreadable to
-/// scripts, sent on the same site's form posts only, over HTTPS only when served so.
+/// The session cookie: `Lax`, as Workfront opens the login page from its own site.
 fn set_cookie(response: &mut Response, state: &AppState, sealed: &str, max_age: i64) {
-    let public = url::Url::parse(&state.settings.public_url).ok();
-    let prefix = public.as_ref().map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
-    let secure = if public.is_some_and(|u| u.scheme() == "https") { "; Secure" } else { "" };
-    let cookie =
-        format!("{COOKIE}={sealed}; Path={prefix}/oauth; Max-Age={}; HttpOnly; SameSite=Lax{secure}", max_age.max(0));
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    COOKIE.set(response, &state.settings.public_url, sealed, max_age);
 }
 
 // ---- Handlers ----
@@ -244,7 +209,7 @@ async fn authorize_page(
         Err(e) => return server_error_page(&e),
     };
     let now = chrono::Utc::now();
-    let existing = cookie_value(request.headers(), COOKIE).and_then(|c| signer.open(c, now));
+    let existing = COOKIE.read(request.headers()).and_then(|c| signer.open(c, now));
     if let Some(session) = existing.as_ref()
         && let Some(username) = &session.username
     {
@@ -284,7 +249,7 @@ async fn authorize_form(
         Err(e) => return server_error_page(&e),
     };
     let now = chrono::Utc::now();
-    let session = cookie_value(&parts.headers, COOKIE).and_then(|c| signer.open(c, now));
+    let session = COOKIE.read(&parts.headers).and_then(|c| signer.open(c, now));
     let csrf = form.get("csrf").unwrap_or("");
     let Some(session) = session.filter(|s| signer.check_csrf(s, csrf)) else {
         return error_page(
@@ -522,18 +487,5 @@ async fn token_answer(state: &AppState, settings: &OAuthSettings, request: Reque
             *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             response
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cookies_are_found_by_name() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; docbridge_oauth=xyz; b=2"));
-        assert_eq!(cookie_value(&headers, COOKIE), Some("xyz"));
-        assert_eq!(cookie_value(&headers, "docbridge"), None);
     }
 }

@@ -5,6 +5,7 @@
 //! Chromium.
 
 mod in_process;
+mod oauth_pages;
 
 use std::sync::Arc;
 
@@ -98,7 +99,7 @@ impl Page {
     fn value_of(&self, id: &str) -> Option<String> {
         let marker = format!("id=\"{id}\" value=\"");
         let start = self.body.find(&marker)? + marker.len();
-        Some(self.body[start..].split('"').next()?.replace("&amp;", "&"))
+        Some(self.body[start..].split('"').next()?.replace("&#38;", "&"))
     }
 }
 
@@ -278,7 +279,7 @@ async fn integrations_are_managed_from_the_page() {
         .await;
     assert_eq!(added.status, StatusCode::OK, "{}", added.body);
     assert!(
-        added.body.contains("Marketing &lt;Docs&gt;") && !added.body.contains("Marketing <Docs>"),
+        added.body.contains("Marketing &#60;Docs&#62;") && !added.body.contains("Marketing <Docs>"),
         "names are escaped"
     );
     let key = added.value_of("wf-api-key").expect("the new ApiKey is shown");
@@ -517,10 +518,11 @@ async fn usernames_and_integration_names_are_escaped_on_every_page() {
     assert_eq!(granted.location(), "/admin/users?notice=grant-saved");
 
     let escape = |raw: &str| {
-        raw.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
+        // As askama writes them: numeric character references.
+        raw.replace('&', "&#38;")
+            .replace('<', "&#60;")
+            .replace('>', "&#62;")
+            .replace('"', "&#34;")
             .replace('\'', "&#39;")
     };
     let pages = [
@@ -538,6 +540,115 @@ async fn usernames_and_integration_names_are_escaped_on_every_page() {
         }
         for raw in ["<script>alert", "<img src=x", "\"><img"] {
             assert!(!page.body.contains(raw), "{path} contains raw {raw:?}: {}", page.body);
+        }
+    }
+}
+
+/// Issue #18: every page escapes the names it shows, wherever they were stored: an integration's
+/// name (admin pages, the OAuth2 login page), a username (users page, OAuth2 consent page), a
+/// custom action's label (integration page) and a file's name (signed-link pages of the file
+/// and of its folder).
+#[tokio::test]
+async fn stored_script_bearing_names_are_escaped_on_every_page() {
+    const NAME: &str = "Docs <script>alert(1)</script>";
+    const USERNAME: &str = "eve\"><script>alert(2)</script>@example.com";
+    const LABEL: &str = "Go <script>alert(3)</script>";
+    const FILE: &str = "<img src=x onerror=alert(4)>.txt";
+    let server = Server::start(TOKEN).await;
+    let redirect_uri = "https://workfront.example.com/callback";
+    let root = server.dir.path().join("docs-oauth");
+    std::fs::create_dir_all(&root).unwrap();
+    let admin = setup::Admin::new(server.registry.clone(), server.base.clone(), "test");
+    let (_, oauth) = admin
+        .add(
+            setup::AddIntegration {
+                name: NAME.into(),
+                slug: Some("evil".into()),
+                auth: docbridge_registry::AuthType::OAuth2,
+                root: root.display().to_string(),
+                redirect_uris: vec![redirect_uri.into()],
+                request_params: Vec::new(),
+                default_role: docbridge_registry::DefaultRole::Editor,
+                custom_actions: vec![docbridge_registry::CustomActionSpec {
+                    name: "probe".into(),
+                    display_name: LABEL.into(),
+                    kind: docbridge_registry::ActionKind::Lock,
+                }],
+            },
+            "fs",
+        )
+        .await
+        .unwrap();
+    admin.add_user(USERNAME, "pw").await.unwrap();
+    std::fs::write(server.dir.path().join("documents").join(FILE), "<script>alert(5)</script>").unwrap();
+
+    let mut browser = server.browser();
+    browser.login(TOKEN).await;
+    let mut pages: Vec<(String, String)> = Vec::new();
+    for path in ["/admin", "/admin/integrations/evil", "/admin/users", "/admin/audit"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        pages.push((path.to_owned(), page.body));
+    }
+    // The OAuth2 login page, then the consent page for the user.
+    let mut oauth_browser = oauth_pages::Browser::default();
+    let authorize = format!(
+        "{}/oauth/authorize?client_id={}&state=s&redirect_uri={redirect_uri}",
+        server.base,
+        oauth.client_id.unwrap()
+    );
+    let (status, _, login) = oauth_browser.send(oauth_browser.http.get(&authorize)).await;
+    assert_eq!(status, 200, "{login}");
+    let mut form = oauth_pages::hidden_fields(&login);
+    form.extend([("username".to_owned(), USERNAME.to_owned()), ("password".to_owned(), "pw".to_owned())]);
+    let (status, _, consent) =
+        oauth_browser.send(oauth_browser.http.post(format!("{}/oauth/authorize", server.base)).form(&form)).await;
+    assert_eq!(status, 200, "{consent}");
+    pages.push(("the OAuth2 login page".into(), login));
+    pages.push(("the OAuth2 consent page".into(), consent));
+    // The signed-link pages of the file and of the folder that lists it.
+    let http = reqwest::Client::new();
+    let provider = |endpoint: &'static str| {
+        let request = http
+            .get(format!("{}/webhooks/default/{endpoint}", server.base))
+            .header("apiKey", &server.key)
+            .header("username", "ann@example.com");
+        async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let listing = provider("files").await;
+    let file = listing.as_array().unwrap().iter().find(|item| item["title"] == FILE).expect("the file is listed");
+    let root_view = provider("metadata?id=/").await;
+    for (what, link) in
+        [("the file's view page", &file["viewLink"]), ("the folder's view page", &root_view["viewLink"])]
+    {
+        let page = http.get(link.as_str().unwrap()).send().await.unwrap().text().await.unwrap();
+        pages.push((what.into(), page));
+    }
+
+    let escape = |raw: &str| {
+        raw.replace('&', "&#38;")
+            .replace('<', "&#60;")
+            .replace('>', "&#62;")
+            .replace('"', "&#34;")
+            .replace('\'', "&#39;")
+    };
+    let expected: [(&str, &[&str]); 8] = [
+        ("/admin", &[NAME]),
+        ("/admin/integrations/evil", &[NAME, LABEL]),
+        ("/admin/users", &[USERNAME]),
+        ("/admin/audit", &[NAME]),
+        ("the OAuth2 login page", &[NAME]),
+        ("the OAuth2 consent page", &[NAME, USERNAME]),
+        ("the file's view page", &[FILE]),
+        ("the folder's view page", &[FILE]),
+    ];
+    for ((what, body), (expected_what, shown)) in pages.iter().zip(expected) {
+        assert_eq!(what, expected_what);
+        for raw in shown {
+            assert!(body.contains(&escape(raw)), "{what} shows {raw:?} escaped: {body}");
+        }
+        for raw in ["<script>alert", "<img src=x"] {
+            assert!(!body.contains(raw), "{what} contains raw {raw:?}: {body}");
         }
     }
 }

@@ -97,7 +97,8 @@ impl Browser {
 /// The hidden fields of a page's form, unescaped.
 pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
     let unescape = |s: &str| {
-        s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+        // askama writes numeric character references.
+        s.replace("&#34;", "\"").replace("&#39;", "'").replace("&#60;", "<").replace("&#62;", ">").replace("&#38;", "&")
     };
     html.split("<input type=\"hidden\" name=\"")
         .skip(1)
