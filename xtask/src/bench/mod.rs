@@ -7,6 +7,7 @@
 
 mod data;
 mod http;
+mod postgres;
 pub(crate) mod procs;
 mod work;
 
@@ -23,12 +24,15 @@ const USAGE: &str = "usage: cargo xtask bench [--quick] [--items N] [--only LIST
 
   --quick       smaller data sets and shorter runs (under 5 minutes)
   --items N     items in the search tree (default 1,000,000; 100,000 with --quick)
-  --only LIST   comma-separated subset of: idle,upload,thumbnail,search,files,metadata,small,big
+  --only LIST   comma-separated subset of: idle,upload,thumbnail,search,files,metadata,small,big,
+                postgres,scaleout (postgres: the search/files/metadata/small rows again with
+                the registry on a throwaway PostgreSQL; scaleout: two processes on it)
   --no-install  do not install nginx, wrk and rclone when missing
   --binary PATH measure this docbridge binary instead of building the workspace's (to compare
                 two builds on the same data set)";
 
-const ALL_WORK: &[&str] = &["idle", "upload", "thumbnail", "search", "files", "metadata", "small", "big"];
+const ALL_WORK: &[&str] =
+    &["idle", "upload", "thumbnail", "search", "files", "metadata", "small", "big", "postgres", "scaleout"];
 
 /// What one run does.
 #[derive(Debug, Clone)]
@@ -173,7 +177,7 @@ impl Row {
         }
     }
 
-    fn failed(work: &str, error: &anyhow::Error) -> Row {
+    pub(super) fn failed(work: &str, error: &anyhow::Error) -> Row {
         Row {
             work: work.to_owned(),
             docbridge: format!("error: {error:#}").replace('\n', " "),
@@ -264,6 +268,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         format!("RSS {:.1} MiB, peak {:.1} MiB", rss_kib as f64 / 1024.0, hwm_kib as f64 / 1024.0),
         "",
     ));
+    if context.options.wants("postgres") || context.options.wants("scaleout") {
+        eprintln!("bench: the registry on PostgreSQL");
+        match postgres::compare(&mut context, &binary) {
+            Ok(mut more) => rows.append(&mut more),
+            Err(e) => rows.push(Row::failed("registry on PostgreSQL", &e)),
+        }
+    }
     let Run { options, data, docbridge, .. } = context;
     docbridge.proc.stop();
 

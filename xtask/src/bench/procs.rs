@@ -138,9 +138,21 @@ pub fn docbridge_command(binary: &Path, data_dir: &Path) -> Command {
 }
 
 pub fn start_docbridge(binary: &Path, data_dir: &Path, log: &Path) -> anyhow::Result<Docbridge> {
+    start_docbridge_with(binary, data_dir, log, &[])
+}
+
+/// [`start_docbridge`] with more `DOCBRIDGE_*` (or other) variables in its environment: the
+/// PostgreSQL registry, a library folder elsewhere, one worker thread.
+pub fn start_docbridge_with(
+    binary: &Path,
+    data_dir: &Path,
+    log: &Path,
+    env: &[(String, String)],
+) -> anyhow::Result<Docbridge> {
     let port = free_port()?;
     let addr = local(port);
     let mut command = docbridge_command(binary, data_dir);
+    command.envs(env.iter().map(|(k, v)| (k, v)));
     command.args(["serve", "--listen", &addr.to_string()]).stdout(Stdio::piped()).stderr(fs::File::create(log)?);
     let started = Instant::now();
     let mut proc = Proc::spawn("docbridge", &mut command)?;
@@ -267,17 +279,19 @@ pub struct WrkResult {
 
 /// Options of one wrk run.
 pub struct Wrk<'a> {
+    /// wrk's threads: 2 (as many as there are cores) unless two wrk runs share the machine.
+    pub threads: u32,
     pub connections: u32,
     pub duration: Duration,
     pub headers: &'a [(&'a str, &'a str)],
     pub script: Option<PathBuf>,
 }
 
-/// Runs wrk (2 threads, as many as there are cores) against `url`.
+/// Runs wrk against `url`.
 pub fn run_wrk(url: &str, options: &Wrk<'_>) -> anyhow::Result<WrkResult> {
     let mut command = Command::new("wrk");
     command.args([
-        "-t2",
+        &format!("-t{}", options.threads),
         &format!("-c{}", options.connections),
         &format!("-d{}s", options.duration.as_secs().max(1)),
         "--timeout",

@@ -15,7 +15,7 @@ use super::http::{Body, Conn, encode};
 use super::procs::{Wrk, memory_kib, run_wrk, start_docbridge, start_nginx, start_rclone};
 use super::{Options, Row, Run};
 
-const BASE: &str = "/webhooks/default";
+pub const BASE: &str = "/webhooks/default";
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// IDs of the data set's items, from docbridge's own listings.
@@ -28,12 +28,12 @@ pub struct Ids {
     pub small: Vec<String>,
 }
 
-fn auth(key: &str) -> [(&str, &str); 2] {
+pub fn auth(key: &str) -> [(&str, &str); 2] {
     [("apiKey", key), ("username", "bench@example.com")]
 }
 
 /// `GET` with the ApiKey; the JSON answer, which must be a 200.
-fn get_json(conn: &mut Conn, key: &str, target: &str) -> anyhow::Result<serde_json::Value> {
+pub fn get_json(conn: &mut Conn, key: &str, target: &str) -> anyhow::Result<serde_json::Value> {
     let response = conn.request("GET", target, &auth(key), Body::Empty, true)?;
     if response.status != 200 {
         bail!("GET {target}: {} {}", response.status, String::from_utf8_lossy(&response.body));
@@ -230,15 +230,21 @@ pub fn thumbnail(run: &mut Run) -> anyhow::Result<Vec<Row>> {
     )])
 }
 
-/// `/search` latency over the tree, queries one after the other, against `find -iname`.
-pub fn search(run: &mut Run) -> anyhow::Result<Vec<Row>> {
-    let items = run.options.sizes.tree_items;
-    let mut conn = Conn::new(run.docbridge.addr);
-    let key = run.api_key.clone();
+/// `queries` timed `/search` queries one after the other (after 20 untimed ones that fault the
+/// database's pages in); answers their times, sorted, and how many items each of the first
+/// `counted` found.
+pub fn timed_searches(
+    addr: SocketAddr,
+    key: &str,
+    items: usize,
+    queries: usize,
+    counted: usize,
+) -> anyhow::Result<(Vec<Duration>, Vec<usize>)> {
+    let mut conn = Conn::new(addr);
     let mut query = |k: usize| -> anyhow::Result<(Duration, usize)> {
         let target = format!("{BASE}/search?query={}", encode(&search_term(k, items)));
         let started = Instant::now();
-        let response = conn.request("GET", &target, &auth(&key), Body::Empty, true)?;
+        let response = conn.request("GET", &target, &auth(key), Body::Empty, true)?;
         let took = started.elapsed();
         anyhow::ensure!(
             response.status == 200,
@@ -249,22 +255,34 @@ pub fn search(run: &mut Run) -> anyhow::Result<Vec<Row>> {
         let found = serde_json::from_slice::<serde_json::Value>(&response.body)?.as_array().map_or(0, Vec::len);
         Ok((took, found))
     };
-    // Warm-up, untimed: the first queries fault the database's pages in.
     for k in 0..20 {
         query(1_000_000 + k)?;
     }
-    let mut times = Vec::with_capacity(run.options.queries);
+    let mut times = Vec::with_capacity(queries);
     let mut found = Vec::new();
-    for k in 0..run.options.queries {
+    for k in 0..queries {
         let (took, n) = query(k)?;
         times.push(took);
-        if k < run.options.find_runs {
+        if k < counted {
             found.push(n);
         }
     }
     times.sort();
+    Ok((times, found))
+}
+
+/// The `p`th percentile of sorted times.
+pub fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p).div_ceil(100).max(1) - 1]
+}
+
+/// `/search` latency over the tree, queries one after the other, against `find -iname`.
+pub fn search(run: &mut Run) -> anyhow::Result<Vec<Row>> {
+    let items = run.options.sizes.tree_items;
+    let (times, found) =
+        timed_searches(run.docbridge.addr, &run.api_key, items, run.options.queries, run.options.find_runs)?;
     let p50 = times[times.len() / 2];
-    let p99 = times[(times.len() * 99).div_ceil(100) - 1];
+    let p99 = percentile(&times, 99);
 
     let mut find_times = Vec::new();
     for (k, docbridge_found) in found.iter().enumerate() {
@@ -306,14 +324,17 @@ pub fn search(run: &mut Run) -> anyhow::Result<Vec<Row>> {
 const SEARCH_GOAL_ITEMS: usize = 1_000_000;
 
 /// A short untimed run first, so that both sides are measured warm.
-fn wrk_warm(url: &str, options: &Wrk<'_>) -> anyhow::Result<super::procs::WrkResult> {
+pub fn wrk_warm(url: &str, options: &Wrk<'_>) -> anyhow::Result<super::procs::WrkResult> {
     let warm = Wrk {
+        threads: options.threads,
         connections: options.connections,
         duration: Duration::from_secs(1),
         headers: options.headers,
         script: options.script.clone(),
     };
-    run_wrk(url, &warm)?;
+    // Its figures are thrown away, and so is a warm-up that counted no answer at all (a slow
+    // endpoint on a loaded machine can take longer than the second): the measured run decides.
+    let _ = run_wrk(url, &warm);
     let result = run_wrk(url, options)?;
     anyhow::ensure!(result.errors == 0, "{} failed requests or socket errors at {url}", result.errors);
     Ok(result)
@@ -328,7 +349,10 @@ pub fn files(run: &mut Run) -> anyhow::Result<Vec<Row>> {
     let key = run.api_key.clone();
     let headers = auth(&key);
     let connections = 16;
-    let ours = wrk_warm(&url, &Wrk { connections, duration: run.options.duration, headers: &headers, script: None })?;
+    let ours = wrk_warm(
+        &url,
+        &Wrk { threads: 2, connections, duration: run.options.duration, headers: &headers, script: None },
+    )?;
 
     let work = run.data.root.join("rclone");
     let (rclone, addr) = start_rclone(&run.data.documents.join("folder1k"), &work)?;
@@ -339,7 +363,7 @@ pub fn files(run: &mut Run) -> anyhow::Result<Vec<Row>> {
     )?;
     let peer = wrk_warm(
         &format!("http://{addr}/"),
-        &Wrk { connections, duration: run.options.duration, headers: &[], script: Some(script) },
+        &Wrk { threads: 2, connections, duration: run.options.duration, headers: &[], script: Some(script) },
     );
     rclone.stop();
     let peer = peer?;
@@ -353,7 +377,7 @@ pub fn files(run: &mut Run) -> anyhow::Result<Vec<Row>> {
 }
 
 /// Writes a wrk script that cycles through `paths`.
-fn cycling_script(path: &Path, paths: &[String]) -> anyhow::Result<()> {
+pub fn cycling_script(path: &Path, paths: &[String]) -> anyhow::Result<()> {
     let mut script =
         String::from("-- Each request takes the next path, so that every file is served in turn.\nlocal paths = {\n");
     for p in paths {
@@ -389,7 +413,7 @@ pub fn metadata(run: &mut Run) -> anyhow::Result<Vec<Row>> {
     let headers = auth(&key);
     let ours = wrk_warm(
         &format!("http://{}{target}", run.docbridge.addr),
-        &Wrk { connections: 64, duration: run.options.duration, headers: &headers, script: None },
+        &Wrk { threads: 2, connections: 64, duration: run.options.duration, headers: &headers, script: None },
     )?;
     // Where the ceiling is, in the same run: the HTTP stack and middleware with no work behind
     // them (`/healthz`), and an authenticated provider call that touches no document
@@ -397,7 +421,7 @@ pub fn metadata(run: &mut Run) -> anyhow::Result<Vec<Row>> {
     let floor = |path: &str, headers: &[(&str, &str)]| {
         wrk_warm(
             &format!("http://{}{path}", run.docbridge.addr),
-            &Wrk { connections: 64, duration: run.options.duration, headers, script: None },
+            &Wrk { threads: 2, connections: 64, duration: run.options.duration, headers, script: None },
         )
     };
     let healthz = floor("/healthz", &[])?;
@@ -405,7 +429,7 @@ pub fn metadata(run: &mut Run) -> anyhow::Result<Vec<Row>> {
     let (nginx, addr) = start_nginx(&prefix, &run.data.documents, &meta)?;
     let peer = wrk_warm(
         &format!("http://{addr}/meta.json"),
-        &Wrk { connections: 64, duration: run.options.duration, headers: &[], script: None },
+        &Wrk { threads: 2, connections: 64, duration: run.options.duration, headers: &[], script: None },
     );
     nginx.stop();
     let peer = peer?;
@@ -446,7 +470,13 @@ pub fn small_downloads(run: &mut Run) -> anyhow::Result<Vec<Row>> {
     let headers = auth(&key);
     let ours = wrk_warm(
         &format!("http://{}/", run.docbridge.addr),
-        &Wrk { connections: 64, duration: run.options.duration, headers: &headers, script: Some(ours_script) },
+        &Wrk {
+            threads: 2,
+            connections: 64,
+            duration: run.options.duration,
+            headers: &headers,
+            script: Some(ours_script),
+        },
     )?;
     let meta = prefix.join("meta.json");
     if !meta.exists() {
@@ -455,7 +485,7 @@ pub fn small_downloads(run: &mut Run) -> anyhow::Result<Vec<Row>> {
     let (nginx, addr) = start_nginx(&prefix, &run.data.documents, &meta)?;
     let peer = wrk_warm(
         &format!("http://{addr}/"),
-        &Wrk { connections: 64, duration: run.options.duration, headers: &[], script: Some(peer_script) },
+        &Wrk { threads: 2, connections: 64, duration: run.options.duration, headers: &[], script: Some(peer_script) },
     );
     nginx.stop();
     let peer = peer?;

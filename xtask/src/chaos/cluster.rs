@@ -38,13 +38,14 @@ fn running_as_root() -> bool {
         .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
 }
 
-/// A cluster of `.ci/postgres.sh` in `dir`.
-struct Postgres {
+/// A cluster of `.ci/postgres.sh` in `dir` (the benchmark's PostgreSQL rows use it too),
+/// stopped when dropped.
+pub(crate) struct Postgres {
     dir: PathBuf,
 }
 
 impl Postgres {
-    fn start(dir: &Path) -> anyhow::Result<(Postgres, String)> {
+    pub(crate) fn start(dir: &Path) -> anyhow::Result<(Postgres, String)> {
         let status = Command::new(workspace().join(".ci/postgres.sh"))
             .arg("start")
             .env("PGTMP", dir)

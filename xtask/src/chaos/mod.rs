@@ -17,7 +17,7 @@
 //! and timing still differ from one run to the next. A failure prints the seed and, per anomaly,
 //! the history of the items involved: the operations on them and the faults around them.
 
-mod cluster;
+pub(crate) mod cluster;
 mod model;
 mod run;
 
