@@ -1,4 +1,4 @@
-//! Project automation, run as `cargo xtask <task>`: `ci` runs the same checks as `.ci/run`;
+//! Project automation, run as `cargo xtask <task>`: `ci` runs `.ci/run`, CI's one list of checks;
 //! `bench` measures docbridge side by side with nginx, rclone, `find` and `cp` (issue #7);
 //! `chaos` is the model-checked fault test of several processes on one library (issue #14).
 
@@ -10,6 +10,7 @@ mod fuzz;
 mod release;
 mod soak;
 
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
         "soak" => soak::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | bench [--quick] | soak | chaos\n\n  ci     format check, clippy and the whole test suite, as .ci/run does\n  bench  docbridge against nginx, rclone, find and cp on the same files (--help for options)\n  soak   a mixed load on one process\n  chaos  several processes under random operations and faults, checked against a model (--help)"
+                "usage: cargo xtask ci | bench [--quick] | soak | chaos\n\n  ci     everything CI runs (.ci/run: servers, tests, packaging, docs, cargo-deny, clippy)\n  bench  docbridge against nginx, rclone, find and cp on the same files (--help for options)\n  soak   a mixed load on one process\n  chaos  several processes under random operations and faults, checked against a model (--help)"
             );
             return ExitCode::from(2);
         }
@@ -56,11 +57,15 @@ fn cargo(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What CI checks, runnable locally.
+/// What CI checks, runnable locally: `.ci/run` itself, so that there is one list of steps (it
+/// starts the PostgreSQL and S3 servers the suites use, runs every check, and stops them).
 fn ci() -> anyhow::Result<()> {
-    cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
-    cargo(&["test", "--workspace"])
+    let workspace =
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or_else(|| unreachable!("xtask lives in the workspace"));
+    eprintln!("$ bash .ci/run");
+    let status = Command::new("bash").arg(workspace.join(".ci/run")).current_dir(workspace).status()?;
+    anyhow::ensure!(status.success(), ".ci/run failed ({status})");
+    Ok(())
 }
 
 /// Command-line arguments for the option parsers' tests.

@@ -1,5 +1,6 @@
 //! Checks the crate dependency arrows of `docs/ARCHITECTURE.md` against `cargo metadata`, and
-//! the absences that keep layers apart (only the registry names sea_orm, only the server axum).
+//! the absences that keep layers apart (only the registry names sea_orm, only the server axum),
+//! and what the library crates' features leave out of a dependent's build (`cargo tree`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -170,4 +171,68 @@ fn cited_contract_tags_are_decided_in_protocol_md() {
 fn tags_are_told_from_percent_escapes() {
     let cited = cited_tags("C7 and (C20), C3. but not %C0%AF, ABC1, C1x or NC2");
     assert_eq!(cited, BTreeSet::from(["C20".to_owned(), "C3".to_owned(), "C7".to_owned()]));
+}
+
+/// The packages `cargo tree` lists for these arguments, as `name vX.Y.Z` (duplicates removed).
+fn tree(args: &[&str]) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(cargo)
+        .args(["tree", "--prefix", "none", "--format", "{p}", "--offline"])
+        .args(args)
+        .current_dir(workspace_root())
+        .output()
+        .expect("cargo tree runs");
+    assert!(output.status.success(), "cargo tree {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split(" (").next())
+        .map(|package| package.trim().to_owned())
+        .filter(|package| !package.is_empty())
+        .collect()
+}
+
+fn names_matching<'a>(packages: &'a BTreeSet<String>, prefixes: &[&str]) -> Vec<&'a String> {
+    packages.iter().filter(|p| prefixes.iter().any(|prefix| p.starts_with(prefix))).collect()
+}
+
+/// What a program that keeps documents on disk must not build: S3's client, any AWS crate, an
+/// HTTP client or a TLS stack.
+const REMOTE_STACK: &[&str] = &["object_store ", "aws-", "reqwest ", "hyper ", "rustls "];
+
+/// A new project that depends on `docbridge-storage` with its default features gets the
+/// filesystem and in-memory adapters only (issue #18). `cargo tree -p` resolves features for that
+/// package alone, as a dependent project's build would.
+#[test]
+fn storage_defaults_build_no_cloud_or_tls_stack() {
+    let default = tree(&["-p", "docbridge-storage", "-e", "normal"]);
+    assert!(default.iter().any(|p| p.starts_with("docbridge-storage ")), "{default:?}");
+    let found = names_matching(&default, REMOTE_STACK);
+    assert!(found.is_empty(), "docbridge-storage's default features pull {found:?}: put them behind a feature");
+    // The check can fail: with `s3` the same query finds the S3 stack.
+    let s3 = tree(&["-p", "docbridge-storage", "-e", "normal", "--features", "s3"]);
+    assert!(!names_matching(&s3, &["object_store "]).is_empty(), "with `s3`, object_store is expected: {s3:?}");
+}
+
+/// `docbridge-auth` without its default `registry` feature (signing, secrets, password hashing)
+/// builds no database.
+#[test]
+fn auth_without_registry_builds_no_database() {
+    let bare = tree(&["-p", "docbridge-auth", "-e", "normal", "--no-default-features"]);
+    let found = names_matching(&bare, &["docbridge-registry ", "sea-orm ", "sqlx ", "rusqlite "]);
+    assert!(found.is_empty(), "docbridge-auth --no-default-features pulls {found:?}");
+    let full = tree(&["-p", "docbridge-auth", "-e", "normal"]);
+    assert!(!names_matching(&full, &["sea-orm "]).is_empty(), "with `registry`, sea-orm is expected: {full:?}");
+}
+
+/// One rustls crypto provider in the whole build (every member, every target's dependencies):
+/// aws-lc-rs, which reqwest and object_store bring; ring must not come back through a default
+/// feature (sea-orm's `runtime-tokio-rustls`, rustls' or rcgen's defaults).
+#[test]
+fn one_crypto_provider() {
+    let all = tree(&["--workspace"]);
+    assert!(
+        names_matching(&all, &["ring "]).is_empty(),
+        "ring is in the build: `cargo tree --workspace -i ring` says who pulls it"
+    );
+    assert!(!names_matching(&all, &["aws-lc-rs "]).is_empty(), "aws-lc-rs is the expected provider: {all:?}");
 }

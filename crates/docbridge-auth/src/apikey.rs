@@ -1,5 +1,6 @@
 //! ApiKey authentication of provider calls (C3).
 
+#[cfg(feature = "registry")]
 use docbridge_registry::{Integration, Registry};
 
 use crate::{AuthError, Result, hash_secret, secrets_equal};
@@ -7,11 +8,13 @@ use crate::{AuthError, Result, hash_secret, secrets_equal};
 /// Who an authenticated ApiKey call acts as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyCaller {
+    /// The `username` header, trimmed: the user the call acts for.
     pub username: String,
 }
 
 /// Checks the `apiKey` and `username` headers of a call against the integration's active keys.
 /// Every failure is `Forbidden`, with a message that says what was wrong but not the key.
+#[cfg(feature = "registry")]
 pub async fn authenticate_api_key(
     registry: &Registry,
     integration: &Integration,

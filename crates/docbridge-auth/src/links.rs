@@ -11,11 +11,14 @@ use crate::{AuthError, Result};
 /// What a link lets its holder do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkAction {
+    /// Open the item's view page.
     View,
+    /// Download the file's bytes.
     Download,
 }
 
 impl LinkAction {
+    /// The action as it appears in the link's query string.
     pub fn as_str(self) -> &'static str {
         match self {
             LinkAction::View => "view",
@@ -27,11 +30,17 @@ impl LinkAction {
 /// The signed parameters of a link, as they travel in its query string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedLink {
+    /// The integration's slug.
     pub integration: String,
+    /// The item's ID.
     pub item_id: String,
+    /// What the link allows.
     pub action: LinkAction,
+    /// The user the link was made for: the file is served with that user's permissions.
     pub user: String,
+    /// When the link stops working, in seconds since the Unix epoch.
     pub expires: i64,
+    /// HMAC-SHA256 of the fields above, base64url without padding.
     pub signature: String,
 }
 
@@ -50,6 +59,7 @@ impl std::fmt::Debug for LinkSigner {
 }
 
 impl LinkSigner {
+    /// A signer with this key (any length; docbridge uses 256 random bits).
     pub fn new(key: &[u8]) -> Self {
         // Hmac accepts keys of any length.
         let keyed =
@@ -67,6 +77,7 @@ impl LinkSigner {
         mac
     }
 
+    /// Signs a link to `item_id` of `integration` for `user`, valid until `expires`.
     pub fn sign(
         &self,
         integration: &str,

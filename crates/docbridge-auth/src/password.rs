@@ -6,6 +6,7 @@ use rand::RngCore;
 
 use crate::{AuthError, Result};
 
+/// Hashes a human password with argon2id and a random salt, as a PHC string to store.
 pub fn hash_password(password: &str) -> Result<String> {
     if password.is_empty() {
         return Err(AuthError::InvalidInput { field: "password", reason: "must not be empty".into() });
@@ -19,6 +20,7 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| AuthError::Hashing(e.to_string()))
 }
 
+/// Whether `password` matches a hash from [`hash_password`]; false for a malformed hash too.
 pub fn verify_password(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
 }

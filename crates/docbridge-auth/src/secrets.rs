@@ -5,12 +5,29 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use docbridge_registry::KeyHash;
+/// What is stored of a secret: its hash and a short hint to tell keys apart in listings. With
+/// the `registry` feature this is the registry's own type, which it stores as it is.
+#[cfg(feature = "registry")]
+pub use docbridge_registry::KeyHash;
+
+/// What is stored of a secret: its hex SHA-256 and its first six characters, to tell keys apart
+/// in listings. The same fields as the registry's `KeyHash`, which replaces this type when the
+/// `registry` feature is on.
+#[cfg(not(feature = "registry"))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyHash {
+    /// Hex SHA-256 of the secret ([`hash_secret`]).
+    pub hash: String,
+    /// The secret's first six characters.
+    pub hint: String,
+}
 
 /// A secret as issued: the plain value, to show once, and what to store.
 #[derive(Clone)]
 pub struct IssuedSecret {
+    /// The secret itself: shown to its owner once, never stored.
     pub plain: String,
+    /// Its hash and hint, to store.
     pub stored: KeyHash,
 }
 

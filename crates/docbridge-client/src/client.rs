@@ -111,12 +111,18 @@ pub enum DownloadRange {
     /// `bytes=start-`: from `start` to the end, e.g. to resume.
     From(u64),
     /// `bytes=start-end`, both inclusive.
-    Bounded { start: u64, end_inclusive: u64 },
+    Bounded {
+        /// The first byte's offset.
+        start: u64,
+        /// The last byte's offset.
+        end_inclusive: u64,
+    },
     /// `bytes=-n`: the last `n` bytes.
     Last(u64),
 }
 
 impl DownloadRange {
+    /// The `Range` header's value (`bytes=...`).
     pub fn header_value(&self) -> String {
         match self {
             DownloadRange::From(start) => format!("bytes={start}-"),
@@ -130,16 +136,22 @@ impl DownloadRange {
 /// document and version IDs; docbridge also accepts the provider's item ID as `id`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ActionTarget {
+    /// Workfront's document ID (`documentId`).
     pub document_id: Option<String>,
+    /// Workfront's document version ID (`documentVersionId`).
     pub document_version_id: Option<String>,
+    /// The provider's own item ID (`id`, a docbridge extension).
     pub item_id: Option<String>,
 }
 
 /// A successful `/download` or `/thumbnail`: the status (200, or 206 for a range), the headers
 /// and the body as a stream, so that no file is ever held in memory whole.
 pub struct Download {
+    /// 200, or 206 for a range.
     pub status: StatusCode,
+    /// The response headers (`Content-Type`, `Content-Length`, `Content-Disposition`, ...).
     pub headers: HeaderMap,
+    /// The bytes, as they arrive.
     pub body: ByteStream,
 }
 
@@ -155,6 +167,7 @@ impl Download {
         self.header(header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok())
     }
 
+    /// `Content-Type`, when the provider sent one.
     pub fn content_type(&self) -> Option<&str> {
         self.header(header::CONTENT_TYPE)
     }
@@ -164,6 +177,7 @@ impl Download {
         self.header(header::CONTENT_DISPOSITION).and_then(disposition::filename_from_content_disposition)
     }
 
+    /// A response header as text; `None` when absent or not visible ASCII.
     pub fn header(&self, name: header::HeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -254,10 +268,12 @@ impl Client {
         self.oauth.as_ref().map(|session| session.tokens())
     }
 
+    /// The credentials calls carry.
     pub fn auth(&self) -> &Auth {
         &self.auth
     }
 
+    /// The *Base API URL* endpoint names are appended to.
     pub fn base_url(&self) -> &Url {
         &self.base
     }

@@ -73,6 +73,7 @@ fn token_saver(data_dir: &Path, name: &str, oauth: &OAuthConfig) -> TokenSink {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginOutcome {
+    /// The remote's name.
     pub remote: String,
     /// Where the tokens are stored.
     pub path: PathBuf,
@@ -160,6 +161,7 @@ pub fn list_remotes(data_dir: &Path) -> Result<Vec<RemoteSummary>, ClientError> 
     Ok(RemoteStore::load(data_dir)?.remotes().iter().map(RemoteSummary::from).collect())
 }
 
+/// `remote list` as text: one block per remote, secrets masked.
 pub fn render_remotes(remotes: &[RemoteSummary]) -> String {
     if remotes.is_empty() {
         return "no remotes; add one with `docbridge remote add NAME --base-url URL ...`\n".to_owned();
@@ -229,10 +231,13 @@ pub enum GetDestination {
 /// What `get` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct GetOutcome {
+    /// The file's ID.
     pub id: String,
+    /// The file's title.
     pub title: String,
     /// `None` when written to standard output.
     pub path: Option<PathBuf>,
+    /// How many bytes were written.
     pub bytes: u64,
 }
 
@@ -309,7 +314,9 @@ async fn write_atomically(path: &Path, download: crate::Download, progress: &dyn
 /// Identifiers Workfront would send with `/uploadInit` (1.1) and `/customAction`.
 #[derive(Debug, Clone, Default)]
 pub struct WorkfrontIds {
+    /// Workfront's document ID (`documentId`).
     pub document_id: Option<String>,
+    /// Workfront's document version ID (`documentVersionId`).
     pub document_version_id: Option<String>,
 }
 
@@ -379,8 +386,11 @@ pub async fn mkdir(client: &Client, location: &Location, name: Option<&str>) -> 
 /// What `mv` and `rm` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangeOutcome {
+    /// The provider's answer: `success` (a failure is an error instead).
     pub status: &'static str,
+    /// The item's ID.
     pub id: String,
+    /// The item's title, when the command resolved it by path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
 }

@@ -16,17 +16,20 @@ use crate::oauth::{OAuthConfig, TokenSet};
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteConfig {
+    /// What the remote is called in `REMOTE:PATH` arguments.
     pub name: String,
     /// The registered *Base API URL*; endpoint names are appended to it (`{base}/files`).
     pub base_url: String,
     /// The registered *Request parameters*, appended to the query string of every call (§2).
     #[serde(default)]
     pub request_params: Vec<RequestParam>,
+    /// The credentials every call carries.
     #[serde(default)]
     pub auth: Auth,
 }
 
 impl RemoteConfig {
+    /// A remote with no request parameters.
     pub fn new(name: impl Into<String>, base_url: impl Into<String>, auth: Auth) -> Self {
         RemoteConfig { name: name.into(), base_url: base_url.into(), request_params: Vec::new(), auth }
     }
@@ -88,7 +91,9 @@ pub fn parse_base_url(raw: &str) -> Result<Url, ClientError> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct RequestParam {
+    /// The parameter's name.
     pub key: String,
+    /// Its value, possibly empty.
     pub value: String,
 }
 
@@ -132,16 +137,26 @@ pub enum Auth {
     #[default]
     None,
     /// Headers `apiKey` and `username` (§3.1).
-    ApiKey { api_key: String, username: String },
+    ApiKey {
+        /// The integration's ApiKey.
+        api_key: String,
+        /// The Workfront user the calls act for.
+        username: String,
+    },
     /// `Authorization: Bearer <token>` with a token obtained elsewhere (§3.2).
-    Bearer { token: String },
+    Bearer {
+        /// The access token.
+        token: String,
+    },
     /// The OAuth2 authorization-code flow (§4): the integration's OAuth2 fields, and the tokens
     /// `docbridge remote login` obtained (none before the first login). Calls carry
     /// `Authorization: Bearer <access token>`; a 403 leads to one refresh and one retry (C23).
     #[serde(rename = "oauth2")]
     OAuth2 {
+        /// The integration's OAuth2 fields.
         #[serde(flatten)]
         oauth: OAuthConfig,
+        /// The tokens of the last login or refresh; `None` before the first login.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tokens: Option<TokenSet>,
     },

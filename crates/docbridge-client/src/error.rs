@@ -12,22 +12,38 @@ pub enum ClientError {
     /// The provider answered, and said no: an error status, or a 2xx whose body reports a
     /// failure (`{"status":"failure"}`, `{"result":"fail"}`). `status` is the HTTP status as sent.
     #[error("{endpoint}: the provider answered HTTP {status}: {message}")]
-    Provider { endpoint: Endpoint, status: u16, message: String },
+    Provider {
+        /// The endpoint called.
+        endpoint: Endpoint,
+        /// The HTTP status, as sent.
+        status: u16,
+        /// The provider's message, from whichever failure vocabulary it used.
+        message: String,
+    },
     /// The request did not complete: connection refused, timeout, TLS, a body that broke off.
     #[error("{endpoint}: request failed")]
     Transport {
+        /// The endpoint called.
         endpoint: Endpoint,
+        /// What failed, from the HTTP client.
         #[source]
         source: reqwest::Error,
     },
     /// The provider answered with success but the body is not what the protocol describes,
     /// even read leniently.
     #[error("{endpoint}: could not read the answer: {message}")]
-    Decode { endpoint: Endpoint, message: String },
+    Decode {
+        /// The endpoint called.
+        endpoint: Endpoint,
+        /// What did not fit.
+        message: String,
+    },
     /// A local file could not be read or written.
     #[error("{context}")]
     Io {
+        /// What was being done, with the file's path.
         context: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -36,19 +52,37 @@ pub enum ClientError {
     Config(String),
     /// A `REMOTE:/path` does not lead to an item.
     #[error("{path}: {message}")]
-    Path { path: String, message: String },
+    Path {
+        /// The path as far as it was followed.
+        path: String,
+        /// Why it leads nowhere (missing, ambiguous, a file where a folder is needed).
+        message: String,
+    },
     /// An OAuth2 remote without tokens yet: the user has to log in first.
     #[error("remote {remote:?} is not logged in yet: run `docbridge remote login {remote}` first")]
-    NotLoggedIn { remote: String },
+    NotLoggedIn {
+        /// The remote's name.
+        remote: String,
+    },
     /// `remote login` did not end with tokens: refused, wrong `state`, timeout, token endpoint.
     #[error("remote {remote:?}: login failed: {reason}")]
-    Login { remote: String, reason: OAuthError },
+    Login {
+        /// The remote's name.
+        remote: String,
+        /// Why the flow failed.
+        reason: OAuthError,
+    },
     /// The provider refused the access token (403) and renewing it failed: the refresh token is
     /// expired or revoked, or the token endpoint is unreachable.
     #[error(
         "remote {remote:?}: the access token was refused and renewing it failed: {reason}; log in again with `docbridge remote login {remote}`"
     )]
-    Refresh { remote: String, reason: OAuthError },
+    Refresh {
+        /// The remote's name.
+        remote: String,
+        /// Why the refresh failed.
+        reason: OAuthError,
+    },
 }
 
 impl ClientError {

@@ -48,7 +48,9 @@ pub struct OAuthConfig {
     pub authorization_url: String,
     /// The *Token Endpoint URL*.
     pub token_url: String,
+    /// The client ID registered with the authorization server.
     pub client_id: String,
+    /// The client secret, for confidential clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     /// The *Workfront Redirect URI*: for [`login_flow`], an `http://127.0.0.1:PORT/...` URL on
@@ -85,7 +87,9 @@ impl OAuthConfig {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenSet {
+    /// The token calls carry as `Authorization: Bearer`.
     pub access_token: String,
+    /// The token that gets a new access token, when the server issued one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     /// When the access token expires, if the provider said (`expires_in`).
@@ -113,7 +117,9 @@ pub enum OAuthError {
     /// The loopback listener could not be opened or read.
     #[error("{context}: {source}")]
     Listener {
+        /// What was being done (binding the address, reading the request).
         context: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -123,7 +129,12 @@ pub enum OAuthError {
     /// The authorization server redirected back with an error (`access_denied` when the user
     /// clicked Deny).
     #[error("the provider refused the authorization: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
-    Denied { error: String, description: Option<String> },
+    Denied {
+        /// The RFC 6749 error code (`access_denied`, ...).
+        error: String,
+        /// The server's explanation, when it gave one.
+        description: Option<String>,
+    },
     /// The redirect carried neither a code nor an error.
     #[error("the redirect carries no authorization code")]
     MissingCode,
@@ -132,7 +143,12 @@ pub enum OAuthError {
     Timeout(Duration),
     /// The token endpoint answered with an RFC 6749 §5.2 error.
     #[error("the token endpoint refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
-    Token { error: String, description: Option<String> },
+    Token {
+        /// The RFC 6749 error code (`invalid_grant`, ...).
+        error: String,
+        /// The server's explanation, when it gave one.
+        description: Option<String>,
+    },
     /// The token request did not complete.
     #[error("token request failed: {0}")]
     Transport(String),
@@ -168,6 +184,7 @@ fn human_duration(duration: Duration) -> String {
 
 /// An error that means "these credentials are refused": the trigger to refresh.
 pub trait AuthRejection {
+    /// Whether the error says the credentials were refused (and a refresh may help).
     fn is_auth_rejection(&self) -> bool;
 }
 

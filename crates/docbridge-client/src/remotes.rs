@@ -55,14 +55,17 @@ impl RemoteStore {
         Ok(RemoteStore { path, remotes })
     }
 
+    /// The file the store reads and writes.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Every remote, in the order they were added.
     pub fn remotes(&self) -> &[RemoteConfig] {
         &self.remotes
     }
 
+    /// The remote called `name`.
     pub fn get(&self, name: &str) -> Option<&RemoteConfig> {
         self.remotes.iter().find(|r| r.name == name)
     }
@@ -157,15 +160,21 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteSummary {
+    /// The remote's name.
     pub name: String,
+    /// Its *Base API URL*.
     pub base_url: String,
+    /// Its request parameters, as `key=value`.
     pub request_params: Vec<String>,
+    /// `none`, `apikey`, `bearer` or `oauth2`.
     pub auth_type: &'static str,
     /// Never the secret itself: `***` when one is stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<&'static str>,
+    /// The `username` header, for ApiKey remotes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// `***` when a bearer token is stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<&'static str>,
     /// OAuth2 remotes: the integration's fields, the secret masked, and the login's state.
@@ -177,12 +186,16 @@ pub struct RemoteSummary {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthSummary {
+    /// The *Authentication URL*.
     pub authorization_url: String,
+    /// The *Token Endpoint URL*.
     pub token_url: String,
+    /// The client ID.
     pub client_id: String,
     /// `***` when a client secret is stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<&'static str>,
+    /// The *Workfront Redirect URI*.
     pub redirect_uri: String,
     /// Whether `remote login` has stored tokens.
     pub logged_in: bool,
@@ -268,7 +281,9 @@ impl fmt::Display for Location {
 /// A `REMOTE:PATH-or-ID` argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemotePath {
+    /// The remote's name.
     pub remote: String,
+    /// The item on it: the root, a path or an ID.
     pub location: Location,
 }
 
@@ -304,7 +319,9 @@ impl fmt::Display for RemotePath {
 /// An item found for a location: its ID always, its metadata when the resolution saw it.
 #[derive(Debug, Clone)]
 pub struct Resolved {
+    /// The item's ID.
     pub id: String,
+    /// Its metadata, when resolving a path listed it (resolving by ID does not fetch it).
     pub metadata: Option<ItemMetadata>,
 }
 
@@ -487,6 +504,7 @@ mod tests {
         assert_eq!(store.require("wf").unwrap().auth, Auth::OAuth2 { oauth, tokens: Some(tokens(1)) });
     }
 
+    #[cfg(feature = "cli")]
     #[test]
     fn oauth2_summaries_mask_the_secret_and_the_tokens() {
         let logged_in =

@@ -12,8 +12,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use bytes::Bytes;
-use docbridge_client::commands::{self, GetDestination, NoProgress, Progress, WorkfrontIds};
-use docbridge_client::remotes::{Location, RemotePath};
 use docbridge_client::{ActionTarget, Auth, Client, ClientError, DownloadRange, RemoteConfig};
 use docbridge_protocol::{Endpoint, ItemKind};
 use futures::StreamExt;
@@ -241,129 +239,141 @@ async fn multi_megabyte_bodies_stream_both_ways() {
     assert_eq!(partial.into_bytes().await.expect("bytes"), expected.slice(10..20));
 }
 
-/// Counts what a command reports, to check that progress is driven.
-#[derive(Default)]
-struct CountingProgress {
-    total: std::sync::Mutex<Option<u64>>,
-    advanced: std::sync::atomic::AtomicU64,
-}
+/// The file commands behind the CLI (feature `cli`; `cargo test --workspace` has it, as the
+/// server enables it).
+#[cfg(feature = "cli")]
+mod file_commands {
+    use super::*;
+    use docbridge_client::commands::{self, GetDestination, NoProgress, Progress, WorkfrontIds};
+    use docbridge_client::remotes::{Location, RemotePath};
 
-impl Progress for CountingProgress {
-    fn start(&self, total: Option<u64>) {
-        *self.total.lock().expect("lock") = total;
+    /// Counts what a command reports, to check that progress is driven.
+    #[derive(Default)]
+    struct CountingProgress {
+        total: std::sync::Mutex<Option<u64>>,
+        advanced: std::sync::atomic::AtomicU64,
     }
-    fn advance(&self, bytes: u64) {
-        self.advanced.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+
+    impl Progress for CountingProgress {
+        fn start(&self, total: Option<u64>) {
+            *self.total.lock().expect("lock") = total;
+        }
+        fn advance(&self, bytes: u64) {
+            self.advanced.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn finish(&self) {}
     }
-    fn finish(&self) {}
-}
 
-#[tokio::test]
-async fn file_commands_work_on_paths_and_ids() {
-    let provider = Provider::start(Options::default()).await;
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    let mut remote = provider.remote();
-    remote.name = "acme".into();
-    commands::add_remote(data_dir.path(), remote, false).expect("remote add");
-    let listed = commands::list_remotes(data_dir.path()).expect("remote list");
-    assert_eq!(listed.len(), 1);
-    assert!(!commands::render_remotes(&listed).contains(API_KEY), "secrets are masked");
+    #[tokio::test]
+    async fn file_commands_work_on_paths_and_ids() {
+        let provider = Provider::start(Options::default()).await;
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let mut remote = provider.remote();
+        remote.name = "acme".into();
+        commands::add_remote(data_dir.path(), remote, false).expect("remote add");
+        let listed = commands::list_remotes(data_dir.path()).expect("remote list");
+        assert_eq!(listed.len(), 1);
+        assert!(!commands::render_remotes(&listed).contains(API_KEY), "secrets are masked");
 
-    let target = |raw: &str| raw.parse::<RemotePath>().expect("remote path");
-    let client = commands::open(data_dir.path(), &target("acme:/")).expect("open");
-    let projects = provider.add_folder("/", "Projects");
-    provider.add_file(&projects, "notes.txt", "the quick brown fox");
-    provider.add_file("/", "Projects-dup", "x");
+        let target = |raw: &str| raw.parse::<RemotePath>().expect("remote path");
+        let client = commands::open(data_dir.path(), &target("acme:/")).expect("open");
+        let projects = provider.add_folder("/", "Projects");
+        provider.add_file(&projects, "notes.txt", "the quick brown fox");
+        provider.add_file("/", "Projects-dup", "x");
 
-    let folder = commands::mkdir(&client, &target("acme:/Projects/2024").location, None).await.expect("mkdir");
-    assert_eq!(folder.title, "2024");
-    let in_projects = commands::list(&client, &target("acme:/Projects").location).await.expect("ls");
-    let titles: Vec<&str> = in_projects.iter().map(|i| i.title.as_str()).collect();
-    assert_eq!(titles, ["2024", "notes.txt"], "folders first");
-    let rendered = commands::render_items(&in_projects);
-    assert!(rendered.lines().next().is_some_and(|l| l.starts_with('d')), "{rendered}");
+        let folder = commands::mkdir(&client, &target("acme:/Projects/2024").location, None).await.expect("mkdir");
+        assert_eq!(folder.title, "2024");
+        let in_projects = commands::list(&client, &target("acme:/Projects").location).await.expect("ls");
+        let titles: Vec<&str> = in_projects.iter().map(|i| i.title.as_str()).collect();
+        assert_eq!(titles, ["2024", "notes.txt"], "folders first");
+        let rendered = commands::render_items(&in_projects);
+        assert!(rendered.lines().next().is_some_and(|l| l.starts_with('d')), "{rendered}");
 
-    let stat = commands::stat(&client, &target("acme:/Projects/notes.txt").location).await.expect("stat");
-    assert_eq!(stat.size, 19);
-    assert!(commands::render_item(&stat).contains("size          19"));
-    let by_id = commands::list(&client, &Location::Id(stat.id.to_string())).await.expect("ls of a file");
-    assert_eq!(by_id.len(), 1);
+        let stat = commands::stat(&client, &target("acme:/Projects/notes.txt").location).await.expect("stat");
+        assert_eq!(stat.size, 19);
+        assert!(commands::render_item(&stat).contains("size          19"));
+        let by_id = commands::list(&client, &Location::Id(stat.id.to_string())).await.expect("ls of a file");
+        assert_eq!(by_id.len(), 1);
 
-    // put then get round trip, with progress.
-    let local = data_dir.path().join("upload me.bin");
-    let body = pattern(300_000);
-    std::fs::write(&local, &body).expect("write");
-    let progress = Arc::new(CountingProgress::default());
-    let ids = WorkfrontIds::default();
-    let put = commands::put(&client, &local, &target("acme:/Projects/2024").location, None, &ids, progress.clone())
-        .await
-        .expect("put");
-    assert_eq!((put.title.as_str(), put.size), ("upload me.bin", 300_000));
-    assert_eq!(*progress.total.lock().expect("lock"), Some(300_000));
-    assert_eq!(progress.advanced.load(std::sync::atomic::Ordering::Relaxed), 300_000);
-
-    let out_dir = data_dir.path().join("out");
-    std::fs::create_dir(&out_dir).expect("mkdir out");
-    let get = commands::get(
-        &client,
-        &target("acme:/Projects/2024/upload me.bin").location,
-        &GetDestination::Path(out_dir.clone()),
-        &NoProgress,
-    )
-    .await
-    .expect("get");
-    assert_eq!(get.bytes, 300_000);
-    assert_eq!(std::fs::read(out_dir.join("upload me.bin")).expect("read"), body);
-    assert!(!out_dir.join("upload me.bin.docbridge-part").exists());
-
-    let found = commands::find(&client, &target("acme:/Projects").location, "quick", None).await.expect("find");
-    assert_eq!(found.iter().map(|i| i.title.as_str()).collect::<Vec<_>>(), ["notes.txt"]);
-
-    commands::rename(&client, &target("acme:/Projects/notes.txt").location, "renamed.txt").await.expect("mv");
-    let err = commands::stat(&client, &target("acme:/Projects/notes.txt").location).await.expect_err("old name gone");
-    assert!(
-        matches!(err, ClientError::Path { .. }) && err.to_string().contains("no item named \"notes.txt\""),
-        "{err}"
-    );
-
-    commands::action(&client, &target("acme:/Projects/renamed.txt").location, "archive", &ids).await.expect("action");
-    let err = commands::action(&client, &target("acme:/Projects/2024").location, "explode", &ids)
-        .await
-        .expect_err("unknown action");
-    assert_eq!((err.status(), err.provider_message()), (Some(400), Some("unknown action")));
-
-    let err =
-        commands::remove(&client, &target("acme:/Projects").location, false).await.expect_err("folder without -r");
-    assert!(err.to_string().contains("--recursive"), "{err}");
-    commands::remove(&client, &target("acme:/Projects").location, true).await.expect("rm -r");
-    assert!(commands::stat(&client, &Location::Id(projects)).await.is_err());
-    assert!(commands::remove(&client, &Location::Root, true).await.is_err(), "the root cannot be deleted");
-
-    let err = commands::get(&client, &target("acme:/Archive").location, &GetDestination::Stdout, &NoProgress)
-        .await
-        .expect_err("a folder");
-    assert!(err.to_string().contains("is a folder"), "{err}");
-    commands::remove_remote(data_dir.path(), "acme").expect("remote remove");
-    assert!(commands::open(data_dir.path(), &target("acme:/")).is_err());
-}
-
-#[tokio::test]
-async fn ambiguous_and_hostile_titles_are_handled() {
-    let provider = Provider::start(Options::default()).await;
-    let client = client_for(&provider);
-    provider.add_file("/", "twin.txt", "1");
-    provider.add_file("/", "twin.txt", "2");
-    let err = commands::stat(&client, &Location::Path(vec!["twin.txt".into()])).await.expect_err("ambiguous");
-    assert!(err.to_string().contains("2 items share this name"), "{err}");
-
-    // A title that tries to climb out of the target directory is written inside it.
-    let id = provider.add_file("/", "../escape.txt", "caught");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let outcome =
-        commands::get(&client, &Location::Id(id), &GetDestination::Path(dir.path().to_path_buf()), &NoProgress)
+        // put then get round trip, with progress.
+        let local = data_dir.path().join("upload me.bin");
+        let body = pattern(300_000);
+        std::fs::write(&local, &body).expect("write");
+        let progress = Arc::new(CountingProgress::default());
+        let ids = WorkfrontIds::default();
+        let put = commands::put(&client, &local, &target("acme:/Projects/2024").location, None, &ids, progress.clone())
             .await
-            .expect("get");
-    let path = outcome.path.expect("a file was written");
-    assert_eq!(path.parent(), Some(dir.path()));
-    assert_eq!(std::fs::read_to_string(path).expect("read"), "caught");
+            .expect("put");
+        assert_eq!((put.title.as_str(), put.size), ("upload me.bin", 300_000));
+        assert_eq!(*progress.total.lock().expect("lock"), Some(300_000));
+        assert_eq!(progress.advanced.load(std::sync::atomic::Ordering::Relaxed), 300_000);
+
+        let out_dir = data_dir.path().join("out");
+        std::fs::create_dir(&out_dir).expect("mkdir out");
+        let get = commands::get(
+            &client,
+            &target("acme:/Projects/2024/upload me.bin").location,
+            &GetDestination::Path(out_dir.clone()),
+            &NoProgress,
+        )
+        .await
+        .expect("get");
+        assert_eq!(get.bytes, 300_000);
+        assert_eq!(std::fs::read(out_dir.join("upload me.bin")).expect("read"), body);
+        assert!(!out_dir.join("upload me.bin.docbridge-part").exists());
+
+        let found = commands::find(&client, &target("acme:/Projects").location, "quick", None).await.expect("find");
+        assert_eq!(found.iter().map(|i| i.title.as_str()).collect::<Vec<_>>(), ["notes.txt"]);
+
+        commands::rename(&client, &target("acme:/Projects/notes.txt").location, "renamed.txt").await.expect("mv");
+        let err =
+            commands::stat(&client, &target("acme:/Projects/notes.txt").location).await.expect_err("old name gone");
+        assert!(
+            matches!(err, ClientError::Path { .. }) && err.to_string().contains("no item named \"notes.txt\""),
+            "{err}"
+        );
+
+        commands::action(&client, &target("acme:/Projects/renamed.txt").location, "archive", &ids)
+            .await
+            .expect("action");
+        let err = commands::action(&client, &target("acme:/Projects/2024").location, "explode", &ids)
+            .await
+            .expect_err("unknown action");
+        assert_eq!((err.status(), err.provider_message()), (Some(400), Some("unknown action")));
+
+        let err =
+            commands::remove(&client, &target("acme:/Projects").location, false).await.expect_err("folder without -r");
+        assert!(err.to_string().contains("--recursive"), "{err}");
+        commands::remove(&client, &target("acme:/Projects").location, true).await.expect("rm -r");
+        assert!(commands::stat(&client, &Location::Id(projects)).await.is_err());
+        assert!(commands::remove(&client, &Location::Root, true).await.is_err(), "the root cannot be deleted");
+
+        let err = commands::get(&client, &target("acme:/Archive").location, &GetDestination::Stdout, &NoProgress)
+            .await
+            .expect_err("a folder");
+        assert!(err.to_string().contains("is a folder"), "{err}");
+        commands::remove_remote(data_dir.path(), "acme").expect("remote remove");
+        assert!(commands::open(data_dir.path(), &target("acme:/")).is_err());
+    }
+
+    #[tokio::test]
+    async fn ambiguous_and_hostile_titles_are_handled() {
+        let provider = Provider::start(Options::default()).await;
+        let client = client_for(&provider);
+        provider.add_file("/", "twin.txt", "1");
+        provider.add_file("/", "twin.txt", "2");
+        let err = commands::stat(&client, &Location::Path(vec!["twin.txt".into()])).await.expect_err("ambiguous");
+        assert!(err.to_string().contains("2 items share this name"), "{err}");
+
+        // A title that tries to climb out of the target directory is written inside it.
+        let id = provider.add_file("/", "../escape.txt", "caught");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outcome =
+            commands::get(&client, &Location::Id(id), &GetDestination::Path(dir.path().to_path_buf()), &NoProgress)
+                .await
+                .expect("get");
+        let path = outcome.path.expect("a file was written");
+        assert_eq!(path.parent(), Some(dir.path()));
+        assert_eq!(std::fs::read_to_string(path).expect("read"), "caught");
+    }
 }

@@ -22,15 +22,24 @@ use crate::{Caller, DocumentsError, Library, Resolved, Result};
 /// shows the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionOutcome {
+    /// The action ran: `{"status":"success"}`.
     Success,
+    /// The action failed, for this reason: `{"status":"failure"}` with the message.
     Failure(String),
 }
 
 /// The item an action applies to.
 #[derive(Debug, Clone, Copy)]
 pub enum ActionTarget<'a> {
+    /// By the provider's own item ID.
     Id(&'a ItemId),
-    Workfront { document_id: &'a str, version_id: Option<&'a str> },
+    /// By Workfront's document (and version) ID, as Workfront sends it.
+    Workfront {
+        /// Workfront's document ID.
+        document_id: &'a str,
+        /// Workfront's document version ID, when sent.
+        version_id: Option<&'a str>,
+    },
 }
 
 impl Library {

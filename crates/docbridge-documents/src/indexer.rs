@@ -13,9 +13,13 @@ use crate::{Library, Resolved, Result};
 /// What one maintenance pass did, for logs and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MaintenanceReport {
+    /// Folders whose listing was reconciled with the index.
     pub folders_scanned: usize,
+    /// Files whose content was (re)indexed for search.
     pub contents_indexed: usize,
+    /// Upload reservations past their expiry, dropped.
     pub reservations_expired: u64,
+    /// Trash entries past the retention period, purged.
     pub trash_purged: usize,
 }
 
@@ -134,6 +138,7 @@ pub struct FsckReport {
 }
 
 impl FsckReport {
+    /// Whether the check found nothing to repair or report.
     pub fn is_clean(&self) -> bool {
         self.indexed.is_empty()
             && self.dropped.is_empty()

@@ -26,9 +26,13 @@ pub enum ConflictPolicy {
 /// Settings every library shares (from the server's configuration).
 #[derive(Debug, Clone)]
 pub struct LibrarySettings {
+    /// The largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// What `/uploadInit` does when the name is taken.
     pub conflict_policy: ConflictPolicy,
+    /// How long an `/uploadInit` waits for its bytes.
     pub reservation_ttl: chrono::Duration,
+    /// How long deleted items stay in the trash.
     pub trash_retention: chrono::Duration,
     /// Where rendered thumbnails are cached (a cache: safe to delete).
     pub cache_dir: PathBuf,
@@ -59,13 +63,16 @@ impl Default for LibrarySettings {
 /// Who is calling, with their effective permission in this integration (C5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// The Workfront username the call acts for.
     pub username: String,
+    /// Their role in this integration.
     pub role: Role,
     /// When set, the caller sees only this folder, which is their root.
     pub folder: Option<ItemId>,
 }
 
 impl Caller {
+    /// Whether the caller may change documents (an editor).
     pub fn can_write(&self) -> bool {
         self.role == Role::Editor
     }
@@ -84,6 +91,7 @@ impl Caller {
 pub enum Resolved {
     /// The library root (the caller's root when not confined).
     Root,
+    /// Any other item the caller may see.
     Item(ItemRecord),
 }
 
@@ -124,10 +132,12 @@ impl Library {
         Ok(self.registry.change_lock(self.integration_id, mode).await?)
     }
 
+    /// The storage adapter the library lives on.
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage
     }
 
+    /// The settings the library was opened with.
     pub fn settings(&self) -> &LibrarySettings {
         &self.settings
     }

@@ -21,7 +21,9 @@ use crate::{Caller, DocumentsError, Library, Result};
 /// A thumbnail ready to send.
 #[derive(Debug, Clone)]
 pub struct CachedThumbnail {
+    /// The encoded image.
     pub bytes: Vec<u8>,
+    /// `image/png` or `image/jpeg`.
     pub content_type: &'static str,
     /// Changes with the item's content and the width: a strong validator.
     pub etag: String,

@@ -14,7 +14,9 @@ use crate::{Caller, ConflictPolicy, DocumentsError, ItemView, Library, Result};
 
 /// A file ready to be streamed.
 pub struct Download {
+    /// The file, as `/metadata` would answer it.
     pub view: ItemView,
+    /// Its bytes (the requested range of them).
     pub body: ByteStream,
 }
 
@@ -27,6 +29,7 @@ impl std::fmt::Debug for Download {
 /// What a finished `/upload` did.
 #[derive(Debug, Clone)]
 pub struct UploadOutcome {
+    /// The file, as it now is.
     pub view: ItemView,
     /// Whether an earlier content of the same ID was replaced.
     pub replaced: bool,

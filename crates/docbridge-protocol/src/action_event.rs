@@ -42,6 +42,7 @@ pub struct ActionEvent {
     /// Workfront's document version ID, when the action was called with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_version_id: Option<String>,
+    /// The item the action ran on.
     pub item: ActionEventItem,
 }
 
@@ -50,13 +51,20 @@ pub struct ActionEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionEventItem {
+    /// The item's ID.
     pub id: ItemId,
+    /// Its name.
     pub title: String,
+    /// File or folder.
     pub kind: ItemKind,
+    /// When its content last changed: RFC 3339, UTC, milliseconds.
     #[serde(with = "millis_date")]
     pub date_modified: DateTime<Utc>,
+    /// Its size in bytes; 0 for a folder.
     pub size: u64,
+    /// Its MIME type; empty for a folder.
     pub mime_type: String,
+    /// Whether the user who ran the action may only read it.
     pub read_only: bool,
     /// `/`-separated, relative to the library's root.
     pub path: String,

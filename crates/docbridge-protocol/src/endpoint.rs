@@ -6,21 +6,34 @@ use std::str::FromStr;
 /// One endpoint of the protocol. `serviceInfo` is the only one that needs no authentication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
+    /// `/serviceInfo`: what the provider is and which endpoints it serves.
     ServiceInfo,
+    /// `/metadata`: one item's metadata, by ID.
     Metadata,
+    /// `/files`: a folder's items, a page at a time.
     Files,
+    /// `/search`: items whose names (and, where indexed, content) match a query.
     Search,
+    /// `/download`: a file's bytes, with `Range` support.
     Download,
+    /// `/thumbnail`: a small image of a file.
     Thumbnail,
+    /// `/uploadInit`: reserves a new file or a new version and answers its metadata.
     UploadInit,
+    /// `/upload`: the bytes of a reserved upload.
     Upload,
+    /// `/createFolder`: a new folder.
     CreateFolder,
+    /// `/delete`: removes an item.
     Delete,
+    /// `/rename`: gives an item a new name in the same folder.
     Rename,
+    /// `/customAction`: runs one of the actions `/serviceInfo` lists.
     CustomAction,
 }
 
 impl Endpoint {
+    /// Every endpoint, in the order `/serviceInfo` lists them.
     pub const ALL: [Endpoint; 12] = [
         Endpoint::ServiceInfo,
         Endpoint::Metadata,
@@ -36,6 +49,7 @@ impl Endpoint {
         Endpoint::CustomAction,
     ];
 
+    /// The name as it appears in the URL and in `availableEndpoints` (`uploadInit`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Endpoint::ServiceInfo => "serviceInfo",

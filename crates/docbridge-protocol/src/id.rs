@@ -55,10 +55,12 @@ impl ItemId {
         ItemId(raw)
     }
 
+    /// Whether this is the root folder's ID, `/`.
     pub fn is_root(&self) -> bool {
         self.0 == Self::ROOT
     }
 
+    /// The ID as sent on the wire.
     pub fn as_str(&self) -> &str {
         &self.0
     }

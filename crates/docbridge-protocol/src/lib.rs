@@ -5,6 +5,10 @@
 //! implements the protocol can use it. Serialisation is strict (exactly the contract's shapes);
 //! deserialisation is lenient where real providers are known to differ (`document-webhooks.md` §13).
 
+// The README (an overview and an example that runs as a doc test) follows these notes.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
 mod action_event;
 mod disposition;
 mod endpoint;

@@ -9,7 +9,9 @@ use crate::ItemId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ItemKind {
+    /// A document.
     File,
+    /// A folder, which can be listed.
     Folder,
 }
 
@@ -20,20 +22,29 @@ pub enum ItemKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemMetadata {
+    /// The item's stable ID.
     pub id: ItemId,
+    /// Its name, as shown in Workfront.
     #[serde(default)]
     pub title: String,
+    /// File or folder.
     pub kind: ItemKind,
+    /// When its content last changed (`dateModified`, RFC 3339 with milliseconds).
     #[serde(serialize_with = "serialize_date", deserialize_with = "deserialize_date_lenient", default = "epoch")]
     pub date_modified: DateTime<Utc>,
+    /// Its size in bytes; 0 for a folder. Sent as a number, read from a number or a string.
     #[serde(deserialize_with = "deserialize_size_lenient", default)]
     pub size: u64,
+    /// Its MIME type; empty for a folder.
     #[serde(deserialize_with = "deserialize_string_lenient", default)]
     pub mime_type: String,
+    /// A page that shows the item to a person (a signed link for docbridge's files).
     #[serde(deserialize_with = "deserialize_string_lenient", default)]
     pub view_link: String,
+    /// A URL that answers the file's bytes; empty for a folder.
     #[serde(deserialize_with = "deserialize_string_lenient", default)]
     pub download_link: String,
+    /// Whether the caller may only read the item (the `reader` role).
     #[serde(deserialize_with = "deserialize_bool_lenient", default)]
     pub read_only: bool,
 }

@@ -6,11 +6,14 @@ use serde::{Deserialize, Serialize};
 /// and customAction (C20).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// Always `error`.
     pub status: String,
+    /// What went wrong, for the person who reads Workfront's message.
     pub error: String,
 }
 
 impl ErrorBody {
+    /// An error body with this message.
     pub fn new(message: impl Into<String>) -> Self {
         ErrorBody { status: "error".into(), error: message.into() }
     }
@@ -19,20 +22,25 @@ impl ErrorBody {
 /// `{"status":"success"}` or `{"status":"failure","error":"..."}`: delete, rename, customAction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusOutcome {
+    /// `success` or `failure`.
     pub status: String,
+    /// What went wrong, with `failure`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 impl StatusOutcome {
+    /// `{"status":"success"}`.
     pub fn success() -> Self {
         StatusOutcome { status: "success".into(), error: None }
     }
 
+    /// `{"status":"failure","error":message}`.
     pub fn failure(message: impl Into<String>) -> Self {
         StatusOutcome { status: "failure".into(), error: Some(message.into()) }
     }
 
+    /// Whether the provider reported success (anything but `success` is a failure).
     pub fn is_success(&self) -> bool {
         self.status == "success"
     }
@@ -41,20 +49,25 @@ impl StatusOutcome {
 /// `{"result":"success"}` or `{"result":"fail","error":"..."}`: upload (C14).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadOutcome {
+    /// `success` or `fail`.
     pub result: String,
+    /// What went wrong, with `fail`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 impl UploadOutcome {
+    /// `{"result":"success"}`.
     pub fn success() -> Self {
         UploadOutcome { result: "success".into(), error: None }
     }
 
+    /// `{"result":"fail","error":message}`.
     pub fn fail(message: impl Into<String>) -> Self {
         UploadOutcome { result: "fail".into(), error: Some(message.into()) }
     }
 
+    /// Whether the provider reported success (anything but `success` is a failure).
     pub fn is_success(&self) -> bool {
         self.result == "success"
     }

@@ -3,15 +3,19 @@
 /// An inclusive byte range within a representation of known length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteRange {
+    /// The first byte's offset.
     pub start: u64,
+    /// The last byte's offset (inclusive, as in `Content-Range`).
     pub end_inclusive: u64,
 }
 
 impl ByteRange {
+    /// The number of bytes in the range (never 0).
     pub fn len(&self) -> u64 {
         self.end_inclusive - self.start + 1
     }
 
+    /// Always false: a satisfiable range holds at least one byte.
     pub fn is_empty(&self) -> bool {
         false
     }

@@ -5,13 +5,19 @@ use serde::{Deserialize, Serialize};
 /// The protocol version docbridge implements.
 pub const WEBHOOK_VERSION: &str = "1.2";
 
+/// What `/serviceInfo` answers: who the provider is and what it serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceInfo {
+    /// The protocol version implemented ([`WEBHOOK_VERSION`] for docbridge).
     pub webhook_version: String,
+    /// The provider's own version.
     pub version: String,
+    /// Who publishes the provider.
     pub publisher: String,
+    /// The endpoint names the provider serves (see [`crate::Endpoint::as_str`]).
     pub available_endpoints: Vec<String>,
+    /// The custom actions Workfront offers in its *Document Actions* menu.
     #[serde(default)]
     pub custom_actions: Vec<CustomActionInfo>,
 }
@@ -20,7 +26,9 @@ pub struct ServiceInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomActionInfo {
+    /// The action's name, sent back as `name` on `/customAction`.
     pub name: String,
+    /// The label Workfront shows in the menu.
     pub display_name: String,
 }
 

@@ -7,6 +7,7 @@ use crate::records::AuditEntry;
 use crate::{Registry, Result, from_millis};
 
 impl Registry {
+    /// Appends one line to the audit trail.
     pub async fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
         audit::ActiveModel {
             at: Set(entry.at.timestamp_millis()),

@@ -92,6 +92,7 @@ impl Registry {
         self.direct.is_some()
     }
 
+    /// Whether the database is PostgreSQL (else SQLite).
     pub fn is_postgres(&self) -> bool {
         self.db.get_database_backend() == DbBackend::Postgres
     }

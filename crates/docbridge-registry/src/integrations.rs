@@ -291,6 +291,7 @@ impl Registry {
         to_record(row)
     }
 
+    /// Every integration, by slug.
     pub async fn integrations(&self) -> Result<Vec<Integration>> {
         integration::Entity::find()
             .order_by_asc(integration::Column::Slug)
@@ -301,6 +302,7 @@ impl Registry {
             .collect()
     }
 
+    /// The integration with this slug.
     pub async fn integration(&self, slug: &str) -> Result<Option<Integration>> {
         integration::Entity::find()
             .filter(integration::Column::Slug.eq(slug))
@@ -310,6 +312,7 @@ impl Registry {
             .transpose()
     }
 
+    /// The integration with this OAuth2 client ID, and the hash of its client secret.
     pub async fn integration_by_client_id(&self, client_id: &str) -> Result<Option<(Integration, String)>> {
         let Some(row) =
             integration::Entity::find().filter(integration::Column::ClientId.eq(client_id)).one(&self.db).await?

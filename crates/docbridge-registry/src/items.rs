@@ -47,12 +47,19 @@ pub(crate) fn to_record(row: item::Model) -> ItemRecord {
 pub struct NewItem {
     /// The ID to give it; `None` draws a fresh random one.
     pub id: Option<ItemId>,
+    /// The integration it belongs to.
     pub integration_id: i64,
+    /// Its folder's ID.
     pub parent_id: ItemId,
+    /// Its storage path, `/`-separated, relative to the library root.
     pub path: String,
+    /// Its name.
     pub name: String,
+    /// File or folder.
     pub kind: ItemKind,
+    /// Its size in bytes; 0 for a folder.
     pub size: u64,
+    /// Its last modification, as storage reports it.
     pub modified: chrono::DateTime<chrono::Utc>,
 }
 

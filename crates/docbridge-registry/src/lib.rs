@@ -5,6 +5,10 @@
 //! between processes lives here: integrations and their keys, the ID of every item, upload
 //! reservations, the trash, users and grants, OAuth2 codes and tokens, settings, the audit trail.
 
+// The README (an overview and an example that runs as a doc test) follows these notes.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
 mod admin_sessions;
 mod audit;
 mod cache;
@@ -35,6 +39,7 @@ pub use pending::{MoveKind, NewPendingMove, PendingMove};
 pub use records::*;
 pub use users::{MAX_USERNAME_CHARS, normalize_username};
 
+/// This crate's results: [`RegistryError`] unless said otherwise.
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
 /// Milliseconds since the Unix epoch: the one timestamp representation in the database.

@@ -42,10 +42,15 @@ impl MoveKind {
 /// A move to record before storage is touched.
 #[derive(Debug, Clone)]
 pub struct NewPendingMove {
+    /// The integration whose library changes.
     pub integration_id: i64,
+    /// The item that moves.
     pub item_id: ItemId,
+    /// Rename or move, delete into the trash, or restore.
     pub kind: MoveKind,
+    /// Its storage path before.
     pub from_path: String,
+    /// Its storage path after.
     pub to_path: String,
     /// The new parent folder (`Move`, `Restore`); the root's ID for `Trash`.
     pub to_parent_id: ItemId,
@@ -60,8 +65,11 @@ pub struct NewPendingMove {
 /// A recorded move.
 #[derive(Debug, Clone)]
 pub struct PendingMove {
+    /// The record's ID.
     pub id: i64,
+    /// When it was recorded: an old one belongs to a process that died mid-move.
     pub created: chrono::DateTime<chrono::Utc>,
+    /// What was recorded.
     pub new: NewPendingMove,
 }
 

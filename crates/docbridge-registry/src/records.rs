@@ -9,11 +9,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthType {
+    /// `apiKey` and `username` headers (§3.1).
     ApiKey,
+    /// Bearer tokens from docbridge's OAuth2 authorization server (§3.2, §4).
     OAuth2,
 }
 
 impl AuthType {
+    /// The stored and configured spelling: `apikey` or `oauth2`.
     pub fn as_str(self) -> &'static str {
         match self {
             AuthType::ApiKey => "apikey",
@@ -21,6 +24,7 @@ impl AuthType {
         }
     }
 
+    /// Reads `apikey`, `oauth2` or `oauth`, in any case.
     pub fn parse(raw: &str) -> Option<Self> {
         match raw.to_ascii_lowercase().as_str() {
             "apikey" => Some(AuthType::ApiKey),
@@ -34,11 +38,14 @@ impl AuthType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// May list, search and download.
     Reader,
+    /// May also upload, create folders, rename, delete and run custom actions.
     Editor,
 }
 
 impl Role {
+    /// `reader` or `editor`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Reader => "reader",
@@ -46,6 +53,7 @@ impl Role {
         }
     }
 
+    /// Reads `reader` or `editor`.
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "reader" => Some(Role::Reader),
@@ -59,12 +67,16 @@ impl Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DefaultRole {
+    /// Unknown users may read.
     Reader,
+    /// Unknown users may read and write.
     Editor,
+    /// Unknown users are refused.
     Deny,
 }
 
 impl DefaultRole {
+    /// `reader`, `editor` or `deny`.
     pub fn as_str(self) -> &'static str {
         match self {
             DefaultRole::Reader => "reader",
@@ -73,6 +85,7 @@ impl DefaultRole {
         }
     }
 
+    /// Reads `reader`, `editor` or `deny`.
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "reader" => Some(DefaultRole::Reader),
@@ -82,6 +95,7 @@ impl DefaultRole {
         }
     }
 
+    /// The role unknown users get; `None` for `deny`.
     pub fn role(self) -> Option<Role> {
         match self {
             DefaultRole::Reader => Some(Role::Reader),
@@ -94,8 +108,11 @@ impl DefaultRole {
 /// A custom action an integration offers in Workfront's *Document Actions* menu (C18).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomActionSpec {
+    /// The name Workfront sends back on `/customAction`.
     pub name: String,
+    /// The label of the menu entry.
     pub display_name: String,
+    /// What the action does.
     #[serde(flatten)]
     pub kind: ActionKind,
 }
@@ -105,14 +122,22 @@ pub struct CustomActionSpec {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ActionKind {
     /// Move the item into the folder at this path (created if missing), e.g. `Archive`.
-    Move { folder: String },
+    Move {
+        /// The destination folder's path from the library root.
+        folder: String,
+    },
     /// Copy the item into the folder at this path (created if missing).
-    Copy { folder: String },
+    Copy {
+        /// The destination folder's path from the library root.
+        folder: String,
+    },
     /// Make the item read-only for everyone.
     Lock,
     /// POST the item's metadata, signed with HMAC-SHA256 over `secret`, to `url`.
     Webhook {
+        /// The receiver's URL.
         url: String,
+        /// The HMAC key the receiver checks signatures with.
         secret: ActionSecret,
         /// Seconds one attempt may take.
         #[serde(default = "default_webhook_timeout")]
@@ -124,6 +149,7 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
+    /// `move`, `copy`, `lock` or `webhook`.
     pub fn as_str(&self) -> &'static str {
         match self {
             ActionKind::Move { .. } => "move",
@@ -134,7 +160,9 @@ impl ActionKind {
     }
 }
 
+/// How long one webhook attempt may take when the action does not say, in seconds.
 pub const DEFAULT_WEBHOOK_TIMEOUT_SECS: u64 = 10;
+/// How many times a failed webhook call is retried when the action does not say.
 pub const DEFAULT_WEBHOOK_RETRIES: u32 = 3;
 
 fn default_webhook_timeout() -> u64 {
@@ -153,10 +181,12 @@ fn default_webhook_retries() -> u32 {
 pub struct ActionSecret(String);
 
 impl ActionSecret {
+    /// Wraps a key.
     pub fn new(secret: impl Into<String>) -> Self {
         ActionSecret(secret.into())
     }
 
+    /// The key itself, to sign with.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -172,19 +202,33 @@ impl std::fmt::Debug for ActionSecret {
 /// they are shown once, when issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Integration {
+    /// The database's ID of the integration.
     pub id: i64,
+    /// The name in its URL (`/webhooks/{slug}/...`), unique.
     pub slug: String,
+    /// The name Workfront users see (the root folder's title).
     pub name: String,
+    /// How Workfront authenticates.
     pub auth_type: AuthType,
+    /// The OAuth2 client ID, for OAuth2 integrations.
     pub client_id: Option<String>,
+    /// The redirect URIs an authorize request may name (OAuth2).
     pub redirect_uris: Vec<String>,
+    /// The *Request parameters* registered in Workfront, as `key=value`.
     pub request_params: Vec<String>,
+    /// The storage adapter: `fs`, `memory`, `s3`, ...
     pub storage_kind: String,
+    /// Where the library is in that storage: a folder, or a bucket prefix.
     pub storage_root: String,
+    /// A disabled integration answers every call with 403.
     pub enabled: bool,
+    /// The role of ApiKey callers who are not known users.
     pub default_role: DefaultRole,
+    /// Its *Document Actions* menu.
     pub custom_actions: Vec<CustomActionSpec>,
+    /// When it was registered.
     pub created_at: DateTime<Utc>,
+    /// When it was last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -192,11 +236,17 @@ pub struct Integration {
 /// compare-and-swap, so that two administrators editing at once never lose each other's change.
 #[derive(Debug, Clone, Default)]
 pub struct IntegrationPatch {
+    /// A new display name.
     pub name: Option<String>,
+    /// New redirect URIs.
     pub redirect_uris: Option<Vec<String>>,
+    /// New request parameters.
     pub request_params: Option<Vec<String>>,
+    /// A new library location.
     pub storage_root: Option<String>,
+    /// A new default role.
     pub default_role: Option<DefaultRole>,
+    /// Enables or disables the integration.
     pub enabled: Option<bool>,
     /// Replaces every custom action (applied before `upsert_actions` and `remove_actions`).
     pub custom_actions: Option<Vec<CustomActionSpec>>,
@@ -207,6 +257,7 @@ pub struct IntegrationPatch {
 }
 
 impl IntegrationPatch {
+    /// Whether the patch changes nothing.
     pub fn is_empty(&self) -> bool {
         self.name.is_none()
             && self.redirect_uris.is_none()
@@ -223,17 +274,22 @@ impl IntegrationPatch {
 /// A local user (C5). The password hash stays in the registry; see `Registry::user_password_hash`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct User {
+    /// The user's ID, never reused.
     pub id: i64,
+    /// The login name, normalised (trimmed, lower case).
     pub username: String,
+    /// When the user was created.
     pub created_at: DateTime<Utc>,
 }
 
 /// A user's role in one integration, optionally confined to a folder (C5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
+    /// The user's username.
     pub username: String,
     /// The integration's slug.
     pub integration: String,
+    /// The role granted.
     pub role: Role,
     /// When set, the user sees only this folder, as their root.
     pub folder: Option<ItemId>,
@@ -242,21 +298,32 @@ pub struct Grant {
 /// What a user may do in an integration, from their grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
+    /// The role granted.
     pub role: Role,
+    /// When set, the user sees only this folder, as their root.
     pub folder: Option<ItemId>,
 }
 
 /// What is needed to register an integration. Secret hashes come from the auth crate.
 #[derive(Debug, Clone)]
 pub struct NewIntegration {
+    /// The name in its URL, unique: lower-case letters, digits and dashes.
     pub slug: String,
+    /// The name Workfront users see.
     pub name: String,
+    /// How Workfront authenticates.
     pub auth_type: AuthType,
+    /// The redirect URIs an authorize request may name (OAuth2).
     pub redirect_uris: Vec<String>,
+    /// The *Request parameters*, as `key=value`.
     pub request_params: Vec<String>,
+    /// The storage adapter's kind.
     pub storage_kind: String,
+    /// Where the library is in that storage.
     pub storage_root: String,
+    /// The role of ApiKey callers who are not known users.
     pub default_role: DefaultRole,
+    /// The *Document Actions* menu.
     pub custom_actions: Vec<CustomActionSpec>,
     /// For ApiKey integrations: the hash of the issued key and a short hint to recognise it.
     pub api_key: Option<KeyHash>,
@@ -267,32 +334,47 @@ pub struct NewIntegration {
 /// The stored form of an issued secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyHash {
+    /// Hex SHA-256 of the secret.
     pub hash: String,
+    /// The secret's first characters, to tell keys apart in listings.
     pub hint: String,
 }
 
 /// A stored ApiKey, for the auth crate to compare against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {
+    /// The database's ID of the key.
     pub id: i64,
+    /// Hex SHA-256 of the key.
     pub hash: String,
+    /// The key's first characters.
     pub hint: String,
+    /// When the key was issued.
     pub created_at: DateTime<Utc>,
+    /// When it was revoked; revoked keys are refused.
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// One file or folder known to the index, with the ID Workfront stores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemRecord {
+    /// The item's stable ID.
     pub id: ItemId,
+    /// The integration it belongs to.
     pub integration_id: i64,
+    /// Its folder's ID (`/` for the root).
     pub parent_id: ItemId,
     /// The item's storage path, `/`-separated, relative to the library root.
     pub path: String,
+    /// Its name.
     pub name: String,
+    /// File or folder.
     pub kind: ItemKind,
+    /// Its size in bytes when last seen; 0 for a folder.
     pub size: u64,
+    /// When its content last changed, when last seen.
     pub modified: DateTime<Utc>,
+    /// Set by the `lock` action: read-only for everyone.
     pub locked: bool,
     /// The content version last indexed for search, if any.
     pub indexed_version: Option<String>,
@@ -308,9 +390,13 @@ impl ItemRecord {
 /// An item as the storage adapter saw it, for reconciling the index with the library.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedItem {
+    /// The name in its folder.
     pub name: String,
+    /// File or folder.
     pub kind: ItemKind,
+    /// Size in bytes; 0 for a folder.
     pub size: u64,
+    /// Last modification, as storage reports it.
     pub modified: DateTime<Utc>,
 }
 
@@ -327,57 +413,94 @@ impl ObservedItem {
 /// An `/uploadInit` that awaits its bytes (C13).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
+    /// The ID the item will have (or has, for a new version).
     pub id: ItemId,
+    /// The integration it belongs to.
     pub integration_id: i64,
+    /// The folder the file goes into.
     pub parent_id: ItemId,
+    /// The file's name.
     pub name: String,
     /// Whether the upload becomes the new content of the existing item with this ID.
     pub replaces_existing: bool,
+    /// Workfront's document ID, when `/uploadInit` carried one.
     pub wf_document_id: Option<String>,
+    /// Workfront's document version ID, when `/uploadInit` carried one.
     pub wf_document_version_id: Option<String>,
+    /// Who reserved it.
     pub created_by: Option<String>,
+    /// When it was reserved.
     pub created_at: DateTime<Utc>,
+    /// When an upload that has not arrived is given up.
     pub expires_at: DateTime<Utc>,
+    /// When its bytes were committed; a repeated `/upload` then answers success again.
     pub uploaded_at: Option<DateTime<Utc>>,
 }
 
+/// A reservation to store: a [`Reservation`] before the database dates it.
 #[derive(Debug, Clone)]
 pub struct NewReservation {
+    /// The ID the item will have.
     pub id: ItemId,
+    /// The integration it belongs to.
     pub integration_id: i64,
+    /// The folder the file goes into.
     pub parent_id: ItemId,
+    /// The file's name.
     pub name: String,
+    /// Whether the upload replaces the content of the existing item with this ID.
     pub replaces_existing: bool,
+    /// Workfront's document ID.
     pub wf_document_id: Option<String>,
+    /// Workfront's document version ID.
     pub wf_document_version_id: Option<String>,
+    /// Who reserved it.
     pub created_by: Option<String>,
+    /// When an upload that has not arrived is given up.
     pub expires_at: DateTime<Utc>,
 }
 
 /// An item in the trash (C16).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrashEntry {
+    /// The trash entry's own ID (to restore or purge it).
     pub id: String,
+    /// The integration it belongs to.
     pub integration_id: i64,
+    /// The ID the item had, and gets back on restore.
     pub item_id: ItemId,
+    /// Its name.
     pub name: String,
+    /// File or folder.
     pub kind: ItemKind,
+    /// Where it was, relative to the library root.
     pub original_path: String,
+    /// The folder it was in.
     pub original_parent_id: ItemId,
+    /// Where it is kept now, under the library's internal trash folder.
     pub trash_path: String,
+    /// Who deleted it.
     pub deleted_by: Option<String>,
+    /// When; the trash is purged after the retention period.
     pub deleted_at: DateTime<Utc>,
 }
 
 /// One line of the audit trail (C25).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {
+    /// When it happened.
     pub at: DateTime<Utc>,
+    /// Who did it: a Workfront username, `admin`, or `cli`.
     pub actor: String,
+    /// The integration's slug.
     pub integration: String,
+    /// What was done (`upload`, `delete`, `rename`, ...).
     pub operation: String,
+    /// The item concerned, if any.
     pub item_id: Option<String>,
+    /// `ok` or the error's kind.
     pub result: String,
+    /// Anything else worth keeping (a new name, an error message).
     pub detail: Option<String>,
 }
 
@@ -387,7 +510,9 @@ pub struct AuditEntry {
 /// replayed against the token endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOAuthCode {
+    /// Hex SHA-256 of the code.
     pub code_hash: String,
+    /// The integration whose client asked.
     pub integration_id: i64,
     /// The user's ID ([`User::id`]), never reused: a code outlives neither its user nor a
     /// deletion and re-creation under the same name.
@@ -397,20 +522,28 @@ pub struct NewOAuthCode {
     pub redirect_uri: Option<String>,
     /// The PKCE S256 challenge, when the client sent one.
     pub code_challenge: Option<String>,
+    /// When the code can no longer be redeemed.
     pub expires_at: DateTime<Utc>,
 }
 
 /// A stored authorization code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthCode {
+    /// Hex SHA-256 of the code.
     pub code_hash: String,
+    /// The integration whose client asked.
     pub integration_id: i64,
+    /// The user who consented ([`User::id`]).
     pub user_id: i64,
     /// The user's username now.
     pub username: String,
+    /// The `redirect_uri` of the authorize request, when it carried one.
     pub redirect_uri: Option<String>,
+    /// The PKCE S256 challenge, when the client sent one.
     pub code_challenge: Option<String>,
+    /// When the code was issued.
     pub created_at: DateTime<Utc>,
+    /// When it can no longer be redeemed.
     pub expires_at: DateTime<Utc>,
     /// Set when the code was redeemed: a second redemption is an attack or a bug.
     pub used_at: Option<DateTime<Utc>>,
@@ -420,11 +553,14 @@ pub struct OAuthCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OAuthTokenKind {
+    /// Sent as `Authorization: Bearer` on provider calls.
     Access,
+    /// Exchanged at the token endpoint for a new access token.
     Refresh,
 }
 
 impl OAuthTokenKind {
+    /// `access` or `refresh`.
     pub fn as_str(self) -> &'static str {
         match self {
             OAuthTokenKind::Access => "access",
@@ -432,6 +568,7 @@ impl OAuthTokenKind {
         }
     }
 
+    /// Reads `access` or `refresh`.
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "access" => Some(OAuthTokenKind::Access),
@@ -444,29 +581,41 @@ impl OAuthTokenKind {
 /// A token to store, by hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOAuthToken {
+    /// Hex SHA-256 of the token.
     pub token_hash: String,
+    /// Access or refresh.
     pub kind: OAuthTokenKind,
+    /// The integration whose client it was issued to.
     pub integration_id: i64,
     /// The user's ID ([`User::id`]), never reused: see [`NewOAuthCode::user_id`].
     pub user_id: i64,
     /// The code the token family started from: every token issued from that code, directly or
     /// by refresh, carries it, so that the whole family can be revoked at once.
     pub origin_code_hash: Option<String>,
+    /// When the token stops being accepted.
     pub expires_at: DateTime<Utc>,
 }
 
 /// A stored token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OAuthToken {
+    /// Hex SHA-256 of the token.
     pub token_hash: String,
+    /// Access or refresh.
     pub kind: OAuthTokenKind,
+    /// The integration whose client it was issued to.
     pub integration_id: i64,
+    /// The user it acts for ([`User::id`]).
     pub user_id: i64,
     /// The user's username now.
     pub username: String,
+    /// The code the token family started from.
     pub origin_code_hash: Option<String>,
+    /// When it was issued.
     pub created_at: DateTime<Utc>,
+    /// When it stops being accepted.
     pub expires_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -481,11 +630,25 @@ impl OAuthToken {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OAuthRevocation<'a> {
     /// Every token of a user, in one integration or in all of them.
-    User { username: &'a str, integration_id: Option<i64> },
+    User {
+        /// The user's username.
+        username: &'a str,
+        /// The integration; `None` for all of them.
+        integration_id: Option<i64>,
+    },
     /// Every token of an integration.
-    Integration { integration_id: i64 },
+    Integration {
+        /// The integration's ID.
+        integration_id: i64,
+    },
     /// Every token issued from one authorization code, directly or by refresh.
-    Family { origin_code_hash: &'a str },
+    Family {
+        /// Hex SHA-256 of the code the family started from.
+        origin_code_hash: &'a str,
+    },
     /// One token.
-    Token { token_hash: &'a str },
+    Token {
+        /// Hex SHA-256 of the token.
+        token_hash: &'a str,
+    },
 }

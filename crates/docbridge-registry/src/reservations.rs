@@ -84,6 +84,7 @@ impl Registry {
             .collect())
     }
 
+    /// Marks an upload as committed, so that a repeated `/upload` answers success again.
     pub async fn mark_reservation_uploaded(&self, id: &ItemId) -> Result<()> {
         reservation::Entity::update_many()
             .col_expr(reservation::Column::UploadedAt, sea_orm::sea_query::Expr::value(now_millis()))

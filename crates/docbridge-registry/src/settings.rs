@@ -22,10 +22,12 @@ impl Registry {
         row.map(|r| r.value).ok_or_else(|| crate::RegistryError::Corrupt(format!("setting {key:?} vanished")))
     }
 
+    /// A setting shared by every process (e.g. the link-signing key).
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
         Ok(setting::Entity::find_by_id(key.to_owned()).one(&self.db).await?.map(|r| r.value))
     }
 
+    /// Sets a setting, replacing its value.
     pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
         let row = setting::ActiveModel { key: Set(key.to_owned()), value: Set(value.to_owned()) };
         setting::Entity::insert(row)

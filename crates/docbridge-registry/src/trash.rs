@@ -63,6 +63,7 @@ impl Registry {
         Ok(entry)
     }
 
+    /// The trash of one integration, or of all, oldest first.
     pub async fn trash_entries(&self, integration_id: Option<i64>) -> Result<Vec<TrashEntry>> {
         let mut query = trash::Entity::find();
         if let Some(id) = integration_id {
@@ -71,6 +72,7 @@ impl Registry {
         Ok(query.order_by_asc(trash::Column::DeletedAt).all(&self.db).await?.into_iter().map(to_record).collect())
     }
 
+    /// One trash entry, by its ID.
     pub async fn trash_entry(&self, trash_id: &str) -> Result<Option<TrashEntry>> {
         Ok(trash::Entity::find_by_id(trash_id.to_owned()).one(&self.db).await?.map(to_record))
     }

@@ -79,6 +79,7 @@ impl Registry {
             .collect())
     }
 
+    /// The user with this username (normalised first).
     pub async fn user(&self, username: &str) -> Result<Option<User>> {
         let Ok(username) = normalize_username(username) else { return Ok(None) };
         Ok(user::Entity::find().filter(user::Column::Username.eq(username)).one(&self.db).await?.map(to_user))
@@ -94,6 +95,7 @@ impl Registry {
             .map(|r| r.password_hash))
     }
 
+    /// Replaces a user's password hash (an argon2id PHC string from docbridge-auth).
     pub async fn set_user_password_hash(&self, username: &str, password_hash: &str) -> Result<()> {
         if password_hash.is_empty() {
             return Err(RegistryError::invalid("password", "must not be empty"));

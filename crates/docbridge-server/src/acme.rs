@@ -5,7 +5,7 @@
 //! fails.
 //!
 //! The ACME protocol is `instant-acme`'s, over the reqwest client the server already has (so the
-//! build has one HTTP client and ring signs, as for the rest of TLS). What is ours: when to renew
+//! build has one HTTP client and aws-lc-rs signs, as for the rest of TLS). What is ours: when to renew
 //! (once two thirds of the certificate's lifetime have passed, as Let's Encrypt advises), the
 //! back-off after a failure (one minute, doubling, at most six hours: a CA's rate limits are never
 //! hammered and an administrator sees one log line per attempt, saying what to fix), the cache,
@@ -291,7 +291,7 @@ impl Acme {
             }
         }
         let http = http.build().map_err(|e| AcmeError::Refused(format!("HTTP client: {e}")))?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let acme = Acme {
             status: Mutex::new(AcmeStatus { domains: domains.clone(), ..AcmeStatus::default() }),
             domains,

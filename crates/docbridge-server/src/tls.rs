@@ -66,7 +66,7 @@ impl fmt::Debug for ReloadableCert {
 impl ReloadableCert {
     /// Loads the PEM certificate chain and private key (PKCS#8, PKCS#1 or SEC1).
     pub fn load(cert_path: &Path, key_path: &Path) -> Result<Arc<Self>, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let key = read_certified_key(cert_path, key_path, &provider)?;
         Ok(Arc::new(ReloadableCert {
             cert_path: cert_path.to_owned(),

@@ -5,9 +5,14 @@
 //! a name, so no adapter can be asked to reach outside its root.
 //!
 //! Adapters: [`FsStorage`] (a folder on disk; Unix only), [`MemoryStorage`] and, with the
-//! default feature `s3`, [`S3Storage`] (a key prefix in an S3 bucket). With the
-//! `test-kit` feature, [`suite`] holds the conformance tests that every adapter must pass
-//! ([`storage_conformance_tests!`]) and helpers for tests that use storage.
+//! feature `s3`, `S3Storage` (a key prefix in an S3 bucket). With the `test-kit` feature,
+//! `suite` holds the conformance tests that every adapter must pass
+//! (`storage_conformance_tests!`) and helpers for tests that use storage. (Not links: the
+//! targets exist only with their features, and these docs build without them too.)
+
+// The README (an overview and an example that runs as a doc test) follows these notes.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 #[cfg(unix)]
 mod fs;
@@ -40,7 +45,9 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'sta
 /// File or folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryKind {
+    /// A file: bytes to read.
     File,
+    /// A folder: entries to list.
     Dir,
 }
 
@@ -49,9 +56,11 @@ pub enum EntryKind {
 pub struct Entry {
     /// The last component of the path (the item's name); empty for the root.
     pub name: String,
+    /// File or folder.
     pub kind: EntryKind,
     /// Bytes for files, 0 for folders.
     pub size: u64,
+    /// When the content last changed, as the backend reports it.
     pub modified: DateTime<Utc>,
 }
 
@@ -72,27 +81,39 @@ pub enum WriteMode {
 /// Errors an adapter reports. Callers act on all but the last two, which are faults.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// Nothing is at the path (or a folder on the way is missing).
     #[error("no such file or folder: {0}")]
     NotFound(String),
+    /// Something is already at the path ([`WriteMode::CreateNew`], folders, renames).
     #[error("already exists: {0}")]
     AlreadyExists(String),
+    /// A folder was expected (listing, a parent) and a file is there.
     #[error("not a folder: {0}")]
     NotADirectory(String),
+    /// A file was expected (reading, writing) and a folder is there.
     #[error("is a folder: {0}")]
     IsADirectory(String),
+    /// A path or name that no adapter accepts (`..`, a separator, an internal name).
     #[error("invalid path: {0}")]
     InvalidPath(String),
+    /// A write's content grew past its limit; nothing was committed.
     #[error("content exceeds the limit of {limit} bytes")]
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// The limit the write was given, in bytes.
+        limit: u64,
+    },
     /// The target of a [`WriteMode::Replace`] changed between the start and the commit.
     #[error("changed while it was being written: {0}")]
     Changed(String),
+    /// The stream being written failed (the client hung up); nothing was committed.
     #[error("the upload stream failed: {0}")]
     SourceFailed(io::Error),
+    /// The backend failed: a fault, not an answer.
     #[error("storage I/O error: {0}")]
     Io(#[from] io::Error),
 }
 
+/// This crate's results: [`StorageError`] unless said otherwise.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 /// Guarantees that an adapter may lack, and says so through [`Storage::capabilities`]; the
@@ -108,6 +129,7 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// Every guarantee: what the filesystem and in-memory adapters give.
     pub const ALL: Capabilities = Capabilities { atomic_create_new: true };
 }
 

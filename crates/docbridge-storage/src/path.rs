@@ -17,6 +17,7 @@ pub struct StoragePath {
 }
 
 impl StoragePath {
+    /// The library's root folder (no components).
     pub fn root() -> Self {
         StoragePath::default()
     }
@@ -54,6 +55,7 @@ impl StoragePath {
         Ok(Self { components })
     }
 
+    /// Whether this is the root.
     pub fn is_root(&self) -> bool {
         self.components.is_empty()
     }
@@ -74,6 +76,7 @@ impl StoragePath {
         Some(Self { components: rest.to_vec() })
     }
 
+    /// The names from the root down, none of them empty, `.` or `..`.
     pub fn components(&self) -> &[String] {
         &self.components
     }

@@ -102,6 +102,7 @@ const TEMP_GRACE: Duration = Duration::from_secs(60 * 60);
 pub struct S3Secret(String);
 
 impl S3Secret {
+    /// Wraps a secret access key.
     pub fn new(secret: impl Into<String>) -> Self {
         S3Secret(secret.into())
     }
@@ -111,6 +112,7 @@ impl S3Secret {
         &self.0
     }
 
+    /// Whether no key was given (credentials then come from the environment).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -129,12 +131,14 @@ pub struct S3Config {
     pub endpoint: String,
     /// The signing region; S3-compatible servers mostly accept any (`us-east-1`).
     pub region: String,
+    /// The bucket's name.
     pub bucket: String,
     /// Key prefix of every library (`docbridge/prod`); empty for the bucket's root.
     pub prefix: String,
     /// Empty: credentials from the environment (`AWS_ACCESS_KEY_ID`, ...), or else the
     /// instance's role (EC2, ECS, EKS web identity).
     pub access_key_id: String,
+    /// The secret paired with `access_key_id`.
     pub secret_access_key: S3Secret,
     /// Allows an `http://` endpoint (a server on a private network, tests).
     pub allow_http: bool,

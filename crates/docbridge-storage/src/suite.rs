@@ -106,8 +106,11 @@ macro_rules! storage_conformance_tests {
 /// What the argument of [`storage_conformance_tests!`](crate::storage_conformance_tests)
 /// resolves to: `(adapter, guard)`, or `Option` of it when the adapter may be unavailable.
 pub trait ConformanceSetup {
+    /// The adapter under test.
     type Storage: Storage;
+    /// What keeps its backing alive for the test (a temporary folder, a server's bucket).
     type Guard;
+    /// The adapter and its guard, or `None` when the adapter is unavailable (no server given).
     fn into_setup(self) -> Option<(Self::Storage, Self::Guard)>;
 }
 

@@ -11,11 +11,17 @@ use crate::{AuthError, Result, hash_password, issue_secret, verify_password};
 /// of the login and consent forms).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthorizeParams {
+    /// `client_id`: the integration's OAuth2 client ID.
     pub client_id: Option<String>,
+    /// `redirect_uri`: must be one of the integration's registered URIs when present.
     pub redirect_uri: Option<String>,
+    /// `state`: the client's value, sent back unchanged with the code or the error.
     pub state: Option<String>,
+    /// `response_type`: only `code` is supported.
     pub response_type: Option<String>,
+    /// `code_challenge` (PKCE, RFC 7636).
     pub code_challenge: Option<String>,
+    /// `code_challenge_method`: `S256` or `plain`.
     pub code_challenge_method: Option<String>,
 }
 
@@ -41,11 +47,13 @@ impl AuthorizeParams {
 /// from here on, errors can be sent back to the client rather than shown to the user.
 #[derive(Debug, Clone)]
 pub struct AuthorizeTarget {
+    /// The integration whose client asked.
     pub integration: Integration,
     /// Where the browser goes back to: the `redirect_uri` sent, or the one registered.
     pub redirect_uri: String,
     /// The `redirect_uri` the request carried, if any: the token request must then repeat it.
     pub requested_redirect_uri: Option<String>,
+    /// The client's `state`, sent back with the answer.
     pub state: String,
 }
 

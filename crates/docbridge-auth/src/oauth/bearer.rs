@@ -10,6 +10,7 @@ use crate::{AuthError, Result, hash_secret};
 /// Who an authenticated bearer call acts as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BearerCaller {
+    /// The user the token was issued to, by their current username.
     pub username: String,
 }
 

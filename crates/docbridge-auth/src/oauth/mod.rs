@@ -25,7 +25,7 @@ pub use bearer::{BearerCaller, authenticate_bearer, bearer_token};
 pub use session::{LoginSession, SESSION_KEY_SETTING, SessionSigner, session_signer};
 pub use token::{ClientCredentials, IssuedTokens, TokenRequest, basic_credentials, exchange_token};
 
-use crate::AuthError;
+use crate::{AuthError, OAuthErrorCode};
 
 /// The longest an authorization code may live: RFC 6749 §4.1.2 recommends 10 minutes at most.
 pub const MAX_CODE_TTL: chrono::Duration = chrono::Duration::minutes(10);
@@ -52,6 +52,7 @@ pub struct OAuthSettings {
     /// Failed logins from one client address, whatever the usernames, within the window
     /// before that client gets 429.
     pub max_login_failures_per_address: u32,
+    /// The window in which failed logins are counted.
     pub login_failure_window: std::time::Duration,
     /// The longest a login for a user who failed `max_login_failures` times (from any
     /// address) waits before its password is checked: the wait doubles from one second per
@@ -72,40 +73,6 @@ impl Default for OAuthSettings {
             login_failure_window: std::time::Duration::from_secs(15 * 60),
             login_backoff_max: std::time::Duration::from_secs(5),
         }
-    }
-}
-
-/// The `error` codes of RFC 6749 §4.1.2.1 and §5.2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OAuthErrorCode {
-    InvalidRequest,
-    InvalidClient,
-    InvalidGrant,
-    UnauthorizedClient,
-    UnsupportedGrantType,
-    UnsupportedResponseType,
-    AccessDenied,
-    ServerError,
-}
-
-impl OAuthErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OAuthErrorCode::InvalidRequest => "invalid_request",
-            OAuthErrorCode::InvalidClient => "invalid_client",
-            OAuthErrorCode::InvalidGrant => "invalid_grant",
-            OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
-            OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
-            OAuthErrorCode::UnsupportedResponseType => "unsupported_response_type",
-            OAuthErrorCode::AccessDenied => "access_denied",
-            OAuthErrorCode::ServerError => "server_error",
-        }
-    }
-}
-
-impl std::fmt::Display for OAuthErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -25,7 +25,9 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL
 /// A login session: anonymous until the user has logged in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginSession {
+    /// Random, to bind the session's CSRF tokens to it.
     pub id: String,
+    /// Who logged in, once they have.
     pub username: Option<String>,
     /// Unix seconds.
     pub expires: i64,
@@ -50,6 +52,7 @@ pub async fn session_signer(registry: &Registry) -> Result<SessionSigner> {
 }
 
 impl SessionSigner {
+    /// A signer with this key (any length; docbridge uses 256 random bits).
     pub fn new(key: &[u8]) -> Self {
         SessionSigner { key: key.to_vec() }
     }

@@ -14,7 +14,9 @@ use crate::{AuthError, Result, hash_secret, issue_secret, secrets_equal, user_ro
 /// parameters (the server decides which; using both at once is refused there).
 #[derive(Clone, Default)]
 pub struct ClientCredentials {
+    /// The client ID, from Basic authentication or the `client_id` parameter.
     pub client_id: Option<String>,
+    /// The client secret, from Basic authentication or the `client_secret` parameter.
     pub client_secret: Option<String>,
 }
 
@@ -30,11 +32,17 @@ impl std::fmt::Debug for ClientCredentials {
 /// A token request's parameters.
 #[derive(Clone, Default)]
 pub struct TokenRequest {
+    /// `grant_type`: `authorization_code` or `refresh_token`.
     pub grant_type: Option<String>,
+    /// `code`: the authorization code (`authorization_code` grant).
     pub code: Option<String>,
+    /// `redirect_uri`: must repeat the authorize request's, if that one carried it.
     pub redirect_uri: Option<String>,
+    /// `code_verifier`: the PKCE verifier, when the code was issued with a challenge.
     pub code_verifier: Option<String>,
+    /// `refresh_token` (`refresh_token` grant).
     pub refresh_token: Option<String>,
+    /// Who the client says it is.
     pub client: ClientCredentials,
 }
 
@@ -55,7 +63,9 @@ impl std::fmt::Debug for TokenRequest {
 /// A successful answer's tokens.
 #[derive(Clone, PartialEq, Eq)]
 pub struct IssuedTokens {
+    /// The new access token.
     pub access_token: String,
+    /// The refresh token: a new one when rotation is on, else the one presented or first issued.
     pub refresh_token: String,
     /// Seconds; 0 when access tokens are configured to expire at once.
     pub expires_in: u64,

@@ -36,15 +36,25 @@ pub use cases::{Case, cases};
 /// clean-up) always runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Group {
+    /// Service discovery, the sandbox folder, fixtures and clean-up: always runs.
     Setup,
+    /// The endpoints of protocol 1.0.
     Core,
+    /// Upload as 1.1 has it (`/uploadInit` with Workfront's document IDs).
     Upload11,
+    /// `/createFolder`, added in 1.2.
     CreateFolder12,
+    /// `/delete` and `/rename`: documented, not released by Workfront.
     Unreleased,
+    /// The failure vocabularies: unknown IDs, bad parameters, refused writes.
     Errors,
+    /// ApiKey authentication: missing and wrong keys are refused.
     ApiKey,
+    /// OAuth2 bearer tokens: missing and wrong tokens are refused.
     OAuth2,
+    /// docbridge's extensions (`Range`, `Content-Disposition`, ...), checked where declared.
     Extensions,
+    /// What Workfront's manual and its observed behaviour add to the specification.
     WorkfrontManual,
 }
 
@@ -62,6 +72,7 @@ impl Group {
         Group::WorkfrontManual,
     ];
 
+    /// The name `--group` takes (`core-1.0`, `upload-1.1`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Group::Setup => "setup",
@@ -115,6 +126,7 @@ pub struct ValidateOptions {
 }
 
 impl ValidateOptions {
+    /// Options for this remote: every group, not strict, 60-second requests.
     pub fn new(remote: RemoteConfig) -> Self {
         ValidateOptions { remote, groups: Vec::new(), strict: false, request_timeout: Duration::from_secs(60) }
     }
@@ -137,7 +149,9 @@ pub enum Level {
 /// One deviation found by a case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// Whose requirement it is.
     pub level: Level,
+    /// What was expected and what the provider did.
     pub message: String,
 }
 
@@ -151,17 +165,22 @@ impl fmt::Display for Finding {
     }
 }
 
+/// How a case ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CaseStatus {
+    /// No finding.
     Pass,
     /// Only contract findings, and not strict.
     Warn,
+    /// A specification finding, or a contract finding with `strict`.
     Fail,
+    /// Not run: its endpoints are missing, or a step it needs failed.
     Skip,
 }
 
 impl CaseStatus {
+    /// `PASS`, `WARN`, `FAIL` or `SKIP`.
     pub fn label(self) -> &'static str {
         match self {
             CaseStatus::Pass => "PASS",
@@ -175,15 +194,21 @@ impl CaseStatus {
 /// The outcome of one case.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseResult {
+    /// The case's ID, e.g. `core.files-root`.
     pub id: &'static str,
+    /// Its group.
     pub group: Group,
     /// The spec section and contract clause checked, e.g. `§9.2 / C9`.
     pub section: &'static str,
+    /// What it checks, in a sentence.
     pub description: &'static str,
+    /// How it ended.
     pub status: CaseStatus,
     /// What happened, in one line: the findings, the reason for a skip, or a note on a pass.
     pub message: String,
+    /// Every deviation it found.
     pub findings: Vec<Finding>,
+    /// How long it took.
     pub duration_ms: u64,
 }
 
@@ -197,9 +222,13 @@ impl CaseResult {
 /// Counts per status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// Cases that passed.
     pub passed: usize,
+    /// Cases with contract findings only (not strict).
     pub warned: usize,
+    /// Cases that failed.
     pub failed: usize,
+    /// Cases not run.
     pub skipped: usize,
 }
 
@@ -207,7 +236,9 @@ pub struct Summary {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// The provider's *Base API URL*.
     pub base_url: String,
+    /// Whether contract findings failed cases.
     pub strict: bool,
     /// The raw `/serviceInfo` answer, when there was a JSON one.
     pub service_info: Option<serde_json::Value>,
@@ -215,16 +246,21 @@ pub struct Report {
     pub available_endpoints: Vec<String>,
     /// Whether `available_endpoints` came from `/serviceInfo` or was assumed (core 1.0).
     pub endpoints_declared: bool,
+    /// Every case, in the order they ran.
     pub results: Vec<CaseResult>,
+    /// The counts per status.
     pub summary: Summary,
+    /// How long the whole run took.
     pub duration_ms: u64,
 }
 
 impl Report {
+    /// Whether any case failed (the `validate` command's exit status).
     pub fn has_failures(&self) -> bool {
         self.summary.failed > 0
     }
 
+    /// The result of the case with this ID.
     pub fn result(&self, id: &str) -> Option<&CaseResult> {
         self.results.iter().find(|r| r.id == id)
     }

@@ -774,7 +774,7 @@ impl ServerCertVerifier for Recorder {
 }
 
 async fn check_tls_remote(report: &mut Report, host: &str, port: u16, timeout: Duration) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let recorder =
         Arc::new(Recorder { algorithms: provider.signature_verification_algorithms, chain: Mutex::default() });
     let config = match rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
@@ -825,7 +825,7 @@ fn judge_certificate(report: &mut Report, check: &'static str, host: &str, chain
         (Some(t), Some(days)) => format!("expires {} (in {days} days)", t.format("%Y-%m-%d")),
         _ => "expiry unreadable".to_owned(),
     };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(native.certs);

@@ -20,9 +20,13 @@ pub(crate) type CheckFn = for<'a> fn(&'a mut Ctx) -> BoxFuture<'a, Step>;
 
 /// One case of the suite.
 pub struct Case {
+    /// The case's ID, e.g. `core.files-root`.
     pub id: &'static str,
+    /// Its group.
     pub group: Group,
+    /// The spec section and contract clause it checks, e.g. `§9.2 / C9`.
     pub section: &'static str,
+    /// What it checks, in a sentence.
     pub description: &'static str,
     /// Endpoints the provider must have; otherwise the case is skipped.
     pub needs: &'static [Endpoint],
