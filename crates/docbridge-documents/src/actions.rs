@@ -77,7 +77,7 @@ impl Library {
                 })?
             }
         };
-        let record = match self.resolve(caller, &id).await? {
+        let record = match self.resolve_completing(caller, &id).await? {
             Resolved::Item(record) if !id.is_root() => record,
             _ => return Err(DocumentsError::invalid("id", "actions do not apply to the root folder")),
         };

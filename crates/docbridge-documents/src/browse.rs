@@ -58,7 +58,7 @@ fn differing_names(known: &[ItemRecord], observed: &[ObservedItem]) -> std::coll
 impl Library {
     /// `/metadata`: one item, with size and date fresh from storage.
     pub async fn metadata(&self, caller: &Caller, id: &ItemId) -> Result<ItemView> {
-        let mut resolved = self.resolve(caller, id).await?;
+        let mut resolved = self.resolve_completing(caller, id).await?;
         let (path, _, _) = Library::location(&resolved)?;
         let entry = match self.storage.stat(&path).await {
             Ok(entry) => entry,

@@ -59,10 +59,27 @@ impl Library {
         Ok(self.view(caller, record).await)
     }
 
-    /// The item an ID names, for a change: the root and locked items cannot be changed.
+    /// The item an ID names, for a change, at the change's first look (before the change lock):
+    /// an upload of that ID interrupted between storage and index is completed first.
     async fn changeable(&self, caller: &Caller, field: &'static str, id: &ItemId, verb: &str) -> Result<ItemRecord> {
         caller.require_write()?;
-        match self.resolve(caller, id).await? {
+        Self::check_changeable(self.resolve_completing(caller, id).await?, field, id, verb)
+    }
+
+    /// The item an ID names, looked up again under the change lock.
+    async fn still_changeable(
+        &self,
+        caller: &Caller,
+        field: &'static str,
+        id: &ItemId,
+        verb: &str,
+    ) -> Result<ItemRecord> {
+        Self::check_changeable(self.resolve(caller, id).await?, field, id, verb)
+    }
+
+    /// The root and locked items cannot be changed.
+    fn check_changeable(resolved: Resolved, field: &'static str, id: &ItemId, verb: &str) -> Result<ItemRecord> {
+        match resolved {
             Resolved::Root => Err(DocumentsError::invalid(field, format!("the root folder cannot be {verb}"))),
             Resolved::Item(record) if id.is_root() => Err(DocumentsError::invalid(
                 field,
@@ -91,7 +108,7 @@ impl Library {
         self.changeable(caller, "id", id, "renamed").await?;
         let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
         // Again under the lock: another process may have moved the item since.
-        let record = self.changeable(caller, "id", id, "renamed").await?;
+        let record = self.still_changeable(caller, "id", id, "renamed").await?;
         if record.name == *name {
             return Ok(());
         }
@@ -236,7 +253,7 @@ impl Library {
         self.changeable(caller, "id", id, "deleted").await?;
         let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
         // Again under the lock: another process may have moved the item since.
-        let record = self.changeable(caller, "id", id, "deleted").await?;
+        let record = self.still_changeable(caller, "id", id, "deleted").await?;
         self.ensure_internal_dir(&[TRASH_DIR]).await?;
         let trash_id = docbridge_registry::random_id();
         let from = StoragePath::parse(&record.path).map_err(DocumentsError::from)?;

@@ -10,7 +10,7 @@ use docbridge_registry::{ItemRecord, NewReservation, Reservation};
 use docbridge_storage::{ByteStream, StoragePath, WriteMode};
 
 use crate::library::not_found;
-use crate::{Caller, ConflictPolicy, DocumentsError, ItemView, Library, Result};
+use crate::{Caller, ConflictPolicy, DocumentsError, ItemView, Library, Resolved, Result};
 
 /// A file ready to be streamed.
 pub struct Download {
@@ -161,7 +161,12 @@ impl Library {
         if reservation.uploaded_at.is_none() && reservation.expires_at <= Utc::now() {
             return Err(DocumentsError::NotFound(format!("the upload reservation {id} has expired")));
         }
-        let existing = self.registry.item(self.integration_id, id).await?;
+        let mut existing = self.registry.item(self.integration_id, id).await?;
+        // Sent again after a first sending whose process died between committing the file and
+        // indexing it: that file is this ID's (its listing says so), and is replaced.
+        if existing.is_none() && self.complete_interrupted_upload(caller, &reservation).await? {
+            existing = self.registry.item(self.integration_id, id).await?;
+        }
         let limit = Some(self.settings.max_upload_bytes);
         let (path, replaced) = match &existing {
             Some(record) => {
@@ -230,6 +235,56 @@ impl Library {
         drop(guard);
         self.index_content(&record).await;
         Ok(UploadOutcome { view: self.view(caller, record).await, replaced })
+    }
+
+    /// An upload whose process died after committing its file and before indexing it (or one
+    /// still between the two in another process) is indexed now, under the ID `/uploadInit`
+    /// promised, as the next listing of its folder would index it: whichever endpoint looks
+    /// first, the ID then names the file (a `/metadata` that answered 404 while the listing
+    /// showed the file under that ID was issue #14's F3). Answers whether the ID is indexed.
+    /// Costs one storage `stat` unless a file is at the reserved name; takes the change lock
+    /// only then, so the caller must not hold it.
+    pub(crate) async fn complete_interrupted_upload(&self, caller: &Caller, reservation: &Reservation) -> Result<bool> {
+        if reservation.uploaded_at.is_some() || reservation.replaces_existing || reservation.expires_at <= Utc::now() {
+            // Only a pending reservation gives a found file its ID (`reconcile_children`).
+            return Ok(false);
+        }
+        let Ok(path) = self.reserved_path(caller, reservation).await else { return Ok(false) };
+        if !self.exists(&path).await? {
+            return Ok(false);
+        }
+        let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
+        if self.registry.item(self.integration_id, &reservation.id).await?.is_none() {
+            // Again under the lock: the folder may have moved since.
+            let parent = match self.resolve_folder(caller, "parentId", &reservation.parent_id).await {
+                Ok(parent) => parent,
+                Err(DocumentsError::NotFound(_)) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            self.reconciled_children(&parent, &reservation.parent_id).await?;
+            if self.registry.item(self.integration_id, &reservation.id).await?.is_none() {
+                return Ok(false);
+            }
+            tracing::info!(item = %reservation.id, name = %reservation.name, "indexed an upload that its process did not finish");
+        }
+        self.registry.mark_reservation_uploaded(&reservation.id).await?;
+        Ok(true)
+    }
+
+    /// [`Library::resolve`], with an ID that the index does not have but a pending upload
+    /// reservation does completed first ([`Library::complete_interrupted_upload`]). For the first
+    /// look of an endpoint, never under the change lock.
+    pub(crate) async fn resolve_completing(&self, caller: &Caller, id: &ItemId) -> Result<Resolved> {
+        match self.resolve(caller, id).await {
+            Err(DocumentsError::NotFound(message)) if !id.is_root() => {
+                let completed = match self.registry.reservation(self.integration_id, id).await? {
+                    Some(reservation) => self.complete_interrupted_upload(caller, &reservation).await?,
+                    None => false,
+                };
+                if completed { self.resolve(caller, id).await } else { Err(DocumentsError::NotFound(message)) }
+            }
+            other => other,
+        }
     }
 
     /// Where a new upload is now that the change lock is held: its folder may have been renamed

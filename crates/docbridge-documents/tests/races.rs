@@ -616,6 +616,72 @@ async fn metadata_of_an_item_whose_rename_was_interrupted_finds_it() {
     }
 }
 
+/// An upload whose process died between committing the file in storage and indexing it (issue
+/// #14, F3: `cargo xtask chaos` seeds 3, 4, 1414). Whichever endpoint looks next completes it
+/// under the ID `/uploadInit` promised: `/metadata`, `/download`, a rename, or the client sending
+/// the bytes again. They used to answer 404 (or 409 for the upload) while the folder's listing
+/// showed the file under that very ID, so a client told "gone" saw it come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_interrupted_between_storage_and_index_is_found_by_its_id() {
+    #[derive(Debug, Clone, Copy)]
+    enum Look {
+        Metadata,
+        Download,
+        Rename,
+        UploadAgain,
+    }
+    for look in [Look::Metadata, Look::Download, Look::Rename, Look::UploadAgain] {
+        for p in processes().await {
+            let id = p.b.upload_init(&editor(), &ItemId::root(), "c.txt", None, None).await.unwrap().record.id;
+            let (armed, reached, _release) = stop("c.txt");
+            *p.storage.write_stop.lock().unwrap() = Some(armed);
+            let b = p.b.clone();
+            let uploading = tokio::spawn({
+                let id = id.clone();
+                async move { b.upload(&editor(), &id, body(b"committed")).await }
+            });
+            reached.await.unwrap();
+            // The process dies with the file committed and nothing indexed.
+            uploading.abort();
+            assert!(uploading.await.unwrap_err().is_cancelled());
+
+            let context = format!("{} {look:?}", p.label);
+            let (name, size) = match look {
+                Look::Metadata => {
+                    let view = p.a.metadata(&editor(), &id).await.unwrap_or_else(|e| panic!("{context}: {e}"));
+                    (view.record.name, view.record.size)
+                }
+                Look::Download => {
+                    let view = p.a.download_target(&editor(), &id).await.unwrap_or_else(|e| panic!("{context}: {e}"));
+                    (view.record.name, view.record.size)
+                }
+                Look::Rename => {
+                    p.a.rename(&editor(), &id, "d.txt").await.unwrap_or_else(|e| panic!("{context}: {e}"));
+                    ("d.txt".to_owned(), 9)
+                }
+                Look::UploadAgain => {
+                    let outcome =
+                        p.a.upload(&editor(), &id, body(b"sent again"))
+                            .await
+                            .unwrap_or_else(|e| panic!("{context}: {e}"));
+                    assert!(outcome.replaced, "{context}: the second sending replaces what the first committed");
+                    (outcome.view.record.name, outcome.view.record.size)
+                }
+            };
+            let listed: Vec<(ItemId, String, u64)> =
+                p.a.list(&editor(), &ItemId::root(), None, None)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|v| (v.record.id, v.record.name, v.record.size))
+                    .collect();
+            assert_eq!(listed, [(id.clone(), name, size)], "{context}");
+            let report = p.a.fsck().await.unwrap();
+            assert!(report.is_clean(), "{context}: {report:?}");
+        }
+    }
+}
+
 /// A restore in one process while an upload in another holds the item's old name (reserved by
 /// `/uploadInit`, bytes not yet sent): the restore takes a free name, and the upload lands
 /// where it was promised (the restore used to take the name, and the upload then failed).
