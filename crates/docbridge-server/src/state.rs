@@ -99,6 +99,8 @@ pub struct AppState {
     roots: Option<Arc<crate::roots::RootPolicy>>,
     /// Integrations not served because of where their library is, with why (found at start).
     refused_roots: Arc<HashMap<i64, String>>,
+    /// Who may read `/metrics` on this router.
+    public_metrics: crate::PublicMetrics,
 }
 
 /// Each integration's `Library`, with what it was built from.
@@ -136,6 +138,7 @@ impl AppState {
             admin_token: Arc::new(secrecy::SecretString::from(String::new())),
             roots: None,
             refused_roots: Arc::default(),
+            public_metrics: crate::PublicMetrics::default(),
         })
     }
 
@@ -144,6 +147,17 @@ impl AppState {
     pub fn with_admin_token(mut self, token: secrecy::SecretString) -> Self {
         self.admin_token = Arc::new(token);
         self
+    }
+
+    /// Who may read `/metrics` on this router: anyone by default (an embedding program's
+    /// choice); the `docbridge` binary closes it or requires `[metrics] token`.
+    pub fn with_public_metrics(mut self, access: crate::PublicMetrics) -> Self {
+        self.public_metrics = access;
+        self
+    }
+
+    pub(crate) fn public_metrics(&self) -> crate::PublicMetrics {
+        self.public_metrics.clone()
     }
 
     pub(crate) fn admin_token(&self) -> &secrecy::SecretString {
