@@ -151,7 +151,7 @@ fn init_logging(config: &Config, env: &HashMap<String, String>) -> anyhow::Resul
     let (level, format) = config.log.effective(env)?;
     let (filter, reload) =
         tracing_subscriber::reload::Layer::new(tracing_subscriber::EnvFilter::builder().parse(&level)?);
-    let ansi = std::io::stderr().is_terminal() && !env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = std::io::stderr().is_terminal() && env.get("NO_COLOR").is_none_or(|v| v.is_empty());
     let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
     let registry = tracing_subscriber::registry().with(filter);
     match format {
