@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(&args[1..]),
         "chaos" => chaos::run(&args[1..]),
         "codegen" => codegen::run(),
-        "dist" => dist::run(),
+        "dist" => dist::run(&args[1..]),
         "fuzz" => fuzz::run(&args[1..]),
         "release" => release::run(&args[1..]),
         "soak" => soak::run(&args[1..]),

@@ -16,8 +16,12 @@ const NOT_CONFIG_KEYS: &[&str] = &["DOCBRIDGE_LOG", "DOCBRIDGE_LOG_FORMAT", "DOC
 /// container secrets), so that they need not sit in the environment or the configuration file.
 /// A fixed list rather than any `*_FILE` variable: keys such as a future `key_file` would
 /// otherwise be ambiguous.
-const SECRET_FILE_VARIABLES: &[&str] =
-    &["DOCBRIDGE_ADMIN__TOKEN", "DOCBRIDGE_STORAGE__S3__SECRET_ACCESS_KEY", "DOCBRIDGE_DATABASE__URL"];
+const SECRET_FILE_VARIABLES: &[&str] = &[
+    "DOCBRIDGE_ADMIN__TOKEN",
+    "DOCBRIDGE_STORAGE__S3__SECRET_ACCESS_KEY",
+    "DOCBRIDGE_DATABASE__URL",
+    "DOCBRIDGE_METRICS__TOKEN",
+];
 
 /// The embedded defaults: the reference for every key.
 pub const DEFAULT_CONFIG: &str = include_str!("../default-config.toml");
@@ -78,6 +82,8 @@ pub struct Config {
     pub links: LinksConfig,
     pub admin: AdminConfig,
     pub oauth: OAuthConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -281,6 +287,85 @@ impl OAuthConfig {
     }
 }
 
+/// Where `/metrics` is served (`[metrics]`): not on the public listener unless a token says so.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A listener of its own that serves only `/metrics`, without credentials (so: loopback or
+    /// a private network); empty: none.
+    pub listen: String,
+    /// A bearer token that opens `/metrics` on the public listener too; empty: not served there.
+    /// Its `Debug` is redacted.
+    #[serde(deserialize_with = "secret_string")]
+    pub token: secrecy::SecretString,
+}
+
+impl MetricsConfig {
+    /// The metrics listener's address, `None` when `listen` is empty.
+    pub fn listen(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if self.listen.trim().is_empty() {
+            return Ok(None);
+        }
+        self.listen.trim().parse().map(Some).map_err(|e| ConfigError::Invalid {
+            key: "metrics.listen",
+            reason: format!("{:?} is not an address:port ({e}); empty turns the listener off", self.listen),
+        })
+    }
+}
+
+/// The server's log (`[log]`). `DOCBRIDGE_LOG` and `DOCBRIDGE_LOG_FORMAT`, when set, win.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter: a level (`info`) or directives (`info,docbridge_documents=debug`).
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event (coloured only on a terminal).
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl LogConfig {
+    /// The filter and format in effect: `DOCBRIDGE_LOG` and `DOCBRIDGE_LOG_FORMAT` from `env`
+    /// when set (so that a one-off `DOCBRIDGE_LOG=debug docbridge` needs no edit), else the file's.
+    pub fn effective(&self, env: &HashMap<String, String>) -> Result<(String, LogFormat), ConfigError> {
+        let level = match env.get("DOCBRIDGE_LOG") {
+            Some(level) => {
+                check_log_filter("DOCBRIDGE_LOG", level)?;
+                level.clone()
+            }
+            None => self.level.clone(),
+        };
+        let format = match env.get("DOCBRIDGE_LOG_FORMAT").map(String::as_str) {
+            None => self.format,
+            Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "DOCBRIDGE_LOG_FORMAT",
+                    reason: format!("{other:?} is not one of text, json"),
+                });
+            }
+        };
+        Ok((level, format))
+    }
+}
+
+/// Refuses a filter that tracing would not parse, rather than logging less than asked.
+fn check_log_filter(key: &'static str, filter: &str) -> Result<(), ConfigError> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(filter)
+        .map(drop)
+        .map_err(|e| ConfigError::Invalid { key, reason: format!("{filter:?} is not a log filter ({e})") })
+}
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -321,6 +406,7 @@ fn variable_key(variable: &str) -> &'static str {
     match variable {
         "DOCBRIDGE_ADMIN__TOKEN" => "admin.token",
         "DOCBRIDGE_STORAGE__S3__SECRET_ACCESS_KEY" => "storage.s3.secret_access_key",
+        "DOCBRIDGE_METRICS__TOKEN" => "metrics.token",
         _ => "database.url",
     }
 }
@@ -393,6 +479,15 @@ impl Config {
         self.oauth.validate()?;
         self.http.validate()?;
         self.http.acme.validate(&self.public_url, &self.http)?;
+        check_log_filter("log.level", &self.log.level)?;
+        if let Some(metrics) = self.metrics.listen()?
+            && self.http.listen.parse::<SocketAddr>().is_ok_and(|http| http == metrics && http.port() != 0)
+        {
+            return Err(ConfigError::Invalid {
+                key: "metrics.listen",
+                reason: format!("{metrics} is http.listen too: give /metrics another port"),
+            });
+        }
         match self.storage.kind.as_str() {
             "fs" => {}
             "s3" if self.storage.s3.bucket.trim().is_empty() => {
@@ -713,5 +808,45 @@ mod tests {
         // Only the listed secrets: any other `_FILE` variable is still an unknown key.
         let other = env(&[("DOCBRIDGE_PUBLISHER_FILE", token.to_str().unwrap())]);
         assert!(Config::load(None, &other, &Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn metrics_are_off_the_public_listener_by_default() {
+        use secrecy::ExposeSecret;
+        let config = Config::load(None, &HashMap::new(), &Overrides::default()).unwrap();
+        let listen = config.metrics.listen().unwrap().expect("a metrics listener by default");
+        assert!(listen.ip().is_loopback(), "{listen}");
+        assert!(config.metrics.token.expose_secret().is_empty());
+        let e = env(&[("DOCBRIDGE_METRICS__LISTEN", ""), ("DOCBRIDGE_METRICS__TOKEN", "t0ken-value")]);
+        let config = Config::load(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(config.metrics.listen().unwrap(), None);
+        assert_eq!(config.metrics.token.expose_secret(), "t0ken-value");
+        assert!(!format!("{config:?}").contains("t0ken-value"));
+        for (listen, error) in [("9464", "not an address"), ("127.0.0.1:8080", "http.listen too")] {
+            let e = env(&[("DOCBRIDGE_METRICS__LISTEN", listen)]);
+            let message = Config::load(None, &e, &Overrides::default()).unwrap_err().to_string();
+            assert!(message.contains("metrics.listen") && message.contains(error), "{message}");
+        }
+    }
+
+    #[test]
+    fn the_log_comes_from_the_file_and_the_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[log]\nlevel = \"debug\"\nformat = \"json\"\n").unwrap();
+        let config = Config::load(Some(&file), &HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(config.log.effective(&HashMap::new()).unwrap(), ("debug".to_owned(), LogFormat::Json));
+        let e = env(&[("DOCBRIDGE_LOG", "warn,docbridge_server=info"), ("DOCBRIDGE_LOG_FORMAT", "text")]);
+        assert_eq!(config.log.effective(&e).unwrap(), ("warn,docbridge_server=info".to_owned(), LogFormat::Text));
+        for (key, value) in [("DOCBRIDGE_LOG_FORMAT", "pretty"), ("DOCBRIDGE_LOG", "info,docbridge=loud")] {
+            let message = config.log.effective(&env(&[(key, value)])).unwrap_err().to_string();
+            assert!(message.contains(key) && message.contains(value), "{message}");
+        }
+        let defaults = Config::load(None, &HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(defaults.log.effective(&HashMap::new()).unwrap().1, LogFormat::Text);
+        for (key, value) in [("DOCBRIDGE_LOG__LEVEL", "docbridge=loud"), ("DOCBRIDGE_LOG__FORMAT", "xml")] {
+            let message = Config::load(None, &env(&[(key, value)]), &Overrides::default()).unwrap_err().to_string();
+            assert!(message.contains("log.") || message.contains("format"), "{key}: {message}");
+        }
     }
 }

@@ -38,6 +38,7 @@ use tower_http::trace::TraceLayer;
 pub use connection::{MinRate, Timeouts};
 pub use error::{ApiError, Vocabulary};
 pub use limits::{ForwardedHeader, TrustedProxies};
+pub use metrics::{PublicMetrics, router as metrics_router};
 pub use state::{AppState, BuiltinStorage, ServerSettings, StorageFactory};
 
 /// Every route docbridge serves.

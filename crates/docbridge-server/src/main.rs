@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use docbridge_server::config::{Config, Overrides};
+use docbridge_server::config::{Config, LogFormat, Overrides};
 use docbridge_server::{AppState, BuiltinStorage, ServerSettings, setup};
 
 #[derive(Debug, Parser)]
@@ -52,6 +52,12 @@ enum Command {
     Token(cli::token::TokenCommand),
     /// Check the setup for what keeps Workfront from using it, each failure with its fix.
     Doctor(cli::doctor::DoctorArgs),
+    /// Writes the man pages and shell completions into a folder (for packages).
+    #[command(hide = true)]
+    GenerateAssets {
+        /// The folder: `man/` and `completions/` are made in it.
+        dir: PathBuf,
+    },
 }
 
 /// Prints a line of the server's own output. Unlike `println!`, it does not panic when nobody
@@ -71,6 +77,14 @@ struct ServeArgs {
     /// The URL Workfront uses to reach this server.
     #[arg(long)]
     public_url: Option<String>,
+}
+
+/// Where `serve` loaded its configuration from, to load it again on SIGHUP.
+#[derive(Debug)]
+struct ReloadFrom {
+    file: Option<PathBuf>,
+    env: HashMap<String, String>,
+    overrides: Overrides,
 }
 
 fn main() -> ExitCode {
@@ -100,12 +114,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let command = match cli.command {
         // Before loading the configuration: a broken one is doctor's first finding, not an exit.
         Some(Command::Doctor(args)) => return cli::doctor::run(&cli.data_dir, cli.config.as_deref(), &env, args).await,
+        // Needs no configuration: it describes the command line itself.
+        Some(Command::GenerateAssets { dir }) => {
+            cli::assets::write(<Cli as clap::CommandFactory>::command(), &dir)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         command => command,
     };
     let config = Config::load(cli.config.as_deref(), &env, &overrides)?;
+    let reload = ReloadFrom { file: cli.config.clone(), env, overrides };
     match command {
-        None => serve(&cli.data_dir, config).await,
-        Some(Command::Serve(_)) => serve(&cli.data_dir, config).await,
+        None | Some(Command::Serve(_)) => serve(&cli.data_dir, config, reload).await,
         Some(Command::Integration(command)) => cli::integration::run(&cli.data_dir, &config, command).await,
         Some(Command::User(command)) => cli::user::run(&cli.data_dir, &config, command).await,
         Some(Command::Audit(command)) => cli::audit::run(&cli.data_dir, &config, command).await,
@@ -113,21 +132,131 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Fsck(args)) => cli::maintenance::run_fsck(&cli.data_dir, &config, args).await,
         Some(Command::Client(command)) => cli::client::run(&cli.data_dir, command).await,
         Some(Command::Token(command)) => cli::token::run(&cli.data_dir, &config, command).await,
-        Some(Command::Doctor(_)) => unreachable!("doctor runs before the configuration is loaded"),
+        Some(Command::Doctor(_) | Command::GenerateAssets { .. }) => {
+            unreachable!("doctor and generate-assets run before the configuration is loaded")
+        }
     }
 }
 
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_env("DOCBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info,sea_orm=warn,sqlx=warn"));
-    let json = std::env::var("DOCBRIDGE_LOG_FORMAT").is_ok_and(|f| f == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json { builder.json().init() } else { builder.init() }
+/// Swaps the log filter of the running subscriber.
+type LogReload = tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// Starts the log: filter and format from `[log]` or, winning, `DOCBRIDGE_LOG` and
+/// `DOCBRIDGE_LOG_FORMAT`; ANSI colours only when standard error is a terminal (a journal or a
+/// log file would keep the escape codes as text) and `NO_COLOR` is unset.
+fn init_logging(config: &Config, env: &HashMap<String, String>) -> anyhow::Result<LogReload> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let (level, format) = config.log.effective(env)?;
+    let (filter, reload) =
+        tracing_subscriber::reload::Layer::new(tracing_subscriber::EnvFilter::builder().parse(&level)?);
+    let ansi = std::io::stderr().is_terminal() && env.get("NO_COLOR").is_none_or(|v| v.is_empty());
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Json => registry.with(layer.json()).try_init()?,
+        LogFormat::Text => registry.with(layer).try_init()?,
+    }
+    Ok(reload)
 }
 
-async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<ExitCode> {
-    init_logging();
+/// What SIGHUP reloads, from the same file and environment as at start: the log filter. (With
+/// HTTPS, `tls::serve` also reloads the certificate on it.) A file that no longer loads keeps
+/// everything as it was and says why; the signal never ends the process.
+#[derive(Debug)]
+struct Reload {
+    file: Option<PathBuf>,
+    env: HashMap<String, String>,
+    overrides: Overrides,
+    log: LogReload,
+}
+
+impl Reload {
+    fn apply(&self) {
+        let config = match Config::load(self.file.as_deref(), &self.env, &self.overrides) {
+            Ok(config) => config,
+            Err(e) => {
+                tracing::error!("SIGHUP: {e}; nothing reloaded, fix the file and send SIGHUP again");
+                return;
+            }
+        };
+        let level = match config.log.effective(&self.env) {
+            Ok((level, _)) => level,
+            Err(e) => {
+                tracing::error!("SIGHUP: {e}; the log level is unchanged");
+                return;
+            }
+        };
+        match tracing_subscriber::EnvFilter::builder().parse(&level) {
+            Ok(filter) => match self.log.reload(filter) {
+                Ok(()) => tracing::info!(%level, "SIGHUP: configuration read again, log level applied"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: cannot change the log level"),
+            },
+            Err(e) => tracing::error!(error = %e, "SIGHUP: log level {level:?} is not a filter; unchanged"),
+        }
+    }
+}
+
+/// SIGHUP's default action ends a process; supervisors and log rotation send it meaning
+/// "reload". Handled for as long as the process runs, with or without TLS.
+fn reload_on_hangup(reload: Reload) {
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hangup) => {
+            tokio::spawn(async move {
+                while hangup.recv().await.is_some() {
+                    reload.apply();
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot handle SIGHUP; it would stop the server"),
+    }
+    #[cfg(not(unix))]
+    let _ = reload;
+}
+
+/// Tells systemd (`Type=notify`) how the service is doing; nothing when not started by it.
+fn notify_systemd(state: sd_notify::NotifyState<'_>) {
+    if let Err(e) = sd_notify::notify(&[state]) {
+        tracing::debug!(error = %e, "sd_notify");
+    }
+}
+
+/// Serves `/metrics` on a listener of its own (`[metrics] listen`). A taken port is one error
+/// line, not a failed start: metrics are not worth an outage, and a second docbridge on the same
+/// machine would otherwise not start with the defaults.
+async fn serve_metrics(config: &Config) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    let Some(address) = config.metrics.listen()? else { return Ok(None) };
+    match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => {
+            let local = listener.local_addr()?;
+            let timeouts = config.http.timeouts();
+            tokio::spawn(async move {
+                let serving = docbridge_server::serve_with(
+                    listener,
+                    docbridge_server::metrics_router(),
+                    timeouts,
+                    std::future::pending(),
+                );
+                if let Err(e) = serving.await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+            Ok(Some(local))
+        }
+        Err(e) => {
+            tracing::error!(
+                "cannot listen on {address} for /metrics ([metrics] listen): {e}; metrics are not served: free the port, set another address, or set it to \"\" to turn this listener off"
+            );
+            Ok(None)
+        }
+    }
+}
+
+async fn serve(data_dir: &std::path::Path, config: Config, reload: ReloadFrom) -> anyhow::Result<ExitCode> {
+    let log = init_logging(&config, &reload.env)?;
+    reload_on_hangup(Reload { file: reload.file, env: reload.env, overrides: reload.overrides, log });
     let registry = cli::open_registry(data_dir, &config).await?;
     // Before listening: a bad certificate is a start-up error, not a failed first handshake.
     let tls = docbridge_server::tls::from_config(&config.http)?;
@@ -207,9 +336,18 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
     for (id, reason) in &refused {
         tracing::error!(integration_id = id, %reason, "this integration's library is not served until its root is moved");
     }
+    let public_metrics = {
+        use secrecy::ExposeSecret;
+        if config.metrics.token.expose_secret().is_empty() {
+            docbridge_server::PublicMetrics::Off
+        } else {
+            docbridge_server::PublicMetrics::Token(Arc::new(config.metrics.token.clone()))
+        }
+    };
     let state = AppState::new(registry, settings, Arc::new(storage))
         .await?
         .with_admin_token(config.admin.token.clone())
+        .with_public_metrics(public_metrics)
         .with_root_policy(roots, refused);
     let state = match &acme {
         Some(acme) => state.with_acme(acme.clone()),
@@ -218,8 +356,12 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
     if config.documents.rescan_interval_secs > 0 {
         docbridge_server::spawn_maintenance(state.clone(), Duration::from_secs(config.documents.rescan_interval_secs));
     }
-    tracing::info!(%local, %public_url, "docbridge listening");
-    ignore_hangup_without_tls(tls.is_some());
+    let metrics = serve_metrics(&config).await?;
+    match metrics {
+        Some(metrics) => tracing::info!(%local, %public_url, %metrics, "docbridge listening (/metrics on {metrics})"),
+        None => tracing::info!(%local, %public_url, "docbridge listening"),
+    }
+    notify_systemd(sd_notify::NotifyState::Ready);
     // Stop accepting on SIGTERM, let requests in flight finish, but not for ever.
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
@@ -256,27 +398,6 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// SIGHUP's default action ends a process, and supervisors and log rotation send it meaning
-/// "reload": with TLS, `tls::serve` reloads the certificate on it; without, there is nothing to
-/// reload yet, but the server must not die of it.
-fn ignore_hangup_without_tls(tls: bool) {
-    #[cfg(unix)]
-    if !tls {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(mut hangup) => {
-                tokio::spawn(async move {
-                    while hangup.recv().await.is_some() {
-                        tracing::info!("SIGHUP: nothing to reload when serving plain HTTP");
-                    }
-                });
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot handle SIGHUP; it would stop the server"),
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tls;
-}
-
 /// Resolves on SIGTERM or Ctrl-C.
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -297,5 +418,6 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+    notify_systemd(sd_notify::NotifyState::Stopping);
     tracing::info!("shutting down: finishing requests in flight");
 }

@@ -6,18 +6,24 @@
 //! docbridge and installed its own recorder first keeps it: docbridge's measurements then go
 //! there, and `/metrics` answers 404 because it has nothing of its own to show.
 //!
+//! Who may read it: [`routes`] puts `/metrics` on the public router, where [`PublicMetrics`] (an
+//! [`AppState`] setting) opens it to all (a program embedding docbridge decides for itself), to
+//! a bearer token, or to nobody, which is what the `docbridge` binary does unless `[metrics]
+//! token` is set: it serves [`router`] on a listener of its own (`[metrics] listen`, loopback by
+//! default) instead, since request counts by endpoint and status are not for the internet.
+//!
 //! Labels are bounded on purpose: the endpoint is one of the twelve protocol names or a route
 //! pattern, never a raw path, so that a scan of random URLs cannot grow the series without limit.
 
 use std::pin::Pin;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{MatchedPath, Request};
-use axum::http::{Method, header};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -79,11 +85,71 @@ fn describe() {
     gauge!(UPLOADS).set(0.0);
 }
 
-/// The `/metrics` route.
+/// Who may read `/metrics` on the public router.
+#[derive(Clone, Default)]
+pub enum PublicMetrics {
+    /// Anyone (the library's default; the `docbridge` binary never uses it).
+    #[default]
+    Open,
+    /// Requests with `Authorization: Bearer <token>`, compared in constant time.
+    Token(Arc<secrecy::SecretString>),
+    /// Nobody: 404, naming where metrics are served instead.
+    Off,
+}
+
+impl std::fmt::Debug for PublicMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PublicMetrics::Open => "Open",
+            PublicMetrics::Token(_) => "Token(<redacted>)",
+            PublicMetrics::Off => "Off",
+        })
+    }
+}
+
+/// The `/metrics` route of the public router, guarded by the state's [`PublicMetrics`].
 pub fn routes() -> Router<AppState> {
     // Installing here too: a router that is built but never called still exposes its metrics.
     handle();
-    Router::new().route("/metrics", get(render))
+    Router::new().route("/metrics", get(public))
+}
+
+/// A router that serves only `/metrics`, to anyone who reaches it: for a listener of its own
+/// (`[metrics] listen`). Its own requests are not counted.
+pub fn router() -> Router {
+    handle();
+    Router::new()
+        .route("/metrics", get(render))
+        .fallback(|| async { crate::ApiError::not_found("only /metrics is served here").into_response() })
+}
+
+async fn public(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.public_metrics() {
+        PublicMetrics::Open => render().await,
+        PublicMetrics::Off => crate::ApiError::not_found(
+            "metrics are not served on this listener: scrape the metrics listener ([metrics] listen) or set [metrics] token",
+        )
+        .into_response(),
+        PublicMetrics::Token(token) => {
+            use secrecy::ExposeSecret;
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+            match given {
+                Some(given) if docbridge_auth::secrets_equal(given.trim(), token.expose_secret()) => render().await,
+                _ => {
+                    let mut response = crate::ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "missing or wrong metrics token (Authorization: Bearer <metrics.token>)",
+                    )
+                    .into_response();
+                    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                    response
+                }
+            }
+        }
+    }
 }
 
 async fn render() -> Response {

@@ -101,6 +101,8 @@ pub struct AppState {
     refused_roots: Arc<HashMap<i64, String>>,
     /// Automatic HTTPS, when on: `/readyz` reports its certificate and renewal state.
     acme: Option<Arc<crate::acme::Acme>>,
+    /// Who may read `/metrics` on this router.
+    public_metrics: crate::PublicMetrics,
 }
 
 /// Each integration's `Library`, with what it was built from.
@@ -139,6 +141,7 @@ impl AppState {
             roots: None,
             refused_roots: Arc::default(),
             acme: None,
+            public_metrics: crate::PublicMetrics::default(),
         })
     }
 
@@ -157,6 +160,17 @@ impl AppState {
 
     pub(crate) fn acme(&self) -> Option<&Arc<crate::acme::Acme>> {
         self.acme.as_ref()
+    }
+
+    /// Who may read `/metrics` on this router: anyone by default (an embedding program's
+    /// choice); the `docbridge` binary closes it or requires `[metrics] token`.
+    pub fn with_public_metrics(mut self, access: crate::PublicMetrics) -> Self {
+        self.public_metrics = access;
+        self
+    }
+
+    pub(crate) fn public_metrics(&self) -> crate::PublicMetrics {
+        self.public_metrics.clone()
     }
 
     pub(crate) fn admin_token(&self) -> &secrecy::SecretString {

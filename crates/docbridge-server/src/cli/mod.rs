@@ -1,5 +1,6 @@
 //! Command-line subcommands other than `serve`.
 
+pub mod assets;
 pub mod audit;
 pub mod client;
 pub mod doctor;

@@ -60,12 +60,18 @@ pub(crate) struct Served {
 impl Served {
     /// Starts the server on a free port and polls `/healthz` until it answers.
     pub(crate) async fn start(data: &Path) -> Served {
+        Self::start_with(data, &[]).await
+    }
+
+    /// [`Served::start`] with these environment variables set.
+    pub(crate) async fn start_with(data: &Path, env: &[(&str, &str)]) -> Served {
         std::fs::create_dir_all(data).unwrap();
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let log = data.with_extension("stderr.log");
         let mut child = docbridge(data)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--public-url", &base])
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -113,6 +119,27 @@ impl Served {
         self.stdout.read_to_string(&mut rest).await.expect("stdout readable");
         assert!(exit.success(), "exit {exit}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
         (exit, rest)
+    }
+
+    /// What the server has logged so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Polls the log until a line contains `needle`; that line.
+    async fn logged(&self, needle: &str) -> String {
+        for _ in 0..600 {
+            if let Some(line) = self.log().lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("nothing logged with {needle:?}: {}", self.log());
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        assert!(std::process::Command::new("kill").args([signal, &pid]).status().unwrap().success());
     }
 
     fn call(&self, base_api_url: &str, endpoint: &str, key: &str) -> reqwest::RequestBuilder {
@@ -380,4 +407,132 @@ async fn fsck_indexes_what_was_copied_in_and_then_finds_nothing() {
     for list in ["indexed", "dropped", "updated", "trash_entries_dropped", "trash_orphans"] {
         assert_eq!(again["default"][list], serde_json::json!([]), "{list} after a repair: {again}");
     }
+}
+
+#[tokio::test]
+async fn metrics_have_a_listener_of_their_own_and_the_public_one_needs_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_port = free_port();
+    let metrics = format!("127.0.0.1:{metrics_port}");
+    let server = Served::start_with(&dir.path().join("data"), &[("DOCBRIDGE_METRICS__LISTEN", metrics.as_str())]).await;
+    let http = reqwest::Client::new();
+    let public = http.get(format!("{}/metrics", server.base)).send().await.unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND, "not on the public listener by default");
+    assert!(public.text().await.unwrap().contains("[metrics] listen"), "the 404 says where they are");
+    let scraped = http.get(format!("http://{metrics}/metrics")).send().await.unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+    let text = scraped.text().await.unwrap();
+    assert!(text.contains("docbridge_http_requests_total"), "the public listener's requests are counted: {text}");
+    let other = http.get(format!("http://{metrics}/healthz")).send().await.unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND, "the metrics listener serves nothing else");
+    server.stop().await;
+
+    // With a token, the public listener serves them to its bearer only; no metrics listener.
+    let server = Served::start_with(
+        &dir.path().join("data"),
+        &[("DOCBRIDGE_METRICS__LISTEN", ""), ("DOCBRIDGE_METRICS__TOKEN", "scrape-me-please")],
+    )
+    .await;
+    let url = format!("{}/metrics", server.base);
+    let anonymous = http.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+    assert_eq!(http.get(&url).bearer_auth("wrong").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let scraped = http.get(&url).bearer_auth("scrape-me-please").send().await.unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+    assert!(scraped.text().await.unwrap().contains("docbridge_http_requests_total"));
+    assert!(!server.log().contains("scrape-me-please"), "the token is never logged");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_taken_metrics_port_is_one_error_line_and_the_server_serves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let server = Served::start_with(&dir.path().join("data"), &[("DOCBRIDGE_METRICS__LISTEN", address.as_str())]).await;
+    let line = server.logged("[metrics] listen").await;
+    assert!(line.contains(&address) && line.contains("ERROR"), "{line}");
+    assert_eq!(reqwest::get(format!("{}/healthz", server.base)).await.unwrap().status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_log_format_and_level_come_from_the_file_the_environment_wins_and_a_pipe_gets_no_colours() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("docbridge.toml");
+    std::fs::write(&config, "[log]\nformat = \"json\"\nlevel = \"info,tower_http=debug\"\n").unwrap();
+    let config = config.to_str().unwrap();
+    let data = dir.path().join("data");
+    let server = Served::start_with(&data, &[("DOCBRIDGE_CONFIG", config)]).await;
+    let line = server.logged("docbridge listening").await;
+    let event: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("[log] format = json ({e}): {line}"));
+    assert_eq!(event["level"], "INFO");
+    // The file's level: tower_http's per-request debug events are there.
+    server.logged("finished processing request").await;
+    server.stop().await;
+
+    // The environment wins over the file, for the format and for the level.
+    let server = Served::start_with(
+        &data,
+        &[("DOCBRIDGE_CONFIG", config), ("DOCBRIDGE_LOG_FORMAT", "text"), ("DOCBRIDGE_LOG", "warn")],
+    )
+    .await;
+    reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+    server.stop().await;
+    let log = std::fs::read_to_string(data.with_extension("stderr.log")).unwrap();
+    assert!(!log.contains("docbridge listening"), "DOCBRIDGE_LOG=warn hides info: {log}");
+    assert!(!log.contains("finished processing request"), "{log}");
+
+    let server = Served::start_with(&data, &[("DOCBRIDGE_LOG_FORMAT", "text")]).await;
+    let line = server.logged("docbridge listening").await;
+    assert!(serde_json::from_str::<Value>(&line).is_err(), "text: {line}");
+    // Standard error is a file here, not a terminal: no escape codes in it.
+    assert!(!server.log().contains('\u{1b}'), "ANSI colours written to a file: {:?}", server.log());
+    server.stop().await;
+
+    let bad = run(&data, &["serve"], &[("DOCBRIDGE_LOG__LEVEL", "info,docbridge=loud")]).await;
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("log.level"), "{}", String::from_utf8_lossy(&bad.stderr));
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_log_level_and_a_broken_file_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("docbridge.toml");
+    std::fs::write(&config, "[log]\nlevel = \"warn\"\n").unwrap();
+    let server = Served::start_with(&dir.path().join("data"), &[("DOCBRIDGE_CONFIG", config.to_str().unwrap())]).await;
+    reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+    assert!(!server.log().contains("docbridge listening"), "warn hides info: {}", server.log());
+
+    std::fs::write(&config, "[log]\nlevel = \"info,tower_http=debug\"\n").unwrap();
+    server.signal("-HUP");
+    server.logged("SIGHUP: configuration read again").await;
+    reqwest::get(format!("{}/openapi.json", server.base)).await.unwrap();
+    server.logged("/openapi.json").await;
+
+    // A file that no longer loads: one error line, the level stays, the server serves on.
+    std::fs::write(&config, "[log]\nlevel = \"info\"\nlevle = 1\n").unwrap();
+    server.signal("-HUP");
+    let line = server.logged("nothing reloaded").await;
+    assert!(line.contains("levle"), "names the unknown key: {line}");
+    reqwest::get(format!("{}/links/view", server.base)).await.unwrap();
+    server.logged("/links/view").await;
+    let (exit, _) = server.stop().await;
+    assert_eq!(exit.code(), Some(0));
+}
+
+#[tokio::test]
+async fn generate_assets_writes_the_man_pages_and_completions_packages_ship() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("assets");
+    let done = run(&dir.path().join("data"), &["generate-assets", out.to_str().unwrap()], &[]).await;
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let page = std::fs::read_to_string(out.join("man/docbridge.1")).unwrap();
+    assert!(page.contains("doctor") && page.contains("serve"), "the subcommands are in the page: {page}");
+    assert!(out.join("man/docbridge-serve.1").is_file(), "one page per subcommand");
+    assert!(!page.contains("generate-assets"), "the packagers' command stays hidden");
+    let bash = std::fs::read_to_string(out.join("completions/docbridge.bash")).unwrap();
+    assert!(bash.contains("doctor") && bash.contains("--data-dir"), "{bash}");
+    assert!(out.join("completions/_docbridge").is_file() && out.join("completions/docbridge.fish").is_file());
 }
