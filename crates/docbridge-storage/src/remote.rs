@@ -104,6 +104,9 @@ impl RemoteConfig {
     /// The operator for the store's root. Makes no request: a wrong address or credential shows
     /// at the first use (and in `/readyz`, `doctor`).
     pub fn operator(&self) -> Result<Operator> {
+        // Without OpenDAL's default features nothing installs its HTTP transport (reqwest);
+        // installing is idempotent, the first install wins.
+        opendal::install_default();
         let built = match self {
             #[cfg(feature = "webdav")]
             RemoteConfig::Webdav { endpoint, username, password } => {
@@ -141,7 +144,9 @@ impl RemoteConfig {
                 Operator::new(builder)
             }
         };
-        built.map_err(|e| invalid_config(&e.to_string()))
+        // Errors OpenDAL marks temporary (a connection the server closed under a pooled
+        // request, a 503) are retried a few times with backoff before they reach the caller.
+        built.map(|op| op.layer(opendal::layers::RetryLayer::new())).map_err(|e| invalid_config(&e.to_string()))
     }
 }
 
@@ -273,11 +278,11 @@ impl RemoteStorage {
         // An object store's prefix that another program wrote objects under, without a marker.
         if !self.capability.create_dir || !self.capability.rename {
             let mut lister = self.op.lister_with(&dir).limit(2).await.map_err(|e| convert(e, &path.as_string()))?;
-            while let Some(entry) = lister.next().await {
-                let entry = entry.map_err(|e| convert(e, &path.as_string()))?;
-                if entry.path() != dir {
-                    return Ok(Some(Found::Dir(None)));
-                }
+            if let Some(entry) = lister.next().await {
+                // The folder's own marker counts too: some stores (fake-gcs-server) answer no
+                // `stat` for a key ending in `/`.
+                entry.map_err(|e| convert(e, &path.as_string()))?;
+                return Ok(Some(Found::Dir(None)));
             }
         }
         Ok(None)
@@ -347,6 +352,9 @@ impl RemoteStorage {
         what: &str,
     ) -> Result<Metadata> {
         let mut written = 0u64;
+        // A store that takes an upload only in one request (OpenDAL's WebDAV service) gets the
+        // whole file at once: held in memory, a limit of this adapter (docs/storage.md).
+        let mut gathered: Option<Vec<bytes::Bytes>> = (!self.capability.write_can_multi).then(Vec::new);
         let failure = loop {
             match data.next().await {
                 Some(Ok(chunk)) => {
@@ -354,12 +362,21 @@ impl RemoteStorage {
                     if let Some(limit) = limit.filter(|&limit| written > limit) {
                         break StorageError::TooLarge { limit };
                     }
-                    if let Err(e) = writer.write(chunk).await {
+                    if let Some(gathered) = gathered.as_mut() {
+                        gathered.push(chunk);
+                    } else if let Err(e) = writer.write(chunk).await {
                         break convert(e, what);
                     }
                 }
                 Some(Err(e)) => break StorageError::SourceFailed(e),
-                None => match writer.close().await {
+                None => match async {
+                    if let Some(gathered) = gathered.take() {
+                        writer.write(opendal::Buffer::from(gathered)).await?;
+                    }
+                    writer.close().await
+                }
+                .await
+                {
                     Ok(meta) => return Ok(meta),
                     Err(e) => return Err(convert(e, what)),
                 },
@@ -568,6 +585,10 @@ impl Storage for RemoteStorage {
     async fn write(&self, path: &StoragePath, data: ByteStream, mode: WriteMode, limit: Option<u64>) -> Result<Entry> {
         let parent = path.parent().ok_or_else(|| StorageError::IsADirectory(path.as_string()))?;
         self.require_dir(&parent).await?;
+        if mode == WriteMode::CreateNew && matches!(self.find(path).await?, Some(Found::Dir(_))) {
+            // A conditional write does not see a folder (a prefix) of the same name.
+            return Err(StorageError::AlreadyExists(path.as_string()));
+        }
         match self.commit {
             Commit::Conditional => self.write_conditional(path, data, mode, limit).await?,
             Commit::Staged => self.write_staged(path, data, mode, limit).await?,
@@ -589,6 +610,9 @@ impl Storage for RemoteStorage {
     }
 
     async fn rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()> {
+        if from == to {
+            return Err(StorageError::AlreadyExists(to.as_string()));
+        }
         if Self::is_virtual_dir(from) || Self::is_virtual_dir(to) || to.starts_with(from) {
             return Err(StorageError::InvalidPath(format!("cannot move {from} to {to}")));
         }
