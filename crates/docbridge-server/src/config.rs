@@ -26,11 +26,11 @@ const SECRET_FILE_VARIABLES: &[&str] = &[
 
 /// Every storage kind an integration (and `[storage] kind`) may name: a folder, or a store
 /// configured in its `[storage.KIND]` table.
-pub const STORAGE_KINDS: &[&str] = &["fs", "s3", "webdav", "azblob", "gcs"];
+pub const STORAGE_KINDS: &[&str] = &["fs", "s3", "webdav", "azblob"];
 
 /// The kinds whose libraries are a folder or prefix in a store reached over the network
 /// (`docbridge_storage::RemoteStorage`).
-pub const REMOTE_KINDS: &[&str] = &["webdav", "azblob", "gcs"];
+pub const REMOTE_KINDS: &[&str] = &["webdav", "azblob"];
 
 /// The embedded defaults: the reference for every key.
 pub const DEFAULT_CONFIG: &str = include_str!("../default-config.toml");
@@ -149,7 +149,6 @@ pub struct StorageConfig {
     pub s3: S3Config,
     pub webdav: WebdavConfig,
     pub azblob: AzblobConfig,
-    pub gcs: GcsConfig,
 }
 
 /// The WebDAV server of `webdav` libraries (`[storage.webdav]`).
@@ -173,15 +172,6 @@ pub struct AzblobConfig {
     /// Its `Debug` is redacted.
     #[serde(deserialize_with = "secret_string")]
     pub account_key: secrecy::SecretString,
-}
-
-/// The Google Cloud Storage bucket of `gcs` libraries (`[storage.gcs]`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GcsConfig {
-    pub endpoint: String,
-    pub bucket: String,
-    pub credential_file: String,
 }
 
 /// The bucket of `s3` libraries (`[storage.s3]`).
@@ -439,8 +429,7 @@ impl Config {
                 if self.remote(kind).is_none() {
                     let (key, what) = match kind {
                         "webdav" => ("storage.webdav.endpoint", "an endpoint"),
-                        "azblob" => ("storage.azblob.container", "a container"),
-                        _ => ("storage.gcs.bucket", "a bucket"),
+                        _ => ("storage.azblob.container", "a container"),
                     };
                     return Err(ConfigError::Invalid {
                         key,
@@ -458,7 +447,6 @@ impl Config {
         for (key, endpoint) in [
             ("storage.webdav.endpoint", &self.storage.webdav.endpoint),
             ("storage.azblob.endpoint", &self.storage.azblob.endpoint),
-            ("storage.gcs.endpoint", &self.storage.gcs.endpoint),
         ] {
             if !endpoint.is_empty()
                 && url::Url::parse(endpoint).map_or(true, |u| !matches!(u.scheme(), "http" | "https"))
@@ -552,11 +540,6 @@ impl Config {
                 container: storage.azblob.container.clone(),
                 account_name: storage.azblob.account_name.clone(),
                 account_key: Secret::new(storage.azblob.account_key.expose_secret()),
-            }),
-            "gcs" if !storage.gcs.bucket.trim().is_empty() => Some(RemoteConfig::Gcs {
-                endpoint: storage.gcs.endpoint.clone(),
-                bucket: storage.gcs.bucket.clone(),
-                credential_file: storage.gcs.credential_file.clone(),
             }),
             _ => None,
         }

@@ -186,13 +186,12 @@ const ROLES: [(&str, &str); 3] =
     [("editor", "editor: read and write"), ("reader", "reader: read only"), ("deny", "deny: only registered users")];
 
 /// The storage kinds of the add form; the empty value follows the default integration.
-const STORAGE_CHOICES: [(&str, &str); 6] = [
+const STORAGE_CHOICES: [(&str, &str); 5] = [
     ("", "as the default integration"),
     ("fs", "a folder on this server"),
     ("s3", "S3 ([storage.s3])"),
     ("webdav", "WebDAV: Nextcloud, ownCloud ([storage.webdav])"),
     ("azblob", "Azure Blob Storage ([storage.azblob])"),
-    ("gcs", "Google Cloud Storage ([storage.gcs])"),
 ];
 
 pub fn new_integration(csrf: &str, form: &IntegrationForm, root_hint: &str) -> String {
