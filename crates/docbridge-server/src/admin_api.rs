@@ -168,7 +168,7 @@ struct NewIntegrationRequest {
     auth: Option<String>,
     root: Option<String>,
     slug: Option<String>,
-    /// One of [`STORAGE_KINDS`]; `fs` when left out.
+    /// One of [`crate::config::STORAGE_KINDS`] or `memory`; `fs` when left out.
     storage_kind: Option<String>,
     redirect_uris: Option<Vec<String>>,
     request_params: Option<Vec<String>>,
@@ -228,9 +228,6 @@ struct GrantRequest {
     folder: Option<String>,
 }
 
-/// The storage kinds an integration's library may have.
-const STORAGE_KINDS: &[&str] = &["fs", "s3", "memory"];
-
 async fn list_integrations(Authorized(admin): Authorized) -> Answer {
     ok(admin.list().await?)
 }
@@ -247,8 +244,11 @@ async fn add_integration(Authorized(admin): Authorized, Body(body): Body<NewInte
         AuthType::parse(&auth).ok_or_else(|| invalid("auth", format!("{auth:?} is not one of apikey, oauth2")))?;
     let root = required(body.root, "root")?;
     let storage_kind = body.storage_kind.unwrap_or_else(|| "fs".to_owned());
-    if !STORAGE_KINDS.contains(&storage_kind.as_str()) {
-        return Err(invalid("storage_kind", format!("{storage_kind:?} is not one of {}", STORAGE_KINDS.join(", "))));
+    if storage_kind != "memory" && !crate::config::STORAGE_KINDS.contains(&storage_kind.as_str()) {
+        return Err(invalid(
+            "storage_kind",
+            format!("{storage_kind:?} is not one of {}, memory", crate::config::STORAGE_KINDS.join(", ")),
+        ));
     }
     let default_role = match body.default_role {
         Some(role) => setup::parse_default_role(&role)?,

@@ -460,6 +460,7 @@ async fn add_integration(State(state): State<AppState>, AdminForm(admin, form): 
         slug: form.trimmed("slug").to_owned(),
         auth: form.trimmed("auth").to_owned(),
         root: form.trimmed("root").to_owned(),
+        storage: form.trimmed("storage").to_owned(),
         redirect_uris: form.get("redirect_uris").to_owned(),
         request_params: form.get("request_params").to_owned(),
         default_role: form.trimmed("default_role").to_owned(),
@@ -479,10 +480,21 @@ async fn add_integration_from(state: &AppState, admin: &Admin, form: &Form, valu
     let default_role = DefaultRole::parse(&values.default_role)
         .ok_or_else(|| refused("default_role: choose editor, reader or deny"))?;
     let slug = if values.slug.is_empty() { setup::slug_from_name(&values.name) } else { values.slug.clone() };
-    let (kind, root) = match (values.root.is_empty(), default_library(state, &slug).await?) {
-        (false, default) => (default.map(|(kind, _)| kind).unwrap_or_else(|| "fs".into()), values.root.clone()),
-        (true, Some(default)) => default,
-        (true, None) => return Err(refused("root: the documents folder is required")),
+    if !values.storage.is_empty() && !crate::config::STORAGE_KINDS.contains(&values.storage.as_str()) {
+        return Err(refused(&format!("storage: {:?} is not a storage kind", values.storage)));
+    }
+    let default = default_library(state, &slug).await?;
+    let kind = match (&default, values.storage.as_str()) {
+        (_, chosen) if !chosen.is_empty() => chosen.to_owned(),
+        (Some((kind, _)), _) => kind.clone(),
+        (None, _) => "fs".to_owned(),
+    };
+    let (kind, root) = match (values.root.is_empty(), default) {
+        (false, _) => (kind, values.root.clone()),
+        (true, Some((default_kind, root))) if default_kind == kind => (kind, root),
+        // A store's folder or prefix is named after the slug, as the CLI does.
+        (true, _) if kind != "fs" => (kind, slug.clone()),
+        (true, _) => return Err(refused("root: the documents folder is required")),
     };
     docbridge_registry::validate_slug(&slug)?;
     // Before the folder is made: a refused root must not leave one behind.

@@ -155,6 +155,8 @@ pub struct IntegrationForm {
     pub slug: String,
     pub auth: String,
     pub root: String,
+    /// The storage kind; empty: the default integration's.
+    pub storage: String,
     pub redirect_uris: String,
     pub request_params: String,
     pub default_role: String,
@@ -167,8 +169,18 @@ struct NewIntegration<'a> {
     form: &'a IntegrationForm,
     root_hint: &'a str,
     auth_choices: Vec<Choice>,
+    storage_choices: Vec<Choice>,
     role_choices: Vec<Choice>,
 }
+
+/// The storage kinds of the add form; the empty value follows the default integration.
+const STORAGE_CHOICES: [(&str, &str); 5] = [
+    ("", "as the default integration"),
+    ("fs", "a folder on this server"),
+    ("s3", "S3 ([storage.s3])"),
+    ("webdav", "WebDAV: Nextcloud, ownCloud ([storage.webdav])"),
+    ("azblob", "Azure Blob Storage ([storage.azblob])"),
+];
 
 pub fn new_integration(csrf: &str, form: &IntegrationForm, root_hint: &str) -> Fragment {
     let role = if form.default_role.is_empty() { "editor" } else { &form.default_role };
@@ -177,6 +189,7 @@ pub fn new_integration(csrf: &str, form: &IntegrationForm, root_hint: &str) -> F
         form,
         root_hint,
         auth_choices: choices([("apikey", "ApiKey"), ("oauth2", "OAuth2")], &form.auth),
+        storage_choices: choices(STORAGE_CHOICES, &form.storage),
         role_choices: role_choices(role),
     })
 }
