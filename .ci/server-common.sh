@@ -22,6 +22,10 @@ CI_CACHE="${DOCBRIDGE_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/docbridge-ci}"
 
 log() { echo "$NAME.sh: $*" >&2; }
 
+# A failing step under `set -e` would otherwise end the script without a word.
+set -o errtrace
+trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
+
 port_in_use() {
     # A refused connection means nobody listens; the subshell keeps the descriptor local.
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null

@@ -86,7 +86,10 @@ write_apache_config() {
     local password="$1"
     local user_lines=""
     mkdir -p "$SRVTMP/apache-data" "$SRVTMP/apache-run" "$SRVTMP/apache-lock"
-    htpasswd -b -c -B "$SRVTMP/htpasswd" "$USERNAME" "$password" 2>/dev/null
+    htpasswd -b -c -B "$SRVTMP/htpasswd" "$USERNAME" "$password" >/dev/null 2>"$SRVTMP/htpasswd.log" || {
+        cat "$SRVTMP/htpasswd.log" >&2
+        exit 1
+    }
     if [[ "$(id -u)" == 0 ]]; then
         # Apache's children drop to www-data: they write the share and the lock database and
         # read the password file; the folder above them only lets them through.
@@ -145,7 +148,8 @@ EOF
 
 start() {
     WSGIDAV_VENV="$(pip_venv venv-wsgidav wsgidav cheroot)"
-    apt_ensure "$APACHE" apache2 apache2-utils
+    apt_ensure "$APACHE" apache2
+    apt_ensure htpasswd apache2-utils
     if [[ -d "$SRVTMP" ]]; then
         log "servers from a previous start are in $SRVTMP; stopping them first"
         stop
