@@ -138,9 +138,20 @@ pub fn docbridge_command(binary: &Path, data_dir: &Path) -> Command {
 }
 
 pub fn start_docbridge(binary: &Path, data_dir: &Path, log: &Path) -> anyhow::Result<Docbridge> {
+    start_docbridge_with_env(binary, data_dir, log, &[])
+}
+
+/// [`start_docbridge`] with more configuration as `DOCBRIDGE_*` variables (a storage backend's).
+pub fn start_docbridge_with_env(
+    binary: &Path,
+    data_dir: &Path,
+    log: &Path,
+    env: &[(String, String)],
+) -> anyhow::Result<Docbridge> {
     let port = free_port()?;
     let addr = local(port);
     let mut command = docbridge_command(binary, data_dir);
+    command.envs(env.iter().map(|(k, v)| (k, v)));
     command.args(["serve", "--listen", &addr.to_string()]).stdout(Stdio::piped()).stderr(fs::File::create(log)?);
     let started = Instant::now();
     let mut proc = Proc::spawn("docbridge", &mut command)?;
