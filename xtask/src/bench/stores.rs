@@ -275,7 +275,8 @@ fn peer_rows(backend: &Backend, peer: &Peer, ours: anyhow::Result<Ours>, options
             ),
         ],
         Err(e) => {
-            let mut failed = Row::failed(&format!("{list_work}; {download_work}"), &e);
+            let work = format!("{}: /files of {items} items and /download of a 64 MiB file", backend.label);
+            let mut failed = Row::failed(&work, &e);
             failed.peer = format!("{peer_list}; {peer_download}; {seed}");
             vec![failed]
         }
