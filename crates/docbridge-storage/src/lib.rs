@@ -1,11 +1,14 @@
-//! Storage adapters: one trait over the places documents live (filesystem, memory, S3).
+//! Storage adapters: one trait over the places documents live (filesystem, memory, S3, WebDAV,
+//! Azure Blob, Google Cloud Storage).
 //!
 //! Adapters know nothing of IDs, users or HTTP. They address items by [`StoragePath`], a path
 //! relative to the library root that cannot express `..`, an absolute path or a separator inside
 //! a name, so no adapter can be asked to reach outside its root.
 //!
 //! Adapters: [`FsStorage`] (a folder on disk; Unix only), [`MemoryStorage`] and, with the
-//! default feature `s3`, [`S3Storage`] (a key prefix in an S3 bucket). With the
+//! default feature `s3`, [`S3Storage`] (a key prefix in an S3 bucket), and with the features
+//! `webdav`, `azblob` and `gcs`, [`RemoteStorage`] (one adapter over Apache OpenDAL for
+//! a folder or prefix in those stores). With the
 //! `test-kit` feature, [`suite`] holds the conformance tests that every adapter must pass
 //! ([`storage_conformance_tests!`]) and helpers for tests that use storage.
 
@@ -13,6 +16,8 @@
 mod fs;
 mod memory;
 mod path;
+#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
+pub mod remote;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "test-kit")]
@@ -22,6 +27,8 @@ pub mod suite;
 pub use fs::{FsStorage, TEMP_DIR, TEMP_GRACE};
 pub use memory::MemoryStorage;
 pub use path::{INTERNAL_DIR, StoragePath};
+#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
+pub use remote::{RemoteConfig, RemoteStorage, Secret};
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Options, S3Secret, S3Storage};
 
