@@ -202,8 +202,11 @@ async fn add_integration(Authorized(admin): Authorized, body: Bytes) -> Answer {
         AuthType::parse(&auth).ok_or_else(|| invalid("auth", format!("{auth:?} is not one of apikey, oauth2")))?;
     let root = required(&map, "root")?;
     let storage_kind = string(&map, "storage_kind")?.unwrap_or_else(|| "fs".to_owned());
-    if !["fs", "s3", "memory"].contains(&storage_kind.as_str()) {
-        return Err(invalid("storage_kind", format!("{storage_kind:?} is not one of fs, s3, memory")));
+    if storage_kind != "memory" && !crate::config::STORAGE_KINDS.contains(&storage_kind.as_str()) {
+        return Err(invalid(
+            "storage_kind",
+            format!("{storage_kind:?} is not one of {}, memory", crate::config::STORAGE_KINDS.join(", ")),
+        ));
     }
     let default_role = match string(&map, "default_role")? {
         Some(role) => setup::parse_default_role(&role)?,

@@ -510,6 +510,7 @@ async fn add_integration(
         slug: form.trimmed("slug").to_owned(),
         auth: form.trimmed("auth").to_owned(),
         root: form.trimmed("root").to_owned(),
+        storage: form.trimmed("storage").to_owned(),
         redirect_uris: form.get("redirect_uris").to_owned(),
         request_params: form.get("request_params").to_owned(),
         default_role: form.trimmed("default_role").to_owned(),
@@ -534,13 +535,25 @@ async fn add_integration(
         return again(StatusCode::BAD_REQUEST, "default_role: choose editor, reader or deny".into());
     };
     let slug = if values.slug.is_empty() { setup::slug_from_name(&values.name) } else { values.slug.clone() };
+    if !values.storage.is_empty() && !crate::config::STORAGE_KINDS.contains(&values.storage.as_str()) {
+        return again(StatusCode::BAD_REQUEST, format!("storage: {:?} is not a storage kind", values.storage));
+    }
     let (kind, root) = match default_library(&state, &slug).await {
         Err(e) => return server_error(e),
-        Ok(default) => match (values.root.is_empty(), default) {
-            (false, default) => (default.map(|(kind, _)| kind).unwrap_or_else(|| "fs".into()), values.root.clone()),
-            (true, Some(default)) => default,
-            (true, None) => return again(StatusCode::BAD_REQUEST, "root: the documents folder is required".into()),
-        },
+        Ok(default) => {
+            let kind = match (&default, values.storage.as_str()) {
+                (_, chosen) if !chosen.is_empty() => chosen.to_owned(),
+                (Some((kind, _)), _) => kind.clone(),
+                (None, _) => "fs".to_owned(),
+            };
+            match (values.root.is_empty(), default) {
+                (false, _) => (kind, values.root.clone()),
+                (true, Some((default_kind, root))) if default_kind == kind => (kind, root),
+                // A store's folder or prefix is named after the slug, as the CLI does.
+                (true, _) if kind != "fs" => (kind, slug.clone()),
+                (true, _) => return again(StatusCode::BAD_REQUEST, "root: the documents folder is required".into()),
+            }
+        }
     };
     if let Err(e) = docbridge_registry::validate_slug(&slug) {
         return again(StatusCode::BAD_REQUEST, e.to_string());

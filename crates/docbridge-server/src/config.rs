@@ -16,8 +16,21 @@ const NOT_CONFIG_KEYS: &[&str] = &["DOCBRIDGE_LOG", "DOCBRIDGE_LOG_FORMAT", "DOC
 /// container secrets), so that they need not sit in the environment or the configuration file.
 /// A fixed list rather than any `*_FILE` variable: keys such as a future `key_file` would
 /// otherwise be ambiguous.
-const SECRET_FILE_VARIABLES: &[&str] =
-    &["DOCBRIDGE_ADMIN__TOKEN", "DOCBRIDGE_STORAGE__S3__SECRET_ACCESS_KEY", "DOCBRIDGE_DATABASE__URL"];
+const SECRET_FILE_VARIABLES: &[&str] = &[
+    "DOCBRIDGE_ADMIN__TOKEN",
+    "DOCBRIDGE_STORAGE__S3__SECRET_ACCESS_KEY",
+    "DOCBRIDGE_STORAGE__WEBDAV__PASSWORD",
+    "DOCBRIDGE_STORAGE__AZBLOB__ACCOUNT_KEY",
+    "DOCBRIDGE_DATABASE__URL",
+];
+
+/// Every storage kind an integration (and `[storage] kind`) may name: a folder, or a store
+/// configured in its `[storage.KIND]` table.
+pub const STORAGE_KINDS: &[&str] = &["fs", "s3", "webdav", "azblob", "gcs"];
+
+/// The kinds whose libraries are a folder or prefix in a store reached over the network
+/// (`docbridge_storage::RemoteStorage`).
+pub const REMOTE_KINDS: &[&str] = &["webdav", "azblob", "gcs"];
 
 /// The embedded defaults: the reference for every key.
 pub const DEFAULT_CONFIG: &str = include_str!("../default-config.toml");
@@ -128,12 +141,47 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// `fs` or `s3`: what the default integration uses (C24).
+    /// One of [`STORAGE_KINDS`]: what the default integration uses (C24).
     pub kind: String,
     pub root: String,
     /// When set, every folder library must be inside this folder (`roots.rs`).
     pub roots_under: String,
     pub s3: S3Config,
+    pub webdav: WebdavConfig,
+    pub azblob: AzblobConfig,
+    pub gcs: GcsConfig,
+}
+
+/// The WebDAV server of `webdav` libraries (`[storage.webdav]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebdavConfig {
+    pub endpoint: String,
+    pub username: String,
+    /// Its `Debug` is redacted.
+    #[serde(deserialize_with = "secret_string")]
+    pub password: secrecy::SecretString,
+}
+
+/// The Azure Blob container of `azblob` libraries (`[storage.azblob]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzblobConfig {
+    pub endpoint: String,
+    pub container: String,
+    pub account_name: String,
+    /// Its `Debug` is redacted.
+    #[serde(deserialize_with = "secret_string")]
+    pub account_key: secrecy::SecretString,
+}
+
+/// The Google Cloud Storage bucket of `gcs` libraries (`[storage.gcs]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcsConfig {
+    pub endpoint: String,
+    pub bucket: String,
+    pub credential_file: String,
 }
 
 /// The bucket of `s3` libraries (`[storage.s3]`).
@@ -305,6 +353,8 @@ fn variable_key(variable: &str) -> &'static str {
     match variable {
         "DOCBRIDGE_ADMIN__TOKEN" => "admin.token",
         "DOCBRIDGE_STORAGE__S3__SECRET_ACCESS_KEY" => "storage.s3.secret_access_key",
+        "DOCBRIDGE_STORAGE__WEBDAV__PASSWORD" => "storage.webdav.password",
+        "DOCBRIDGE_STORAGE__AZBLOB__ACCOUNT_KEY" => "storage.azblob.account_key",
         _ => "database.url",
     }
 }
@@ -385,11 +435,35 @@ impl Config {
                 });
             }
             "s3" => {}
+            kind if REMOTE_KINDS.contains(&kind) => {
+                if self.remote(kind).is_none() {
+                    let (key, what) = match kind {
+                        "webdav" => ("storage.webdav.endpoint", "an endpoint"),
+                        "azblob" => ("storage.azblob.container", "a container"),
+                        _ => ("storage.gcs.bucket", "a bucket"),
+                    };
+                    return Err(ConfigError::Invalid {
+                        key,
+                        reason: format!("is required when storage.kind is {kind:?} (it needs {what})"),
+                    });
+                }
+            }
             other => {
                 return Err(ConfigError::Invalid {
                     key: "storage.kind",
-                    reason: format!("{other:?} is not one of fs, s3"),
+                    reason: format!("{other:?} is not one of {}", STORAGE_KINDS.join(", ")),
                 });
+            }
+        }
+        for (key, endpoint) in [
+            ("storage.webdav.endpoint", &self.storage.webdav.endpoint),
+            ("storage.azblob.endpoint", &self.storage.azblob.endpoint),
+            ("storage.gcs.endpoint", &self.storage.gcs.endpoint),
+        ] {
+            if !endpoint.is_empty()
+                && url::Url::parse(endpoint).map_or(true, |u| !matches!(u.scheme(), "http" | "https"))
+            {
+                return Err(ConfigError::Invalid { key, reason: format!("{endpoint:?} is not an http or https URL") });
             }
         }
         if !self.storage.s3.endpoint.is_empty() {
@@ -450,6 +524,42 @@ impl Config {
     pub fn s3_root(&self) -> String {
         let root = self.storage.root.trim_matches('/');
         if root.is_empty() { "documents".to_owned() } else { root.to_owned() }
+    }
+
+    /// The default integration's root (folder or prefix) when `storage.kind` is a remote kind.
+    pub fn remote_root(&self) -> String {
+        self.s3_root()
+    }
+
+    /// The adapter's view of `[storage.KIND]` for a remote kind ([`REMOTE_KINDS`]); `None` when
+    /// that store is not configured (no endpoint, container or bucket) or the kind is unknown.
+    pub fn remote(&self, kind: &str) -> Option<docbridge_storage::RemoteConfig> {
+        use docbridge_storage::{RemoteConfig, Secret};
+        use secrecy::ExposeSecret;
+        let storage = &self.storage;
+        match kind {
+            "webdav" if !storage.webdav.endpoint.trim().is_empty() => Some(RemoteConfig::Webdav {
+                endpoint: storage.webdav.endpoint.clone(),
+                username: storage.webdav.username.clone(),
+                password: Secret::new(storage.webdav.password.expose_secret()),
+            }),
+            "azblob" if !storage.azblob.container.trim().is_empty() => Some(RemoteConfig::Azblob {
+                endpoint: if storage.azblob.endpoint.is_empty() {
+                    format!("https://{}.blob.core.windows.net", storage.azblob.account_name)
+                } else {
+                    storage.azblob.endpoint.clone()
+                },
+                container: storage.azblob.container.clone(),
+                account_name: storage.azblob.account_name.clone(),
+                account_key: Secret::new(storage.azblob.account_key.expose_secret()),
+            }),
+            "gcs" if !storage.gcs.bucket.trim().is_empty() => Some(RemoteConfig::Gcs {
+                endpoint: storage.gcs.endpoint.clone(),
+                bucket: storage.gcs.bucket.clone(),
+                credential_file: storage.gcs.credential_file.clone(),
+            }),
+            _ => None,
+        }
     }
 
     /// The adapter's view of `[storage.s3]`; `None` when no bucket is configured.

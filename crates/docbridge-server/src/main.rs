@@ -145,6 +145,16 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
     // With S3 nothing is made on this disk: the library is a prefix in the bucket (C24).
     let default_library = if config.storage.kind == "s3" {
         setup::DefaultLibrary::S3(config.s3_root())
+    } else if let Some(remote) = config.remote(&config.storage.kind) {
+        // A store's folder or prefix; a WebDAV server writes only into folders that exist.
+        let root = config.remote_root();
+        docbridge_storage::RemoteStorage::connect(&remote)
+            .and_then(|store| store.within(&root))
+            .context("cannot configure the store of [storage] kind")?
+            .create_root()
+            .await
+            .with_context(|| format!("cannot create the library {root} in {}", config.storage.kind))?;
+        setup::DefaultLibrary::Store { kind: remote.kind(), root }
     } else {
         let root = config.storage_root(data_dir);
         docbridge_server::data_dir::create_private_dir(&root)
@@ -163,6 +173,7 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
         say!("  ApiKey:              {}", credentials.api_key.unwrap_or_default());
         match &default_library {
             setup::DefaultLibrary::Fs(_) => say!("  Documents folder:    {}", credentials.root),
+            setup::DefaultLibrary::Store { kind, root } => say!("  Documents:           {root} in the {kind} store"),
             setup::DefaultLibrary::S3(_) => {
                 let prefix = config.storage.s3.prefix.trim_matches('/');
                 let at =
@@ -193,7 +204,7 @@ async fn serve(data_dir: &std::path::Path, config: Config) -> anyhow::Result<Exi
         trusted_proxies: config.http.trusted_proxies()?,
         timeouts: config.http.timeouts(),
     };
-    let storage = BuiltinStorage::for_config(&config).context("cannot configure the S3 bucket ([storage.s3])")?;
+    let storage = BuiltinStorage::for_config(&config).context("cannot configure the stores of [storage]")?;
     // Libraries in forbidden places (the data directory, another library; issue #13 finding 10)
     // registered before these rules, or by hand, are not served; the others are.
     let roots = config.root_policy(data_dir);

@@ -95,7 +95,7 @@ impl RootPolicy {
         all.sort_by_key(|i| i.id);
         let mut refused = HashMap::new();
         for (n, integration) in all.iter().enumerate() {
-            if !matches!(integration.storage_kind.as_str(), "fs" | "s3") {
+            if integration.storage_kind == "memory" {
                 continue;
             }
             let earlier: Vec<Integration> = all[..n].iter().filter(|i| !refused.contains_key(&i.id)).cloned().collect();
@@ -110,7 +110,7 @@ impl RootPolicy {
 }
 
 /// Whether one root holds the other (or they are the same): folders after resolving links,
-/// S3 prefixes by their `/`-separated segments.
+/// S3 prefixes and the remote stores' folders and prefixes by their `/`-separated segments.
 fn overlap(kind: &str, a: &str, b: &str) -> bool {
     if kind == "fs" {
         let (Ok(a), Ok(b)) = (resolved(Path::new(a)), resolved(Path::new(b))) else { return false };

@@ -149,6 +149,8 @@ pub enum DefaultLibrary {
     Fs(PathBuf),
     /// A prefix in the configured bucket (below `[storage.s3] prefix`).
     S3(String),
+    /// A folder or prefix in the store of a remote kind (`webdav`, `azblob`, `gcs`).
+    Store { kind: &'static str, root: String },
 }
 
 /// On a registry with no integration at all, registers `default` over the folder `root` (C2)
@@ -174,6 +176,7 @@ pub async fn ensure_default_library(
     let (kind, root) = match library {
         DefaultLibrary::Fs(folder) => ("fs", folder.display().to_string()),
         DefaultLibrary::S3(prefix) => ("s3", prefix.clone()),
+        DefaultLibrary::Store { kind, root } => (*kind, root.clone()),
     };
     let request = AddIntegration {
         name: "Default".into(),

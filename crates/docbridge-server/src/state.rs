@@ -7,7 +7,9 @@ use std::sync::{Arc, RwLock};
 use docbridge_auth::LinkSigner;
 use docbridge_documents::{Library, LibrarySettings};
 use docbridge_registry::{Integration, Registry};
-use docbridge_storage::{FsStorage, MemoryStorage, S3Config, S3Options, S3Storage, Storage, StorageError};
+use docbridge_storage::{
+    FsStorage, MemoryStorage, RemoteConfig, RemoteStorage, S3Config, S3Options, S3Storage, Storage, StorageError,
+};
 
 /// Opens the storage an integration's record names. docbridge's own opens `fs` (a folder)
 /// and `memory` libraries; a program that embeds docbridge passes its own to serve any store.
@@ -17,13 +19,18 @@ pub trait StorageFactory: Send + Sync + 'static {
 
 /// The built-in adapters: `fs` with `storage_root` as folder, `memory` (kept for the process's
 /// life, one per integration), and `s3` with `storage_root` as prefix in the configured bucket
-/// (below `[storage.s3] prefix`), once [`BuiltinStorage::with_s3`] has named the bucket.
+/// (below `[storage.s3] prefix`), once [`BuiltinStorage::with_s3`] has named the bucket, and
+/// `webdav`, `azblob` and `gcs` with `storage_root` as folder or prefix in the store that
+/// [`BuiltinStorage::with_remote`] configured.
 #[derive(Default)]
 pub struct BuiltinStorage {
     memory: RwLock<HashMap<i64, Arc<MemoryStorage>>>,
     /// The bucket, at the configured prefix: every `s3` library is a prefix below it, sharing
     /// its connection pool.
     s3: Option<S3Storage>,
+    /// The stores of the remote kinds, at their roots, by kind: each library is a folder or
+    /// prefix below one, sharing its connections.
+    remotes: HashMap<&'static str, RemoteStorage>,
 }
 
 impl BuiltinStorage {
@@ -31,16 +38,29 @@ impl BuiltinStorage {
     /// libraries open in it. The server and the maintenance commands both start here, so that
     /// they see the same libraries.
     pub fn for_config(config: &crate::config::Config) -> Result<Self, StorageError> {
-        match config.s3() {
-            Some(s3) => Self::with_s3(&s3),
-            None => Ok(Self::default()),
+        let mut storage = match config.s3() {
+            Some(s3) => Self::with_s3(&s3)?,
+            None => Self::default(),
+        };
+        for kind in crate::config::REMOTE_KINDS {
+            if let Some(remote) = config.remote(kind) {
+                storage = storage.with_remote(&remote)?;
+            }
         }
+        Ok(storage)
+    }
+
+    /// These adapters, and `remote.kind()` libraries in the store `remote` names. Makes no
+    /// request.
+    pub fn with_remote(mut self, remote: &RemoteConfig) -> Result<Self, StorageError> {
+        self.remotes.insert(remote.kind(), RemoteStorage::connect(remote)?);
+        Ok(self)
     }
 
     /// Built-in adapters that also open `s3` libraries in the bucket `config` names. Makes no
     /// request: a wrong endpoint or key shows at the first use (and in `/readyz`).
     pub fn with_s3(config: &S3Config) -> Result<Self, StorageError> {
-        Ok(BuiltinStorage { memory: RwLock::default(), s3: Some(S3Storage::connect(config, S3Options::default())?) })
+        Ok(BuiltinStorage { s3: Some(S3Storage::connect(config, S3Options::default())?), ..Self::default() })
     }
 }
 
@@ -52,6 +72,13 @@ impl StorageFactory for BuiltinStorage {
                 Some(bucket) => Ok(Arc::new(bucket.within(&integration.storage_root)?)),
                 None => Err(StorageError::Io(std::io::Error::other(format!(
                     "integration {} is stored in S3 but no bucket is configured ([storage.s3] bucket)",
+                    integration.slug
+                )))),
+            },
+            kind if crate::config::REMOTE_KINDS.contains(&kind) => match self.remotes.get(kind) {
+                Some(store) => Ok(Arc::new(store.within(&integration.storage_root)?)),
+                None => Err(StorageError::Io(std::io::Error::other(format!(
+                    "integration {} is stored in {kind} but no {kind} store is configured ([storage.{kind}])",
                     integration.slug
                 )))),
             },

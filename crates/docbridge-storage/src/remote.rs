@@ -188,7 +188,7 @@ impl RemoteStorage {
 
     /// A library at the root of any operator (another OpenDAL service, or one with layers).
     pub fn from_operator(op: Operator, kind: &'static str) -> Self {
-        let capability = op.info().full_capability();
+        let capability = op.info().capability();
         let conditional = capability.write_with_if_not_exists
             && (capability.write_with_if_match || capability.write_with_if_version_match);
         RemoteStorage {
@@ -619,7 +619,11 @@ impl Storage for RemoteStorage {
                         }
                     }
                 }
-                self.op.remove_all(&self.dir_key(from)).await.map_err(|e| convert(e, &from.as_string()))
+                self.op
+                    .delete_with(&self.dir_key(from))
+                    .recursive(true)
+                    .await
+                    .map_err(|e| convert(e, &from.as_string()))
             }
         }
     }
@@ -633,9 +637,12 @@ impl Storage for RemoteStorage {
             Some(Found::File(_)) => {
                 self.op.delete(&self.file_key(path)).await.map_err(|e| convert(e, &path.as_string()))
             }
-            Some(Found::Dir(_)) => {
-                self.op.remove_all(&self.dir_key(path)).await.map_err(|e| convert(e, &path.as_string()))
-            }
+            Some(Found::Dir(_)) => self
+                .op
+                .delete_with(&self.dir_key(path))
+                .recursive(true)
+                .await
+                .map_err(|e| convert(e, &path.as_string())),
         }
     }
 

@@ -31,7 +31,7 @@ mod remote {
             // The test's runtime is ending: a runtime of its own does the removal.
             let _ = std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-                let _ = runtime.block_on(op.remove_all(&root));
+                let _ = runtime.block_on(async { op.delete_with(&root).recursive(true).await });
             })
             .join();
         }

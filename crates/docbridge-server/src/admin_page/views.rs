@@ -158,6 +158,8 @@ pub struct IntegrationForm {
     pub slug: String,
     pub auth: String,
     pub root: String,
+    /// The storage kind; empty: the default integration's.
+    pub storage: String,
     pub redirect_uris: String,
     pub request_params: String,
     pub default_role: String,
@@ -183,12 +185,23 @@ fn select(name: &str, options: &[(&str, &str)], selected: &str) -> String {
 const ROLES: [(&str, &str); 3] =
     [("editor", "editor: read and write"), ("reader", "reader: read only"), ("deny", "deny: only registered users")];
 
+/// The storage kinds of the add form; the empty value follows the default integration.
+const STORAGE_CHOICES: [(&str, &str); 6] = [
+    ("", "as the default integration"),
+    ("fs", "a folder on this server"),
+    ("s3", "S3 ([storage.s3])"),
+    ("webdav", "WebDAV: Nextcloud, ownCloud ([storage.webdav])"),
+    ("azblob", "Azure Blob Storage ([storage.azblob])"),
+    ("gcs", "Google Cloud Storage ([storage.gcs])"),
+];
+
 pub fn new_integration(csrf: &str, form: &IntegrationForm, root_hint: &str) -> String {
     format!(
         "<h1>Add an integration</h1><form method=\"post\" action=\"/admin/integrations\">{}\
          <label for=\"name\">Name <span class=\"hint\">(what Workfront shows)</span></label><input type=\"text\" id=\"name\" name=\"name\" required value=\"{}\">\
          <label for=\"slug\">Slug <span class=\"hint\">(part of the Base API URL; empty: from the name)</span></label><input type=\"text\" id=\"slug\" name=\"slug\" value=\"{}\" pattern=\"[a-z0-9][a-z0-9-]*\">\
          <label for=\"auth\">Authentication type</label>{}\
+         <label for=\"storage\">Where the documents live</label>{}\
          <label for=\"root\">Documents folder <span class=\"hint\">(empty: {})</span></label><input type=\"text\" id=\"root\" name=\"root\" value=\"{}\">\
          <label for=\"redirect_uris\">Workfront Redirect URI <span class=\"hint\">(OAuth2: copy it from Workfront's form; one per line)</span></label><textarea id=\"redirect_uris\" name=\"redirect_uris\">{}</textarea>\
          <label for=\"request_params\">Request parameters <span class=\"hint\">(key=value, one per line)</span></label><textarea id=\"request_params\" name=\"request_params\">{}</textarea>\
@@ -198,6 +211,7 @@ pub fn new_integration(csrf: &str, form: &IntegrationForm, root_hint: &str) -> S
         escape(&form.name),
         escape(&form.slug),
         select("auth", &[("apikey", "ApiKey"), ("oauth2", "OAuth2")], &form.auth),
+        select("storage", &STORAGE_CHOICES, &form.storage),
         escape(root_hint),
         escape(&form.root),
         escape(&form.redirect_uris),

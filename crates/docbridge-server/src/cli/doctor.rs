@@ -174,6 +174,12 @@ fn check_config_secrets(report: &mut Report, file: &Path) {
         if !from_file.storage.s3.secret_access_key.expose_secret().is_empty() {
             secrets.push("storage.s3.secret_access_key");
         }
+        if !from_file.storage.webdav.password.expose_secret().is_empty() {
+            secrets.push("storage.webdav.password");
+        }
+        if !from_file.storage.azblob.account_key.expose_secret().is_empty() {
+            secrets.push("storage.azblob.account_key");
+        }
         if url::Url::parse(&from_file.database.url).is_ok_and(|u| u.password().is_some()) {
             secrets.push("the password in database.url");
         }
@@ -182,7 +188,7 @@ fn check_config_secrets(report: &mut Report, file: &Path) {
                 "configuration",
                 format!("{} (mode {mode:04o}) is readable by every user and holds {}", file.display(), secrets.join(", ")),
                 format!(
-                    "chmod 640 {} and give it the service's group, or move the secrets to DOCBRIDGE_ADMIN__TOKEN_FILE, DOCBRIDGE_STORAGE__S3__SECRET_ACCESS_KEY_FILE or DOCBRIDGE_DATABASE__URL_FILE (systemd credentials)",
+                    "chmod 640 {} and give it the service's group, or move the secrets to DOCBRIDGE_ADMIN__TOKEN_FILE, DOCBRIDGE_STORAGE__S3__SECRET_ACCESS_KEY_FILE, DOCBRIDGE_STORAGE__WEBDAV__PASSWORD_FILE, DOCBRIDGE_STORAGE__AZBLOB__ACCOUNT_KEY_FILE or DOCBRIDGE_DATABASE__URL_FILE (systemd credentials)",
                     file.display()
                 ),
             );
@@ -382,8 +388,8 @@ async fn check_storage(report: &mut Report, registry: &Registry, config: &Config
         Err(e) => {
             report.fail(
                 "storage",
-                format!("[storage.s3]: {e}"),
-                "correct [storage.s3] endpoint, region, bucket and credentials",
+                format!("[storage]: {e}"),
+                "correct the endpoint, bucket or container and credentials of the [storage.*] table named",
             );
             return;
         }
@@ -391,6 +397,13 @@ async fn check_storage(report: &mut Report, registry: &Registry, config: &Config
     for integration in &enabled {
         let fix = match integration.storage_kind.as_str() {
             "s3" => "check [storage.s3] endpoint, bucket and credentials, and that the bucket exists".to_owned(),
+            "webdav" => format!(
+                "check [storage.webdav] endpoint, username and password, and that the folder {} exists there",
+                integration.storage_root
+            ),
+            "azblob" => "check [storage.azblob] endpoint, account_name and account_key, and that the container exists"
+                .to_owned(),
+            "gcs" => "check [storage.gcs] endpoint and credential_file, and that the bucket exists".to_owned(),
             _ => format!(
                 "create the folder {} (owned by the user docbridge runs as), or move the documents back there",
                 integration.storage_root

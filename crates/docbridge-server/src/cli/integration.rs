@@ -44,12 +44,14 @@ pub enum IntegrationCommand {
         #[arg(long)]
         slug: Option<String>,
         /// The folder this integration serves (default: <data-dir>/libraries/<slug>); with
-        /// `--storage s3`, its key prefix below `[storage.s3] prefix` (default: the slug).
+        /// `--storage s3`, its key prefix below `[storage.s3] prefix`; with `webdav`, `azblob`
+        /// or `gcs`, its folder or prefix in that store (default: the slug).
         #[arg(long)]
         root: Option<String>,
-        /// Where its documents live: `fs` (a folder) or `s3` (the bucket of `[storage.s3]`).
+        /// Where its documents live: `fs` (a folder), `s3` (the bucket of `[storage.s3]`),
+        /// `webdav`, `azblob` or `gcs` (the store of `[storage.webdav]`, ...).
         /// Default: `[storage] kind`.
-        #[arg(long, value_parser = ["fs", "s3"])]
+        #[arg(long, value_parser = docbridge_server::config::STORAGE_KINDS.to_vec())]
         storage: Option<String>,
         /// Workfront's Redirect URI (OAuth2; repeatable).
         #[arg(long = "redirect-uri")]
@@ -282,6 +284,12 @@ pub async fn run(data_dir: &Path, config: &Config, command: IntegrationCommand) 
                     "storage: s3 needs a bucket: set [storage.s3] bucket (and its endpoint and credentials) in the configuration"
                 );
             }
+            let remote = docbridge_server::config::REMOTE_KINDS.contains(&storage.as_str());
+            if remote && config.remote(&storage).is_none() {
+                anyhow::bail!(
+                    "storage: {storage} needs its store: set [storage.{storage}] (endpoint, container or bucket, and credentials) in the configuration"
+                );
+            }
             let auth = AuthType::parse(&auth).unwrap_or(AuthType::ApiKey);
             let default_role = setup::parse_default_role(&default_role)?;
             let mut secrets = BTreeMap::new();
@@ -292,8 +300,8 @@ pub async fn run(data_dir: &Path, config: &Config, command: IntegrationCommand) 
             // A folder of its own beside the default library, never inside it: nested, the
             // default integration's callers would see this one's documents.
             let root = match storage.as_str() {
-                "s3" => root.unwrap_or_else(|| slug.clone()),
-                _ => root.unwrap_or_else(|| data_dir.join("libraries").join(&slug).display().to_string()),
+                "fs" => root.unwrap_or_else(|| data_dir.join("libraries").join(&slug).display().to_string()),
+                _ => root.unwrap_or_else(|| slug.clone()),
             };
             let request = AddIntegration {
                 name,
@@ -313,6 +321,17 @@ pub async fn run(data_dir: &Path, config: &Config, command: IntegrationCommand) 
             if local {
                 docbridge_server::data_dir::create_private_dir(root.as_ref())
                     .map_err(|e| anyhow::anyhow!("root: cannot create {root}: {e}"))?;
+            }
+            if let Some(remote) = config.remote(&storage) {
+                // A WebDAV server writes only into folders that exist; this also checks, before
+                // anything is registered, that the store answers and takes the credentials.
+                let store = docbridge_storage::RemoteStorage::connect(&remote)
+                    .and_then(|store| store.within(&root))
+                    .map_err(|e| anyhow::anyhow!("storage: {storage}: {e}"))?;
+                store
+                    .create_root()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("root: cannot create {root} in {storage}: {e}"))?;
             }
             let credentials = match admin.add(request, &storage).await {
                 Ok((_, credentials)) => credentials,

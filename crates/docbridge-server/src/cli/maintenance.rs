@@ -67,7 +67,7 @@ impl Libraries {
     fn new(registry: &Registry, config: &Config, data_dir: &Path) -> anyhow::Result<Self> {
         Ok(Libraries {
             registry: registry.clone(),
-            storage: BuiltinStorage::for_config(config).context("cannot configure the S3 bucket ([storage.s3])")?,
+            storage: BuiltinStorage::for_config(config).context("cannot configure the stores of [storage]")?,
             settings: Arc::new(config.library_settings(data_dir)),
         })
     }
