@@ -207,7 +207,7 @@ pub fn search_term(k: usize, tree_items: usize) -> String {
 }
 
 /// A fast xorshift filler: the content only has to defeat compression, not be random.
-fn fill_pseudo_random(buffer: &mut [u8], state: &mut u64) {
+pub(super) fn fill_pseudo_random(buffer: &mut [u8], state: &mut u64) {
     for chunk in buffer.chunks_mut(8) {
         *state ^= *state << 13;
         *state ^= *state >> 7;

@@ -1,6 +1,7 @@
 //! `cargo xtask bench [--quick]`: docbridge side by side with nginx, rclone, `find` and `cp` on
 //! the same files, in one run on this machine, and a table of the ratios against the goals of
-//! issue #7 (see `docs/benchmarks.md`).
+//! issue #7 (see `docs/benchmarks.md`); and per storage backend of issue #16, docbridge against
+//! rclone on the same test server (`stores.rs`).
 //!
 //! Everything runs on 127.0.0.1; every load is bounded in time (wrk's `-d`, the download
 //! clients' deadline) or in count (the search queries, one upload).
@@ -9,6 +10,7 @@ mod data;
 mod http;
 mod postgres;
 pub(crate) mod procs;
+mod stores;
 mod work;
 
 use std::path::{Path, PathBuf};
@@ -27,12 +29,14 @@ const USAGE: &str = "usage: cargo xtask bench [--quick] [--items N] [--only LIST
   --only LIST   comma-separated subset of: idle,upload,thumbnail,search,files,metadata,small,big,
                 postgres,scaleout (postgres: the search/files/metadata/small rows again with
                 the registry on a throwaway PostgreSQL; scaleout: two processes on it)
-  --no-install  do not install nginx, wrk and rclone when missing
+                stores (the storage backends of issue #16 on their .ci test servers; alone, it
+                skips the local data set)
+  --no-install  do not install nginx, wrk and rclone when missing (the .ci scripts that start
+                the storage servers still install those)
   --binary PATH measure this docbridge binary instead of building the workspace's (to compare
                 two builds on the same data set)";
 
-const ALL_WORK: &[&str] =
-    &["idle", "upload", "thumbnail", "search", "files", "metadata", "small", "big", "postgres", "scaleout"];
+const ALL_WORK: &[&str] = &["idle", "upload", "thumbnail", "search", "files", "metadata", "small", "big", "postgres", "scaleout", stores::WORK];
 
 /// What one run does.
 #[derive(Debug, Clone)]
@@ -205,30 +209,54 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     // Beside the build: under `CARGO_TARGET_DIR` when set, so that two checkouts (or two
     // engineers) with build directories of their own do not share a data set and its database.
     let bench_root = crate::target_dir(&workspace).join("bench");
-    let data = DataSet::new(bench_root.join(&options.mode), options.sizes.clone());
-    if options.install {
+    // Only the storage backends: no local data set, no index, no nginx.
+    let local_work = options.only.iter().any(|w| w != stores::WORK);
+    if options.install && local_work {
         ensure_peers()?;
     }
     let binary = match &options.binary {
         Some(binary) => binary.clone(),
         None => build_docbridge(&workspace)?,
     };
+    let (mut rows, results_dir) = if local_work {
+        let data = DataSet::new(bench_root.join(&options.mode), options.sizes.clone());
+        (local_rows(&binary, &data, &options)?, data.root)
+    } else {
+        (Vec::new(), bench_root.join(stores::WORK))
+    };
+    if options.wants(stores::WORK) {
+        eprintln!("bench: storage backends");
+        rows.append(&mut stores::rows(&binary, &workspace, &bench_root, &options));
+    }
+
+    let table = render(&rows, &options, started.elapsed());
+    println!("{table}");
+    std::fs::create_dir_all(&results_dir)?;
+    let saved = results_dir.join("results.md");
+    std::fs::write(&saved, &table)?;
+    eprintln!("bench: table saved to {}", saved.display());
+    Ok(())
+}
+
+/// The rows of issue #7, on the local data set: made (once) and indexed, then served by one
+/// docbridge process while each work runs against it and its peer.
+fn local_rows(binary: &Path, data: &DataSet, options: &Options) -> anyhow::Result<Vec<Row>> {
     let new_set = data.ensure()?;
 
     let mut rows = Vec::new();
     if options.wants("idle") {
-        match work::idle(&binary, &data, &options) {
+        match work::idle(binary, data, options) {
             Ok(mut idle) => rows.append(&mut idle),
             Err(e) => rows.push(Row::failed("idle server", &e)),
         }
     }
 
-    let (api_key, index_row) = prepare_index(&binary, &data, new_set)?;
+    let (api_key, index_row) = prepare_index(binary, data, new_set)?;
     if let Some(row) = index_row {
         rows.push(row);
     }
     let log = data.root.join("docbridge.log");
-    let docbridge = start_docbridge(&binary, &data.data_dir, &log)?;
+    let docbridge = start_docbridge(binary, &data.data_dir, &log)?;
     let (rss_kib, _) = memory_kib(docbridge.proc.pid())?;
     rows.push(Row::info(
         format!("start on the indexed data set ({} items)", options.sizes.tree_items),
@@ -239,8 +267,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         ),
         "",
     ));
-    let ids = work::discover(docbridge.addr, &api_key, &data)?;
-    let mut context = Run { options, data, docbridge, api_key, ids };
+    let ids = work::discover(docbridge.addr, &api_key, data)?;
+    let mut context = Run { options: options.clone(), data: data.clone(), docbridge, api_key, ids };
 
     type Work = fn(&mut Run) -> anyhow::Result<Vec<Row>>;
     let plan: &[(&str, &str, Work)] = &[
@@ -270,20 +298,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     ));
     if context.options.wants("postgres") || context.options.wants("scaleout") {
         eprintln!("bench: the registry on PostgreSQL");
-        match postgres::compare(&mut context, &binary) {
+        match postgres::compare(&mut context, binary) {
             Ok(mut more) => rows.append(&mut more),
             Err(e) => rows.push(Row::failed("registry on PostgreSQL", &e)),
         }
     }
-    let Run { options, data, docbridge, .. } = context;
-    docbridge.proc.stop();
-
-    let table = render(&rows, &options, started.elapsed());
-    println!("{table}");
-    let saved = data.root.join("results.md");
-    std::fs::write(&saved, &table)?;
-    eprintln!("bench: table saved to {}", saved.display());
-    Ok(())
+    context.docbridge.proc.stop();
+    Ok(rows)
 }
 
 /// Installs nginx, wrk and rclone from Debian's packages when one is missing.

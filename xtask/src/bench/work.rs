@@ -500,7 +500,7 @@ pub fn small_downloads(run: &mut Run) -> anyhow::Result<Vec<Row>> {
 
 /// `clients` connections downloading `target` over and over until `duration` has passed;
 /// answers bytes per second. Bytes of answers cut off by the deadline count too.
-fn download_load(
+pub(super) fn download_load(
     addr: SocketAddr,
     target: &str,
     headers: &[(&str, &str)],
