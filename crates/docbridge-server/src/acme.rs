@@ -121,16 +121,16 @@ impl AcmeConfig {
     /// The names the certificate covers: `public_url`'s host, then `extra_domains`.
     pub fn domains(&self, public_url: &str) -> Result<Vec<String>, String> {
         let url = url::Url::parse(public_url).map_err(|_| {
-            format!("{public_url:?} is not a URL: with [http.acme] enabled, set public_url to https://<this server's DNS name>")
+            format!("{public_url:?} is not a URL: with [http.acme] enabled, set public_url to https://docs.example.com (this server's DNS name)")
         })?;
         if url.scheme() != "https" {
             return Err(format!(
-                "{public_url} is not https: with [http.acme] enabled docbridge serves HTTPS itself, so public_url must be https://<this server's DNS name>"
+                "{public_url} is not https: with [http.acme] enabled docbridge serves HTTPS itself, so public_url must be https://docs.example.com (this server's DNS name)"
             ));
         }
         let Some(url::Host::Domain(host)) = url.host() else {
             return Err(format!(
-                "{public_url} has no DNS name: a CA issues certificates for names, so set public_url to https://<this server's DNS name>"
+                "{public_url} has no DNS name: a CA issues certificates for names, so set public_url to https://docs.example.com (this server's DNS name)"
             ));
         };
         let mut domains = vec![host.trim_end_matches('.').to_ascii_lowercase()];
