@@ -48,6 +48,7 @@ const TEMP_DIR: &str = "tmp";
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a password or key read from the configuration or the environment.
     pub fn new(secret: impl Into<String>) -> Self {
         Secret(secret.into())
     }
@@ -57,6 +58,7 @@ impl Secret {
         &self.0
     }
 
+    /// Whether no secret was given (a store that needs none, or a missing setting).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -74,14 +76,32 @@ impl fmt::Debug for Secret {
 pub enum RemoteConfig {
     /// A WebDAV server; for Nextcloud, `https://host/remote.php/dav/files/USER`.
     #[cfg(feature = "webdav")]
-    Webdav { endpoint: String, username: String, password: Secret },
+    Webdav {
+        /// The server's URL of the folder that holds the libraries.
+        endpoint: String,
+        /// The account to sign in with (HTTP Basic).
+        username: String,
+        /// Its password (for Nextcloud, an app password).
+        password: Secret,
+    },
     /// An Azure Blob Storage container (or Azurite).
     #[cfg(feature = "azblob")]
-    Azblob { endpoint: String, container: String, account_name: String, account_key: Secret },
+    Azblob {
+        /// The Blob service URL (Azurite: `http://127.0.0.1:PORT/devstoreaccount1`).
+        endpoint: String,
+        /// The container that holds the libraries.
+        container: String,
+        /// The storage account's name.
+        account_name: String,
+        /// The storage account's shared key.
+        account_key: Secret,
+    },
     /// A Google Cloud Storage bucket; an empty endpoint is Google's.
     #[cfg(feature = "gcs")]
     Gcs {
+        /// The JSON API's URL; empty: Google's.
         endpoint: String,
+        /// The bucket that holds the libraries.
         bucket: String,
         /// A service account's JSON key file; empty: no authentication (an emulator).
         credential_file: String,

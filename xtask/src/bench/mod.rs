@@ -36,7 +36,19 @@ const USAGE: &str = "usage: cargo xtask bench [--quick] [--items N] [--only LIST
   --binary PATH measure this docbridge binary instead of building the workspace's (to compare
                 two builds on the same data set)";
 
-const ALL_WORK: &[&str] = &["idle", "upload", "thumbnail", "search", "files", "metadata", "small", "big", "postgres", "scaleout", stores::WORK];
+const ALL_WORK: &[&str] = &[
+    "idle",
+    "upload",
+    "thumbnail",
+    "search",
+    "files",
+    "metadata",
+    "small",
+    "big",
+    "postgres",
+    "scaleout",
+    stores::WORK,
+];
 
 /// What one run does.
 #[derive(Debug, Clone)]
