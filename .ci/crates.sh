@@ -20,8 +20,11 @@ rm -rf target/package
 cargo package --offline --no-verify --allow-dirty "${package_args[@]}"
 for crate in "${LIBRARIES[@]}"; do
     archive="target/package/$crate-$(cargo pkgid --offline -p "$crate" | sed 's/.*[#@]//').crate"
+    # Listed once into a variable: `tar | grep -q` fails under pipefail when grep stops reading
+    # early and tar dies of SIGPIPE, which happens once the archive's listing is long enough.
+    listing="$(tar -tzf "$archive")"
     for file in README.md LICENSE-MIT LICENSE-APACHE; do
-        if ! tar -tzf "$archive" | grep -q "/$file\$"; then
+        if ! grep -q "/$file\$" <<<"$listing"; then
             echo "$archive has no $file" >&2
             exit 1
         fi

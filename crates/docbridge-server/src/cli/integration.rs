@@ -43,7 +43,7 @@ pub enum IntegrationCommand {
         /// The slug in the Base API URL (default: from the name).
         #[arg(long)]
         slug: Option<String>,
-        /// The folder this integration serves (default: <data-dir>/libraries/<slug>); with
+        /// The folder this integration serves (default: DATA_DIR/libraries/SLUG); with
         /// `--storage s3`, its key prefix below `[storage.s3] prefix`; with `webdav` or `azblob`,
         /// its folder or prefix in that store (default: the slug).
         #[arg(long)]
