@@ -176,7 +176,14 @@ impl Library {
     ) -> Result<()> {
         let pending = self.registry.record_pending_move(intent).await?;
         if let Err(e) = self.storage.rename(from, to).await {
-            self.clear_intent(&pending).await;
+            // An answer (a name taken, a path refused) moved nothing. A fault may have moved
+            // part of it, and the S3 adapter rolls such a rename forward later: the intent stays
+            // for the next reader, which finishes the rename and then follows what storage shows
+            // (clearing the intent here gave the moved item a new ID; found by `cargo xtask
+            // chaos`).
+            if !may_have_moved(&e) {
+                self.clear_intent(&pending).await;
+            }
             return Err(e.into());
         }
         let failure = match self.registry.complete_pending_move(&pending).await {
@@ -193,10 +200,11 @@ impl Library {
     }
 
     /// Completes or drops the moves that processes recorded and did not finish (killed between
-    /// storage and index), by what storage shows: moved (nothing at the old path, something at
-    /// the new one), the index follows and the ID is kept; not moved, the intent is dropped once
-    /// no storage journal can still roll it forward. Answers the paths of moves still open whose
-    /// target exists (an S3 copy done, its delete not yet): those must not be given new IDs.
+    /// storage and index, or failed on a fault), by what storage shows once it has finished what
+    /// it had begun: moved (nothing at the old path, something at the new one), the index
+    /// follows and the ID is kept; not moved, the intent is dropped. Answers the paths of moves
+    /// still open whose target exists (both paths hold something): those must not be given new
+    /// IDs.
     /// The caller holds the change lock, shared at least: no live process is inside a move.
     pub(crate) async fn settle_pending_moves(&self) -> Result<std::collections::HashSet<String>> {
         let mut held = std::collections::HashSet::new();
@@ -209,6 +217,12 @@ impl Library {
                     continue;
                 }
             };
+            // Nobody is inside this move (the lock), so a rename that storage would roll forward
+            // later (an S3 journal entry) is rolled forward now: storage is then final, and a
+            // late roll-forward can never move or bring back a folder behind the index's back
+            // (found by `cargo xtask chaos`: a folder reappeared under a new ID minutes after
+            // the index had followed its half-done move).
+            self.storage.finish_interrupted_rename(&from, &to).await?;
             let from_exists = self.exists(&from).await?;
             let to_exists = self.exists(&to).await?;
             let expired = chrono::Utc::now() - pending.created > PENDING_MOVE_EXPIRY;
@@ -217,20 +231,13 @@ impl Library {
                     tracing::info!(item = %pending.new.item_id, from = %pending.new.from_path, to = %pending.new.to_path,
                         "completed a move that its process did not finish");
                 }
-            } else if expired || (!to_exists && !self.storage_may_still_move()) {
+            } else if expired || !to_exists {
                 self.clear_intent(&pending).await;
-            } else if to_exists {
+            } else {
                 held.insert(pending.new.to_path.clone());
             }
         }
         Ok(held)
-    }
-
-    /// Whether a rename that storage has not shown yet may still happen: an S3 rename is a copy
-    /// then a delete with a journal that rolls it forward later; the other adapters' renames are
-    /// atomic, so a move that storage does not show never happened.
-    fn storage_may_still_move(&self) -> bool {
-        self.storage.kind() == "s3"
     }
 
     pub(crate) async fn exists(&self, path: &StoragePath) -> Result<bool> {
@@ -371,4 +378,17 @@ impl Library {
         }
         Ok(purged)
     }
+}
+
+/// Whether a failed storage rename may have moved anything: not when storage answered (a name
+/// taken, a path refused, nothing to move), only on a fault.
+fn may_have_moved(error: &StorageError) -> bool {
+    !matches!(
+        error,
+        StorageError::NotFound(_)
+            | StorageError::AlreadyExists(_)
+            | StorageError::NotADirectory(_)
+            | StorageError::IsADirectory(_)
+            | StorageError::InvalidPath(_)
+    )
 }

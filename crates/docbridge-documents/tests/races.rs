@@ -46,6 +46,9 @@ struct Stopping {
     rename_stop: Mutex<Option<Stop>>,
     /// Stops a write to this path after storage has committed it (before the index knows).
     write_stop: Mutex<Option<Stop>>,
+    /// A rename from this path moves in storage, then answers a fault: what an S3 rename does
+    /// when its last request fails, or when it fails half-way and its journal rolls it forward.
+    rename_fault: Mutex<Option<String>>,
 }
 
 impl Stopping {
@@ -124,6 +127,10 @@ impl Storage for Stopping {
             if stop.as_ref().is_some_and(|s| s.path == from.as_string()) { stop.take() } else { None }
         };
         wait_at(stop).await;
+        let fault = self.rename_fault.lock().unwrap().take_if(|p| *p == from.as_string());
+        if fault.is_some() && renamed.is_ok() {
+            return Err(std::io::Error::other("injected fault after the move").into());
+        }
         renamed
     }
 
@@ -600,6 +607,30 @@ async fn a_move_interrupted_between_storage_and_index_keeps_its_id() {
             assert!(report.is_clean(), "{} {what:?}: {report:?}", p.label);
         }
     }
+}
+
+/// A rename that storage carried out but answered with a fault (an S3 rename whose last request
+/// failed, or one its journal rolls forward later): the client is told it failed, and the next
+/// look finds the item at its new name under its ID. The intent used to be dropped on any
+/// storage error, so the next listing gave the moved file a new ID (`cargo xtask chaos`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_that_storage_did_but_answered_with_a_fault_keeps_its_id() {
+    let f = fixture().await;
+    let id = upload(&f.library, "a.txt", b"alpha").await;
+    *f.storage.rename_fault.lock().unwrap() = Some("a.txt".into());
+    let failed = f.library.rename(&editor(), &id, "b.txt").await;
+    assert!(failed.is_err(), "the fault is reported");
+    let listed: Vec<(ItemId, String)> = f
+        .library
+        .list(&editor(), &ItemId::root(), None, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.record.id, v.record.name))
+        .collect();
+    assert_eq!(listed, [(id.clone(), "b.txt".to_owned())]);
+    assert!(f.registry.pending_moves(f.integration_id).await.unwrap().is_empty());
+    assert!(f.library.fsck().await.unwrap().is_clean());
 }
 
 /// `/metadata` of an item whose rename was interrupted between storage and index (its process

@@ -182,6 +182,17 @@ pub trait Storage: Send + Sync + 'static {
     /// Removes a file, or a folder with everything in it. The root cannot be removed.
     async fn delete(&self, path: &StoragePath) -> Result<()>;
 
+    /// Brings to its end, now, a rename of `from` to `to` that was interrupted (its process died,
+    /// or the rename failed half-way) and that this adapter would otherwise roll forward later on
+    /// its own: the S3 adapter's journal. Afterwards storage shows the rename done or never
+    /// begun, and nothing will move it later. The caller must know that no live rename of these
+    /// paths is running (docbridge holds the library's change lock). Adapters whose renames are
+    /// atomic have nothing to finish.
+    async fn finish_interrupted_rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()> {
+        let _ = (from, to);
+        Ok(())
+    }
+
     /// Whether the backing store answers at all (for `/readyz`).
     async fn check(&self) -> Result<()> {
         self.stat(&StoragePath::root()).await.map(|_| ())

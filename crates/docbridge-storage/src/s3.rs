@@ -824,10 +824,9 @@ impl Inner {
     async fn move_tree(&self, from: &str, to: &str) -> Result<()> {
         let from_key = self.key_of(from)?;
         let to_key = self.key_of(to)?;
-        // The new folder exists at once, and stays a folder even if the old one had no marker.
-        self.put_empty(&self.marker(&to_key)?, false).await?;
         let source = format!("{from_key}/");
         let mut previous: HashSet<String> = HashSet::new();
+        let mut first = true;
         loop {
             // Always the first page: what was moved is gone, so each pass sees what is left,
             // whatever the server's pagination does with keys deleted under it.
@@ -835,6 +834,13 @@ impl Inner {
                 self.store.list(Some(&from_key)).take(1000).try_collect().await.map_err(backend)?;
             if page.is_empty() {
                 return Ok(());
+            }
+            if std::mem::take(&mut first) {
+                // The new folder exists before anything leaves the old one, and stays a folder
+                // even if the old one had no marker. Only while something is left to move: an
+                // entry resumed after its move was complete must not bring back a folder that
+                // has since been renamed or deleted (found by `cargo xtask chaos`).
+                self.put_empty(&self.marker(&to_key)?, false).await?;
             }
             stuck(&page, &mut previous)?;
             for batch in page.chunks(CONCURRENCY) {
@@ -941,6 +947,11 @@ impl Storage for S3Storage {
         reserved(from)?;
         reserved(to)?;
         self.inner.rename(from, to).await
+    }
+
+    async fn finish_interrupted_rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()> {
+        self.inner.ready().await?;
+        self.inner.finish_renames(&from.as_string(), &to.as_string()).await
     }
 
     async fn delete(&self, path: &StoragePath) -> Result<()> {

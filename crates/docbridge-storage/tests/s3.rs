@@ -361,6 +361,8 @@ on_both_backends!(
     interrupted_delete_resumes_in_another_process,
     journal_entries_of_live_operations_are_left_alone,
     a_file_replaced_since_its_move_began_stays,
+    a_resumed_entry_of_a_finished_folder_move_brings_nothing_back,
+    an_interrupted_rename_is_finished_when_asked,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -640,6 +642,48 @@ async fn journal_entries_of_live_operations_are_left_alone(b: &Backend) {
         .expect("entry");
     assert_eq!(other.resume_interrupted(Duration::ZERO).await.expect("scan"), 0);
     assert_eq!(journal_keys(&b.keys().await).len(), 1);
+}
+
+/// A process moved a folder `a` to `c` completely and died before removing its journal entry;
+/// the folder has since been renamed to `b`. Resuming the entry must not bring `c` back (it put
+/// the new folder's marker first, whatever was left to move: an empty folder appeared under a new
+/// ID minutes later, found by `cargo xtask chaos`).
+async fn a_resumed_entry_of_a_finished_folder_move_brings_nothing_back(b: &Backend) {
+    let s = b.adapter();
+    folder_of(&s, "b", 2).await;
+    let entry = r#"{"version":1,"started":"2024-01-01T00:00:00Z","op":"rename_folder","from":"a","to":"c"}"#;
+    b.store
+        .inner
+        .put(&b.key(".docbridge/journal/done.json"), PutPayload::from(entry.as_bytes().to_vec()))
+        .await
+        .expect("entry");
+    assert_eq!(s.resume_interrupted(Duration::ZERO).await.expect("resume"), 1);
+    assert_eq!(names(&s, &StoragePath::root()).await, ["b"]);
+    assert!(journal_keys(&b.keys().await).is_empty(), "the entry is done with");
+}
+
+/// `finish_interrupted_rename` rolls forward at once an entry that still looks alive (the caller
+/// knows its process is gone), and only the entry of that rename.
+async fn an_interrupted_rename_is_finished_when_asked(b: &Backend) {
+    let s = b.adapter();
+    folder_of(&s, "a", 10).await;
+    folder_of(&s, "x", 1).await;
+    b.store.fail_copy_after(4);
+    assert!(s.rename(&path("a"), &path("c")).await.is_err(), "the injected fault stops the move half-way");
+    let other_entry = r#"{"version":1,"started":"2024-01-01T00:00:00Z","op":"rename_folder","from":"x","to":"y"}"#;
+    b.store
+        .inner
+        .put(&b.key(".docbridge/journal/other.json"), PutPayload::from(other_entry.as_bytes().to_vec()))
+        .await
+        .expect("entry");
+    // Another process (its grace period is long: both entries look alive to it) is told that
+    // nobody runs the move of `a` any more.
+    let other = b.adapter();
+    other.finish_interrupted_rename(&path("a"), &path("c")).await.expect("finish");
+    assert_moved(&other, "a", "c", 10).await;
+    assert!(other.stat(&path("x")).await.is_ok(), "another rename's entry is left alone");
+    let left = b.keys().await;
+    assert_eq!(journal_keys(&left), [".docbridge/journal/other.json"]);
 }
 
 async fn a_file_replaced_since_its_move_began_stays(b: &Backend) {

@@ -95,6 +95,33 @@ impl Inner {
         Ok(done)
     }
 
+    /// Completes now every entry renaming `from` to `to`, live-looking or not: the caller knows
+    /// that no process is running that rename any more (see `Storage::finish_interrupted_rename`).
+    pub(super) async fn finish_renames(&self, from: &str, to: &str) -> Result<()> {
+        let prefix = self.key_of(&format!("{INTERNAL_DIR}/{JOURNAL_DIR}"))?;
+        let entries: Vec<ObjectMeta> = self.store.list(Some(&prefix)).try_collect().await.map_err(backend)?;
+        for entry in entries {
+            let body = match self.store.get(&entry.location).await {
+                Ok(result) => result.bytes().await.map_err(backend)?,
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(backend(e)),
+            };
+            // Entries that cannot be read are `resume`'s to report; they are not this rename.
+            let Ok(record) = serde_json::from_slice::<Record>(&body) else { continue };
+            let matches = match &record.operation {
+                Operation::RenameFile { from: f, to: t, .. } | Operation::RenameFolder { from: f, to: t } => {
+                    f == from && t == to
+                }
+                Operation::DeleteFolder { .. } => false,
+            };
+            if matches {
+                self.resume(&entry.location).await?;
+                self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(entry.location.as_ref());
+            }
+        }
+        Ok(())
+    }
+
     /// Resumes an entry that an operation of this process left, and forgets it once done.
     pub(super) async fn resume_own(&self, key: &str) -> Result<()> {
         let parsed = Key::parse(key).map_err(|e| StorageError::InvalidPath(e.to_string()))?;
