@@ -145,6 +145,12 @@ impl Library {
     /// Resolves an ID for a caller: unknown IDs, and IDs outside a confined caller's folder, are
     /// not found (never "forbidden", which would confirm they exist).
     pub async fn resolve(&self, caller: &Caller, id: &ItemId) -> Result<Resolved> {
+        Ok(self.resolve_noting_moves(caller, id).await?.0)
+    }
+
+    /// [`Library::resolve`], and whether a move of the item was recorded and not finished (see
+    /// `Registry::item_noting_moves`), from the same lookup.
+    pub(crate) async fn resolve_noting_moves(&self, caller: &Caller, id: &ItemId) -> Result<(Resolved, bool)> {
         let confinement = match &caller.folder {
             Some(folder) => {
                 Some(self.registry.item(self.integration_id, folder).await?.ok_or_else(|| not_found(folder))?)
@@ -152,16 +158,17 @@ impl Library {
             None => None,
         };
         if id.is_root() {
-            return Ok(confinement.map_or(Resolved::Root, Resolved::Item));
+            return Ok((confinement.map_or(Resolved::Root, Resolved::Item), false));
         }
-        let record = self.registry.item(self.integration_id, id).await?.ok_or_else(|| not_found(id))?;
+        let (record, moving) =
+            self.registry.item_noting_moves(self.integration_id, id).await?.ok_or_else(|| not_found(id))?;
         if let Some(folder) = &confinement {
             let inside = record.path == folder.path || record.path.starts_with(&format!("{}/", folder.path));
             if !inside {
                 return Err(not_found(id));
             }
         }
-        Ok(Resolved::Item(record))
+        Ok((Resolved::Item(record), moving))
     }
 
     /// Resolves an ID that must be a folder (`parentId`): a file's ID is a 400 (C9).

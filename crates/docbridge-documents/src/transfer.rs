@@ -272,10 +272,22 @@ impl Library {
     }
 
     /// [`Library::resolve`], with an ID that the index does not have but a pending upload
-    /// reservation does completed first ([`Library::complete_interrupted_upload`]). For the first
-    /// look of an endpoint, never under the change lock.
+    /// reservation does completed first ([`Library::complete_interrupted_upload`]), and an item
+    /// whose move was recorded and not finished settled first. For the first look of an
+    /// endpoint, never under the change lock.
     pub(crate) async fn resolve_completing(&self, caller: &Caller, id: &ItemId) -> Result<Resolved> {
-        match self.resolve(caller, id).await {
+        match self.resolve_noting_moves(caller, id).await {
+            Ok((resolved, false)) => Ok(resolved),
+            Ok((_, true)) => {
+                // A move of this item was recorded and not finished: a live process is inside it
+                // (the lock waits for it), or one died half-way and storage may show the item at
+                // both names (S3), where this look would answer the old one and the next
+                // listing, which settles the move, the new one. Settled first, so that every
+                // look agrees (issue #14, F6).
+                let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
+                self.settle_pending_moves().await?;
+                self.resolve(caller, id).await
+            }
             Err(DocumentsError::NotFound(message)) if !id.is_root() => {
                 let completed = match self.registry.reservation(self.integration_id, id).await? {
                     Some(reservation) => self.complete_interrupted_upload(caller, &reservation).await?,
@@ -283,7 +295,7 @@ impl Library {
                 };
                 if completed { self.resolve(caller, id).await } else { Err(DocumentsError::NotFound(message)) }
             }
-            other => other,
+            Err(e) => Err(e),
         }
     }
 

@@ -49,6 +49,10 @@ struct Stopping {
     /// A rename from this path moves in storage, then answers a fault: what an S3 rename does
     /// when its last request fails, or when it fails half-way and its journal rolls it forward.
     rename_fault: Mutex<Option<String>>,
+    /// A rename from this path copies, then answers a fault with the source still there: an S3
+    /// move cut between its copy and its delete. `finish_interrupted_rename` completes it.
+    half_rename: Mutex<Option<String>>,
+    unfinished_renames: Mutex<Vec<(String, String)>>,
 }
 
 impl Stopping {
@@ -121,6 +125,12 @@ impl Storage for Stopping {
     }
 
     async fn rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()> {
+        if self.half_rename.lock().unwrap().take_if(|p| *p == from.as_string()).is_some() {
+            let bytes = self.inner.read(from, None).await?;
+            self.inner.write(to, bytes, WriteMode::CreateNew, None).await?;
+            self.unfinished_renames.lock().unwrap().push((from.as_string(), to.as_string()));
+            return Err(std::io::Error::other("injected fault between copy and delete").into());
+        }
         let renamed = self.inner.rename(from, to).await;
         let stop = {
             let mut stop = self.rename_stop.lock().unwrap();
@@ -136,6 +146,17 @@ impl Storage for Stopping {
 
     async fn delete(&self, path: &StoragePath) -> Result<()> {
         self.inner.delete(path).await
+    }
+
+    async fn finish_interrupted_rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()> {
+        let pair = (from.as_string(), to.as_string());
+        let unfinished = {
+            let mut renames = self.unfinished_renames.lock().unwrap();
+            let before = renames.len();
+            renames.retain(|r| *r != pair);
+            renames.len() != before
+        };
+        if unfinished { self.inner.delete(from).await } else { Ok(()) }
     }
 }
 
@@ -631,6 +652,30 @@ async fn a_rename_that_storage_did_but_answered_with_a_fault_keeps_its_id() {
     assert_eq!(listed, [(id.clone(), "b.txt".to_owned())]);
     assert!(f.registry.pending_moves(f.integration_id).await.unwrap().is_empty());
     assert!(f.library.fsck().await.unwrap().is_clean());
+}
+
+/// `/metadata` of an item whose move storage left half done (an S3 move cut between its copy and
+/// its delete: the file at both names) answers the new name, as the next listing does (issue
+/// #14, F6: it answered the old name, because the old path still held the file, and the next
+/// listing, which settles the move, the new one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_of_an_item_whose_move_storage_left_half_done_agrees_with_the_listing() {
+    let f = fixture().await;
+    let id = upload(&f.library, "a.txt", b"alpha").await;
+    *f.storage.half_rename.lock().unwrap() = Some("a.txt".into());
+    assert!(f.library.rename(&editor(), &id, "b.txt").await.is_err(), "the fault is reported");
+    let view = f.library.metadata(&editor(), &id).await.unwrap();
+    assert_eq!(view.record.name, "b.txt");
+    let listed: Vec<(ItemId, String)> = f
+        .library
+        .list(&editor(), &ItemId::root(), None, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.record.id, v.record.name))
+        .collect();
+    assert_eq!(listed, [(id.clone(), "b.txt".to_owned())]);
+    assert!(f.registry.pending_moves(f.integration_id).await.unwrap().is_empty());
 }
 
 /// `/metadata` of an item whose rename was interrupted between storage and index (its process

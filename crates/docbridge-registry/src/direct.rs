@@ -109,10 +109,19 @@ impl DirectReader {
     }
 
     /// The item row for `sql` (the same text the sqlx path runs, with the columns of
-    /// [`item::Model`] in declaration order) and its three parameters.
-    pub(crate) fn item(&self, sql: &str, integration_id: i64, id: &str, state: &str) -> Option<Option<item::Model>> {
+    /// [`item::Model`] in declaration order, then a flag: whether a move intent names the item)
+    /// and its three parameters.
+    pub(crate) fn item(
+        &self,
+        sql: &str,
+        integration_id: i64,
+        id: &str,
+        state: &str,
+    ) -> Option<Option<(item::Model, bool)>> {
         self.with("item by ID", |c| {
-            c.prepare_cached(sql)?.query_row(rusqlite::params![integration_id, id, state], item_row).optional()
+            c.prepare_cached(sql)?
+                .query_row(rusqlite::params![integration_id, id, state], |row| Ok((item_row(row)?, row.get(13)?)))
+                .optional()
         })
     }
 

@@ -63,10 +63,14 @@ pub struct NewItem {
     pub modified: chrono::DateTime<chrono::Utc>,
 }
 
+/// The item's columns, then whether a move intent names it (`moving`).
 const ITEM_BY_ID: &str = "SELECT num, id, integration_id, parent_id, path, name, kind, size, modified, state, locked, \
-     indexed_version, created_at FROM items WHERE integration_id = ? AND id = ? AND state = ?";
+     indexed_version, created_at, EXISTS (SELECT 1 FROM pending_moves p WHERE p.integration_id = items.integration_id \
+     AND p.item_id = items.id) AS moving FROM items WHERE integration_id = ? AND id = ? AND state = ?";
 const ITEM_BY_ID_POSTGRES: &str = "SELECT num, id, integration_id, parent_id, path, name, kind, size, modified, state, \
-     locked, indexed_version, created_at FROM items WHERE integration_id = $1 AND id = $2 AND state = $3";
+     locked, indexed_version, created_at, EXISTS (SELECT 1 FROM pending_moves p WHERE p.integration_id = \
+     items.integration_id AND p.item_id = items.id) AS moving FROM items WHERE integration_id = $1 AND id = $2 \
+     AND state = $3";
 
 const CHILDREN: &str = "SELECT num, id, integration_id, parent_id, path, name, kind, size, modified, state, locked, \
      indexed_version, created_at FROM items WHERE integration_id = ? AND parent_id = ? AND state = ?";
@@ -88,6 +92,13 @@ impl Registry {
     /// parameter, and SQLite (3.4x) then re-prepares the statement at every execution, because
     /// a bound `LIMIT` may change the plan. The ID is unique, so no limit is needed.
     pub async fn item(&self, integration_id: i64, id: &ItemId) -> Result<Option<ItemRecord>> {
+        Ok(self.item_noting_moves(integration_id, id).await?.map(|(record, _)| record))
+    }
+
+    /// A live item by ID, and whether a move of it was recorded and not yet finished (a pending
+    /// move: its process may have died half-way, and storage may then show it at both names).
+    /// The same statement as [`Registry::item`]: knowing costs no extra trip.
+    pub async fn item_noting_moves(&self, integration_id: i64, id: &ItemId) -> Result<Option<(ItemRecord, bool)>> {
         let backend = self.db.get_database_backend();
         let sql = match backend {
             DbBackend::Postgres => ITEM_BY_ID_POSTGRES,
@@ -96,12 +107,15 @@ impl Registry {
         if let Some(direct) = &self.direct
             && let Some(row) = direct.item(ITEM_BY_ID, integration_id, id.as_str(), READY)
         {
-            return Ok(row.map(to_record));
+            return Ok(row.map(|(model, moving)| (to_record(model), moving)));
         }
         let values: [Value; 3] = [integration_id.into(), id.as_str().into(), READY.into()];
-        let row =
-            item::Model::find_by_statement(Statement::from_sql_and_values(backend, sql, values)).one(&self.db).await?;
-        Ok(row.map(to_record))
+        let Some(row) = self.db.query_one_raw(Statement::from_sql_and_values(backend, sql, values)).await? else {
+            return Ok(None);
+        };
+        let model = item::Model::from_query_result(&row, "")?;
+        let moving: bool = row.try_get("", "moving")?;
+        Ok(Some((to_record(model), moving)))
     }
 
     /// A live item by storage path.
