@@ -72,7 +72,7 @@ impl Library {
                 let (path, _, _) = Library::location(&resolved)?;
                 match self.storage.stat(&path).await {
                     Ok(entry) => entry,
-                    Err(StorageError::NotFound(_)) => return Err(self.forget(&resolved, id).await),
+                    Err(StorageError::NotFound(_)) => return Err(self.forget(&resolved, id, true).await),
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -116,9 +116,28 @@ impl Library {
         // Listings do not wait for each other: concurrent reconciles of one folder were always
         // safe (unique paths in the index).
         let guard = self.lock(docbridge_registry::LockMode::Shared).await?;
-        let resolved = self.resolve_folder(caller, "parentId", parent).await?;
-        let mut children = self.reconciled_children(&resolved, parent).await?;
+        let shared = match self.resolve_folder(caller, "parentId", parent).await {
+            Ok(resolved) => self.reconciled_children_shared(&resolved, parent).await,
+            Err(e) => Err(e),
+        };
         drop(guard);
+        let retry = match &shared {
+            Ok(None) => true,
+            Err(DocumentsError::NotFound(_)) => !self.registry.pending_moves(self.integration_id).await?.is_empty(),
+            _ => false,
+        };
+        let mut children = if retry {
+            // A move was left unfinished (a process died inside it, or storage failed it):
+            // settling it may change storage, which only the exclusive lock allows (several
+            // listings rolling one S3 move forward at once left traces that were listed as a
+            // folder under a new ID; found by `cargo xtask chaos`).
+            let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
+            self.settle_pending_moves().await?;
+            let resolved = self.resolve_folder(caller, "parentId", parent).await?;
+            self.reconciled_children(&resolved, parent).await?
+        } else {
+            shared?.unwrap_or_default()
+        };
         children.sort_by_cached_key(listing_key);
         Ok(self.views(caller, page(children, max, offset)).await)
     }
@@ -135,20 +154,48 @@ impl Library {
     }
 
     /// The children of a resolved folder, with the index brought up to date first. The caller
-    /// holds `changes`: reconciling while a change of this process is half done (storage moved,
-    /// index not yet) would undo that change in the index.
+    /// holds `changes` exclusively: reconciling while a change of this process is half done
+    /// (storage moved, index not yet) would undo that change in the index, and settling an
+    /// unfinished move may change storage.
     pub(crate) async fn reconciled_children(&self, resolved: &Resolved, requested: &ItemId) -> Result<Vec<ItemRecord>> {
+        let children = self.reconcile(resolved, requested, true).await?;
+        Ok(children.unwrap_or_default())
+    }
+
+    /// [`Library::reconciled_children`] for a caller holding `changes` shared (listings, the
+    /// rescan), which must not change storage: `None` when the folder differs from the index and
+    /// a move is left unfinished, to be settled under the exclusive lock first.
+    pub(crate) async fn reconciled_children_shared(
+        &self,
+        resolved: &Resolved,
+        requested: &ItemId,
+    ) -> Result<Option<Vec<ItemRecord>>> {
+        self.reconcile(resolved, requested, false).await
+    }
+
+    async fn reconcile(
+        &self,
+        resolved: &Resolved,
+        requested: &ItemId,
+        exclusive: bool,
+    ) -> Result<Option<Vec<ItemRecord>>> {
         let (path, folder_id, folder_path) = Library::location(resolved)?;
-        let mut observed = self.observe(&path, resolved, requested).await?;
+        let mut observed = self.observe(&path, resolved, requested, exclusive).await?;
         // The usual case: the index already agrees, and one query answers.
         let known = self.registry.children(self.integration_id, &folder_id).await?;
         let differing = differing_names(&known, &observed);
         if differing.is_empty() {
-            return Ok(known);
+            return Ok(Some(known));
         }
         // A move whose process died between storage and index shows here as a difference:
         // complete it first, so that its file keeps its ID instead of being indexed anew.
-        let held = self.settle_pending_moves().await?;
+        let held = if exclusive {
+            self.settle_pending_moves().await?
+        } else if self.registry.pending_moves(self.integration_id).await?.is_empty() {
+            std::collections::HashSet::new()
+        } else {
+            return Ok(None);
+        };
         // Storage may have changed since it was listed, by another process sharing the library
         // (which this process's lock does not hold back): a change there writes storage first,
         // then the index. Each name on which the listing and the index disagree is looked at
@@ -157,7 +204,7 @@ impl Library {
         // just left. Many differences (a first listing, a bulk copy) are read again in one
         // listing instead, to spare object stores a request per name.
         if differing.len() > RECHECKED_NAMES {
-            observed = self.observe(&path, resolved, requested).await?;
+            observed = self.observe(&path, resolved, requested, exclusive).await?;
         } else {
             observed.retain(|o| !differing.contains(o.name.as_str()));
             for name in differing {
@@ -172,28 +219,40 @@ impl Library {
         if !held.is_empty() {
             observed.retain(|o| !held.contains(&docbridge_registry::child_path(&folder_path, &o.name)));
         }
-        Ok(self.registry.reconcile_children(self.integration_id, &folder_id, &folder_path, &observed).await?)
+        Ok(Some(self.registry.reconcile_children(self.integration_id, &folder_id, &folder_path, &observed).await?))
     }
 
     /// What storage holds in the folder at `path`; a folder gone from storage is forgotten.
-    async fn observe(&self, path: &StoragePath, resolved: &Resolved, requested: &ItemId) -> Result<Vec<ObservedItem>> {
+    async fn observe(
+        &self,
+        path: &StoragePath,
+        resolved: &Resolved,
+        requested: &ItemId,
+        exclusive: bool,
+    ) -> Result<Vec<ObservedItem>> {
         match self.storage.list(path).await {
             Ok(entries) => Ok(entries.into_iter().map(observed_item).collect()),
-            Err(StorageError::NotFound(_)) => Err(self.forget(resolved, requested).await),
+            Err(StorageError::NotFound(_)) => Err(self.forget(resolved, requested, exclusive).await),
             Err(StorageError::NotADirectory(_)) => Err(DocumentsError::invalid("parentId", "is a file, not a folder")),
             Err(e) => Err(e.into()),
         }
     }
 
     /// An indexed item that storage no longer has was removed behind our back: drop it from the
-    /// index and answer 404. The caller holds `changes`; the item is dropped only if the index
-    /// still has it where it was resolved (a change may have moved it since, and another item may
-    /// have taken its old path).
-    async fn forget(&self, resolved: &Resolved, id: &ItemId) -> DocumentsError {
+    /// index and answer 404. The caller holds `changes` (`exclusive`: exclusively); the item is
+    /// dropped only if the index still has it where it was resolved (a change may have moved it
+    /// since, and another item may have taken its old path). Under the shared lock, with a move
+    /// left unfinished, nothing is dropped: that move may have taken it, and only the exclusive
+    /// lock may settle it (the caller looks again under it).
+    async fn forget(&self, resolved: &Resolved, id: &ItemId, exclusive: bool) -> DocumentsError {
         if let Resolved::Item(record) = resolved {
             // Moved by a process that died before telling the index: complete that instead.
-            if let Err(e) = self.settle_pending_moves().await {
-                tracing::warn!(error = %e, "could not settle unfinished moves");
+            if exclusive {
+                if let Err(e) = self.settle_pending_moves().await {
+                    tracing::warn!(error = %e, "could not settle unfinished moves");
+                }
+            } else if !self.registry.pending_moves(self.integration_id).await.is_ok_and(|p| p.is_empty()) {
+                return not_found(id);
             }
             let dropped = match self.registry.item(self.integration_id, &record.id).await {
                 Ok(Some(current)) if current.path == record.path => self.registry.remove_subtree(&current).await,

@@ -92,8 +92,16 @@ impl Library {
                     None => continue,
                 }
             };
-            let children = match self.reconciled_children(&resolved, &id).await {
-                Ok(children) => children,
+            let reconciled = if lock {
+                self.reconciled_children_shared(&resolved, &id).await
+            } else {
+                self.reconciled_children(&resolved, &id).await.map(Some)
+            };
+            let children = match reconciled {
+                Ok(Some(children)) => children,
+                // A move left unfinished: the next listing or change settles it, under the
+                // exclusive lock that a rescan does not take; its subfolders wait until then.
+                Ok(None) => continue,
                 // Removed while we walked: nothing to index there any more.
                 Err(crate::DocumentsError::NotFound(_)) => continue,
                 Err(e) => return Err(e),

@@ -53,6 +53,9 @@ struct Stopping {
     /// move cut between its copy and its delete. `finish_interrupted_rename` completes it.
     half_rename: Mutex<Option<String>>,
     unfinished_renames: Mutex<Vec<(String, String)>>,
+    /// Stops `finish_interrupted_rename` of this path; every call is counted.
+    finish_stop: Mutex<Option<Stop>>,
+    finishes: AtomicUsize,
 }
 
 impl Stopping {
@@ -149,6 +152,9 @@ impl Storage for Stopping {
     }
 
     async fn finish_interrupted_rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()> {
+        self.finishes.fetch_add(1, Ordering::AcqRel);
+        let stop = self.finish_stop.lock().unwrap().take_if(|s| s.path == from.as_string());
+        wait_at(stop).await;
         let pair = (from.as_string(), to.as_string());
         let unfinished = {
             let mut renames = self.unfinished_renames.lock().unwrap();
@@ -676,6 +682,43 @@ async fn metadata_of_an_item_whose_move_storage_left_half_done_agrees_with_the_l
         .collect();
     assert_eq!(listed, [(id.clone(), "b.txt".to_owned())]);
     assert!(f.registry.pending_moves(f.integration_id).await.unwrap().is_empty());
+}
+
+/// Two listings that find a move left half done: settling it changes storage (an S3 roll-forward),
+/// so they settle it one at a time, under the exclusive lock. They used to settle under the
+/// shared lock, all at once: several processes rolling one S3 folder move forward together left
+/// traces that a listing indexed as a folder under a new ID (`cargo xtask chaos`, pg-s3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_settle_a_move_left_half_done_one_at_a_time() {
+    let f = fixture().await;
+    let id = upload(&f.library, "a.txt", b"alpha").await;
+    *f.storage.half_rename.lock().unwrap() = Some("a.txt".into());
+    assert!(f.library.rename(&editor(), &id, "b.txt").await.is_err(), "the fault is reported");
+    let (armed, reached, release) = stop("a.txt");
+    *f.storage.finish_stop.lock().unwrap() = Some(armed);
+    let listing = |library: Arc<Library>| {
+        tokio::spawn(async move {
+            let listed = library.list(&editor(), &ItemId::root(), None, None).await.unwrap();
+            listed.into_iter().map(|v| (v.record.id, v.record.name)).collect::<Vec<_>>()
+        })
+    };
+    let first = listing(f.library.clone());
+    reached.await.unwrap();
+    let second = listing(f.library.clone());
+    // The second listing is given a second to start settling alongside the first (on the old
+    // code it does so at once); it must instead wait for the first.
+    let overtook = tokio::time::timeout(Duration::from_secs(1), async {
+        while f.storage.finishes.load(Ordering::Acquire) < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(overtook.is_err(), "the second listing settled the move while the first was settling it");
+    release.send(()).unwrap();
+    let expected = [(id.clone(), "b.txt".to_owned())];
+    assert_eq!(first.await.unwrap(), expected);
+    assert_eq!(second.await.unwrap(), expected);
+    assert_eq!(f.storage.finishes.load(Ordering::Acquire), 1, "settled once");
 }
 
 /// `/metadata` of an item whose rename was interrupted between storage and index (its process
