@@ -66,12 +66,13 @@ pub fn public_url_warnings(public_url: &str) -> Vec<String> {
     warnings
 }
 
-/// Why the server cannot listen on `listen`, and what to do about it: one line.
-pub fn listen_error(listen: &str, error: &std::io::Error) -> String {
+/// Why the server cannot listen on `listen` (the setting `key`, e.g. `[http] listen`), and what
+/// to do about it: one line.
+pub fn listen_error(key: &str, listen: &str, error: &std::io::Error) -> String {
     let port = listen.parse::<SocketAddr>().map(|a| a.port()).unwrap_or_default();
     match error.kind() {
         std::io::ErrorKind::AddrInUse => format!(
-            "cannot listen on {listen}: another program already uses that port (see `ss -ltnp 'sport = :{port}'`): stop it, or set [http] listen to another address"
+            "cannot listen on {listen}: another program already uses that port (see `ss -ltnp 'sport = :{port}'`): stop it, or set {key} to another address"
         ),
         std::io::ErrorKind::PermissionDenied if port < 1024 => format!(
             "cannot listen on {listen}: ports below 1024 need root or the CAP_NET_BIND_SERVICE capability (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE; by hand: setcap cap_net_bind_service=+ep on the docbridge binary; docs/deploy.md)"
