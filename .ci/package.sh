@@ -39,9 +39,13 @@ rm -f target/dist-dev.log
 [ -f "$deb" ] || fail "cargo xtask dist --dev made no .deb"
 
 pid=""
+log=""
+# On any failure: stop what was started, remove the package, and the server's log (already
+# printed when it matters).
 purge() {
     if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; fi
     dpkg --purge docbridge >/dev/null 2>&1 || true
+    if [ -n "$log" ]; then rm -f "$log"; fi
 }
 trap purge EXIT
 
@@ -63,7 +67,11 @@ for setting in Type=notify ProtectSystem=strict NoNewPrivileges=yes PrivateTmp=y
     'Environment=DOCBRIDGE_CONFIG=/etc/docbridge/docbridge.toml DOCBRIDGE_DATA_DIR=/var/lib/docbridge'; do
     grep -qxF "$setting" "$unit" || fail "the unit lacks $setting"
 done
-systemd-analyze verify "$unit"
+# verify only warns about an unknown or misspelt key ("Unknown key ..., ignoring") and exits 0:
+# any output at all fails the test. It also runs `man` on the unit's Documentation= pages, which
+# the package installs.
+verified=$(systemd-analyze verify "$unit" 2>&1) || fail "systemd-analyze verify $unit: $verified"
+[ -z "$verified" ] || fail "systemd-analyze verify $unit has something to say: $verified"
 
 # The installed binary, as the service runs it (user, configuration, data directory), on free
 # loopback ports so as not to meet anything else on this machine.
