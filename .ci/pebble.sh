@@ -17,6 +17,8 @@
 #   export DOCBRIDGE_TEST_PEBBLE_MANAGEMENT=https://127.0.0.1:PORT     /roots/0: the issuing root
 #   export DOCBRIDGE_TEST_PEBBLE_TLS_PORT=PORT    where Pebble sends TLS-ALPN-01 validations:
 #                                                 the test's docbridge listens there
+#   export DOCBRIDGE_TEST_PEBBLE_HTTP_PORT=PORT   where Pebble sends HTTP-01 validations: the
+#                                                 HTTP-01 test's plain-HTTP listener is there
 #
 # PEBBLE_VA_NOSLEEP=1 (validate at once) and PEBBLE_WFE_NONCEREJECT=0 (no random bad nonces):
 # the tests check docbridge, not its patience. Everything listens on 127.0.0.1 only.
@@ -158,9 +160,10 @@ EOF
         echo "export DOCBRIDGE_TEST_PEBBLE_CA=$PEBBLETMP/ca.pem"
         echo "export DOCBRIDGE_TEST_PEBBLE_MANAGEMENT=https://127.0.0.1:$management_port"
         echo "export DOCBRIDGE_TEST_PEBBLE_TLS_PORT=$tls_port"
+        echo "export DOCBRIDGE_TEST_PEBBLE_HTTP_PORT=$http_port"
     } >"$PEBBLETMP/env"
     chmod 600 "$PEBBLETMP/env"
-    log "Pebble is up at $directory, validating TLS-ALPN-01 on 127.0.0.1:$tls_port; variables in $PEBBLETMP/env (stop it with: $0 stop)"
+    log "Pebble is up at $directory, validating TLS-ALPN-01 on 127.0.0.1:$tls_port and HTTP-01 on 127.0.0.1:$http_port; variables in $PEBBLETMP/env (stop it with: $0 stop)"
     echo "$directory"
 }
 

@@ -64,42 +64,36 @@ fn musl_installed() -> bool {
 
 /// Builds the binary and says where cargo put it: under `CARGO_TARGET_DIR` when set, not always
 /// the workspace's `target` (taking the latter shipped a stale binary when the two differed).
+/// For the host, this is the very build `cargo xtask soak` makes (same command, same features,
+/// same environment), so `.ci/run`'s package test, which runs after the soak, compiles nothing.
 fn build(root: &Path, target: &str, host: &str, dev: bool) -> anyhow::Result<PathBuf> {
-    let mut args = vec!["build", "-p", "docbridge-server", "--bin", "docbridge"];
+    if target == host {
+        return crate::soak::build_docbridge(!dev);
+    }
+    let mut args = vec!["build", "-p", "docbridge-server", "--bin", "docbridge", "--target", target];
     if !dev {
         args.push("--release");
     }
-    if target != host {
-        args.extend(["--target", target]);
-    }
+    let mut env = Vec::new();
     if target == MUSL {
         // ring and the bundled SQLite are C: Debian's musl-tools provides the compiler wrapper.
         anyhow::ensure!(
             Command::new("musl-gcc").arg("--version").output().is_ok(),
             "the {MUSL} target needs musl-gcc (apt-get install musl-tools)"
         );
-        // SAFETY of intent: xtask is single-threaded here; the variable is for the child cargo.
-        cargo_with_env(&args, &[("CC_x86_64_unknown_linux_musl", "musl-gcc")])?;
-    } else {
-        super::cargo(&args)?;
+        env.push(("CC_x86_64_unknown_linux_musl", "musl-gcc"));
     }
-    let mut dir = super::target_dir(root);
-    if target != host {
-        dir = dir.join(target);
-    }
-    Ok(dir.join(if dev { "debug" } else { "release" }).join("docbridge"))
-}
-
-fn cargo_with_env(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!(
         "$ {} cargo {}",
         env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
         args.join(" ")
     );
-    let status = Command::new(cargo).args(args).envs(env.iter().copied()).status()?;
+    // As from a shell (`fuzz::cargo`): xtask's own `cargo run` variables would rebuild
+    // dependencies whose build scripts watch them.
+    let status = crate::fuzz::cargo().args(&args).envs(env.iter().copied()).current_dir(root).status()?;
     anyhow::ensure!(status.success(), "cargo {} failed ({status})", args.join(" "));
-    Ok(())
+    let dir = super::target_dir(root).join(target);
+    Ok(dir.join(if dev { "debug" } else { "release" }).join("docbridge"))
 }
 
 /// What the packages ship besides the binary, written under `assets`: the commented
@@ -315,7 +309,9 @@ fn debian_package(root: &Path, target: &str, host: &str, dev: bool) -> anyhow::R
         args.extend(["--target", target]);
     }
     if dev {
-        args.extend(["--profile", "dev"]);
+        // gzip instead of xz: the debug binary is large, and xz took 100 s of CI's 2 cores for a
+        // package that is installed once and thrown away.
+        args.extend(["--profile", "dev", "--fast"]);
     }
     let output = Command::new(&cargo).args(&args).current_dir(root).output()?;
     eprintln!("$ cargo {}", args.join(" "));

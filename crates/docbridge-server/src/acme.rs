@@ -1,8 +1,11 @@
 //! Automatic HTTPS (`[http.acme]`, issue #15): docbridge obtains the certificate of its
 //! `public_url` name from an ACME CA (Let's Encrypt unless told otherwise), answering the
-//! TLS-ALPN-01 challenge on its own HTTPS listener, keeps it in a private cache folder, renews it
+//! TLS-ALPN-01 challenge on its own HTTPS listener or the HTTP-01 challenge on a plain-HTTP one
+//! (port 80, `challenge` and `http_listen`), keeps it in a private cache folder, renews it
 //! before it expires without a restart, and keeps serving the certificate it has when a renewal
-//! fails.
+//! fails. The plain-HTTP listener answers nothing but challenges: every other request is
+//! redirected (308) to the same path on `public_url`, so `http://docs.example.com` typed into a
+//! browser lands on HTTPS.
 //!
 //! The ACME protocol is `instant-acme`'s, over the reqwest client the server already has (so the
 //! build has one HTTP client and aws-lc-rs signs, as for the rest of TLS). What is ours: when to renew
@@ -50,6 +53,47 @@ const MAX_SLEEP: Duration = Duration::from_secs(3600);
 /// How long the CA may take to validate and then to issue, per step.
 const ORDER_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Which ACME challenge proves to the CA that this server answers for the names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum AcmeChallenge {
+    /// RFC 8737: a special certificate on the HTTPS listener (port 443); no other port needed.
+    TlsAlpn01,
+    /// RFC 8555 §8.3: a file under `/.well-known/acme-challenge/` on port 80 (`http_listen`), for
+    /// when port 443 reaches docbridge only through something that terminates TLS, or a CA that
+    /// offers no TLS-ALPN-01.
+    Http01,
+}
+
+impl TryFrom<String> for AcmeChallenge {
+    type Error = String;
+
+    /// By hand rather than serde's variant names, so that a wrong value is told the right ones.
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "tls-alpn-01" => Ok(AcmeChallenge::TlsAlpn01),
+            "http-01" => Ok(AcmeChallenge::Http01),
+            _ => Err(format!("{value:?} is not a challenge docbridge answers: \"tls-alpn-01\" or \"http-01\"")),
+        }
+    }
+}
+
+impl AcmeChallenge {
+    fn name(self) -> &'static str {
+        match self {
+            AcmeChallenge::TlsAlpn01 => "tls-alpn-01",
+            AcmeChallenge::Http01 => "http-01",
+        }
+    }
+
+    fn kind(self) -> ChallengeType {
+        match self {
+            AcmeChallenge::TlsAlpn01 => ChallengeType::TlsAlpn01,
+            AcmeChallenge::Http01 => ChallengeType::Http01,
+        }
+    }
+}
+
 /// `[http.acme]`: the settings of automatic HTTPS.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +111,11 @@ pub struct AcmeConfig {
     /// A PEM file of CA certificates to trust for the directory's own HTTPS (a private or test
     /// CA); empty: the platform's roots.
     pub directory_ca_file: String,
+    /// The challenge docbridge answers.
+    pub challenge: AcmeChallenge,
+    /// The plain-HTTP listener (HTTP-01 answers, and a redirect to HTTPS for everything else);
+    /// empty: none, which only TLS-ALPN-01 allows.
+    pub http_listen: String,
 }
 
 impl AcmeConfig {
@@ -102,6 +151,24 @@ impl AcmeConfig {
                     self.contact
                 ),
             ));
+        }
+        match (self.challenge, self.http_listen()) {
+            (_, Err(reason)) => return Err(invalid("http.acme.http_listen", reason)),
+            (AcmeChallenge::Http01, Ok(None)) => {
+                return Err(invalid(
+                    "http.acme.http_listen",
+                    "is empty, but challenge = \"http-01\" is answered there: set it to \"0.0.0.0:80\" (the CA connects to port 80), or use challenge = \"tls-alpn-01\"".into(),
+                ));
+            }
+            (_, Ok(Some(address))) if http.listen.parse::<std::net::SocketAddr>().is_ok_and(|l| l == address) => {
+                return Err(invalid(
+                    "http.acme.http_listen",
+                    format!(
+                        "{address} is [http] listen too: the HTTPS listener and the plain-HTTP one need two ports (443 and 80)"
+                    ),
+                ));
+            }
+            _ => {}
         }
         match url::Url::parse(&self.directory_url) {
             Ok(url) if url.scheme() == "https" => {}
@@ -149,6 +216,17 @@ impl AcmeConfig {
         Ok(domains)
     }
 
+    /// The plain-HTTP listener's address, `None` when there is none.
+    pub fn http_listen(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        let listen = self.http_listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some).map_err(|_| {
+            format!("{listen:?} is not an address and port such as \"0.0.0.0:80\" (or \"\" for no plain-HTTP listener)")
+        })
+    }
+
     /// The cache folder: `cache_dir`, or `acme` in the data directory.
     pub fn cache_dir(&self, data_dir: &Path) -> PathBuf {
         if self.cache_dir.trim().is_empty() { data_dir.join("acme") } else { PathBuf::from(self.cache_dir.trim()) }
@@ -191,11 +269,13 @@ pub enum AcmeError {
     )]
     Contact { contact: String, detail: String },
     #[error(
-        "the ACME CA could not validate {domain} ({detail}): check that {domain} resolves to this server and that port 443 there reaches docbridge's [http] listen address"
+        "the ACME CA could not validate {domain} ({detail}): check that {domain} resolves to this server and that {port} there reaches docbridge's {listener}"
     )]
-    Validation { domain: String, detail: String },
-    #[error("the ACME CA offers no TLS-ALPN-01 challenge for {0}, the only one docbridge answers: use another CA")]
-    NoChallenge(String),
+    Validation { domain: String, detail: String, port: &'static str, listener: &'static str },
+    #[error(
+        "the ACME CA offers no {challenge} challenge for {domain}: set [http.acme] challenge to the other one (\"tls-alpn-01\" or \"http-01\"), or use another CA"
+    )]
+    NoChallenge { challenge: &'static str, domain: String },
     #[error("the ACME CA refused the certificate order ({0})")]
     Refused(String),
 }
@@ -252,8 +332,14 @@ pub struct Acme {
     provider: Arc<CryptoProvider>,
     /// The certificate ordinary handshakes get.
     current: RwLock<Option<Arc<CertifiedKey>>>,
+    /// The challenge answered.
+    challenge: AcmeChallenge,
     /// TLS-ALPN-01 answers by domain, while an order is being validated.
     challenges: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+    /// HTTP-01 answers (key authorizations) by token, while an order is being validated.
+    tokens: RwLock<HashMap<String, String>>,
+    /// `public_url`'s scheme, host and port: where the plain-HTTP listener redirects to.
+    origin: String,
     status: Mutex<AcmeStatus>,
     renew: Notify,
     /// Bumped after every attempt, whatever its outcome.
@@ -302,7 +388,12 @@ impl Acme {
             http,
             provider,
             current: RwLock::new(None),
+            challenge: config.challenge,
             challenges: RwLock::new(HashMap::new()),
+            tokens: RwLock::new(HashMap::new()),
+            origin: url::Url::parse(public_url)
+                .map(|url| url.origin().ascii_serialization())
+                .map_err(|e| AcmeError::Refused(format!("public_url: {e}")))?,
             renew: Notify::new(),
             attempts: watch::channel(0).0,
         };
@@ -343,6 +434,17 @@ impl Acme {
         // The challenge's protocol last: a client that offers it alongside HTTP gets HTTP.
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
         Ok(Arc::new(config))
+    }
+
+    /// The plain-HTTP listener's service (`http_listen`, port 80): the HTTP-01 answers while an
+    /// order is being validated, and a permanent redirect (308: method and body kept) of every
+    /// other request to the same path and query at `public_url`'s origin. The redirect never
+    /// takes its host from the request, so a forged `Host` cannot send a client elsewhere.
+    pub fn http_router(self: &Arc<Self>) -> axum::Router {
+        axum::Router::new()
+            .route("/.well-known/acme-challenge/{token}", axum::routing::get(http01_answer))
+            .fallback(to_https)
+            .with_state(self.clone())
     }
 
     /// Obtains a certificate when there is none or it is due, renews it for as long as the
@@ -463,11 +565,18 @@ impl Acme {
         let mut order = account.new_order(&NewOrder::new(&identifiers)).await.map_err(|e| self.classify(e))?;
         let answered = self.answer_challenges(&mut order).await;
         let ready = match answered {
-            Ok(()) => order.poll_ready(&RetryPolicy::new().timeout(ORDER_TIMEOUT)).await.map_err(|e| self.classify(e)),
+            // A problem now is the CA's verdict on a challenge: the name does not lead here.
+            Ok(()) => order.poll_ready(&RetryPolicy::new().timeout(ORDER_TIMEOUT)).await.map_err(|e| match e {
+                instant_acme::Error::Api(problem) => {
+                    self.validation_error(self.domains.join(", "), problem_text(&problem))
+                }
+                other => self.classify(other),
+            }),
             Err(e) => Err(e),
         };
         // The answers are only for this order's validation.
         self.challenges.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.tokens.write().unwrap_or_else(|e| e.into_inner()).clear();
         if ready? != OrderStatus::Ready {
             return Err(self.validation_failure(&mut order).await);
         }
@@ -481,7 +590,8 @@ impl Acme {
         Ok(not_after)
     }
 
-    /// Sets up the TLS-ALPN-01 answer of each pending authorization and tells the CA to check.
+    /// Sets up the answer (TLS-ALPN-01 or HTTP-01) of each pending authorization and tells the
+    /// CA to check.
     async fn answer_challenges(&self, order: &mut instant_acme::Order) -> Result<(), AcmeError> {
         let mut authorizations = order.authorizations();
         while let Some(authorization) = authorizations.next().await {
@@ -497,12 +607,25 @@ impl Acme {
                 }
             }
             let domain = authorization.identifier().to_string();
-            let Some(mut challenge) = authorization.challenge(ChallengeType::TlsAlpn01) else {
-                return Err(AcmeError::NoChallenge(domain));
+            let Some(mut challenge) = authorization.challenge(self.challenge.kind()) else {
+                return Err(AcmeError::NoChallenge { challenge: self.challenge.name(), domain });
             };
-            let answer =
-                challenge_certificate(&domain, challenge.key_authorization().digest().as_ref(), &self.provider)?;
-            self.challenges.write().unwrap_or_else(|e| e.into_inner()).insert(domain.to_ascii_lowercase(), answer);
+            let key_authorization = challenge.key_authorization();
+            match self.challenge {
+                AcmeChallenge::TlsAlpn01 => {
+                    let answer = challenge_certificate(&domain, key_authorization.digest().as_ref(), &self.provider)?;
+                    self.challenges
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(domain.to_ascii_lowercase(), answer);
+                }
+                AcmeChallenge::Http01 => {
+                    self.tokens
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(challenge.token.clone(), key_authorization.as_str().to_owned());
+                }
+            }
             challenge.set_ready().await.map_err(|e| self.classify(e))?;
         }
         Ok(())
@@ -516,12 +639,21 @@ impl Acme {
                 let domain = state.identifier().to_string();
                 for challenge in &state.challenges {
                     if let Some(problem) = &challenge.error {
-                        return AcmeError::Validation { domain, detail: problem_text(problem) };
+                        return self.validation_error(domain, problem_text(problem));
                     }
                 }
             }
         }
-        AcmeError::Validation { domain: self.domains.join(", "), detail: "the order became invalid".into() }
+        self.validation_error(self.domains.join(", "), "the order became invalid".into())
+    }
+
+    /// A failed validation, naming the port and listener the CA had to reach.
+    fn validation_error(&self, domain: String, detail: String) -> AcmeError {
+        let (port, listener) = match self.challenge {
+            AcmeChallenge::TlsAlpn01 => ("port 443", "[http] listen address"),
+            AcmeChallenge::Http01 => ("port 80", "[http.acme] http_listen address"),
+        };
+        AcmeError::Validation { domain, detail, port, listener }
     }
 
     /// The ACME account for this directory and contact: from the cache, or created (and cached).
@@ -578,6 +710,29 @@ impl ResolvesServerCert for Acme {
         }
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
+}
+
+/// `GET /.well-known/acme-challenge/{token}` on the plain-HTTP listener: the key authorization
+/// of a challenge being validated; 404 for any other token.
+async fn http01_answer(
+    axum::extract::State(acme): axum::extract::State<Arc<Acme>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match acme.tokens.read().unwrap_or_else(|e| e.into_inner()).get(&token).cloned() {
+        Some(answer) => ([(http::header::CONTENT_TYPE, "text/plain")], answer).into_response(),
+        None => http::StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// Anything else on the plain-HTTP listener: the same path on HTTPS.
+async fn to_https(
+    axum::extract::State(acme): axum::extract::State<Arc<Acme>>,
+    uri: http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    axum::response::Redirect::permanent(&format!("{}{path}", acme.origin)).into_response()
 }
 
 const EXPIRY: &str = "docbridge_tls_certificate_expiry_timestamp_seconds";
@@ -730,6 +885,8 @@ mod tests {
             cache_dir: String::new(),
             extra_domains: vec!["www.docs.example.com".into(), "DOCS.example.com.".into()],
             directory_ca_file: String::new(),
+            challenge: AcmeChallenge::TlsAlpn01,
+            http_listen: "0.0.0.0:80".into(),
         }
     }
 
@@ -784,6 +941,8 @@ mod tests {
             ["docs.example.com", "www.docs.example.com", "docs2.example.com"]
         );
         assert_eq!(config.http.acme.cache_dir(Path::new("/data")), Path::new("/data/acme"));
+        assert_eq!(config.http.acme.challenge, AcmeChallenge::TlsAlpn01);
+        assert_eq!(config.http.acme.http_listen().unwrap(), Some("0.0.0.0:80".parse().unwrap()));
     }
 
     #[test]
@@ -798,6 +957,9 @@ mod tests {
             ("DOCBRIDGE_HTTP__ACME__DIRECTORY_URL", "http://acme.example/dir", "http.acme.directory_url", "https://"),
             ("DOCBRIDGE_HTTP__TLS_CERT", "/etc/ssl/cert.pem", "http.acme.enabled", "remove one"),
             ("DOCBRIDGE_HTTP__ACME__EXTRA_DOMAINS", "not a name", "public_url", "extra_domains"),
+            ("DOCBRIDGE_HTTP__ACME__HTTP_LISTEN", "port 80", "http.acme.http_listen", "not an address"),
+            ("DOCBRIDGE_HTTP__ACME__HTTP_LISTEN", "127.0.0.1:8080", "http.acme.http_listen", "need two ports"),
+            ("DOCBRIDGE_HTTP__ACME__CHALLENGE", "dns-01", "http.acme.challenge", "\"tls-alpn-01\" or \"http-01\""),
         ] {
             let mut pairs: Vec<_> = ON.iter().copied().filter(|(k, _)| *k != variable).collect();
             pairs.push((variable, value));
@@ -807,6 +969,25 @@ mod tests {
         let mailto: Vec<_> =
             ON.iter().copied().chain([("DOCBRIDGE_HTTP__ACME__CONTACT", "mailto:ops@example.com")]).collect();
         assert!(load(&mailto).is_ok(), "a mailto: URI is an address too");
+        let http01 = |listen| {
+            let mut pairs = ON.to_vec();
+            pairs.extend([
+                ("DOCBRIDGE_HTTP__ACME__CHALLENGE", "http-01"),
+                ("DOCBRIDGE_HTTP__ACME__HTTP_LISTEN", listen),
+            ]);
+            load(&pairs)
+        };
+        let error = http01("").unwrap_err().to_string();
+        assert!(error.contains("http.acme.http_listen") && error.contains("challenge = \"http-01\""), "{error}");
+        let config = http01("0.0.0.0:80").unwrap();
+        assert_eq!(config.http.acme.challenge, AcmeChallenge::Http01);
+        let mut tls_alpn_only = ON.to_vec();
+        tls_alpn_only.push(("DOCBRIDGE_HTTP__ACME__HTTP_LISTEN", ""));
+        assert_eq!(
+            load(&tls_alpn_only).unwrap().http.acme.http_listen().unwrap(),
+            None,
+            "TLS-ALPN-01 needs no port 80"
+        );
     }
 
     #[tokio::test]
@@ -814,10 +995,10 @@ mod tests {
         let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let listen = taken.local_addr().unwrap().to_string();
         let error = tokio::net::TcpListener::bind(&listen).await.unwrap_err();
-        let line = crate::config::listen_error(&listen, &error);
+        let line = crate::config::listen_error("[http] listen", &listen, &error);
         assert!(line.contains("another program already uses that port") && line.contains("[http] listen"), "{line}");
         let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
-        let line = crate::config::listen_error("0.0.0.0:443", &denied);
+        let line = crate::config::listen_error("[http] listen", "0.0.0.0:443", &denied);
         assert!(line.contains("CAP_NET_BIND_SERVICE") && line.contains("setcap"), "{line}");
         assert!(!line.contains('\n'));
     }

@@ -66,12 +66,23 @@ pub fn public_url_warnings(public_url: &str) -> Vec<String> {
     warnings
 }
 
-/// Why the server cannot listen on `listen`, and what to do about it: one line.
-pub fn listen_error(listen: &str, error: &std::io::Error) -> String {
+/// The longest period a setting gives: a thousand years. Larger numbers of seconds or days are
+/// "for ever" to whoever typed them; clamped rather than refused, and short enough that adding it
+/// to a date never overflows (chrono panics beyond its range, and beyond i64 milliseconds).
+const FOREVER_SECS: i64 = 1000 * 365 * 86_400;
+
+/// `secs` seconds as a chrono duration, at most [`FOREVER_SECS`].
+fn clamped_seconds(secs: u64) -> chrono::Duration {
+    chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX).min(FOREVER_SECS))
+}
+
+/// Why the server cannot listen on `listen` (the setting `key`, e.g. `[http] listen`), and what
+/// to do about it: one line.
+pub fn listen_error(key: &str, listen: &str, error: &std::io::Error) -> String {
     let port = listen.parse::<SocketAddr>().map(|a| a.port()).unwrap_or_default();
     match error.kind() {
         std::io::ErrorKind::AddrInUse => format!(
-            "cannot listen on {listen}: another program already uses that port (see `ss -ltnp 'sport = :{port}'`): stop it, or set [http] listen to another address"
+            "cannot listen on {listen}: another program already uses that port (see `ss -ltnp 'sport = :{port}'`): stop it, or set {key} to another address"
         ),
         std::io::ErrorKind::PermissionDenied if port < 1024 => format!(
             "cannot listen on {listen}: ports below 1024 need root or the CAP_NET_BIND_SERVICE capability (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE; by hand: setcap cap_net_bind_service=+ep on the docbridge binary; docs/deploy.md)"
@@ -306,8 +317,7 @@ impl OAuthConfig {
 
     /// The settings the authorization server runs with (see `docbridge_server::oauth::configure`).
     pub fn settings(&self) -> docbridge_auth::OAuthSettings {
-        // Seconds beyond i64 are centuries: clamp rather than fail.
-        let secs = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000));
+        let secs = clamped_seconds;
         docbridge_auth::OAuthSettings {
             code_ttl: secs(self.code_ttl_secs),
             access_token_ttl: secs(self.access_token_ttl_secs),
@@ -678,8 +688,8 @@ impl Config {
         LibrarySettings {
             max_upload_bytes: self.documents.max_upload_bytes,
             conflict_policy: self.conflict_policy().unwrap_or_default(),
-            reservation_ttl: chrono::Duration::seconds(self.documents.reservation_ttl_secs as i64),
-            trash_retention: chrono::Duration::days(self.documents.trash_retention_days as i64),
+            reservation_ttl: clamped_seconds(self.documents.reservation_ttl_secs),
+            trash_retention: clamped_seconds(self.documents.trash_retention_days.saturating_mul(86_400)),
             cache_dir,
             thumbnails: docbridge_documents::ThumbnailLimits::new(
                 self.documents.max_concurrent_thumbnails,
@@ -705,6 +715,28 @@ mod tests {
         assert_eq!(config.http.listen, "127.0.0.1:8080");
         assert_eq!(config.documents.max_upload_bytes, 5 * 1024 * 1024 * 1024);
         assert_eq!(config.conflict_policy().unwrap(), ConflictPolicy::Rename);
+    }
+
+    #[test]
+    fn enormous_periods_mean_for_ever_and_never_panic() {
+        // Found by fuzz_replay's generated configuration files: chrono panicked on these.
+        for value in ["18446744073709551615", "9223372036854775807", "10000000000000000"] {
+            let e = env(&[
+                ("DOCBRIDGE_DOCUMENTS__RESERVATION_TTL_SECS", value),
+                ("DOCBRIDGE_DOCUMENTS__TRASH_RETENTION_DAYS", value),
+                ("DOCBRIDGE_OAUTH__ACCESS_TOKEN_TTL_SECS", value),
+            ]);
+            let config = Config::load(None, &e, &Overrides::default()).unwrap();
+            let library = config.library_settings(Path::new("/data"));
+            let forever = chrono::Duration::seconds(FOREVER_SECS);
+            assert_eq!((library.reservation_ttl, library.trash_retention), (forever, forever), "{value}");
+            assert_eq!(config.oauth.settings().access_token_ttl, forever, "{value}");
+            // And it can be added to a date, as expiry times are computed.
+            assert!(chrono::Utc::now().checked_add_signed(forever).is_some());
+        }
+        let e = env(&[("DOCBRIDGE_DOCUMENTS__TRASH_RETENTION_DAYS", "30")]);
+        let config = Config::load(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(config.library_settings(Path::new("/data")).trash_retention, chrono::Duration::days(30));
     }
 
     #[test]

@@ -223,6 +223,29 @@ fn notify_systemd(state: sd_notify::NotifyState<'_>) {
     }
 }
 
+/// The plain-HTTP listener of automatic HTTPS (`[http.acme] http_listen`), when configured. A
+/// port that cannot be bound stops the start with challenge = "http-01", which cannot work
+/// without it; with "tls-alpn-01" only the redirect to HTTPS is missing: one error line, and
+/// the server starts.
+async fn bind_acme_http(
+    config: &docbridge_server::acme::AcmeConfig,
+) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    let Some(address) = config.http_listen().map_err(anyhow::Error::msg)? else { return Ok(None) };
+    match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(e) => {
+            let line = docbridge_server::config::listen_error("[http.acme] http_listen", &address.to_string(), &e);
+            if config.challenge == docbridge_server::acme::AcmeChallenge::Http01 {
+                anyhow::bail!("{line} (challenge = \"http-01\" is answered there)");
+            }
+            tracing::error!(
+                "{line}; docbridge serves HTTPS without it, but http:// addresses are not redirected to https://"
+            );
+            Ok(None)
+        }
+    }
+}
+
 /// Serves `/metrics` on a listener of its own (`[metrics] listen`). A taken port is one error
 /// line, not a failed start: metrics are not worth an outage, and a second docbridge on the same
 /// machine would otherwise not start with the defaults.
@@ -266,10 +289,15 @@ async fn serve(data_dir: &std::path::Path, config: Config, reload: ReloadFrom) -
     } else {
         None
     };
-    let listener = tokio::net::TcpListener::bind(&config.http.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!(docbridge_server::config::listen_error(&config.http.listen, &e)))?;
+    let listener = tokio::net::TcpListener::bind(&config.http.listen).await.map_err(|e| {
+        anyhow::anyhow!(docbridge_server::config::listen_error("[http] listen", &config.http.listen, &e))
+    })?;
     let local = listener.local_addr()?;
+    // Bound now, before anything is asked of the CA, so that an HTTP-01 validation finds it.
+    let acme_http = match &acme {
+        Some(_) => bind_acme_http(&config.http.acme).await?,
+        None => None,
+    };
     let public_url = cli::public_url(&config, Some(local));
     let public_url = if (tls.is_some() || acme.is_some()) && config.public_url.is_empty() {
         // Serving TLS itself, docbridge's own address is an https URL.
@@ -368,6 +396,17 @@ async fn serve(data_dir: &std::path::Path, config: Config, reload: ReloadFrom) -
         docbridge_server::spawn_maintenance(state.clone(), Duration::from_secs(config.documents.rescan_interval_secs));
     }
     let metrics = serve_metrics(&config).await?;
+    if let (Some(acme), Some(listener)) = (&acme, acme_http) {
+        let address = listener.local_addr()?;
+        let serving =
+            docbridge_server::serve_with(listener, acme.http_router(), config.http.timeouts(), std::future::pending());
+        tokio::spawn(async move {
+            if let Err(e) = serving.await {
+                tracing::error!(error = %e, "the plain-HTTP listener ([http.acme] http_listen) stopped");
+            }
+        });
+        tracing::info!(%address, "plain HTTP: ACME HTTP-01 answers, every other request redirected to public_url");
+    }
     match metrics {
         Some(metrics) => tracing::info!(%local, %public_url, %metrics, "docbridge listening (/metrics on {metrics})"),
         None => tracing::info!(%local, %public_url, "docbridge listening"),

@@ -437,7 +437,7 @@ fn both_or_neither_of_the_tls_settings() {
 /// from an ACME CA, with the `Acme` handle the tests drive.
 mod acme {
     use super::*;
-    use docbridge_server::acme::{Acme, AcmeConfig};
+    use docbridge_server::acme::{Acme, AcmeChallenge, AcmeConfig};
 
     /// The name the tests' certificates are for; every client resolves it to 127.0.0.1.
     const DOMAIN: &str = "docs.docbridge-acme.example.com";
@@ -451,6 +451,8 @@ mod acme {
         /// Subscribed before the renewal loop starts, so that no attempt goes unseen.
         attempts: tokio::sync::watch::Receiver<u64>,
         serving: Serving,
+        /// The plain-HTTP listener (`http_listen`), when the configuration has one.
+        http: Option<(std::net::SocketAddr, Serving)>,
         renewing: tokio::task::JoinHandle<()>,
     }
 
@@ -462,6 +464,8 @@ mod acme {
             cache_dir: String::new(),
             extra_domains: Vec::new(),
             directory_ca_file: directory_ca_file.to_owned(),
+            challenge: AcmeChallenge::TlsAlpn01,
+            http_listen: String::new(),
         }
     }
 
@@ -490,9 +494,23 @@ mod acme {
                     let _ = stop.await;
                 })
             });
+            let http = match config.http_listen().unwrap() {
+                Some(http_listen) => {
+                    let listener = tokio::net::TcpListener::bind(http_listen).await.expect("the HTTP-01 port is free");
+                    let address = listener.local_addr().unwrap();
+                    let router = acme.http_router();
+                    let serving = Serving::spawn(move |stop| {
+                        docbridge_server::serve_with(listener, router, Default::default(), async move {
+                            let _ = stop.await;
+                        })
+                    });
+                    Some((address, serving))
+                }
+                None => None,
+            };
             let attempts = acme.attempts();
             let renewing = tokio::spawn(acme.clone().run());
-            AcmeServer { acme, base, address, config, dir, attempts, serving, renewing }
+            AcmeServer { acme, base, address, config, dir, attempts, serving, http, renewing }
         }
 
         /// Waits for the next attempt to obtain a certificate to end.
@@ -519,6 +537,9 @@ mod acme {
         pub(super) async fn stop(self) -> tempfile::TempDir {
             self.renewing.abort();
             self.serving.stop().await;
+            if let Some((_, http)) = self.http {
+                http.stop().await;
+            }
             self.dir
         }
     }
@@ -534,6 +555,7 @@ mod acme {
         ca_file: String,
         management: String,
         tls_port: u16,
+        http_port: u16,
     }
 
     impl Pebble {
@@ -545,6 +567,7 @@ mod acme {
                     ca_file: var("DOCBRIDGE_TEST_PEBBLE_CA")?,
                     management: var("DOCBRIDGE_TEST_PEBBLE_MANAGEMENT")?,
                     tls_port: var("DOCBRIDGE_TEST_PEBBLE_TLS_PORT")?.parse().ok()?,
+                    http_port: var("DOCBRIDGE_TEST_PEBBLE_HTTP_PORT")?.parse().ok()?,
                 })
             })();
             if found.is_none() {
@@ -621,6 +644,79 @@ mod acme {
     }
 
     #[tokio::test]
+    async fn http_01_obtains_a_certificate_and_plain_http_redirects_to_https() {
+        let Some(pebble) = Pebble::from_env("http_01_obtains_a_certificate_and_plain_http_redirects_to_https") else {
+            return;
+        };
+        // Its own name: Pebble validates it on the HTTP-01 port only, whatever the other tests do.
+        let domain = "http01.docbridge-acme.example.com";
+        let mut config = config(&pebble.directory, "ops@docbridge-acme.example.com", &pebble.ca_file);
+        config.challenge = AcmeChallenge::Http01;
+        config.http_listen = format!("127.0.0.1:{}", pebble.http_port);
+        // HTTPS on any port: the CA never looks there with HTTP-01.
+        let mut server = AcmeServer::start("127.0.0.1:0", domain, config, tempfile::tempdir().unwrap()).await;
+        assert!(server.acme.status().not_after.is_none(), "a fresh start has no certificate");
+        server.next_attempt().await;
+        let status = server.acme.status();
+        assert_eq!((status.obtained, status.last_error.as_deref()), (1, None), "{status:?}");
+
+        let root = pebble.root().await;
+        let https = server.client(domain, &root);
+        let ready = https.get(format!("{}/readyz", server.base)).send().await.expect("HTTPS with Pebble's certificate");
+        assert_eq!(ready.status(), StatusCode::OK);
+        let body = ready.text().await.unwrap();
+        assert!(body.starts_with(&format!("ready\nacme: certificate for {domain} expires")), "{body}");
+
+        // Plain HTTP: every request goes to the same path and query on public_url, whatever
+        // Host it names, with its method kept (308); unknown challenge tokens are not found.
+        let (http_address, _) = server.http.as_ref().expect("the plain-HTTP listener runs");
+        let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let http_base = format!("http://{http_address}");
+        for (method, path) in [
+            (Method::GET, "/"),
+            (Method::GET, "/webhooks/default/metadata?id=%2F&x=1"),
+            (Method::POST, "/webhooks/default/uploadInit?parentId=%2F"),
+        ] {
+            let response = plain
+                .request(method.clone(), format!("{http_base}{path}"))
+                .header("host", "evil.example.net")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT, "{method} {path}");
+            let location = response.headers()["location"].to_str().unwrap().to_owned();
+            assert_eq!(location, format!("{}{path}", server.base), "{method} {path}");
+        }
+        let unknown = plain.get(format!("{http_base}/.well-known/acme-challenge/not-a-token")).send().await.unwrap();
+        assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_name_that_does_not_lead_here_is_reported_with_what_to_check() {
+        let Some(pebble) = Pebble::from_env("a_name_that_does_not_lead_here_is_reported_with_what_to_check") else {
+            return;
+        };
+        // Pebble checks port http_port of the name's address; this server's plain-HTTP listener
+        // is elsewhere, as when port 80 of the name reaches another machine.
+        let domain = "elsewhere.docbridge-acme.example.com";
+        let mut config = config(&pebble.directory, "ops@docbridge-acme.example.com", &pebble.ca_file);
+        config.challenge = AcmeChallenge::Http01;
+        config.http_listen = "127.0.0.1:0".into();
+        let mut server = AcmeServer::start("127.0.0.1:0", domain, config, tempfile::tempdir().unwrap()).await;
+        server.next_attempt().await;
+        let status = server.acme.status();
+        let error = status.last_error.clone().unwrap_or_default();
+        assert!(
+            error.starts_with(&format!("the ACME CA could not validate {domain}"))
+                && error.contains(&format!("check that {domain} resolves to this server and that port 80 there reaches docbridge's [http.acme] http_listen address")),
+            "{status:?}"
+        );
+        assert_eq!((status.consecutive_failures, status.not_after), (1, None), "{status:?}");
+        server.stop().await;
+    }
+
+    #[tokio::test]
     async fn a_contact_the_ca_refuses_is_reported_and_retried_later() {
         let Some(pebble) = Pebble::from_env("a_contact_the_ca_refuses_is_reported_and_retried_later") else { return };
         // Shaped like an address, so the configuration accepts it; the CA does not (Pebble, like
@@ -641,6 +737,91 @@ mod acme {
             "{status:?}"
         );
         server.stop().await;
+    }
+
+    /// The binary with automatic HTTPS on (the CA unreachable: nothing here gets that far),
+    /// HTTPS on `listen` and the plain-HTTP listener on `http_listen`, standard error piped.
+    fn acme_binary(dir: &Path, listen: &str, challenge: &str, http_listen: &str) -> Process {
+        let child = Command::new(env!("CARGO_BIN_EXE_docbridge"))
+            .args(["--data-dir", dir.to_str().unwrap(), "serve", "--listen", listen])
+            .env("DOCBRIDGE_PUBLIC_URL", format!("https://{DOMAIN}"))
+            .env("DOCBRIDGE_HTTP__ACME__ENABLED", "true")
+            .env("DOCBRIDGE_HTTP__ACME__CONTACT", "ops@docbridge-acme.example.com")
+            .env("DOCBRIDGE_HTTP__ACME__DIRECTORY_URL", "https://127.0.0.1:1/directory")
+            .env("DOCBRIDGE_HTTP__ACME__CHALLENGE", challenge)
+            .env("DOCBRIDGE_HTTP__ACME__HTTP_LISTEN", http_listen)
+            .env("DOCBRIDGE_METRICS__LISTEN", "")
+            .env("DOCBRIDGE_DOCUMENTS__RESCAN_INTERVAL_SECS", "0")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("docbridge starts");
+        Process { child }
+    }
+
+    /// Standard error's lines until one contains `until` or the stream ends (the process
+    /// exited), read on a thread and bounded: a process that neither logs it nor exits fails
+    /// the test instead of hanging it.
+    fn stderr_until(process: &mut Process, until: &'static str) -> Vec<String> {
+        use std::io::BufRead;
+        let stderr = process.child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let done = line.contains(until);
+                lines.push(line);
+                if done {
+                    break;
+                }
+            }
+            let _ = tx.send(lines);
+        });
+        rx.recv_timeout(Duration::from_secs(120)).expect("docbridge logged or exited within 2 minutes")
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_one_clear_line() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken = taken.local_addr().unwrap().to_string();
+        let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+
+        // HTTP-01 cannot work without its port: no start, one line naming the setting.
+        let dir = tempfile::tempdir().unwrap();
+        let mut process = acme_binary(dir.path(), &free(), "http-01", &taken);
+        let lines = stderr_until(&mut process, "never logged");
+        let status = process.child.wait().unwrap();
+        assert!(!status.success());
+        let errors: Vec<&String> = lines.iter().filter(|l| l.contains("cannot listen")).collect();
+        assert_eq!(errors.len(), 1, "{lines:#?}");
+        assert!(
+            errors[0].starts_with(&format!("error: cannot listen on {taken}: another program already uses that port"))
+                && errors[0].contains("set [http.acme] http_listen to another address"),
+            "{lines:#?}"
+        );
+        assert!(!lines.iter().any(|l| l.contains("panicked")), "{lines:#?}");
+
+        // The HTTPS listener's port taken: the same, naming [http] listen.
+        let mut process = acme_binary(dir.path(), &taken, "http-01", &free());
+        let lines = stderr_until(&mut process, "never logged");
+        assert!(!process.child.wait().unwrap().success());
+        let errors: Vec<&String> = lines.iter().filter(|l| l.contains("cannot listen")).collect();
+        assert_eq!(errors.len(), 1, "{lines:#?}");
+        assert!(errors[0].contains("set [http] listen to another address"), "{lines:#?}");
+
+        // TLS-ALPN-01 needs no port 80: one error line, and docbridge serves on.
+        let mut process = acme_binary(dir.path(), &free(), "tls-alpn-01", &taken);
+        let lines = stderr_until(&mut process, "docbridge listening");
+        assert!(lines.last().is_some_and(|l| l.contains("docbridge listening")), "{lines:#?}");
+        let errors: Vec<&String> = lines.iter().filter(|l| l.contains("cannot listen")).collect();
+        assert_eq!(errors.len(), 1, "{lines:#?}");
+        assert!(
+            errors[0].contains("set [http.acme] http_listen to another address")
+                && errors[0].contains("http:// addresses are not redirected"),
+            "{lines:#?}"
+        );
+        assert!(process.child.try_wait().unwrap().is_none(), "docbridge still runs");
     }
 
     /// A certificate for `domain` signed by the test CA, valid from `days_ago` days ago for

@@ -238,10 +238,11 @@ async fn integration_add_prints_json_that_works() {
 async fn sighup_does_not_stop_a_plain_http_server() {
     let dir = tempfile::tempdir().unwrap();
     let server = Served::start(&dir.path().join("data")).await;
-    let pid = server.child.id().expect("running").to_string();
-    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
-    // A signal is delivered asynchronously: give a dying process the time to die, then look.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.signal("-HUP");
+    // Polled, not slept for: once the handler has logged, the signal has been dealt with, and a
+    // process that SIGHUP ended would not have logged it.
+    server.logged("SIGHUP: configuration read again").await;
+    assert!(server.log().lines().filter(|l| l.contains("SIGHUP")).count() == 1, "{}", server.log());
     let health = reqwest::get(format!("{}/healthz", server.base)).await.expect("still serving after SIGHUP");
     assert_eq!(health.status(), StatusCode::OK);
     let (exit, _) = server.stop().await;

@@ -354,6 +354,53 @@ async fn a_certificate_for_another_name_fails() {
 }
 
 #[tokio::test]
+async fn an_unset_or_redirecting_public_url_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(dir.path()).await;
+    // Unset: docbridge would give Workfront its own loopback address.
+    let (output, checks) = doctor(&data, &[]).await;
+    assert_fails(
+        &output,
+        &checks,
+        "public_url",
+        "not set, so docbridge gives Workfront http://",
+        "public_url = \"https://",
+    );
+
+    // A public_url whose server redirects (a plain-HTTP listener sending everyone to HTTPS, as
+    // docbridge's own port 80 with ACME does): Workfront does not follow redirects.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let answering = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let answer = "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://docs.example.com/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    let (output, checks) = doctor(&data, &[("DOCBRIDGE_PUBLIC_URL", url.as_str())]).await;
+    answering.abort();
+    assert_fails(&output, &checks, "reach", "answers with a redirect (308", "Workfront does not follow redirects");
+}
+
+#[tokio::test]
+async fn a_certificate_file_that_does_not_load_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(dir.path()).await;
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, "not a key").unwrap();
+    let env = [
+        ("DOCBRIDGE_HTTP__TLS_CERT", "/nonexistent/fullchain.pem"),
+        ("DOCBRIDGE_HTTP__TLS_KEY", key.to_str().unwrap()),
+    ];
+    let (output, checks) = doctor(&data, &env).await;
+    assert_fails(&output, &checks, "tls_cert", "/nonexistent/fullchain.pem", "fullchain.pem");
+}
+
+#[tokio::test]
 async fn a_clock_ten_minutes_off_fails() {
     let dir = tempfile::tempdir().unwrap();
     let data = prepared(dir.path()).await;
