@@ -1,5 +1,5 @@
 //! Storage adapters: one trait over the places documents live (filesystem, memory, S3, WebDAV,
-//! Azure Blob, Google Cloud Storage).
+//! SFTP, Azure Blob, Google Cloud Storage).
 //!
 //! Adapters know nothing of IDs, users or HTTP. They address items by [`StoragePath`], a path
 //! relative to the library root that cannot express `..`, an absolute path or a separator inside
@@ -7,8 +7,8 @@
 //!
 //! Adapters: [`FsStorage`] (a folder on disk; Unix only), [`MemoryStorage`] and, with the
 //! feature `s3`, `S3Storage` (a key prefix in an S3 bucket); with the features `webdav`,
-//! `azblob` and `gcs`, `RemoteStorage` (one adapter over Apache OpenDAL for a folder or prefix in
-//! those stores). With the `test-kit` feature,
+//! `azblob`, `gcs` and `sftp`, `RemoteStorage` (a folder or prefix in those stores: over Apache
+//! OpenDAL for the first three, over the system's OpenSSH client for SFTP). With the `test-kit` feature,
 //! `suite` holds the conformance tests that every adapter must pass
 //! (`storage_conformance_tests!`) and helpers for tests that use storage. (Not links: the
 //! targets exist only with their features, and these docs build without them too.)
@@ -21,7 +21,7 @@
 mod fs;
 mod memory;
 mod path;
-#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
+#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs", feature = "sftp"))]
 pub mod remote;
 #[cfg(feature = "s3")]
 pub mod s3;
@@ -32,8 +32,8 @@ pub mod suite;
 pub use fs::{FsStorage, TEMP_DIR, TEMP_GRACE};
 pub use memory::MemoryStorage;
 pub use path::{INTERNAL_DIR, StoragePath};
-#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
-pub use remote::{RemoteConfig, RemoteStorage, Secret};
+#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs", feature = "sftp"))]
+pub use remote::{DEFAULT_TIMEOUT, RemoteConfig, RemoteStorage, Secret};
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Options, S3Secret, S3Storage};
 
