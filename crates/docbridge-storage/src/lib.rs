@@ -75,13 +75,20 @@ pub struct Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
     /// Fail with [`StorageError::AlreadyExists`] if anything is at the path, atomically (no
-    /// window in which two writers both succeed) unless [`Storage::capabilities`] says otherwise.
+    /// window in which two writers both succeed) unless [`Storage::capabilities`] says otherwise
+    /// (an S3 server without conditional writes, WebDAV: a check then a write).
     CreateNew,
     /// Atomically replace the file at the path (or create it), but only the file that was
     /// there when the write started: if by the commit it has been moved, removed or replaced
     /// by another writer (or, where nothing was, something has been created), the write fails
     /// with [`StorageError::Changed`] and nothing changes. An upload of a new version then
     /// never lands under a name its document has left, nor over someone else's file.
+    ///
+    /// How exact that is depends on the store (`docs/storage.md`): memory, Azure Blob and S3
+    /// with conditional writes (up to one part) compare and swap in one step; elsewhere the
+    /// target is compared just before the commit (the filesystem: a window of microseconds; S3
+    /// multipart or without conditional writes, WebDAV, SFTP: a request's time), and a change
+    /// that another program makes in that window goes unseen.
     Replace,
 }
 
@@ -146,8 +153,12 @@ impl Default for Capabilities {
     }
 }
 
-/// One library of documents. Every method is safe to call concurrently; every change is atomic
+/// One library of documents. Every method is safe to call concurrently. Every write is atomic
 /// as seen by readers (a reader sees the old content or the new, never a mix or a partial file).
+/// Renames and deletes are atomic for readers only where the store allows: on the filesystem,
+/// in memory and on SFTP; a folder renamed or deleted on S3, WebDAV, Azure Blob or GCS goes item
+/// by item, and a file renamed on S3, Azure Blob or GCS is copied then deleted (`docs/storage.md`
+/// has the table).
 #[async_trait::async_trait]
 pub trait Storage: Send + Sync + 'static {
     /// A short name for logs and errors: `fs`, `memory`, `s3`.
@@ -176,6 +187,8 @@ pub trait Storage: Send + Sync + 'static {
     async fn create_dir(&self, path: &StoragePath) -> Result<Entry>;
 
     /// Moves a file or a whole folder, never replacing anything: `AlreadyExists` if `to` is taken.
+    /// Where the store has no no-replace move (S3, WebDAV, GCS, and folders on SFTP) this is a check
+    /// then the move, and something another program puts at `to` in between can be replaced.
     /// Moving a folder into itself is an `InvalidPath`.
     async fn rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()>;
 
