@@ -27,11 +27,11 @@ const SECRET_FILE_VARIABLES: &[&str] = &[
 
 /// Every storage kind an integration (and `[storage] kind`) may name: a folder, or a store
 /// configured in its `[storage.KIND]` table.
-pub const STORAGE_KINDS: &[&str] = &["fs", "s3", "webdav", "azblob"];
+pub const STORAGE_KINDS: &[&str] = &["fs", "s3", "webdav", "sftp", "azblob"];
 
 /// The kinds whose libraries are a folder or prefix in a store reached over the network
 /// (`docbridge_storage::RemoteStorage`).
-pub const REMOTE_KINDS: &[&str] = &["webdav", "azblob"];
+pub const REMOTE_KINDS: &[&str] = &["webdav", "sftp", "azblob"];
 
 /// The embedded defaults: the reference for every key.
 pub const DEFAULT_CONFIG: &str = include_str!("../default-config.toml");
@@ -176,9 +176,25 @@ pub struct StorageConfig {
     pub root: String,
     /// When set, every folder library must be inside this folder (`roots.rs`).
     pub roots_under: String,
+    /// Seconds one call to a remote store (each chunk of a read or write) may take.
+    pub timeout_secs: u64,
     pub s3: S3Config,
     pub webdav: WebdavConfig,
+    pub sftp: SftpConfig,
     pub azblob: AzblobConfig,
+}
+
+/// The SSH server of `sftp` libraries (`[storage.sftp]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftpConfig {
+    pub endpoint: String,
+    pub username: String,
+    pub key_file: String,
+    pub known_hosts: String,
+    /// Refused when set (sign-in is by key); its `Debug` is redacted all the same.
+    #[serde(deserialize_with = "secret_string")]
+    pub password: secrecy::SecretString,
 }
 
 /// The WebDAV server of `webdav` libraries (`[storage.webdav]`).
@@ -548,6 +564,7 @@ impl Config {
                 if self.remote(kind).is_none() {
                     let (key, what) = match kind {
                         "webdav" => ("storage.webdav.endpoint", "an endpoint"),
+                        "sftp" => ("storage.sftp.endpoint", "an endpoint"),
                         _ => ("storage.azblob.container", "a container"),
                     };
                     return Err(ConfigError::Invalid {
@@ -572,6 +589,13 @@ impl Config {
             {
                 return Err(ConfigError::Invalid { key, reason: format!("{endpoint:?} is not an http or https URL") });
             }
+        }
+        self.validate_sftp()?;
+        if self.storage.timeout_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "storage.timeout_secs",
+                reason: "must be at least 1: a store that hangs would otherwise hold requests forever".into(),
+            });
         }
         if !self.storage.s3.endpoint.is_empty() {
             let url = url::Url::parse(&self.storage.s3.endpoint).map_err(|e| ConfigError::Invalid {
@@ -638,6 +662,42 @@ impl Config {
         self.s3_root()
     }
 
+    /// `[storage.sftp]`'s rules: an `ssh://` endpoint, a key file and a known_hosts file, and no
+    /// password (the system's ssh client cannot be given one without a terminal).
+    fn validate_sftp(&self) -> Result<(), ConfigError> {
+        use secrecy::ExposeSecret;
+        let sftp = &self.storage.sftp;
+        if !sftp.password.expose_secret().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "storage.sftp.password",
+                reason: "password sign-in is not supported: docbridge signs in to SFTP with a key file (set storage.sftp.key_file, and leave password empty)".into(),
+            });
+        }
+        if sftp.endpoint.trim().is_empty() {
+            return Ok(());
+        }
+        if !sftp.endpoint.starts_with("ssh://") {
+            return Err(ConfigError::Invalid {
+                key: "storage.sftp.endpoint",
+                reason: format!("{:?} is not ssh://HOST[:PORT][/FOLDER]", sftp.endpoint),
+            });
+        }
+        for (key, value, what) in [
+            ("storage.sftp.key_file", &sftp.key_file, "the private key file to sign in with"),
+            ("storage.sftp.known_hosts", &sftp.known_hosts, "the known_hosts file that holds the server's host key"),
+        ] {
+            if value.trim().is_empty() {
+                return Err(ConfigError::Invalid { key, reason: format!("is required with an sftp endpoint: {what}") });
+            }
+        }
+        Ok(())
+    }
+
+    /// How long one call to a remote store may take (`[storage] timeout_secs`).
+    pub fn storage_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.storage.timeout_secs.max(1))
+    }
+
     /// The adapter's view of `[storage.KIND]` for a remote kind ([`REMOTE_KINDS`]); `None` when
     /// that store is not configured (no endpoint, container or bucket) or the kind is unknown.
     pub fn remote(&self, kind: &str) -> Option<docbridge_storage::RemoteConfig> {
@@ -649,6 +709,12 @@ impl Config {
                 endpoint: storage.webdav.endpoint.clone(),
                 username: storage.webdav.username.clone(),
                 password: Secret::new(storage.webdav.password.expose_secret()),
+            }),
+            "sftp" if !storage.sftp.endpoint.trim().is_empty() => Some(RemoteConfig::Sftp {
+                endpoint: storage.sftp.endpoint.clone(),
+                username: storage.sftp.username.clone(),
+                key_file: storage.sftp.key_file.clone(),
+                known_hosts: storage.sftp.known_hosts.clone(),
             }),
             "azblob" if !storage.azblob.container.trim().is_empty() => Some(RemoteConfig::Azblob {
                 endpoint: if storage.azblob.endpoint.is_empty() {
@@ -770,6 +836,40 @@ mod tests {
         let config = Config::load(None, &e, &Overrides::default()).unwrap();
         assert_eq!(config.admin.token.expose_secret(), "s3cret-token-value");
         assert!(!format!("{config:?}").contains("s3cret-token-value"));
+    }
+
+    #[test]
+    fn sftp_needs_a_key_and_known_hosts_and_refuses_a_password() {
+        let base = [
+            ("DOCBRIDGE_STORAGE__KIND", "sftp"),
+            ("DOCBRIDGE_STORAGE__SFTP__ENDPOINT", "ssh://nas.example:2222/srv/docs"),
+            ("DOCBRIDGE_STORAGE__SFTP__USERNAME", "docbridge"),
+            ("DOCBRIDGE_STORAGE__SFTP__KEY_FILE", "/etc/docbridge/id_ed25519"),
+            ("DOCBRIDGE_STORAGE__SFTP__KNOWN_HOSTS", "/etc/docbridge/known_hosts"),
+        ];
+        let config = Config::load(None, &env(&base), &Overrides::default()).unwrap();
+        match config.remote("sftp") {
+            Some(docbridge_storage::RemoteConfig::Sftp { endpoint, known_hosts, .. }) => {
+                assert_eq!(endpoint, "ssh://nas.example:2222/srv/docs");
+                assert_eq!(known_hosts, "/etc/docbridge/known_hosts");
+            }
+            other => panic!("sftp store: {other:?}"),
+        }
+        let refused = |extra: &[(&'static str, &'static str)], key: &str| {
+            let mut pairs = base.to_vec();
+            pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+            pairs.extend_from_slice(extra);
+            let err = Config::load(None, &env(&pairs), &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains(key), "{extra:?}: {err}");
+            err
+        };
+        let err = refused(&[("DOCBRIDGE_STORAGE__SFTP__PASSWORD", "hunter2")], "storage.sftp.password");
+        assert!(err.contains("key file") && !err.contains("hunter2"), "{err}");
+        refused(&[("DOCBRIDGE_STORAGE__SFTP__KNOWN_HOSTS", "")], "storage.sftp.known_hosts");
+        refused(&[("DOCBRIDGE_STORAGE__SFTP__KEY_FILE", "")], "storage.sftp.key_file");
+        refused(&[("DOCBRIDGE_STORAGE__SFTP__ENDPOINT", "sftp://nas.example")], "storage.sftp.endpoint");
+        refused(&[("DOCBRIDGE_STORAGE__SFTP__ENDPOINT", "")], "storage.sftp.endpoint");
+        refused(&[("DOCBRIDGE_STORAGE__TIMEOUT_SECS", "0")], "storage.timeout_secs");
     }
 
     #[test]

@@ -311,7 +311,7 @@ async fn serve(data_dir: &std::path::Path, config: Config, reload: ReloadFrom) -
     } else if let Some(remote) = config.remote(&config.storage.kind) {
         // A store's folder or prefix; a WebDAV server writes only into folders that exist.
         let root = config.remote_root();
-        docbridge_storage::RemoteStorage::connect(&remote)
+        docbridge_storage::RemoteStorage::connect_with_timeout(&remote, config.storage_timeout())
             .and_then(|store| store.within(&root))
             .context("cannot configure the store of [storage] kind")?
             .create_root()

@@ -20,7 +20,7 @@ pub trait StorageFactory: Send + Sync + 'static {
 /// The built-in adapters: `fs` with `storage_root` as folder, `memory` (kept for the process's
 /// life, one per integration), and `s3` with `storage_root` as prefix in the configured bucket
 /// (below `[storage.s3] prefix`), once [`BuiltinStorage::with_s3`] has named the bucket, and
-/// `webdav` and `azblob` with `storage_root` as folder or prefix in the store that
+/// `webdav`, `sftp` and `azblob` with `storage_root` as folder or prefix in the store that
 /// [`BuiltinStorage::with_remote`] configured.
 #[derive(Default)]
 pub struct BuiltinStorage {
@@ -44,7 +44,7 @@ impl BuiltinStorage {
         };
         for kind in crate::config::REMOTE_KINDS {
             if let Some(remote) = config.remote(kind) {
-                storage = storage.with_remote(&remote)?;
+                storage = storage.with_remote_timeout(&remote, config.storage_timeout())?;
             }
         }
         Ok(storage)
@@ -52,8 +52,17 @@ impl BuiltinStorage {
 
     /// These adapters, and `remote.kind()` libraries in the store `remote` names. Makes no
     /// request.
-    pub fn with_remote(mut self, remote: &RemoteConfig) -> Result<Self, StorageError> {
-        self.remotes.insert(remote.kind(), RemoteStorage::connect(remote)?);
+    pub fn with_remote(self, remote: &RemoteConfig) -> Result<Self, StorageError> {
+        self.with_remote_timeout(remote, docbridge_storage::DEFAULT_TIMEOUT)
+    }
+
+    /// As [`BuiltinStorage::with_remote`], each call to the store bounded by `timeout`.
+    pub fn with_remote_timeout(
+        mut self,
+        remote: &RemoteConfig,
+        timeout: std::time::Duration,
+    ) -> Result<Self, StorageError> {
+        self.remotes.insert(remote.kind(), RemoteStorage::connect_with_timeout(remote, timeout)?);
         Ok(self)
     }
 

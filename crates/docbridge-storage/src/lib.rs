@@ -1,5 +1,5 @@
 //! Storage adapters: one trait over the places documents live (filesystem, memory, S3, WebDAV,
-//! Azure Blob, Google Cloud Storage).
+//! SFTP, Azure Blob, Google Cloud Storage).
 //!
 //! Adapters know nothing of IDs, users or HTTP. They address items by [`StoragePath`], a path
 //! relative to the library root that cannot express `..`, an absolute path or a separator inside
@@ -7,8 +7,8 @@
 //!
 //! Adapters: [`FsStorage`] (a folder on disk; Unix only), [`MemoryStorage`] and, with the
 //! feature `s3`, `S3Storage` (a key prefix in an S3 bucket); with the features `webdav`,
-//! `azblob` and `gcs`, `RemoteStorage` (one adapter over Apache OpenDAL for a folder or prefix in
-//! those stores). With the `test-kit` feature,
+//! `azblob`, `gcs` and `sftp`, `RemoteStorage` (a folder or prefix in those stores: over Apache
+//! OpenDAL for the first three, over the system's OpenSSH client for SFTP). With the `test-kit` feature,
 //! `suite` holds the conformance tests that every adapter must pass
 //! (`storage_conformance_tests!`) and helpers for tests that use storage. (Not links: the
 //! targets exist only with their features, and these docs build without them too.)
@@ -21,7 +21,7 @@
 mod fs;
 mod memory;
 mod path;
-#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
+#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs", feature = "sftp"))]
 pub mod remote;
 #[cfg(feature = "s3")]
 pub mod s3;
@@ -32,8 +32,8 @@ pub mod suite;
 pub use fs::{FsStorage, TEMP_DIR, TEMP_GRACE};
 pub use memory::MemoryStorage;
 pub use path::{INTERNAL_DIR, StoragePath};
-#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
-pub use remote::{RemoteConfig, RemoteStorage, Secret};
+#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs", feature = "sftp"))]
+pub use remote::{DEFAULT_TIMEOUT, RemoteConfig, RemoteStorage, Secret};
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Options, S3Secret, S3Storage};
 
@@ -75,13 +75,20 @@ pub struct Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
     /// Fail with [`StorageError::AlreadyExists`] if anything is at the path, atomically (no
-    /// window in which two writers both succeed) unless [`Storage::capabilities`] says otherwise.
+    /// window in which two writers both succeed) unless [`Storage::capabilities`] says otherwise
+    /// (an S3 server without conditional writes, WebDAV: a check then a write).
     CreateNew,
     /// Atomically replace the file at the path (or create it), but only the file that was
     /// there when the write started: if by the commit it has been moved, removed or replaced
     /// by another writer (or, where nothing was, something has been created), the write fails
     /// with [`StorageError::Changed`] and nothing changes. An upload of a new version then
     /// never lands under a name its document has left, nor over someone else's file.
+    ///
+    /// How exact that is depends on the store (`docs/storage.md`): memory, Azure Blob and S3
+    /// with conditional writes (up to one part) compare and swap in one step; elsewhere the
+    /// target is compared just before the commit (the filesystem: a window of microseconds; S3
+    /// multipart or without conditional writes, WebDAV, SFTP: a request's time), and a change
+    /// that another program makes in that window goes unseen.
     Replace,
 }
 
@@ -146,8 +153,12 @@ impl Default for Capabilities {
     }
 }
 
-/// One library of documents. Every method is safe to call concurrently; every change is atomic
+/// One library of documents. Every method is safe to call concurrently. Every write is atomic
 /// as seen by readers (a reader sees the old content or the new, never a mix or a partial file).
+/// Renames and deletes are atomic for readers only where the store allows: on the filesystem,
+/// in memory and on SFTP; a folder renamed or deleted on S3, WebDAV, Azure Blob or GCS goes item
+/// by item, and a file renamed on S3, Azure Blob or GCS is copied then deleted (`docs/storage.md`
+/// has the table).
 #[async_trait::async_trait]
 pub trait Storage: Send + Sync + 'static {
     /// A short name for logs and errors: `fs`, `memory`, `s3`.
@@ -176,6 +187,8 @@ pub trait Storage: Send + Sync + 'static {
     async fn create_dir(&self, path: &StoragePath) -> Result<Entry>;
 
     /// Moves a file or a whole folder, never replacing anything: `AlreadyExists` if `to` is taken.
+    /// Where the store has no no-replace move (S3, WebDAV, GCS, and folders on SFTP) this is a check
+    /// then the move, and something another program puts at `to` in between can be replaced.
     /// Moving a folder into itself is an `InvalidPath`.
     async fn rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()>;
 

@@ -1,47 +1,44 @@
-//! The generic adapter over Apache OpenDAL: a library is a folder (WebDAV) or a key prefix
-//! (Azure Blob, Google Cloud Storage) in a store that an [`opendal::Operator`] reaches.
+//! Stores reached over the network, one [`RemoteStorage`] for all of them: a library is a folder
+//! (WebDAV, SFTP) or a key prefix (Azure Blob, Google Cloud Storage) in the store that a
+//! [`RemoteConfig`] names.
 //!
-//! One adapter serves every kind; what differs between stores is read from the operator's
-//! capability flags, never from the kind's name, so a new OpenDAL service needs a
-//! [`RemoteConfig`] variant and nothing else.
+//! Two adapters sit behind it: [`OpendalStorage`] (`remote/operator.rs`), over an Apache OpenDAL
+//! `Operator`, for WebDAV, Azure Blob and GCS; and [`SftpStorage`] (`remote/sftp.rs`), over the
+//! system's OpenSSH client, for SFTP (OpenDAL's SFTP service cannot be told which `known_hosts`
+//! file to trust: `docs/ARCHITECTURE.md`). Both lay a library out the same way: the file
+//! `a/b.txt` of a library at root `R` is `R/a/b.txt` in the store, spelled as the name, and
+//! bookkeeping lives under `R/.docbridge/` ([`INTERNAL_DIR`]), never listed. What each store
+//! guarantees is in `docs/storage.md`.
 //!
-//! # Layout
-//!
-//! The file `a/b.txt` of a library at root `R` is `R/a/b.txt` in the store, spelled as the name
-//! (other programs see the same tree). Folders are the store's folders (WebDAV collections) or, in object stores, prefixes, with the empty `a/` object OpenDAL writes for a
-//! folder created empty. Bookkeeping lives under `R/.docbridge/` ([`INTERNAL_DIR`]): uploads
-//! being committed go to `.docbridge/tmp/`, which is never listed.
-//!
-//! # What is guaranteed (`docs/storage.md` has the table per store)
-//!
-//! - **Writes** commit whole or not at all. Where the store has conditional writes (Azure Blob's
-//!   `If-Match`/`If-None-Match: *`, GCS's generation preconditions), the bytes go straight to
-//!   their name in one upload that the store shows only once complete, and the condition makes
-//!   `CreateNew` atomic and `Replace` replace only the version it started from. Elsewhere
-//!   (WebDAV) the bytes go to `.docbridge/tmp/` and are renamed into place after a check
-//!   that the target is still what it was: a writer racing for the same name inside that window
-//!   can be overwritten, and [`Storage::capabilities`] says `CreateNew` is not atomic.
-//! - **Renames** never replace an item, by a check then a rename (a native no-replace copy on
-//!   Azure). A file moves by the store's rename or, without one (Azure, GCS), by copy then
-//!   delete. A folder moves item by item, then its old tree is removed: not atomic for readers.
-//! - **Folder deletes** remove the tree below the folder; not atomic for readers either.
+//! Every call to a store is bounded by a timeout ([`DEFAULT_TIMEOUT`] unless the caller gives
+//! another): a store that hangs makes the call fail with an I/O error of kind `TimedOut`.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::ops::Range;
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use futures::StreamExt;
-use opendal::{Capability, ErrorKind, Metadata, Operator};
+#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
+mod operator;
+#[cfg(feature = "sftp")]
+mod sftp;
 
+#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
+pub use self::operator::OpendalStorage;
+#[cfg(feature = "sftp")]
+pub use self::sftp::SftpStorage;
+#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
 pub use opendal;
 
 use crate::path::INTERNAL_DIR;
-use crate::{ByteStream, Capabilities, Entry, EntryKind, Result, Storage, StorageError, StoragePath, WriteMode};
+use crate::{ByteStream, Capabilities, Entry, Result, Storage, StorageError, StoragePath, WriteMode};
 
 /// The folder inside [`INTERNAL_DIR`] where uploads wait for their commit; never listed.
 const TEMP_DIR: &str = "tmp";
+
+/// How long one call to a remote store may take unless the caller says otherwise (reads and
+/// writes: each chunk), as `[storage] timeout_secs` defaults to.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A password or key that never shows in logs: its `Debug` is `[redacted]`.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -106,6 +103,20 @@ pub enum RemoteConfig {
         /// A service account's JSON key file; empty: no authentication (an emulator).
         credential_file: String,
     },
+    /// An SFTP server, reached with the system's `ssh` client and a private key.
+    #[cfg(feature = "sftp")]
+    Sftp {
+        /// `ssh://HOST[:PORT][/FOLDER]`: the folder (absolute, as the server names it) holds
+        /// the libraries; without one, the folder the server starts a session in.
+        endpoint: String,
+        /// The account to sign in as.
+        username: String,
+        /// The private key file (OpenSSH format, no passphrase unless an `ssh-agent` holds it).
+        key_file: String,
+        /// The `known_hosts` file whose entry for the host is the only key accepted; an
+        /// unknown or different host key fails the connection.
+        known_hosts: String,
+    },
 }
 
 impl RemoteConfig {
@@ -118,592 +129,150 @@ impl RemoteConfig {
             RemoteConfig::Azblob { .. } => "azblob",
             #[cfg(feature = "gcs")]
             RemoteConfig::Gcs { .. } => "gcs",
+            #[cfg(feature = "sftp")]
+            RemoteConfig::Sftp { .. } => "sftp",
         }
     }
-
-    /// The operator for the store's root. Makes no request: a wrong address or credential shows
-    /// at the first use (and in `/readyz`, `doctor`).
-    pub fn operator(&self) -> Result<Operator> {
-        // Without OpenDAL's default features nothing installs its HTTP transport (reqwest);
-        // installing is idempotent, the first install wins.
-        opendal::install_default();
-        let built = match self {
-            #[cfg(feature = "webdav")]
-            RemoteConfig::Webdav { endpoint, username, password } => {
-                require("endpoint", endpoint)?;
-                let mut builder = opendal::services::Webdav::default().endpoint(endpoint.trim_end_matches('/'));
-                if !username.is_empty() {
-                    builder = builder.username(username).password(password.expose());
-                }
-                Operator::new(builder)
-            }
-            #[cfg(feature = "azblob")]
-            RemoteConfig::Azblob { endpoint, container, account_name, account_key } => {
-                require("endpoint", endpoint)?;
-                require("container", container)?;
-                let mut builder =
-                    opendal::services::Azblob::default().endpoint(endpoint.trim_end_matches('/')).container(container);
-                if !account_name.is_empty() {
-                    builder = builder.account_name(account_name).account_key(account_key.expose());
-                }
-                Operator::new(builder)
-            }
-            #[cfg(feature = "gcs")]
-            RemoteConfig::Gcs { endpoint, bucket, credential_file } => {
-                require("bucket", bucket)?;
-                let mut builder = opendal::services::Gcs::default().bucket(bucket);
-                if !endpoint.is_empty() {
-                    builder = builder.endpoint(endpoint.trim_end_matches('/'));
-                }
-                builder = if credential_file.is_empty() {
-                    // An emulator: no token, and no looking for one on a cloud VM's metadata server.
-                    builder.skip_signature().disable_vm_metadata().disable_config_load()
-                } else {
-                    builder.credential_path(credential_file)
-                };
-                Operator::new(builder)
-            }
-        };
-        // Errors OpenDAL marks temporary (a connection the server closed under a pooled
-        // request, a 503) are retried a few times with backoff before they reach the caller.
-        built.map(|op| op.layer(opendal::layers::RetryLayer::new())).map_err(|e| invalid_config(&e.to_string()))
-    }
 }
 
-fn require(key: &str, value: &str) -> Result<()> {
-    if value.trim().is_empty() { Err(invalid_config(&format!("{key} is empty"))) } else { Ok(()) }
-}
-
-fn invalid_config(why: &str) -> StorageError {
+pub(crate) fn invalid_config(why: &str) -> StorageError {
     StorageError::Io(io::Error::new(io::ErrorKind::InvalidInput, why.to_owned()))
 }
 
-/// How a write reaches its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Commit {
-    /// Straight to the name, with a precondition: the store shows the object only once the
-    /// upload completes, and refuses it if the precondition fails (Azure Blob, GCS).
-    Conditional,
-    /// To `.docbridge/tmp/`, then a check and a rename (WebDAV).
-    Staged,
-}
-
-/// A library in a store reached through OpenDAL. Cheap to clone; clones share the connection.
-#[derive(Clone)]
-pub struct RemoteStorage {
-    op: Operator,
-    kind: &'static str,
-    /// The library's root in the store: empty or `a/b/` (always ending in `/`).
-    base: String,
-    capability: Capability,
-    commit: Commit,
-}
-
-impl fmt::Debug for RemoteStorage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoteStorage").field("kind", &self.kind).field("base", &self.base).finish_non_exhaustive()
+/// `base` (empty or ending in `/`) with the folder path `sub` below it, ending in `/`: `..`,
+/// `.`, backslashes and the internal folder are refused.
+pub(crate) fn library_base(base: &str, sub: &str) -> Result<String> {
+    let mut base = base.to_owned();
+    for part in sub.split('/').filter(|p| !p.is_empty()) {
+        if part == "." || part == ".." || part == INTERNAL_DIR || part.contains('\\') {
+            return Err(StorageError::InvalidPath(format!("{sub:?} is not a library root")));
+        }
+        base.push_str(part);
+        base.push('/');
     }
+    Ok(base)
+}
+
+/// A library in a remote store, whichever adapter reaches it. Cheap to clone; clones share
+/// the connection.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum RemoteStorage {
+    /// WebDAV, Azure Blob or GCS, through OpenDAL (boxed: an operator's capabilities are
+    /// large beside an SFTP handle).
+    #[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
+    Opendal(Box<OpendalStorage>),
+    /// SFTP, through the system's OpenSSH client.
+    #[cfg(feature = "sftp")]
+    Sftp(SftpStorage),
+}
+
+/// Calls `$call` on whichever adapter `$self` holds.
+macro_rules! dispatch {
+    ($self:expr, $inner:ident => $call:expr) => {
+        match $self {
+            #[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
+            RemoteStorage::Opendal($inner) => $call,
+            #[cfg(feature = "sftp")]
+            RemoteStorage::Sftp($inner) => $call,
+        }
+    };
 }
 
 impl RemoteStorage {
-    /// The store of `config`, at its root. Makes no request.
+    /// The store of `config`, at its root, with [`DEFAULT_TIMEOUT`]. Makes no request.
     pub fn connect(config: &RemoteConfig) -> Result<Self> {
-        Ok(Self::from_operator(config.operator()?, config.kind()))
+        Self::connect_with_timeout(config, DEFAULT_TIMEOUT)
     }
 
-    /// A library at the root of any operator (another OpenDAL service, or one with layers).
-    pub fn from_operator(op: Operator, kind: &'static str) -> Self {
-        let capability = op.info().capability();
-        let conditional = capability.write_with_if_not_exists
-            && (capability.write_with_if_match || capability.write_with_if_version_match);
-        RemoteStorage {
-            op,
-            kind,
-            base: String::new(),
-            capability,
-            commit: if conditional { Commit::Conditional } else { Commit::Staged },
+    /// The store of `config`, at its root, each call to it bounded by `timeout`. Makes no
+    /// request: a wrong address, credential or host key shows at the first use (and in
+    /// `/readyz`, `doctor`).
+    pub fn connect_with_timeout(config: &RemoteConfig, timeout: Duration) -> Result<Self> {
+        match config {
+            #[cfg(feature = "sftp")]
+            RemoteConfig::Sftp { .. } => Ok(RemoteStorage::Sftp(SftpStorage::connect(config, timeout)?)),
+            #[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
+            _ => Ok(OpendalStorage::connect(config, timeout)?.into()),
         }
     }
 
-    /// Another library of the same store at `sub` (a `/`-separated folder path) below this one's
-    /// root, sharing its connection. `..`, empty segments inside and the internal folder are
-    /// refused.
+    /// Another library of the same store at `sub` (a `/`-separated folder path) below this
+    /// one's root, sharing its connection. `..`, empty segments inside and the internal folder
+    /// are refused.
     pub fn within(&self, sub: &str) -> Result<Self> {
-        let mut base = self.base.clone();
-        for part in sub.split('/').filter(|p| !p.is_empty()) {
-            if part == "." || part == ".." || part == INTERNAL_DIR || part.contains('\\') {
-                return Err(StorageError::InvalidPath(format!("{sub:?} is not a library root")));
-            }
-            base.push_str(part);
-            base.push('/');
-        }
-        Ok(RemoteStorage { base, ..self.clone() })
+        Ok(dispatch!(self, inner => inner.within(sub)?.into()))
     }
 
-    /// Creates the library's root folder (and those above it) if missing: a WebDAV server
-    /// refuses to write into a folder that does not exist.
+    /// Creates the library's root folder (and those above it) if missing: WebDAV and SFTP
+    /// servers refuse to write into a folder that does not exist.
     pub async fn create_root(&self) -> Result<()> {
-        if self.base.is_empty() {
-            return Ok(());
-        }
-        self.op.create_dir(&self.base).await.map_err(|e| convert(e, &self.base))
+        dispatch!(self, inner => inner.create_root().await)
     }
 
-    /// The operator underneath, for tools and tests that look at the store directly.
-    pub fn operator(&self) -> &Operator {
-        &self.op
-    }
-
-    fn file_key(&self, path: &StoragePath) -> String {
-        format!("{}{}", self.base, path.as_string())
-    }
-
-    fn dir_key(&self, path: &StoragePath) -> String {
-        if path.is_root() { self.base.clone() } else { format!("{}{}/", self.base, path.as_string()) }
-    }
-
-    /// Folders that always exist: the root and the internal folder.
-    fn is_virtual_dir(path: &StoragePath) -> bool {
-        path.is_root() || (path.is_internal() && path.components().len() == 1)
-    }
-
-    fn dir_entry(path: &StoragePath, modified: Option<DateTime<Utc>>) -> Entry {
-        Entry {
-            name: path.name().to_owned(),
-            kind: EntryKind::Dir,
-            size: 0,
-            modified: modified.unwrap_or_else(Utc::now),
-        }
-    }
-
-    /// What is at `path`: a file's metadata, a folder, or nothing.
-    async fn find(&self, path: &StoragePath) -> Result<Option<Found>> {
-        if Self::is_virtual_dir(path) {
-            return Ok(Some(Found::Dir(None)));
-        }
-        match self.op.stat(&self.file_key(path)).await {
-            Ok(meta) if meta.is_file() => return Ok(Some(Found::File(meta))),
-            Ok(meta) if meta.is_dir() => return Ok(Some(Found::Dir(modified(&meta)))),
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory | ErrorKind::NotADirectory) => {}
-            Err(e) => return Err(convert(e, &path.as_string())),
-        }
-        let dir = self.dir_key(path);
-        match self.op.stat(&dir).await {
-            Ok(meta) if meta.is_dir() => return Ok(Some(Found::Dir(modified(&meta)))),
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {}
-            Err(e) => return Err(convert(e, &path.as_string())),
-        }
-        // An object store's prefix that another program wrote objects under, without a marker.
-        if !self.capability.create_dir || !self.capability.rename {
-            let mut lister = self.op.lister_with(&dir).limit(2).await.map_err(|e| convert(e, &path.as_string()))?;
-            if let Some(entry) = lister.next().await {
-                // The folder's own marker counts too: some stores (fake-gcs-server) answer no
-                // `stat` for a key ending in `/`.
-                entry.map_err(|e| convert(e, &path.as_string()))?;
-                return Ok(Some(Found::Dir(None)));
-            }
-        }
-        Ok(None)
-    }
-
-    /// A folder that must exist for a write, create or rename into it.
-    async fn require_dir(&self, dir: &StoragePath) -> Result<()> {
-        match self.find(dir).await? {
-            Some(Found::Dir(_)) => Ok(()),
-            Some(Found::File(_)) => Err(StorageError::NotADirectory(dir.as_string())),
-            None => match dir.parent() {
-                // Below a file: say so, as a filesystem would.
-                Some(parent) if !parent.is_root() => match self.find(&parent).await? {
-                    Some(Found::File(_)) => Err(StorageError::NotADirectory(parent.as_string())),
-                    _ => Err(StorageError::NotFound(dir.as_string())),
-                },
-                _ => Err(StorageError::NotFound(dir.as_string())),
-            },
-        }
-    }
-
-    /// The direct children of the folder at `dir`, as (name, metadata), internal ones hidden.
-    async fn children(&self, dir: &StoragePath) -> Result<Vec<(String, Metadata)>> {
-        let key = self.dir_key(dir);
-        let listed = match self.op.list(&key).await {
-            Ok(listed) => listed,
-            Err(e) if e.kind() == ErrorKind::NotFound && Self::is_virtual_dir(dir) => Vec::new(),
-            Err(e) => return Err(convert(e, &dir.as_string())),
-        };
-        let mut out = Vec::with_capacity(listed.len());
-        for entry in listed {
-            let Some(rest) = entry.path().strip_prefix(key.as_str()) else { continue };
-            let name = rest.trim_end_matches('/');
-            if name.is_empty() || name.contains('/') {
-                continue; // the folder itself
-            }
-            if dir.is_root() && name == INTERNAL_DIR {
-                continue;
-            }
-            if dir.is_internal() && dir.components().len() == 1 && name == TEMP_DIR {
-                continue;
-            }
-            out.push((name.to_owned(), entry.metadata().clone()));
-        }
-        Ok(out)
-    }
-
-    fn entry_of(name: String, meta: &Metadata) -> Entry {
-        if meta.is_dir() {
-            Entry { name, kind: EntryKind::Dir, size: 0, modified: modified(meta).unwrap_or_else(Utc::now) }
-        } else {
-            Entry {
-                name,
-                kind: EntryKind::File,
-                size: meta.content_length(),
-                modified: modified(meta).unwrap_or_else(Utc::now),
-            }
-        }
-    }
-
-    /// Streams `data` into `writer`, within `limit`; aborts the writer on any failure.
-    async fn pump(
-        &self,
-        mut writer: opendal::Writer,
-        mut data: ByteStream,
-        limit: Option<u64>,
-        what: &str,
-    ) -> Result<Metadata> {
-        let mut written = 0u64;
-        // A store that takes an upload only in one request (OpenDAL's WebDAV service) gets the
-        // whole file at once: held in memory, a limit of this adapter (docs/storage.md).
-        let mut gathered: Option<Vec<bytes::Bytes>> = (!self.capability.write_can_multi).then(Vec::new);
-        let failure = loop {
-            match data.next().await {
-                Some(Ok(chunk)) => {
-                    written += chunk.len() as u64;
-                    if let Some(limit) = limit.filter(|&limit| written > limit) {
-                        break StorageError::TooLarge { limit };
-                    }
-                    if let Some(gathered) = gathered.as_mut() {
-                        gathered.push(chunk);
-                    } else if let Err(e) = writer.write(chunk).await {
-                        break convert(e, what);
-                    }
-                }
-                Some(Err(e)) => break StorageError::SourceFailed(e),
-                None => match async {
-                    if let Some(gathered) = gathered.take() {
-                        writer.write(opendal::Buffer::from(gathered)).await?;
-                    }
-                    writer.close().await
-                }
-                .await
-                {
-                    Ok(meta) => return Ok(meta),
-                    Err(e) => return Err(convert(e, what)),
-                },
-            }
-        };
-        if let Err(e) = writer.abort().await {
-            tracing::debug!(store = self.kind, error = %e, "aborting a failed upload");
-        }
-        Err(failure)
-    }
-
-    async fn write_conditional(
-        &self,
-        path: &StoragePath,
-        data: ByteStream,
-        mode: WriteMode,
-        limit: Option<u64>,
-    ) -> Result<()> {
-        let key = self.file_key(path);
-        let what = path.as_string();
-        let writer = match mode {
-            WriteMode::CreateNew => self.op.writer_with(&key).if_not_exists(true).await,
-            WriteMode::Replace => match self.find(path).await? {
-                Some(Found::Dir(_)) => return Err(StorageError::IsADirectory(what)),
-                None => self.op.writer_with(&key).if_not_exists(true).await,
-                Some(Found::File(meta)) => {
-                    if let (true, Some(version)) = (self.capability.write_with_if_version_match, meta.version()) {
-                        self.op.writer_with(&key).if_version_match(version).await
-                    } else if let Some(etag) = meta.etag() {
-                        self.op.writer_with(&key).if_match(etag).await
-                    } else {
-                        return Err(StorageError::Io(io::Error::other(format!(
-                            "{}: the store gave no ETag or version for {what}",
-                            self.kind
-                        ))));
-                    }
-                }
-            },
-        }
-        .map_err(|e| convert(e, &what))?;
-        match self.pump(writer, data, limit, &what).await {
-            Err(StorageError::Changed(_)) if mode == WriteMode::CreateNew => Err(StorageError::AlreadyExists(what)),
-            Err(StorageError::AlreadyExists(_)) if mode == WriteMode::Replace => Err(StorageError::Changed(what)),
-            other => other.map(|_| ()),
-        }
-    }
-
-    async fn write_staged(
-        &self,
-        path: &StoragePath,
-        data: ByteStream,
-        mode: WriteMode,
-        limit: Option<u64>,
-    ) -> Result<()> {
-        let what = path.as_string();
-        let before = match self.find(path).await? {
-            Some(Found::Dir(_)) => return Err(StorageError::IsADirectory(what)),
-            Some(Found::File(_)) if mode == WriteMode::CreateNew => return Err(StorageError::AlreadyExists(what)),
-            Some(Found::File(meta)) => Some(Fingerprint::of(&meta)),
-            None => None,
-        };
-        let temp = format!("{}{INTERNAL_DIR}/{TEMP_DIR}/{}", self.base, uuid::Uuid::new_v4());
-        let writer = self.op.writer(&temp).await.map_err(|e| convert(e, &what))?;
-        self.pump(writer, data, limit, &what).await?;
-        let committed = async {
-            let now = match self.find(path).await? {
-                Some(Found::Dir(_)) => return Err(StorageError::IsADirectory(what.clone())),
-                Some(Found::File(meta)) => Some(Fingerprint::of(&meta)),
-                None => None,
-            };
-            match mode {
-                WriteMode::CreateNew if now.is_some() => return Err(StorageError::AlreadyExists(what.clone())),
-                WriteMode::Replace if now != before => return Err(StorageError::Changed(what.clone())),
-                _ => {}
-            }
-            self.op.rename(&temp, &self.file_key(path)).await.map_err(|e| convert(e, &what))
-        }
-        .await;
-        if committed.is_err() {
-            let _ = self.op.delete(&temp).await;
-        }
-        committed
-    }
-
-    /// Moves one file; `to` is known to be free.
-    async fn move_file(&self, from: &str, to: &str, what: &str) -> Result<()> {
-        if self.capability.rename {
-            return self.op.rename(from, to).await.map_err(|e| convert(e, what));
-        }
-        let copied = if self.capability.copy_with_if_not_exists {
-            self.op.copy_with(from, to).if_not_exists(true).await
-        } else {
-            self.op.copy(from, to).await
-        };
-        match copied {
-            Err(e) if e.kind() == ErrorKind::ConditionNotMatch => {
-                return Err(StorageError::AlreadyExists(what.to_owned()));
-            }
-            other => other.map_err(|e| convert(e, what))?,
-        };
-        self.op.delete(from).await.map_err(|e| convert(e, what))
+    /// Removes the library's root folder with everything in it (tests clean up with it).
+    pub async fn remove_root(&self) -> Result<()> {
+        dispatch!(self, inner => inner.remove_root().await)
     }
 }
 
-/// What a Replace compares to know that its target is still the file it started from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Fingerprint {
-    etag: Option<String>,
-    version: Option<String>,
-    size: u64,
-    modified: Option<DateTime<Utc>>,
-}
-
-impl Fingerprint {
-    fn of(meta: &Metadata) -> Self {
-        Fingerprint {
-            etag: meta.etag().map(str::to_owned),
-            version: meta.version().map(str::to_owned),
-            size: meta.content_length(),
-            modified: modified(meta),
-        }
+#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
+impl From<OpendalStorage> for RemoteStorage {
+    fn from(inner: OpendalStorage) -> Self {
+        RemoteStorage::Opendal(Box::new(inner))
     }
 }
 
-enum Found {
-    File(Metadata),
-    Dir(Option<DateTime<Utc>>),
-}
-
-fn modified(meta: &Metadata) -> Option<DateTime<Utc>> {
-    let at = meta.last_modified()?.into_inner();
-    DateTime::from_timestamp(at.as_second(), at.subsec_nanosecond().max(0) as u32)
-}
-
-/// OpenDAL's error as the trait's; `what` names the item in the message.
-fn convert(e: opendal::Error, what: &str) -> StorageError {
-    let what = what.to_owned();
-    match e.kind() {
-        ErrorKind::NotFound => StorageError::NotFound(what),
-        ErrorKind::AlreadyExists => StorageError::AlreadyExists(what),
-        ErrorKind::IsADirectory => StorageError::IsADirectory(what),
-        ErrorKind::NotADirectory => StorageError::NotADirectory(what),
-        ErrorKind::ConditionNotMatch => StorageError::Changed(what),
-        ErrorKind::PermissionDenied => {
-            StorageError::Io(io::Error::new(io::ErrorKind::PermissionDenied, format!("{what}: {e}")))
-        }
-        _ => StorageError::Io(io::Error::other(format!("{what}: {e}"))),
+#[cfg(feature = "sftp")]
+impl From<SftpStorage> for RemoteStorage {
+    fn from(inner: SftpStorage) -> Self {
+        RemoteStorage::Sftp(inner)
     }
 }
 
 #[async_trait::async_trait]
 impl Storage for RemoteStorage {
     fn kind(&self) -> &'static str {
-        self.kind
+        dispatch!(self, inner => inner.kind())
     }
 
     async fn stat(&self, path: &StoragePath) -> Result<Entry> {
-        match self.find(path).await? {
-            Some(Found::File(meta)) => Ok(Self::entry_of(path.name().to_owned(), &meta)),
-            Some(Found::Dir(at)) => Ok(Self::dir_entry(path, at)),
-            None => Err(StorageError::NotFound(path.as_string())),
-        }
+        dispatch!(self, inner => inner.stat(path).await)
     }
 
     async fn list(&self, dir: &StoragePath) -> Result<Vec<Entry>> {
-        self.require_dir(dir).await?;
-        Ok(self.children(dir).await?.into_iter().map(|(name, meta)| Self::entry_of(name, &meta)).collect())
+        dispatch!(self, inner => inner.list(dir).await)
     }
 
     async fn walk(&self, dir: &StoragePath) -> Result<Vec<(StoragePath, Entry)>> {
-        self.require_dir(dir).await?;
-        let mut out = Vec::new();
-        let mut pending = VecDeque::from([dir.clone()]);
-        while let Some(folder) = pending.pop_front() {
-            for (name, meta) in self.children(&folder).await? {
-                let Ok(child) = folder.join(&name) else { continue };
-                let entry = Self::entry_of(name, &meta);
-                if entry.kind == EntryKind::Dir {
-                    pending.push_back(child.clone());
-                }
-                out.push((child, entry));
-            }
-        }
-        Ok(out)
+        dispatch!(self, inner => inner.walk(dir).await)
     }
 
     async fn read(&self, path: &StoragePath, range: Option<Range<u64>>) -> Result<ByteStream> {
-        let size = match self.find(path).await? {
-            Some(Found::File(meta)) => meta.content_length(),
-            Some(Found::Dir(_)) => return Err(StorageError::IsADirectory(path.as_string())),
-            None => return Err(StorageError::NotFound(path.as_string())),
-        };
-        let range = match range {
-            Some(r) => r.start.min(size)..r.end.min(size),
-            None => 0..size,
-        };
-        if range.start >= range.end {
-            return Ok(Box::pin(futures::stream::empty()));
-        }
-        let what = path.as_string();
-        let reader = self.op.reader(&self.file_key(path)).await.map_err(|e| convert(e, &what))?;
-        let stream = reader.into_bytes_stream(range).await.map_err(|e| convert(e, &what))?;
-        Ok(Box::pin(stream))
+        dispatch!(self, inner => inner.read(path, range).await)
     }
 
     async fn write(&self, path: &StoragePath, data: ByteStream, mode: WriteMode, limit: Option<u64>) -> Result<Entry> {
-        let parent = path.parent().ok_or_else(|| StorageError::IsADirectory(path.as_string()))?;
-        self.require_dir(&parent).await?;
-        if mode == WriteMode::CreateNew && matches!(self.find(path).await?, Some(Found::Dir(_))) {
-            // A conditional write does not see a folder (a prefix) of the same name.
-            return Err(StorageError::AlreadyExists(path.as_string()));
-        }
-        match self.commit {
-            Commit::Conditional => self.write_conditional(path, data, mode, limit).await?,
-            Commit::Staged => self.write_staged(path, data, mode, limit).await?,
-        }
-        self.stat(path).await
+        dispatch!(self, inner => inner.write(path, data, mode, limit).await)
     }
 
     async fn create_dir(&self, path: &StoragePath) -> Result<Entry> {
-        if Self::is_virtual_dir(path) {
-            return Err(StorageError::AlreadyExists(path.as_string()));
-        }
-        let parent = path.parent().ok_or_else(|| StorageError::AlreadyExists(path.as_string()))?;
-        self.require_dir(&parent).await?;
-        if self.find(path).await?.is_some() {
-            return Err(StorageError::AlreadyExists(path.as_string()));
-        }
-        self.op.create_dir(&self.dir_key(path)).await.map_err(|e| convert(e, &path.as_string()))?;
-        self.stat(path).await
+        dispatch!(self, inner => inner.create_dir(path).await)
     }
 
     async fn rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()> {
-        if from == to {
-            return Err(StorageError::AlreadyExists(to.as_string()));
-        }
-        if Self::is_virtual_dir(from) || Self::is_virtual_dir(to) || to.starts_with(from) {
-            return Err(StorageError::InvalidPath(format!("cannot move {from} to {to}")));
-        }
-        let found = self.find(from).await?.ok_or_else(|| StorageError::NotFound(from.as_string()))?;
-        let parent = to.parent().ok_or_else(|| StorageError::InvalidPath(to.as_string()))?;
-        self.require_dir(&parent).await?;
-        if self.find(to).await?.is_some() {
-            return Err(StorageError::AlreadyExists(to.as_string()));
-        }
-        match found {
-            Found::File(_) => self.move_file(&self.file_key(from), &self.file_key(to), &to.as_string()).await,
-            Found::Dir(_) => {
-                // Item by item, folders before their contents, then the old tree goes.
-                let what = to.as_string();
-                self.op.create_dir(&self.dir_key(to)).await.map_err(|e| convert(e, &what))?;
-                for (child, entry) in self.walk(from).await? {
-                    let rest = &child.components()[from.components().len()..];
-                    let mut target = to.clone();
-                    for part in rest {
-                        target = target.join(part)?;
-                    }
-                    match entry.kind {
-                        EntryKind::Dir => {
-                            self.op.create_dir(&self.dir_key(&target)).await.map_err(|e| convert(e, &what))?
-                        }
-                        EntryKind::File => {
-                            self.move_file(&self.file_key(&child), &self.file_key(&target), &what).await?
-                        }
-                    }
-                }
-                self.op
-                    .delete_with(&self.dir_key(from))
-                    .recursive(true)
-                    .await
-                    .map_err(|e| convert(e, &from.as_string()))
-            }
-        }
+        dispatch!(self, inner => inner.rename(from, to).await)
     }
 
     async fn delete(&self, path: &StoragePath) -> Result<()> {
-        if Self::is_virtual_dir(path) {
-            return Err(StorageError::InvalidPath(format!("cannot delete {path}")));
-        }
-        match self.find(path).await? {
-            None => Err(StorageError::NotFound(path.as_string())),
-            Some(Found::File(_)) => {
-                self.op.delete(&self.file_key(path)).await.map_err(|e| convert(e, &path.as_string()))
-            }
-            Some(Found::Dir(_)) => self
-                .op
-                .delete_with(&self.dir_key(path))
-                .recursive(true)
-                .await
-                .map_err(|e| convert(e, &path.as_string())),
-        }
+        dispatch!(self, inner => inner.delete(path).await)
     }
 
     async fn check(&self) -> Result<()> {
-        // One listing of the root: answers only if the store is up, the credentials are good
-        // and the container, bucket or folder exists.
-        let mut lister =
-            self.op.lister_with(&self.base).limit(1).await.map_err(|e| convert(e, "the library's root"))?;
-        match lister.next().await {
-            Some(Err(e)) => Err(convert(e, "the library's root")),
-            _ => Ok(()),
-        }
+        dispatch!(self, inner => inner.check().await)
     }
 
     async fn capabilities(&self) -> Capabilities {
-        let mut capabilities = Capabilities::ALL;
-        capabilities.atomic_create_new = self.commit == Commit::Conditional;
-        capabilities
+        dispatch!(self, inner => inner.capabilities().await)
     }
 }

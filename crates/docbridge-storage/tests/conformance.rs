@@ -1,7 +1,8 @@
 //! Runs the storage conformance suite (`docbridge_storage::suite`) on every adapter of this crate:
-//! the filesystem and memory adapters always, and the OpenDAL adapter (`RemoteStorage`) against
-//! each real store that the environment names (`.ci/webdav.sh`, `.ci/azurite.sh`, `.ci/gcs.sh`
-//! write the variables); without them, each of those cases prints that it was skipped.
+//! the filesystem and memory adapters always, and the remote ones (`RemoteStorage`: OpenDAL's
+//! stores and SFTP) against each real store that the environment names (`.ci/webdav.sh`,
+//! `.ci/sftp.sh`, `.ci/azurite.sh`, `.ci/gcs.sh` write the variables); without them, each of
+//! those cases prints that it was skipped.
 
 #[cfg(unix)]
 mod fs {
@@ -13,7 +14,7 @@ mod memory {
 }
 
 /// A library of its own in a real store, for one test, removed when the test ends.
-#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
+#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs", feature = "sftp"))]
 mod remote {
     use docbridge_storage::{RemoteConfig, RemoteStorage};
 
@@ -23,15 +24,15 @@ mod remote {
     }
 
     /// Removes the test's folder or prefix from the store.
-    pub struct Cleanup(RemoteStorage, String);
+    pub struct Cleanup(RemoteStorage);
 
     impl Drop for Cleanup {
         fn drop(&mut self) {
-            let (op, root) = (self.0.operator().clone(), self.1.clone());
+            let library = self.0.clone();
             // The test's runtime is ending: a runtime of its own does the removal.
             let _ = std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-                let _ = runtime.block_on(async { op.delete_with(&root).recursive(true).await });
+                let _ = runtime.block_on(library.remove_root());
             })
             .join();
         }
@@ -44,7 +45,7 @@ mod remote {
         let root = format!("conformance-{}", uuid::Uuid::new_v4());
         let library = store.within(&root).expect("a library root");
         library.create_root().await.expect("creating the library's root");
-        Some((library, Cleanup(store, format!("{root}/"))))
+        Some((library.clone(), Cleanup(library)))
     }
 }
 
@@ -102,4 +103,66 @@ mod gcs {
     }
 
     docbridge_storage::storage_conformance_tests!(library(config()));
+}
+
+#[cfg(feature = "sftp")]
+mod sftp {
+    use super::remote::{library, var};
+    use docbridge_storage::{RemoteConfig, RemoteStorage, Storage, StorageError, StoragePath};
+
+    /// `.ci/sftp.sh`'s server: the endpoint with the writable folder as its path.
+    fn config() -> Option<RemoteConfig> {
+        Some(RemoteConfig::Sftp {
+            endpoint: format!("{}{}", var("SFTP_ENDPOINT")?, var("SFTP_ROOT").unwrap_or_default()),
+            username: var("SFTP_USERNAME").unwrap_or_default(),
+            key_file: var("SFTP_KEY_FILE").unwrap_or_default(),
+            known_hosts: var("SFTP_KNOWN_HOSTS").unwrap_or_default(),
+        })
+    }
+
+    docbridge_storage::storage_conformance_tests!(library(config()));
+
+    /// A known_hosts file that does not hold the server's key (another host's key, and a
+    /// different key for the right host) makes every call fail: the host is never trusted
+    /// silently, and nothing is written.
+    #[tokio::test]
+    async fn an_unknown_host_key_is_refused() {
+        let Some(RemoteConfig::Sftp { endpoint, username, key_file, known_hosts }) = config() else {
+            eprintln!("an_unknown_host_key_is_refused: skipped: DOCBRIDGE_TEST_SFTP_ENDPOINT is not set");
+            return;
+        };
+        let real = std::fs::read_to_string(&known_hosts).expect("the server's known_hosts");
+        let host = real.split_whitespace().next().expect("a host").to_owned();
+        // A well-formed ed25519 key that is not the server's (the key of RFC 8032's test 1).
+        let stranger = "AAAAC3NzaC1lZDI1NTE5AAAAINdamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea";
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, contents) in [
+            ("empty", String::new()),
+            ("other-host", format!("[127.0.0.2]:22 ssh-ed25519 {stranger}\n")),
+            ("other-key", format!("{host} ssh-ed25519 {stranger}\n")),
+        ] {
+            let file = dir.path().join(name);
+            std::fs::write(&file, contents).expect("writing known_hosts");
+            let config = RemoteConfig::Sftp {
+                endpoint: endpoint.clone(),
+                username: username.clone(),
+                key_file: key_file.clone(),
+                known_hosts: file.display().to_string(),
+            };
+            let store = RemoteStorage::connect(&config).expect("the configuration");
+            let checked = store.check().await;
+            let message = match &checked {
+                Err(StorageError::Io(e)) => e.to_string(),
+                other => panic!("{name}: a host key the file does not hold was accepted: {other:?}"),
+            };
+            assert!(message.contains("Host key verification failed"), "{name}: {message}");
+            let created = store.create_dir(&StoragePath::parse("never").expect("path")).await;
+            assert!(created.is_err(), "{name}: a folder was created on an unverified host");
+        }
+        let probe = RemoteStorage::connect(&config().expect("config")).expect("the configuration");
+        assert!(
+            matches!(probe.stat(&StoragePath::parse("never").expect("path")).await, Err(StorageError::NotFound(_))),
+            "nothing may have been written"
+        );
+    }
 }

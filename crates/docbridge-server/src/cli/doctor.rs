@@ -402,6 +402,10 @@ async fn check_storage(report: &mut Report, registry: &Registry, config: &Config
                 "check [storage.webdav] endpoint, username and password, and that the folder {} exists there",
                 integration.storage_root
             ),
+            "sftp" => format!(
+                "check [storage.sftp] endpoint, username, key_file and known_hosts (the host's key must be in it: ssh-keyscan), and that the folder {} exists there",
+                integration.storage_root
+            ),
             "azblob" => "check [storage.azblob] endpoint, account_name and account_key, and that the container exists"
                 .to_owned(),
             _ => format!(

@@ -44,12 +44,13 @@ pub enum IntegrationCommand {
         #[arg(long)]
         slug: Option<String>,
         /// The folder this integration serves (default: DATA_DIR/libraries/SLUG); with
-        /// `--storage s3`, its key prefix below `[storage.s3] prefix`; with `webdav` or `azblob`,
-        /// its folder or prefix in that store (default: the slug).
+        /// `--storage s3`, its key prefix below `[storage.s3] prefix`; with `webdav`, `sftp` or
+        /// `azblob`, its folder or prefix in that store (default: the slug).
         #[arg(long)]
         root: Option<String>,
         /// Where its documents live: `fs` (a folder), `s3` (the bucket of `[storage.s3]`),
-        /// `webdav` or `azblob` (the store of `[storage.webdav]`, `[storage.azblob]`).
+        /// `webdav`, `sftp` or `azblob` (the store of `[storage.webdav]`, `[storage.sftp]`,
+        /// `[storage.azblob]`).
         /// Default: `[storage] kind`.
         #[arg(long, value_parser = docbridge_server::config::STORAGE_KINDS.to_vec())]
         storage: Option<String>,
@@ -325,7 +326,7 @@ pub async fn run(data_dir: &Path, config: &Config, command: IntegrationCommand) 
             if let Some(remote) = config.remote(&storage) {
                 // A WebDAV server writes only into folders that exist; this also checks, before
                 // anything is registered, that the store answers and takes the credentials.
-                let store = docbridge_storage::RemoteStorage::connect(&remote)
+                let store = docbridge_storage::RemoteStorage::connect_with_timeout(&remote, config.storage_timeout())
                     .and_then(|store| store.within(&root))
                     .map_err(|e| anyhow::anyhow!("storage: {storage}: {e}"))?;
                 store

@@ -30,7 +30,13 @@ pub struct FirstStart {
 
 impl FirstStart {
     pub fn spawn(data_dir: &Path) -> FirstStart {
+        Self::spawn_with(data_dir, &[])
+    }
+
+    /// As [`FirstStart::spawn`], with these `DOCBRIDGE_*` variables (a store's settings).
+    pub fn spawn_with(data_dir: &Path, env: &[(String, String)]) -> FirstStart {
         let mut child = docbridge(data_dir)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
