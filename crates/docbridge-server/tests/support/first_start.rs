@@ -1,8 +1,6 @@
 //! The real `docbridge` binary started on an empty data directory, for tests that need what its
 //! first start prints (the Base API URL and the ApiKey of the default integration).
 
-#![allow(dead_code)] // Each test crate that includes this module uses part of it.
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -6,8 +6,8 @@
 //! page docbridge serves (signed-link pages and their error pages, the admin login page, the
 //! OAuth2 login and error pages) carries the security headers.
 
-mod in_process;
-mod oauth_pages;
+use crate::support::in_process;
+use crate::support::oauth_pages;
 
 use std::net::{IpAddr, Ipv4Addr};
 

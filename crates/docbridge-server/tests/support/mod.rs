@@ -1,5 +1,13 @@
-//! The test harness: an in-process docbridge on a temporary data directory, a client that
-//! speaks to it over real HTTP, and assertions on the contract's shapes.
+//! The one test harness of the server's test binaries (`tests/it/`, `tests/process/`): an
+//! in-process docbridge on a temporary data directory (`in_process`), a client that speaks to it
+//! over real HTTP, assertions on the contract's shapes, the real binary's first start
+//! (`first_start`) and the OAuth2 pages driven as a browser drives them (`oauth_pages`).
+
+#![allow(dead_code)] // Each test binary uses part of it.
+
+pub mod first_start;
+pub mod in_process;
+pub mod oauth_pages;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! 200 where the name is legitimate; never a 500, and nothing is ever written, renamed, deleted
 //! or read outside the documents folder.
 
-mod in_process;
+use crate::support::in_process;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

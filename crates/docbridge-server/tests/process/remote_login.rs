@@ -20,7 +20,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
-mod oauth_pages;
+use crate::support::oauth_pages;
 
 const USER: &str = "ann@example.com";
 const PASSWORD: &str = "correct horse battery staple";

@@ -2,8 +2,6 @@
 //! an `AppState` on 127.0.0.1 until stopped, and the usual whole: a temporary data directory
 //! (`db.sqlite`, `documents/`, `cache/`) with the default ApiKey integration.
 
-#![allow(dead_code)] // Each test crate that includes this module uses part of it.
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -20,8 +20,8 @@ use docbridge_server::setup::{self, AddIntegration};
 use reqwest::Method;
 use serde_json::Value;
 
-mod first_start;
-mod oauth_pages;
+use crate::support::first_start;
+use crate::support::oauth_pages;
 
 /// What the processes share: the database and the bucket, as `DOCBRIDGE_*` variables.
 struct Shared {

@@ -9,8 +9,8 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
-mod first_start;
-mod oauth_pages;
+use crate::support::first_start;
+use crate::support::oauth_pages;
 
 use first_start::{FirstStart, docbridge};
 

@@ -2,7 +2,7 @@
 //! admin JSON API (real HTTP on 127.0.0.1) over one data directory that a running server serves,
 //! with roles, folder confinement, disabling mid-session, the webhook action and the audit trail.
 
-mod in_process;
+use crate::support::in_process;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! serves on, when no public URL is configured: `serve` records it in the registry. And the
 //! server serves on when nobody reads its output any more.
 
-mod first_start;
+use crate::support::first_start;
 
 use first_start::{FirstStart, docbridge};
 

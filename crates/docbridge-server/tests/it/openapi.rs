@@ -3,7 +3,7 @@
 //! reaches a route of the real router, every route in the source is documented, and the schemas
 //! describe what the protocol types serialise and what the endpoints answer.
 
-mod in_process;
+use crate::support::in_process;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

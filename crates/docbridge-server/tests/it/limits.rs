@@ -5,7 +5,7 @@
 //! and silent clients (issue #13): connections without a whole request head or with nothing in
 //! progress are closed, uploads slower than the minimum rate answer 408 and free their slot.
 
-mod in_process;
+use crate::support::in_process;
 
 use std::sync::Arc;
 use std::time::Duration;

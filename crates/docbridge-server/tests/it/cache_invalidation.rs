@@ -4,7 +4,7 @@
 //! very next request, with nothing to wait for. No timing is asserted: the next request after
 //! the change must already answer differently.
 
-mod in_process;
+use crate::support::in_process;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

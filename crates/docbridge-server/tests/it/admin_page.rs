@@ -4,8 +4,8 @@
 //! the headers that keep the pages safe. `tests/browser/admin.spec.mjs` drives the same pages in
 //! Chromium.
 
-mod in_process;
-mod oauth_pages;
+use crate::support::in_process;
+use crate::support::oauth_pages;
 
 use std::sync::Arc;
 

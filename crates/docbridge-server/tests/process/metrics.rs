@@ -2,7 +2,7 @@
 //! status, times them, counts body bytes both ways and shows uploads in progress; the JSON log
 //! carries the request ID that every response, error responses included, has in `x-request-id`.
 
-mod in_process;
+use crate::support::in_process;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

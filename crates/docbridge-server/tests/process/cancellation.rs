@@ -5,7 +5,7 @@
 //! seen the 408; the rename must then finish, index included, and what it logs meanwhile still
 //! carries the request's ID.
 
-mod in_process;
+use crate::support::in_process;
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex};

@@ -6,7 +6,7 @@
 //! With `DOCBRIDGE_FUZZ_EXPORT=DIR`, `seed_corpus_round_trips_through_files` also writes the
 //! seeds to `DIR/<target>/`, which is how `cargo xtask fuzz` seeds libFuzzer's corpus.
 
-#[path = "../../../fuzz/src/lib.rs"]
+#[path = "../../../../fuzz/src/lib.rs"]
 mod bodies;
 
 use std::cell::{Cell, RefCell};

@@ -1,8 +1,6 @@
 //! The OAuth2 login and consent pages driven as a browser drives them, for tests that need a
 //! code or a token from a running docbridge.
 
-#![allow(dead_code)] // Each test crate that includes this module uses part of it.
-
 /// Opens `authorize_url` (the authentication URL with its parameters), logs `user` in, answers
 /// the consent page with `decision` (`allow` or `deny`), and answers where docbridge redirects
 /// the browser back to.

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
-mod oauth_pages;
+use crate::support::oauth_pages;
 use oauth_pages::hidden_fields;
 
 const USER: &str = "ann@example.com";

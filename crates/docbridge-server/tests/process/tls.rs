@@ -2,7 +2,7 @@
 //! generated links use the `https` public URL, and a reload (in process, and by SIGHUP to the
 //! real binary) serves the new certificate to new connections without dropping open ones.
 
-mod in_process;
+use crate::support::in_process;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

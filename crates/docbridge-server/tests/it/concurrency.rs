@@ -4,7 +4,7 @@
 //! upload reads back with its bytes under its last acknowledged name, nothing unacknowledged
 //! appears, and `Library::fsck` finds the index and storage in agreement.
 
-mod in_process;
+use crate::support::in_process;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
