@@ -7,7 +7,7 @@
 //! OAuth2 login and error pages) carries the security headers.
 
 use crate::support::in_process;
-use crate::support::oauth_pages;
+use crate::support::{oauth_pages, send};
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -128,14 +128,8 @@ async fn every_html_page_carries_the_security_headers() {
             .header("username", "tester@example.com")
     };
     let upload = |name: &'static str| async move {
-        let init: Value = api(reqwest::Method::POST, "uploadInit")
-            .query(&[("parentId", "/"), ("filename", name)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let init =
+            send(api(reqwest::Method::POST, "uploadInit").query(&[("parentId", "/"), ("filename", name)])).await.json();
         let id = init["id"].as_str().unwrap().to_owned();
         let response = api(reqwest::Method::PUT, "upload").query(&[("id", &id)]).body("hello").send().await.unwrap();
         assert_eq!(response.status(), 200);

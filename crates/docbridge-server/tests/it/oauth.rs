@@ -5,22 +5,18 @@
 //! Each test boots its own server(s) on a temporary SQLite registry, registers an OAuth2
 //! integration whose Workfront Redirect URI points at a loopback listener, and creates a user.
 
-use std::sync::Arc;
-
 use docbridge_auth::{OAuthSettings, hash_password, hash_secret};
 use docbridge_client::oauth::{CallError, OAuthConfig, OAuthError, TokenSet, login_flow_on, refresh, with_refresh};
 use docbridge_client::{Auth, Client, ClientError, RemoteConfig};
-use docbridge_documents::LibrarySettings;
 use docbridge_registry::{AuthType, DefaultRole, OAuthRevocation, Registry};
 use docbridge_server::setup::{self, AddIntegration};
-use docbridge_server::{AppState, BuiltinStorage, ServerSettings};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
-use crate::support::oauth_pages;
+use crate::support::{in_process, oauth_pages};
 use oauth_pages::hidden_fields;
 
 const USER: &str = "ann@example.com";
@@ -30,27 +26,6 @@ const STATE: &str = "st/ate?a=1&b=é +";
 /// RFC 7636 appendix B.
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-/// One docbridge process on 127.0.0.1 over a registry.
-async fn start_server(registry: &Registry, settings: OAuthSettings) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server_settings = ServerSettings {
-        public_url: base.clone(),
-        publisher: "docbridge tests".into(),
-        link_ttl: chrono::Duration::hours(1),
-        library: Arc::new(LibrarySettings::default()),
-        request_timeout: std::time::Duration::from_secs(60),
-        max_concurrent_uploads: 4,
-        max_auth_failures_per_minute: 10_000,
-        trusted_proxies: Default::default(),
-        timeouts: docbridge_server::Timeouts::default(),
-    };
-    let state = AppState::new(registry.clone(), server_settings, Arc::new(BuiltinStorage::default())).await.unwrap();
-    let app = docbridge_server::oauth::configure(docbridge_server::router(state), settings);
-    tokio::spawn(docbridge_server::serve(listener, app, std::future::pending()));
-    base
-}
 
 /// An OAuth2 integration `docs` on one server, its credentials, a user, and the loopback
 /// listener its Redirect URI names.
@@ -75,7 +50,7 @@ impl Fixture {
         // Where `docbridge --data-dir DIR` looks, so the command line sees the same registry.
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("docbridge.db").display());
         let registry = Registry::connect(&url).await.unwrap();
-        let base = start_server(&registry, settings).await;
+        let base = in_process::serve_oauth(&registry, dir.path(), settings).await;
         let callback = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let redirect_uri = format!("http://{}/callback", callback.local_addr().unwrap());
         let (client_id, client_secret) =
@@ -343,7 +318,7 @@ async fn login_browse_expire_refresh_and_browse_again() {
     // Process A issues access tokens that expire at once; process B, on the same registry,
     // issues normal ones: a code or refresh token from one is good at the other (C24).
     let mut fixture = Fixture::new(instant_expiry()).await;
-    let other_process = start_server(&fixture.registry, OAuthSettings::default()).await;
+    let other_process = in_process::serve_oauth(&fixture.registry, fixture.dir.path(), OAuthSettings::default()).await;
     let config = fixture.client_config(&fixture.base.clone());
     let (outcome, loopback_status) = client_login(&mut fixture, &config, |url| url).await;
     assert_eq!(loopback_status, 200);

@@ -2,11 +2,10 @@
 //! status, times them, counts body bytes both ways and shows uploads in progress; the JSON log
 //! carries the request ID that every response, error responses included, has in `x-request-id`.
 
-use crate::support::in_process;
+use crate::support::{eventually, first_start, in_process, send};
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
 
 use in_process::InProcess;
 use reqwest::{Method, StatusCode};
@@ -83,29 +82,18 @@ async fn metrics_count_requests_time_them_and_measure_bytes_and_uploads() {
     assert_eq!(random.status(), StatusCode::NOT_FOUND);
 
     // An upload whose bytes come in two parts: between them it is in progress.
-    let init: Value = server
-        .call(Method::POST, "uploadInit", &[("parentId", "/"), ("filename", "counted.bin")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let init =
+        send(server.call(Method::POST, "uploadInit", &[("parentId", "/"), ("filename", "counted.bin")])).await.json();
     let id = init["id"].as_str().unwrap().to_owned();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
     let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) });
     let upload = server.call(Method::PUT, "upload", &[("id", &id)]).body(reqwest::Body::wrap_stream(stream)).send();
     let upload = tokio::spawn(upload);
     tx.send(Ok(vec![7u8; 40_000])).await.unwrap();
-    let mut in_progress = 0.0;
-    for _ in 0..400 {
-        in_progress = server.metrics().await.value("docbridge_uploads_in_progress", &[]);
-        if in_progress >= 1.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(in_progress >= 1.0, "an upload whose bytes are still coming counts as in progress");
+    let in_progress = eventually("an upload whose bytes are still coming counts as in progress", || async {
+        Some(server.metrics().await.value("docbridge_uploads_in_progress", &[])).filter(|count| *count >= 1.0)
+    })
+    .await;
     tx.send(Ok(vec![9u8; 24_000])).await.unwrap();
     drop(tx);
     assert_eq!(upload.await.unwrap().unwrap().status(), StatusCode::OK);
@@ -139,28 +127,17 @@ async fn metrics_count_requests_time_them_and_measure_bytes_and_uploads() {
         assert!(after.has_help(name), "{name} is described");
     }
     // The upload has answered, so it no longer counts (other uploads of this test binary may run).
-    let mut settled = f64::MAX;
-    for _ in 0..400 {
-        settled = server.metrics().await.value("docbridge_uploads_in_progress", &[]);
-        if settled < in_progress {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(settled < in_progress, "a finished upload leaves the gauge");
+    eventually("a finished upload leaves the gauge", || async {
+        (server.metrics().await.value("docbridge_uploads_in_progress", &[]) < in_progress).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_download_keeps_its_content_length_through_the_byte_counter() {
     let server = Server::start().await;
-    let init: Value = server
-        .call(Method::POST, "uploadInit", &[("parentId", "/"), ("filename", "sized.txt")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let init =
+        send(server.call(Method::POST, "uploadInit", &[("parentId", "/"), ("filename", "sized.txt")])).await.json();
     let id = init["id"].as_str().unwrap().to_owned();
     server.call(Method::PUT, "upload", &[("id", &id)]).body("twelve bytes").send().await.unwrap();
     let download = server.call(Method::GET, "download", &[("id", &id)]).send().await.unwrap();
@@ -174,32 +151,17 @@ async fn json_logs_carry_the_request_id_that_error_responses_show() {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log = dir.path().join("log.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_docbridge"))
-        .args([
-            "--data-dir",
-            dir.path().join("data").to_str().unwrap(),
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
+    let mut child = first_start::docbridge(&dir.path().join("data"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("DOCBRIDGE_LOG_FORMAT", "json")
         .env("DOCBRIDGE_LOG", "info,tower_http=debug")
-        .env("DOCBRIDGE_DOCUMENTS__RESCAN_INTERVAL_SECS", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut healthy = false;
-    for _ in 0..600 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(healthy, "docbridge starts");
+    first_start::wait_healthy(&mut child, &base).await;
 
     let failures = [
         http.get(format!("{base}/webhooks/default/nosuchendpoint")).send().await.unwrap(),
@@ -230,20 +192,17 @@ async fn json_logs_carry_the_request_id_that_error_responses_show() {
     ids.push("from-the-proxy-42".to_owned());
 
     // Every ID shows in the log; the log is written as the requests finish, so poll for it.
-    let mut lines: Vec<Value> = Vec::new();
-    for _ in 0..400 {
+    let lines = eventually("every request ID shows in the log", || async {
         let file = std::fs::File::open(&log).unwrap();
-        lines = BufReader::new(file)
+        let lines: Vec<Value> = BufReader::new(file)
             .lines()
             .map_while(Result::ok)
             .filter(|l| !l.trim().is_empty())
             .map(|l| serde_json::from_str(&l).unwrap_or_else(|_| panic!("not JSON: {l}")))
             .collect();
-        if ids.iter().all(|id| lines.iter().any(|line| line["span"]["request_id"] == id.as_str())) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+        ids.iter().all(|id| lines.iter().any(|line| line["span"]["request_id"] == id.as_str())).then_some(lines)
+    })
+    .await;
     for id in &ids {
         let line = lines
             .iter()

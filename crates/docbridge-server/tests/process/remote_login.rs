@@ -6,21 +6,17 @@
 
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use docbridge_auth::{OAuthSettings, hash_password, hash_secret};
-use docbridge_documents::LibrarySettings;
 use docbridge_registry::{AuthType, DefaultRole, OAuthRevocation, Registry};
 use docbridge_server::setup::{self, AddIntegration};
-use docbridge_server::{AppState, BuiltinStorage, ServerSettings};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
-use crate::support::oauth_pages;
+use crate::support::{in_process, oauth_pages};
 
 const USER: &str = "ann@example.com";
 const PASSWORD: &str = "correct horse battery staple";
@@ -47,23 +43,7 @@ impl Fixture {
         let url = format!("sqlite://{}?mode=rwc", server_dir.path().join("docbridge.db").display());
         let registry = Registry::connect(&url).await.unwrap();
 
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let server_settings = ServerSettings {
-            public_url: base.clone(),
-            publisher: "docbridge tests".into(),
-            link_ttl: chrono::Duration::hours(1),
-            library: Arc::new(LibrarySettings::default()),
-            request_timeout: Duration::from_secs(60),
-            max_concurrent_uploads: 4,
-            max_auth_failures_per_minute: 10_000,
-            trusted_proxies: Default::default(),
-            timeouts: docbridge_server::Timeouts::default(),
-        };
-        let state =
-            AppState::new(registry.clone(), server_settings, Arc::new(BuiltinStorage::default())).await.unwrap();
-        let app = docbridge_server::oauth::configure(docbridge_server::router(state), settings);
-        tokio::spawn(docbridge_server::serve(listener, app, std::future::pending()));
+        let base = in_process::serve_oauth(&registry, server_dir.path(), settings).await;
 
         // The redirect URI `remote login` will listen on: a port free now, registered as it is.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

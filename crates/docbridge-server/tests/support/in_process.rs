@@ -29,11 +29,29 @@ pub fn settings(base: &str, dir: &Path, publisher: &str) -> ServerSettings {
     }
 }
 
+/// The registry of a test data directory: `dir/db.sqlite`, created if missing.
+pub async fn registry(dir: &Path) -> Registry {
+    Registry::connect(&format!("sqlite://{}?mode=rwc", dir.join("db.sqlite").display())).await.expect("registry opens")
+}
+
 /// A listener on 127.0.0.1 at a free port, and its `http://` URL.
 pub async fn listen() -> (tokio::net::TcpListener, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let base = format!("http://{}", listener.local_addr().expect("bound"));
     (listener, base)
+}
+
+/// A docbridge with the OAuth2 authorization server (`oauth`) over `registry`, caching under
+/// `dir/cache`, served on 127.0.0.1 until the test ends; answers its `http://` URL.
+pub async fn serve_oauth(registry: &Registry, dir: &Path, oauth: docbridge_auth::OAuthSettings) -> String {
+    let (listener, base) = listen().await;
+    let state =
+        AppState::new(registry.clone(), settings(&base, dir, "docbridge tests"), Arc::new(BuiltinStorage::default()))
+            .await
+            .expect("state");
+    let app = docbridge_server::oauth::configure(docbridge_server::router(state), oauth);
+    tokio::spawn(docbridge_server::serve(listener, app, std::future::pending()));
+    base
 }
 
 /// A server running in this process until [`Serving::stop`] (or until the test ends).
@@ -102,9 +120,7 @@ impl InProcess {
         adjust_state: impl FnOnce(AppState) -> AppState,
     ) -> InProcess {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let registry = Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display()))
-            .await
-            .expect("registry opens");
+        let registry = registry(dir.path()).await;
         let documents = dir.path().join("documents");
         std::fs::create_dir_all(&documents).expect("documents folder");
         let (listener, base) = listen().await;

@@ -12,37 +12,36 @@ pub mod oauth_pages;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use docbridge_documents::{ConflictPolicy, Library, LibrarySettings};
 use docbridge_registry::{Integration, Registry};
-use docbridge_server::{AppState, BuiltinStorage, ServerSettings, setup};
+use docbridge_server::{AppState, BuiltinStorage, setup};
+use in_process::Serving;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// The `username` header every test call sends.
 pub const USER: &str = "tester@example.com";
 /// The publisher the test servers announce in `/serviceInfo`.
 pub const PUBLISHER: &str = "docbridge tests";
-/// The twelve endpoint names of C1.
-pub const ENDPOINTS: [&str; 12] = [
-    "serviceInfo",
-    "metadata",
-    "files",
-    "search",
-    "download",
-    "thumbnail",
-    "uploadInit",
-    "upload",
-    "createFolder",
-    "delete",
-    "rename",
-    "customAction",
-];
+/// The twelve endpoint names of C1, as the protocol crate spells them.
+pub fn endpoints() -> impl Iterator<Item = &'static str> {
+    docbridge_protocol::Endpoint::ALL.into_iter().map(docbridge_protocol::Endpoint::as_str)
+}
+
+/// Polls `probe` every 25 ms until it answers `Some`, and answers that; panics naming `what`
+/// after about 30 seconds (a safety net against a hang, never an expectation about speed).
+pub async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut probe: impl FnMut() -> F) -> T {
+    for _ in 0..1200 {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("never happened: {what}")
+}
 
 /// How a test server is configured.
 #[derive(Debug, Clone)]
@@ -68,7 +67,8 @@ impl Default for Options {
     }
 }
 
-/// A docbridge serving the `default` integration from a temporary data directory.
+/// A docbridge serving the `default` integration from a temporary data directory: the
+/// in-process server of [`in_process`] with the settings [`Options`] change, and a client.
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`, which is also the server's `public_url`.
     pub base: String,
@@ -79,8 +79,7 @@ pub struct TestServer {
     pub state: AppState,
     dir: TempDir,
     options: Options,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    serving: Option<Serving>,
 }
 
 impl TestServer {
@@ -96,7 +95,9 @@ impl TestServer {
     /// Stops this server and starts another on the same data directory (database and
     /// documents), as a process restart would.
     pub async fn restart(mut self) -> TestServer {
-        self.stop().await;
+        if let Some(serving) = self.serving.take() {
+            serving.stop().await;
+        }
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("placeholder directory"));
         let (options, key) = (self.options.clone(), self.key.clone());
         drop(self);
@@ -104,13 +105,10 @@ impl TestServer {
     }
 
     async fn boot(dir: TempDir, options: Options, key: Option<String>) -> TestServer {
-        let registry = Registry::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display()))
-            .await
-            .expect("registry opens");
+        let registry = in_process::registry(dir.path()).await;
         let docs = dir.path().join("documents");
         std::fs::create_dir_all(&docs).expect("documents folder");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
-        let base = format!("http://{}", listener.local_addr().expect("bound address"));
+        let (listener, base) = in_process::listen().await;
         let credentials =
             setup::ensure_default_integration(&registry, &base, &docs).await.expect("default integration");
         let key = match (credentials, key) {
@@ -119,53 +117,20 @@ impl TestServer {
             (Some(_), Some(_)) => panic!("a restart must find the default integration registered"),
             (None, None) => panic!("a fresh data directory must get the default integration"),
         };
-        let library = LibrarySettings {
+        let mut settings = in_process::settings(&base, dir.path(), PUBLISHER);
+        settings.link_ttl = options.link_ttl;
+        settings.max_auth_failures_per_minute = options.max_auth_failures_per_minute;
+        settings.library = Arc::new(LibrarySettings {
             max_upload_bytes: options.max_upload_bytes,
             conflict_policy: options.conflict_policy,
             reservation_ttl: options.reservation_ttl,
             trash_retention: options.trash_retention,
-            cache_dir: dir.path().join("cache"),
-            ..LibrarySettings::default()
-        };
-        let settings = ServerSettings {
-            public_url: base.clone(),
-            publisher: PUBLISHER.to_owned(),
-            link_ttl: options.link_ttl,
-            library: Arc::new(library),
-            request_timeout: Duration::from_secs(120),
-            max_concurrent_uploads: 16,
-            max_auth_failures_per_minute: options.max_auth_failures_per_minute,
-            trusted_proxies: Default::default(),
-            timeouts: docbridge_server::Timeouts::default(),
-        };
+            ..(*settings.library).clone()
+        });
         let state =
             AppState::new(registry.clone(), settings, Arc::new(BuiltinStorage::default())).await.expect("state");
-        let (tx, rx) = oneshot::channel::<()>();
-        let task =
-            tokio::spawn(docbridge_server::serve(listener, docbridge_server::router(state.clone()), async move {
-                let _ = rx.await;
-            }));
-        TestServer {
-            base,
-            key,
-            http: reqwest::Client::new(),
-            registry,
-            state,
-            dir,
-            options,
-            shutdown: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    async fn stop(&mut self) {
-        self.http = reqwest::Client::new();
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server stops cleanly");
-        }
+        let serving = Serving::start(listener, state.clone());
+        TestServer { base, key, http: reqwest::Client::new(), registry, state, dir, options, serving: Some(serving) }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -254,14 +219,6 @@ impl TestServer {
 
     pub async fn search(&self, query: &[(&str, &str)]) -> Vec<Value> {
         array(self.ok_json(Method::GET, "search", query).await)
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 
