@@ -1,7 +1,7 @@
 //! The typed client and the command operations against the in-test provider and a server of
 //! canned answers: decorations on every call, error mapping, lenient reading, streaming.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::sync::Arc;

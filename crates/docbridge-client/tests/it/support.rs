@@ -1,6 +1,6 @@
 //! An in-memory Document Webhooks provider for the tests: an axum server on 127.0.0.1 that
 //! follows the protocol and docbridge's contract, with switches that each break one behaviour.
-// Each test binary uses a different part of this module; and the handlers return a refusal as
+// Each test module uses a different part of this module (some only with their feature); and the handlers return a refusal as
 // the response itself, which is large but only ever built on a test server's error path.
 #![allow(dead_code, clippy::result_large_err)]
 

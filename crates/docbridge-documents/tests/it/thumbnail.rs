@@ -506,7 +506,12 @@ fn huge_pictures_are_thumbnailed_in_bounded_memory() {
         let output = std::process::Command::new("sh")
             .args(["-c", "ulimit -v 4194304 && exec \"$0\" \"$@\""])
             .arg(&exe)
-            .args(["--exact", "huge_pictures_are_thumbnailed_in_bounded_memory", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "thumbnail::huge_pictures_are_thumbnailed_in_bounded_memory",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(MEMORY_CHILD, input)
             .output()
             .expect("child runs");

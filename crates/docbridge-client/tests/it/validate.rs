@@ -1,7 +1,7 @@
 //! The conformance validator against the in-test provider: every group passes against the
 //! correct one, and each deliberately broken behaviour is caught by a named case.
 
-mod support;
+use crate::support;
 
 use docbridge_client::validate::{self, CaseStatus, Group, Report, ValidateOptions};
 use support::{Broken, CheckedAuth, Options, Provider};

@@ -2,7 +2,7 @@
 //! commit and index, confinement, roles, copy, restore and fsck, on the in-memory adapter and a
 //! SQLite registry.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -12,7 +12,7 @@
 //! - `/thumbnail` (issue #13): concurrent requests for one item each decoded it, and nothing
 //!   bounded how many decodes ran at once.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

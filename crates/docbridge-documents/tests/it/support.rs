@@ -1,7 +1,7 @@
 //! What the documents test files share: a SQLite registry in a temporary folder with one
 //! integration on the in-memory adapter, an editor, and a request body.
 
-#![allow(dead_code)] // Each test crate that includes this module uses part of it.
+#![allow(dead_code)] // Not every test module uses all of it.
 
 use std::path::Path;
 
