@@ -481,8 +481,7 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::support::first_start::stop(&mut self.child);
     }
 }
 

@@ -5,7 +5,7 @@
 //! and silent clients (issue #13): connections without a whole request head or with nothing in
 //! progress are closed, uploads slower than the minimum rate answer 408 and free their slot.
 
-use crate::support::in_process;
+use crate::support::{api_call, in_process};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,11 +38,7 @@ impl Server {
     }
 
     fn request(&self, method: Method, endpoint: &str, query: &[(&str, &str)]) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}/webhooks/default/{endpoint}", self.served.base))
-            .query(query)
-            .header("apiKey", &self.served.key)
-            .header("username", "tester@example.com")
+        api_call(&self.http, (&self.served.api, &self.served.key, "tester@example.com"), method, endpoint, query)
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Reply {

@@ -179,14 +179,7 @@ async fn reply(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
 }
 
 fn json_of(output: &Output, args: &[&str]) -> Value {
-    assert!(
-        output.status.success(),
-        "{args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+    crate::support::output_json(output, &format!("{args:?}"))
 }
 
 fn operations(entries: &[Value]) -> Vec<String> {

@@ -2,7 +2,7 @@
 //! status, times them, counts body bytes both ways and shows uploads in progress; the JSON log
 //! carries the request ID that every response, error responses included, has in `x-request-id`.
 
-use crate::support::{eventually, first_start, in_process, send};
+use crate::support::{api_call, eventually, first_start, in_process, send};
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -24,11 +24,7 @@ impl Server {
     }
 
     fn call(&self, method: Method, endpoint: &str, query: &[(&str, &str)]) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}/webhooks/default/{endpoint}", self.served.base))
-            .query(query)
-            .header("apiKey", &self.served.key)
-            .header("username", "metrics@example.com")
+        api_call(&self.http, (&self.served.api, &self.served.key, "metrics@example.com"), method, endpoint, query)
     }
 
     async fn metrics(&self) -> Metrics {

@@ -70,7 +70,12 @@ pub async fn wait_healthy(child: &mut Child, base: &str) {
 
 impl Drop for FirstStart {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child);
     }
+}
+
+/// Kills a child process and reaps it, for the `Drop` of whatever runs one.
+pub fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
 }

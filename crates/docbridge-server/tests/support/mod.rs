@@ -157,7 +157,7 @@ impl TestServer {
 
     /// A call to an endpoint of the default integration with valid credentials.
     pub fn call(&self, method: Method, endpoint: &str, query: &[(&str, &str)]) -> RequestBuilder {
-        self.anonymous(method, endpoint, query).header("apiKey", &self.key).header("username", USER)
+        api_call(&self.http, (&self.api(), &self.key, USER), method, endpoint, query)
     }
 
     /// A call without credentials.
@@ -220,6 +220,27 @@ impl TestServer {
     pub async fn search(&self, query: &[(&str, &str)]) -> Vec<Value> {
         array(self.ok_json(Method::GET, "search", query).await)
     }
+}
+
+/// A call to `{api}/{endpoint}` (`api` a Base API URL) with an ApiKey and a `username`, as
+/// Workfront sends one.
+pub fn api_call(
+    http: &reqwest::Client,
+    (api, key, user): (&str, &str, &str),
+    method: Method,
+    endpoint: &str,
+    query: &[(&str, &str)],
+) -> RequestBuilder {
+    http.request(method, format!("{api}/{endpoint}")).query(query).header("apiKey", key).header("username", user)
+}
+
+/// The JSON a command printed; fails the test, naming `what` and showing both outputs, if the
+/// command failed or printed something else.
+pub fn output_json(output: &std::process::Output, what: &str) -> Value {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    assert!(output.status.success(), "{what} failed: {}\n{}", text(&output.stdout), text(&output.stderr));
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{what} printed no JSON ({e}): {}", text(&output.stdout)))
 }
 
 /// A response, read whole.
