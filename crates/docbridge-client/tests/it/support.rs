@@ -159,31 +159,22 @@ impl Provider {
 
     /// Adds a committed file directly, bypassing the API.
     pub fn add_file(&self, parent: &str, title: &str, bytes: impl Into<Bytes>) -> String {
-        let mut store = lock(&self.app.store);
-        let id = new_id(&mut store);
-        let item = Item {
-            id: id.clone(),
-            parent: parent.into(),
-            title: title.into(),
-            folder: false,
-            bytes: bytes.into(),
-            committed: true,
-            version: 1,
-            document_id: None,
-        };
-        store.items.insert(id.clone(), item);
-        id
+        self.add(parent, title, false, bytes.into())
     }
 
     pub fn add_folder(&self, parent: &str, title: &str) -> String {
+        self.add(parent, title, true, Bytes::new())
+    }
+
+    fn add(&self, parent: &str, title: &str, folder: bool, bytes: Bytes) -> String {
         let mut store = lock(&self.app.store);
         let id = new_id(&mut store);
         let item = Item {
             id: id.clone(),
             parent: parent.into(),
             title: title.into(),
-            folder: true,
-            bytes: Bytes::new(),
+            folder,
+            bytes,
             committed: true,
             version: 1,
             document_id: None,
