@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Validates docs/openapi.json against the OpenAPI 3.1 specification with openapi-spec-validator
 # from PyPI, installed into a virtual environment of its own under target/. The Rust test
-# crates/docbridge-server/tests/openapi.rs checks that the file is what the code generates.
+# crates/docbridge-server/tests/it/openapi.rs checks that the file is what the code generates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=target/openapi-venv

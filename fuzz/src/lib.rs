@@ -1,5 +1,5 @@
 //! The bodies of docbridge's fuzz targets, shared by `cargo fuzz` (`fuzz_targets/*.rs`) and by
-//! the plain test `crates/docbridge-server/tests/fuzz_replay.rs`, which includes this file as a
+//! the plain test `crates/docbridge-server/tests/it/fuzz_replay.rs`, which includes this file as a
 //! module so that CI runs the very same checks on stable Rust without libFuzzer.
 //!
 //! Every body takes arbitrary bytes and panics only when docbridge breaks a promise: a parser

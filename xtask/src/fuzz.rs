@@ -4,7 +4,7 @@
 //! The machine has only a stable toolchain; `RUSTC_BOOTSTRAP=1` lets the nightly-only flags that
 //! cargo-fuzz passes work on it. It is set for the fuzz build alone, which lives in its own
 //! workspace (`fuzz/Cargo.toml`) and target folder, so no normal build ever sees it. The corpus
-//! is seeded with the same generated inputs that `tests/fuzz_replay.rs` checks in CI; a crash
+//! is seeded with the same generated inputs that `tests/it/fuzz_replay.rs` checks in CI; a crash
 //! input found here belongs in `fuzz/regressions/<target>/`, from where that test replays it.
 
 use std::path::{Path, PathBuf};
@@ -164,12 +164,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "-p",
             "docbridge-server",
             "--test",
-            "fuzz_replay",
+            "it",
             "--",
             "--exact",
-            "seed_corpus_round_trips_through_files",
+            "fuzz_replay::seed_corpus_round_trips_through_files",
         ]),
-        "cargo test --test fuzz_replay seed_corpus_round_trips_through_files (exporting seeds)",
+        "cargo test --test it fuzz_replay::seed_corpus_round_trips_through_files (exporting seeds)",
     )?;
 
     let fuzz = |sub: &str| cargo_fuzz(&root, sub, &options.sanitizer);
@@ -221,7 +221,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if !failed.is_empty() {
         bail!(
             "fuzz targets failed: {} (replay one with `RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz -s none TARGET fuzz/artifacts/TARGET/crash-...`; \
-             keep it in fuzz/regressions/TARGET/ so that tests/fuzz_replay.rs replays it)",
+             keep it in fuzz/regressions/TARGET/ so that tests/it/fuzz_replay.rs replays it)",
             failed.join(", ")
         );
     }

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use docbridge_protocol::{ItemId, ItemKind};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    FromQueryResult, QueryFilter, Statement, TransactionTrait, Value,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
+    EntityTrait, FromQueryResult, QueryFilter, Statement, TransactionTrait, Value,
 };
 
 use crate::db::statement;
@@ -142,15 +142,7 @@ impl Registry {
                 return Ok(rows.into_iter().map(to_record).collect());
             }
         }
-        Ok(item::Entity::find()
-            .filter(item::Column::IntegrationId.eq(integration_id))
-            .filter(item::Column::ParentId.eq(parent_id.as_str()))
-            .filter(item::Column::State.eq(READY))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(to_record)
-            .collect())
+        self.ready_items(integration_id, Condition::all().add(item::Column::ParentId.eq(parent_id.as_str()))).await
     }
 
     /// Brings the index of one folder in line with what storage holds: new entries get IDs,
@@ -313,14 +305,16 @@ impl Registry {
 
     /// Every live item of an integration (for `fsck`-style checks and full rescans).
     pub async fn all_items(&self, integration_id: i64) -> Result<Vec<ItemRecord>> {
-        Ok(item::Entity::find()
-            .filter(item::Column::IntegrationId.eq(integration_id))
-            .filter(item::Column::State.eq(READY))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(to_record)
-            .collect())
+        self.ready_items(integration_id, Condition::all()).await
+    }
+
+    /// The live items of an integration that `condition` keeps.
+    async fn ready_items(&self, integration_id: i64, condition: Condition) -> Result<Vec<ItemRecord>> {
+        let live = Condition::all()
+            .add(item::Column::IntegrationId.eq(integration_id))
+            .add(item::Column::State.eq(READY))
+            .add(condition);
+        Ok(item::Entity::find().filter(live).all(&self.db).await?.into_iter().map(to_record).collect())
     }
 }
 

@@ -1,10 +1,10 @@
 //! The OpenAPI 3.1 document of every route docbridge serves, built in code with utoipa's builder
 //! types and served at `/openapi.json`; `docs/openapi.json` is its committed copy
-//! (`cargo xtask codegen` rewrites it, and `tests/openapi.rs` fails when it is stale or when a
+//! (`cargo xtask codegen` rewrites it, and `tests/it/openapi.rs` fails when it is stale or when a
 //! route of the router is missing from it).
 //!
 //! Schemas are written here rather than derived on the protocol types, so that
-//! `docbridge-protocol` stays free of a documentation dependency; `tests/openapi.rs` checks that
+//! `docbridge-protocol` stays free of a documentation dependency; `tests/it/openapi.rs` checks that
 //! each schema names exactly the fields the protocol type serialises.
 
 use axum::Router;

@@ -30,15 +30,8 @@ pub(crate) type Step<T = ()> = Result<T, Abort>;
 /// The most of any answer the validator reads.
 const MAX_RAW_BODY: usize = 64 * 1024 * 1024;
 /// Endpoints every provider has (1.0): assumed when `/serviceInfo` does not say.
-const CORE_ENDPOINTS: [Endpoint; 7] = [
-    Endpoint::Metadata,
-    Endpoint::Files,
-    Endpoint::Search,
-    Endpoint::Download,
-    Endpoint::Thumbnail,
-    Endpoint::UploadInit,
-    Endpoint::Upload,
-];
+/// (`Endpoint::ALL` lists `serviceInfo` first, then these seven, then the optional ones.)
+const CORE_ENDPOINTS: &[Endpoint] = Endpoint::ALL.split_at(8).0.split_at(1).1;
 
 /// An answer as it came: status, headers and the whole body.
 #[derive(Debug, Clone)]
@@ -511,6 +504,12 @@ fn shape_of_message(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_core_endpoints_are_the_seven_of_1_0() {
+        let names: Vec<&str> = CORE_ENDPOINTS.iter().map(|e| e.as_str()).collect();
+        assert_eq!(names.join(" "), "metadata files search download thumbnail uploadInit upload");
+    }
 
     #[test]
     fn messages_differing_only_in_values_have_one_shape() {
