@@ -24,7 +24,8 @@ mod run;
 use anyhow::{Context, bail};
 
 const USAGE: &str = "cargo xtask chaos [--minutes N | --seconds N] [--seed S] [--setup pg-s3|sqlite-fs]
-                   [--processes N] [--clients N] [--kill-every SECS] [--rescan-secs SECS] [--dev]
+                   [--processes N] [--clients N] [--kill-every SECS] [--rescan-secs SECS]
+                   [--dev | --binary PATH]
 
   Runs docbridge processes on shared storage under random operations and faults for the given
   time (default 3 minutes, most 24 hours) and checks every result against a model of the library.
@@ -33,7 +34,8 @@ const USAGE: &str = "cargo xtask chaos [--minutes N | --seconds N] [--seed S] [-
   --clients: concurrent clients (default 8). --kill-every: mean seconds between SIGKILLs of a
   random process (default 6; 0 kills none). --rescan-secs: the processes' periodic rescan
   (default 2, so that its window comes often). --seed: the run's seed (default: from the clock).
-  --dev: the debug build instead of a release one.";
+  --dev: the debug build instead of a release one. --binary: this docbridge instead of a build
+  (another commit's release build, say).";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Setup {
@@ -51,6 +53,8 @@ pub struct Options {
     pub kill_every_secs: f64,
     pub rescan_secs: u64,
     pub release: bool,
+    /// A docbridge binary to run instead of building one.
+    pub binary: Option<std::path::PathBuf>,
 }
 
 /// The options, or `None` when help was asked for.
@@ -65,6 +69,7 @@ fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
         kill_every_secs: 6.0,
         rescan_secs: 2,
         release: true,
+        binary: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -87,12 +92,16 @@ fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
             "--kill-every" => options.kill_every_secs = value(arg)?.parse().context("--kill-every: seconds")?,
             "--rescan-secs" => options.rescan_secs = value(arg)?.parse().context("--rescan-secs: a whole number")?,
             "--dev" => options.release = false,
+            "--binary" => options.binary = Some(std::path::absolute(value(arg)?)?),
             "--help" | "-h" => return Ok(None),
             other => bail!("unknown argument {other:?} (see --help)"),
         }
     }
     if options.processes == 0 {
         options.processes = if options.setup == Setup::PgS3 { 3 } else { 2 };
+    }
+    if let Some(binary) = &options.binary {
+        anyhow::ensure!(binary.is_file(), "--binary: {} is not a file", binary.display());
     }
     anyhow::ensure!((1..=86_400).contains(&options.seconds), "the run lasts 1 second to 24 hours");
     anyhow::ensure!((1..=8).contains(&options.processes), "--processes must be 1 to 8");
@@ -132,5 +141,6 @@ mod tests {
         assert!(parse(&args(&["--seconds", "0"])).is_err());
         assert!(parse(&args(&["--kill-every", "0.5"])).is_err());
         assert!(parse(&args(&["--help"])).unwrap().is_none());
+        assert!(parse(&args(&["--binary", "/no/such/docbridge"])).is_err());
     }
 }

@@ -905,12 +905,15 @@ fn next_kill_at(rng: &mut StdRng, options: &Options, now: Duration) -> Option<Du
 }
 
 pub fn run(options: &Options) -> anyhow::Result<()> {
-    let binary = crate::soak::build_docbridge(options.release)?;
+    let binary = match &options.binary {
+        Some(binary) => binary.clone(),
+        None => crate::soak::build_docbridge(options.release)?,
+    };
     let scratch = std::env::temp_dir().join(format!("docbridge-chaos-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch)?;
     let command = format!(
-        "cargo xtask chaos --seconds {} --seed {} --setup {} --processes {} --clients {} --kill-every {} --rescan-secs {}{}",
+        "cargo xtask chaos --seconds {} --seed {} --setup {} --processes {} --clients {} --kill-every {} --rescan-secs {}{}{}",
         options.seconds,
         options.seed,
         if options.setup == Setup::PgS3 { "pg-s3" } else { "sqlite-fs" },
@@ -918,7 +921,8 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         options.clients,
         options.kill_every_secs,
         options.rescan_secs,
-        if options.release { "" } else { " --dev" }
+        if options.release || options.binary.is_some() { "" } else { " --dev" },
+        options.binary.as_ref().map(|b| format!(" --binary {}", b.display())).unwrap_or_default()
     );
     eprintln!("chaos: {command}");
     // A copy of its own: restarts must run what the run started with, and the shared build
