@@ -90,6 +90,12 @@ impl From<DocumentsError> for ApiError {
             DocumentsError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, err.to_string()),
             DocumentsError::UploadInterrupted(_) => ApiError::bad_request(err.to_string()),
             DocumentsError::Registry(e) => e.into(),
+            // A store that did not answer within `[storage] timeout_secs`: the caller may try
+            // again later, and is told so plainly (the detail, with the item, goes to the log).
+            DocumentsError::Storage(docbridge_storage::StorageError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                tracing::warn!(error = %e, "the document store timed out");
+                ApiError::unavailable("the document store did not answer in time", 30)
+            }
             DocumentsError::Storage(e) => ApiError::internal(e.to_string()),
             DocumentsError::Busy { retry_after_secs } => ApiError::unavailable(err.to_string(), retry_after_secs),
             DocumentsError::Internal(m) => ApiError::internal(m),
@@ -161,6 +167,15 @@ mod tests {
             (AuthError::WrongCredential("invalid apiKey".into()).into(), 403, "invalid apiKey"),
             (RegistryError::Conflict("dup".into()).into(), 409, "dup"),
             (DocumentsError::Internal("disk on fire at /secret/path".into()).into(), 500, "internal error"),
+            (
+                DocumentsError::Storage(docbridge_storage::StorageError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "sftp: no answer within 60 s for /srv/docs/a.txt",
+                )))
+                .into(),
+                503,
+                "the document store did not answer in time",
+            ),
         ];
         for (error, status, message) in cases {
             let (got_status, body) = body_of(error).await;

@@ -472,6 +472,10 @@ fn convert(e: opendal::Error, what: &str) -> StorageError {
         ErrorKind::PermissionDenied => {
             StorageError::Io(io::Error::new(io::ErrorKind::PermissionDenied, format!("{what}: {e}")))
         }
+        // TimeoutLayer's errors carry no kind of their own, only this message.
+        _ if e.to_string().contains("timeout reached") => {
+            StorageError::Io(io::Error::new(io::ErrorKind::TimedOut, format!("{what}: {e}")))
+        }
         _ => StorageError::Io(io::Error::other(format!("{what}: {e}"))),
     }
 }

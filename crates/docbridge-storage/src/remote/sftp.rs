@@ -209,8 +209,10 @@ impl SftpStorage {
                 } else {
                     String::new()
                 };
+                // ssh's ConnectTimeout (the TCP connection and the banner) is a timeout too.
+                let kind = if said.contains("timed out") { io::ErrorKind::TimedOut } else { io::ErrorKind::ConnectionRefused };
                 StorageError::Io(io::Error::new(
-                    io::ErrorKind::ConnectionRefused,
+                    kind,
                     format!("sftp: cannot connect to {}: {said}{hint}", shared.destination),
                 ))
             })?;

@@ -166,3 +166,72 @@ mod sftp {
         );
     }
 }
+
+/// A store that accepts connections and never answers: every call fails, with an I/O error of
+/// kind `TimedOut`, once the configured timeout has passed (it never hangs).
+#[cfg(any(feature = "webdav", feature = "sftp"))]
+mod hanging_store {
+    use std::io::ErrorKind;
+    use std::time::Duration;
+
+    use docbridge_storage::{RemoteConfig, RemoteStorage, Storage, StorageError, StoragePath};
+
+    /// A listener on 127.0.0.1 that accepts and holds every connection, silent; it goes with
+    /// the test's runtime.
+    async fn silent_listener() -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let address = listener.local_addr().expect("its address");
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        address
+    }
+
+    async fn assert_times_out(config: RemoteConfig) {
+        let store = RemoteStorage::connect_with_timeout(&config, Duration::from_secs(1)).expect("the configuration");
+        let library = store.within("library").expect("a library");
+        for (what, result) in [
+            ("check", library.check().await),
+            ("stat", library.stat(&StoragePath::parse("a.txt").expect("path")).await.map(|_| ())),
+        ] {
+            match result {
+                Err(StorageError::Io(e)) => {
+                    assert_eq!(e.kind(), ErrorKind::TimedOut, "{} {what}: {e}", config.kind())
+                }
+                other => panic!("{} {what} on a silent store: {other:?}", config.kind()),
+            }
+        }
+    }
+
+    #[cfg(feature = "webdav")]
+    #[tokio::test]
+    async fn a_silent_webdav_server_times_out() {
+        let address = silent_listener().await;
+        assert_times_out(RemoteConfig::Webdav {
+            endpoint: format!("http://{address}/dav"),
+            username: String::new(),
+            password: docbridge_storage::Secret::default(),
+        })
+        .await;
+    }
+
+    #[cfg(feature = "sftp")]
+    #[tokio::test]
+    async fn a_silent_sftp_server_times_out() {
+        let address = silent_listener().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (key, known_hosts) = (dir.path().join("id"), dir.path().join("known_hosts"));
+        std::fs::write(&key, "").expect("a key file");
+        std::fs::write(&known_hosts, "").expect("a known_hosts file");
+        assert_times_out(RemoteConfig::Sftp {
+            endpoint: format!("ssh://{address}"),
+            username: "nobody".into(),
+            key_file: key.display().to_string(),
+            known_hosts: known_hosts.display().to_string(),
+        })
+        .await;
+    }
+}
