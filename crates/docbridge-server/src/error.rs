@@ -92,7 +92,9 @@ impl From<DocumentsError> for ApiError {
             DocumentsError::Registry(e) => e.into(),
             // A store that did not answer within `[storage] timeout_secs`: the caller may try
             // again later, and is told so plainly (the detail, with the item, goes to the log).
-            DocumentsError::Storage(docbridge_storage::StorageError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+            DocumentsError::Storage(docbridge_storage::StorageError::Io(e))
+                if e.kind() == std::io::ErrorKind::TimedOut =>
+            {
                 tracing::warn!(error = %e, "the document store timed out");
                 ApiError::unavailable("the document store did not answer in time", 30)
             }

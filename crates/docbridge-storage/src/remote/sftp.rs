@@ -210,7 +210,8 @@ impl SftpStorage {
                     String::new()
                 };
                 // ssh's ConnectTimeout (the TCP connection and the banner) is a timeout too.
-                let kind = if said.contains("timed out") { io::ErrorKind::TimedOut } else { io::ErrorKind::ConnectionRefused };
+                let kind =
+                    if said.contains("timed out") { io::ErrorKind::TimedOut } else { io::ErrorKind::ConnectionRefused };
                 StorageError::Io(io::Error::new(
                     kind,
                     format!("sftp: cannot connect to {}: {said}{hint}", shared.destination),

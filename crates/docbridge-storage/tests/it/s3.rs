@@ -615,16 +615,21 @@ async fn interrupted_delete_resumes_in_another_process(b: &Backend) {
     assert_eq!(b.keys().await, ["keep.txt"], "the folder and the journal entry are gone");
 }
 
+/// Writes a journal entry as a process would have left it, bypassing the adapter.
+async fn put_journal_entry(b: &Backend, name: &str, entry: &str) {
+    b.store
+        .inner
+        .put(&b.key(&format!(".docbridge/journal/{name}.json")), PutPayload::from(entry.as_bytes().to_vec()))
+        .await
+        .expect("entry");
+}
+
 async fn journal_entries_of_live_operations_are_left_alone(b: &Backend) {
     let s = b.adapter();
     folder_of(&s, "a", 3).await;
     // An entry as a process working right now would have written it.
     let entry = r#"{"version":1,"started":"2024-01-01T00:00:00Z","op":"rename_folder","from":"a","to":"c"}"#;
-    b.store
-        .inner
-        .put(&b.key(".docbridge/journal/live.json"), PutPayload::from(entry.as_bytes().to_vec()))
-        .await
-        .expect("entry");
+    put_journal_entry(b, "live", entry).await;
     let other = b.adapter();
     assert_eq!(names(&other, &StoragePath::root()).await, ["a"], "a fresh entry belongs to a live process");
     assert_eq!(other.resume_interrupted(Duration::from_secs(3600)).await.expect("scan"), 0);
@@ -635,11 +640,7 @@ async fn journal_entries_of_live_operations_are_left_alone(b: &Backend) {
 
     // A damaged or forged entry moves nothing, and is kept for a human to look at.
     let forged = r#"{"version":1,"started":"2024-01-01T00:00:00Z","op":"delete_folder","path":".docbridge/journal"}"#;
-    b.store
-        .inner
-        .put(&b.key(".docbridge/journal/forged.json"), PutPayload::from(forged.as_bytes().to_vec()))
-        .await
-        .expect("entry");
+    put_journal_entry(b, "forged", forged).await;
     assert_eq!(other.resume_interrupted(Duration::ZERO).await.expect("scan"), 0);
     assert_eq!(journal_keys(&b.keys().await).len(), 1);
 }
@@ -652,11 +653,7 @@ async fn a_resumed_entry_of_a_finished_folder_move_brings_nothing_back(b: &Backe
     let s = b.adapter();
     folder_of(&s, "b", 2).await;
     let entry = r#"{"version":1,"started":"2024-01-01T00:00:00Z","op":"rename_folder","from":"a","to":"c"}"#;
-    b.store
-        .inner
-        .put(&b.key(".docbridge/journal/done.json"), PutPayload::from(entry.as_bytes().to_vec()))
-        .await
-        .expect("entry");
+    put_journal_entry(b, "done", entry).await;
     assert_eq!(s.resume_interrupted(Duration::ZERO).await.expect("resume"), 1);
     assert_eq!(names(&s, &StoragePath::root()).await, ["b"]);
     assert!(journal_keys(&b.keys().await).is_empty(), "the entry is done with");
@@ -671,11 +668,7 @@ async fn an_interrupted_rename_is_finished_when_asked(b: &Backend) {
     b.store.fail_copy_after(4);
     assert!(s.rename(&path("a"), &path("c")).await.is_err(), "the injected fault stops the move half-way");
     let other_entry = r#"{"version":1,"started":"2024-01-01T00:00:00Z","op":"rename_folder","from":"x","to":"y"}"#;
-    b.store
-        .inner
-        .put(&b.key(".docbridge/journal/other.json"), PutPayload::from(other_entry.as_bytes().to_vec()))
-        .await
-        .expect("entry");
+    put_journal_entry(b, "other", other_entry).await;
     // Another process (its grace period is long: both entries look alive to it) is told that
     // nobody runs the move of `a` any more.
     let other = b.adapter();
