@@ -874,6 +874,43 @@ async fn a_folder_renamed_in_another_process_while_an_upload_lands_in_it() {
     }
 }
 
+/// A new version of `a.txt` uploaded through one process while another renames the document to
+/// `b.txt` (issue #14, point 2). The version either commits before the rename (which waits for
+/// it across processes) or is refused with a 409 that changes nothing; sent again, it lands on
+/// `b.txt`. Never a stray `a.txt`, never the old bytes under the new name once acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_in_one_process_racing_a_rename_in_another_lands_on_the_renamed_document() {
+    use docbridge_documents::DocumentsError;
+    for p in processes().await {
+        let document = upload(&p.a, "a.txt", b"version 1").await;
+        let (stream, started, gate) = docbridge_storage::suite::gated("version ", "2");
+        let b = p.b.clone();
+        let id = document.clone();
+        let uploading = tokio::spawn(async move { b.upload(&editor(), &id, stream).await });
+        started.await.unwrap();
+        p.a.rename(&editor(), &document, "b.txt").await.unwrap_or_else(|e| panic!("{}: {e}", p.label));
+        gate.send(()).unwrap();
+        match uploading.await.unwrap() {
+            Ok(_) => {}
+            Err(DocumentsError::Conflict(_)) => {
+                p.b.upload(&editor(), &document, body(b"version 2"))
+                    .await
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.label));
+            }
+            Err(other) => panic!("{}: expected the version or a conflict, got {other}", p.label),
+        }
+        let mut listed = Vec::new();
+        for view in p.a.list(&editor(), &ItemId::root(), None, None).await.unwrap() {
+            let bytes: Vec<Bytes> =
+                futures::TryStreamExt::try_collect(p.a.open_bytes(&view.record, None).await.unwrap()).await.unwrap();
+            listed.push((view.record.id, view.record.name, String::from_utf8(bytes.concat()).unwrap()));
+        }
+        assert_eq!(listed, [(document, "b.txt".to_owned(), "version 2".to_owned())], "{}", p.label);
+        let report = p.a.fsck().await.unwrap();
+        assert!(report.is_clean(), "{}: {report:?}", p.label);
+    }
+}
+
 /// Waits, yielding, until `done` holds; a minute bounds a test that would otherwise hang.
 async fn until(mut done: impl FnMut() -> bool) {
     tokio::time::timeout(Duration::from_secs(60), async {
