@@ -711,10 +711,17 @@ impl Client {
     }
 
     fn delete(&mut self) {
-        let empty = |model: &Model, id: &Id| model.children_of(id) == 0;
-        let model = std::mem::take(&mut self.model);
-        let picked = self.pick(|id, s| s.live().is_some_and(|p| p.kind == Kind::File || empty(&model, id)));
-        self.model = model;
+        // Files, and folders the model knows to be empty. Decided before `pick`, which chooses
+        // from `self.model`: the model used to be taken out of `self` here for the filter's
+        // sake, which left `pick` an empty model, so that no delete (and no restore) ever ran.
+        let deletable: std::collections::HashSet<Id> = self
+            .model
+            .settled_where(|s| s.live().is_some())
+            .into_iter()
+            .filter(|(id, s)| s.live().is_some_and(|p| p.kind == Kind::File || self.model.children_of(id) == 0))
+            .map(|(id, _)| id)
+            .collect();
+        let picked = self.pick(|id, _| deletable.contains(id));
         let Some((id, State::Live(p))) = picked else { return };
         let node = self.node();
         self.finish("delete", &id, node, "PUT", "delete", &[("id", &id)], b"", State::Deleted { was: p });
