@@ -728,12 +728,18 @@ impl Client {
     }
 
     fn restore(&mut self) {
-        let model = std::mem::take(&mut self.model);
-        let picked = self.pick(|_, s| match s {
-            State::Deleted { was } => model.settled(&was.parent).is_some_and(|s| s.live().is_some()),
-            _ => false,
-        });
-        self.model = model;
+        // As in `delete`: decided before `pick`, which must see the model.
+        let restorable: std::collections::HashSet<Id> = self
+            .model
+            .settled_where(|s| matches!(s, State::Deleted { .. }))
+            .into_iter()
+            .filter(|(_, s)| match s {
+                State::Deleted { was } => self.model.settled(&was.parent).is_some_and(|s| s.live().is_some()),
+                _ => false,
+            })
+            .map(|(id, _)| id)
+            .collect();
+        let picked = self.pick(|id, _| restorable.contains(id));
         let Some((id, State::Deleted { was })) = picked else { return };
         // Restoring is an administrator's command, beside the servers (no HTTP endpoint).
         let listed = match self.shared.cli.run(&["trash", "list", "--json"]) {
