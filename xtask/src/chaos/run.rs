@@ -398,12 +398,14 @@ impl Client {
         }
     }
 
-    fn pick(&mut self, filter: impl Fn(&Id, &State) -> bool) -> Option<(Id, State)> {
+    /// A random settled item that `filter` accepts; the filter is given the model, so that it can
+    /// look at other items (a folder's children, a parent) while `pick` holds `self`.
+    fn pick(&mut self, filter: impl Fn(&Model, &Id, &State) -> bool) -> Option<(Id, State)> {
         let fixed = self.fixed.clone();
         let choices = self.model.settled_where(|_| true);
         let choices: Vec<_> = choices
             .into_iter()
-            .filter(|(id, s)| !fixed.contains(id) && !self.model.is_quarantined(id) && filter(id, s))
+            .filter(|(id, s)| !fixed.contains(id) && !self.model.is_quarantined(id) && filter(&self.model, id, s))
             .collect();
         if choices.is_empty() {
             return None;
@@ -570,7 +572,7 @@ impl Client {
     }
 
     fn new_version(&mut self) {
-        let Some((id, State::Live(p))) = self.pick(|_, s| s.live().is_some_and(|p| p.kind == Kind::File)) else {
+        let Some((id, State::Live(p))) = self.pick(|_, _, s| s.live().is_some_and(|p| p.kind == Kind::File)) else {
             return;
         };
         let bytes = self.bytes();
@@ -589,7 +591,7 @@ impl Client {
     }
 
     fn rename(&mut self) {
-        let Some((id, State::Live(p))) = self.pick(|_, s| s.live().is_some()) else { return };
+        let Some((id, State::Live(p))) = self.pick(|_, _, s| s.live().is_some()) else { return };
         let siblings: Vec<String> = {
             let mut names: Vec<String> = self.model.names_in(&p.parent).into_iter().filter(|n| *n != p.name).collect();
             names.sort();
@@ -636,7 +638,7 @@ impl Client {
     }
 
     fn move_item(&mut self) {
-        let Some((id, State::Live(p))) = self.pick(|_, s| s.live().is_some()) else { return };
+        let Some((id, State::Live(p))) = self.pick(|_, _, s| s.live().is_some()) else { return };
         let (action, target) =
             if self.rng.random_bool(0.5) { ("a", self.fixed[1].clone()) } else { ("b", self.fixed[2].clone()) };
         let name = format!("to-{}-{action}", self.n);
@@ -711,35 +713,19 @@ impl Client {
     }
 
     fn delete(&mut self) {
-        // Files, and folders the model knows to be empty. Decided before `pick`, which chooses
-        // from `self.model`: the model used to be taken out of `self` here for the filter's
-        // sake, which left `pick` an empty model, so that no delete (and no restore) ever ran.
-        let deletable: std::collections::HashSet<Id> = self
-            .model
-            .settled_where(|s| s.live().is_some())
-            .into_iter()
-            .filter(|(id, s)| s.live().is_some_and(|p| p.kind == Kind::File || self.model.children_of(id) == 0))
-            .map(|(id, _)| id)
-            .collect();
-        let picked = self.pick(|id, _| deletable.contains(id));
+        // Files, and folders the model knows to be empty.
+        let picked =
+            self.pick(|model, id, s| s.live().is_some_and(|p| p.kind == Kind::File || model.children_of(id) == 0));
         let Some((id, State::Live(p))) = picked else { return };
         let node = self.node();
         self.finish("delete", &id, node, "PUT", "delete", &[("id", &id)], b"", State::Deleted { was: p });
     }
 
     fn restore(&mut self) {
-        // As in `delete`: decided before `pick`, which must see the model.
-        let restorable: std::collections::HashSet<Id> = self
-            .model
-            .settled_where(|s| matches!(s, State::Deleted { .. }))
-            .into_iter()
-            .filter(|(_, s)| match s {
-                State::Deleted { was } => self.model.settled(&was.parent).is_some_and(|s| s.live().is_some()),
-                _ => false,
-            })
-            .map(|(id, _)| id)
-            .collect();
-        let picked = self.pick(|id, _| restorable.contains(id));
+        let picked = self.pick(|model, _, s| match s {
+            State::Deleted { was } => model.settled(&was.parent).is_some_and(|s| s.live().is_some()),
+            _ => false,
+        });
         let Some((id, State::Deleted { was })) = picked else { return };
         // Restoring is an administrator's command, beside the servers (no HTTP endpoint).
         let listed = match self.shared.cli.run(&["trash", "list", "--json"]) {
@@ -786,7 +772,7 @@ impl Client {
     }
 
     fn search(&mut self) {
-        let Some((id, State::Live(p))) = self.pick(|_, s| s.live().is_some()) else { return };
+        let Some((id, State::Live(p))) = self.pick(|_, _, s| s.live().is_some()) else { return };
         let node = self.node();
         let Some(answer) = self.read(node, "search", &[("query", &p.name), ("parentId", &self.fixed[0].clone())])
         else {
@@ -816,7 +802,7 @@ impl Client {
     }
 
     fn download(&mut self) {
-        let Some((id, State::Live(p))) = self.pick(|_, s| s.live().is_some_and(|p| p.kind == Kind::File)) else {
+        let Some((id, State::Live(p))) = self.pick(|_, _, s| s.live().is_some_and(|p| p.kind == Kind::File)) else {
             return;
         };
         let node = self.node();

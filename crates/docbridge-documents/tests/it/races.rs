@@ -366,24 +366,13 @@ async fn a_new_version_racing_a_rename_lands_on_the_renamed_document_or_nowhere(
         Err(DocumentsError::Conflict(message)) => assert!(message.contains("upload again"), "{message}"),
         other => panic!("expected a conflict, got {other:?}"),
     }
-    let contents = || async {
-        let mut found = Vec::new();
-        for view in library.list(&editor(), &ItemId::root(), None, None).await.unwrap() {
-            let bytes: Vec<Bytes> =
-                futures::TryStreamExt::try_collect(library.open_bytes(&view.record, None).await.unwrap())
-                    .await
-                    .unwrap();
-            found.push((view.record.id, view.record.name, String::from_utf8(bytes.concat()).unwrap()));
-        }
-        found
-    };
-    let listed = contents().await;
+    let listed = root_contents(&library).await;
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert_eq!((&listed[0].1, listed[0].2.as_str()), (&"a.txt".to_owned(), "another program's"));
     assert_eq!((&listed[1].0, &listed[1].1, listed[1].2.as_str()), (&document, &"b.txt".to_owned(), "version 1"));
 
     library.upload(&editor(), &document, body(b"version 2")).await.expect("sent again, the new version lands");
-    let listed = contents().await;
+    let listed = root_contents(&library).await;
     assert_eq!(listed[0].2, "another program's", "the other a.txt is untouched");
     assert_eq!((&listed[1].0, &listed[1].1, listed[1].2.as_str()), (&document, &"b.txt".to_owned(), "version 2"));
     let report = library.fsck().await.unwrap();
@@ -899,16 +888,22 @@ async fn a_new_version_in_one_process_racing_a_rename_in_another_lands_on_the_re
             }
             Err(other) => panic!("{}: expected the version or a conflict, got {other}", p.label),
         }
-        let mut listed = Vec::new();
-        for view in p.a.list(&editor(), &ItemId::root(), None, None).await.unwrap() {
-            let bytes: Vec<Bytes> =
-                futures::TryStreamExt::try_collect(p.a.open_bytes(&view.record, None).await.unwrap()).await.unwrap();
-            listed.push((view.record.id, view.record.name, String::from_utf8(bytes.concat()).unwrap()));
-        }
+        let listed = root_contents(&p.a).await;
         assert_eq!(listed, [(document, "b.txt".to_owned(), "version 2".to_owned())], "{}", p.label);
         let report = p.a.fsck().await.unwrap();
         assert!(report.is_clean(), "{}: {report:?}", p.label);
     }
+}
+
+/// The root folder's listing: each item's ID, name and content, as text.
+async fn root_contents(library: &Library) -> Vec<(ItemId, String, String)> {
+    let mut found = Vec::new();
+    for view in library.list(&editor(), &ItemId::root(), None, None).await.unwrap() {
+        let bytes: Vec<Bytes> =
+            futures::TryStreamExt::try_collect(library.open_bytes(&view.record, None).await.unwrap()).await.unwrap();
+        found.push((view.record.id, view.record.name, String::from_utf8(bytes.concat()).unwrap()));
+    }
+    found
 }
 
 /// Waits, yielding, until `done` holds; a minute bounds a test that would otherwise hang.
