@@ -296,7 +296,8 @@ impl Library {
     }
 
     /// Puts a trashed item back where it was (or, if that name is taken now, under a free
-    /// name; if its folder is gone, at the root). IDs are unchanged. Returns the restored name.
+    /// name; if its folder is gone or in the trash, at the root). IDs are unchanged. Returns the
+    /// restored name.
     pub async fn restore(&self, entry: &TrashEntry) -> Result<String> {
         let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
         // Again under the lock: another process may have restored or purged it since.
@@ -305,29 +306,19 @@ impl Library {
             .trash_entry(&entry.id)
             .await?
             .ok_or_else(|| DocumentsError::NotFound(format!("no trash entry {}", entry.id)))?;
-        let parent_path = entry.original_path.rsplit_once('/').map_or(String::new(), |(p, _)| p.to_owned());
+        // The folder is found by its ID, not by the path it had: renamed or moved since, it is
+        // still where the item belongs. Only a live folder is found (one in the trash is not).
         let parent = if entry.original_parent_id.is_root() {
-            Some(ItemId::root())
+            None
         } else {
             self.registry
                 .item(self.integration_id, &entry.original_parent_id)
                 .await?
-                .filter(|p| p.path == parent_path)
-                .map(|p| p.id)
+                .filter(|p| p.kind == ItemKind::Folder)
         };
-        let (parent_id, parent_path) = match parent {
-            Some(id) => (id, parent_path),
-            None => (ItemId::root(), String::new()),
-        };
-        let resolved = if parent_id.is_root() {
-            Resolved::Root
-        } else {
-            Resolved::Item(
-                self.registry
-                    .item(self.integration_id, &parent_id)
-                    .await?
-                    .ok_or_else(|| DocumentsError::NotFound("folder".into()))?,
-            )
+        let (parent_id, parent_path, resolved) = match parent {
+            Some(folder) => (folder.id.clone(), folder.path.clone(), Resolved::Item(folder)),
+            None => (ItemId::root(), String::new(), Resolved::Root),
         };
         let mut taken: std::collections::HashSet<String> =
             self.reconciled_children(&resolved, &parent_id).await?.into_iter().map(|c| c.name).collect();

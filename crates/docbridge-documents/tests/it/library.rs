@@ -244,6 +244,39 @@ async fn restore_brings_back_the_same_id_under_a_free_name() {
     assert!(f.registry.trash_entries(Some(f.integration.id)).await.unwrap().is_empty());
 }
 
+/// The folder a trashed item came from keeps its ID when it is renamed (or moved): the item is
+/// restored into it, not to the root (found by `cargo xtask chaos` once restores ran).
+#[tokio::test]
+async fn restore_follows_its_folder_when_that_was_renamed_since() {
+    let f = fixture(ConflictPolicy::Rename).await;
+    let folder = f.library.create_folder(&editor(), &ItemId::root(), "Before").await.unwrap().record.id;
+    let mut entries = Vec::new();
+    for name in ["one.txt", "two.txt"] {
+        let child = f.library.upload_init(&editor(), &folder, name, None, None).await.unwrap().record.id;
+        f.library.upload(&editor(), &child, body(b"kid")).await.unwrap();
+        entries.push((child.clone(), f.library.delete(&editor(), &child).await.unwrap()));
+    }
+    f.library.rename(&editor(), &folder, "After").await.unwrap();
+    assert_eq!(f.library.restore(&entries[0].1).await.unwrap(), "one.txt");
+    let restored = f.library.metadata(&editor(), &entries[0].0).await.unwrap().record;
+    assert_eq!((restored.parent_id, restored.path.as_str()), (folder.clone(), "After/one.txt"));
+    f.library.rename(&editor(), &folder, "Later").await.unwrap();
+    f.library.restore(&entries[1].1).await.unwrap();
+    let restored = f.library.metadata(&editor(), &entries[1].0).await.unwrap().record;
+    assert_eq!((restored.parent_id, restored.path.as_str()), (folder.clone(), "Later/two.txt"));
+    let listed = f.library.list(&editor(), &folder, None, None).await.unwrap();
+    assert_eq!(listed.len(), 2, "both are listed in their folder");
+    // A folder that is itself in the trash is no place to restore into: the root is.
+    let gone = f.library.create_folder(&editor(), &ItemId::root(), "Gone").await.unwrap().record.id;
+    let child = f.library.upload_init(&editor(), &gone, "three.txt", None, None).await.unwrap().record.id;
+    f.library.upload(&editor(), &child, body(b"kid")).await.unwrap();
+    let entry = f.library.delete(&editor(), &child).await.unwrap();
+    f.library.delete(&editor(), &gone).await.unwrap();
+    f.library.restore(&entry).await.unwrap();
+    let restored = f.library.metadata(&editor(), &child).await.unwrap().record;
+    assert_eq!((restored.parent_id, restored.path.as_str()), (ItemId::root(), "three.txt"));
+}
+
 #[tokio::test]
 async fn fsck_reports_what_changed_behind_our_back() {
     let f = fixture(ConflictPolicy::Rename).await;
