@@ -1239,6 +1239,8 @@ fn check_storage(shared: &Shared, root: &Path, paths: &[String], trash: &[String
             if let Some(internal) = path.strip_prefix(".docbridge/") {
                 let mut parts = internal.split('/');
                 match (parts.next(), parts.next()) {
+                    // The trash folder's own marker, on S3: made with the folder at the first delete.
+                    (Some("trash"), Some(name)) if name == docbridge_folder_marker() && !is_dir => continue,
                     (Some("trash"), Some(id)) if !trash.iter().any(|t| t == id) => {
                         shared.anomaly(Anomaly {
                             ids: vec![],
