@@ -15,17 +15,20 @@
 //!
 //! A seed makes the choices (operations, items, names, bytes, processes, faults); concurrency
 //! and timing still differ from one run to the next. A failure prints the seed and, per anomaly,
-//! the history of the items involved: the operations on them and the faults around them.
+//! the history of the items involved: the operations on them and the faults around them. Then
+//! the run is cut down ([`shrink`]): the same seed again, shorter, with fewer clients, processes
+//! and faults, while it still fails; the smallest failing run's command and histories come last.
 
 pub(crate) mod cluster;
 mod model;
 mod run;
+mod shrink;
 
 use anyhow::{Context, bail};
 
 const USAGE: &str = "cargo xtask chaos [--minutes N | --seconds N] [--seed S] [--setup pg-s3|sqlite-fs]
                    [--processes N] [--clients N] [--kill-every SECS] [--rescan-secs SECS]
-                   [--dev | --binary PATH]
+                   [--dev | --binary PATH] [--shrink N]
 
   Runs docbridge processes on shared storage under random operations and faults for the given
   time (default 3 minutes, most 24 hours) and checks every result against a model of the library.
@@ -35,7 +38,8 @@ const USAGE: &str = "cargo xtask chaos [--minutes N | --seconds N] [--seed S] [-
   random process (default 6; 0 kills none). --rescan-secs: the processes' periodic rescan
   (default 2, so that its window comes often). --seed: the run's seed (default: from the clock).
   --dev: the debug build instead of a release one. --binary: this docbridge instead of a build
-  (another commit's release build, say).";
+  (another commit's release build, say). --shrink: after a failure, at most N runs that cut it
+  down (shorter, fewer clients, no kills, fewer processes, rare rescans; default 6, 0: none).";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Setup {
@@ -43,7 +47,7 @@ pub enum Setup {
     SqliteFs,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Options {
     pub seconds: u64,
     pub seed: u64,
@@ -55,6 +59,8 @@ pub struct Options {
     pub release: bool,
     /// A docbridge binary to run instead of building one.
     pub binary: Option<std::path::PathBuf>,
+    /// After a failure, at most this many runs that cut it down.
+    pub shrink: u32,
 }
 
 /// The options, or `None` when help was asked for.
@@ -70,6 +76,7 @@ fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
         rescan_secs: 2,
         release: true,
         binary: None,
+        shrink: 6,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -92,6 +99,7 @@ fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
             "--kill-every" => options.kill_every_secs = value(arg)?.parse().context("--kill-every: seconds")?,
             "--rescan-secs" => options.rescan_secs = value(arg)?.parse().context("--rescan-secs: a whole number")?,
             "--dev" => options.release = false,
+            "--shrink" => options.shrink = value(arg)?.parse().context("--shrink: a whole number")?,
             "--binary" => options.binary = Some(std::path::absolute(value(arg)?)?),
             "--help" | "-h" => return Ok(None),
             other => bail!("unknown argument {other:?} (see --help)"),
@@ -141,6 +149,9 @@ mod tests {
         assert!(parse(&args(&["--seconds", "0"])).is_err());
         assert!(parse(&args(&["--kill-every", "0.5"])).is_err());
         assert!(parse(&args(&["--help"])).unwrap().is_none());
+        assert_eq!(parse(&args(&[])).unwrap().unwrap().shrink, 6);
+        assert_eq!(parse(&args(&["--shrink", "0"])).unwrap().unwrap().shrink, 0);
+        assert!(parse(&args(&["--shrink", "-1"])).is_err());
         assert!(parse(&args(&["--binary", "/no/such/docbridge"])).is_err());
     }
 }
