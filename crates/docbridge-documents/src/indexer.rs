@@ -21,6 +21,8 @@ pub struct MaintenanceReport {
     pub reservations_expired: u64,
     /// Trash entries past the retention period, purged.
     pub trash_purged: usize,
+    /// Operations that storage left interrupted (the S3 journal), rolled forward.
+    pub operations_resumed: usize,
 }
 
 impl Library {
@@ -114,9 +116,21 @@ impl Library {
         Ok(scanned)
     }
 
+    /// Rolls forward what was left interrupted and is nobody's any more, holding the change lock
+    /// exclusively, so that no change or settling of a move in any process runs beside it: first
+    /// the moves whose intent is recorded (each finishing its own storage journal entry and the
+    /// index), then what storage's journal still holds (a trash purge's folder delete, say).
+    /// Answers how many journal entries storage completed.
+    pub async fn resume_interrupted(&self) -> Result<usize> {
+        let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
+        self.settle_pending_moves().await?;
+        Ok(self.storage.resume_interrupted_operations().await?)
+    }
+
     /// One pass of everything a library needs now and then.
     pub async fn maintain(&self, rescan: bool) -> Result<MaintenanceReport> {
-        let mut report = MaintenanceReport::default();
+        let mut report =
+            MaintenanceReport { operations_resumed: self.resume_interrupted().await?, ..Default::default() };
         if rescan {
             report.folders_scanned = self.rescan().await?;
         }
@@ -160,6 +174,9 @@ impl Library {
     /// Checks that the index and storage agree, repairs what disagrees, and reports it.
     pub async fn fsck(&self) -> Result<FsckReport> {
         let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
+        // What crashed processes left half done is finished first, as the next change would.
+        self.settle_pending_moves().await?;
+        self.storage.resume_interrupted_operations().await?;
         let describe = |r: &ItemRecord| format!("{} /{}", r.id, r.path);
         let before: HashMap<ItemId, ItemRecord> =
             self.registry.all_items(self.integration_id).await?.into_iter().map(|r| (r.id.clone(), r)).collect();

@@ -69,7 +69,11 @@ impl BuiltinStorage {
     /// Built-in adapters that also open `s3` libraries in the bucket `config` names. Makes no
     /// request: a wrong endpoint or key shows at the first use (and in `/readyz`).
     pub fn with_s3(config: &S3Config) -> Result<Self, StorageError> {
-        Ok(BuiltinStorage { s3: Some(S3Storage::connect(config, S3Options::default())?), ..Self::default() })
+        // Interrupted S3 operations are rolled forward by the libraries, under their change
+        // lock (`Library::resume_interrupted`, in every maintenance pass, and by fsck), never by
+        // an ordinary storage call beside a change in another process.
+        let options = S3Options { resume_on_its_own: false, ..S3Options::default() };
+        Ok(BuiltinStorage { s3: Some(S3Storage::connect(config, options)?), ..Self::default() })
     }
 }
 

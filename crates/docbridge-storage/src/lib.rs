@@ -196,14 +196,23 @@ pub trait Storage: Send + Sync + 'static {
     async fn delete(&self, path: &StoragePath) -> Result<()>;
 
     /// Brings to its end, now, a rename of `from` to `to` that was interrupted (its process died,
-    /// or the rename failed half-way) and that this adapter would otherwise roll forward later on
-    /// its own: the S3 adapter's journal. Afterwards storage shows the rename done or never
+    /// or the rename failed half-way) and that this adapter would otherwise roll forward later
+    /// (on its own, or at [`Storage::resume_interrupted_operations`]): the S3 adapter's journal. Afterwards storage shows the rename done or never
     /// begun, and nothing will move it later. The caller must know that no live rename of these
     /// paths is running (docbridge holds the library's change lock). Adapters whose renames are
     /// atomic have nothing to finish.
     async fn finish_interrupted_rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()> {
         let _ = (from, to);
         Ok(())
+    }
+
+    /// Rolls forward the operations that were interrupted and are nobody's any more (the S3
+    /// adapter's journal entries that this process failed, and those of crashed processes past
+    /// their grace period), and answers how many. For an adapter made not to do this on its own
+    /// (`S3Options::resume_on_its_own`); docbridge calls it under the library's change lock.
+    /// Adapters with nothing to roll forward answer 0.
+    async fn resume_interrupted_operations(&self) -> Result<usize> {
+        Ok(0)
     }
 
     /// Whether the backing store answers at all (for `/readyz`).

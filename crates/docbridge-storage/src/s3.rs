@@ -50,7 +50,9 @@
 //!   refresh (at the first call of a process, then once a minute). Resuming rolls forward: what is
 //!   still under the old name moves to the new one (a file only if its ETag is unchanged); what is
 //!   still under a deleted folder goes. Both are safe to repeat and to run in two processes at
-//!   once.
+//!   once. With [`S3Options::resume_on_its_own`] off (as docbridge runs it), ordinary calls
+//!   resume nothing: the caller does, through `Storage::finish_interrupted_rename` and
+//!   `Storage::resume_interrupted_operations`, serialised with its own changes.
 
 mod journal;
 mod upload;
@@ -186,11 +188,24 @@ pub struct S3Options {
     /// How long a journal entry must go without a refresh before another process takes it for
     /// a crash's leftover and resumes it. Refreshes come every fifth of it.
     pub journal_grace: Duration,
+    /// Whether ordinary calls resume interrupted operations (this process's failed ones at
+    /// once, crashed processes' ones past the grace period). `false` leaves that to the caller,
+    /// through [`Storage::resume_interrupted_operations`] and
+    /// [`Storage::finish_interrupted_rename`], so that it can serialise it with its own changes:
+    /// docbridge does so under a library's change lock, since a roll-forward running beside the
+    /// settling of the same move, and a later rename of the moved folder, could bring a folder
+    /// marker back behind the index.
+    pub resume_on_its_own: bool,
 }
 
 impl Default for S3Options {
     fn default() -> Self {
-        S3Options { part_size: 8 * 1024 * 1024, conditional_writes: None, journal_grace: Duration::from_secs(5 * 60) }
+        S3Options {
+            part_size: 8 * 1024 * 1024,
+            conditional_writes: None,
+            journal_grace: Duration::from_secs(5 * 60),
+            resume_on_its_own: true,
+        }
     }
 }
 
@@ -447,6 +462,9 @@ impl Inner {
             Some(started) => *started,
             None => self.start_once().await?,
         };
+        if !self.options.resume_on_its_own {
+            return Ok(started);
+        }
         let own = self.failed.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect::<Vec<_>>();
         let due = {
             let mut last = self.last_scan.lock().unwrap_or_else(PoisonError::into_inner);
@@ -488,7 +506,9 @@ impl Inner {
     async fn start(&self) -> Result<Started> {
         let started = self.probe().await?;
         let _scanning = self.scanning.lock().await;
-        if let Err(e) = self.replay(&started, None).await {
+        if self.options.resume_on_its_own
+            && let Err(e) = self.replay(&started, None).await
+        {
             tracing::warn!(prefix = %self.base, error = %e, "cannot resume interrupted operations");
         }
         if let Err(e) = self.sweep_temp(&started).await {
@@ -952,6 +972,18 @@ impl Storage for S3Storage {
     async fn finish_interrupted_rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()> {
         self.inner.ready().await?;
         self.inner.finish_renames(&from.as_string(), &to.as_string()).await
+    }
+
+    async fn resume_interrupted_operations(&self) -> Result<usize> {
+        let started = self.inner.ready().await?;
+        let _scanning = self.inner.scanning.lock().await;
+        let own = self.inner.failed.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect::<Vec<_>>();
+        let mut done = 0;
+        for key in own {
+            self.inner.resume_own(&key).await?;
+            done += 1;
+        }
+        Ok(done + self.inner.replay(&started, None).await?)
     }
 
     async fn delete(&self, path: &StoragePath) -> Result<()> {

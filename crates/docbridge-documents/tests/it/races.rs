@@ -56,6 +56,9 @@ struct Stopping {
     /// Stops `finish_interrupted_rename` of this path; every call is counted.
     finish_stop: Mutex<Option<Stop>>,
     finishes: AtomicUsize,
+    /// Stops `resume_interrupted_operations` (any path); every call is counted.
+    resume_stop: Mutex<Option<Stop>>,
+    resumes: AtomicUsize,
 }
 
 impl Stopping {
@@ -163,6 +166,13 @@ impl Storage for Stopping {
             renames.len() != before
         };
         if unfinished { self.inner.delete(from).await } else { Ok(()) }
+    }
+
+    async fn resume_interrupted_operations(&self) -> Result<usize> {
+        self.resumes.fetch_add(1, Ordering::AcqRel);
+        let stop = self.resume_stop.lock().unwrap().take();
+        wait_at(stop).await;
+        Ok(0)
     }
 }
 
@@ -892,6 +902,33 @@ async fn a_new_version_in_one_process_racing_a_rename_in_another_lands_on_the_re
         assert_eq!(listed, [(document, "b.txt".to_owned(), "version 2".to_owned())], "{}", p.label);
         let report = p.a.fsck().await.unwrap();
         assert!(report.is_clean(), "{}: {report:?}", p.label);
+    }
+}
+
+/// Storage's own roll-forward of interrupted operations (the S3 journal) runs in the maintenance
+/// pass and in fsck, holding the change lock exclusively: a change in another process waits for
+/// it. It used to run inside any storage call, beside a settle of the same move or a later
+/// rename of the moved folder in another process (issue #14).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_rolls_interrupted_operations_forward_only_under_the_change_lock() {
+    for p in processes().await {
+        let document = upload(&p.a, "a.txt", b"alpha").await;
+        let (armed, reached, release) = stop("");
+        *p.storage.resume_stop.lock().unwrap() = Some(armed);
+        let a = p.a.clone();
+        let maintaining = tokio::spawn(async move { a.maintain(false).await });
+        reached.await.unwrap();
+        let (b, id) = (p.b.clone(), document.clone());
+        let mut renaming = tokio::spawn(async move { b.rename(&editor(), &id, "b.txt").await });
+        // On code without the lock the rename takes milliseconds; it is given a second.
+        let overtook = tokio::time::timeout(Duration::from_secs(1), &mut renaming).await;
+        assert!(overtook.is_err(), "{}: a rename ran beside the roll-forward", p.label);
+        release.send(()).unwrap();
+        maintaining.await.unwrap().unwrap_or_else(|e| panic!("{}: {e}", p.label));
+        renaming.await.unwrap().unwrap_or_else(|e| panic!("{}: {e}", p.label));
+        assert!(p.a.fsck().await.unwrap().is_clean(), "{}", p.label);
+        assert_eq!(p.storage.resumes.load(Ordering::Acquire), 2, "{}: maintenance, then fsck", p.label);
+        assert_eq!(root_contents(&p.b).await, [(document, "b.txt".to_owned(), "alpha".to_owned())], "{}", p.label);
     }
 }
 

@@ -363,6 +363,7 @@ on_both_backends!(
     a_file_replaced_since_its_move_began_stays,
     a_resumed_entry_of_a_finished_folder_move_brings_nothing_back,
     an_interrupted_rename_is_finished_when_asked,
+    an_adapter_that_leaves_resuming_to_its_caller_moves_nothing_by_itself,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -643,6 +644,30 @@ async fn journal_entries_of_live_operations_are_left_alone(b: &Backend) {
     put_journal_entry(b, "forged", forged).await;
     assert_eq!(other.resume_interrupted(Duration::ZERO).await.expect("scan"), 0);
     assert_eq!(journal_keys(&b.keys().await).len(), 1);
+}
+
+/// With `resume_on_its_own: false` (as docbridge runs it), neither a crashed process's entry
+/// past its grace nor this process's own failed rename is rolled forward by ordinary calls: only
+/// by `resume_interrupted_operations`, which docbridge calls under the library's change lock.
+async fn an_adapter_that_leaves_resuming_to_its_caller_moves_nothing_by_itself(b: &Backend) {
+    let options =
+        S3Options { part_size: PART, journal_grace: Duration::ZERO, resume_on_its_own: false, ..S3Options::default() };
+    let s = b.storage(options);
+    folder_of(&s, "a", 3).await;
+    folder_of(&s, "d", 20).await;
+    let entry = r#"{"version":1,"started":"2024-01-01T00:00:00Z","op":"rename_folder","from":"a","to":"c"}"#;
+    put_journal_entry(b, "crashed", entry).await;
+    b.store.fail_copy_after(10);
+    assert!(s.rename(&path("d"), &path("e")).await.is_err(), "the injected fault fails the rename");
+    for _ in 0..2 {
+        assert_eq!(names(&s, &StoragePath::root()).await, ["a", "d", "e"], "ordinary calls leave both");
+    }
+    assert_eq!(journal_keys(&b.keys().await).len(), 2);
+    assert_eq!(s.resume_interrupted_operations().await.expect("resume"), 2);
+    assert_eq!(names(&s, &StoragePath::root()).await, ["c", "e"]);
+    assert_moved(&s, "d", "e", 20).await;
+    assert!(journal_keys(&b.keys().await).is_empty());
+    assert_eq!(s.resume_interrupted_operations().await.expect("nothing left"), 0);
 }
 
 /// A process moved a folder `a` to `c` completely and died before removing its journal entry;
