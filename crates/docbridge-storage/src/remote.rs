@@ -135,6 +135,26 @@ impl RemoteConfig {
     }
 }
 
+/// The root and `.docbridge` itself: the remote adapters list them but never move or delete
+/// them.
+#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs", feature = "sftp"))]
+pub(crate) fn is_virtual_dir(path: &StoragePath) -> bool {
+    path.is_root() || (path.is_internal() && path.components().len() == 1)
+}
+
+/// What the remote adapters refuse of a rename before asking the store: onto itself
+/// (`AlreadyExists`, as a taken name), of or onto the root or `.docbridge`, or into itself.
+#[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs", feature = "sftp"))]
+pub(crate) fn check_rename_paths(from: &StoragePath, to: &StoragePath) -> Result<()> {
+    if from == to {
+        return Err(StorageError::AlreadyExists(to.as_string()));
+    }
+    if is_virtual_dir(from) || is_virtual_dir(to) || to.starts_with(from) {
+        return Err(StorageError::InvalidPath(format!("cannot move {from} to {to}")));
+    }
+    Ok(())
+}
+
 pub(crate) fn invalid_config(why: &str) -> StorageError {
     StorageError::Io(io::Error::new(io::ErrorKind::InvalidInput, why.to_owned()))
 }

@@ -192,9 +192,6 @@ impl OpendalStorage {
     }
 
     /// Folders that always exist: the root and the internal folder.
-    fn is_virtual_dir(path: &StoragePath) -> bool {
-        path.is_root() || (path.is_internal() && path.components().len() == 1)
-    }
 
     fn dir_entry(path: &StoragePath, modified: Option<DateTime<Utc>>) -> Entry {
         Entry {
@@ -207,7 +204,7 @@ impl OpendalStorage {
 
     /// What is at `path`: a file's metadata, a folder, or nothing.
     async fn find(&self, path: &StoragePath) -> Result<Option<Found>> {
-        if Self::is_virtual_dir(path) {
+        if super::is_virtual_dir(path) {
             return Ok(Some(Found::Dir(None)));
         }
         match self.op.stat(&self.file_key(path)).await {
@@ -258,7 +255,7 @@ impl OpendalStorage {
         let key = self.dir_key(dir);
         let listed = match self.op.list(&key).await {
             Ok(listed) => listed,
-            Err(e) if e.kind() == ErrorKind::NotFound && Self::is_virtual_dir(dir) => Vec::new(),
+            Err(e) if e.kind() == ErrorKind::NotFound && super::is_virtual_dir(dir) => Vec::new(),
             Err(e) => return Err(convert(e, &dir.as_string())),
         };
         let mut out = Vec::with_capacity(listed.len());
@@ -550,7 +547,7 @@ impl Storage for OpendalStorage {
     }
 
     async fn create_dir(&self, path: &StoragePath) -> Result<Entry> {
-        if Self::is_virtual_dir(path) {
+        if super::is_virtual_dir(path) {
             return Err(StorageError::AlreadyExists(path.as_string()));
         }
         let parent = path.parent().ok_or_else(|| StorageError::AlreadyExists(path.as_string()))?;
@@ -563,12 +560,7 @@ impl Storage for OpendalStorage {
     }
 
     async fn rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()> {
-        if from == to {
-            return Err(StorageError::AlreadyExists(to.as_string()));
-        }
-        if Self::is_virtual_dir(from) || Self::is_virtual_dir(to) || to.starts_with(from) {
-            return Err(StorageError::InvalidPath(format!("cannot move {from} to {to}")));
-        }
+        super::check_rename_paths(from, to)?;
         let found = self.find(from).await?.ok_or_else(|| StorageError::NotFound(from.as_string()))?;
         let parent = to.parent().ok_or_else(|| StorageError::InvalidPath(to.as_string()))?;
         self.require_dir(&parent).await?;
@@ -606,7 +598,7 @@ impl Storage for OpendalStorage {
     }
 
     async fn delete(&self, path: &StoragePath) -> Result<()> {
-        if Self::is_virtual_dir(path) {
+        if super::is_virtual_dir(path) {
             return Err(StorageError::InvalidPath(format!("cannot delete {path}")));
         }
         match self.find(path).await? {

@@ -301,9 +301,6 @@ impl SftpStorage {
     }
 
     /// Folders that always exist: the root and the internal folder (made when first needed).
-    fn is_virtual_dir(path: &StoragePath) -> bool {
-        path.is_root() || (path.is_internal() && path.components().len() == 1)
-    }
 
     /// What is at `key`, without following a symbolic link.
     async fn find_key(&self, key: &str) -> Result<Option<Found>> {
@@ -322,7 +319,7 @@ impl SftpStorage {
     async fn find(&self, path: &StoragePath) -> Result<Option<Found>> {
         match self.find_key(&self.key(path)).await? {
             Some(Found::Other) => Ok(None),
-            None if Self::is_virtual_dir(path) => Ok(Some(Found::Dir(MetaDataBuilder::default().create()))),
+            None if super::is_virtual_dir(path) => Ok(Some(Found::Dir(MetaDataBuilder::default().create()))),
             found => Ok(found),
         }
     }
@@ -377,7 +374,7 @@ impl SftpStorage {
             .await?;
         let listed = match listed {
             Ok(listed) => listed,
-            Err(SftpError::SftpError(SftpErrorKind::NoSuchFile, _)) if Self::is_virtual_dir(dir) => Vec::new(),
+            Err(SftpError::SftpError(SftpErrorKind::NoSuchFile, _)) if super::is_virtual_dir(dir) => Vec::new(),
             Err(e) => return Err(convert(e, &dir.as_string())),
         };
         let mut out = Vec::with_capacity(listed.len());
@@ -734,7 +731,7 @@ impl Storage for SftpStorage {
     }
 
     async fn create_dir(&self, path: &StoragePath) -> Result<Entry> {
-        if Self::is_virtual_dir(path) {
+        if super::is_virtual_dir(path) {
             return Err(StorageError::AlreadyExists(path.as_string()));
         }
         let parent = path.parent().ok_or_else(|| StorageError::AlreadyExists(path.as_string()))?;
@@ -751,12 +748,7 @@ impl Storage for SftpStorage {
     }
 
     async fn rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()> {
-        if from == to {
-            return Err(StorageError::AlreadyExists(to.as_string()));
-        }
-        if Self::is_virtual_dir(from) || Self::is_virtual_dir(to) || to.starts_with(from) {
-            return Err(StorageError::InvalidPath(format!("cannot move {from} to {to}")));
-        }
+        super::check_rename_paths(from, to)?;
         let found = self.find(from).await?.ok_or_else(|| StorageError::NotFound(from.as_string()))?;
         let parent = to.parent().ok_or_else(|| StorageError::InvalidPath(to.as_string()))?;
         self.require_dir(&parent).await?;
@@ -775,7 +767,7 @@ impl Storage for SftpStorage {
     }
 
     async fn delete(&self, path: &StoragePath) -> Result<()> {
-        if Self::is_virtual_dir(path) {
+        if super::is_virtual_dir(path) {
             return Err(StorageError::InvalidPath(format!("cannot delete {path}")));
         }
         match self.find(path).await? {
