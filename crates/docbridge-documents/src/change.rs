@@ -2,7 +2,7 @@
 //! C16, C17).
 
 use docbridge_protocol::{ItemId, ItemKind, same_name};
-use docbridge_registry::{ItemRecord, MoveKind, NewItem, NewPendingMove, PendingMove, TrashEntry};
+use docbridge_registry::{ItemRecord, MoveCompletion, MoveKind, NewItem, NewPendingMove, PendingMove, TrashEntry};
 use docbridge_storage::{StorageError, StoragePath};
 
 use crate::{Caller, DocumentsError, ItemView, Library, Resolved, Result};
@@ -187,8 +187,17 @@ impl Library {
             return Err(e.into());
         }
         let failure = match self.registry.complete_pending_move(&pending).await {
-            Ok(true) => return Ok(()),
-            Ok(false) => DocumentsError::Internal(format!("the index no longer has {} at {from}", pending.new.item_id)),
+            Ok(MoveCompletion::Applied) => return Ok(()),
+            // Settled by another process while this one had lost the change lock (PostgreSQL
+            // restarted): that process followed storage, so putting storage back now would part
+            // the two (the item then came back under a new ID).
+            Ok(MoveCompletion::SettledElsewhere) => {
+                tracing::warn!(item = %pending.new.item_id, "a move was settled by another process meanwhile");
+                return Ok(());
+            }
+            Ok(MoveCompletion::Refused) => {
+                DocumentsError::Internal(format!("the index no longer has {} at {from}", pending.new.item_id))
+            }
             Err(e) => e.into(),
         };
         // Put storage back so that index and storage keep agreeing.
@@ -227,7 +236,7 @@ impl Library {
             let to_exists = self.exists(&to).await?;
             let expired = chrono::Utc::now() - pending.created > PENDING_MOVE_EXPIRY;
             if to_exists && !from_exists {
-                if self.registry.complete_pending_move(&pending).await? {
+                if self.registry.complete_pending_move(&pending).await? == MoveCompletion::Applied {
                     tracing::info!(item = %pending.new.item_id, from = %pending.new.from_path, to = %pending.new.to_path,
                         "completed a move that its process did not finish");
                 }

@@ -35,7 +35,7 @@ pub use error::RegistryError;
 pub use integrations::{apply_patch, validate_slug};
 pub use items::{NewItem, child_path};
 pub use locks::{ChangeLock, LockMode};
-pub use pending::{MoveKind, NewPendingMove, PendingMove};
+pub use pending::{MoveCompletion, MoveKind, NewPendingMove, PendingMove};
 pub use records::*;
 pub use users::{MAX_USERNAME_CHARS, normalize_username};
 

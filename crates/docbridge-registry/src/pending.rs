@@ -161,22 +161,40 @@ impl Registry {
     }
 
     /// Brings the index in line with a move that storage has made, and clears its record, in
-    /// one transaction. Answers false, changing nothing, if the record was already gone
-    /// (another process completed or cleared it), and clears it without other change if the
-    /// index no longer has the item where the move started (it has moved on since).
-    pub async fn complete_pending_move(&self, pending: &PendingMove) -> Result<bool> {
+    /// one transaction (see [`MoveCompletion`]). A record already gone means another process
+    /// settled the move while this one was inside it, which only a lost change lock allows (a
+    /// PostgreSQL restart ends advisory locks while their holders go on): the index then
+    /// follows the move here if it still has the item where the move started, and otherwise is
+    /// left as that process made it.
+    pub async fn complete_pending_move(&self, pending: &PendingMove) -> Result<MoveCompletion> {
         let txn = self.db.begin().await?;
         let backend = txn.get_database_backend();
         let cleared = txn
             .execute_raw(statement(backend, "DELETE FROM pending_moves WHERE id = ?", vec![pending.id.into()]))
             .await?;
-        if cleared.rows_affected() == 0 {
-            return Ok(false);
-        }
+        let ours = cleared.rows_affected() == 1;
         let applied = apply_in(&txn, &pending.new).await?;
         txn.commit().await?;
-        Ok(applied)
+        Ok(match (applied, ours) {
+            (true, _) => MoveCompletion::Applied,
+            (false, true) => MoveCompletion::Refused,
+            (false, false) => MoveCompletion::SettledElsewhere,
+        })
     }
+}
+
+/// What [`Registry::complete_pending_move`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveCompletion {
+    /// The index follows the move; its record is cleared.
+    Applied,
+    /// The index no longer has the item where the move started (it has moved on since): the
+    /// record is cleared, nothing else changed (the caller undoes storage's side).
+    Refused,
+    /// Another process had already settled the move and cleared its record, and the index has
+    /// moved on: nothing changed, and storage's side must not be undone, since the index may
+    /// already follow it.
+    SettledElsewhere,
 }
 
 /// The index side of a move, inside `txn`.

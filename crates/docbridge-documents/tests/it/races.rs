@@ -932,6 +932,41 @@ async fn storage_rolls_interrupted_operations_forward_only_under_the_change_lock
     }
 }
 
+/// A rename whose process lost its change lock half-way (a PostgreSQL restart ends advisory
+/// locks while their holders go on), and whose move another process settled meanwhile, by
+/// what storage showed: followed (the index moved the item) or dropped (storage showed it
+/// unmoved, and the intent went). At its index step the renaming process used to find its
+/// intent gone and put storage back: the index then named a file that storage no longer had,
+/// and the item came back under a new ID. Now the move stands and the index agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_settled_elsewhere_while_its_process_had_lost_the_lock_stands() {
+    use docbridge_registry::MoveCompletion;
+    for followed in [true, false] {
+        for p in processes().await {
+            let id = upload(&p.a, "a.txt", b"alpha").await;
+            let (armed, reached, release) = stop("a.txt");
+            *p.storage.rename_stop.lock().unwrap() = Some(armed);
+            let (a, moved) = (p.a.clone(), id.clone());
+            let renaming = tokio::spawn(async move { a.rename(&editor(), &moved, "b.txt").await });
+            reached.await.unwrap();
+            // The other process's settle, as if it had taken the lost lock.
+            let pending = p.registry.pending_moves(p.integration_id).await.unwrap();
+            assert_eq!(pending.len(), 1, "{}", p.label);
+            if followed {
+                let done = p.registry.complete_pending_move(&pending[0]).await.unwrap();
+                assert_eq!(done, MoveCompletion::Applied, "{}", p.label);
+            } else {
+                p.registry.clear_pending_move(&pending[0]).await.unwrap();
+            }
+            release.send(()).unwrap();
+            renaming.await.unwrap().unwrap_or_else(|e| panic!("{} followed={followed}: {e}", p.label));
+            let listed = root_contents(&p.b).await;
+            assert_eq!(listed, [(id, "b.txt".to_owned(), "alpha".to_owned())], "{} followed={followed}", p.label);
+            assert!(p.a.fsck().await.unwrap().is_clean(), "{} followed={followed}", p.label);
+        }
+    }
+}
+
 /// The root folder's listing: each item's ID, name and content, as text.
 async fn root_contents(library: &Library) -> Vec<(ItemId, String, String)> {
     let mut found = Vec::new();
