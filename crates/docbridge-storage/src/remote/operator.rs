@@ -191,8 +191,6 @@ impl OpendalStorage {
         if path.is_root() { self.base.clone() } else { format!("{}{}/", self.base, path.as_string()) }
     }
 
-    /// Folders that always exist: the root and the internal folder.
-
     fn dir_entry(path: &StoragePath, modified: Option<DateTime<Utc>>) -> Entry {
         Entry {
             name: path.name().to_owned(),

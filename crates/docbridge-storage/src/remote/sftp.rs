@@ -300,8 +300,6 @@ impl SftpStorage {
         key
     }
 
-    /// Folders that always exist: the root and the internal folder (made when first needed).
-
     /// What is at `key`, without following a symbolic link.
     async fn find_key(&self, key: &str) -> Result<Option<Found>> {
         match self.call(key, |s, k| async move { s.fs().symlink_metadata(k).await }, key.to_owned()).await? {
