@@ -123,6 +123,11 @@ impl Library {
     /// Answers how many journal entries storage completed.
     pub async fn resume_interrupted(&self) -> Result<usize> {
         let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
+        self.resume_interrupted_locked().await
+    }
+
+    /// [`Library::resume_interrupted`] for a caller that holds the change lock exclusively.
+    async fn resume_interrupted_locked(&self) -> Result<usize> {
         self.settle_pending_moves().await?;
         Ok(self.storage.resume_interrupted_operations().await?)
     }
@@ -175,8 +180,7 @@ impl Library {
     pub async fn fsck(&self) -> Result<FsckReport> {
         let _guard = self.lock(docbridge_registry::LockMode::Exclusive).await?;
         // What crashed processes left half done is finished first, as the next change would.
-        self.settle_pending_moves().await?;
-        self.storage.resume_interrupted_operations().await?;
+        self.resume_interrupted_locked().await?;
         let describe = |r: &ItemRecord| format!("{} /{}", r.id, r.path);
         let before: HashMap<ItemId, ItemRecord> =
             self.registry.all_items(self.integration_id).await?.into_iter().map(|r| (r.id.clone(), r)).collect();

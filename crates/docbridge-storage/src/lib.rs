@@ -197,8 +197,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Brings to its end, now, a rename of `from` to `to` that was interrupted (its process died,
     /// or the rename failed half-way) and that this adapter would otherwise roll forward later
-    /// (on its own, or at [`Storage::resume_interrupted_operations`]): the S3 adapter's journal. Afterwards storage shows the rename done or never
-    /// begun, and nothing will move it later. The caller must know that no live rename of these
+    /// (on its own, or at [`Storage::resume_interrupted_operations`]): the S3 adapter's journal.
+    /// Afterwards storage shows the rename done or never begun, and nothing will move it later. The caller must know that no live rename of these
     /// paths is running (docbridge holds the library's change lock). Adapters whose renames are
     /// atomic have nothing to finish.
     async fn finish_interrupted_rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()> {

@@ -465,7 +465,7 @@ impl Inner {
         if !self.options.resume_on_its_own {
             return Ok(started);
         }
-        let own = self.failed.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect::<Vec<_>>();
+        let own = self.failed_keys();
         let due = {
             let mut last = self.last_scan.lock().unwrap_or_else(PoisonError::into_inner);
             let due = last.elapsed() >= JOURNAL_SCAN_INTERVAL;
@@ -490,6 +490,11 @@ impl Inner {
             }
         }
         Ok(started)
+    }
+
+    /// The journal keys this process's failed operations left (see `failed`), as they are now.
+    fn failed_keys(&self) -> Vec<String> {
+        self.failed.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect()
     }
 
     async fn start_once(&self) -> Result<Started> {
@@ -977,7 +982,7 @@ impl Storage for S3Storage {
     async fn resume_interrupted_operations(&self) -> Result<usize> {
         let started = self.inner.ready().await?;
         let _scanning = self.inner.scanning.lock().await;
-        let own = self.inner.failed.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect::<Vec<_>>();
+        let own = self.inner.failed_keys();
         let mut done = 0;
         for key in own {
             self.inner.resume_own(&key).await?;
