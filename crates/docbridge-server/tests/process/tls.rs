@@ -840,17 +840,20 @@ mod acme {
     #[tokio::test]
     async fn an_unreachable_ca_keeps_the_cached_certificate_served_and_backs_off() {
         let pki = Pki::new();
+        // A name of its own: the metrics are one registry per process, shared with the other
+        // tests of this binary, and one of them sets the shared name's failure gauge to 0.
+        let domain = "cached.docbridge-acme.example.com";
         // Port 1 on loopback: nobody listens, the connection is refused.
         let config = config("https://127.0.0.1:1/directory", "ops@docbridge-acme.example.com", "");
         let dir = tempfile::tempdir().unwrap();
         // A certificate well into its last third: due for renewal at start.
-        let (pem, der) = cached_pem(&pki, DOMAIN, 60, 10);
+        let (pem, der) = cached_pem(&pki, domain, 60, 10);
         // The port is only known once bound, and the cache file does not depend on it.
-        let file = config.certificate_file(&format!("https://{DOMAIN}"), dir.path()).unwrap();
+        let file = config.certificate_file(&format!("https://{domain}"), dir.path()).unwrap();
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, &pem).unwrap();
 
-        let mut server = AcmeServer::start("127.0.0.1:0", DOMAIN, config, dir).await;
+        let mut server = AcmeServer::start("127.0.0.1:0", domain, config, dir).await;
         server.next_attempt().await;
         let status = server.acme.status();
         let error = status.last_error.clone().unwrap_or_default();
@@ -867,16 +870,16 @@ mod acme {
 
         // Still serving the certificate it had, and saying why it is not renewed.
         let ca_pem = pki.ca.pem();
-        let client = server.client(DOMAIN, &ca_pem);
+        let client = server.client(domain, &ca_pem);
         let ready = client.get(format!("{}/readyz", server.base)).send().await.unwrap();
         assert_eq!(ready.status(), StatusCode::OK);
         assert_eq!(peer_certificate(&ready), der);
         let body = ready.text().await.unwrap();
         assert!(body.contains("1 attempt(s) failed") && body.contains("cannot reach the ACME directory"), "{body}");
         let metrics = client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
-        assert!(metrics.contains(&format!("docbridge_acme_renewal_failures{{domain=\"{DOMAIN}\"}} 1")), "{metrics}");
+        assert!(metrics.contains(&format!("docbridge_acme_renewal_failures{{domain=\"{domain}\"}} 1")), "{metrics}");
         assert!(
-            metrics.contains(&format!("docbridge_tls_certificate_expiry_timestamp_seconds{{domain=\"{DOMAIN}\"}}")),
+            metrics.contains(&format!("docbridge_tls_certificate_expiry_timestamp_seconds{{domain=\"{domain}\"}}")),
             "{metrics}"
         );
 
