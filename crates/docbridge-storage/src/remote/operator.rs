@@ -106,6 +106,10 @@ fn require(key: &str, value: &str) -> Result<()> {
     if value.trim().is_empty() { Err(invalid_config(&format!("{key} is empty"))) } else { Ok(()) }
 }
 
+/// The user-metadata key under which a conditional write leaves its token (a letter-and-
+/// underscore name: Azure takes only C# identifiers).
+const WRITE_TOKEN: &str = "docbridge_write";
+
 /// How a write reaches its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Commit {
@@ -341,16 +345,24 @@ impl OpendalStorage {
     ) -> Result<()> {
         let key = self.file_key(path);
         let what = path.as_string();
+        // The write carries a token of its own, so that a precondition failure can be told
+        // apart from a retry of this very write: when the store took the upload but its answer
+        // was lost (a connection closed under the response), OpenDAL's RetryLayer sends it
+        // again, and the store then refuses the copy because the first one landed.
+        let token = uuid::Uuid::new_v4().to_string();
+        let tagged = self.capability.write_with_user_metadata;
+        let base = self.op.writer_with(&key);
+        let base = if tagged { base.user_metadata([(WRITE_TOKEN.to_owned(), token.clone())]) } else { base };
         let writer = match mode {
-            WriteMode::CreateNew => self.op.writer_with(&key).if_not_exists(true).await,
+            WriteMode::CreateNew => base.if_not_exists(true).await,
             WriteMode::Replace => match self.find(path).await? {
                 Some(Found::Dir(_)) => return Err(StorageError::IsADirectory(what)),
-                None => self.op.writer_with(&key).if_not_exists(true).await,
+                None => base.if_not_exists(true).await,
                 Some(Found::File(meta)) => {
                     if let (true, Some(version)) = (self.capability.write_with_if_version_match, meta.version()) {
-                        self.op.writer_with(&key).if_version_match(version).await
+                        base.if_version_match(version).await
                     } else if let Some(etag) = meta.etag() {
-                        self.op.writer_with(&key).if_match(etag).await
+                        base.if_match(etag).await
                     } else {
                         return Err(StorageError::Io(io::Error::other(format!(
                             "{}: the store gave no ETag or version for {what}",
@@ -362,10 +374,27 @@ impl OpendalStorage {
         }
         .map_err(|e| convert(e, &what))?;
         match self.pump(writer, data, limit, &what).await {
+            Err(StorageError::Changed(_) | StorageError::AlreadyExists(_))
+                if tagged && self.landed(&key, &token).await =>
+            {
+                Ok(())
+            }
             Err(StorageError::Changed(_)) if mode == WriteMode::CreateNew => Err(StorageError::AlreadyExists(what)),
             Err(StorageError::AlreadyExists(_)) if mode == WriteMode::Replace => Err(StorageError::Changed(what)),
             other => other.map(|_| ()),
         }
+    }
+
+    /// Whether the object at `key` is the one a conditional write tagged with `token` put
+    /// there (then a refusal of that write was the store refusing its own retry).
+    async fn landed(&self, key: &str, token: &str) -> bool {
+        let landed = self.op.stat(key).await.ok().is_some_and(|meta| {
+            meta.user_metadata().and_then(|m| m.get(WRITE_TOKEN)).is_some_and(|found| found == token)
+        });
+        if landed {
+            tracing::debug!(store = self.kind, key, "a retried conditional write had landed the first time");
+        }
+        landed
     }
 
     async fn write_staged(

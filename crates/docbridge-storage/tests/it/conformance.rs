@@ -87,6 +87,124 @@ mod azblob {
     }
 
     docbridge_storage::storage_conformance_tests!(library(config()));
+
+    /// A write that the store took but whose answer was lost on the way back (the connection
+    /// closed under the response) is retried by OpenDAL; the store refuses the retry because
+    /// the first copy landed. That refusal is the write's own echo, not a conflict: the write
+    /// succeeds, for a new file (`If-None-Match: *`) and for a new version (`If-Match`).
+    // Two workers: the library's cleanup blocks one thread while it goes through the proxy.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_whose_answer_was_lost_is_not_taken_for_a_conflict() {
+        use docbridge_storage::suite::{content, path, stream_of};
+        use docbridge_storage::{Storage, WriteMode};
+
+        let Some(RemoteConfig::Azblob { endpoint, container, account_name, account_key }) = config() else {
+            eprintln!("a_write_whose_answer_was_lost_is_not_taken_for_a_conflict: skipped: no Azurite");
+            return;
+        };
+        // `http://127.0.0.1:PORT/devstoreaccount1`, as `.ci/azurite.sh` writes it.
+        let (upstream, account_path) =
+            endpoint.strip_prefix("http://").and_then(|rest| rest.split_once('/')).expect("an http:// endpoint");
+        let proxy = super::lossy::Proxy::start(upstream.to_owned()).await;
+        let through = format!("http://127.0.0.1:{}/{account_path}", proxy.port);
+        let config = RemoteConfig::Azblob { endpoint: through, container, account_name, account_key };
+        let (library, _cleanup) = library(Some(config)).await.expect("a library");
+
+        proxy.lose_next("HTTP/1.1 201");
+        library
+            .write(&path("new.txt"), stream_of(b"first".to_vec()), WriteMode::CreateNew, None)
+            .await
+            .expect("a new file whose answer was lost");
+        assert!(proxy.lost(), "the proxy lost no answer: the test tested nothing");
+        assert_eq!(content(&library, "new.txt").await, b"first");
+
+        proxy.lose_next("HTTP/1.1 201");
+        library
+            .write(&path("new.txt"), stream_of(b"second".to_vec()), WriteMode::Replace, None)
+            .await
+            .expect("a new version whose answer was lost");
+        assert!(proxy.lost(), "the proxy lost no answer: the test tested nothing");
+        assert_eq!(content(&library, "new.txt").await, b"second");
+
+        // A real conflict is still one: another writer's file is not taken for this write's.
+        let taken = library.write(&path("new.txt"), stream_of(b"third".to_vec()), WriteMode::CreateNew, None).await;
+        assert!(matches!(taken, Err(docbridge_storage::StorageError::AlreadyExists(_))), "{taken:?}");
+        assert_eq!(content(&library, "new.txt").await, b"second");
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 that can lose one answer: it passes bytes both ways and, once told
+/// to, closes the connection instead of passing on the next response that starts with a given
+/// status line (the server has acted on the request; the client never learns it).
+#[cfg(feature = "azblob")]
+mod lossy {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[derive(Default)]
+    struct State {
+        armed: Option<&'static str>,
+        lost: bool,
+    }
+
+    pub struct Proxy {
+        pub port: u16,
+        state: Arc<Mutex<State>>,
+    }
+
+    impl Proxy {
+        pub async fn start(upstream: String) -> Proxy {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+            let port = listener.local_addr().expect("its address").port();
+            let state = Arc::new(Mutex::new(State::default()));
+            let shared = state.clone();
+            tokio::spawn(async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                    tokio::spawn(relay(client, server, shared.clone()));
+                }
+            });
+            Proxy { port, state }
+        }
+
+        /// Loses the next response whose first bytes are `status`.
+        pub fn lose_next(&self, status: &'static str) {
+            *self.state.lock().unwrap() = State { armed: Some(status), lost: false };
+        }
+
+        /// Whether the armed response was lost.
+        pub fn lost(&self) -> bool {
+            self.state.lock().unwrap().lost
+        }
+    }
+
+    async fn relay(client: tokio::net::TcpStream, server: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
+        let (mut client_read, mut client_write) = client.into_split();
+        let (mut server_read, mut server_write) = server.into_split();
+        let upward = tokio::spawn(async move { tokio::io::copy(&mut client_read, &mut server_write).await });
+        let mut buffer = vec![0u8; 64 * 1024];
+        while let Ok(n) = server_read.read(&mut buffer).await {
+            if n == 0 {
+                break;
+            }
+            // HTTP/1.1 without pipelining: a response starts a read of its own, since the next
+            // request leaves only once the previous response has been passed on whole.
+            let lose = {
+                let mut state = state.lock().unwrap();
+                let lose = state.armed.is_some_and(|status| buffer[..n].starts_with(status.as_bytes()));
+                if lose {
+                    *state = State { armed: None, lost: true };
+                }
+                lose
+            };
+            if lose || client_write.write_all(&buffer[..n]).await.is_err() {
+                break;
+            }
+        }
+        // Dropping both halves closes the client's connection.
+        upward.abort();
+    }
 }
 
 #[cfg(feature = "gcs")]
