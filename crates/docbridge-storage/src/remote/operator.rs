@@ -445,12 +445,26 @@ impl OpendalStorage {
             self.op.copy(from, to).await
         };
         match copied {
+            // The copy keeps the source's metadata, so a copy that landed although its answer
+            // was lost (then retried, and refused as "exists", or failed for good) is known by
+            // the write token it carries: the source's own.
+            Err(_) if self.same_write(from, to).await => {}
             Err(e) if e.kind() == ErrorKind::ConditionNotMatch => {
                 return Err(StorageError::AlreadyExists(what.to_owned()));
             }
-            other => other.map_err(|e| convert(e, what))?,
+            other => {
+                other.map_err(|e| convert(e, what))?;
+            }
         };
         self.op.delete(from).await.map_err(|e| convert(e, what))
+    }
+
+    /// Whether `to` is a copy of `from`: both carry the same write token (a copy made by
+    /// another process racing for the same move counts too: the file is where it should be).
+    async fn same_write(&self, from: &str, to: &str) -> bool {
+        let token = |meta: &Metadata| meta.user_metadata().and_then(|m| m.get(WRITE_TOKEN).map(str::to_owned));
+        let (Ok(source), Ok(target)) = (self.op.stat(from).await, self.op.stat(to).await) else { return false };
+        token(&source).is_some_and(|t| Some(t) == token(&target))
     }
 }
 

@@ -126,6 +126,17 @@ mod azblob {
         assert!(proxy.lost(), "the proxy lost no answer: the test tested nothing");
         assert_eq!(content(&library, "new.txt").await, b"second");
 
+        // A rename is a copy then a delete on Azure: its copy's answer lost too.
+        proxy.lose_next("HTTP/1.1 202");
+        library.rename(&path("new.txt"), &path("moved.txt")).await.expect("a rename whose copy's answer was lost");
+        assert!(proxy.lost(), "the proxy lost no answer: the test tested nothing");
+        assert_eq!(content(&library, "moved.txt").await, b"second");
+        assert!(library.stat(&path("new.txt")).await.is_err(), "the old name is gone");
+        library
+            .write(&path("new.txt"), stream_of(b"second".to_vec()), WriteMode::CreateNew, None)
+            .await
+            .expect("the old name free again");
+
         // A real conflict is still one: another writer's file is not taken for this write's.
         let taken = library.write(&path("new.txt"), stream_of(b"third".to_vec()), WriteMode::CreateNew, None).await;
         assert!(matches!(taken, Err(docbridge_storage::StorageError::AlreadyExists(_))), "{taken:?}");
