@@ -28,7 +28,7 @@ use anyhow::{Context, bail};
 
 const USAGE: &str = "cargo xtask chaos [--minutes N | --seconds N] [--seed S] [--setup pg-s3|sqlite-fs]
                    [--processes N] [--clients N] [--kill-every SECS] [--rescan-secs SECS]
-                   [--dev | --binary PATH] [--shrink N]
+                   [--postgres-restarts N] [--dev | --binary PATH] [--shrink N]
 
   Runs docbridge processes on shared storage under random operations and faults for the given
   time (default 3 minutes, most 24 hours) and checks every result against a model of the library.
@@ -36,7 +36,9 @@ const USAGE: &str = "cargo xtask chaos [--minutes N | --seconds N] [--seed S] [-
   --setup sqlite-fs: one SQLite file and one folder, 2 processes by default.
   --clients: concurrent clients (default 8). --kill-every: mean seconds between SIGKILLs of a
   random process (default 6; 0 kills none). --rescan-secs: the processes' periodic rescan
-  (default 2, so that its window comes often). --seed: the run's seed (default: from the clock).
+  (default 2, so that its window comes often). --postgres-restarts: how many times PostgreSQL
+  is restarted, spread over the run (default 1; pg-s3 only). --seed: the run's seed (default:
+  from the clock).
   --dev: the debug build instead of a release one. --binary: this docbridge instead of a build
   (another commit's release build, say). --shrink: after a failure, at most N runs that cut it
   down (shorter, fewer clients, no kills, fewer processes, rare rescans; default 6, 0: none).";
@@ -56,6 +58,8 @@ pub struct Options {
     pub clients: usize,
     pub kill_every_secs: f64,
     pub rescan_secs: u64,
+    /// PostgreSQL restarts, spread evenly over the run (pg-s3).
+    pub postgres_restarts: u32,
     pub release: bool,
     /// A docbridge binary to run instead of building one.
     pub binary: Option<std::path::PathBuf>,
@@ -74,6 +78,7 @@ fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
         clients: 8,
         kill_every_secs: 6.0,
         rescan_secs: 2,
+        postgres_restarts: 1,
         release: true,
         binary: None,
         shrink: 6,
@@ -98,6 +103,9 @@ fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
             "--clients" => options.clients = value(arg)?.parse().context("--clients: a whole number")?,
             "--kill-every" => options.kill_every_secs = value(arg)?.parse().context("--kill-every: seconds")?,
             "--rescan-secs" => options.rescan_secs = value(arg)?.parse().context("--rescan-secs: a whole number")?,
+            "--postgres-restarts" => {
+                options.postgres_restarts = value(arg)?.parse().context("--postgres-restarts: a whole number")?;
+            }
             "--dev" => options.release = false,
             "--shrink" => options.shrink = value(arg)?.parse().context("--shrink: a whole number")?,
             "--binary" => options.binary = Some(std::path::absolute(value(arg)?)?),
@@ -114,6 +122,7 @@ fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
     anyhow::ensure!((1..=86_400).contains(&options.seconds), "the run lasts 1 second to 24 hours");
     anyhow::ensure!((1..=8).contains(&options.processes), "--processes must be 1 to 8");
     anyhow::ensure!((1..=32).contains(&options.clients), "--clients must be 1 to 32");
+    anyhow::ensure!(options.postgres_restarts <= 1000, "--postgres-restarts must be 0 to 1000");
     anyhow::ensure!(
         options.kill_every_secs == 0.0 || (1.0..=3600.0).contains(&options.kill_every_secs),
         "--kill-every must be 0 or 1 to 3600"
@@ -148,6 +157,9 @@ mod tests {
         assert!(parse(&args(&["--processes", "9"])).is_err());
         assert!(parse(&args(&["--seconds", "0"])).is_err());
         assert!(parse(&args(&["--kill-every", "0.5"])).is_err());
+        assert_eq!(parse(&args(&["--postgres-restarts", "12"])).unwrap().unwrap().postgres_restarts, 12);
+        assert_eq!(parse(&args(&[])).unwrap().unwrap().postgres_restarts, 1);
+        assert!(parse(&args(&["--postgres-restarts", "-1"])).is_err());
         assert!(parse(&args(&["--help"])).unwrap().is_none());
         assert_eq!(parse(&args(&[])).unwrap().unwrap().shrink, 6);
         assert_eq!(parse(&args(&["--shrink", "0"])).unwrap().unwrap().shrink, 0);

@@ -824,7 +824,8 @@ impl Client {
     }
 }
 
-/// Faults while the clients run: kills and restarts, one PostgreSQL restart, one S3 pause.
+/// Faults while the clients run: kills and restarts, PostgreSQL restarts (one by default), one
+/// S3 pause.
 struct Faults {
     kills: u64,
     postgres_restarts: u64,
@@ -843,9 +844,9 @@ fn faults(
     let mut rng = StdRng::seed_from_u64(sub_seed(options.seed, 1_000));
     let mut report = Faults { kills: 0, postgres_restarts: 0, s3_pauses: 0, errors: Vec::new() };
     let run = Duration::from_secs(options.seconds);
-    let postgres_at = run.mul_f64(0.4);
+    let mut postgres_at = postgres_restart_times(run, options.postgres_restarts).into_iter().peekable();
     let s3_at = run.mul_f64(0.7);
-    let (mut postgres_done, mut s3_done) = (false, false);
+    let mut s3_done = false;
     let mut next_kill = next_kill_at(&mut rng, options, Duration::ZERO);
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
@@ -859,8 +860,7 @@ fn faults(
                 }
             }
         }
-        if !postgres_done && now >= postgres_at {
-            postgres_done = true;
+        if postgres_at.next_if(|&at| now >= at).is_some() {
             let from = Instant::now();
             match services.restart_postgres() {
                 Ok(true) => {
@@ -900,6 +900,15 @@ fn faults(
         }
     }
     report
+}
+
+/// When PostgreSQL restarts: once at 40 % of the run (as before the option existed, so that
+/// older seeds replay alike), or `n` times evenly spaced.
+fn postgres_restart_times(run: Duration, n: u32) -> Vec<Duration> {
+    match n {
+        1 => vec![run.mul_f64(0.4)],
+        n => (1..=n).map(|i| run.mul_f64(f64::from(i) / f64::from(n + 1))).collect(),
+    }
 }
 
 fn next_kill_at(rng: &mut StdRng, options: &Options, now: Duration) -> Option<Duration> {
@@ -970,7 +979,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
 /// The command that reproduces a run of `options`.
 fn command_line(options: &Options) -> String {
     format!(
-        "cargo xtask chaos --seconds {} --seed {} --setup {} --processes {} --clients {} --kill-every {} --rescan-secs {}{}{}",
+        "cargo xtask chaos --seconds {} --seed {} --setup {} --processes {} --clients {} --kill-every {} --rescan-secs {} --postgres-restarts {}{}{}",
         options.seconds,
         options.seed,
         if options.setup == Setup::PgS3 { "pg-s3" } else { "sqlite-fs" },
@@ -978,6 +987,7 @@ fn command_line(options: &Options) -> String {
         options.clients,
         options.kill_every_secs,
         options.rescan_secs,
+        options.postgres_restarts,
         if options.release || options.binary.is_some() { "" } else { " --dev" },
         options.binary.as_ref().map(|b| format!(" --binary {}", b.display())).unwrap_or_default()
     )
@@ -1415,4 +1425,17 @@ fn report(shared: &Shared, faults: &Faults, run_time: Duration, checked: u64, le
     }
     println!("{histories}");
     histories
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_restarts_are_spread_over_the_run() {
+        let run = Duration::from_secs(100);
+        assert_eq!(postgres_restart_times(run, 0), Vec::<Duration>::new());
+        assert_eq!(postgres_restart_times(run, 1), [Duration::from_secs(40)]);
+        assert_eq!(postgres_restart_times(run, 3), [25, 50, 75].map(Duration::from_secs));
+    }
 }

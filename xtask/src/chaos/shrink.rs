@@ -77,6 +77,7 @@ mod tests {
             clients: 8,
             kill_every_secs: 6.0,
             rescan_secs: 2,
+            postgres_restarts: 1,
             release: false,
             binary: None,
             shrink: 12,
