@@ -57,16 +57,11 @@ use rustix::fs::{AtFlags, Dir, FileType, FlockOperation, Mode, OFlags, Stat};
 use rustix::io::Errno;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
-use crate::path::INTERNAL_DIR;
+use crate::path::{INTERNAL_DIR, TEMP_GRACE};
 use crate::{ByteStream, Entry, EntryKind, Result, Storage, StorageError, StoragePath, WriteMode};
 
 /// The folder inside [`INTERNAL_DIR`] that holds temporary objects.
 pub const TEMP_DIR: &str = "tmp";
-
-/// How long an entry of the temporary folder that docbridge did not name (neither `.upload` nor
-/// `.deleting`, so with no lock to tell whether it is in use) must have been left untouched
-/// before [`FsStorage::new`] removes it.
-pub const TEMP_GRACE: Duration = Duration::from_secs(60 * 60);
 
 /// How many fresh names a writer tries when a sweep takes its temporary file between its
 /// creation and its locking (a window of microseconds, so more than one retry is very rare).

@@ -9,6 +9,12 @@ use crate::{Result, StorageError};
 /// input can never name it.
 pub const INTERNAL_DIR: &str = ".docbridge";
 
+/// How long a leftover in the internal temporary folder (an upload or a delete that a crash
+/// interrupted) must have gone untouched before an adapter removes it: far longer than an upload
+/// in progress leaves its temporary file untouched (a stalled one is cut by the minimum upload
+/// rate), and than a store's clock can be off from ours.
+pub const TEMP_GRACE: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
 /// A path relative to a library root: zero or more names, each a valid single component
 /// (see `docbridge_protocol::validate_name`). The root is the empty path.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

@@ -30,7 +30,7 @@ pub use self::sftp::SftpStorage;
 #[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
 pub use opendal;
 
-use crate::path::INTERNAL_DIR;
+use crate::path::{INTERNAL_DIR, TEMP_GRACE};
 use crate::{ByteStream, Capabilities, Entry, Result, Storage, StorageError, StoragePath, WriteMode};
 
 /// The folder inside [`INTERNAL_DIR`] where uploads wait for their commit; never listed.
@@ -234,6 +234,33 @@ impl RemoteStorage {
     pub async fn remove_root(&self) -> Result<()> {
         dispatch!(self, inner => inner.remove_root().await)
     }
+
+    /// Removes what interrupted uploads left in `.docbridge/tmp/` (a staged WebDAV upload
+    /// between its `PUT` and its `MOVE`, an SFTP upload or a file set aside for a delete, when
+    /// the process died) once older than `grace` by the store's clock, and answers how many.
+    /// [`Storage::resume_interrupted_operations`] does it with [`TEMP_GRACE`].
+    pub async fn sweep_temp(&self, grace: Duration) -> Result<usize> {
+        let temp = StoragePath::internal(&[TEMP_DIR])?;
+        let entries = match self.list(&temp).await {
+            Ok(entries) => entries,
+            // Nothing was ever staged in this library.
+            Err(StorageError::NotFound(_)) => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let cutoff = chrono::Utc::now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        let mut removed = 0;
+        for entry in entries.into_iter().filter(|entry| entry.modified < cutoff) {
+            match self.delete(&temp.join(&entry.name)?).await {
+                // Another process swept it first.
+                Ok(()) | Err(StorageError::NotFound(_)) => removed += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        if removed > 0 {
+            tracing::info!(store = self.kind(), removed, "removed temporary files left by interrupted uploads");
+        }
+        Ok(removed)
+    }
 }
 
 #[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
@@ -294,5 +321,12 @@ impl Storage for RemoteStorage {
 
     async fn capabilities(&self) -> Capabilities {
         dispatch!(self, inner => inner.capabilities().await)
+    }
+
+    /// Nothing to roll forward (renames are single calls or item by item, with no journal),
+    /// but the leftovers of interrupted uploads are swept, as the other adapters do.
+    async fn resume_interrupted_operations(&self) -> Result<usize> {
+        self.sweep_temp(TEMP_GRACE).await?;
+        Ok(0)
     }
 }

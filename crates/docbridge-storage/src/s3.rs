@@ -73,7 +73,7 @@ use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt
 
 pub use object_store;
 
-use crate::path::INTERNAL_DIR;
+use crate::path::{INTERNAL_DIR, TEMP_GRACE};
 use crate::{ByteStream, Capabilities, Entry, EntryKind, Result, Storage, StorageError, StoragePath, WriteMode};
 
 /// The empty object that marks a folder this adapter created: `<folder>/.docbridge-folder`.
@@ -95,9 +95,6 @@ const CONCURRENCY: usize = 16;
 
 /// How often a process looks for journal entries that crashed processes left behind.
 const JOURNAL_SCAN_INTERVAL: Duration = Duration::from_secs(60);
-
-/// Temporary objects untouched this long are leftovers of a crash, swept at start.
-const TEMP_GRACE: Duration = Duration::from_secs(60 * 60);
 
 /// A secret (the S3 secret access key) that never shows in logs: its `Debug` is `[redacted]`.
 #[derive(Clone, Default, PartialEq, Eq)]

@@ -38,6 +38,31 @@ mod remote {
         }
     }
 
+    /// Leftovers of interrupted uploads in `.docbridge/tmp/` go once older than the grace
+    /// period, and only they: a fresh one stays, and so does everything else.
+    #[cfg(any(feature = "webdav", feature = "sftp"))]
+    pub async fn sweeps_old_leftovers(config: Option<RemoteConfig>, test: &str) {
+        use docbridge_storage::suite::{content, internal, put, stream_of};
+        use docbridge_storage::{Storage, TEMP_GRACE, WriteMode};
+        let Some((library, _cleanup)) = library(config).await else {
+            eprintln!("{test}: skipped: no server");
+            return;
+        };
+        put(&library, "kept.txt", b"kept").await;
+        let leftover = internal(&["tmp", "interrupted.upload"]);
+        library.write(&leftover, stream_of(b"half".to_vec()), WriteMode::CreateNew, None).await.expect("a leftover");
+        // Younger than the grace period: kept, as an upload in progress would be.
+        assert_eq!(library.resume_interrupted_operations().await.expect("resuming"), 0);
+        assert_eq!(library.sweep_temp(TEMP_GRACE).await.expect("a sweep"), 0);
+        assert!(library.stat(&leftover).await.is_ok(), "a fresh leftover was removed");
+        // Older than a grace of one second (modification times have whole seconds).
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        assert_eq!(library.sweep_temp(std::time::Duration::from_secs(1)).await.expect("a sweep"), 1);
+        assert!(library.stat(&leftover).await.is_err(), "the old leftover is still there");
+        assert_eq!(content(&library, "kept.txt").await, b"kept");
+        assert_eq!(library.list(&docbridge_storage::StoragePath::root()).await.expect("the root").len(), 1);
+    }
+
     /// A fresh library under a unique folder of the store `config` names; `None` without one.
     pub async fn library(config: Option<RemoteConfig>) -> Option<(RemoteStorage, Cleanup)> {
         let config = config?;
@@ -69,6 +94,15 @@ mod webdav {
 
     mod apache {
         docbridge_storage::storage_conformance_tests!(super::library(super::config("WEBDAV2")));
+    }
+
+    // Two workers, as the suite's cases: the library's cleanup blocks one thread while it runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn leftovers_of_interrupted_uploads_are_swept() {
+        for server in ["WEBDAV", "WEBDAV2"] {
+            super::remote::sweeps_old_leftovers(config(server), "webdav: leftovers_of_interrupted_uploads_are_swept")
+                .await;
+        }
     }
 }
 
@@ -250,6 +284,12 @@ mod sftp {
     }
 
     docbridge_storage::storage_conformance_tests!(library(config()));
+
+    // Two workers, as the suite's cases: the library's cleanup blocks one thread while it runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn leftovers_of_interrupted_uploads_are_swept() {
+        super::remote::sweeps_old_leftovers(config(), "sftp: leftovers_of_interrupted_uploads_are_swept").await;
+    }
 
     /// A known_hosts file that does not hold the server's key (another host's key, and a
     /// different key for the right host) makes every call fail: the host is never trusted
