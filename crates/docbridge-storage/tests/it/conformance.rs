@@ -144,21 +144,14 @@ mod azblob {
         let config = RemoteConfig::Azblob { endpoint: through, container, account_name, account_key };
         let (library, _cleanup) = library(Some(config)).await.expect("a library");
 
-        proxy.lose_next("HTTP/1.1 201");
-        library
-            .write(&path("new.txt"), stream_of(b"first".to_vec()), WriteMode::CreateNew, None)
-            .await
-            .expect("a new file whose answer was lost");
-        assert!(proxy.lost(), "the proxy lost no answer: the test tested nothing");
-        assert_eq!(content(&library, "new.txt").await, b"first");
-
-        proxy.lose_next("HTTP/1.1 201");
-        library
-            .write(&path("new.txt"), stream_of(b"second".to_vec()), WriteMode::Replace, None)
-            .await
-            .expect("a new version whose answer was lost");
-        assert!(proxy.lost(), "the proxy lost no answer: the test tested nothing");
-        assert_eq!(content(&library, "new.txt").await, b"second");
+        // A new file (`If-None-Match: *`), then a new version (`If-Match`).
+        for (mode, bytes) in [(WriteMode::CreateNew, &b"first"[..]), (WriteMode::Replace, &b"second"[..])] {
+            proxy.lose_next("HTTP/1.1 201");
+            let written = library.write(&path("new.txt"), stream_of(bytes.to_vec()), mode, None).await;
+            written.unwrap_or_else(|e| panic!("{mode:?} whose answer was lost: {e}"));
+            assert!(proxy.lost(), "the proxy lost no answer: the test tested nothing");
+            assert_eq!(content(&library, "new.txt").await, bytes);
+        }
 
         // A rename is a copy then a delete on Azure: its copy's answer lost too.
         proxy.lose_next("HTTP/1.1 202");
