@@ -932,8 +932,9 @@ fn describe(der: &CertificateDer<'_>) -> (Vec<String>, Option<chrono::DateTime<c
     (names, not_after)
 }
 
-/// `[http] listen`: this docbridge serves there, or the port is free for it; anything else
-/// there keeps docbridge from starting.
+/// `[http] listen`, and with automatic HTTPS `[http.acme] http_listen` (port 80): this docbridge
+/// serves there, or the port is free for it; anything else there keeps docbridge from starting
+/// (or, on port 80, from answering HTTP-01 and redirecting to HTTPS).
 async fn check_port(
     report: &mut Report,
     config: &Config,
@@ -942,37 +943,79 @@ async fn check_port(
     stored: bool,
     timeout: Duration,
 ) {
-    let Ok(listen) = config.http.listen.parse::<SocketAddr>() else { return };
+    if let Ok(listen) = config.http.listen.parse::<SocketAddr>() {
+        let tls = !config.http.tls_cert.trim().is_empty() || config.http.acme.enabled;
+        let listener = Listener { check: "listen", setting: "[http] listen", address: listen, tls };
+        let this = |answer: &reqwest::Response| stored && answer.status() == reqwest::StatusCode::OK;
+        check_listener(report, &listener, client, nonce, timeout, this, "serving").await;
+    }
+    // Automatic HTTPS's plain-HTTP listener (port 80): the HTTP-01 answers and the redirect to
+    // HTTPS. This docbridge's sends the probe on to the same path at public_url.
+    if !config.http.acme.enabled {
+        return;
+    }
+    let Ok(Some(listen)) = config.http.acme.http_listen() else { return };
+    let listener = Listener { check: "http_listen", setting: "[http.acme] http_listen", address: listen, tls: false };
+    let origin = url::Url::parse(&config.public_url).map(|url| url.origin().ascii_serialization()).unwrap_or_default();
+    let expected = format!("{origin}{NONCE_PATH}{nonce}");
+    let this = |answer: &reqwest::Response| {
+        answer.status() == reqwest::StatusCode::PERMANENT_REDIRECT
+            && answer.headers().get(reqwest::header::LOCATION).is_some_and(|to| to.as_bytes() == expected.as_bytes())
+    };
+    check_listener(report, &listener, client, nonce, timeout, this, "redirecting plain HTTP to public_url").await;
+}
+
+/// A listening address doctor checks: whether this docbridge serves there, another program
+/// holds it, or docbridge could bind it.
+struct Listener {
+    check: &'static str,
+    setting: &'static str,
+    address: SocketAddr,
+    tls: bool,
+}
+
+/// Checks one listener: connects to it and asks for the nonce, whose answer `is_this` tells
+/// this docbridge from another program; with nothing listening, binds it to see whether
+/// docbridge could.
+async fn check_listener(
+    report: &mut Report,
+    listener: &Listener,
+    client: &reqwest::Client,
+    nonce: &str,
+    timeout: Duration,
+    is_this: impl Fn(&reqwest::Response) -> bool,
+    doing: &str,
+) {
+    let Listener { check, setting, address: listen, tls } = *listener;
     let target = match listen.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), listen.port()),
         IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), listen.port()),
         _ => listen,
     };
     let other = format!(
-        "stop the program on port {} (`ss -ltnp 'sport = :{}'` names it) or set [http] listen to a free port",
+        "stop the program on port {} (`ss -ltnp 'sport = :{}'` names it) or set {setting} to a free port",
         listen.port(),
         listen.port()
     );
     if listen.port() == 0 {
-        report.ok("listen", format!("{listen}: docbridge picks a free port at start"));
+        report.ok(check, format!("{listen}: docbridge picks a free port at start"));
         return;
     }
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(target)).await {
         Ok(Ok(_)) => {
-            let tls = !config.http.tls_cert.trim().is_empty() || config.http.acme.enabled;
             let scheme = if tls { "https" } else { "http" };
             let probe = client.get(format!("{scheme}://{target}{NONCE_PATH}{nonce}")).send().await;
             match probe {
-                Ok(answer) if stored && answer.status() == reqwest::StatusCode::OK => {
-                    report.ok("listen", format!("this docbridge is serving on {listen}"));
+                Ok(answer) if is_this(&answer) => {
+                    report.ok(check, format!("this docbridge is {doing} on {listen}"));
                 }
                 Ok(answer) => report.fail(
-                    "listen",
+                    check,
                     format!("{listen} is in use by another program (it answers {}, not as this docbridge)", answer.status()),
                     other,
                 ),
                 Err(e) => report.fail(
-                    "listen",
+                    check,
                     format!("{listen} is in use by another program (it accepts connections but {})", if e.is_timeout() { format!("does not answer HTTP within {}s", timeout.as_secs()) } else { chain(&e) }),
                     other,
                 ),
@@ -980,22 +1023,22 @@ async fn check_port(
         }
         _ => match tokio::net::TcpListener::bind(listen).await {
             Ok(_) => report.warn(
-                "listen",
+                check,
                 format!("nothing listens on {listen}: docbridge is not running"),
                 "start it (`systemctl start docbridge` or `docbridge serve`)",
             ),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                report.fail("listen", format!("{listen} is in use by another program"), other);
+                report.fail(check, format!("{listen} is in use by another program"), other);
             }
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => report.fail(
-                "listen",
+                check,
                 format!("binding {listen} is not permitted ({e})"),
                 "ports below 1024 need CAP_NET_BIND_SERVICE (the package's systemd unit grants it): run as that unit, or listen on a port above 1023 behind a proxy",
             ),
             Err(e) => report.fail(
-                "listen",
+                check,
                 format!("cannot bind {listen} ({e})"),
-                "set [http] listen to an address of this machine",
+                format!("set {setting} to an address of this machine"),
             ),
         },
     }

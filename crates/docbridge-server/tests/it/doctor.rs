@@ -193,6 +193,67 @@ async fn a_port_taken_by_another_program_fails() {
     drop(taken);
 }
 
+/// With automatic HTTPS, the plain-HTTP listener (port 80) is checked as `[http] listen` is:
+/// another program there fails, naming `[http.acme] http_listen`; a listener that redirects the
+/// probe to the same path at public_url, as docbridge's own does, passes.
+#[tokio::test]
+async fn the_acme_plain_http_listener_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(dir.path()).await;
+    let acme = |http_listen: String| {
+        [
+            ("DOCBRIDGE_PUBLIC_URL", "https://docs.docbridge-doctor.example.com".to_owned()),
+            ("DOCBRIDGE_HTTP__ACME__ENABLED", "true".to_owned()),
+            ("DOCBRIDGE_HTTP__ACME__CONTACT", "ops@docbridge-doctor.example.com".to_owned()),
+            ("DOCBRIDGE_HTTP__ACME__CHALLENGE", "http-01".to_owned()),
+            ("DOCBRIDGE_HTTP__ACME__HTTP_LISTEN", http_listen),
+        ]
+    };
+
+    // Accepts connections (the kernel's backlog) but never answers HTTP.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let pairs = acme(listen.clone());
+    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (output, checks) = doctor(&data, &pairs).await;
+    assert_fails(
+        &output,
+        &checks,
+        "http_listen",
+        &format!("{listen} is in use by another program"),
+        "set [http.acme] http_listen",
+    );
+    drop(taken);
+
+    // Redirects every request to the same path at public_url's origin, as docbridge's does.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listen = listener.local_addr().unwrap().to_string();
+    let answering = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            // A task per connection: doctor holds its first one open while it probes.
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 4096];
+                let n = socket.read(&mut request).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&request[..n]).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let answer = format!(
+                    "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://docs.docbridge-doctor.example.com{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let pairs = acme(listen.clone());
+    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (_, checks) = doctor(&data, &pairs).await;
+    answering.abort();
+    assert_all(&checks, "http_listen", "ok");
+    let detail = lines(&checks, "http_listen")[0]["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("redirecting plain HTTP to public_url") && detail.contains(&listen), "{detail}");
+}
+
 /// A certificate authority for the TLS cases, trusted by doctor through `SSL_CERT_FILE`.
 struct Pki {
     ca: CertifiedIssuer<'static, KeyPair>,
