@@ -385,12 +385,16 @@ impl OpendalStorage {
         }
     }
 
+    /// The write token the object at `key` carries, if it can be read and has one.
+    async fn write_token(&self, key: &str) -> Option<String> {
+        let meta = self.op.stat(key).await.ok()?;
+        meta.user_metadata()?.get(WRITE_TOKEN).map(str::to_owned)
+    }
+
     /// Whether the object at `key` is the one a conditional write tagged with `token` put
     /// there (then a refusal of that write was the store refusing its own retry).
     async fn landed(&self, key: &str, token: &str) -> bool {
-        let landed = self.op.stat(key).await.ok().is_some_and(|meta| {
-            meta.user_metadata().and_then(|m| m.get(WRITE_TOKEN)).is_some_and(|found| found == token)
-        });
+        let landed = self.write_token(key).await.is_some_and(|found| found == token);
         if landed {
             tracing::debug!(store = self.kind, key, "a retried conditional write had landed the first time");
         }
@@ -462,9 +466,8 @@ impl OpendalStorage {
     /// Whether `to` is a copy of `from`: both carry the same write token (a copy made by
     /// another process racing for the same move counts too: the file is where it should be).
     async fn same_write(&self, from: &str, to: &str) -> bool {
-        let token = |meta: &Metadata| meta.user_metadata().and_then(|m| m.get(WRITE_TOKEN).map(str::to_owned));
-        let (Ok(source), Ok(target)) = (self.op.stat(from).await, self.op.stat(to).await) else { return false };
-        token(&source).is_some_and(|t| Some(t) == token(&target))
+        let Some(source) = self.write_token(from).await else { return false };
+        self.landed(to, &source).await
     }
 }
 
