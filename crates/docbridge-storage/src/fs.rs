@@ -57,11 +57,8 @@ use rustix::fs::{AtFlags, Dir, FileType, FlockOperation, Mode, OFlags, Stat};
 use rustix::io::Errno;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
-use crate::path::{INTERNAL_DIR, TEMP_GRACE};
+use crate::path::{INTERNAL_DIR, TEMP_DIR, TEMP_GRACE};
 use crate::{ByteStream, Entry, EntryKind, Result, Storage, StorageError, StoragePath, WriteMode};
-
-/// The folder inside [`INTERNAL_DIR`] that holds temporary objects.
-pub const TEMP_DIR: &str = "tmp";
 
 /// How many fresh names a writer tries when a sweep takes its temporary file between its
 /// creation and its locking (a window of microseconds, so more than one retry is very rare).

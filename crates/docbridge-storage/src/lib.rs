@@ -29,9 +29,9 @@ pub mod s3;
 pub mod suite;
 
 #[cfg(unix)]
-pub use fs::{FsStorage, TEMP_DIR};
+pub use fs::FsStorage;
 pub use memory::MemoryStorage;
-pub use path::{INTERNAL_DIR, StoragePath, TEMP_GRACE};
+pub use path::{INTERNAL_DIR, StoragePath, TEMP_DIR, TEMP_GRACE};
 #[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs", feature = "sftp"))]
 pub use remote::{DEFAULT_TIMEOUT, RemoteConfig, RemoteStorage, Secret};
 #[cfg(feature = "s3")]

@@ -9,6 +9,10 @@ use crate::{Result, StorageError};
 /// input can never name it.
 pub const INTERNAL_DIR: &str = ".docbridge";
 
+/// The folder inside [`INTERNAL_DIR`] where every adapter keeps its temporary objects (uploads
+/// waiting for their commit, files set aside for a delete); never listed.
+pub const TEMP_DIR: &str = "tmp";
+
 /// How long a leftover in the internal temporary folder (an upload or a delete that a crash
 /// interrupted) must have gone untouched before an adapter removes it: far longer than an upload
 /// in progress leaves its temporary file untouched (a stalled one is cut by the minimum upload

@@ -30,11 +30,8 @@ pub use self::sftp::SftpStorage;
 #[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs"))]
 pub use opendal;
 
-use crate::path::{INTERNAL_DIR, TEMP_GRACE};
+use crate::path::{INTERNAL_DIR, TEMP_DIR, TEMP_GRACE};
 use crate::{ByteStream, Capabilities, Entry, Result, Storage, StorageError, StoragePath, WriteMode};
-
-/// The folder inside [`INTERNAL_DIR`] where uploads wait for their commit; never listed.
-const TEMP_DIR: &str = "tmp";
 
 /// How long one call to a remote store may take unless the caller says otherwise (reads and
 /// writes: each chunk), as `[storage] timeout_secs` defaults to.

@@ -73,15 +73,15 @@ use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt
 
 pub use object_store;
 
-use crate::path::{INTERNAL_DIR, TEMP_GRACE};
+use crate::path::{INTERNAL_DIR, TEMP_DIR, TEMP_GRACE};
 use crate::{ByteStream, Capabilities, Entry, EntryKind, Result, Storage, StorageError, StoragePath, WriteMode};
 
 /// The empty object that marks a folder this adapter created: `<folder>/.docbridge-folder`.
 pub const FOLDER_MARKER: &str = ".docbridge-folder";
 
-/// Folders inside [`INTERNAL_DIR`] that belong to the adapter and are never listed there.
+/// The folder inside [`INTERNAL_DIR`] that belongs to the adapter and is never listed there
+/// (besides [`TEMP_DIR`]).
 const JOURNAL_DIR: &str = "journal";
-const TEMP_DIR: &str = "tmp";
 
 /// Bytes per chunk of a read stream at most: a backend that answers in one piece (the in-memory
 /// store) is cut up so that consumers see the same chunking as from the network.
