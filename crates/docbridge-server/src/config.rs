@@ -27,11 +27,11 @@ const SECRET_FILE_VARIABLES: &[&str] = &[
 
 /// Every storage kind an integration (and `[storage] kind`) may name: a folder, or a store
 /// configured in its `[storage.KIND]` table.
-pub const STORAGE_KINDS: &[&str] = &["fs", "s3", "webdav", "sftp", "azblob"];
+pub const STORAGE_KINDS: &[&str] = &["fs", "s3", "webdav", "sftp", "azblob", "gcs"];
 
 /// The kinds whose libraries are a folder or prefix in a store reached over the network
 /// (`docbridge_storage::RemoteStorage`).
-pub const REMOTE_KINDS: &[&str] = &["webdav", "sftp", "azblob"];
+pub const REMOTE_KINDS: &[&str] = &["webdav", "sftp", "azblob", "gcs"];
 
 /// The embedded defaults: the reference for every key.
 pub const DEFAULT_CONFIG: &str = include_str!("../default-config.toml");
@@ -182,6 +182,7 @@ pub struct StorageConfig {
     pub webdav: WebdavConfig,
     pub sftp: SftpConfig,
     pub azblob: AzblobConfig,
+    pub gcs: GcsConfig,
 }
 
 /// The SSH server of `sftp` libraries (`[storage.sftp]`).
@@ -218,6 +219,17 @@ pub struct AzblobConfig {
     /// Its `Debug` is redacted.
     #[serde(deserialize_with = "secret_string")]
     pub account_key: secrecy::SecretString,
+}
+
+/// The Google Cloud Storage bucket of `gcs` libraries (`[storage.gcs]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcsConfig {
+    /// Empty: Google's.
+    pub endpoint: String,
+    pub bucket: String,
+    /// A service account's JSON key; empty only for an emulator, which takes no credentials.
+    pub credential_file: String,
 }
 
 /// The bucket of `s3` libraries (`[storage.s3]`).
@@ -565,6 +577,7 @@ impl Config {
                     let (key, what) = match kind {
                         "webdav" => ("storage.webdav.endpoint", "an endpoint"),
                         "sftp" => ("storage.sftp.endpoint", "an endpoint"),
+                        "gcs" => ("storage.gcs.bucket", "a bucket"),
                         _ => ("storage.azblob.container", "a container"),
                     };
                     return Err(ConfigError::Invalid {
@@ -583,6 +596,7 @@ impl Config {
         for (key, endpoint) in [
             ("storage.webdav.endpoint", &self.storage.webdav.endpoint),
             ("storage.azblob.endpoint", &self.storage.azblob.endpoint),
+            ("storage.gcs.endpoint", &self.storage.gcs.endpoint),
         ] {
             if !endpoint.is_empty()
                 && url::Url::parse(endpoint).map_or(true, |u| !matches!(u.scheme(), "http" | "https"))
@@ -591,6 +605,15 @@ impl Config {
             }
         }
         self.validate_sftp()?;
+        let gcs = &self.storage.gcs;
+        if !gcs.bucket.trim().is_empty() && gcs.endpoint.is_empty() && gcs.credential_file.trim().is_empty() {
+            // Without a key the adapter would call Google anonymously: reads of a public
+            // bucket at best, every write refused.
+            return Err(ConfigError::Invalid {
+                key: "storage.gcs.credential_file",
+                reason: "is required for Google Cloud Storage (a service account's JSON key file); only an emulator's endpoint goes without".into(),
+            });
+        }
         if self.storage.timeout_secs == 0 {
             return Err(ConfigError::Invalid {
                 key: "storage.timeout_secs",
@@ -725,6 +748,11 @@ impl Config {
                 container: storage.azblob.container.clone(),
                 account_name: storage.azblob.account_name.clone(),
                 account_key: Secret::new(storage.azblob.account_key.expose_secret()),
+            }),
+            "gcs" if !storage.gcs.bucket.trim().is_empty() => Some(RemoteConfig::Gcs {
+                endpoint: storage.gcs.endpoint.clone(),
+                bucket: storage.gcs.bucket.clone(),
+                credential_file: storage.gcs.credential_file.clone(),
             }),
             _ => None,
         }
@@ -870,6 +898,38 @@ mod tests {
         refused(&[("DOCBRIDGE_STORAGE__SFTP__ENDPOINT", "sftp://nas.example")], "storage.sftp.endpoint");
         refused(&[("DOCBRIDGE_STORAGE__SFTP__ENDPOINT", "")], "storage.sftp.endpoint");
         refused(&[("DOCBRIDGE_STORAGE__TIMEOUT_SECS", "0")], "storage.timeout_secs");
+    }
+
+    #[test]
+    fn gcs_needs_a_bucket_and_a_key_unless_an_emulator() {
+        let google = [
+            ("DOCBRIDGE_STORAGE__KIND", "gcs"),
+            ("DOCBRIDGE_STORAGE__GCS__BUCKET", "docs"),
+            ("DOCBRIDGE_STORAGE__GCS__CREDENTIAL_FILE", "/etc/docbridge/gcs.json"),
+        ];
+        let config = Config::load(None, &env(&google), &Overrides::default()).unwrap();
+        match config.remote("gcs") {
+            Some(docbridge_storage::RemoteConfig::Gcs { endpoint, bucket, credential_file }) => {
+                assert_eq!((endpoint.as_str(), bucket.as_str()), ("", "docs"));
+                assert_eq!(credential_file, "/etc/docbridge/gcs.json");
+            }
+            other => panic!("gcs store: {other:?}"),
+        }
+        // An emulator takes no credentials.
+        let emulator = [
+            ("DOCBRIDGE_STORAGE__KIND", "gcs"),
+            ("DOCBRIDGE_STORAGE__GCS__BUCKET", "docs"),
+            ("DOCBRIDGE_STORAGE__GCS__ENDPOINT", "http://127.0.0.1:4443"),
+        ];
+        assert!(Config::load(None, &env(&emulator), &Overrides::default()).unwrap().remote("gcs").is_some());
+        for (pairs, key) in [
+            (&[("DOCBRIDGE_STORAGE__KIND", "gcs")][..], "storage.gcs.bucket"),
+            (&google[..2], "storage.gcs.credential_file"),
+            (&[("DOCBRIDGE_STORAGE__GCS__ENDPOINT", "gs://docs")][..], "storage.gcs.endpoint"),
+        ] {
+            let err = Config::load(None, &env(pairs), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains(key), "{pairs:?}: {err}");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub trait StorageFactory: Send + Sync + 'static {
 /// The built-in adapters: `fs` with `storage_root` as folder, `memory` (kept for the process's
 /// life, one per integration), and `s3` with `storage_root` as prefix in the configured bucket
 /// (below `[storage.s3] prefix`), once [`BuiltinStorage::with_s3`] has named the bucket, and
-/// `webdav`, `sftp` and `azblob` with `storage_root` as folder or prefix in the store that
+/// `webdav`, `sftp`, `azblob` and `gcs` with `storage_root` as folder or prefix in the store that
 /// [`BuiltinStorage::with_remote`] configured.
 #[derive(Default)]
 pub struct BuiltinStorage {

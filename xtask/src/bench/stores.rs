@@ -161,7 +161,10 @@ fn backends(env: &BTreeMap<String, String>) -> anyhow::Result<Vec<Backend>> {
         ]),
         rclone_root: format!("{container}/{ROOT}"),
     });
-    let endpoint = var(env, "DOCBRIDGE_TEST_GCS_ENDPOINT")?;
+    // The emulator itself, not the front that `.ci/gcs.sh` puts before it for the tests: the
+    // front adds write preconditions, which reads do not need, and is Python that buffers
+    // every answer; both sides would measure it rather than the store.
+    let endpoint = var(env, "DOCBRIDGE_TEST_GCS_EMULATOR")?;
     let bucket = var(env, "DOCBRIDGE_TEST_GCS_BUCKET")?;
     // rclone's Go client takes the JSON API's base path as its endpoint.
     let rclone_gcs_endpoint = format!("{}/storage/v1/", endpoint.trim_end_matches('/'));
@@ -629,7 +632,8 @@ export DOCBRIDGE_TEST_AZBLOB_ENDPOINT=http://127.0.0.1:4/devstoreaccount1
 export DOCBRIDGE_TEST_AZBLOB_CONTAINER=c
 export DOCBRIDGE_TEST_AZBLOB_ACCOUNT_NAME=devstoreaccount1
 export DOCBRIDGE_TEST_AZBLOB_ACCOUNT_KEY=key
-export DOCBRIDGE_TEST_GCS_ENDPOINT=http://127.0.0.1:5
+export DOCBRIDGE_TEST_GCS_ENDPOINT=http://127.0.0.1:6
+export DOCBRIDGE_TEST_GCS_EMULATOR=http://127.0.0.1:5
 export DOCBRIDGE_TEST_GCS_BUCKET=b
 ";
         let env: BTreeMap<String, String> = parse_env(text).into_iter().collect();

@@ -174,13 +174,14 @@ struct NewIntegration<'a> {
 }
 
 /// The storage kinds of the add form; the empty value follows the default integration.
-const STORAGE_CHOICES: [(&str, &str); 6] = [
+const STORAGE_CHOICES: [(&str, &str); 7] = [
     ("", "as the default integration"),
     ("fs", "a folder on this server"),
     ("s3", "S3 ([storage.s3])"),
     ("webdav", "WebDAV: Nextcloud, ownCloud ([storage.webdav])"),
     ("sftp", "SFTP: a NAS or file server over SSH ([storage.sftp])"),
     ("azblob", "Azure Blob Storage ([storage.azblob])"),
+    ("gcs", "Google Cloud Storage ([storage.gcs])"),
 ];
 
 pub fn new_integration(csrf: &str, form: &IntegrationForm, root_hint: &str) -> Fragment {

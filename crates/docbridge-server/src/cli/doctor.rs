@@ -408,6 +408,8 @@ async fn check_storage(report: &mut Report, registry: &Registry, config: &Config
             ),
             "azblob" => "check [storage.azblob] endpoint, account_name and account_key, and that the container exists"
                 .to_owned(),
+            "gcs" => "check [storage.gcs] endpoint and credential_file (a service account's JSON key with access to the bucket), and that the bucket exists"
+                .to_owned(),
             _ => format!(
                 "create the folder {} (owned by the user docbridge runs as), or move the documents back there",
                 integration.storage_root

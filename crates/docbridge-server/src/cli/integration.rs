@@ -44,13 +44,13 @@ pub enum IntegrationCommand {
         #[arg(long)]
         slug: Option<String>,
         /// The folder this integration serves (default: DATA_DIR/libraries/SLUG); with
-        /// `--storage s3`, its key prefix below `[storage.s3] prefix`; with `webdav`, `sftp` or
-        /// `azblob`, its folder or prefix in that store (default: the slug).
+        /// `--storage s3`, its key prefix below `[storage.s3] prefix`; with `webdav`, `sftp`,
+        /// `azblob` or `gcs`, its folder or prefix in that store (default: the slug).
         #[arg(long)]
         root: Option<String>,
         /// Where its documents live: `fs` (a folder), `s3` (the bucket of `[storage.s3]`),
-        /// `webdav`, `sftp` or `azblob` (the store of `[storage.webdav]`, `[storage.sftp]`,
-        /// `[storage.azblob]`).
+        /// `webdav`, `sftp`, `azblob` or `gcs` (the store of `[storage.webdav]`,
+        /// `[storage.sftp]`, `[storage.azblob]`, `[storage.gcs]`).
         /// Default: `[storage] kind`.
         #[arg(long, value_parser = docbridge_server::config::STORAGE_KINDS.to_vec())]
         storage: Option<String>,

@@ -148,7 +148,7 @@ pub enum DefaultLibrary {
     Fs(PathBuf),
     /// A prefix in the configured bucket (below `[storage.s3] prefix`).
     S3(String),
-    /// A folder or prefix in the store of a remote kind (`webdav`, `sftp`, `azblob`).
+    /// A folder or prefix in the store of a remote kind (`webdav`, `sftp`, `azblob`, `gcs`).
     Store { kind: &'static str, root: String },
 }
 

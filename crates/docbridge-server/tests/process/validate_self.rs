@@ -3,7 +3,7 @@
 //! login and consent pages. Both reports must be free of failures and warnings, and skip only
 //! what the credentials given cannot run. Then the same, strict, against an integration on each
 //! remote store whose test server the environment names (`.ci/webdav.sh`, `.ci/sftp.sh`,
-//! `.ci/azurite.sh`), through the real server (issue #16).
+//! `.ci/azurite.sh`, `.ci/gcs.sh`), through the real server (issue #16).
 
 use std::io::Write;
 use std::path::Path;
@@ -137,6 +137,15 @@ fn remote_stores() -> Vec<(&'static str, Vec<(String, String)>)> {
             ],
         ));
     }
+    if let Some(endpoint) = test_var("GCS_ENDPOINT") {
+        stores.push((
+            "gcs",
+            vec![
+                setting("GCS", "ENDPOINT", endpoint),
+                setting("GCS", "BUCKET", test_var("GCS_BUCKET").unwrap_or_default()),
+            ],
+        ));
+    }
     stores
 }
 
@@ -147,7 +156,7 @@ fn remote_stores() -> Vec<(&'static str, Vec<(String, String)>)> {
 async fn docbridge_passes_its_validator_on_every_remote_store() {
     let stores = remote_stores();
     if stores.is_empty() {
-        eprintln!("skipped: no DOCBRIDGE_TEST_{{WEBDAV,SFTP,AZBLOB}}_ENDPOINT names a test server");
+        eprintln!("skipped: no DOCBRIDGE_TEST_{{WEBDAV,SFTP,AZBLOB,GCS}}_ENDPOINT names a test server");
         return;
     }
     let env: Vec<(String, String)> = stores.iter().flat_map(|(_, settings)| settings.clone()).collect();

@@ -170,7 +170,21 @@ impl OpendalStorage {
         if self.base.is_empty() {
             return Ok(());
         }
-        self.op.create_dir(&self.base).await.map_err(|e| convert(e, &self.base))
+        self.op.create_dir(&self.base).await.map_err(|e| self.root_error(e))
+    }
+
+    /// An error about the library's root, where "not found" means the store itself is
+    /// missing (a container or bucket that does not exist, an endpoint's folder on WebDAV):
+    /// said so, since the administrator's fix is in the store, not in docbridge.
+    fn root_error(&self, e: opendal::Error) -> StorageError {
+        let root = if self.base.is_empty() { "the store's root".to_owned() } else { self.base.clone() };
+        match e.kind() {
+            ErrorKind::NotFound => StorageError::NotFound(format!(
+                "{root} in the {} store: check that its container or bucket (Azure Blob, Google Cloud Storage) or the endpoint's folder (WebDAV) exists",
+                self.kind
+            )),
+            _ => convert(e, &root),
+        }
     }
 
     /// Removes the library's root folder or prefix with everything below it. The store's own
@@ -662,10 +676,9 @@ impl Storage for OpendalStorage {
     async fn check(&self) -> Result<()> {
         // One listing of the root: answers only if the store is up, the credentials are good
         // and the container, bucket or folder exists.
-        let mut lister =
-            self.op.lister_with(&self.base).limit(1).await.map_err(|e| convert(e, "the library's root"))?;
+        let mut lister = self.op.lister_with(&self.base).limit(1).await.map_err(|e| self.root_error(e))?;
         match lister.next().await {
-            Some(Err(e)) => Err(convert(e, "the library's root")),
+            Some(Err(e)) => Err(self.root_error(e)),
             _ => Ok(()),
         }
     }

@@ -259,6 +259,23 @@ mod gcs {
     }
 
     docbridge_storage::storage_conformance_tests!(library(config()));
+
+    /// A bucket that does not exist is named as the thing to fix, when the library's root is
+    /// created (`integration add`) and when the store is checked (`/readyz`, `doctor`).
+    #[tokio::test]
+    async fn a_missing_bucket_is_named_in_the_error() {
+        use docbridge_storage::{RemoteStorage, Storage};
+        let Some(RemoteConfig::Gcs { endpoint, credential_file, .. }) = config() else {
+            eprintln!("a_missing_bucket_is_named_in_the_error: skipped: no GCS emulator");
+            return;
+        };
+        let missing = RemoteConfig::Gcs { endpoint, bucket: "docbridge-no-such-bucket".into(), credential_file };
+        let store = RemoteStorage::connect(&missing).and_then(|s| s.within("library")).expect("a store");
+        for (what, result) in [("create_root", store.create_root().await), ("check", store.check().await)] {
+            let error = result.expect_err(what).to_string();
+            assert!(error.contains("bucket") && error.contains("exists"), "{what}: {error}");
+        }
+    }
 }
 
 #[cfg(feature = "sftp")]
