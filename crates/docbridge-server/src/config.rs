@@ -148,6 +148,16 @@ impl HttpConfig {
         at_least_one("http.upload_rate_window_secs", self.upload_rate_window_secs)
     }
 
+    /// The limits a running process takes again on SIGHUP; `[documents] max_concurrent_uploads`
+    /// is among them.
+    pub fn live_limits(&self, documents: &DocumentsConfig) -> crate::limits::LiveLimits {
+        crate::limits::LiveLimits {
+            max_concurrent_uploads: documents.max_concurrent_uploads,
+            max_auth_failures_per_minute: self.max_auth_failures_per_minute,
+            min_upload_rate: self.timeouts().min_upload_rate,
+        }
+    }
+
     /// The connection and upload timeouts these settings ask for.
     pub fn timeouts(&self) -> crate::Timeouts {
         use std::time::Duration;

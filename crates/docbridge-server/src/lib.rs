@@ -37,7 +37,7 @@ use tower_http::trace::TraceLayer;
 
 pub use connection::{MinRate, Timeouts};
 pub use error::{ApiError, Vocabulary};
-pub use limits::{ForwardedHeader, TrustedProxies};
+pub use limits::{ForwardedHeader, Limits, LiveLimits, TrustedProxies, UploadSlot};
 pub use metrics::{PublicMetrics, router as metrics_router};
 pub use state::{AppState, BuiltinStorage, ServerSettings, StorageFactory};
 

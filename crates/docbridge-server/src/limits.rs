@@ -9,7 +9,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -20,7 +20,6 @@ use axum::http::request::Parts;
 use bytes::Bytes;
 use futures::Stream;
 use ipnet::IpNet;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::connection::MinRate;
 use crate::error::ApiError;
@@ -262,48 +261,93 @@ impl Failures {
     }
 }
 
+/// The limits that SIGHUP changes in a running process ([`Limits::update`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveLimits {
+    /// `[documents] max_concurrent_uploads`, per integration.
+    pub max_concurrent_uploads: usize,
+    /// `[http] max_auth_failures_per_minute`, per client and key.
+    pub max_auth_failures_per_minute: u32,
+    /// `[http] min_upload_bytes_per_sec` over `upload_rate_window_secs`; `None`: any rate.
+    pub min_upload_rate: Option<MinRate>,
+}
+
 #[derive(Debug)]
 pub struct Limits {
-    max_uploads: usize,
-    uploads: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    /// Read at every upload, so that a reload applies to the next one. Counters rather than
+    /// semaphores: a semaphore's size cannot shrink while permits are out.
+    max_uploads: AtomicUsize,
+    uploads: Mutex<HashMap<i64, Arc<AtomicUsize>>>,
     /// Failed provider and admin authentications a client may make within `auth_window`.
-    auth: Allowance,
+    auth_max: AtomicU32,
+    auth_window: Duration,
+    min_upload_rate: Mutex<Option<MinRate>>,
     failures: Failures,
 }
 
+/// One upload's place among its integration's `max_concurrent_uploads`, given back on drop.
+#[derive(Debug)]
+pub struct UploadSlot(Arc<AtomicUsize>);
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Limits {
-    pub fn new(max_concurrent_uploads: usize, max_auth_failures: u32, window: Duration) -> Self {
-        Limits {
-            max_uploads: max_concurrent_uploads.max(1),
+    pub fn new(live: LiveLimits, window: Duration) -> Self {
+        let limits = Limits {
+            max_uploads: AtomicUsize::new(1),
             uploads: Mutex::default(),
-            auth: Allowance { max: max_auth_failures.max(1), window },
+            auth_max: AtomicU32::new(1),
+            auth_window: window,
+            min_upload_rate: Mutex::new(None),
             failures: Failures::default(),
+        };
+        limits.update(live);
+        limits
+    }
+
+    /// Applies reloaded limits: the next upload, authentication failure and upload stream go
+    /// by them. Uploads already running keep their slots and their rate check; failures
+    /// already counted stay counted.
+    pub fn update(&self, live: LiveLimits) {
+        self.max_uploads.store(live.max_concurrent_uploads.max(1), Ordering::Release);
+        self.auth_max.store(live.max_auth_failures_per_minute.max(1), Ordering::Release);
+        *self.min_upload_rate.lock().unwrap_or_else(|e| e.into_inner()) = live.min_upload_rate;
+    }
+
+    /// What is in force now.
+    pub fn live(&self) -> LiveLimits {
+        LiveLimits {
+            max_concurrent_uploads: self.max_uploads.load(Ordering::Acquire),
+            max_auth_failures_per_minute: self.auth_max.load(Ordering::Acquire),
+            min_upload_rate: self.min_upload_rate(),
         }
     }
 
-    /// A slot for one upload into an integration, held until the permit is dropped.
-    pub fn upload_slot(&self, integration_id: i64) -> Result<OwnedSemaphorePermit, ApiError> {
-        let semaphore = self
-            .uploads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(integration_id)
-            .or_insert_with(|| Arc::new(Semaphore::new(self.max_uploads)))
-            .clone();
-        semaphore.try_acquire_owned().map_err(|_| {
-            ApiError::too_many_requests(
-                format!(
-                    "too many uploads in progress for this integration (at most {}); retry shortly",
-                    self.max_uploads
-                ),
+    /// The slowest an upload's bytes may arrive (`[http] min_upload_bytes_per_sec`).
+    pub fn min_upload_rate(&self) -> Option<MinRate> {
+        *self.min_upload_rate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A slot for one upload into an integration, held until the slot is dropped.
+    pub fn upload_slot(&self, integration_id: i64) -> Result<UploadSlot, ApiError> {
+        let running = self.uploads.lock().unwrap_or_else(|e| e.into_inner()).entry(integration_id).or_default().clone();
+        let max = self.max_uploads.load(Ordering::Acquire);
+        match running.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)) {
+            Ok(_) => Ok(UploadSlot(running)),
+            Err(_) => Err(ApiError::too_many_requests(
+                format!("too many uploads in progress for this integration (at most {max}); retry shortly"),
                 UPLOAD_RETRY_AFTER_SECS,
-            )
-        })
+            )),
+        }
     }
 
     /// The allowance of provider-call and admin keys (`[http] max_auth_failures_per_minute`).
     pub(crate) fn auth_allowance(&self) -> Allowance {
-        self.auth
+        Allowance { max: self.auth_max.load(Ordering::Acquire), window: self.auth_window }
     }
 
     /// Refuses a key that has used up its allowance, with how long to wait.
@@ -583,9 +627,40 @@ mod tests {
         assert!(TrustedProxies::parse(&["proxy.example.com".to_owned()], ForwardedHeader::XForwardedFor).is_err());
     }
 
+    fn limits(max_concurrent_uploads: usize, max_auth_failures_per_minute: u32) -> Limits {
+        let live = LiveLimits { max_concurrent_uploads, max_auth_failures_per_minute, min_upload_rate: None };
+        Limits::new(live, Duration::from_secs(60))
+    }
+
+    #[test]
+    fn reloaded_limits_apply_to_the_next_upload_and_failure() {
+        let limits = limits(2, 5);
+        let a = limits.upload_slot(1).unwrap();
+        let b = limits.upload_slot(1).unwrap();
+        let rate = MinRate { bytes_per_sec: 10, window: Duration::from_secs(5) };
+        limits.update(LiveLimits {
+            max_concurrent_uploads: 3,
+            max_auth_failures_per_minute: 2,
+            min_upload_rate: Some(rate),
+        });
+        let c = limits.upload_slot(1).expect("a third slot once the limit is 3");
+        assert!(limits.upload_slot(1).is_err());
+        assert_eq!(limits.auth_allowance().max, 2);
+        assert_eq!(limits.min_upload_rate(), Some(rate));
+        // Lowered below what is running: the running uploads go on, new ones wait for the
+        // count to fall under the new limit.
+        limits.update(LiveLimits { max_concurrent_uploads: 1, max_auth_failures_per_minute: 2, min_upload_rate: None });
+        drop(a);
+        assert!(limits.upload_slot(1).is_err(), "2 still running, limit 1");
+        drop((b, c));
+        let _d = limits.upload_slot(1).expect("under the lowered limit");
+        assert!(limits.upload_slot(1).is_err());
+        assert_eq!(limits.live().min_upload_rate, None);
+    }
+
     #[test]
     fn upload_slots_are_bounded_and_released() {
-        let limits = Limits::new(2, 5, Duration::from_secs(60));
+        let limits = limits(2, 5);
         let a = limits.upload_slot(1).unwrap();
         let _b = limits.upload_slot(1).unwrap();
         let refused = limits.upload_slot(1).unwrap_err();
@@ -648,7 +723,7 @@ mod tests {
 
     #[test]
     fn failures_lock_out_one_key_only() {
-        let limits = Limits::new(1, 3, Duration::from_secs(60));
+        let limits = limits(1, 3);
         let allowance = limits.auth_allowance();
         let key = |slug: &str, client: &str| FailureKey::Integration { slug: slug.into(), client: ip(client) };
         for _ in 0..3 {
@@ -665,7 +740,7 @@ mod tests {
 
     #[test]
     fn forgetting_one_key_keeps_the_others() {
-        let limits = Limits::new(1, 2, Duration::from_secs(60));
+        let limits = limits(1, 2);
         let allowance = limits.auth_allowance();
         let bob_a = FailureKey::LoginUser { username: "bob".into(), client: ip("127.0.0.2") };
         let bob_b = FailureKey::LoginUser { username: "bob".into(), client: ip("127.0.0.3") };
@@ -679,7 +754,7 @@ mod tests {
 
     #[test]
     fn the_backoff_grows_and_stays_bounded() {
-        let limits = Limits::new(1, 5, Duration::from_secs(60));
+        let limits = limits(1, 5);
         let window = Duration::from_secs(900);
         let max = Duration::from_secs(5);
         for _ in 0..4 {
@@ -723,7 +798,7 @@ mod tests {
 
     #[test]
     fn failures_and_lockouts_are_logged_with_client_and_integration_sampled() {
-        let limits = Limits::new(1, 30, Duration::from_secs(60));
+        let limits = limits(1, 30);
         let allowance = limits.auth_allowance();
         let key = FailureKey::Integration { slug: "default".into(), client: ip("127.0.0.2") };
         let log = logged(|| {

@@ -5,7 +5,7 @@ mod cli;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -161,15 +161,18 @@ fn init_logging(config: &Config, env: &HashMap<String, String>) -> anyhow::Resul
     Ok(reload)
 }
 
-/// What SIGHUP reloads, from the same file and environment as at start: the log filter. (With
-/// HTTPS, `tls::serve` also reloads the certificate on it.) A file that no longer loads keeps
-/// everything as it was and says why; the signal never ends the process.
+/// What SIGHUP reloads, from the same file and environment as at start: the log filter and the
+/// limits ([`docbridge_server::LiveLimits`]). (With HTTPS, `tls::serve` also reloads the
+/// certificate on it.) A file that no longer loads keeps everything as it was and says why; the
+/// signal never ends the process.
 #[derive(Debug)]
 struct Reload {
     file: Option<PathBuf>,
     env: HashMap<String, String>,
     overrides: Overrides,
     log: LogReload,
+    /// Set once the server's state exists; a SIGHUP before that reloads the log level only.
+    limits: Arc<OnceLock<Arc<docbridge_server::Limits>>>,
 }
 
 impl Reload {
@@ -181,6 +184,18 @@ impl Reload {
                 return;
             }
         };
+        if let Some(limits) = self.limits.get() {
+            let live = config.http.live_limits(&config.documents);
+            if live != limits.live() {
+                limits.update(live);
+                tracing::info!(
+                    max_concurrent_uploads = live.max_concurrent_uploads,
+                    max_auth_failures_per_minute = live.max_auth_failures_per_minute,
+                    min_upload_bytes_per_sec = live.min_upload_rate.map_or(0, |rate| rate.bytes_per_sec),
+                    "SIGHUP: limits applied"
+                );
+            }
+        }
         let level = match config.log.effective(&self.env) {
             Ok((level, _)) => level,
             Err(e) => {
@@ -279,7 +294,14 @@ async fn serve_metrics(config: &Config) -> anyhow::Result<Option<std::net::Socke
 
 async fn serve(data_dir: &std::path::Path, config: Config, reload: ReloadFrom) -> anyhow::Result<ExitCode> {
     let log = init_logging(&config, &reload.env)?;
-    reload_on_hangup(Reload { file: reload.file, env: reload.env, overrides: reload.overrides, log });
+    let live_limits = Arc::new(OnceLock::new());
+    reload_on_hangup(Reload {
+        file: reload.file,
+        env: reload.env,
+        overrides: reload.overrides,
+        log,
+        limits: live_limits.clone(),
+    });
     let registry = cli::open_registry(data_dir, &config).await?;
     // Before listening: a bad certificate is a start-up error, not a failed first handshake.
     let tls = docbridge_server::tls::from_config(&config.http)?;
@@ -392,6 +414,7 @@ async fn serve(data_dir: &std::path::Path, config: Config, reload: ReloadFrom) -
         Some(acme) => state.with_acme(acme.clone()),
         None => state,
     };
+    let _ = live_limits.set(state.limits.clone());
     if config.documents.rescan_interval_secs > 0 {
         docbridge_server::spawn_maintenance(state.clone(), Duration::from_secs(config.documents.rescan_interval_secs));
     }

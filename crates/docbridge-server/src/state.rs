@@ -166,8 +166,11 @@ impl AppState {
     ) -> Result<Self, docbridge_registry::RegistryError> {
         let key = registry.setting_or_init("link_signing_key", docbridge_registry::random_id).await?;
         let limits = crate::limits::Limits::new(
-            settings.max_concurrent_uploads,
-            settings.max_auth_failures_per_minute,
+            crate::limits::LiveLimits {
+                max_concurrent_uploads: settings.max_concurrent_uploads,
+                max_auth_failures_per_minute: settings.max_auth_failures_per_minute,
+                min_upload_rate: settings.timeouts.min_upload_rate,
+            },
             std::time::Duration::from_secs(60),
         );
         Ok(AppState {

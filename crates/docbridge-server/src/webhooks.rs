@@ -349,7 +349,7 @@ impl Call {
             ));
         }
         let raw = body.into_data_stream().map_err(io::Error::other);
-        let raw: docbridge_storage::ByteStream = match self.state.settings.timeouts.min_upload_rate {
+        let raw: docbridge_storage::ByteStream = match self.state.limits.min_upload_rate() {
             Some(rate) => Box::pin(crate::limits::TooSlow::new(raw, rate, too_slow.clone())),
             None => Box::pin(raw),
         };

@@ -498,6 +498,33 @@ async fn the_log_format_and_level_come_from_the_file_the_environment_wins_and_a_
 }
 
 #[tokio::test]
+async fn sighup_reloads_the_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("docbridge.toml");
+    std::fs::write(&config, "[http]\nmax_auth_failures_per_minute = 100\n").unwrap();
+    let server = Served::start_with(&dir.path().join("data"), &[("DOCBRIDGE_CONFIG", config.to_str().unwrap())]).await;
+    let client = reqwest::Client::new();
+    let wrong_key = || async {
+        let request = client.get(format!("{}/webhooks/default/files", server.base));
+        let request = request.header("apiKey", "wrong").header("username", "tester@example.com");
+        request.send().await.expect("an answer").status()
+    };
+    for _ in 0..3 {
+        assert_eq!(wrong_key().await, StatusCode::FORBIDDEN);
+    }
+    // Three failures are already counted: with the reloaded allowance of 3, the next is refused.
+    std::fs::write(&config, "[http]\nmax_auth_failures_per_minute = 3\n").unwrap();
+    server.signal("-HUP");
+    let line = server.logged("SIGHUP: limits applied").await;
+    assert!(line.contains("max_auth_failures_per_minute=3"), "{line}");
+    assert_eq!(wrong_key().await, StatusCode::TOO_MANY_REQUESTS);
+    let health = reqwest::get(format!("{}/healthz", server.base)).await.expect("still serving after SIGHUP");
+    assert_eq!(health.status(), StatusCode::OK);
+    let (exit, _) = server.stop().await;
+    assert_eq!(exit.code(), Some(0));
+}
+
+#[tokio::test]
 async fn sighup_reloads_the_log_level_and_a_broken_file_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("docbridge.toml");
