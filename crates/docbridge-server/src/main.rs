@@ -89,6 +89,8 @@ struct ReloadFrom {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread exists: taking the sockets unsets LISTEN_FDS and LISTEN_PID.
+    let activated = listenfd::ListenFd::from_env();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -96,7 +98,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, activated)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -105,7 +107,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(cli: Cli, activated: listenfd::ListenFd) -> anyhow::Result<ExitCode> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let overrides = match &cli.command {
         Some(Command::Serve(args)) => Overrides { listen: args.listen.clone(), public_url: args.public_url.clone() },
@@ -124,7 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref(), &env, &overrides)?;
     let reload = ReloadFrom { file: cli.config.clone(), env, overrides };
     match command {
-        None | Some(Command::Serve(_)) => serve(&cli.data_dir, config, reload).await,
+        None | Some(Command::Serve(_)) => serve(&cli.data_dir, config, reload, activated).await,
         Some(Command::Integration(command)) => cli::integration::run(&cli.data_dir, &config, command).await,
         Some(Command::User(command)) => cli::user::run(&cli.data_dir, &config, command).await,
         Some(Command::Audit(command)) => cli::audit::run(&cli.data_dir, &config, command).await,
@@ -292,7 +294,31 @@ async fn serve_metrics(config: &Config) -> anyhow::Result<Option<std::net::Socke
     }
 }
 
-async fn serve(data_dir: &std::path::Path, config: Config, reload: ReloadFrom) -> anyhow::Result<ExitCode> {
+/// The socket systemd passed (socket activation: `docbridge.socket`, `docs/deploy.md`), which
+/// takes the place of `[http] listen`; `None` when started any other way.
+fn activated_listener(mut activated: listenfd::ListenFd) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    match activated.len() {
+        0 => Ok(None),
+        1 => {
+            let listener = activated
+                .take_tcp_listener(0)
+                .context("the socket systemd passed (socket activation) is not a TCP socket: give docbridge.socket a ListenStream= of an address and port")?
+                .context("the socket systemd passed was already taken")?;
+            listener.set_nonblocking(true)?;
+            Ok(Some(tokio::net::TcpListener::from_std(listener)?))
+        }
+        n => anyhow::bail!(
+            "systemd passed {n} sockets (socket activation); docbridge takes one, for [http] listen: give docbridge.socket one ListenStream="
+        ),
+    }
+}
+
+async fn serve(
+    data_dir: &std::path::Path,
+    config: Config,
+    reload: ReloadFrom,
+    activated: listenfd::ListenFd,
+) -> anyhow::Result<ExitCode> {
     let log = init_logging(&config, &reload.env)?;
     let live_limits = Arc::new(OnceLock::new());
     reload_on_hangup(Reload {
@@ -311,9 +337,15 @@ async fn serve(data_dir: &std::path::Path, config: Config, reload: ReloadFrom) -
     } else {
         None
     };
-    let listener = tokio::net::TcpListener::bind(&config.http.listen).await.map_err(|e| {
-        anyhow::anyhow!(docbridge_server::config::listen_error("[http] listen", &config.http.listen, &e))
-    })?;
+    let listener = match activated_listener(activated)? {
+        Some(listener) => {
+            tracing::info!(local = %listener.local_addr()?, "socket activation: serving on the socket systemd passed, not [http] listen");
+            listener
+        }
+        None => tokio::net::TcpListener::bind(&config.http.listen).await.map_err(|e| {
+            anyhow::anyhow!(docbridge_server::config::listen_error("[http] listen", &config.http.listen, &e))
+        })?,
+    };
     let local = listener.local_addr()?;
     // Bound now, before anything is asked of the CA, so that an HTTP-01 validation finds it.
     let acme_http = match &acme {

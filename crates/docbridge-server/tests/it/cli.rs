@@ -16,7 +16,12 @@ use crate::support::{USER, id_of};
 /// The binary with a clean environment (no inherited `DOCBRIDGE_*`), run inside `data`'s
 /// parent so that nothing can land in the source tree.
 pub(crate) fn docbridge(data: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_docbridge"));
+    docbridge_through(Command::new(env!("CARGO_BIN_EXE_docbridge")), data)
+}
+
+/// As [`docbridge`], through `command`: docbridge itself, or a launcher whose arguments so far
+/// end with docbridge's path.
+fn docbridge_through(mut command: Command, data: &Path) -> Command {
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("DOCBRIDGE_")) {
         command.env_remove(key);
     }
@@ -495,6 +500,57 @@ async fn the_log_format_and_level_come_from_the_file_the_environment_wins_and_a_
     let bad = run(&data, &["serve"], &[("DOCBRIDGE_LOG__LEVEL", "info,docbridge=loud")]).await;
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("log.level"), "{}", String::from_utf8_lossy(&bad.stderr));
+}
+
+/// Socket activation (`docbridge.socket`): systemd holds the port and starts docbridge on the
+/// first connection, passing the listening socket as descriptor 3 (`LISTEN_FDS`, `LISTEN_PID`).
+/// `systemd-socket-activate` does the same outside systemd. docbridge serves on that socket, not
+/// on `[http] listen`.
+#[tokio::test]
+async fn socket_activation_serves_on_the_socket_systemd_passes() {
+    let launcher = Path::new("/usr/bin/systemd-socket-activate");
+    assert!(launcher.exists(), "{} is missing: apt-get install systemd (.ci/run does)", launcher.display());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let (port, unused) = (free_port(), free_port());
+    let log = data.with_extension("stderr.log");
+    let mut command = Command::new(launcher);
+    command.args(["-l", &format!("127.0.0.1:{port}"), env!("CARGO_BIN_EXE_docbridge")]);
+    let mut child = docbridge_through(command, &data)
+        .args(["serve", "--listen", &format!("127.0.0.1:{unused}")])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("systemd-socket-activate starts");
+    // The launcher listens at once; this first request is what starts docbridge, and waits in
+    // the socket's backlog until docbridge accepts it.
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let mut answer = None;
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("exited with {status}: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        match client.get(format!("http://127.0.0.1:{port}/healthz")).send().await {
+            Ok(reply) => {
+                answer = Some(reply.status());
+                break;
+            }
+            // Accepted by the socket but never answered: nobody serves on it.
+            Err(e) if e.is_timeout() => break,
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(answer, Some(StatusCode::OK), "{}", log_text());
+    assert!(log_text().contains("socket activation: serving on the socket systemd passed"), "{}", log_text());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", unused)).is_err(), "[http] listen was bound too");
+    // The launcher exec'd docbridge: the same process, stopped as the service would be.
+    let pid = child.id().expect("running").to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let exit = tokio::time::timeout(Duration::from_secs(60), child.wait()).await.expect("stops in time").unwrap();
+    assert!(exit.success(), "exit {exit}: {}", log_text());
 }
 
 #[tokio::test]
