@@ -553,12 +553,19 @@ async fn socket_activation_serves_on_the_socket_systemd_passes() {
     assert!(exit.success(), "exit {exit}: {}", log_text());
 }
 
-#[tokio::test]
-async fn sighup_reloads_the_limits() {
+/// A server reading `contents` from its configuration file (`DOCBRIDGE_CONFIG`), which the test
+/// may then rewrite; the directory holds both.
+async fn served_with_config(contents: &str) -> (tempfile::TempDir, PathBuf, Served) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("docbridge.toml");
-    std::fs::write(&config, "[http]\nmax_auth_failures_per_minute = 100\n").unwrap();
+    std::fs::write(&config, contents).unwrap();
     let server = Served::start_with(&dir.path().join("data"), &[("DOCBRIDGE_CONFIG", config.to_str().unwrap())]).await;
+    (dir, config, server)
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_limits() {
+    let (_dir, config, server) = served_with_config("[http]\nmax_auth_failures_per_minute = 100\n").await;
     let client = reqwest::Client::new();
     let wrong_key = || async {
         let request = client.get(format!("{}/webhooks/default/files", server.base));
@@ -582,10 +589,7 @@ async fn sighup_reloads_the_limits() {
 
 #[tokio::test]
 async fn sighup_reloads_the_log_level_and_a_broken_file_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("docbridge.toml");
-    std::fs::write(&config, "[log]\nlevel = \"warn\"\n").unwrap();
-    let server = Served::start_with(&dir.path().join("data"), &[("DOCBRIDGE_CONFIG", config.to_str().unwrap())]).await;
+    let (_dir, config, server) = served_with_config("[log]\nlevel = \"warn\"\n").await;
     reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
     assert!(!server.log().contains("docbridge listening"), "warn hides info: {}", server.log());
 
