@@ -12,7 +12,7 @@ use std::process::Command;
 const UPDATE_VAR: &str = "UPDATE_GENERATED";
 /// The test binary and test that compare (or, asked to, write) `docs/openapi.json`.
 const OPENAPI_TEST: [&str; 6] =
-    ["test", "-p", "docbridge-server", "--test", "openapi", "the_committed_document_is_current"];
+    ["test", "-p", "docbridge-server", "--test", "it", "openapi::the_committed_document_is_current"];
 
 pub fn run() -> anyhow::Result<()> {
     let root = crate::codegen::workspace_root();
