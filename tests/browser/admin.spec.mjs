@@ -2,7 +2,9 @@
 // Chromium driven by playwright-core (no downloaded browser). It logs in, adds an ApiKey
 // integration, disables it and sees a provider call answer 403, enables it again, runs the
 // connection test, adds a user and an OAuth2 integration, and completes the OAuth2 login and
-// consent pages, then redeems the code as Workfront would. Each page is saved as a screenshot.
+// consent pages, then redeems the code as Workfront would; then browses the default
+// integration's documents as that user, as an editor (upload, new folder) and as a reader (no
+// controls). Each page is saved as a screenshot.
 //
 // Environment: DOCBRIDGE_URL (the server's base URL), ADMIN_TOKEN, SCREENSHOTS (a folder),
 // CHROMIUM (default /usr/bin/chromium). Exits non-zero when a check fails.
@@ -232,10 +234,61 @@ try {
     assert.equal(await providerStatus(slug, { authorization: 'Bearer not-a-token' }), 403);
   });
 
+  /** Gives wf.user@example.com `role` in the default integration, on the users page. */
+  async function grantDefault(role) {
+    await page.goto(`${base}/admin/users`);
+    await page.selectOption('#grant_user', 'wf.user@example.com');
+    await page.selectOption('#grant_integration', 'default');
+    await page.selectOption('#grant_role', role);
+    await page.click('button:has-text("Save role")');
+    await page.waitForURL(/notice=grant-saved/);
+  }
+
+  /** Opens the document browser of the default integration as wf.user@example.com. */
+  async function browseDefault() {
+    await page.goto(`${base}/admin/integrations/default`);
+    await page.click('text=Browse documents');
+    await page.fill('#browse_user', 'wf.user@example.com');
+    await page.click('form.browse-as button');
+    await page.waitForSelector('#browse_role');
+  }
+
+  await step('the document browser lets an editor upload and create a folder', async () => {
+    await grantDefault('editor');
+    await browseDefault();
+    assert.match(await page.textContent('#browse_role'), /editor/);
+    await page.setInputFiles('#browse_file', { name: 'budget.csv', mimeType: 'text/csv', buffer: Buffer.from('year,amount\n2026,42\n') });
+    await page.click('button:has-text("Upload")');
+    await page.waitForURL(/notice=uploaded/);
+    await page.fill('#browse_folder_name', 'Campaigns');
+    await page.click('button:has-text("Create folder")');
+    await page.waitForURL(/notice=folder-created/);
+    const text = await page.textContent('#browse_items');
+    assert.ok(text.includes('budget.csv') && text.includes('Campaigns'), text);
+    // The thumbnail came through the provider's /thumbnail as this user.
+    await page.waitForFunction(() => [...document.querySelectorAll('img.thumb')].every((img) => img.complete && img.naturalWidth > 0));
+    await shot('13-browse-editor');
+  });
+
+  await step('a reader sees the files and no upload, folder or delete control', async () => {
+    await grantDefault('reader');
+    await browseDefault();
+    assert.match(await page.textContent('#browse_role'), /reader/);
+    assert.ok((await page.textContent('#browse_items')).includes('budget.csv'));
+    assert.equal(await page.locator('#browse_file').count(), 0, 'no upload form');
+    assert.equal(await page.locator('form[action$="/browse/delete"]').count(), 0, 'no delete button');
+    const link = await page.getAttribute('#browse_items a:has-text("Download")', 'href');
+    const download = await fetch(new URL(link, base));
+    assert.equal(await download.text(), 'year,amount\n2026,42\n', 'the download link serves the file');
+    await page.click('#browse_items a:has-text("Details")');
+    await page.waitForSelector('#browse_detail');
+    await shot('14-browse-reader');
+  });
+
   await step('the audit trail lists the changes', async () => {
     await page.goto(`${base}/admin/audit`);
     const text = await page.textContent('table');
-    for (const change of ['integration.add', 'integration.disable', 'integration.enable', 'user.add', 'user.grant']) {
+    for (const change of ['integration.add', 'integration.disable', 'integration.enable', 'user.add', 'user.grant', 'admin-page as wf.user@example.com']) {
       assert.ok(text.includes(change), `${change} is in the audit trail`);
     }
     await shot('12-audit');

@@ -24,6 +24,7 @@
 //! caused by the administrator's input becomes the page again with the message, anything else
 //! the error page, so they read as the happy path with `?`.
 
+mod browse;
 mod views;
 
 use std::sync::Arc;
@@ -60,7 +61,7 @@ const LOGIN_FORM_TTL: chrono::Duration = chrono::Duration::minutes(30);
 /// The registry setting with the random half of the session signing key.
 const SESSION_KEY_SETTING: &str = "admin_session_key";
 /// Who the audit trail names for changes made here.
-const ACTOR: &str = "admin-page";
+pub(crate) const ACTOR: &str = "admin-page";
 /// How many audit entries the audit page shows.
 const AUDIT_PAGE_ENTRIES: usize = 500;
 /// The registry lists the trail oldest first; the page reads this many and shows the newest.
@@ -91,6 +92,11 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/integrations/{slug}/rotate", post(rotate))
         .route("/admin/integrations/{slug}/revoke-old-keys", post(revoke_old_keys))
         .route("/admin/integrations/{slug}/test", post(connection_test))
+        .route("/admin/integrations/{slug}/browse", get(browse::page))
+        .route("/admin/integrations/{slug}/browse/thumbnail", get(browse::thumbnail))
+        .route("/admin/integrations/{slug}/browse/upload", post(browse::upload))
+        .route("/admin/integrations/{slug}/browse/folder", post(browse::create_folder))
+        .route("/admin/integrations/{slug}/browse/delete", post(browse::delete))
         .route("/admin/users", get(users_page).post(add_user))
         .route("/admin/users/delete", post(delete_user))
         .route("/admin/grants", post(set_grant))
@@ -208,6 +214,9 @@ fn notice_for(code: Option<&str>) -> Option<Notice> {
         "grant-saved" => "Role saved.",
         "grant-revoked" => "Role revoked: the user falls back to the integration's default role.",
         "logged-out" => "Logged out.",
+        "uploaded" => "Uploaded.",
+        "folder-created" => "Folder created.",
+        "item-deleted" => "Deleted: in the trash, as Workfront's delete does.",
         _ => return None,
     };
     Some(Notice::info(text))

@@ -1070,6 +1070,53 @@ fn admin_page_paths() -> Vec<(String, PathItem)> {
             ),
             "adminConnectionTest",
         ),
+        get(
+            "/admin/integrations/{slug}/browse",
+            page(
+                "adminBrowse",
+                "The document browser: the integration's documents as a user sees them through Workfront",
+                vec![
+                    slug(),
+                    query("user", false, "The Workfront username to browse as"),
+                    query("folder", false, "The folder's ID; empty: the user's top folder"),
+                    query("q", false, "A search in that folder"),
+                    query("item", false, "An item whose details to show"),
+                    query("notice", false, "A message code after a change"),
+                ],
+            ),
+            "adminBrowse",
+        ),
+        get(
+            "/admin/integrations/{slug}/browse/thumbnail",
+            operation(
+                "adminBrowseThumbnail",
+                TAG_ADMIN_PAGE,
+                "An item's thumbnail as the user gets it from /thumbnail",
+                vec![slug(), query("user", true, "The Workfront username"), query("id", true, "The item's ID")],
+                responses(vec![("200", plain("The image")), ("403", plain("The user has no access"))]),
+            )
+            .security(SecurityRequirement::new("adminSession", Vec::<String>::new())),
+            "adminBrowseThumbnail",
+        ),
+        post(
+            "/admin/integrations/{slug}/browse/upload",
+            action(
+                "adminBrowseUpload",
+                "Uploads a file as the user (multipart/form-data: user, folder, file)",
+                vec![slug()],
+            ),
+            "adminBrowseUpload",
+        ),
+        post(
+            "/admin/integrations/{slug}/browse/folder",
+            action("adminBrowseFolder", "Creates a folder as the user (user, folder, name)", vec![slug()]),
+            "adminBrowseFolder",
+        ),
+        post(
+            "/admin/integrations/{slug}/browse/delete",
+            action("adminBrowseDelete", "Deletes an item as the user (user, folder, id)", vec![slug()]),
+            "adminBrowseDelete",
+        ),
         ("/admin/users".to_owned(), {
             let mut item = PathItem::new(
                 HttpMethod::Get,

@@ -89,8 +89,32 @@ pub async fn dispatch(
         return response;
     }
     let address = client_address(&state, &extensions, &headers);
-    let timeout = state.settings.request_timeout;
-    let call = Call { state, endpoint, method, headers, uri, address };
+    run_call(Call { state, endpoint, method, headers, uri, address, acting_for: None }, slug, body).await
+}
+
+/// A provider call made for `username` without their credentials: the admin page's document
+/// browser, which shows an administrator what that user would see. Past authentication it is
+/// [`dispatch`]'s path: the user's role and folder from their grant (or the default role), the
+/// same checks, the same answer, and changes in the audit trail, whose actor names the admin
+/// page and the user.
+pub(crate) async fn call_as(
+    state: AppState,
+    slug: String,
+    username: String,
+    endpoint: Endpoint,
+    method: Method,
+    uri: Uri,
+    body: Body,
+) -> Response {
+    let call =
+        Call { state, endpoint, method, headers: HeaderMap::new(), uri, address: None, acting_for: Some(username) };
+    run_call(call, slug, body).await
+}
+
+/// Runs a call within the request timeout; a change runs to its end in a task of its own.
+async fn run_call(call: Call, slug: String, body: Body) -> Response {
+    let (endpoint, vocabulary) = (call.endpoint, vocabulary(call.endpoint));
+    let timeout = call.state.settings.request_timeout;
     let work = async move { call.run(&slug, body).await };
     let too_long = |_| Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request took too long"));
     let result = if changes_documents(endpoint) {
@@ -124,6 +148,9 @@ struct Call {
     headers: HeaderMap,
     uri: Uri,
     address: Option<std::net::IpAddr>,
+    /// Set by [`call_as`]: the user the admin page acts for, instead of the request's
+    /// credentials.
+    acting_for: Option<String>,
 }
 
 impl Call {
@@ -137,21 +164,12 @@ impl Call {
         if self.endpoint == Endpoint::ServiceInfo {
             return Ok(Json(self.service_info(&integration)).into_response());
         }
-        let limits = &self.state.limits;
-        let key = self.address.map(|client| FailureKey::Integration { slug: integration.slug.clone(), client });
-        if let Some(key) = &key {
-            limits.check(key, limits.auth_allowance())?;
-        }
-        let caller = match authenticate(&self.state, &snapshot, &integration, &self.headers).await {
-            Ok(caller) => caller,
-            Err(Refusal { error, wrong_credential }) => {
-                // Only a wrong credential counts: an expired token (how Workfront learns to
-                // refresh) or a user without a grant is no guess.
-                if wrong_credential && let Some(key) = &key {
-                    limits.record_failure(key, limits.auth_allowance(), &error.message);
-                }
-                return Err(error);
+        let caller = match &self.acting_for {
+            Some(username) => {
+                refuse_disabled(&integration)?;
+                caller_for(&snapshot, &integration, username.clone()).await?
             }
+            None => self.authenticated(&snapshot, &integration).await?,
         };
         let mut params = Params::from_query(self.uri.query())?;
         if self.endpoint != Endpoint::Upload && matches!(self.method, Method::POST | Method::PUT | Method::DELETE) {
@@ -159,6 +177,30 @@ impl Call {
             return self.audited(&integration, &caller, &params, Body::empty()).await;
         }
         self.audited(&integration, &caller, &params, body).await
+    }
+
+    /// The caller the request's credentials name; wrong ones count against the client.
+    async fn authenticated(
+        &self,
+        snapshot: &AccessSnapshot<'_>,
+        integration: &Integration,
+    ) -> Result<Caller, ApiError> {
+        let limits = &self.state.limits;
+        let key = self.address.map(|client| FailureKey::Integration { slug: integration.slug.clone(), client });
+        if let Some(key) = &key {
+            limits.check(key, limits.auth_allowance())?;
+        }
+        match authenticate(&self.state, snapshot, integration, &self.headers).await {
+            Ok(caller) => Ok(caller),
+            Err(Refusal { error, wrong_credential }) => {
+                // Only a wrong credential counts: an expired token (how Workfront learns to
+                // refresh) or a user without a grant is no guess.
+                if wrong_credential && let Some(key) = &key {
+                    limits.record_failure(key, limits.auth_allowance(), &error.message);
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Runs the endpoint; changes are written to the audit trail with their outcome (C25).
@@ -182,9 +224,13 @@ impl Call {
             let item = item.or_else(|| {
                 ["id", "documentId", "folderId", "parentId"].iter().find_map(|p| params.get(p)).map(str::to_owned)
             });
+            let actor = match &self.acting_for {
+                Some(username) => format!("{} as {username}", crate::admin_page::ACTOR),
+                None => caller.username.clone(),
+            };
             let entry = AuditEntry {
                 at: chrono::Utc::now(),
-                actor: caller.username.clone(),
+                actor,
                 integration: integration.slug.clone(),
                 operation: self.endpoint.as_str().to_owned(),
                 item_id: item,
@@ -434,9 +480,7 @@ pub async fn authenticate(
         wrong_credential: matches!(error, docbridge_auth::AuthError::WrongCredential(_)),
         error: error.into(),
     };
-    if !integration.enabled {
-        return Err(ApiError::forbidden(format!("the integration {:?} is disabled", integration.slug)).into());
-    }
+    refuse_disabled(integration)?;
     let username = match integration.auth_type {
         AuthType::ApiKey => {
             let hashes = snapshot.api_key_hashes(integration.id).await?;
@@ -454,6 +498,14 @@ pub async fn authenticate(
         }
     };
     Ok(caller_for(snapshot, integration, username).await?)
+}
+
+fn refuse_disabled(integration: &Integration) -> Result<(), ApiError> {
+    if integration.enabled {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("the integration {:?} is disabled", integration.slug)))
+    }
 }
 
 /// The role of a user in an integration (C5): their grant's role and folder when they have

@@ -624,6 +624,13 @@ async fn stored_script_bearing_names_are_escaped_on_every_page() {
         let page = http.get(link.as_str().unwrap()).send().await.unwrap().text().await.unwrap();
         pages.push((what.into(), page));
     }
+    // The document browser, as the user whose name is a script, listing the file whose name is
+    // one.
+    let as_eve =
+        format!("/admin/integrations/default/browse?{}", serde_urlencoded::to_string([("user", USERNAME)]).unwrap());
+    let page = browser.get(&as_eve).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    pages.push(("the document browser".into(), page.body));
 
     let escape = |raw: &str| {
         raw.replace('&', "&#38;")
@@ -632,7 +639,7 @@ async fn stored_script_bearing_names_are_escaped_on_every_page() {
             .replace('"', "&#34;")
             .replace('\'', "&#39;")
     };
-    let expected: [(&str, &[&str]); 8] = [
+    let expected: [(&str, &[&str]); 9] = [
         ("/admin", &[NAME]),
         ("/admin/integrations/evil", &[NAME, LABEL]),
         ("/admin/users", &[USERNAME]),
@@ -641,6 +648,7 @@ async fn stored_script_bearing_names_are_escaped_on_every_page() {
         ("the OAuth2 consent page", &[NAME, USERNAME]),
         ("the file's view page", &[FILE]),
         ("the folder's view page", &[FILE]),
+        ("the document browser", &[FILE, USERNAME]),
     ];
     for ((what, body), (expected_what, shown)) in pages.iter().zip(expected) {
         assert_eq!(what, expected_what);
@@ -651,4 +659,121 @@ async fn stored_script_bearing_names_are_escaped_on_every_page() {
             assert!(!body.contains(raw), "{what} contains raw {raw:?}: {body}");
         }
     }
+}
+
+impl Browser {
+    /// Posts the browser's upload form (`multipart/form-data`) with the CSRF token of `from`.
+    async fn upload(&mut self, from: &str, action: &str, fields: &[(&str, &str)], file: (&str, &[u8])) -> Page {
+        let csrf = self.get(from).await.csrf();
+        let boundary = "docbridge-test-boundary";
+        let mut body = Vec::new();
+        for (name, value) in [("csrf", csrf.as_str())].iter().chain(fields) {
+            body.extend(
+                format!("--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes(),
+            );
+        }
+        body.extend(
+            format!("--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"{}\"\r\ncontent-type: application/octet-stream\r\n\r\n", file.0)
+                .bytes(),
+        );
+        body.extend_from_slice(file.1);
+        body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+        let response = self
+            .http
+            .post(format!("{}{action}", self.base))
+            .header("cookie", self.cookie.clone().unwrap_or_default())
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        Page { status: response.status(), headers: response.headers().clone(), body: response.text().await.unwrap() }
+    }
+}
+
+/// Issue #18: the document browser shows an integration's documents as a chosen user sees them
+/// through Workfront, by the provider endpoints' own path. A reader lists, opens, gets
+/// thumbnails and downloads, is offered no upload, folder or delete control, and is refused one
+/// anyway; an editor uploads, creates a folder and deletes; the audit trail names the admin page
+/// and the user.
+#[tokio::test]
+async fn the_document_browser_acts_as_the_chosen_user() {
+    let server = Server::start(TOKEN).await;
+    let docs = server.dir.path().join("documents");
+    std::fs::write(docs.join("report.txt"), "quarterly numbers").unwrap();
+    let mut browser = server.browser();
+    browser.login(TOKEN).await;
+    for (user, role) in [("ann@example.com", "reader"), ("bob@example.com", "editor")] {
+        browser
+            .submit("/admin/users", "/admin/users", &[("username", user), ("password", "correct horse battery")])
+            .await;
+        let granted = browser
+            .submit(
+                "/admin/users",
+                "/admin/grants",
+                &[("username", user), ("integration", "default"), ("role", role), ("folder", "")],
+            )
+            .await;
+        assert_eq!(granted.location(), "/admin/users?notice=grant-saved");
+    }
+    let as_ann = "/admin/integrations/default/browse?user=ann%40example.com";
+    let page = browser.get(as_ann).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("report.txt") && page.body.contains("<strong>reader</strong>"), "{}", page.body);
+    assert!(!page.body.contains("browse/upload") && !page.body.contains("browse/delete"), "no controls for a reader");
+    // The listing's links are the ones Workfront gets: the download link serves the file.
+    let link = page.body.split("href=\"").filter_map(|s| s.split('"').next()).find(|l| l.contains("/links/")).unwrap();
+    let downloaded = reqwest::get(link.replace("&#38;", "&")).await.unwrap();
+    assert_eq!(downloaded.text().await.unwrap(), "quarterly numbers");
+    let thumb = page.body.split("src=\"").filter_map(|s| s.split('"').next()).find(|s| s.contains("browse/thumbnail"));
+    let thumb = thumb.expect("a thumbnail in the listing").replace("&#38;", "&");
+    let thumb = browser.get(&thumb).await;
+    assert!(thumb.headers["content-type"].to_str().unwrap().starts_with("image/"), "{:?}", thumb.headers);
+    let found = browser.get(&format!("{as_ann}&q=report")).await;
+    assert!(found.body.contains("report.txt"), "search finds it: {}", found.body);
+    // The page hides the controls; the server refuses them all the same.
+    let refused = browser
+        .upload(
+            as_ann,
+            "/admin/integrations/default/browse/upload",
+            &[("user", "ann@example.com"), ("folder", "")],
+            ("x.txt", b"x"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(!docs.join("x.txt").exists());
+
+    let as_bob = "/admin/integrations/default/browse?user=bob%40example.com";
+    assert!(browser.get(as_bob).await.body.contains("browse/upload"), "an editor gets the controls");
+    let created = browser
+        .submit(
+            as_bob,
+            "/admin/integrations/default/browse/folder",
+            &[("user", "bob@example.com"), ("folder", ""), ("name", "Plans")],
+        )
+        .await;
+    assert!(created.location().contains("notice=folder-created"), "{} {}", created.status, created.body);
+    assert!(docs.join("Plans").is_dir());
+    let uploaded = browser
+        .upload(
+            as_bob,
+            "/admin/integrations/default/browse/upload",
+            &[("user", "bob@example.com"), ("folder", "")],
+            ("notes.txt", b"draft"),
+        )
+        .await;
+    assert!(uploaded.location().contains("notice=uploaded"), "{} {}", uploaded.status, uploaded.body);
+    assert_eq!(std::fs::read_to_string(docs.join("notes.txt")).unwrap(), "draft");
+    let listing = browser.get(as_bob).await;
+    let id = listing.body.split("name=\"id\" value=\"").nth(1).and_then(|s| s.split('"').next()).unwrap().to_owned();
+    let deleted = browser
+        .submit(
+            as_bob,
+            "/admin/integrations/default/browse/delete",
+            &[("user", "bob@example.com"), ("folder", ""), ("id", &id)],
+        )
+        .await;
+    assert!(deleted.location().contains("notice=item-deleted"), "{} {}", deleted.status, deleted.body);
+    let audit = browser.get("/admin/audit").await;
+    assert!(audit.body.contains("admin-page as bob@example.com"), "{}", audit.body);
 }
