@@ -7,7 +7,7 @@
 //! audit trail as `admin-page as USER`.
 
 use askama::Template;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
@@ -350,13 +350,13 @@ fn refused_outcome(answer: serde_json::Value) -> Result<(), PageError> {
     }
 }
 
-/// An upload form (`multipart/form-data`) posted by a logged-in administrator with the
-/// session's CSRF token: its fields, and the file's name and bytes.
+/// An upload form (`multipart/form-data`) posted by a logged-in administrator: its fields up to
+/// the file, checked against the session's CSRF token, and the file's part, not yet read. The
+/// page's form puts the file last, so the bytes stream on into `/upload` without being held here.
 pub(super) struct AdminUpload {
     admin: Admin,
     fields: Form,
-    filename: String,
-    bytes: Bytes,
+    file: Option<multer::Field<'static>>,
 }
 
 impl FromRequest<AppState> for AdminUpload {
@@ -374,43 +374,48 @@ impl FromRequest<AppState> for AdminUpload {
                 PageError::Input(StatusCode::BAD_REQUEST, "an upload is a multipart/form-data form".into())
             })?;
         let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
-        let (mut fields, mut filename, mut bytes) = (Vec::new(), String::new(), Bytes::new());
-        let bad = |e: multer::Error| PageError::Input(StatusCode::BAD_REQUEST, format!("the upload form: {e}"));
-        while let Some(field) = multipart.next_field().await.map_err(bad)? {
-            let name = field.name().unwrap_or_default().to_owned();
-            if name == "file" {
-                filename = field.file_name().unwrap_or_default().to_owned();
-                bytes = field.bytes().await.map_err(bad)?;
-            } else {
-                fields.push((name, field.text().await.map_err(bad)?));
+        let mut fields = Vec::new();
+        let mut file = None;
+        while let Some(field) = multipart.next_field().await.map_err(bad_form)? {
+            if field.name() == Some("file") {
+                file = Some(field);
+                break;
             }
+            let name = field.name().unwrap_or_default().to_owned();
+            fields.push((name, field.text().await.map_err(bad_form)?));
         }
         let fields = Form(fields);
         if !admin.signer.check_csrf(&admin.session, fields.get("csrf")) {
             return Err(PageError::Stale);
         }
-        Ok(AdminUpload { admin, fields, filename, bytes })
+        Ok(AdminUpload { admin, fields, file })
     }
 }
 
+fn bad_form(e: multer::Error) -> PageError {
+    PageError::Input(StatusCode::BAD_REQUEST, format!("the upload form: {e}"))
+}
+
 /// An upload as the user: `/uploadInit` in the folder, then `/upload` of the bytes, as
-/// Workfront does it.
+/// Workfront does it. The bytes stream from the form into the endpoint, within its limits.
 pub(super) async fn upload(State(state): State<AppState>, Path(slug): Path<String>, upload: AdminUpload) -> Answer {
-    let AdminUpload { admin, fields, filename, bytes } = upload;
+    let AdminUpload { admin, fields, file } = upload;
     let integration = integration_named(&state, &slug).await?;
     let place = place_of(&fields);
     let outcome = async {
-        if filename.trim().is_empty() {
+        let file = file.filter(|f| f.file_name().is_some_and(|n| !n.trim().is_empty()));
+        let Some(file) = file else {
             return Err(PageError::Input(StatusCode::BAD_REQUEST, "choose a file to upload".into()));
-        }
-        let query = [("parentId", place.folder.as_str()), ("filename", filename.trim())];
+        };
+        let filename = file.file_name().unwrap_or_default().trim().to_owned();
+        let query = [("parentId", place.folder.as_str()), ("filename", filename.as_str())];
         let created: ItemMetadata =
             call_json(&state, &integration, &place.user, Endpoint::UploadInit, Method::POST, &query, Body::empty())
                 .await?;
         let query = [("id", created.id.as_str())];
+        let body = Body::from_stream(file);
         let answer: serde_json::Value =
-            call_json(&state, &integration, &place.user, Endpoint::Upload, Method::PUT, &query, Body::from(bytes))
-                .await?;
+            call_json(&state, &integration, &place.user, Endpoint::Upload, Method::PUT, &query, body).await?;
         refused_outcome(answer)
     }
     .await;

@@ -764,6 +764,18 @@ async fn the_document_browser_acts_as_the_chosen_user() {
         .await;
     assert!(uploaded.location().contains("notice=uploaded"), "{} {}", uploaded.status, uploaded.body);
     assert_eq!(std::fs::read_to_string(docs.join("notes.txt")).unwrap(), "draft");
+    // Larger than any form limit: the bytes stream through to /upload whole.
+    let big: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let uploaded = browser
+        .upload(
+            as_bob,
+            "/admin/integrations/default/browse/upload",
+            &[("user", "bob@example.com"), ("folder", "")],
+            ("big.bin", &big),
+        )
+        .await;
+    assert!(uploaded.location().contains("notice=uploaded"), "{} {}", uploaded.status, uploaded.body);
+    assert!(std::fs::read(docs.join("big.bin")).unwrap() == big, "the big upload arrived whole");
     let listing = browser.get(as_bob).await;
     let id = listing.body.split("name=\"id\" value=\"").nth(1).and_then(|s| s.split('"').next()).unwrap().to_owned();
     let deleted = browser
