@@ -7,6 +7,7 @@ use crate::ItemId;
 
 /// `file` or `folder`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ItemKind {
     /// A document.
@@ -20,32 +21,44 @@ pub enum ItemKind {
 /// empty `mimeType` and `downloadLink`. Reading is lenient, as other providers send `size` as a
 /// string, `""` or `null` for folders, and dates as epoch milliseconds (§13.3–5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ItemMetadata {
-    /// The item's stable ID.
+    /// The item's stable ID: opaque, at most 64 URL-safe characters; `/` is the root folder.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_/-]{1,64}$"))]
     pub id: ItemId,
     /// Its name, as shown in Workfront.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub title: String,
     /// File or folder.
     pub kind: ItemKind,
     /// When its content last changed (`dateModified`, RFC 3339 with milliseconds).
     #[serde(serialize_with = "serialize_date", deserialize_with = "deserialize_date_lenient", default = "epoch")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = String, format = DateTime, example = "2014-06-05T17:39:45.251Z", required = true)
+    )]
     pub date_modified: DateTime<Utc>,
     /// Its size in bytes; 0 for a folder. Sent as a number, read from a number or a string.
     #[serde(deserialize_with = "deserialize_size_lenient", default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub size: u64,
     /// Its MIME type; empty for a folder.
     #[serde(deserialize_with = "deserialize_string_lenient", default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub mime_type: String,
     /// A page that shows the item to a person (a signed link for docbridge's files).
     #[serde(deserialize_with = "deserialize_string_lenient", default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub view_link: String,
     /// A URL that answers the file's bytes; empty for a folder.
     #[serde(deserialize_with = "deserialize_string_lenient", default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub download_link: String,
     /// Whether the caller may only read the item (the `reader` role).
     #[serde(deserialize_with = "deserialize_bool_lenient", default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub read_only: bool,
 }
 

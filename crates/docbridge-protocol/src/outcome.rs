@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 /// `{"status":"error","error":"..."}`: the body of every failure outside upload, delete, rename
 /// and customAction (C20).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Always `error`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^error$", example = "error"))]
     pub status: String,
     /// What went wrong, for the person who reads Workfront's message.
     pub error: String,
@@ -21,11 +23,14 @@ impl ErrorBody {
 
 /// `{"status":"success"}` or `{"status":"failure","error":"..."}`: delete, rename, customAction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusOutcome {
     /// `success` or `failure`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(success|failure)$", example = "success"))]
     pub status: String,
     /// What went wrong, with `failure`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = false))]
     pub error: Option<String>,
 }
 
@@ -48,11 +53,14 @@ impl StatusOutcome {
 
 /// `{"result":"success"}` or `{"result":"fail","error":"..."}`: upload (C14).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadOutcome {
     /// `success` or `fail`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(success|fail)$", example = "success"))]
     pub result: String,
     /// What went wrong, with `fail`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = false))]
     pub error: Option<String>,
 }
 

@@ -7,9 +7,11 @@ pub const WEBHOOK_VERSION: &str = "1.2";
 
 /// What `/serviceInfo` answers: who the provider is and what it serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceInfo {
     /// The protocol version implemented ([`WEBHOOK_VERSION`] for docbridge).
+    #[cfg_attr(feature = "openapi", schema(example = "1.2"))]
     pub webhook_version: String,
     /// The provider's own version.
     pub version: String,
@@ -19,11 +21,13 @@ pub struct ServiceInfo {
     pub available_endpoints: Vec<String>,
     /// The custom actions Workfront offers in its *Document Actions* menu.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub custom_actions: Vec<CustomActionInfo>,
 }
 
 /// One entry of Workfront's *Document Actions* menu.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CustomActionInfo {
     /// The action's name, sent back as `name` on `/customAction`.

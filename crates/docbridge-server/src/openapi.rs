@@ -12,7 +12,6 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use docbridge_protocol::Endpoint;
-use serde_json::json;
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{
@@ -1169,87 +1168,6 @@ fn admin_page_paths() -> Vec<(String, PathItem)> {
 // ---- components ----
 
 fn components() -> utoipa::openapi::Components {
-    let date = string()
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
-        .description(Some("RFC 3339, UTC, milliseconds, Z"))
-        .examples([json!("2014-06-05T17:39:45.251Z")]);
-    let item = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .description(Some("One file or folder (C7). Every field is always present, never null."))
-        .property(
-            "id",
-            string()
-                .pattern(Some("^[A-Za-z0-9_/-]{1,64}$"))
-                .description(Some("Opaque and stable; / is the root folder")),
-        )
-        .required("id")
-        .property("title", string().description(Some("The item's name")))
-        .required("title")
-        .property("kind", string().enum_values(Some(["file", "folder"])))
-        .required("kind")
-        .property("dateModified", date)
-        .required("dateModified")
-        .property("size", integer().description(Some("Bytes; 0 for folders")))
-        .required("size")
-        .property("mimeType", string().description(Some("Empty for folders")))
-        .required("mimeType")
-        .property("viewLink", string().description(Some("Absolute, signed URL of a preview page")))
-        .required("viewLink")
-        .property("downloadLink", string().description(Some("Absolute, signed URL of the bytes; empty for folders")))
-        .required("downloadLink")
-        .property("readOnly", boolean().description(Some("Whether the caller may change the item")))
-        .required("readOnly");
-    let action_info = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("name", string())
-        .required("name")
-        .property("displayName", string())
-        .required("displayName");
-    let service_info = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("webhookVersion", string().examples([json!("1.2")]))
-        .required("webhookVersion")
-        .property("version", string().description(Some("docbridge's version")))
-        .required("version")
-        .property("publisher", string())
-        .required("publisher")
-        .property("availableEndpoints", array_of(string()))
-        .required("availableEndpoints")
-        .property("customActions", array_of(schema_ref("CustomActionInfo")))
-        .required("customActions");
-    let error_body = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .description(Some("The failure body of every endpoint but upload, delete, rename and customAction (C20)"))
-        .property("status", string().enum_values(Some(["error"])))
-        .required("status")
-        .property("error", string())
-        .required("error");
-    let status_outcome = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .description(Some("delete, rename, customAction: success, or failure with a message"))
-        .property("status", string().enum_values(Some(["success", "failure"])))
-        .required("status")
-        .property("error", string());
-    let upload_outcome = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .description(Some("upload: success, or fail with a message"))
-        .property("result", string().enum_values(Some(["success", "fail"])))
-        .required("result")
-        .property("error", string());
-    let token = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("access_token", string())
-        .required("access_token")
-        .property("token_type", string().enum_values(Some(["Bearer"])))
-        .required("token_type")
-        .property("expires_in", integer().description(Some("Seconds")))
-        .required("expires_in")
-        .property("refresh_token", string());
-    let oauth_error = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("error", string().examples([json!("invalid_grant")]))
-        .required("error")
-        .property("error_description", string());
     let nullable_string =
         || ObjectBuilder::new().schema_type([Type::String, Type::Null].into_iter().collect::<SchemaType>());
     let timestamp = || string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)));
@@ -1432,14 +1350,17 @@ fn components() -> utoipa::openapi::Components {
         .schema("UserView", user_view)
         .schema("GrantView", grant_view)
         .schema("AuditEntry", audit_entry)
-        .schema("ItemMetadata", item)
-        .schema("ServiceInfo", service_info)
-        .schema("CustomActionInfo", action_info)
-        .schema("ErrorBody", error_body)
-        .schema("StatusOutcome", status_outcome)
-        .schema("UploadOutcome", upload_outcome)
-        .schema("TokenResponse", token)
-        .schema("OAuthErrorBody", oauth_error)
+        // The wire types describe themselves (docbridge-protocol's `openapi` feature): their
+        // fields, names and doc comments are the schema, so the two cannot drift apart.
+        .schema_from::<docbridge_protocol::ItemMetadata>()
+        .schema_from::<docbridge_protocol::ItemKind>()
+        .schema_from::<docbridge_protocol::ServiceInfo>()
+        .schema_from::<docbridge_protocol::CustomActionInfo>()
+        .schema_from::<docbridge_protocol::ErrorBody>()
+        .schema_from::<docbridge_protocol::StatusOutcome>()
+        .schema_from::<docbridge_protocol::UploadOutcome>()
+        .schema_from::<docbridge_protocol::TokenResponse>()
+        .schema_from::<docbridge_protocol::OAuthErrorBody>()
         .security_scheme(
             "apiKey",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description("apiKey", "The integration's ApiKey"))),
