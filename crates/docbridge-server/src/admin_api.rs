@@ -159,40 +159,66 @@ fn with_secrets(value: impl serde::Serialize, secrets: BTreeMap<String, String>)
     ok(value)
 }
 
-/// `POST /admin/api/integrations`.
-#[derive(Debug, Deserialize)]
+/// `POST /admin/api/integrations`. Every field is optional to serde, so that a missing one is
+/// refused by name (`required` below); the OpenAPI document marks the required ones.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AddIntegrationRequest)]
 struct NewIntegrationRequest {
+    #[schema(required = true, nullable = false)]
     name: Option<String>,
     /// `apikey` or `oauth2`.
+    #[schema(required = true, schema_with = crate::openapi::auth_input)]
     auth: Option<String>,
+    /// The library's folder (fs), prefix (s3) or folder or prefix in the store (remote kinds).
+    #[schema(required = true, nullable = false)]
     root: Option<String>,
+    #[schema(nullable = false)]
     slug: Option<String>,
     /// One of [`crate::config::STORAGE_KINDS`] or `memory`; `fs` when left out.
+    #[schema(schema_with = crate::openapi::storage_kind)]
     storage_kind: Option<String>,
+    #[schema(nullable = false)]
     redirect_uris: Option<Vec<String>>,
+    #[schema(nullable = false)]
     request_params: Option<Vec<String>>,
+    #[schema(schema_with = crate::openapi::default_role)]
     default_role: Option<String>,
     /// Action objects (`setup::parse_action_json`).
+    #[schema(schema_with = crate::openapi::custom_actions)]
     custom_actions: Option<Value>,
 }
 
 /// `PATCH /admin/api/integrations/{slug}`: what is sent changes, what is left out stays.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EditIntegrationRequest {
+    #[schema(nullable = false)]
     name: Option<String>,
+    #[schema(nullable = false)]
     redirect_uris: Option<Vec<String>>,
+    #[schema(nullable = false)]
     request_params: Option<Vec<String>>,
+    #[schema(nullable = false)]
     root: Option<String>,
+    #[schema(schema_with = crate::openapi::default_role)]
     default_role: Option<String>,
+    #[schema(nullable = false)]
     enabled: Option<bool>,
     /// Replaces every action.
+    #[schema(schema_with = crate::openapi::custom_actions)]
     custom_actions: Option<Value>,
     /// Adds or replaces actions by name.
+    #[schema(schema_with = crate::openapi::custom_actions)]
     upsert_actions: Option<Value>,
     /// Removes actions by name.
+    #[schema(nullable = false)]
     remove_actions: Option<Vec<String>>,
+}
+
+/// The request bodies' schemas, for the OpenAPI document.
+pub(crate) fn request_schemas(components: utoipa::openapi::ComponentsBuilder) -> utoipa::openapi::ComponentsBuilder {
+    components.schema_from::<NewIntegrationRequest>().schema_from::<EditIntegrationRequest>()
 }
 
 /// `POST .../revoke-keys`: `{"keep_newest": true}` or `{"hint": "abc123"}`.

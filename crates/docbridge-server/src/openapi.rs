@@ -1167,57 +1167,61 @@ fn admin_page_paths() -> Vec<(String, PathItem)> {
 
 // ---- components ----
 
+/// `auth` as the administration shows it.
+pub(crate) fn auth_label() -> ObjectBuilder {
+    string().enum_values(Some(["ApiKey", "OAuth2"]))
+}
+
+/// `auth` as the admin API takes it.
+pub(crate) fn auth_input() -> ObjectBuilder {
+    string().enum_values(Some(["apikey", "oauth2"]))
+}
+
+/// The role of users without a grant.
+pub(crate) fn default_role() -> ObjectBuilder {
+    string().enum_values(Some(["reader", "editor", "deny"]))
+}
+
+/// A grant's role.
+pub(crate) fn role() -> ObjectBuilder {
+    string().enum_values(Some(["reader", "editor"]))
+}
+
+/// A custom action's kind.
+pub(crate) fn action_kind() -> ObjectBuilder {
+    string().enum_values(Some(["move", "copy", "lock", "webhook"]))
+}
+
+/// Where an integration's documents live: a configured kind, or `memory`.
+pub(crate) fn storage_kind() -> ObjectBuilder {
+    string().enum_values(Some(crate::config::STORAGE_KINDS.iter().copied().chain(["memory"])))
+}
+
+/// Custom actions in a request: parsed by hand from JSON, described as `CustomActionInput`.
+pub(crate) fn custom_actions() -> ArrayBuilder {
+    array_of(schema_ref("CustomActionInput"))
+}
+
+/// A view's derived schema with the `webhook_secrets` that `admin_api::with_secrets` adds to the
+/// answer of the call that generated them.
+fn with_webhook_secrets<T: utoipa::ToSchema>() -> RefOr<Schema> {
+    let secrets = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("Secrets docbridge generated for webhook actions in this call, by action name: shown once"))
+        .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(Schema::Object(string().build())))));
+    match T::schema() {
+        RefOr::T(Schema::Object(mut object)) => {
+            object.properties.insert("webhook_secrets".to_owned(), RefOr::T(Schema::Object(secrets.build())));
+            RefOr::T(Schema::Object(object))
+        }
+        other => other,
+    }
+}
+
 fn components() -> utoipa::openapi::Components {
     let nullable_string =
         || ObjectBuilder::new().schema_type([Type::String, Type::Null].into_iter().collect::<SchemaType>());
     let timestamp = || string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)));
-    let strings = || array_of(string());
-    let webhook_secrets = || {
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .description(Some(
-                "Secrets docbridge generated for webhook actions in this call, by action name: shown once",
-            ))
-            .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(Schema::Object(string().build())))))
-    };
-    let credentials = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .description(Some("The values of Workfront's Add Custom Integration form, with the secret issued now"))
-        .property("slug", string())
-        .required("slug")
-        .property("name", string())
-        .required("name")
-        .property("auth", string().enum_values(Some(["ApiKey", "OAuth2"])))
-        .required("auth")
-        .property("base_api_url", string())
-        .required("base_api_url")
-        .property("api_key", string())
-        .property("client_id", string())
-        .property("client_secret", string())
-        .property("authentication_url", string())
-        .property("token_endpoint_url", string())
-        .property("redirect_uris", strings())
-        .property("root", string())
-        .required("root")
-        .property("webhook_secrets", webhook_secrets());
-    let key_view = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("hint", string())
-        .required("hint")
-        .property("created_at", timestamp())
-        .required("created_at");
-    let action_view = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("name", string())
-        .required("name")
-        .property("display_name", string())
-        .required("display_name")
-        .property("kind", string().enum_values(Some(["move", "copy", "lock", "webhook"])))
-        .required("kind")
-        .property("folder", string())
-        .property("url", string())
-        .property("timeout_secs", integer())
-        .property("retries", integer());
     let action_input = ObjectBuilder::new()
         .schema_type(Type::Object)
         .description(Some(
@@ -1234,93 +1238,6 @@ fn components() -> utoipa::openapi::Components {
         .property("secret", string())
         .property("timeout_secs", integer())
         .property("retries", integer());
-    let default_role = || string().enum_values(Some(["reader", "editor", "deny"]));
-    let integration_view = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .description(Some(
-            "An integration as the administration shows it: every field of Workfront's form, secrets as hints",
-        ))
-        .property("slug", string())
-        .required("slug")
-        .property("name", string())
-        .required("name")
-        .property("enabled", boolean())
-        .required("enabled")
-        .property("auth", string().enum_values(Some(["ApiKey", "OAuth2"])))
-        .required("auth")
-        .property("base_api_url", string())
-        .required("base_api_url")
-        .property("request_params", strings())
-        .required("request_params")
-        .property("authentication_url", string())
-        .property("token_endpoint_url", string())
-        .property("client_id", string())
-        .property("redirect_uris", strings())
-        .required("redirect_uris")
-        .property("api_keys", array_of(schema_ref("KeyView")))
-        .property("storage_kind", string())
-        .required("storage_kind")
-        .property("root", string())
-        .required("root")
-        .property("default_role", default_role())
-        .required("default_role")
-        .property("custom_actions", array_of(schema_ref("ActionView")))
-        .required("custom_actions")
-        .property("created_at", timestamp())
-        .required("created_at")
-        .property("updated_at", timestamp())
-        .required("updated_at")
-        .property("webhook_secrets", webhook_secrets());
-    let add_request = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("name", string())
-        .required("name")
-        .property("auth", string().enum_values(Some(["apikey", "oauth2"])))
-        .required("auth")
-        .property("root", string().description(Some("The library's folder (fs) or prefix (s3)")))
-        .required("root")
-        .property("slug", string())
-        .property("storage_kind", string().enum_values(Some(["fs", "s3", "memory"])))
-        .property("redirect_uris", strings())
-        .property("request_params", strings())
-        .property("default_role", default_role())
-        .property("custom_actions", array_of(schema_ref("CustomActionInput")));
-    let edit_request = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("name", string())
-        .property("redirect_uris", strings())
-        .property("request_params", strings())
-        .property("root", string())
-        .property("default_role", default_role())
-        .property("enabled", boolean())
-        .property("custom_actions", array_of(schema_ref("CustomActionInput")))
-        .property("upsert_actions", array_of(schema_ref("CustomActionInput")))
-        .property("remove_actions", strings());
-    let rotated = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("slug", string())
-        .required("slug")
-        .property("api_key", string())
-        .property("client_secret", string())
-        .property("active_keys", integer())
-        .required("active_keys");
-    let grant_view = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("username", string())
-        .required("username")
-        .property("integration", string())
-        .required("integration")
-        .property("role", string().enum_values(Some(["reader", "editor"])))
-        .required("role")
-        .property("folder", string());
-    let user_view = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("username", string())
-        .required("username")
-        .property("created_at", timestamp())
-        .required("created_at")
-        .property("grants", array_of(schema_ref("GrantView")))
-        .required("grants");
     let audit_entry = ObjectBuilder::new()
         .schema_type(Type::Object)
         .description(Some("One change: who, where, what, on which item, with which result (C25)"))
@@ -1338,17 +1255,17 @@ fn components() -> utoipa::openapi::Components {
         .required("result")
         .property("detail", nullable_string())
         .required("detail");
-    ComponentsBuilder::new()
-        .schema("IntegrationCredentials", credentials)
-        .schema("IntegrationView", integration_view)
-        .schema("KeyView", key_view)
-        .schema("ActionView", action_view)
+    // The admin API's own types describe themselves too; AuditEntry is the registry's, which
+    // does not depend on utoipa, and CustomActionInput is parsed by hand from JSON.
+    crate::admin_api::request_schemas(ComponentsBuilder::new())
+        .schema("IntegrationCredentials", with_webhook_secrets::<crate::setup::IntegrationCredentials>())
+        .schema("IntegrationView", with_webhook_secrets::<crate::setup::IntegrationView>())
+        .schema_from::<crate::setup::KeyView>()
+        .schema_from::<crate::setup::ActionView>()
         .schema("CustomActionInput", action_input)
-        .schema("AddIntegrationRequest", add_request)
-        .schema("EditIntegrationRequest", edit_request)
-        .schema("RotatedSecret", rotated)
-        .schema("UserView", user_view)
-        .schema("GrantView", grant_view)
+        .schema_from::<crate::setup::RotatedSecret>()
+        .schema_from::<crate::setup::UserView>()
+        .schema_from::<crate::setup::GrantView>()
         .schema("AuditEntry", audit_entry)
         // The wire types describe themselves (docbridge-protocol's `openapi` feature): their
         // fields, names and doc comments are the schema, so the two cannot drift apart.

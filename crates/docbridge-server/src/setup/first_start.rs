@@ -10,23 +10,31 @@ use docbridge_registry::{
 use serde::Serialize;
 
 /// What an administrator types into Workfront's *Add Custom Integration* form, shown once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IntegrationCredentials {
     pub slug: String,
     pub name: String,
+    /// `ApiKey` or `OAuth2`.
+    #[schema(schema_with = crate::openapi::auth_label)]
     pub auth: String,
     pub base_api_url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub api_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub client_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub client_secret: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub authentication_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub token_endpoint_url: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub redirect_uris: Vec<String>,
     pub root: String,
 }
