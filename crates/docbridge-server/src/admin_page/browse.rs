@@ -96,47 +96,47 @@ fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// An endpoint's answer, called as `user` with `query`.
-async fn call(
-    state: &AppState,
-    integration: &Integration,
-    user: &str,
-    endpoint: Endpoint,
-    method: Method,
-    query: &[(&str, &str)],
-    body: Body,
-) -> Result<Response, PageError> {
-    let query = serde_urlencoded::to_string(query).map_err(|e| PageError::Internal(e.to_string()))?;
-    let uri: Uri = format!("/webhooks/{}/{endpoint}?{query}", integration.slug)
-        .parse()
-        .map_err(|e: axum::http::uri::InvalidUri| PageError::Internal(e.to_string()))?;
-    Ok(webhooks::call_as(state.clone(), integration.slug.clone(), user.to_owned(), endpoint, method, uri, body).await)
+/// The provider endpoints of one integration, called as one user.
+struct AsUser<'a> {
+    state: &'a AppState,
+    integration: &'a Integration,
+    user: &'a str,
 }
 
-/// An endpoint's JSON answer; a refusal becomes the page's error with the endpoint's message,
-/// the words Workfront's user would get.
-async fn call_json<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    integration: &Integration,
-    user: &str,
-    endpoint: Endpoint,
-    method: Method,
-    query: &[(&str, &str)],
-    body: Body,
-) -> Result<T, PageError> {
-    let response = call(state, integration, user, endpoint, method, query, body).await?;
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
-        .await
-        .map_err(|e| PageError::Internal(format!("reading the {endpoint} answer: {e}")))?;
-    if !status.is_success() {
-        let message = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("message").or(v.get("error")).and_then(|m| m.as_str()).map(str::to_owned))
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-        return Err(PageError::Input(status, format!("{endpoint} as {user}: {message}")));
+impl AsUser<'_> {
+    /// An endpoint's answer to `query` and `body`.
+    async fn call(&self, endpoint: Endpoint, method: Method, query: &[(&str, &str)], body: Body) -> Answer {
+        let query = serde_urlencoded::to_string(query).map_err(|e| PageError::Internal(e.to_string()))?;
+        let uri: Uri = format!("/webhooks/{}/{endpoint}?{query}", self.integration.slug)
+            .parse()
+            .map_err(|e: axum::http::uri::InvalidUri| PageError::Internal(e.to_string()))?;
+        let (slug, user) = (self.integration.slug.clone(), self.user.to_owned());
+        Ok(webhooks::call_as(self.state.clone(), slug, user, endpoint, method, uri, body).await)
     }
-    serde_json::from_slice(&bytes).map_err(|e| PageError::Internal(format!("the {endpoint} answer: {e}")))
+
+    /// An endpoint's JSON answer; a refusal becomes the page's error with the endpoint's
+    /// message, the words Workfront's user would get.
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        method: Method,
+        query: &[(&str, &str)],
+        body: Body,
+    ) -> Result<T, PageError> {
+        let response = self.call(endpoint, method, query, body).await?;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| PageError::Internal(format!("reading the {endpoint} answer: {e}")))?;
+        if !status.is_success() {
+            let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("message").or(v.get("error")).and_then(|m| m.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+            return Err(PageError::Input(status, format!("{endpoint} as {}: {message}", self.user)));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| PageError::Internal(format!("the {endpoint} answer: {e}")))
+    }
 }
 
 async fn integration_named(state: &AppState, slug: &str) -> Result<Integration, PageError> {
@@ -217,31 +217,21 @@ async fn fill(
         .map_err(|e| PageError::Input(e.status, format!("{user}: {}", e.message)))?;
     view.role = caller.role.as_str().to_owned();
     view.writer = caller.can_write();
+    let who = AsUser { state, integration, user };
     if !place.folder.is_empty() {
-        let folder: ItemMetadata = call_json(
-            state,
-            integration,
-            user,
-            Endpoint::Metadata,
-            Method::GET,
-            &[("id", &place.folder)],
-            Body::empty(),
-        )
-        .await?;
+        let folder: ItemMetadata =
+            who.json(Endpoint::Metadata, Method::GET, &[("id", &place.folder)], Body::empty()).await?;
         view.folder_title = folder.title;
     }
     if !place.item.is_empty() {
-        view.detail = Some(
-            call_json(state, integration, user, Endpoint::Metadata, Method::GET, &[("id", &place.item)], Body::empty())
-                .await?,
-        );
+        view.detail = Some(who.json(Endpoint::Metadata, Method::GET, &[("id", &place.item)], Body::empty()).await?);
     }
     let items: Vec<ItemMetadata> = if place.q.trim().is_empty() {
         let query = [("parentId", place.folder.as_str()), ("max", PAGE_ITEMS)];
-        call_json(state, integration, user, Endpoint::Files, Method::GET, &query, Body::empty()).await?
+        who.json(Endpoint::Files, Method::GET, &query, Body::empty()).await?
     } else {
         let query = [("query", place.q.trim()), ("parentId", place.folder.as_str()), ("max", PAGE_ITEMS)];
-        call_json(state, integration, user, Endpoint::Search, Method::GET, &query, Body::empty()).await?
+        who.json(Endpoint::Search, Method::GET, &query, Body::empty()).await?
     };
     view.rows = items.into_iter().map(|item| Row { folder: item.kind == ItemKind::Folder, item }).collect();
     Ok(())
@@ -262,7 +252,8 @@ pub(super) async fn thumbnail(
 ) -> Result<Response, PageError> {
     let integration = integration_named(&state, &slug).await?;
     let query = [("id", of.id.as_str()), ("size", "64")];
-    call(&state, &integration, &of.user, Endpoint::Thumbnail, Method::GET, &query, Body::empty()).await
+    let who = AsUser { state: &state, integration: &integration, user: &of.user };
+    who.call(Endpoint::Thumbnail, Method::GET, &query, Body::empty()).await
 }
 
 /// After a change: back to the folder with `notice`, or the browser with the refusal.
@@ -295,26 +286,29 @@ fn place_of(form: &Form) -> Place {
     Place { user: form.trimmed("user").to_owned(), folder: form.trimmed("folder").to_owned(), ..Place::default() }
 }
 
+/// A form's change made as the user: one endpoint, its query from the form's fields
+/// (`(parameter, field)`), then back to the folder with `notice`.
+async fn form_change(
+    (state, slug, admin, form): (AppState, String, Admin, Form),
+    (endpoint, method): (Endpoint, Method),
+    fields: &[(&str, &str)],
+    notice: &str,
+) -> Answer {
+    let integration = integration_named(&state, &slug).await?;
+    let place = place_of(&form);
+    let query: Vec<(&str, &str)> = fields.iter().map(|(parameter, field)| (*parameter, form.trimmed(field))).collect();
+    let who = AsUser { state: &state, integration: &integration, user: &place.user };
+    let outcome = who.json(endpoint, method, &query, Body::empty()).await.and_then(refused_outcome);
+    changed(&state, &admin, &integration, place, outcome, notice).await
+}
+
 pub(super) async fn create_folder(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     super::AdminForm(admin, form): super::AdminForm,
 ) -> Answer {
-    let integration = integration_named(&state, &slug).await?;
-    let place = place_of(&form);
-    let query = [("parentId", place.folder.as_str()), ("name", form.trimmed("name"))];
-    let outcome = call_json::<ItemMetadata>(
-        &state,
-        &integration,
-        &place.user,
-        Endpoint::CreateFolder,
-        Method::POST,
-        &query,
-        Body::empty(),
-    )
-    .await
-    .map(drop);
-    changed(&state, &admin, &integration, place, outcome, "folder-created").await
+    let fields = [("parentId", "folder"), ("name", "name")];
+    form_change((state, slug, admin, form), (Endpoint::CreateFolder, Method::POST), &fields, "folder-created").await
 }
 
 pub(super) async fn delete(
@@ -322,24 +316,11 @@ pub(super) async fn delete(
     Path(slug): Path<String>,
     super::AdminForm(admin, form): super::AdminForm,
 ) -> Answer {
-    let integration = integration_named(&state, &slug).await?;
-    let place = place_of(&form);
-    let query = [("id", form.trimmed("id"))];
-    let outcome = call_json::<serde_json::Value>(
-        &state,
-        &integration,
-        &place.user,
-        Endpoint::Delete,
-        Method::DELETE,
-        &query,
-        Body::empty(),
-    )
-    .await
-    .and_then(refused_outcome);
-    changed(&state, &admin, &integration, place, outcome, "item-deleted").await
+    form_change((state, slug, admin, form), (Endpoint::Delete, Method::DELETE), &[("id", "id")], "item-deleted").await
 }
 
-/// `/delete` and `/upload` answer 200 with `{"result": "fail", ...}` for some refusals (C14).
+/// `/delete` and `/upload` answer 200 with `{"result": "fail", ...}` for some refusals (C14);
+/// other answers (an item's metadata) are a success.
 fn refused_outcome(answer: serde_json::Value) -> Result<(), PageError> {
     match answer.get("result").and_then(|r| r.as_str()) {
         Some("fail") | Some("failure") => {
@@ -402,6 +383,7 @@ pub(super) async fn upload(State(state): State<AppState>, Path(slug): Path<Strin
     let AdminUpload { admin, fields, file } = upload;
     let integration = integration_named(&state, &slug).await?;
     let place = place_of(&fields);
+    let who = AsUser { state: &state, integration: &integration, user: &place.user };
     let outcome = async {
         let file = file.filter(|f| f.file_name().is_some_and(|n| !n.trim().is_empty()));
         let Some(file) = file else {
@@ -409,13 +391,10 @@ pub(super) async fn upload(State(state): State<AppState>, Path(slug): Path<Strin
         };
         let filename = file.file_name().unwrap_or_default().trim().to_owned();
         let query = [("parentId", place.folder.as_str()), ("filename", filename.as_str())];
-        let created: ItemMetadata =
-            call_json(&state, &integration, &place.user, Endpoint::UploadInit, Method::POST, &query, Body::empty())
-                .await?;
+        let created: ItemMetadata = who.json(Endpoint::UploadInit, Method::POST, &query, Body::empty()).await?;
         let query = [("id", created.id.as_str())];
         let body = Body::from_stream(file);
-        let answer: serde_json::Value =
-            call_json(&state, &integration, &place.user, Endpoint::Upload, Method::PUT, &query, body).await?;
+        let answer: serde_json::Value = who.json(Endpoint::Upload, Method::PUT, &query, body).await?;
         refused_outcome(answer)
     }
     .await;
