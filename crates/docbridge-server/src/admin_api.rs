@@ -14,12 +14,14 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{get, post, put};
+use docbridge_protocol::ErrorBody;
 use docbridge_registry::{AuthType, DefaultRole, IntegrationPatch, RegistryError};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::setup::{self, AddIntegration, Admin, RevokeKeys};
@@ -30,23 +32,77 @@ const ACTOR: &str = "admin-api";
 /// Audit entries one call returns at most.
 const MAX_AUDIT_ENTRIES: u64 = 10_000;
 
+/// The routes and their OpenAPI description from one declaration: each handler's
+/// `#[utoipa::path]` names its path and method, and `routes!` mounts it there.
+fn declared() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_integrations, add_integration))
+        .routes(routes!(show_integration, edit_integration, delete_integration))
+        .routes(routes!(enable_integration))
+        .routes(routes!(disable_integration))
+        .routes(routes!(rotate_key))
+        .routes(routes!(revoke_keys))
+        .routes(routes!(list_users, add_user))
+        .routes(routes!(show_user, delete_user))
+        .routes(routes!(set_password))
+        .routes(routes!(grant, revoke))
+        .routes(routes!(audit))
+}
+
 /// The routes, to merge into the main router.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/admin/api/integrations", get(list_integrations).post(add_integration))
-        .route(
-            "/admin/api/integrations/{slug}",
-            get(show_integration).patch(edit_integration).delete(delete_integration),
-        )
-        .route("/admin/api/integrations/{slug}/enable", post(enable_integration))
-        .route("/admin/api/integrations/{slug}/disable", post(disable_integration))
-        .route("/admin/api/integrations/{slug}/rotate-key", post(rotate_key))
-        .route("/admin/api/integrations/{slug}/revoke-keys", post(revoke_keys))
-        .route("/admin/api/users", get(list_users).post(add_user))
-        .route("/admin/api/users/{username}", get(show_user).delete(delete_user))
-        .route("/admin/api/users/{username}/password", put(set_password))
-        .route("/admin/api/users/{username}/grants/{slug}", put(grant).delete(revoke))
-        .route("/admin/api/audit", get(audit))
+    declared().split_for_parts().0
+}
+
+/// The routes' paths and the schemas they name, for `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    declared().split_for_parts().1
+}
+
+/// The failures every call may answer, each with the contract's error body (C20).
+#[derive(utoipa::IntoResponses)]
+// Never built: it only describes what `ApiError` answers, for the OpenAPI document.
+#[allow(dead_code)]
+enum Failures {
+    #[response(status = 400, description = "Bad input: the message names the field at fault")]
+    BadInput(ErrorBody),
+    #[response(status = 403, description = "A missing or wrong admin token, or the API is disabled")]
+    Forbidden(ErrorBody),
+    #[response(status = 404, description = "No such integration or user")]
+    NotFound(ErrorBody),
+    #[response(status = 409, description = "The name is taken")]
+    Conflict(ErrorBody),
+    #[response(status = 429, description = "Too many wrong tokens from this client; see Retry-After")]
+    RateLimited(ErrorBody),
+    #[response(status = 500, description = "Internal error; the x-request-id header names the log entry")]
+    Internal(ErrorBody),
+}
+
+/// What a delete or a password change answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Done {
+    /// `deleted`, `updated` or `revoked`.
+    status: &'static str,
+    /// The integration's slug, when the change was to an integration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    slug: Option<String>,
+    /// The user, when the change was to a user or a grant (lower case).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    username: Option<String>,
+    /// The integration of a revoked grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    integration: Option<String>,
+}
+
+/// What `revoke-keys` answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct RevokedKeys {
+    slug: String,
+    /// How many keys were revoked.
+    revoked: u64,
 }
 
 /// Proof that the request carried the admin token; handlers take it first.
@@ -216,53 +272,84 @@ struct EditIntegrationRequest {
     remove_actions: Option<Vec<String>>,
 }
 
-/// The request bodies' schemas, for the OpenAPI document.
-pub(crate) fn request_schemas(components: utoipa::openapi::ComponentsBuilder) -> utoipa::openapi::ComponentsBuilder {
-    components.schema_from::<NewIntegrationRequest>().schema_from::<EditIntegrationRequest>()
-}
-
 /// `POST .../revoke-keys`: `{"keep_newest": true}` or `{"hint": "abc123"}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RevokeKeysRequest {
+    #[schema(nullable = false)]
     keep_newest: Option<bool>,
+    #[schema(nullable = false)]
     hint: Option<String>,
 }
 
 /// `POST /admin/api/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewUserRequest {
+    #[schema(required = true, nullable = false)]
     username: Option<String>,
+    #[schema(required = true, nullable = false)]
     password: Option<String>,
 }
 
 /// `PUT /admin/api/users/{username}/password`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordRequest {
+    #[schema(required = true, nullable = false)]
     password: Option<String>,
 }
 
 /// `PUT /admin/api/users/{username}/grants/{slug}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GrantRequest {
     /// `reader` or `editor`.
+    #[schema(required = true, schema_with = crate::openapi::role)]
     role: Option<String>,
-    /// A folder's ID, confining the user to it.
+    /// A folder's item ID, confining the user to it.
+    #[schema(nullable = false)]
     folder: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/api/integrations",
+    operation_id = "apiListIntegrations",
+    tag = "admin-api",
+    summary = "Every integration",
+    security(("adminToken" = [])),
+    responses((status = 200, description = "The integrations", body = [crate::setup::IntegrationView]), Failures)
+)]
 async fn list_integrations(Authorized(admin): Authorized) -> Answer {
     ok(admin.list().await?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/api/integrations/{slug}",
+    operation_id = "apiShowIntegration",
+    tag = "admin-api",
+    summary = "One integration",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    security(("adminToken" = [])),
+    responses((status = 200, description = "The integration", body = crate::setup::IntegrationView), Failures)
+)]
 async fn show_integration(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
     ok(admin.show(&slug).await?)
 }
 
 /// `POST /admin/api/integrations`: [`NewIntegrationRequest`].
+#[utoipa::path(
+    post,
+    path = "/admin/api/integrations",
+    operation_id = "apiAddIntegration",
+    tag = "admin-api",
+    summary = "Registers an integration; the answer holds its secret, shown this once",
+    request_body = NewIntegrationRequest,
+    security(("adminToken" = [])),
+    responses((status = 201, description = "Workfront's form values", body = crate::setup::IntegrationCredentials), Failures)
+)]
 async fn add_integration(Authorized(admin): Authorized, Body(body): Body<NewIntegrationRequest>) -> Answer {
     let name = required(body.name, "name")?;
     let auth = required(body.auth, "auth")?;
@@ -305,6 +392,17 @@ async fn add_integration(Authorized(admin): Authorized, Body(body): Body<NewInte
 }
 
 /// `PATCH /admin/api/integrations/{slug}`: [`EditIntegrationRequest`].
+#[utoipa::path(
+    patch,
+    path = "/admin/api/integrations/{slug}",
+    operation_id = "apiEditIntegration",
+    tag = "admin-api",
+    summary = "Changes the fields sent, leaving the others",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    request_body = EditIntegrationRequest,
+    security(("adminToken" = [])),
+    responses((status = 200, description = "The integration", body = crate::setup::IntegrationView), Failures)
+)]
 async fn edit_integration(
     Authorized(admin): Authorized,
     Path(slug): Path<String>,
@@ -325,24 +423,75 @@ async fn edit_integration(
     with_secrets(admin.edit(&slug, &patch).await?, secrets)
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api/integrations/{slug}/enable",
+    operation_id = "apiEnable",
+    tag = "admin-api",
+    summary = "Enables the integration",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    security(("adminToken" = [])),
+    responses((status = 200, description = "The integration", body = crate::setup::IntegrationView), Failures)
+)]
 async fn enable_integration(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
     ok(admin.set_enabled(&slug, true).await?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api/integrations/{slug}/disable",
+    operation_id = "apiDisable",
+    tag = "admin-api",
+    summary = "Disables the integration: its calls answer 403",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    security(("adminToken" = [])),
+    responses((status = 200, description = "The integration", body = crate::setup::IntegrationView), Failures)
+)]
 async fn disable_integration(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
     ok(admin.set_enabled(&slug, false).await?)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/api/integrations/{slug}",
+    operation_id = "apiDeleteIntegration",
+    tag = "admin-api",
+    summary = "Deletes the integration (its documents stay)",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    security(("adminToken" = [])),
+    responses((status = 200, description = "Deleted", body = Done), Failures)
+)]
 async fn delete_integration(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
     admin.delete(&slug).await?;
-    ok(json!({"status": "deleted", "slug": slug}))
+    ok(Done { status: "deleted", slug: Some(slug), username: None, integration: None })
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api/integrations/{slug}/rotate-key",
+    operation_id = "apiRotateKey",
+    tag = "admin-api",
+    summary = "Issues a new ApiKey (old ones stay valid until revoked) or client secret",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    security(("adminToken" = [])),
+    responses((status = 200, description = "The new secret, shown once", body = crate::setup::RotatedSecret), Failures)
+)]
 async fn rotate_key(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
     ok(admin.rotate_key(&slug).await?)
 }
 
 /// `POST .../revoke-keys`: [`RevokeKeysRequest`].
+#[utoipa::path(
+    post,
+    path = "/admin/api/integrations/{slug}/revoke-keys",
+    operation_id = "apiRevokeKeys",
+    tag = "admin-api",
+    summary = "Revokes every ApiKey but the newest, or those with a hint",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    request_body = RevokeKeysRequest,
+    security(("adminToken" = [])),
+    responses((status = 200, description = "How many were revoked", body = RevokedKeys), Failures)
+)]
 async fn revoke_keys(
     Authorized(admin): Authorized,
     Path(slug): Path<String>,
@@ -354,18 +503,47 @@ async fn revoke_keys(
         _ => return Err(invalid("keep_newest", "send either {\"keep_newest\": true} or {\"hint\": \"...\"}")),
     };
     let revoked = admin.revoke_keys(&slug, &which).await?;
-    ok(json!({"slug": slug, "revoked": revoked}))
+    ok(RevokedKeys { slug, revoked })
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/api/users",
+    operation_id = "apiListUsers",
+    tag = "admin-api",
+    summary = "Every user with their roles",
+    security(("adminToken" = [])),
+    responses((status = 200, description = "The users", body = [crate::setup::UserView]), Failures)
+)]
 async fn list_users(Authorized(admin): Authorized) -> Answer {
     ok(admin.users().await?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/api/users/{username}",
+    operation_id = "apiShowUser",
+    tag = "admin-api",
+    summary = "One user with their roles",
+    params(("username" = String, Path, description = "The user's name (case-insensitive)")),
+    security(("adminToken" = [])),
+    responses((status = 200, description = "The user", body = crate::setup::UserView), Failures)
+)]
 async fn show_user(Authorized(admin): Authorized, Path(username): Path<String>) -> Answer {
     ok(admin.user(&username).await?)
 }
 
 /// `POST /admin/api/users`: [`NewUserRequest`].
+#[utoipa::path(
+    post,
+    path = "/admin/api/users",
+    operation_id = "apiAddUser",
+    tag = "admin-api",
+    summary = "Registers a user with a password",
+    request_body = NewUserRequest,
+    security(("adminToken" = [])),
+    responses((status = 201, description = "The user", body = crate::setup::UserView), Failures)
+)]
 async fn add_user(Authorized(admin): Authorized, Body(body): Body<NewUserRequest>) -> Answer {
     let username = required(body.username, "username")?;
     let password = required(body.password, "password")?;
@@ -375,21 +553,53 @@ async fn add_user(Authorized(admin): Authorized, Body(body): Body<NewUserRequest
 }
 
 /// `PUT /admin/api/users/{username}/password`: [`PasswordRequest`].
+#[utoipa::path(
+    put,
+    path = "/admin/api/users/{username}/password",
+    operation_id = "apiSetPassword",
+    tag = "admin-api",
+    summary = "Sets a user's password",
+    params(("username" = String, Path, description = "The user's name (case-insensitive)")),
+    request_body = PasswordRequest,
+    security(("adminToken" = [])),
+    responses((status = 200, description = "Updated", body = Done), Failures)
+)]
 async fn set_password(
     Authorized(admin): Authorized,
     Path(username): Path<String>,
     Body(body): Body<PasswordRequest>,
 ) -> Answer {
     admin.set_password(&username, &required(body.password, "password")?).await?;
-    ok(json!({"status": "updated", "username": username.trim().to_lowercase()}))
+    ok(Done { status: "updated", slug: None, username: Some(username.trim().to_lowercase()), integration: None })
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/api/users/{username}",
+    operation_id = "apiDeleteUser",
+    tag = "admin-api",
+    summary = "Deletes a user",
+    params(("username" = String, Path, description = "The user's name (case-insensitive)")),
+    security(("adminToken" = [])),
+    responses((status = 200, description = "Deleted", body = Done), Failures)
+)]
 async fn delete_user(Authorized(admin): Authorized, Path(username): Path<String>) -> Answer {
     admin.delete_user(&username).await?;
-    ok(json!({"status": "deleted", "username": username.trim().to_lowercase()}))
+    ok(Done { status: "deleted", slug: None, username: Some(username.trim().to_lowercase()), integration: None })
 }
 
 /// `PUT /admin/api/users/{username}/grants/{slug}`: [`GrantRequest`].
+#[utoipa::path(
+    put,
+    path = "/admin/api/users/{username}/grants/{slug}",
+    operation_id = "apiGrant",
+    tag = "admin-api",
+    summary = "Gives a user a role in an integration, optionally confined to a folder",
+    params(("username" = String, Path, description = "The user's name (case-insensitive)"), ("slug" = String, Path, description = "The integration's slug")),
+    request_body = GrantRequest,
+    security(("adminToken" = [])),
+    responses((status = 200, description = "The grant", body = crate::setup::GrantView), Failures)
+)]
 async fn grant(
     Authorized(admin): Authorized,
     Path((username, slug)): Path<(String, String)>,
@@ -399,9 +609,19 @@ async fn grant(
     ok(admin.grant(&username, &slug, role, body.folder.as_deref()).await?)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/api/users/{username}/grants/{slug}",
+    operation_id = "apiRevoke",
+    tag = "admin-api",
+    summary = "Takes the role away: the user falls back to the default role",
+    params(("username" = String, Path, description = "The user's name (case-insensitive)"), ("slug" = String, Path, description = "The integration's slug")),
+    security(("adminToken" = [])),
+    responses((status = 200, description = "Revoked", body = Done), Failures)
+)]
 async fn revoke(Authorized(admin): Authorized, Path((username, slug)): Path<(String, String)>) -> Answer {
     admin.revoke(&username, &slug).await?;
-    ok(json!({"status": "revoked", "username": username.trim().to_lowercase(), "integration": slug}))
+    ok(Done { status: "revoked", slug: None, username: Some(username.trim().to_lowercase()), integration: Some(slug) })
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -412,6 +632,16 @@ struct AuditQuery {
 }
 
 /// `GET /admin/api/audit?integration=SLUG&since=RFC3339&limit=N`, oldest first.
+#[utoipa::path(
+    get,
+    path = "/admin/api/audit",
+    operation_id = "apiAudit",
+    tag = "admin-api",
+    summary = "The audit trail, oldest first",
+    params(("integration" = Option<String>, Query, description = "Only this integration's entries"), ("since" = Option<String>, Query, description = "Only entries from this RFC 3339 time on"), ("limit" = Option<u64>, Query, description = "At most this many entries, 1 to 10000 (default 1000)")),
+    security(("adminToken" = [])),
+    responses((status = 200, description = "The entries", body = [crate::openapi::AuditEntrySchema]), Failures)
+)]
 async fn audit(
     Authorized(admin): Authorized,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,

@@ -60,10 +60,21 @@ pub fn document() -> OpenApi {
         .chain(link_paths())
         .chain(operations_paths())
         .chain(oauth_paths())
-        .chain(admin_api_paths())
         .chain(admin_page_paths())
     {
         paths = paths.path(path, item);
+    }
+    // The admin API declares its routes and their description together (utoipa-axum).
+    let admin_api = crate::admin_api::openapi();
+    for (path, item) in admin_api.paths.paths {
+        paths = paths.path(path, item);
+    }
+    let mut components = components();
+    if let Some(declared) = admin_api.components {
+        // What components() says wins: it adds to some derived schemas (webhook_secrets).
+        for (name, schema) in declared.schemas {
+            components.schemas.entry(name).or_insert(schema);
+        }
     }
     OpenApiBuilder::new()
         .info(
@@ -77,7 +88,7 @@ pub fn document() -> OpenApi {
                 .license(Some(LicenseBuilder::new().name("MIT OR Apache-2.0").identifier(Some("MIT OR Apache-2.0")).build())),
         )
         .paths(paths)
-        .components(Some(components()))
+        .components(Some(components))
         .tags(Some([
             TagBuilder::new().name(TAG_PROVIDER).description(Some("Workfront's Document Webhooks protocol, version 1.2")).build(),
             TagBuilder::new().name(TAG_LINKS).description(Some("Signed viewLink and downloadLink pages, opened by a browser without credentials")).build(),
@@ -100,10 +111,6 @@ fn integer() -> ObjectBuilder {
         .schema_type(Type::Integer)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
         .minimum(Some(0))
-}
-
-fn boolean() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(Type::Boolean)
 }
 
 fn schema_ref(name: &str) -> RefOr<Schema> {
@@ -647,306 +654,6 @@ fn oauth_paths() -> Vec<(String, PathItem)> {
 
 // ---- admin JSON API (C22) ----
 
-fn json_body(schema: impl Into<RefOr<Schema>>) -> utoipa::openapi::request_body::RequestBody {
-    RequestBodyBuilder::new()
-        .content("application/json", ContentBuilder::new().schema(Some(schema)).build())
-        .required(Some(Required::True))
-        .build()
-}
-
-fn admin_api_paths() -> Vec<(String, PathItem)> {
-    use HttpMethod::{Delete, Get, Patch, Post, Put};
-    let slug = || path_param("slug", "The integration's slug");
-    let username = || path_param("username", "The user's name (case-insensitive)");
-    let op = |id: &str,
-              summary: &str,
-              params: Vec<utoipa::openapi::path::Parameter>,
-              success: (&'static str, utoipa::openapi::Response)| {
-        let mut list = vec![success];
-        list.extend(failures("ErrorBody", &["400", "403", "404", "409", "429", "500"]));
-        operation(id, TAG_ADMIN_API, summary, params, responses(list))
-            .security(SecurityRequirement::new("adminToken", Vec::<String>::new()))
-    };
-    let status = |fields: &[&str]| {
-        let mut object = ObjectBuilder::new().schema_type(Type::Object).property("status", string()).required("status");
-        for field in fields {
-            object = object.property(*field, string()).required(*field);
-        }
-        object
-    };
-    let item = |entries: Vec<(HttpMethod, Operation)>| {
-        let mut entries = entries.into_iter();
-        let Some((method, first)) = entries.next() else { return PathItem::default() };
-        let mut item = PathItem::new(method, first);
-        for (method, operation) in entries {
-            item.merge_operations(PathItem::new(method, operation));
-        }
-        item
-    };
-    vec![
-        (
-            "/admin/api/integrations".to_owned(),
-            item(vec![
-                (
-                    Get,
-                    op(
-                        "apiListIntegrations",
-                        "Every integration",
-                        vec![],
-                        ("200", json("The integrations", array_of(schema_ref("IntegrationView")))),
-                    )
-                    .build(),
-                ),
-                (
-                    Post,
-                    op(
-                        "apiAddIntegration",
-                        "Registers an integration; the answer holds its secret, shown this once",
-                        vec![],
-                        ("201", json("Workfront's form values", schema_ref("IntegrationCredentials"))),
-                    )
-                    .request_body(Some(json_body(schema_ref("AddIntegrationRequest"))))
-                    .build(),
-                ),
-            ]),
-        ),
-        (
-            "/admin/api/integrations/{slug}".to_owned(),
-            item(vec![
-                (
-                    Get,
-                    op(
-                        "apiShowIntegration",
-                        "One integration",
-                        vec![slug()],
-                        ("200", json("The integration", schema_ref("IntegrationView"))),
-                    )
-                    .build(),
-                ),
-                (
-                    Patch,
-                    op(
-                        "apiEditIntegration",
-                        "Changes the fields sent, leaving the others",
-                        vec![slug()],
-                        ("200", json("The integration", schema_ref("IntegrationView"))),
-                    )
-                    .request_body(Some(json_body(schema_ref("EditIntegrationRequest"))))
-                    .build(),
-                ),
-                (
-                    Delete,
-                    op(
-                        "apiDeleteIntegration",
-                        "Deletes the integration (its documents stay)",
-                        vec![slug()],
-                        ("200", json("Deleted", status(&["slug"]))),
-                    )
-                    .build(),
-                ),
-            ]),
-        ),
-        (
-            "/admin/api/integrations/{slug}/enable".to_owned(),
-            item(vec![(
-                Post,
-                op(
-                    "apiEnable",
-                    "Enables the integration",
-                    vec![slug()],
-                    ("200", json("The integration", schema_ref("IntegrationView"))),
-                )
-                .build(),
-            )]),
-        ),
-        (
-            "/admin/api/integrations/{slug}/disable".to_owned(),
-            item(vec![(
-                Post,
-                op(
-                    "apiDisable",
-                    "Disables the integration: its calls answer 403",
-                    vec![slug()],
-                    ("200", json("The integration", schema_ref("IntegrationView"))),
-                )
-                .build(),
-            )]),
-        ),
-        (
-            "/admin/api/integrations/{slug}/rotate-key".to_owned(),
-            item(vec![(
-                Post,
-                op(
-                    "apiRotateKey",
-                    "Issues a new ApiKey (old ones stay valid until revoked) or client secret",
-                    vec![slug()],
-                    ("200", json("The new secret, shown once", schema_ref("RotatedSecret"))),
-                )
-                .build(),
-            )]),
-        ),
-        (
-            "/admin/api/integrations/{slug}/revoke-keys".to_owned(),
-            item(vec![(
-                Post,
-                op(
-                    "apiRevokeKeys",
-                    "Revokes every ApiKey but the newest, or those with a hint",
-                    vec![slug()],
-                    (
-                        "200",
-                        json(
-                            "How many were revoked",
-                            ObjectBuilder::new()
-                                .schema_type(Type::Object)
-                                .property("slug", string())
-                                .required("slug")
-                                .property("revoked", integer())
-                                .required("revoked"),
-                        ),
-                    ),
-                )
-                .request_body(Some(json_body(
-                    ObjectBuilder::new()
-                        .schema_type(Type::Object)
-                        .property("keep_newest", boolean())
-                        .property("hint", string()),
-                )))
-                .build(),
-            )]),
-        ),
-        (
-            "/admin/api/users".to_owned(),
-            item(vec![
-                (
-                    Get,
-                    op(
-                        "apiListUsers",
-                        "Every user with their roles",
-                        vec![],
-                        ("200", json("The users", array_of(schema_ref("UserView")))),
-                    )
-                    .build(),
-                ),
-                (
-                    Post,
-                    op(
-                        "apiAddUser",
-                        "Registers a user with a password",
-                        vec![],
-                        ("201", json("The user", schema_ref("UserView"))),
-                    )
-                    .request_body(Some(json_body(
-                        ObjectBuilder::new()
-                            .schema_type(Type::Object)
-                            .property("username", string())
-                            .required("username")
-                            .property("password", string())
-                            .required("password"),
-                    )))
-                    .build(),
-                ),
-            ]),
-        ),
-        (
-            "/admin/api/users/{username}".to_owned(),
-            item(vec![
-                (
-                    Get,
-                    op(
-                        "apiShowUser",
-                        "One user with their roles",
-                        vec![username()],
-                        ("200", json("The user", schema_ref("UserView"))),
-                    )
-                    .build(),
-                ),
-                (
-                    Delete,
-                    op(
-                        "apiDeleteUser",
-                        "Deletes a user",
-                        vec![username()],
-                        ("200", json("Deleted", status(&["username"]))),
-                    )
-                    .build(),
-                ),
-            ]),
-        ),
-        (
-            "/admin/api/users/{username}/password".to_owned(),
-            item(vec![(
-                Put,
-                op(
-                    "apiSetPassword",
-                    "Sets a user's password",
-                    vec![username()],
-                    ("200", json("Updated", status(&["username"]))),
-                )
-                .request_body(Some(json_body(
-                    ObjectBuilder::new().schema_type(Type::Object).property("password", string()).required("password"),
-                )))
-                .build(),
-            )]),
-        ),
-        (
-            "/admin/api/users/{username}/grants/{slug}".to_owned(),
-            item(vec![
-                (
-                    Put,
-                    op(
-                        "apiGrant",
-                        "Gives a user a role in an integration, optionally confined to a folder",
-                        vec![username(), slug()],
-                        ("200", json("The grant", schema_ref("GrantView"))),
-                    )
-                    .request_body(Some(json_body(
-                        ObjectBuilder::new()
-                            .schema_type(Type::Object)
-                            .property("role", string().enum_values(Some(["reader", "editor"])))
-                            .required("role")
-                            .property("folder", string().description(Some("A folder's item ID"))),
-                    )))
-                    .build(),
-                ),
-                (
-                    Delete,
-                    op(
-                        "apiRevoke",
-                        "Takes the role away: the user falls back to the default role",
-                        vec![username(), slug()],
-                        ("200", json("Revoked", status(&["username", "integration"]))),
-                    )
-                    .build(),
-                ),
-            ]),
-        ),
-        (
-            "/admin/api/audit".to_owned(),
-            item(vec![(
-                Get,
-                op(
-                    "apiAudit",
-                    "The audit trail, oldest first",
-                    vec![
-                        query("integration", false, "Only this integration's entries"),
-                        query("since", false, "Only entries from this RFC 3339 time on"),
-                        parameter(
-                            "limit",
-                            ParameterIn::Query,
-                            false,
-                            "At most this many entries, 1 to 10000 (default 1000)",
-                            integer(),
-                        ),
-                    ],
-                    ("200", json("The entries", array_of(schema_ref("AuditEntry")))),
-                )
-                .build(),
-            )]),
-        ),
-    ]
-}
-
 // ---- admin web page ----
 
 fn admin_page_paths() -> Vec<(String, PathItem)> {
@@ -1202,6 +909,42 @@ pub(crate) fn custom_actions() -> ArrayBuilder {
     array_of(schema_ref("CustomActionInput"))
 }
 
+/// The registry's `AuditEntry` as the admin API answers it: described here, since the registry
+/// does not depend on utoipa.
+pub(crate) struct AuditEntrySchema;
+
+impl utoipa::PartialSchema for AuditEntrySchema {
+    fn schema() -> RefOr<Schema> {
+        let nullable_string =
+            || ObjectBuilder::new().schema_type([Type::String, Type::Null].into_iter().collect::<SchemaType>());
+        let timestamp = || string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("One change: who, where, what, on which item, with which result (C25)"))
+            .property("at", timestamp())
+            .required("at")
+            .property("actor", string())
+            .required("actor")
+            .property("integration", string())
+            .required("integration")
+            .property("operation", string())
+            .required("operation")
+            .property("item_id", nullable_string())
+            .required("item_id")
+            .property("result", string())
+            .required("result")
+            .property("detail", nullable_string())
+            .required("detail")
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AuditEntrySchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("AuditEntry")
+    }
+}
+
 /// A view's derived schema with the `webhook_secrets` that `admin_api::with_secrets` adds to the
 /// answer of the call that generated them.
 fn with_webhook_secrets<T: utoipa::ToSchema>() -> RefOr<Schema> {
@@ -1219,9 +962,6 @@ fn with_webhook_secrets<T: utoipa::ToSchema>() -> RefOr<Schema> {
 }
 
 fn components() -> utoipa::openapi::Components {
-    let nullable_string =
-        || ObjectBuilder::new().schema_type([Type::String, Type::Null].into_iter().collect::<SchemaType>());
-    let timestamp = || string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)));
     let action_input = ObjectBuilder::new()
         .schema_type(Type::Object)
         .description(Some(
@@ -1238,26 +978,10 @@ fn components() -> utoipa::openapi::Components {
         .property("secret", string())
         .property("timeout_secs", integer())
         .property("retries", integer());
-    let audit_entry = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .description(Some("One change: who, where, what, on which item, with which result (C25)"))
-        .property("at", timestamp())
-        .required("at")
-        .property("actor", string())
-        .required("actor")
-        .property("integration", string())
-        .required("integration")
-        .property("operation", string())
-        .required("operation")
-        .property("item_id", nullable_string())
-        .required("item_id")
-        .property("result", string())
-        .required("result")
-        .property("detail", nullable_string())
-        .required("detail");
     // The admin API's own types describe themselves too; AuditEntry is the registry's, which
-    // does not depend on utoipa, and CustomActionInput is parsed by hand from JSON.
-    crate::admin_api::request_schemas(ComponentsBuilder::new())
+    // does not depend on utoipa, and CustomActionInput is parsed by hand from JSON. The request
+    // bodies and the answers the routes name come with the routes (`admin_api::openapi`).
+    ComponentsBuilder::new()
         .schema("IntegrationCredentials", with_webhook_secrets::<crate::setup::IntegrationCredentials>())
         .schema("IntegrationView", with_webhook_secrets::<crate::setup::IntegrationView>())
         .schema_from::<crate::setup::KeyView>()
@@ -1266,7 +990,7 @@ fn components() -> utoipa::openapi::Components {
         .schema_from::<crate::setup::RotatedSecret>()
         .schema_from::<crate::setup::UserView>()
         .schema_from::<crate::setup::GrantView>()
-        .schema("AuditEntry", audit_entry)
+        .schema_from::<AuditEntrySchema>()
         // The wire types describe themselves (docbridge-protocol's `openapi` feature): their
         // fields, names and doc comments are the schema, so the two cannot drift apart.
         .schema_from::<docbridge_protocol::ItemMetadata>()

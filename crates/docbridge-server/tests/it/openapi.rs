@@ -112,6 +112,14 @@ fn routes_in_source() -> BTreeSet<String> {
                 }
             }
         }
+        // Routes declared with their description: utoipa-axum's `routes!` mounts each handler at
+        // the `path` of its `#[utoipa::path(...)]`.
+        for (start, _) in text.match_indices("#[utoipa::path(") {
+            let attribute = &text[start..text[start..].find(")]").map_or(text.len(), |end| start + end)];
+            if let Some(rest) = attribute.split("path = \"").nth(1) {
+                routes.insert((module.clone(), rest.split('"').next().unwrap_or_default().to_owned()));
+            }
+        }
     }
     routes
         .into_iter()
