@@ -773,27 +773,38 @@ mod tests {
     }
 
     /// The log lines of `work`, as the default formatter writes them.
+    ///
+    /// Through one process-wide subscriber that writes into the calling thread's buffer, not a
+    /// thread-local `with_default`: tracing caches each log call's interest process-wide, and a
+    /// test on another thread reaching the same call with no subscriber made this one lose its
+    /// lockout line, about one run in ten.
     fn logged(work: impl FnOnce()) -> String {
-        #[derive(Clone, Default)]
-        struct Buffer(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Buffer {
+        thread_local! {
+            static CAPTURED: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+        }
+        struct ThreadBuffer;
+        impl std::io::Write for ThreadBuffer {
             fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(bytes);
+                CAPTURED.with(|c| c.borrow_mut().as_mut().map(|buffer| buffer.extend_from_slice(bytes)));
                 Ok(bytes.len())
             }
             fn flush(&mut self) -> std::io::Result<()> {
                 Ok(())
             }
         }
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, work);
-        String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_max_level(tracing::Level::INFO)
+                .with_writer(|| ThreadBuffer)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in these tests");
+        });
+        CAPTURED.with(|c| *c.borrow_mut() = Some(Vec::new()));
+        work();
+        let captured = CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_default();
+        String::from_utf8(captured).unwrap()
     }
 
     #[test]
