@@ -34,7 +34,6 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Extension, Router};
 use docbridge_auth::{LoginSession, SessionSigner, hash_secret, issue_secret, secrets_equal};
 use docbridge_client::validate::{Group, Report, ValidateOptions};
@@ -45,6 +44,8 @@ use docbridge_registry::{
 };
 use secrecy::ExposeSecret;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::html::{self, Cookie, Csp, Fragment};
 use crate::limits::{ClientAddress, FailureKey};
@@ -77,33 +78,83 @@ struct Runtime {
     session_key: tokio::sync::OnceCell<String>,
 }
 
+/// The page's routes and their OpenAPI description, declared together: each handler's
+/// `#[utoipa::path]` names its path and method, and `routes!` mounts it there.
+fn declared() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(home))
+        .routes(routes!(login_page, login))
+        .routes(routes!(logout))
+        .routes(routes!(new_integration_page))
+        .routes(routes!(add_integration))
+        .routes(routes!(integration_page, edit_integration))
+        .routes(routes!(enable))
+        .routes(routes!(disable))
+        .routes(routes!(delete))
+        .routes(routes!(rotate))
+        .routes(routes!(revoke_old_keys))
+        .routes(routes!(connection_test))
+        .routes(routes!(browse::page))
+        .routes(routes!(browse::thumbnail))
+        .routes(routes!(browse::upload))
+        .routes(routes!(browse::create_folder))
+        .routes(routes!(browse::delete))
+        .routes(routes!(users_page, add_user))
+        .routes(routes!(delete_user))
+        .routes(routes!(set_grant))
+        .routes(routes!(revoke_grant))
+        .routes(routes!(audit_page))
+        .routes(routes!(static_file))
+}
+
 /// The page's routes, merged into [`crate::router`].
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/admin", get(home))
-        .route("/admin/login", get(login_page).post(login))
-        .route("/admin/logout", post(logout))
-        .route("/admin/integrations/new", get(new_integration_page))
-        .route("/admin/integrations", post(add_integration))
-        .route("/admin/integrations/{slug}", get(integration_page).post(edit_integration))
-        .route("/admin/integrations/{slug}/enable", post(enable))
-        .route("/admin/integrations/{slug}/disable", post(disable))
-        .route("/admin/integrations/{slug}/delete", post(delete))
-        .route("/admin/integrations/{slug}/rotate", post(rotate))
-        .route("/admin/integrations/{slug}/revoke-old-keys", post(revoke_old_keys))
-        .route("/admin/integrations/{slug}/test", post(connection_test))
-        .route("/admin/integrations/{slug}/browse", get(browse::page))
-        .route("/admin/integrations/{slug}/browse/thumbnail", get(browse::thumbnail))
-        .route("/admin/integrations/{slug}/browse/upload", post(browse::upload))
-        .route("/admin/integrations/{slug}/browse/folder", post(browse::create_folder))
-        .route("/admin/integrations/{slug}/browse/delete", post(browse::delete))
-        .route("/admin/users", get(users_page).post(add_user))
-        .route("/admin/users/delete", post(delete_user))
-        .route("/admin/grants", post(set_grant))
-        .route("/admin/grants/revoke", post(revoke_grant))
-        .route("/admin/audit", get(audit_page))
-        .route("/admin/static/{file}", get(static_file))
-        .layer(Extension(Arc::new(Runtime::default())))
+    declared().split_for_parts().0.layer(Extension(Arc::new(Runtime::default())))
+}
+
+/// The routes' paths, for `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    declared().split_for_parts().1
+}
+
+/// What a page answers (for the OpenAPI document; never built).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum PageAnswers {
+    #[response(status = 200, description = "The page", content_type = "text/html")]
+    Page(String),
+    #[response(status = 303, description = "To the login page without a session")]
+    ToLogin,
+}
+
+/// What a form's action answers (for the OpenAPI document; never built).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum ActionAnswers {
+    #[response(status = 200, description = "The result page", content_type = "text/html")]
+    Page(String),
+    #[response(status = 303, description = "Back to the page it came from")]
+    Back,
+    #[response(status = 403, description = "A missing or wrong CSRF token", content_type = "text/html")]
+    Stale(String),
+}
+
+/// Every form's field; the others are the form's own (for the OpenAPI document).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct CsrfForm {
+    /// The page's CSRF token.
+    csrf: String,
+}
+
+/// The login form (for the OpenAPI document).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct LoginForm {
+    /// The admin token (`admin.token`).
+    token: String,
+    /// The form's CSRF token.
+    csrf: String,
 }
 
 /// The configured admin token (`admin.token`, shared with the admin API), if any.
@@ -342,6 +393,14 @@ async fn record(state: &AppState, integration: &str, operation: &str, result: &s
 
 // ---- login ----
 
+#[utoipa::path(
+    get,
+    path = "/admin/login",
+    operation_id = "adminLoginPage",
+    tag = "admin-page",
+    summary = "The administrator login form",
+    responses((status = 200, description = "The form", content_type = "text/html", body = String))
+)]
 async fn login_page(
     State(state): State<AppState>,
     Extension(runtime): Extension<Arc<Runtime>>,
@@ -367,6 +426,15 @@ fn login_form(state: &AppState, signer: &SessionSigner, status: StatusCode, noti
     response
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/login",
+    operation_id = "adminLogin",
+    tag = "admin-page",
+    summary = "Logs in with the admin token; sets the session cookie",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    responses((status = 303, description = "To /admin, with the session cookie"), (status = 403, description = "Wrong token", content_type = "text/html", body = String), (status = 429, description = "Too many failed logins", content_type = "text/html", body = String))
+)]
 async fn login(
     State(state): State<AppState>,
     Extension(runtime): Extension<Arc<Runtime>>,
@@ -411,6 +479,16 @@ async fn login(
     Ok(response)
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/logout",
+    operation_id = "adminLogout",
+    tag = "admin-page",
+    summary = "Ends the session",
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    security(("adminSession" = [])),
+    responses(ActionAnswers)
+)]
 async fn logout(State(state): State<AppState>, AdminForm(admin, _): AdminForm) -> Answer {
     state.registry.delete_admin_session(&hash_secret(&admin.session_id)).await?;
     let mut response = html::redirect("/admin/login?notice=logged-out");
@@ -420,6 +498,15 @@ async fn logout(State(state): State<AppState>, AdminForm(admin, _): AdminForm) -
 
 // ---- integrations ----
 
+#[utoipa::path(
+    get,
+    path = "/admin",
+    operation_id = "adminHome",
+    tag = "admin-page",
+    summary = "Integrations and their state",
+    security(("adminSession" = [])),
+    responses(PageAnswers)
+)]
 async fn home(State(state): State<AppState>, admin: Admin, Query(query): Query<NoticeQuery>) -> Answer {
     let rows: Vec<(Integration, String)> = state
         .registry
@@ -453,6 +540,15 @@ async fn default_library(state: &AppState, slug: &str) -> Result<Option<(String,
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/integrations/new",
+    operation_id = "adminNewIntegration",
+    tag = "admin-page",
+    summary = "The form to add an integration",
+    security(("adminSession" = [])),
+    responses(PageAnswers)
+)]
 async fn new_integration_page(State(state): State<AppState>, admin: Admin) -> Answer {
     let hint = match default_library(&state, "SLUG").await? {
         Some((_, root)) => root,
@@ -463,6 +559,16 @@ async fn new_integration_page(State(state): State<AppState>, admin: Admin) -> An
     Ok(admin_page(StatusCode::OK, &admin, "Add an integration", Nav::Integrations, None, body))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/integrations",
+    operation_id = "adminAddIntegration",
+    tag = "admin-page",
+    summary = "Adds an integration and shows its secret once",
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    security(("adminSession" = [])),
+    responses(ActionAnswers)
+)]
 async fn add_integration(State(state): State<AppState>, AdminForm(admin, form): AdminForm) -> Answer {
     let values = IntegrationForm {
         name: form.trimmed("name").to_owned(),
@@ -565,6 +671,16 @@ async fn on_integration(state: &AppState, admin: &Admin, slug: &str, outcome: An
     or_again(outcome, |status, notice| show_integration(state, admin, slug, status, Some(notice))).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/integrations/{slug}",
+    operation_id = "adminIntegration",
+    tag = "admin-page",
+    summary = "An integration: Workfront's form values, edit form, key rotation, connection test",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    security(("adminSession" = [])),
+    responses(PageAnswers)
+)]
 async fn integration_page(
     State(state): State<AppState>,
     admin: Admin,
@@ -574,6 +690,17 @@ async fn integration_page(
     show_integration(&state, &admin, &slug, StatusCode::OK, notice_for(query.notice.as_deref())).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/integrations/{slug}",
+    operation_id = "adminEditIntegration",
+    tag = "admin-page",
+    summary = "Saves the edit form",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    security(("adminSession" = [])),
+    responses(ActionAnswers)
+)]
 async fn edit_integration(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -619,14 +746,47 @@ async fn set_enabled(state: AppState, slug: String, admin: Admin, form: Form, en
     on_integration(&state, &admin, &slug, outcome).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/integrations/{slug}/enable",
+    operation_id = "adminEnable",
+    tag = "admin-page",
+    summary = "Enables the integration",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    security(("adminSession" = [])),
+    responses(ActionAnswers)
+)]
 async fn enable(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, form): AdminForm) -> Answer {
     set_enabled(state, slug, admin, form, true).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/integrations/{slug}/disable",
+    operation_id = "adminDisable",
+    tag = "admin-page",
+    summary = "Disables the integration: its calls answer 403",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    security(("adminSession" = [])),
+    responses(ActionAnswers)
+)]
 async fn disable(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, form): AdminForm) -> Answer {
     set_enabled(state, slug, admin, form, false).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/integrations/{slug}/delete",
+    operation_id = "adminDelete",
+    tag = "admin-page",
+    summary = "Deletes the integration (its documents stay on disk)",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    security(("adminSession" = [])),
+    responses(ActionAnswers)
+)]
 async fn delete(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, form): AdminForm) -> Answer {
     let outcome = async {
         if form.get("confirm") != "yes" {
@@ -640,6 +800,17 @@ async fn delete(State(state): State<AppState>, Path(slug): Path<String>, AdminFo
     on_integration(&state, &admin, &slug, outcome).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/integrations/{slug}/rotate",
+    operation_id = "adminRotate",
+    tag = "admin-page",
+    summary = "Issues a new ApiKey or client secret and shows it once",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    security(("adminSession" = [])),
+    responses(ActionAnswers)
+)]
 async fn rotate(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, _): AdminForm) -> Answer {
     let outcome = async {
         let rotated = administration(&state).rotate_key(&slug).await?;
@@ -656,6 +827,17 @@ async fn rotate(State(state): State<AppState>, Path(slug): Path<String>, AdminFo
     on_integration(&state, &admin, &slug, outcome).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/integrations/{slug}/revoke-old-keys",
+    operation_id = "adminRevokeOldKeys",
+    tag = "admin-page",
+    summary = "Revokes every ApiKey but the newest",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    security(("adminSession" = [])),
+    responses(ActionAnswers)
+)]
 async fn revoke_old_keys(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -669,6 +851,17 @@ async fn revoke_old_keys(
     on_integration(&state, &admin, &slug, outcome).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/integrations/{slug}/test",
+    operation_id = "adminConnectionTest",
+    tag = "admin-page",
+    summary = "Runs the conformance validator's core group against the integration",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    security(("adminSession" = [])),
+    responses(ActionAnswers)
+)]
 async fn connection_test(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -752,6 +945,15 @@ async fn show_users(state: &AppState, admin: &Admin, status: StatusCode, notice:
     Ok(admin_page(status, admin, "Users", Nav::Users, notice.as_ref(), body))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/users",
+    operation_id = "adminUsers",
+    tag = "admin-page",
+    summary = "Users and their roles per integration",
+    security(("adminSession" = [])),
+    responses(PageAnswers)
+)]
 async fn users_page(State(state): State<AppState>, admin: Admin, Query(query): Query<NoticeQuery>) -> Answer {
     show_users(&state, &admin, StatusCode::OK, notice_for(query.notice.as_deref())).await
 }
@@ -763,16 +965,46 @@ async fn users_change(state: &AppState, admin: &Admin, result: Result<(), Regist
     or_again(outcome, |status, notice| show_users(state, admin, status, Some(notice))).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/users",
+    operation_id = "adminAddUser",
+    tag = "admin-page",
+    summary = "Adds a user with a password",
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    security(("adminSession" = [])),
+    responses(ActionAnswers)
+)]
 async fn add_user(State(state): State<AppState>, AdminForm(admin, form): AdminForm) -> Answer {
     let result = administration(&state).add_user(form.trimmed("username"), form.get("password")).await.map(drop);
     users_change(&state, &admin, result, "user-added").await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/users/delete",
+    operation_id = "adminDeleteUser",
+    tag = "admin-page",
+    summary = "Deletes a user and their roles",
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    security(("adminSession" = [])),
+    responses(ActionAnswers)
+)]
 async fn delete_user(State(state): State<AppState>, AdminForm(admin, form): AdminForm) -> Answer {
     let result = administration(&state).delete_user(form.trimmed("username")).await;
     users_change(&state, &admin, result, "user-deleted").await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/grants",
+    operation_id = "adminSetGrant",
+    tag = "admin-page",
+    summary = "Gives a user a role in an integration",
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    security(("adminSession" = [])),
+    responses(ActionAnswers)
+)]
 async fn set_grant(State(state): State<AppState>, AdminForm(admin, form): AdminForm) -> Answer {
     let result = match setup::parse_role(form.trimmed("role")) {
         Ok(role) => administration(&state)
@@ -784,6 +1016,16 @@ async fn set_grant(State(state): State<AppState>, AdminForm(admin, form): AdminF
     users_change(&state, &admin, result, "grant-saved").await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/grants/revoke",
+    operation_id = "adminRevokeGrant",
+    tag = "admin-page",
+    summary = "Takes a user's role in an integration away",
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    security(("adminSession" = [])),
+    responses(ActionAnswers)
+)]
 async fn revoke_grant(State(state): State<AppState>, AdminForm(admin, form): AdminForm) -> Answer {
     let result = administration(&state).revoke(form.trimmed("username"), form.trimmed("integration")).await;
     users_change(&state, &admin, result, "grant-revoked").await
@@ -796,6 +1038,16 @@ struct AuditQuery {
     integration: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/audit",
+    operation_id = "adminAudit",
+    tag = "admin-page",
+    summary = "The audit trail, newest first",
+    params(("integration" = Option<String>, Query, description = "Only this integration's entries")),
+    security(("adminSession" = [])),
+    responses(PageAnswers)
+)]
 async fn audit_page(State(state): State<AppState>, admin: Admin, Query(query): Query<AuditQuery>) -> Answer {
     let filter = query.integration.as_deref().filter(|s| !s.is_empty());
     let (entries, integrations) =
@@ -807,6 +1059,15 @@ async fn audit_page(State(state): State<AppState>, admin: Admin, Query(query): Q
 
 // ---- static files ----
 
+#[utoipa::path(
+    get,
+    path = "/admin/static/{file}",
+    operation_id = "adminStatic",
+    tag = "admin-page",
+    summary = "The page's style sheet and script",
+    params(("file" = String, Path, description = "admin.css or admin.js")),
+    responses((status = 200, description = "The file", content_type = "text/plain", body = String), (status = 404, description = "No such file", content_type = "text/plain", body = String))
+)]
 async fn static_file(Path(file): Path<String>) -> Response {
     let (content_type, body) = match file.as_str() {
         "admin.css" => ("text/css; charset=utf-8", include_str!("admin_page/admin.css")),

@@ -55,24 +55,18 @@ const TAG_OPERATIONS: &str = "operations";
 /// The whole document.
 pub fn document() -> OpenApi {
     let mut paths = PathsBuilder::new();
-    for (path, item) in provider_paths()
-        .into_iter()
-        .chain(link_paths())
-        .chain(operations_paths())
-        .chain(oauth_paths())
-        .chain(admin_page_paths())
+    for (path, item) in provider_paths().into_iter().chain(link_paths()).chain(operations_paths()).chain(oauth_paths())
     {
         paths = paths.path(path, item);
     }
-    // The admin API declares its routes and their description together (utoipa-axum).
-    let admin_api = crate::admin_api::openapi();
-    for (path, item) in admin_api.paths.paths {
-        paths = paths.path(path, item);
-    }
+    // The admin API and page declare their routes and their description together (utoipa-axum).
     let mut components = components();
-    if let Some(declared) = admin_api.components {
+    for declared in [crate::admin_api::openapi(), crate::admin_page::openapi()] {
+        for (path, item) in declared.paths.paths {
+            paths = paths.path(path, item);
+        }
         // What components() says wins: it adds to some derived schemas (webhook_secrets).
-        for (name, schema) in declared.schemas {
+        for (name, schema) in declared.components.map(|c| c.schemas).unwrap_or_default() {
             components.schemas.entry(name).or_insert(schema);
         }
     }
@@ -655,222 +649,6 @@ fn oauth_paths() -> Vec<(String, PathItem)> {
 // ---- admin JSON API (C22) ----
 
 // ---- admin web page ----
-
-fn admin_page_paths() -> Vec<(String, PathItem)> {
-    let slug = || path_param("slug", "The integration's slug");
-    let page = |id: &str, summary: &str, params: Vec<utoipa::openapi::path::Parameter>| {
-        operation(
-            id,
-            TAG_ADMIN_PAGE,
-            summary,
-            params,
-            responses(vec![("200", html("The page")), ("303", empty("To the login page without a session"))]),
-        )
-        .security(SecurityRequirement::new("adminSession", Vec::<String>::new()))
-    };
-    let action = |id: &str, summary: &str, params: Vec<utoipa::openapi::path::Parameter>| {
-        operation(
-            id,
-            TAG_ADMIN_PAGE,
-            summary,
-            params,
-            responses(vec![
-                ("200", html("The result page")),
-                ("303", empty("Back to the page it came from")),
-                ("403", html("A missing or wrong CSRF token")),
-            ]),
-        )
-        .security(SecurityRequirement::new("adminSession", Vec::<String>::new()))
-        .request_body(Some(form_body(&[("csrf", "The page's CSRF token")])))
-    };
-    let get = |path: &str, op: OperationBuilder, id: &str| (path.to_owned(), path_item(&[HttpMethod::Get], op, id));
-    let post = |path: &str, op: OperationBuilder, id: &str| (path.to_owned(), path_item(&[HttpMethod::Post], op, id));
-    let mut login = PathItem::new(
-        HttpMethod::Get,
-        operation(
-            "adminLoginPage",
-            TAG_ADMIN_PAGE,
-            "The administrator login form",
-            vec![],
-            responses(vec![("200", html("The form"))]),
-        )
-        .build(),
-    );
-    login.merge_operations(PathItem::new(
-        HttpMethod::Post,
-        operation(
-            "adminLogin",
-            TAG_ADMIN_PAGE,
-            "Logs in with the admin token; sets the session cookie",
-            vec![],
-            responses(vec![
-                ("303", empty("To /admin, with the session cookie")),
-                ("403", html("Wrong token")),
-                ("429", html("Too many failed logins")),
-            ]),
-        )
-        .request_body(Some(form_body(&[("token", "The admin token (admin.token)"), ("csrf", "The form's CSRF token")])))
-        .build(),
-    ));
-    vec![
-        get("/admin", page("adminHome", "Integrations and their state", vec![]), "adminHome"),
-        ("/admin/login".to_owned(), login),
-        post("/admin/logout", action("adminLogout", "Ends the session", vec![]), "adminLogout"),
-        get(
-            "/admin/integrations/new",
-            page("adminNewIntegration", "The form to add an integration", vec![]),
-            "adminNewIntegration",
-        ),
-        post(
-            "/admin/integrations",
-            action("adminAddIntegration", "Adds an integration and shows its secret once", vec![]),
-            "adminAddIntegration",
-        ),
-        ("/admin/integrations/{slug}".to_owned(), {
-            let mut item = PathItem::new(
-                HttpMethod::Get,
-                page(
-                    "adminIntegration",
-                    "An integration: Workfront's form values, edit form, key rotation, connection test",
-                    vec![slug()],
-                )
-                .build(),
-            );
-            item.merge_operations(PathItem::new(
-                HttpMethod::Post,
-                action("adminEditIntegration", "Saves the edit form", vec![slug()]).build(),
-            ));
-            item
-        }),
-        post(
-            "/admin/integrations/{slug}/enable",
-            action("adminEnable", "Enables the integration", vec![slug()]),
-            "adminEnable",
-        ),
-        post(
-            "/admin/integrations/{slug}/disable",
-            action("adminDisable", "Disables the integration: its calls answer 403", vec![slug()]),
-            "adminDisable",
-        ),
-        post(
-            "/admin/integrations/{slug}/delete",
-            action("adminDelete", "Deletes the integration (its documents stay on disk)", vec![slug()]),
-            "adminDelete",
-        ),
-        post(
-            "/admin/integrations/{slug}/rotate",
-            action("adminRotate", "Issues a new ApiKey or client secret and shows it once", vec![slug()]),
-            "adminRotate",
-        ),
-        post(
-            "/admin/integrations/{slug}/revoke-old-keys",
-            action("adminRevokeOldKeys", "Revokes every ApiKey but the newest", vec![slug()]),
-            "adminRevokeOldKeys",
-        ),
-        post(
-            "/admin/integrations/{slug}/test",
-            action(
-                "adminConnectionTest",
-                "Runs the conformance validator's core group against the integration",
-                vec![slug()],
-            ),
-            "adminConnectionTest",
-        ),
-        get(
-            "/admin/integrations/{slug}/browse",
-            page(
-                "adminBrowse",
-                "The document browser: the integration's documents as a user sees them through Workfront",
-                vec![
-                    slug(),
-                    query("user", false, "The Workfront username to browse as"),
-                    query("folder", false, "The folder's ID; empty: the user's top folder"),
-                    query("q", false, "A search in that folder"),
-                    query("item", false, "An item whose details to show"),
-                    query("notice", false, "A message code after a change"),
-                ],
-            ),
-            "adminBrowse",
-        ),
-        get(
-            "/admin/integrations/{slug}/browse/thumbnail",
-            operation(
-                "adminBrowseThumbnail",
-                TAG_ADMIN_PAGE,
-                "An item's thumbnail as the user gets it from /thumbnail",
-                vec![slug(), query("user", true, "The Workfront username"), query("id", true, "The item's ID")],
-                responses(vec![("200", plain("The image")), ("403", plain("The user has no access"))]),
-            )
-            .security(SecurityRequirement::new("adminSession", Vec::<String>::new())),
-            "adminBrowseThumbnail",
-        ),
-        post(
-            "/admin/integrations/{slug}/browse/upload",
-            action(
-                "adminBrowseUpload",
-                "Uploads a file as the user (multipart/form-data: user, folder, file)",
-                vec![slug()],
-            ),
-            "adminBrowseUpload",
-        ),
-        post(
-            "/admin/integrations/{slug}/browse/folder",
-            action("adminBrowseFolder", "Creates a folder as the user (user, folder, name)", vec![slug()]),
-            "adminBrowseFolder",
-        ),
-        post(
-            "/admin/integrations/{slug}/browse/delete",
-            action("adminBrowseDelete", "Deletes an item as the user (user, folder, id)", vec![slug()]),
-            "adminBrowseDelete",
-        ),
-        ("/admin/users".to_owned(), {
-            let mut item = PathItem::new(
-                HttpMethod::Get,
-                page("adminUsers", "Users and their roles per integration", vec![]).build(),
-            );
-            item.merge_operations(PathItem::new(
-                HttpMethod::Post,
-                action("adminAddUser", "Adds a user with a password", vec![]).build(),
-            ));
-            item
-        }),
-        post(
-            "/admin/users/delete",
-            action("adminDeleteUser", "Deletes a user and their roles", vec![]),
-            "adminDeleteUser",
-        ),
-        post(
-            "/admin/grants",
-            action("adminSetGrant", "Gives a user a role in an integration", vec![]),
-            "adminSetGrant",
-        ),
-        post(
-            "/admin/grants/revoke",
-            action("adminRevokeGrant", "Takes a user's role in an integration away", vec![]),
-            "adminRevokeGrant",
-        ),
-        get(
-            "/admin/audit",
-            page(
-                "adminAudit",
-                "The audit trail, newest first",
-                vec![query("integration", false, "Only this integration's entries")],
-            ),
-            "adminAudit",
-        ),
-        get(
-            "/admin/static/{file}",
-            operation(
-                "adminStatic",
-                TAG_ADMIN_PAGE,
-                "The page's style sheet and script",
-                vec![path_param("file", "admin.css or admin.js")],
-                responses(vec![("200", plain("The file")), ("404", plain("No such file"))]),
-            ),
-            "adminStatic",
-        ),
-    ]
-}
 
 // ---- components ----
 

@@ -147,6 +147,16 @@ async fn integration_named(state: &AppState, slug: &str) -> Result<Integration, 
         .ok_or_else(|| PageError::Input(StatusCode::NOT_FOUND, format!("No integration {slug:?}.")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/integrations/{slug}/browse",
+    operation_id = "adminBrowse",
+    tag = "admin-page",
+    summary = "The document browser: the integration's documents as a user sees them through Workfront",
+    params(("slug" = String, Path, description = "The integration's slug"), ("user" = Option<String>, Query, description = "The Workfront username to browse as"), ("folder" = Option<String>, Query, description = "The folder's ID; empty: the user's top folder"), ("q" = Option<String>, Query, description = "A search in that folder"), ("item" = Option<String>, Query, description = "An item whose details to show"), ("notice" = Option<String>, Query, description = "A message code after a change")),
+    security(("adminSession" = [])),
+    responses(super::PageAnswers)
+)]
 pub(super) async fn page(
     State(state): State<AppState>,
     admin: Admin,
@@ -244,6 +254,16 @@ pub(super) struct ThumbnailOf {
 }
 
 /// An item's thumbnail as the user would get it (`/thumbnail`), for the listing's images.
+#[utoipa::path(
+    get,
+    path = "/admin/integrations/{slug}/browse/thumbnail",
+    operation_id = "adminBrowseThumbnail",
+    tag = "admin-page",
+    summary = "An item's thumbnail as the user gets it from /thumbnail",
+    params(("slug" = String, Path, description = "The integration's slug"), ("user" = String, Query, description = "The Workfront username"), ("id" = String, Query, description = "The item's ID")),
+    security(("adminSession" = [])),
+    responses((status = 200, description = "The image", content_type = "image/png", body = Vec<u8>), (status = 403, description = "The user has no access", content_type = "application/json", body = docbridge_protocol::ErrorBody))
+)]
 pub(super) async fn thumbnail(
     State(state): State<AppState>,
     _admin: Admin,
@@ -302,6 +322,17 @@ async fn form_change(
     changed(&state, &admin, &integration, place, outcome, notice).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/integrations/{slug}/browse/folder",
+    operation_id = "adminBrowseFolder",
+    tag = "admin-page",
+    summary = "Creates a folder as the user (user, folder, name)",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    request_body(content = super::CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    security(("adminSession" = [])),
+    responses(super::ActionAnswers)
+)]
 pub(super) async fn create_folder(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -311,6 +342,17 @@ pub(super) async fn create_folder(
     form_change((state, slug, admin, form), (Endpoint::CreateFolder, Method::POST), &fields, "folder-created").await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/integrations/{slug}/browse/delete",
+    operation_id = "adminBrowseDelete",
+    tag = "admin-page",
+    summary = "Deletes an item as the user (user, folder, id)",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    request_body(content = super::CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
+    security(("adminSession" = [])),
+    responses(super::ActionAnswers)
+)]
 pub(super) async fn delete(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -329,6 +371,21 @@ fn refused_outcome(answer: serde_json::Value) -> Result<(), PageError> {
         }
         _ => Ok(()),
     }
+}
+
+/// The upload form (for the OpenAPI document).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// The page's CSRF token.
+    csrf: String,
+    /// The Workfront username the upload is made as.
+    user: String,
+    /// The folder's ID; empty: the user's top folder.
+    folder: String,
+    /// The file; its name is the new item's.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
 }
 
 /// An upload form (`multipart/form-data`) posted by a logged-in administrator: its fields up to
@@ -379,6 +436,17 @@ fn bad_form(e: multer::Error) -> PageError {
 
 /// An upload as the user: `/uploadInit` in the folder, then `/upload` of the bytes, as
 /// Workfront does it. The bytes stream from the form into the endpoint, within its limits.
+#[utoipa::path(
+    post,
+    path = "/admin/integrations/{slug}/browse/upload",
+    operation_id = "adminBrowseUpload",
+    tag = "admin-page",
+    summary = "Uploads a file as the user",
+    params(("slug" = String, Path, description = "The integration's slug")),
+    request_body(content = UploadForm, content_type = "multipart/form-data", description = "The fields in this order, the file last"),
+    security(("adminSession" = [])),
+    responses(super::ActionAnswers)
+)]
 pub(super) async fn upload(State(state): State<AppState>, Path(slug): Path<String>, upload: AdminUpload) -> Answer {
     let AdminUpload { admin, fields, file } = upload;
     let integration = integration_named(&state, &slug).await?;
