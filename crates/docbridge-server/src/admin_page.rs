@@ -62,7 +62,7 @@ const LOGIN_FORM_TTL: chrono::Duration = chrono::Duration::minutes(30);
 /// The registry setting with the random half of the session signing key.
 const SESSION_KEY_SETTING: &str = "admin_session_key";
 /// Who the audit trail names for changes made here.
-pub(crate) const ACTOR: &str = "admin-page";
+const ACTOR: &str = "admin-page";
 /// How many audit entries the audit page shows.
 const AUDIT_PAGE_ENTRIES: usize = 500;
 /// The registry lists the trail oldest first; the page reads this many and shows the newest.

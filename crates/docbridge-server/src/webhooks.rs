@@ -92,22 +92,29 @@ pub async fn dispatch(
     run_call(Call { state, endpoint, method, headers, uri, address, acting_for: None }, slug, body).await
 }
 
-/// A provider call made for `username` without their credentials: the admin page's document
-/// browser, which shows an administrator what that user would see. Past authentication it is
-/// [`dispatch`]'s path: the user's role and folder from their grant (or the default role), the
-/// same checks, the same answer, and changes in the audit trail, whose actor names the admin
-/// page and the user.
+/// A provider call made for `username` without their credentials, by `via` (the admin page's
+/// document browser, which shows an administrator what that user would see). Past
+/// authentication it is [`dispatch`]'s path: the user's role and folder from their grant (or
+/// the default role), the same checks, the same answer, and changes in the audit trail, whose
+/// actor is `VIA as USERNAME`.
 pub(crate) async fn call_as(
     state: AppState,
     slug: String,
-    username: String,
+    (via, username): (&'static str, String),
     endpoint: Endpoint,
     method: Method,
     uri: Uri,
     body: Body,
 ) -> Response {
-    let call =
-        Call { state, endpoint, method, headers: HeaderMap::new(), uri, address: None, acting_for: Some(username) };
+    let call = Call {
+        state,
+        endpoint,
+        method,
+        headers: HeaderMap::new(),
+        uri,
+        address: None,
+        acting_for: Some((via, username)),
+    };
     run_call(call, slug, body).await
 }
 
@@ -148,9 +155,9 @@ struct Call {
     headers: HeaderMap,
     uri: Uri,
     address: Option<std::net::IpAddr>,
-    /// Set by [`call_as`]: the user the admin page acts for, instead of the request's
-    /// credentials.
-    acting_for: Option<String>,
+    /// Set by [`call_as`]: who acts (`admin-page`) and for which user, instead of the
+    /// request's credentials.
+    acting_for: Option<(&'static str, String)>,
 }
 
 impl Call {
@@ -165,7 +172,7 @@ impl Call {
             return Ok(Json(self.service_info(&integration)).into_response());
         }
         let caller = match &self.acting_for {
-            Some(username) => {
+            Some((_, username)) => {
                 refuse_disabled(&integration)?;
                 caller_for(&snapshot, &integration, username.clone()).await?
             }
@@ -225,7 +232,7 @@ impl Call {
                 ["id", "documentId", "folderId", "parentId"].iter().find_map(|p| params.get(p)).map(str::to_owned)
             });
             let actor = match &self.acting_for {
-                Some(username) => format!("{} as {username}", crate::admin_page::ACTOR),
+                Some((via, username)) => format!("{via} as {username}"),
                 None => caller.username.clone(),
             };
             let entry = AuditEntry {

@@ -111,7 +111,7 @@ impl AsUser<'_> {
             .parse()
             .map_err(|e: axum::http::uri::InvalidUri| PageError::Internal(e.to_string()))?;
         let (slug, user) = (self.integration.slug.clone(), self.user.to_owned());
-        Ok(webhooks::call_as(self.state.clone(), slug, user, endpoint, method, uri, body).await)
+        Ok(webhooks::call_as(self.state.clone(), slug, (super::ACTOR, user), endpoint, method, uri, body).await)
     }
 
     /// An endpoint's JSON answer; a refusal becomes the page's error with the endpoint's
