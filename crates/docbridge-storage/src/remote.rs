@@ -152,6 +152,15 @@ pub(crate) fn check_rename_paths(from: &StoragePath, to: &StoragePath) -> Result
     Ok(())
 }
 
+/// The folder a new folder at `path` goes into. The root and the internal folders always
+/// exist, so creating one is "already exists", as on a filesystem.
+pub(crate) fn new_dir_parent(path: &StoragePath) -> Result<StoragePath> {
+    if is_virtual_dir(path) {
+        return Err(StorageError::AlreadyExists(path.as_string()));
+    }
+    path.parent().ok_or_else(|| StorageError::AlreadyExists(path.as_string()))
+}
+
 pub(crate) fn invalid_config(why: &str) -> StorageError {
     StorageError::Io(io::Error::new(io::ErrorKind::InvalidInput, why.to_owned()))
 }

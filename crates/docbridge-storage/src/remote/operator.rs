@@ -605,11 +605,7 @@ impl Storage for OpendalStorage {
     }
 
     async fn create_dir(&self, path: &StoragePath) -> Result<Entry> {
-        if super::is_virtual_dir(path) {
-            return Err(StorageError::AlreadyExists(path.as_string()));
-        }
-        let parent = path.parent().ok_or_else(|| StorageError::AlreadyExists(path.as_string()))?;
-        self.require_dir(&parent).await?;
+        self.require_dir(&super::new_dir_parent(path)?).await?;
         if self.find(path).await?.is_some() {
             return Err(StorageError::AlreadyExists(path.as_string()));
         }

@@ -729,11 +729,7 @@ impl Storage for SftpStorage {
     }
 
     async fn create_dir(&self, path: &StoragePath) -> Result<Entry> {
-        if super::is_virtual_dir(path) {
-            return Err(StorageError::AlreadyExists(path.as_string()));
-        }
-        let parent = path.parent().ok_or_else(|| StorageError::AlreadyExists(path.as_string()))?;
-        self.require_dir(&parent).await?;
+        self.require_dir(&super::new_dir_parent(path)?).await?;
         let key = self.key(path);
         // mkdir never replaces: a name taken meanwhile fails it.
         if let Err(e) = self.call(&key, |s, k| async move { s.fs().create_dir(k).await }, key.clone()).await? {
