@@ -31,7 +31,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::any;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -46,11 +46,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
         .route("/webhooks/{slug}/{endpoint}", any(webhooks::dispatch))
-        .route("/links/view", get(links::view))
-        .route("/links/download", get(links::download))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/.well-known/docbridge-doctor/{nonce}", get(doctor_nonce))
+        .merge(declared().split_for_parts().0)
         .merge(admin_api::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
@@ -74,9 +70,49 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The signed links' and the operations endpoints' routes with their OpenAPI description,
+/// declared together (utoipa-axum), as the admin API's and page's are.
+fn declared() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(links::view))
+        .routes(routes!(links::download))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(doctor_nonce))
+}
+
+/// The paths of [`declared`], for `/openapi.json`.
+pub(crate) fn declared_openapi() -> utoipa::openapi::OpenApi {
+    declared().split_for_parts().1
+}
+
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "operations",
+    summary = "The process answers",
+    responses((status = 200, description = "ok", content_type = "text/plain", body = String))
+)]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
 /// `/readyz`: 200 when the database and the default library's storage answer (C25). With
 /// automatic HTTPS, a second line tells the certificate's expiry and any failing renewal (still
 /// 200 while a certificate is served: the process is ready, the line is for the operator).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "operations",
+    summary = "The database and every enabled integration's storage answer",
+    responses(
+        (status = 200, description = "ready", content_type = "text/plain", body = String),
+        (status = 503, description = "What is not ready", content_type = "text/plain", body = String)
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> Response {
     if let Err(e) = state.registry.check().await {
         tracing::warn!(error = %e, "database not ready");
@@ -111,6 +147,18 @@ pub const DOCTOR_NONCE: &str = "doctor.nonce";
 /// another one, nor a proxy pointing elsewhere). It compares with that one value in constant time
 /// and answers nothing else: there is nothing to probe. Anything not shaped like a nonce (43
 /// base64url characters) is turned away before the database is asked.
+#[utoipa::path(
+    get,
+    path = "/.well-known/docbridge-doctor/{nonce}",
+    operation_id = "doctorNonce",
+    tag = "operations",
+    summary = "Whether the nonce is the one `docbridge doctor` just stored in this server's database",
+    params(("nonce" = String, Path, description = "The nonce doctor sent through the public URL")),
+    responses(
+        (status = 200, description = "docbridge", content_type = "text/plain", body = String),
+        (status = 404, description = "Not the current nonce", content_type = "text/plain", body = String)
+    )
+)]
 async fn doctor_nonce(
     State(state): State<AppState>,
     axum::extract::Path(nonce): axum::extract::Path<String>,

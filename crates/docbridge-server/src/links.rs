@@ -170,6 +170,26 @@ struct Library2 {
 }
 
 /// `GET /links/download`: the bytes, as an attachment (or inline for the view page's previews).
+#[utoipa::path(
+    get,
+    path = "/links/download",
+    operation_id = "linkDownload",
+    tag = "links",
+    summary = "A file's bytes as an attachment",
+    params(
+        ("i" = String, Query, description = "The integration's slug"),
+        ("id" = String, Query, description = "The item's ID"),
+        ("u" = String, Query, description = "The user the link was issued to"),
+        ("e" = u64, Query, description = "Expiry, seconds since the Unix epoch"),
+        ("s" = String, Query, description = "HMAC-SHA256 signature over item, action, user and expiry"),
+        ("inline" = Option<String>, Query, description = "1 serves the bytes inline, for the view page's previews")
+    ),
+    responses(
+        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 403, description = "A tampered or expired link", content_type = "text/html", body = String),
+        (status = 404, description = "No such item", content_type = "text/html", body = String)
+    )
+)]
 pub async fn download(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -203,6 +223,25 @@ pub async fn download(
 
 /// `GET /links/view`: an HTML page that previews a file or lists a folder, with a download
 /// button.
+#[utoipa::path(
+    get,
+    path = "/links/view",
+    operation_id = "linkView",
+    tag = "links",
+    summary = "A page that previews a file or lists a folder",
+    params(
+        ("i" = String, Query, description = "The integration's slug"),
+        ("id" = String, Query, description = "The item's ID"),
+        ("u" = String, Query, description = "The user the link was issued to"),
+        ("e" = u64, Query, description = "Expiry, seconds since the Unix epoch"),
+        ("s" = String, Query, description = "HMAC-SHA256 signature over item, action, user and expiry")
+    ),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 403, description = "A tampered or expired link", content_type = "text/html", body = String),
+        (status = 404, description = "No such item", content_type = "text/html", body = String)
+    )
+)]
 pub async fn view(State(state): State<AppState>, query: Result<Query<LinkQuery>, QueryRejection>) -> Response {
     let Ok(Query(query)) = query else { return malformed_link() };
     let (lib, caller, view) = match open_link(&state, &query, LinkAction::View).await {

@@ -55,13 +55,13 @@ const TAG_OPERATIONS: &str = "operations";
 /// The whole document.
 pub fn document() -> OpenApi {
     let mut paths = PathsBuilder::new();
-    for (path, item) in provider_paths().into_iter().chain(link_paths()).chain(operations_paths()).chain(oauth_paths())
-    {
+    for (path, item) in provider_paths().into_iter().chain(operations_paths()).chain(oauth_paths()) {
         paths = paths.path(path, item);
     }
-    // The admin API and page declare their routes and their description together (utoipa-axum).
+    // The signed links, health and readiness, the admin API and the admin page declare their
+    // routes and their description together (utoipa-axum).
     let mut components = components();
-    for declared in [crate::admin_api::openapi(), crate::admin_page::openapi()] {
+    for declared in [crate::declared_openapi(), crate::admin_api::openapi(), crate::admin_page::openapi()] {
         for (path, item) in declared.paths.paths {
             paths = paths.path(path, item);
         }
@@ -481,58 +481,6 @@ fn provider_paths() -> Vec<(String, PathItem)> {
 
 // ---- signed links (C8) ----
 
-fn link_paths() -> Vec<(String, PathItem)> {
-    let params = || {
-        vec![
-            query("i", true, "The integration's slug"),
-            query("id", true, "The item's ID"),
-            query("u", true, "The user the link was issued to"),
-            parameter("e", ParameterIn::Query, true, "Expiry, seconds since the Unix epoch", integer()),
-            query("s", true, "HMAC-SHA256 signature over item, action, user and expiry"),
-        ]
-    };
-    let mut download_params = params();
-    download_params.push(query("inline", false, "1 serves the bytes inline, for the view page's previews"));
-    vec![
-        (
-            "/links/view".to_owned(),
-            path_item(
-                &[HttpMethod::Get],
-                operation(
-                    "linkView",
-                    TAG_LINKS,
-                    "A page that previews a file or lists a folder",
-                    params(),
-                    responses(vec![
-                        ("200", html("The page")),
-                        ("403", html("A tampered or expired link")),
-                        ("404", html("No such item")),
-                    ]),
-                ),
-                "linkView",
-            ),
-        ),
-        (
-            "/links/download".to_owned(),
-            path_item(
-                &[HttpMethod::Get],
-                operation(
-                    "linkDownload",
-                    TAG_LINKS,
-                    "A file's bytes as an attachment",
-                    download_params,
-                    responses(vec![
-                        ("200", bytes("The file", "application/octet-stream")),
-                        ("403", html("A tampered or expired link")),
-                        ("404", html("No such item")),
-                    ]),
-                ),
-                "linkDownload",
-            ),
-        ),
-    ]
-}
-
 // ---- operations (C25) ----
 
 fn operations_paths() -> Vec<(String, PathItem)> {
@@ -540,30 +488,6 @@ fn operations_paths() -> Vec<(String, PathItem)> {
         (id.to_owned(), path_item(&[HttpMethod::Get], operation(id, TAG_OPERATIONS, summary, vec![], responses), id))
     };
     vec![
-        ("/healthz".to_owned(), get("healthz", "The process answers", self::responses(vec![("200", plain("ok"))])).1),
-        (
-            "/readyz".to_owned(),
-            get(
-                "readyz",
-                "The database and every enabled integration's storage answer",
-                self::responses(vec![("200", plain("ready")), ("503", plain("What is not ready"))]),
-            )
-            .1,
-        ),
-        (
-            "/.well-known/docbridge-doctor/{nonce}".to_owned(),
-            path_item(
-                &[HttpMethod::Get],
-                operation(
-                    "doctorNonce",
-                    TAG_OPERATIONS,
-                    "Whether the nonce is the one `docbridge doctor` just stored in this server's database",
-                    vec![path_param("nonce", "The nonce doctor sent through the public URL")],
-                    self::responses(vec![("200", plain("docbridge")), ("404", plain("Not the current nonce"))]),
-                ),
-                "doctorNonce",
-            ),
-        ),
         (
             "/metrics".to_owned(),
             get(
