@@ -485,22 +485,27 @@ pub struct TrashEntry {
     pub deleted_at: DateTime<Utc>,
 }
 
-/// One line of the audit trail (C25).
+/// One line of the audit trail (C25): who, where, what, on which item, with which result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// When it happened.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: DateTime<Utc>,
-    /// Who did it: a Workfront username, `admin`, or `cli`.
+    /// Who did it: a Workfront username, `admin-api`, `admin-page`, `admin-page as USERNAME` (the
+    /// admin page's document browser), or `cli` / `cli:USER` (the command line).
     pub actor: String,
     /// The integration's slug.
     pub integration: String,
     /// What was done (`upload`, `delete`, `rename`, ...).
     pub operation: String,
-    /// The item concerned, if any.
+    /// The item concerned, if any (`null` otherwise).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub item_id: Option<String>,
     /// `ok` or the error's kind.
     pub result: String,
-    /// Anything else worth keeping (a new name, an error message).
+    /// Anything else worth keeping (a new name, an error message); `null` otherwise.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub detail: Option<String>,
 }
 

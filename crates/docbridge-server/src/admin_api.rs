@@ -640,7 +640,7 @@ struct AuditQuery {
     summary = "The audit trail, oldest first",
     params(("integration" = Option<String>, Query, description = "Only this integration's entries"), ("since" = Option<String>, Query, description = "Only entries from this RFC 3339 time on"), ("limit" = Option<u64>, Query, description = "At most this many entries, 1 to 10000 (default 1000)")),
     security(("adminToken" = [])),
-    responses((status = 200, description = "The entries", body = [crate::openapi::AuditEntrySchema]), Failures)
+    responses((status = 200, description = "The entries", body = [docbridge_registry::AuditEntry]), Failures)
 )]
 async fn audit(
     Authorized(admin): Authorized,

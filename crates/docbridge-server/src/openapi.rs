@@ -15,7 +15,7 @@ use docbridge_protocol::Endpoint;
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type,
+    AdditionalProperties, ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
@@ -611,42 +611,6 @@ pub(crate) fn custom_actions() -> ArrayBuilder {
     array_of(schema_ref("CustomActionInput"))
 }
 
-/// The registry's `AuditEntry` as the admin API answers it: described here, since the registry
-/// does not depend on utoipa.
-pub(crate) struct AuditEntrySchema;
-
-impl utoipa::PartialSchema for AuditEntrySchema {
-    fn schema() -> RefOr<Schema> {
-        let nullable_string =
-            || ObjectBuilder::new().schema_type([Type::String, Type::Null].into_iter().collect::<SchemaType>());
-        let timestamp = || string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)));
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .description(Some("One change: who, where, what, on which item, with which result (C25)"))
-            .property("at", timestamp())
-            .required("at")
-            .property("actor", string())
-            .required("actor")
-            .property("integration", string())
-            .required("integration")
-            .property("operation", string())
-            .required("operation")
-            .property("item_id", nullable_string())
-            .required("item_id")
-            .property("result", string())
-            .required("result")
-            .property("detail", nullable_string())
-            .required("detail")
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for AuditEntrySchema {
-    fn name() -> std::borrow::Cow<'static, str> {
-        std::borrow::Cow::Borrowed("AuditEntry")
-    }
-}
-
 /// A view's derived schema with the `webhook_secrets` that `admin_api::with_secrets` adds to the
 /// answer of the call that generated them.
 fn with_webhook_secrets<T: utoipa::ToSchema>() -> RefOr<Schema> {
@@ -680,8 +644,8 @@ fn components() -> utoipa::openapi::Components {
         .property("secret", string())
         .property("timeout_secs", integer())
         .property("retries", integer());
-    // The admin API's own types describe themselves too; AuditEntry is the registry's, which
-    // does not depend on utoipa, and CustomActionInput is parsed by hand from JSON. The request
+    // The admin API's own types describe themselves too (AuditEntry through the registry's
+    // `openapi` feature); CustomActionInput is parsed by hand from JSON. The request
     // bodies and the answers the routes name come with the routes (`admin_api::openapi`).
     ComponentsBuilder::new()
         .schema("IntegrationCredentials", with_webhook_secrets::<crate::setup::IntegrationCredentials>())
@@ -692,7 +656,7 @@ fn components() -> utoipa::openapi::Components {
         .schema_from::<crate::setup::RotatedSecret>()
         .schema_from::<crate::setup::UserView>()
         .schema_from::<crate::setup::GrantView>()
-        .schema_from::<AuditEntrySchema>()
+        .schema_from::<docbridge_registry::AuditEntry>()
         // The wire types describe themselves (docbridge-protocol's `openapi` feature): their
         // fields, names and doc comments are the schema, so the two cannot drift apart.
         .schema_from::<docbridge_protocol::ItemMetadata>()
