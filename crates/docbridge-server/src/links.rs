@@ -51,21 +51,39 @@ fn query_value(value: &str) -> percent_encoding::PercentEncode<'_> {
     percent_encoding::utf8_percent_encode(value, QUERY_VALUE)
 }
 
-/// Every field is optional and kept as text: a missing or mangled value is a refused link (a
-/// 403 page that says so), never a plain-text "malformed request" from the extractor.
-#[derive(Debug, Deserialize)]
+/// A signed link's query. Every field is optional and kept as text: a missing or mangled value
+/// is a refused link (a 403 page that says so), never a plain-text "malformed request" from the
+/// extractor. The OpenAPI document says what a valid link carries.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LinkQuery {
+    /// The integration's slug
     #[serde(default)]
+    #[param(required = true)]
     i: String,
+    /// The item's ID
     #[serde(default)]
+    #[param(required = true)]
     id: String,
+    /// The user the link was issued to
     #[serde(default)]
+    #[param(required = true)]
     u: String,
+    /// Expiry, seconds since the Unix epoch
     #[serde(default)]
+    #[param(required = true, value_type = u64)]
     e: String,
+    /// HMAC-SHA256 signature over item, action, user and expiry
     #[serde(default)]
+    #[param(required = true)]
     s: String,
-    /// `1` serves a download inline, for previews inside the view page.
+}
+
+/// What `/links/download` takes besides the link.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DownloadOptions {
+    /// 1 serves the bytes inline, for the view page's previews
     #[serde(default)]
     inline: Option<String>,
 }
@@ -176,14 +194,7 @@ struct Library2 {
     operation_id = "linkDownload",
     tag = "links",
     summary = "A file's bytes as an attachment",
-    params(
-        ("i" = String, Query, description = "The integration's slug"),
-        ("id" = String, Query, description = "The item's ID"),
-        ("u" = String, Query, description = "The user the link was issued to"),
-        ("e" = u64, Query, description = "Expiry, seconds since the Unix epoch"),
-        ("s" = String, Query, description = "HMAC-SHA256 signature over item, action, user and expiry"),
-        ("inline" = Option<String>, Query, description = "1 serves the bytes inline, for the view page's previews")
-    ),
+    params(LinkQuery, DownloadOptions),
     responses(
         (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 403, description = "A tampered or expired link", content_type = "text/html", body = String),
@@ -194,8 +205,9 @@ pub async fn download(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<LinkQuery>, QueryRejection>,
+    options: Result<Query<DownloadOptions>, QueryRejection>,
 ) -> Response {
-    let Ok(Query(query)) = query else { return malformed_link() };
+    let (Ok(Query(query)), Ok(Query(options))) = (query, options) else { return malformed_link() };
     let (lib, _, view) = match open_link(&state, &query, LinkAction::Download).await {
         Ok(found) => found,
         Err(page) => return page,
@@ -203,7 +215,7 @@ pub async fn download(
     if view.record.kind == ItemKind::Folder {
         return error_page(StatusCode::BAD_REQUEST, "a folder cannot be downloaded");
     }
-    let disposition = if query.inline.as_deref() == Some("1") { "inline" } else { "attachment" };
+    let disposition = if options.inline.as_deref() == Some("1") { "inline" } else { "attachment" };
     match file_response(&lib.library, &headers, &view, disposition).await {
         Ok(mut response) => {
             response.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
@@ -229,13 +241,7 @@ pub async fn download(
     operation_id = "linkView",
     tag = "links",
     summary = "A page that previews a file or lists a folder",
-    params(
-        ("i" = String, Query, description = "The integration's slug"),
-        ("id" = String, Query, description = "The item's ID"),
-        ("u" = String, Query, description = "The user the link was issued to"),
-        ("e" = u64, Query, description = "Expiry, seconds since the Unix epoch"),
-        ("s" = String, Query, description = "HMAC-SHA256 signature over item, action, user and expiry")
-    ),
+    params(LinkQuery),
     responses(
         (status = 200, description = "The page", content_type = "text/html", body = String),
         (status = 403, description = "A tampered or expired link", content_type = "text/html", body = String),
