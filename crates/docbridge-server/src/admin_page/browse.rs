@@ -27,16 +27,26 @@ const MAX_ANSWER_BYTES: usize = 32 << 20;
 const PAGE_ITEMS: &str = "200";
 
 /// Where the browser is: whose view, which folder, which search, which item's details.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct Place {
+    /// The Workfront username to browse as
     #[serde(default)]
+    #[param(value_type = Option<String>)]
     user: String,
+    /// The folder's ID; empty: the user's top folder
     #[serde(default)]
+    #[param(value_type = Option<String>)]
     folder: String,
+    /// A search in that folder
     #[serde(default)]
+    #[param(value_type = Option<String>)]
     q: String,
+    /// An item whose details to show
     #[serde(default)]
+    #[param(value_type = Option<String>)]
     item: String,
+    /// A message code after a change
     notice: Option<String>,
 }
 
@@ -153,7 +163,7 @@ async fn integration_named(state: &AppState, slug: &str) -> Result<Integration, 
     operation_id = "adminBrowse",
     tag = "admin-page",
     summary = "The document browser: the integration's documents as a user sees them through Workfront",
-    params(("slug" = String, Path, description = "The integration's slug"), ("user" = Option<String>, Query, description = "The Workfront username to browse as"), ("folder" = Option<String>, Query, description = "The folder's ID; empty: the user's top folder"), ("q" = Option<String>, Query, description = "A search in that folder"), ("item" = Option<String>, Query, description = "An item whose details to show"), ("notice" = Option<String>, Query, description = "A message code after a change")),
+    params(("slug" = String, Path, description = "The integration's slug"), Place),
     security(("adminSession" = [])),
     responses(super::PageAnswers)
 )]
@@ -247,9 +257,12 @@ async fn fill(
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ThumbnailOf {
+    /// The Workfront username
     user: String,
+    /// The item's ID
     id: String,
 }
 
@@ -260,7 +273,7 @@ pub(super) struct ThumbnailOf {
     operation_id = "adminBrowseThumbnail",
     tag = "admin-page",
     summary = "An item's thumbnail as the user gets it from /thumbnail",
-    params(("slug" = String, Path, description = "The integration's slug"), ("user" = String, Query, description = "The Workfront username"), ("id" = String, Query, description = "The item's ID")),
+    params(("slug" = String, Path, description = "The integration's slug"), ThumbnailOf),
     security(("adminSession" = [])),
     responses((status = 200, description = "The image", content_type = "image/png", body = Vec<u8>), (status = 403, description = "The user has no access", content_type = "application/json", body = docbridge_protocol::ErrorBody))
 )]
