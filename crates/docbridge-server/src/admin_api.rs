@@ -624,10 +624,16 @@ async fn revoke(Authorized(admin): Authorized, Path((username, slug)): Path<(Str
     ok(Done { status: "revoked", slug: None, username: Some(username.trim().to_lowercase()), integration: Some(slug) })
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// Kept as text and checked by the handler, so that a bad value is a 400 naming it.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Only this integration's entries
     integration: Option<String>,
+    /// Only entries from this RFC 3339 time on
     since: Option<String>,
+    /// At most this many entries, 1 to 10000 (default 1000)
+    #[param(value_type = Option<u64>)]
     limit: Option<String>,
 }
 
@@ -638,7 +644,7 @@ struct AuditQuery {
     operation_id = "apiAudit",
     tag = "admin-api",
     summary = "The audit trail, oldest first",
-    params(("integration" = Option<String>, Query, description = "Only this integration's entries"), ("since" = Option<String>, Query, description = "Only entries from this RFC 3339 time on"), ("limit" = Option<u64>, Query, description = "At most this many entries, 1 to 10000 (default 1000)")),
+    params(AuditQuery),
     security(("adminToken" = [])),
     responses((status = 200, description = "The entries", body = [docbridge_registry::AuditEntry]), Failures)
 )]

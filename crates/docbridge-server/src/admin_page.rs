@@ -1033,8 +1033,10 @@ async fn revoke_grant(State(state): State<AppState>, AdminForm(admin, form): Adm
 
 // ---- audit ----
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Only this integration's entries
     integration: Option<String>,
 }
 
@@ -1044,7 +1046,7 @@ struct AuditQuery {
     operation_id = "adminAudit",
     tag = "admin-page",
     summary = "The audit trail, newest first",
-    params(("integration" = Option<String>, Query, description = "Only this integration's entries")),
+    params(AuditQuery),
     security(("adminSession" = [])),
     responses(PageAnswers)
 )]
