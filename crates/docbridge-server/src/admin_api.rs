@@ -331,7 +331,7 @@ async fn list_integrations(Authorized(admin): Authorized) -> Answer {
     operation_id = "apiShowIntegration",
     tag = "admin-api",
     summary = "One integration",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     security(("adminToken" = [])),
     responses((status = 200, description = "The integration", body = crate::setup::IntegrationView), Failures)
 )]
@@ -398,7 +398,7 @@ async fn add_integration(Authorized(admin): Authorized, Body(body): Body<NewInte
     operation_id = "apiEditIntegration",
     tag = "admin-api",
     summary = "Changes the fields sent, leaving the others",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     request_body = EditIntegrationRequest,
     security(("adminToken" = [])),
     responses((status = 200, description = "The integration", body = crate::setup::IntegrationView), Failures)
@@ -429,7 +429,7 @@ async fn edit_integration(
     operation_id = "apiEnable",
     tag = "admin-api",
     summary = "Enables the integration",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     security(("adminToken" = [])),
     responses((status = 200, description = "The integration", body = crate::setup::IntegrationView), Failures)
 )]
@@ -443,7 +443,7 @@ async fn enable_integration(Authorized(admin): Authorized, Path(slug): Path<Stri
     operation_id = "apiDisable",
     tag = "admin-api",
     summary = "Disables the integration: its calls answer 403",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     security(("adminToken" = [])),
     responses((status = 200, description = "The integration", body = crate::setup::IntegrationView), Failures)
 )]
@@ -457,7 +457,7 @@ async fn disable_integration(Authorized(admin): Authorized, Path(slug): Path<Str
     operation_id = "apiDeleteIntegration",
     tag = "admin-api",
     summary = "Deletes the integration (its documents stay)",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     security(("adminToken" = [])),
     responses((status = 200, description = "Deleted", body = Done), Failures)
 )]
@@ -472,7 +472,7 @@ async fn delete_integration(Authorized(admin): Authorized, Path(slug): Path<Stri
     operation_id = "apiRotateKey",
     tag = "admin-api",
     summary = "Issues a new ApiKey (old ones stay valid until revoked) or client secret",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     security(("adminToken" = [])),
     responses((status = 200, description = "The new secret, shown once", body = crate::setup::RotatedSecret), Failures)
 )]
@@ -487,7 +487,7 @@ async fn rotate_key(Authorized(admin): Authorized, Path(slug): Path<String>) -> 
     operation_id = "apiRevokeKeys",
     tag = "admin-api",
     summary = "Revokes every ApiKey but the newest, or those with a hint",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     request_body = RevokeKeysRequest,
     security(("adminToken" = [])),
     responses((status = 200, description = "How many were revoked", body = RevokedKeys), Failures)
@@ -525,7 +525,7 @@ async fn list_users(Authorized(admin): Authorized) -> Answer {
     operation_id = "apiShowUser",
     tag = "admin-api",
     summary = "One user with their roles",
-    params(("username" = String, Path, description = "The user's name (case-insensitive)")),
+    params(crate::openapi::UsernameParam),
     security(("adminToken" = [])),
     responses((status = 200, description = "The user", body = crate::setup::UserView), Failures)
 )]
@@ -559,7 +559,7 @@ async fn add_user(Authorized(admin): Authorized, Body(body): Body<NewUserRequest
     operation_id = "apiSetPassword",
     tag = "admin-api",
     summary = "Sets a user's password",
-    params(("username" = String, Path, description = "The user's name (case-insensitive)")),
+    params(crate::openapi::UsernameParam),
     request_body = PasswordRequest,
     security(("adminToken" = [])),
     responses((status = 200, description = "Updated", body = Done), Failures)
@@ -579,7 +579,7 @@ async fn set_password(
     operation_id = "apiDeleteUser",
     tag = "admin-api",
     summary = "Deletes a user",
-    params(("username" = String, Path, description = "The user's name (case-insensitive)")),
+    params(crate::openapi::UsernameParam),
     security(("adminToken" = [])),
     responses((status = 200, description = "Deleted", body = Done), Failures)
 )]
@@ -595,7 +595,7 @@ async fn delete_user(Authorized(admin): Authorized, Path(username): Path<String>
     operation_id = "apiGrant",
     tag = "admin-api",
     summary = "Gives a user a role in an integration, optionally confined to a folder",
-    params(("username" = String, Path, description = "The user's name (case-insensitive)"), ("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::UsernameParam, crate::openapi::SlugParam),
     request_body = GrantRequest,
     security(("adminToken" = [])),
     responses((status = 200, description = "The grant", body = crate::setup::GrantView), Failures)
@@ -615,7 +615,7 @@ async fn grant(
     operation_id = "apiRevoke",
     tag = "admin-api",
     summary = "Takes the role away: the user falls back to the default role",
-    params(("username" = String, Path, description = "The user's name (case-insensitive)"), ("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::UsernameParam, crate::openapi::SlugParam),
     security(("adminToken" = [])),
     responses((status = 200, description = "Revoked", body = Done), Failures)
 )]

@@ -677,7 +677,7 @@ async fn on_integration(state: &AppState, admin: &Admin, slug: &str, outcome: An
     operation_id = "adminIntegration",
     tag = "admin-page",
     summary = "An integration: Workfront's form values, edit form, key rotation, connection test",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     security(("adminSession" = [])),
     responses(PageAnswers)
 )]
@@ -696,7 +696,7 @@ async fn integration_page(
     operation_id = "adminEditIntegration",
     tag = "admin-page",
     summary = "Saves the edit form",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
     security(("adminSession" = [])),
     responses(ActionAnswers)
@@ -752,7 +752,7 @@ async fn set_enabled(state: AppState, slug: String, admin: Admin, form: Form, en
     operation_id = "adminEnable",
     tag = "admin-page",
     summary = "Enables the integration",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
     security(("adminSession" = [])),
     responses(ActionAnswers)
@@ -767,7 +767,7 @@ async fn enable(State(state): State<AppState>, Path(slug): Path<String>, AdminFo
     operation_id = "adminDisable",
     tag = "admin-page",
     summary = "Disables the integration: its calls answer 403",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
     security(("adminSession" = [])),
     responses(ActionAnswers)
@@ -782,7 +782,7 @@ async fn disable(State(state): State<AppState>, Path(slug): Path<String>, AdminF
     operation_id = "adminDelete",
     tag = "admin-page",
     summary = "Deletes the integration (its documents stay on disk)",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
     security(("adminSession" = [])),
     responses(ActionAnswers)
@@ -806,7 +806,7 @@ async fn delete(State(state): State<AppState>, Path(slug): Path<String>, AdminFo
     operation_id = "adminRotate",
     tag = "admin-page",
     summary = "Issues a new ApiKey or client secret and shows it once",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
     security(("adminSession" = [])),
     responses(ActionAnswers)
@@ -833,7 +833,7 @@ async fn rotate(State(state): State<AppState>, Path(slug): Path<String>, AdminFo
     operation_id = "adminRevokeOldKeys",
     tag = "admin-page",
     summary = "Revokes every ApiKey but the newest",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
     security(("adminSession" = [])),
     responses(ActionAnswers)
@@ -857,7 +857,7 @@ async fn revoke_old_keys(
     operation_id = "adminConnectionTest",
     tag = "admin-page",
     summary = "Runs the conformance validator's core group against the integration",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
     security(("adminSession" = [])),
     responses(ActionAnswers)

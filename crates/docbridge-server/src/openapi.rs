@@ -576,6 +576,25 @@ fn oauth_paths() -> Vec<(String, PathItem)> {
 
 // ---- components ----
 
+/// The `{slug}` of an integration's routes, for `#[utoipa::path(params(...))]` (the handlers
+/// take it as `Path<String>`).
+#[derive(utoipa::IntoParams)]
+#[into_params(names("slug"), parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct SlugParam(
+    /// The integration's slug
+    String,
+);
+
+/// The `{username}` of a user's routes, as [`SlugParam`].
+#[derive(utoipa::IntoParams)]
+#[into_params(names("username"), parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct UsernameParam(
+    /// The user's name (case-insensitive)
+    String,
+);
+
 /// `auth` as the administration shows it.
 pub(crate) fn auth_label() -> ObjectBuilder {
     string().enum_values(Some(["ApiKey", "OAuth2"]))

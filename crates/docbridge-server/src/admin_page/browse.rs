@@ -163,7 +163,7 @@ async fn integration_named(state: &AppState, slug: &str) -> Result<Integration, 
     operation_id = "adminBrowse",
     tag = "admin-page",
     summary = "The document browser: the integration's documents as a user sees them through Workfront",
-    params(("slug" = String, Path, description = "The integration's slug"), Place),
+    params(crate::openapi::SlugParam, Place),
     security(("adminSession" = [])),
     responses(super::PageAnswers)
 )]
@@ -273,7 +273,7 @@ pub(super) struct ThumbnailOf {
     operation_id = "adminBrowseThumbnail",
     tag = "admin-page",
     summary = "An item's thumbnail as the user gets it from /thumbnail",
-    params(("slug" = String, Path, description = "The integration's slug"), ThumbnailOf),
+    params(crate::openapi::SlugParam, ThumbnailOf),
     security(("adminSession" = [])),
     responses((status = 200, description = "The image", content_type = "image/png", body = Vec<u8>), (status = 403, description = "The user has no access", content_type = "application/json", body = docbridge_protocol::ErrorBody))
 )]
@@ -341,7 +341,7 @@ async fn form_change(
     operation_id = "adminBrowseFolder",
     tag = "admin-page",
     summary = "Creates a folder as the user (user, folder, name)",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     request_body(content = super::CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
     security(("adminSession" = [])),
     responses(super::ActionAnswers)
@@ -361,7 +361,7 @@ pub(super) async fn create_folder(
     operation_id = "adminBrowseDelete",
     tag = "admin-page",
     summary = "Deletes an item as the user (user, folder, id)",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     request_body(content = super::CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
     security(("adminSession" = [])),
     responses(super::ActionAnswers)
@@ -455,7 +455,7 @@ fn bad_form(e: multer::Error) -> PageError {
     operation_id = "adminBrowseUpload",
     tag = "admin-page",
     summary = "Uploads a file as the user",
-    params(("slug" = String, Path, description = "The integration's slug")),
+    params(crate::openapi::SlugParam),
     request_body(content = UploadForm, content_type = "multipart/form-data", description = "The fields in this order, the file last"),
     security(("adminSession" = [])),
     responses(super::ActionAnswers)
