@@ -80,7 +80,7 @@ start() {
         log "a server from a previous start is in $SRVTMP; stopping it first"
         stop
     fi
-    mkdir -p "$SRVTMP/data"
+    mkdir -p "$SRVTMP"
     chmod 700 "$SRVTMP"
     local port
     port="$(start_on_free_port emulator "$launch")"
