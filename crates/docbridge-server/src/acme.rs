@@ -426,14 +426,7 @@ impl Acme {
 
     /// The rustls configuration that serves the ACME certificate and answers TLS-ALPN-01.
     pub fn server_config(self: &Arc<Self>) -> Result<Arc<ServerConfig>, TlsError> {
-        let mut config = ServerConfig::builder_with_provider(self.provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Config(e.to_string()))?
-            .with_no_client_auth()
-            .with_cert_resolver(self.clone());
-        // The challenge's protocol last: a client that offers it alongside HTTP gets HTTP.
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
-        Ok(Arc::new(config))
+        crate::tls::resolver_config(&self.provider, self.clone(), &[ACME_TLS_ALPN])
     }
 
     /// The plain-HTTP listener's service (`http_listen`, port 80): the HTTP-01 answers while an
@@ -696,7 +689,7 @@ impl Acme {
             instant_acme::Error::Timeout(_) => {
                 AcmeError::Refused("the CA did not finish the order in time; it is tried again later".into())
             }
-            other => AcmeError::Unreachable { url: self.directory_url.clone(), reason: error_chain(&other) },
+            other => AcmeError::Unreachable { url: self.directory_url.clone(), reason: crate::error_chain(&other) },
         }
     }
 }
@@ -806,20 +799,6 @@ fn problem_text(problem: &instant_acme::Problem) -> String {
             text.push_str("; ");
             text.push_str(detail);
         }
-    }
-    text
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
     }
     text
 }

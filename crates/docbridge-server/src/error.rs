@@ -146,6 +146,22 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// An error and its causes on one line, each cause once: a client's own message alone often says
+/// only "error sending request", and many errors already repeat their source's text.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,7 +36,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub use connection::{MinRate, Timeouts};
-pub use error::{ApiError, Vocabulary};
+pub use error::{ApiError, Vocabulary, error_chain};
 pub use limits::{ForwardedHeader, Limits, LiveLimits, TrustedProxies, UploadSlot};
 pub use metrics::{PublicMetrics, router as metrics_router};
 pub use state::{AppState, BuiltinStorage, ServerSettings, StorageFactory};

@@ -86,14 +86,25 @@ impl ReloadableCert {
 
     /// The rustls configuration that serves this certificate: HTTP/2 and HTTP/1.1 by ALPN.
     pub fn server_config(self: &Arc<Self>) -> Result<Arc<ServerConfig>, TlsError> {
-        let mut config = ServerConfig::builder_with_provider(self.provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Config(e.to_string()))?
-            .with_no_client_auth()
-            .with_cert_resolver(self.clone());
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
+        resolver_config(&self.provider, self.clone(), &[])
     }
+}
+
+/// A rustls server configuration whose certificates come from `resolver`, offering HTTP/2 and
+/// HTTP/1.1 by ALPN, then `extra_alpn` (ACME's challenge protocol: last, so that a client that
+/// offers it alongside HTTP gets HTTP).
+pub(crate) fn resolver_config(
+    provider: &Arc<CryptoProvider>,
+    resolver: Arc<dyn ResolvesServerCert>,
+    extra_alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = [b"h2".as_slice(), b"http/1.1"].iter().chain(extra_alpn).map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
 }
 
 impl ResolvesServerCert for ReloadableCert {
@@ -170,9 +181,7 @@ pub async fn serve_tls(
     timeouts: crate::Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let config = cert.server_config().map_err(std::io::Error::other)?;
-    let listener = TlsListener::new(listener, TlsAcceptor::from(config))?;
-    crate::connection::serve(listener, app, timeouts, shutdown).await
+    serve_with_config(listener, app, cert.server_config(), timeouts, shutdown).await
 }
 
 /// Serves `app` over TLS with the certificate that `acme` obtains and renews (`[http.acme]`),
@@ -185,7 +194,17 @@ pub async fn serve_acme(
     timeouts: crate::Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let config = acme.server_config().map_err(std::io::Error::other)?;
+    serve_with_config(listener, app, acme.server_config(), timeouts, shutdown).await
+}
+
+async fn serve_with_config(
+    listener: TcpListener,
+    app: Router,
+    config: Result<Arc<ServerConfig>, TlsError>,
+    timeouts: crate::Timeouts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let config = config.map_err(std::io::Error::other)?;
     let listener = TlsListener::new(listener, TlsAcceptor::from(config))?;
     crate::connection::serve(listener, app, timeouts, shutdown).await
 }

@@ -632,22 +632,6 @@ fn is_public(ip: &IpAddr) -> bool {
     }
 }
 
-/// The error and its causes on one line: reqwest's own message alone says only "error sending
-/// request".
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// Asks `public_url` for the nonce just stored in this registry. Returns the answer's `Date`
 /// when there was an answer.
 async fn check_reach(
@@ -665,7 +649,7 @@ async fn check_reach(
             let detail = if e.is_timeout() {
                 format!("{public_url} did not answer within {}s", timeout.as_secs())
             } else {
-                format!("{public_url} does not answer ({})", chain(&e))
+                format!("{public_url} does not answer ({})", docbridge_server::error_chain(&e))
             };
             report.fail(
                 "reach",
@@ -1018,7 +1002,7 @@ async fn check_listener(
                 ),
                 Err(e) => report.fail(
                     check,
-                    format!("{listen} is in use by another program (it accepts connections but {})", if e.is_timeout() { format!("does not answer HTTP within {}s", timeout.as_secs()) } else { chain(&e) }),
+                    format!("{listen} is in use by another program (it accepts connections but {})", if e.is_timeout() { format!("does not answer HTTP within {}s", timeout.as_secs()) } else { docbridge_server::error_chain(&e) }),
                     other,
                 ),
             }
