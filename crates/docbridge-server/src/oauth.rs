@@ -165,15 +165,22 @@ fn authorize_params(params: &Params) -> AuthorizeParams {
     }
 }
 
-/// The parts of an authorize request that every step checks again: the forms' hidden fields
-/// are as untrusted as the first query string.
-async fn resolve(state: &AppState, params: &AuthorizeParams) -> Result<(AuthorizeTarget, Option<String>), Response> {
+/// What every step of an authorize request starts from: its parts, checked again (the forms'
+/// hidden fields are as untrusted as the first query string), the PKCE challenge, and the
+/// signer of the login session's cookie.
+async fn resolve<'r>(
+    state: &AppState,
+    runtime: &'r Runtime,
+    params: &AuthorizeParams,
+) -> Result<(AuthorizeTarget, Option<String>, &'r SessionSigner), Response> {
     let target = docbridge_auth::resolve_authorize(&state.registry, params).await.map_err(|e| auth_error_page(&e))?;
-    match target.check(params) {
-        Ok(challenge) => Ok((target, challenge)),
-        Err(error @ AuthError::OAuth { .. }) => Err(redirect(&target.error_redirect(&error))),
-        Err(other) => Err(server_error_page(&other)),
-    }
+    let challenge = match target.check(params) {
+        Ok(challenge) => challenge,
+        Err(error @ AuthError::OAuth { .. }) => return Err(redirect(&target.error_redirect(&error))),
+        Err(other) => return Err(server_error_page(&other)),
+    };
+    let signer = runtime.signer(state).await.map_err(|e| server_error_page(&e))?;
+    Ok((target, challenge, signer))
 }
 
 /// Whether the user may use the integration at all; refused users get a page, not a consent.
@@ -194,34 +201,25 @@ async fn authorize_page(
     Extension(runtime): Extension<Arc<Runtime>>,
     settings: Option<Extension<Arc<OAuthSettings>>>,
     request: Request,
-) -> Response {
+) -> Result<Response, Response> {
     let settings = settings_of(settings);
     let params = match Params::from_query(request.uri().query()) {
         Ok(params) => authorize_params(&params),
-        Err(_) => return error_page(StatusCode::BAD_REQUEST, "The request's parameters are malformed."),
+        Err(_) => return Err(error_page(StatusCode::BAD_REQUEST, "The request's parameters are malformed.")),
     };
-    let (target, _) = match resolve(&state, &params).await {
-        Ok(resolved) => resolved,
-        Err(response) => return response,
-    };
-    let signer = match runtime.signer(&state).await {
-        Ok(signer) => signer,
-        Err(e) => return server_error_page(&e),
-    };
+    let (target, _, signer) = resolve(&state, &runtime, &params).await?;
     let now = chrono::Utc::now();
     let existing = COOKIE.read(request.headers()).and_then(|c| signer.open(c, now));
     if let Some(session) = existing.as_ref()
         && let Some(username) = &session.username
     {
-        if let Err(response) = check_access(&state, &target, username).await {
-            return response;
-        }
-        return consent_page(&target, &params, &signer.csrf_token(session), username);
+        check_access(&state, &target, username).await?;
+        return Ok(consent_page(&target, &params, &signer.csrf_token(session), username));
     }
     let session = signer.start(settings.login_session_ttl, now);
     let mut response = login_page(StatusCode::OK, &target, &params, &signer.csrf_token(&session), None, "");
     set_cookie(&mut response, &state, &signer.seal(&session), settings.login_session_ttl.num_seconds());
-    response
+    Ok(response)
 }
 
 /// `POST /oauth/authorize`: the login form (`step=login`) or the consent form (`step=consent`).
@@ -240,13 +238,9 @@ async fn authorize_form(
         return error_page(StatusCode::BAD_REQUEST, "The form could not be read.");
     }
     let params = authorize_params(&form);
-    let (target, challenge) = match resolve(&state, &params).await {
+    let (target, challenge, signer) = match resolve(&state, &runtime, &params).await {
         Ok(resolved) => resolved,
         Err(response) => return response,
-    };
-    let signer = match runtime.signer(&state).await {
-        Ok(signer) => signer,
-        Err(e) => return server_error_page(&e),
     };
     let now = chrono::Utc::now();
     let session = COOKIE.read(&parts.headers).and_then(|c| signer.open(c, now));
