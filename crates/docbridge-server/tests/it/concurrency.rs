@@ -4,14 +4,13 @@
 //! upload reads back with its bytes under its last acknowledged name, nothing unacknowledged
 //! appears, and `Library::fsck` finds the index and storage in agreement.
 
-use crate::support::in_process;
+use crate::support::{Caller, in_process};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use in_process::InProcess;
 use reqwest::Method;
-use serde_json::Value;
 
 const CLIENTS: usize = 16;
 const OPERATIONS: usize = 25;
@@ -25,45 +24,13 @@ async fn start_server() -> InProcess {
 }
 
 /// A client of `server`, acting as its own user.
-fn client(server: &InProcess, n: usize) -> Client {
-    Client {
+fn client(server: &InProcess, n: usize) -> Caller {
+    Caller {
         http: reqwest::Client::new(),
         api: server.api.clone(),
         key: server.key.clone(),
         user: format!("client-{n}@example.com"),
-    }
-}
-
-#[derive(Clone)]
-struct Client {
-    http: reqwest::Client,
-    api: String,
-    key: String,
-    user: String,
-}
-
-impl Client {
-    async fn call(
-        &self,
-        method: Method,
-        endpoint: &str,
-        query: &[(&str, &str)],
-        body: Option<Vec<u8>>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}/{endpoint}", self.api))
-            .query(query)
-            .header("apiKey", &self.key)
-            .header("username", &self.user);
-        if let Some(body) = body {
-            request = request.body(body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.unwrap();
-        assert!(status < 500, "{endpoint} {query:?} answered {status}: {}", String::from_utf8_lossy(&bytes));
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        log: None,
     }
 }
 
@@ -90,7 +57,7 @@ fn bytes_for(client: usize, op: usize) -> Vec<u8> {
     (0..len).map(|i| ((i * 7 + client * 13 + op) % 251) as u8).collect()
 }
 
-async fn run_client(client: Client, n: usize, folder: String) -> Owned {
+async fn run_client(client: Caller, n: usize, folder: String) -> Owned {
     let mut owned = Owned::default();
     let mut rng = Lcg(n as u64 + 1);
     for op in 0..OPERATIONS {

@@ -20,8 +20,8 @@ use docbridge_server::setup::{self, AddIntegration};
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::support::first_start;
 use crate::support::oauth_pages;
+use crate::support::{Caller, api_call, first_start, send};
 
 /// What the processes share: the database and the bucket, as `DOCBRIDGE_*` variables.
 struct Shared {
@@ -113,62 +113,36 @@ impl Drop for Process {
 
 /// Calls to one process for one integration.
 struct Api<'a> {
-    http: reqwest::Client,
+    caller: Caller,
     process: &'a Process,
-    slug: String,
-    key: String,
 }
 
-impl Api<'_> {
-    async fn call(
-        &self,
-        method: Method,
-        endpoint: &str,
-        query: &[(&str, &str)],
-        body: Option<Vec<u8>>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}/webhooks/{}/{endpoint}", self.process.base, self.slug))
-            .query(query)
-            .header("apiKey", &self.key)
-            .header("username", "tester@example.com");
-        if let Some(body) = body {
-            request = request.body(body);
-        }
-        let response = request.send().await.unwrap_or_else(|e| panic!("{endpoint}: {e}\n{}", self.process.log()));
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.expect("the body arrives");
-        let json =
-            serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (status, json)
+impl<'a> Api<'a> {
+    fn new(process: &'a Process, slug: &str, key: &str) -> Api<'a> {
+        let caller = Caller {
+            http: reqwest::Client::new(),
+            api: format!("{}/webhooks/{slug}", process.base),
+            key: key.to_owned(),
+            user: "tester@example.com".to_owned(),
+            log: Some(process.log.clone()),
+        };
+        Api { caller, process }
     }
 
     /// A call that must answer 200; answers its JSON.
     async fn ok(&self, method: Method, endpoint: &str, query: &[(&str, &str)], body: Option<Vec<u8>>) -> Value {
-        let (status, json) = self.call(method, endpoint, query, body).await;
-        assert_eq!(
-            status,
-            200,
-            "{endpoint} {query:?} on {} answered {json}\n{}",
-            self.process.base,
-            self.process.log()
-        );
+        let (status, json) = self.caller.call(method, endpoint, query, body).await;
+        assert_eq!(status, 200, "{endpoint} {query:?} on {} answered {json}{}", self.process.base, self.caller.log());
         json
     }
 
     async fn download(&self, id: &str) -> Vec<u8> {
-        let response = self
-            .http
-            .get(format!("{}/webhooks/{}/download", self.process.base, self.slug))
-            .query(&[("id", id)])
-            .header("apiKey", &self.key)
-            .header("username", "tester@example.com")
-            .send()
-            .await
-            .expect("download answers");
-        assert_eq!(response.status().as_u16(), 200, "download of {id}");
-        response.bytes().await.expect("download body").to_vec()
+        let caller = &self.caller;
+        let request =
+            api_call(&caller.http, (&caller.api, &caller.key, &caller.user), Method::GET, "download", &[("id", id)]);
+        let reply = send(request).await;
+        assert_eq!(reply.status.as_u16(), 200, "download of {id}");
+        reply.body.to_vec()
     }
 
     async fn titles(&self, parent: &str) -> Vec<(String, String)> {
@@ -246,8 +220,7 @@ async fn two_processes_serve_one_integration_from_one_database_and_bucket() {
     let dir_b = tempfile::tempdir().expect("data directory b");
     let a = Process::start(&shared, dir_a.path()).await;
     let b = Process::start(&shared, dir_b.path()).await;
-    let api = |process| Api { http: reqwest::Client::new(), process, slug: slug.clone(), key: key.clone() };
-    let (on_a, on_b) = (api(&a), api(&b));
+    let (on_a, on_b) = (Api::new(&a, &slug, &key), Api::new(&b, &slug, &key));
 
     // /uploadInit on one, /upload on the other.
     let init =
@@ -367,13 +340,8 @@ async fn two_processes_serve_one_integration_from_one_database_and_bucket() {
     assert!(output.status.success(), "integration add: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     let added: Value =
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("integration add --json: {e}: {stdout}"));
-    let on_cli = |process| Api {
-        http: reqwest::Client::new(),
-        process,
-        slug: cli_slug.clone(),
-        key: added["api_key"].as_str().expect("an ApiKey").to_owned(),
-    };
-    let (cli_a, cli_b) = (on_cli(&a), on_cli(&b));
+    let cli_key = added["api_key"].as_str().expect("an ApiKey");
+    let (cli_a, cli_b) = (Api::new(&a, &cli_slug, cli_key), Api::new(&b, &cli_slug, cli_key));
     let note = id(&cli_a.ok(Method::POST, "uploadInit", &[("parentId", "/"), ("filename", "note.txt")], None).await);
     cli_a.ok(Method::PUT, "upload", &[("id", &note)], Some(b"in the bucket".to_vec())).await;
     assert_eq!(cli_b.download(&note).await, b"in the bucket");

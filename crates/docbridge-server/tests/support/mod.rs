@@ -234,6 +234,48 @@ pub fn api_call(
     http.request(method, format!("{api}/{endpoint}")).query(query).header("apiKey", key).header("username", user)
 }
 
+/// A Workfront caller for tests that drive the provider from many clients or processes: a Base
+/// API URL, an ApiKey, the user it speaks for and, when the server is another process, that
+/// process's log, shown when a call fails.
+#[derive(Clone)]
+pub struct Caller {
+    pub http: reqwest::Client,
+    pub api: String,
+    pub key: String,
+    pub user: String,
+    pub log: Option<Arc<std::sync::Mutex<String>>>,
+}
+
+impl Caller {
+    /// A provider call with an optional body: its status and its body (JSON, or the text as a
+    /// JSON string). The server must answer and must not fail: a 5xx fails the test.
+    pub async fn call(
+        &self,
+        method: Method,
+        endpoint: &str,
+        query: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> (u16, Value) {
+        let mut request = api_call(&self.http, (&self.api, &self.key, &self.user), method, endpoint, query);
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{endpoint}: {e}{}", self.log()));
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap_or_else(|e| panic!("{endpoint}'s body: {e}{}", self.log()));
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        assert!(status < 500, "{endpoint} {query:?} answered {status}: {body}{}", self.log());
+        (status, body)
+    }
+
+    /// The server process's log, on its own lines, for a failure's message; empty in process.
+    pub fn log(&self) -> String {
+        let Some(log) = &self.log else { return String::new() };
+        format!("\n{}", log.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 /// The JSON a command printed; fails the test, naming `what` and showing both outputs, if the
 /// command failed or printed something else.
 pub fn output_json(output: &std::process::Output, what: &str) -> Value {
