@@ -39,21 +39,17 @@ pub async fn run(data_dir: &Path, config: &Config, command: AuditCommand) -> any
     }
     let registry = super::open_registry(data_dir, config).await?;
     let entries = registry.audit_entries(integration.as_deref(), since, limit).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
-    } else {
-        for entry in &entries {
-            println!(
-                "{} {:<16} {:<16} {:<24} {:<24} {} {}",
-                entry.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                entry.actor,
-                if entry.integration.is_empty() { "-" } else { &entry.integration },
-                entry.operation,
-                entry.item_id.as_deref().unwrap_or("-"),
-                entry.result,
-                entry.detail.as_deref().unwrap_or(""),
-            );
-        }
-    }
+    super::print_rows(json, &entries, |entry| {
+        format!(
+            "{} {:<16} {:<16} {:<24} {:<24} {} {}",
+            entry.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            entry.actor,
+            if entry.integration.is_empty() { "-" } else { &entry.integration },
+            entry.operation,
+            entry.item_id.as_deref().unwrap_or("-"),
+            entry.result,
+            entry.detail.as_deref().unwrap_or(""),
+        )
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -80,7 +80,7 @@ impl Report {
     fn print(&self, json: bool) -> anyhow::Result<()> {
         if json {
             let report = serde_json::json!({ "ok": !self.failed(), "checks": self.checks });
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            super::print_json(&report)?;
             return Ok(());
         }
         for check in &self.checks {

@@ -114,20 +114,16 @@ pub async fn run_trash(data_dir: &Path, config: &Config, command: TrashCommand) 
                     }));
                 }
             }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                for row in &rows {
-                    println!(
-                        "{}  {}  /{}  deleted {} by {}",
-                        row["trash_id"].as_str().unwrap_or(""),
-                        row["integration"].as_str().unwrap_or(""),
-                        row["original_path"].as_str().unwrap_or(""),
-                        row["deleted_at"].as_str().unwrap_or(""),
-                        row["deleted_by"].as_str().unwrap_or("-")
-                    );
-                }
-            }
+            super::print_rows(json, &rows, |row| {
+                format!(
+                    "{}  {}  /{}  deleted {} by {}",
+                    row["trash_id"].as_str().unwrap_or(""),
+                    row["integration"].as_str().unwrap_or(""),
+                    row["original_path"].as_str().unwrap_or(""),
+                    row["deleted_at"].as_str().unwrap_or(""),
+                    row["deleted_by"].as_str().unwrap_or("-")
+                )
+            })?;
         }
         TrashCommand::Restore { trash_id, json } => {
             let entry = registry
@@ -213,34 +209,27 @@ pub async fn run_fsck(data_dir: &Path, config: &Config, args: FsckArgs) -> anyho
         reports.insert(integration.slug.clone(), serde_json::to_value(&report)?);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        super::print_json(&reports)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::TrashCommand;
-
-    #[derive(Debug, Parser)]
-    struct Line {
-        #[command(subcommand)]
-        command: TrashCommand,
-    }
+    use crate::cli::parse;
 
     /// Trash IDs are base64url: one in 64 starts with `-`, and must still be taken as a value,
     /// while the flags keep working.
     #[test]
     fn trash_ids_may_start_with_a_hyphen() {
         for args in [["trash", "restore", "-Ab_c", "--json"], ["trash", "restore", "--json", "-Ab_c"]] {
-            match Line::try_parse_from(args).expect("parses").command {
+            match parse::<TrashCommand>(&args) {
                 TrashCommand::Restore { trash_id, json } => assert_eq!((trash_id.as_str(), json), ("-Ab_c", true)),
                 other => panic!("{other:?}"),
             }
         }
-        match Line::try_parse_from(["trash", "purge", "--expired"]).expect("parses").command {
+        match parse::<TrashCommand>(&["trash", "purge", "--expired"]) {
             TrashCommand::Purge { trash_id, expired, .. } => assert_eq!((trash_id, expired), (None, true)),
             other => panic!("{other:?}"),
         }
@@ -249,12 +238,12 @@ mod tests {
             &["trash", "purge", "--", "-Ab_c"],
             &["trash", "purge", "-Ab_c", "--json"],
         ] {
-            match Line::try_parse_from(args).expect("parses").command {
+            match parse::<TrashCommand>(args) {
                 TrashCommand::Purge { trash_id, .. } => assert_eq!(trash_id.as_deref(), Some("-Ab_c"), "{args:?}"),
                 other => panic!("{other:?}"),
             }
         }
-        match Line::try_parse_from(["trash", "purge", "--all", "--integration", "team"]).expect("parses").command {
+        match parse::<TrashCommand>(&["trash", "purge", "--all", "--integration", "team"]) {
             TrashCommand::Purge { trash_id, all, integration, .. } => {
                 assert_eq!((trash_id, all, integration.as_deref()), (None, true, Some("team")));
             }

@@ -57,3 +57,32 @@ pub fn public_url(config: &Config, bound: Option<SocketAddr>) -> String {
         None => format!("http://{}", config.http.listen),
     }
 }
+
+/// Prints `value` as the pretty JSON of `--json`.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Prints `rows` as one JSON array with `--json`, else one `line` each.
+pub fn print_rows<T: serde::Serialize>(json: bool, rows: &[T], line: impl Fn(&T) -> String) -> anyhow::Result<()> {
+    if json {
+        return print_json(&rows);
+    }
+    for row in rows {
+        println!("{}", line(row));
+    }
+    Ok(())
+}
+
+/// One subcommand's arguments, parsed as the command line parses them: for tests of the
+/// argument rules (IDs that start with `-`, flags in any order).
+#[cfg(test)]
+pub fn parse<C: clap::Subcommand + std::fmt::Debug>(args: &[&str]) -> C {
+    #[derive(Debug, clap::Parser)]
+    struct Line<C: clap::Subcommand + std::fmt::Debug> {
+        #[command(subcommand)]
+        command: C,
+    }
+    <Line<C> as clap::Parser>::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}")).command
+}

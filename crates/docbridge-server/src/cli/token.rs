@@ -96,7 +96,7 @@ pub async fn run(data_dir: &Path, config: &Config, command: TokenCommand) -> any
                 })
                 .collect();
             if json {
-                println!("{}", serde_json::to_string_pretty(&listed)?);
+                super::print_json(&listed)?;
             } else if listed.is_empty() {
                 println!("No tokens.");
             } else {

@@ -10,6 +10,8 @@ use clap::Subcommand;
 use docbridge_server::config::Config;
 use docbridge_server::setup::{self, Admin, UserView};
 
+use super::print_json;
+
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Register a user (the username Workfront sends, usually an e-mail address).
@@ -86,11 +88,6 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
         anyhow::bail!("password: must not be empty");
     }
     Ok(password)
-}
-
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
 }
 
 fn print_user(user: &UserView) {
@@ -171,20 +168,13 @@ pub async fn run(data_dir: &Path, config: &Config, command: UserCommand) -> anyh
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::UserCommand;
-
-    #[derive(Debug, Parser)]
-    struct Line {
-        #[command(subcommand)]
-        command: UserCommand,
-    }
+    use crate::cli::parse;
 
     /// Item IDs are base64url: one in 64 starts with `-`, and must still be taken as a value.
     #[test]
     fn a_folder_id_may_start_with_a_hyphen() {
-        let line = Line::try_parse_from([
+        let line = parse::<UserCommand>(&[
             "user",
             "grant",
             "ann@example.com",
@@ -195,9 +185,8 @@ mod tests {
             "--folder",
             "-Gg_x",
             "--json",
-        ])
-        .expect("parses");
-        match line.command {
+        ]);
+        match line {
             UserCommand::Grant { folder, json, .. } => assert_eq!((folder.as_deref(), json), (Some("-Gg_x"), true)),
             other => panic!("{other:?}"),
         }
