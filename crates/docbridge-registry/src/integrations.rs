@@ -639,21 +639,11 @@ mod tests {
             assert_eq!(edited.name, name);
             assert_eq!(edited.default_role, DefaultRole::Deny);
             assert_eq!(edited.custom_actions.len(), 1);
-            let removed = registry
-                .edit_integration(
-                    &slug,
-                    &IntegrationPatch { remove_actions: vec!["hook".into()], ..IntegrationPatch::default() },
-                )
-                .await
-                .unwrap();
+            let remove_hook = IntegrationPatch { remove_actions: vec!["hook".into()], ..IntegrationPatch::default() };
+            let removed = registry.edit_integration(&slug, &remove_hook).await.unwrap();
             assert!(removed.custom_actions.is_empty());
-            let err = registry
-                .edit_integration(
-                    &slug,
-                    &IntegrationPatch { remove_actions: vec!["hook".into()], ..IntegrationPatch::default() },
-                )
-                .await
-                .unwrap_err();
+            // The same removal again names an action that no longer exists.
+            let err = registry.edit_integration(&slug, &remove_hook).await.unwrap_err();
             assert_eq!(field_of(err), "custom_actions");
             let err = registry.edit_integration(&unique("missing"), &IntegrationPatch::default()).await.unwrap_err();
             assert!(matches!(err, RegistryError::NotFound(_)));

@@ -60,7 +60,7 @@ fn token_row(token: &NewOAuthToken, now: i64) -> oauth_token::ActiveModel {
 /// The usernames of user IDs. A code or token whose user is missing from the answer is treated
 /// as not existing: the foreign key deletes them with the user, but a database whose foreign
 /// keys were off (a hand-typed `DELETE` in the `sqlite3` shell) may still hold them.
-async fn usernames(db: &impl sea_orm::ConnectionTrait, ids: Vec<i64>) -> Result<HashMap<i64, String>> {
+pub(crate) async fn usernames(db: &impl sea_orm::ConnectionTrait, ids: Vec<i64>) -> Result<HashMap<i64, String>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -71,6 +71,23 @@ async fn usernames(db: &impl sea_orm::ConnectionTrait, ids: Vec<i64>) -> Result<
         .into_iter()
         .map(|u| (u.id, u.username))
         .collect())
+}
+
+/// Ends an exchange: stores `tokens` and commits if the exchange's claim (a code marked used, a
+/// refresh token revoked) changed exactly one row; otherwise an earlier or concurrent exchange
+/// won, and nothing is stored.
+async fn store_if_claimed(
+    txn: sea_orm::DatabaseTransaction,
+    claimed_rows: u64,
+    tokens: &[NewOAuthToken],
+) -> Result<bool> {
+    if claimed_rows != 1 {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    insert_tokens(&txn, tokens).await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// Revokes a user's tokens and voids their codes not yet redeemed, in one integration or all,
@@ -157,13 +174,7 @@ impl Registry {
             .filter(oauth_code::Column::UsedAt.is_null())
             .exec(&txn)
             .await?;
-        if claimed.rows_affected != 1 {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-        insert_tokens(&txn, tokens).await?;
-        txn.commit().await?;
-        Ok(true)
+        store_if_claimed(txn, claimed.rows_affected, tokens).await
     }
 
     /// Stores tokens (a refresh that does not rotate issues only an access token).
@@ -182,13 +193,7 @@ impl Registry {
             .filter(oauth_token::Column::RevokedAt.is_null())
             .exec(&txn)
             .await?;
-        if revoked.rows_affected != 1 {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-        insert_tokens(&txn, tokens).await?;
-        txn.commit().await?;
-        Ok(true)
+        store_if_claimed(txn, revoked.rows_affected, tokens).await
     }
 
     /// A token by its hash, whatever its state; `None` if its user no longer exists.

@@ -13,7 +13,7 @@ use sea_orm::{
 };
 
 use crate::entities::{grant, integration, item, oauth_code, oauth_token, user};
-use crate::oauth::revoke_user_oauth;
+use crate::oauth::{revoke_user_oauth, usernames};
 use crate::records::{Access, Grant, Role, User};
 use crate::{Registry, RegistryError, Result, from_millis, now_millis};
 
@@ -198,13 +198,7 @@ impl Registry {
             query = query.filter(grant::Column::IntegrationId.eq(self.integration_row(slug).await?.id));
         }
         let rows = query.all(&self.db).await?;
-        let users: HashMap<i64, String> = user::Entity::find()
-            .filter(user::Column::Id.is_in(rows.iter().map(|r| r.user_id).collect::<Vec<_>>()))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u.username))
-            .collect();
+        let users = usernames(&self.db, rows.iter().map(|r| r.user_id).collect()).await?;
         let integrations: HashMap<i64, String> = integration::Entity::find()
             .filter(integration::Column::Id.is_in(rows.iter().map(|r| r.integration_id).collect::<Vec<_>>()))
             .all(&self.db)

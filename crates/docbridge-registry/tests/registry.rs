@@ -869,22 +869,15 @@ mod cases {
         let library = integration(&registry).await;
         let document = unique("wfdoc");
         let expires = Utc::now() + Duration::hours(1);
-        let v1 = registry
-            .create_reservation(NewReservation {
+        let reserve = |version: &str, name: &str| {
+            registry.create_reservation(NewReservation {
                 wf_document_id: Some(document.clone()),
-                wf_document_version_id: Some("v1".into()),
-                ..reservation(&library, &root(), "one.pdf", expires)
+                wf_document_version_id: Some(version.into()),
+                ..reservation(&library, &root(), name, expires)
             })
-            .await
-            .unwrap();
-        let v2 = registry
-            .create_reservation(NewReservation {
-                wf_document_id: Some(document.clone()),
-                wf_document_version_id: Some("v2".into()),
-                ..reservation(&library, &root(), "two.pdf", expires)
-            })
-            .await
-            .unwrap();
+        };
+        let v1 = reserve("v1", "one.pdf").await.unwrap();
+        let v2 = reserve("v2", "two.pdf").await.unwrap();
         let find =
             |version: Option<&'static str>| registry.reservation_by_workfront_ids(library.id, &document, version);
         let id = |found: docbridge_registry::Result<Option<docbridge_registry::Reservation>>| {
