@@ -106,13 +106,7 @@ start() {
 }
 
 stop() {
-    if [[ ! -d "$SRVTMP" ]]; then
-        log "nothing to stop in $SRVTMP"
-        return 0
-    fi
-    stop_pidfile azurite
-    rm -rf "$SRVTMP"
-    log "stopped and removed $SRVTMP"
+    stop_and_remove azurite
 }
 
 case "${1:-}" in

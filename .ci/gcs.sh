@@ -106,14 +106,7 @@ start() {
 }
 
 stop() {
-    if [[ ! -d "$SRVTMP" ]]; then
-        log "nothing to stop in $SRVTMP"
-        return 0
-    fi
-    stop_pidfile front
-    stop_pidfile emulator
-    rm -rf "$SRVTMP"
-    log "stopped and removed $SRVTMP"
+    stop_and_remove front emulator
 }
 
 case "${1:-}" in

@@ -24,26 +24,10 @@
 # the tests check docbridge, not its patience. Everything listens on 127.0.0.1 only.
 set -euo pipefail
 
-PEBBLETMP="${PEBBLETMP:-${TMPDIR:-/tmp}/docbridge-pebble-$(id -u)}"
-
-log() { echo "pebble.sh: $*" >&2; }
-
-ensure_installed() {
-    if command -v pebble >/dev/null 2>&1 && command -v pebble-challtestsrv >/dev/null 2>&1; then
-        return
-    fi
-    if [ "$(id -u)" -ne 0 ]; then
-        log "pebble is not installed and installing it needs root (apt-get install pebble)"
-        exit 1
-    fi
-    log "installing Debian's pebble package"
-    apt-get update -q >&2
-    apt-get install -y -q pebble >&2
-}
-
-port_in_use() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+NAME=pebble
+SRVTMP="${PEBBLETMP:-${TMPDIR:-/tmp}/docbridge-pebble-$(id -u)}"
+# shellcheck source-path=SCRIPTDIR source=server-common.sh
+source "$(dirname "$0")/server-common.sh"
 
 # A port nobody listens on; the four chosen here are also kept distinct from each other.
 free_port() {
@@ -58,28 +42,6 @@ free_port() {
     done
 }
 
-alive() {
-    [[ -f "$PEBBLETMP/$1.pid" ]] && kill -0 "$(cat "$PEBBLETMP/$1.pid")" 2>/dev/null
-}
-
-stop_one() {
-    local pid waited
-    [[ -f "$PEBBLETMP/$1.pid" ]] || return 0
-    pid="$(cat "$PEBBLETMP/$1.pid")"
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for waited in $(seq 1 100); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "$1 ($pid) ignored SIGTERM for $waited polls; killing it"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    rm -f "$PEBBLETMP/$1.pid"
-}
-
 # Polls until $1 (a port) answers or the process named $2 has died.
 wait_for() {
     local waited
@@ -87,36 +49,37 @@ wait_for() {
         if port_in_use "$1"; then
             return 0
         fi
-        if ! alive "$2"; then
+        if ! pid_alive "$2"; then
             log "$2 died before listening on $1:"
-            tail -n 20 "$PEBBLETMP/$2.log" >&2 || true
+            tail -n 20 "$SRVTMP/$2.log" >&2 || true
             return 1
         fi
         sleep 0.1
     done
     log "$2 did not listen on $1 after $waited polls"
-    tail -n 20 "$PEBBLETMP/$2.log" >&2 || true
+    tail -n 20 "$SRVTMP/$2.log" >&2 || true
     return 1
 }
 
 start() {
-    ensure_installed
-    if alive pebble || alive challtestsrv; then
-        log "servers are already running from $PEBBLETMP; stopping them first"
+    apt_ensure pebble pebble
+    apt_ensure pebble-challtestsrv pebble
+    if pid_alive pebble || pid_alive challtestsrv; then
+        log "servers are already running from $SRVTMP; stopping them first"
         stop
     fi
-    rm -rf "$PEBBLETMP"
-    mkdir -p "$PEBBLETMP"
-    chmod 700 "$PEBBLETMP"
+    rm -rf "$SRVTMP"
+    mkdir -p "$SRVTMP"
+    chmod 700 "$SRVTMP"
 
     # Pebble's own HTTPS (directory and management) needs a certificate: a private CA's.
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -subj "/CN=docbridge test Pebble CA" -keyout "$PEBBLETMP/ca.key" -out "$PEBBLETMP/ca.pem" 2>/dev/null
+        -subj "/CN=docbridge test Pebble CA" -keyout "$SRVTMP/ca.key" -out "$SRVTMP/ca.pem" 2>/dev/null
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=127.0.0.1" \
-        -keyout "$PEBBLETMP/pebble.key" -out "$PEBBLETMP/pebble.csr" 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$PEBBLETMP/san.ext"
-    openssl x509 -req -in "$PEBBLETMP/pebble.csr" -CA "$PEBBLETMP/ca.pem" -CAkey "$PEBBLETMP/ca.key" \
-        -CAcreateserial -days 2 -extfile "$PEBBLETMP/san.ext" -out "$PEBBLETMP/pebble.pem" 2>/dev/null
+        -keyout "$SRVTMP/pebble.key" -out "$SRVTMP/pebble.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$SRVTMP/san.ext"
+    openssl x509 -req -in "$SRVTMP/pebble.csr" -CA "$SRVTMP/ca.pem" -CAkey "$SRVTMP/ca.key" \
+        -CAcreateserial -days 2 -extfile "$SRVTMP/san.ext" -out "$SRVTMP/pebble.pem" 2>/dev/null
 
     local dns_port directory_port management_port tls_port http_port
     TAKEN=""
@@ -129,17 +92,17 @@ start() {
     nohup pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" \
         -dns01 "127.0.0.1:$dns_port" -management "127.0.0.1:$challtest_management" \
         -http01 "" -https01 "" -tlsalpn01 "" \
-        </dev/null >"$PEBBLETMP/challtestsrv.log" 2>&1 &
-    echo $! >"$PEBBLETMP/challtestsrv.pid"
+        </dev/null >"$SRVTMP/challtestsrv.log" 2>&1 &
+    echo $! >"$SRVTMP/challtestsrv.pid"
     wait_for "$challtest_management" challtestsrv
 
-    cat >"$PEBBLETMP/pebble.json" <<EOF
+    cat >"$SRVTMP/pebble.json" <<EOF
 {
   "pebble": {
     "listenAddress": "127.0.0.1:$directory_port",
     "managementListenAddress": "127.0.0.1:$management_port",
-    "certificate": "$PEBBLETMP/pebble.pem",
-    "privateKey": "$PEBBLETMP/pebble.key",
+    "certificate": "$SRVTMP/pebble.pem",
+    "privateKey": "$SRVTMP/pebble.key",
     "httpPort": $http_port,
     "tlsPort": $tls_port,
     "ocspResponderURL": "",
@@ -147,42 +110,35 @@ start() {
   }
 }
 EOF
-    PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 nohup pebble -config "$PEBBLETMP/pebble.json" \
+    PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 nohup pebble -config "$SRVTMP/pebble.json" \
         -dnsserver "127.0.0.1:$dns_port" \
-        </dev/null >"$PEBBLETMP/pebble.log" 2>&1 &
-    echo $! >"$PEBBLETMP/pebble.pid"
+        </dev/null >"$SRVTMP/pebble.log" 2>&1 &
+    echo $! >"$SRVTMP/pebble.pid"
     wait_for "$directory_port" pebble
     wait_for "$management_port" pebble
 
     local directory="https://127.0.0.1:$directory_port/dir"
     {
         echo "export DOCBRIDGE_TEST_PEBBLE_DIRECTORY=$directory"
-        echo "export DOCBRIDGE_TEST_PEBBLE_CA=$PEBBLETMP/ca.pem"
+        echo "export DOCBRIDGE_TEST_PEBBLE_CA=$SRVTMP/ca.pem"
         echo "export DOCBRIDGE_TEST_PEBBLE_MANAGEMENT=https://127.0.0.1:$management_port"
         echo "export DOCBRIDGE_TEST_PEBBLE_TLS_PORT=$tls_port"
         echo "export DOCBRIDGE_TEST_PEBBLE_HTTP_PORT=$http_port"
-    } >"$PEBBLETMP/env"
-    chmod 600 "$PEBBLETMP/env"
-    log "Pebble is up at $directory, validating TLS-ALPN-01 on 127.0.0.1:$tls_port and HTTP-01 on 127.0.0.1:$http_port; variables in $PEBBLETMP/env (stop it with: $0 stop)"
+    } >"$SRVTMP/env"
+    chmod 600 "$SRVTMP/env"
+    log "Pebble is up at $directory, validating TLS-ALPN-01 on 127.0.0.1:$tls_port and HTTP-01 on 127.0.0.1:$http_port; variables in $SRVTMP/env (stop it with: $0 stop)"
     echo "$directory"
 }
 
 stop() {
-    if [[ ! -d "$PEBBLETMP" ]]; then
-        log "nothing to stop in $PEBBLETMP"
-        return 0
-    fi
-    stop_one pebble
-    stop_one challtestsrv
-    rm -rf "$PEBBLETMP"
-    log "stopped and removed $PEBBLETMP"
+    stop_and_remove pebble challtestsrv
 }
 
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
     *)
-        echo "usage: $0 start|stop   (server directory: \$PEBBLETMP, default $PEBBLETMP)" >&2
+        echo "usage: $0 start|stop   (server directory: \$PEBBLETMP, default $SRVTMP)" >&2
         exit 2
         ;;
 esac

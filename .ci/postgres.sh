@@ -18,10 +18,12 @@
 # is for tests, lives in a temporary directory and holds nothing worth protecting.
 set -euo pipefail
 
-PGTMP="${PGTMP:-${TMPDIR:-/tmp}/docbridge-postgres-$(id -u)}"
-DATABASE=docbridge_test
+NAME=postgres
+SRVTMP="${PGTMP:-${TMPDIR:-/tmp}/docbridge-postgres-$(id -u)}"
+# shellcheck source-path=SCRIPTDIR source=server-common.sh
+source "$(dirname "$0")/server-common.sh"
 
-log() { echo "postgres.sh: $*" >&2; }
+DATABASE=docbridge_test
 
 # The newest installed server's binaries; Debian keeps them out of PATH.
 bindir() {
@@ -61,27 +63,22 @@ as_owner() {
     fi
 }
 
-port_in_use() {
-    # A refused connection means nobody listens; the subshell keeps the descriptor local.
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 start() {
     ensure_installed
     local bin
     bin="$(bindir)"
-    if [[ -f "$PGTMP/data/postmaster.pid" ]]; then
-        log "a cluster is already running in $PGTMP; stopping it first"
+    if [[ -f "$SRVTMP/data/postmaster.pid" ]]; then
+        log "a cluster is already running in $SRVTMP; stopping it first"
         stop
     fi
-    rm -rf "$PGTMP"
-    mkdir -p "$PGTMP"
+    rm -rf "$SRVTMP"
+    mkdir -p "$SRVTMP"
     if [[ "$(id -u)" == 0 ]]; then
-        chown postgres: "$PGTMP"
+        chown postgres: "$SRVTMP"
     fi
-    chmod 700 "$PGTMP"
-    as_owner "$bin/initdb" -D "$PGTMP/data" -A trust -U postgres -E UTF8 --no-sync >"$PGTMP/initdb.log" 2>&1 || {
-        cat "$PGTMP/initdb.log" >&2
+    chmod 700 "$SRVTMP"
+    as_owner "$bin/initdb" -D "$SRVTMP/data" -A trust -U postgres -E UTF8 --no-sync >"$SRVTMP/initdb.log" 2>&1 || {
+        cat "$SRVTMP/initdb.log" >&2
         exit 1
     }
     local port="" attempt candidate
@@ -91,14 +88,14 @@ start() {
             continue
         fi
         # fsync off: a test database that a crash loses costs nothing and saves seconds.
-        if as_owner "$bin/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/server.log" -w -t 60 \
-            -o "-c listen_addresses=127.0.0.1 -p $candidate -c unix_socket_directories=$PGTMP -c fsync=off -c max_connections=200" \
+        if as_owner "$bin/pg_ctl" -D "$SRVTMP/data" -l "$SRVTMP/server.log" -w -t 60 \
+            -o "-c listen_addresses=127.0.0.1 -p $candidate -c unix_socket_directories=$SRVTMP -c fsync=off -c max_connections=200" \
             start >&2; then
             port="$candidate"
             break
         fi
         log "start on port $candidate failed (attempt $attempt)"
-        tail -n 5 "$PGTMP/server.log" >&2 || true
+        tail -n 5 "$SRVTMP/server.log" >&2 || true
     done
     if [[ -z "$port" ]]; then
         log "could not start PostgreSQL"
@@ -106,40 +103,35 @@ start() {
     fi
     as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres "$DATABASE"
     local url="postgres://postgres@127.0.0.1:$port/$DATABASE"
-    echo "$url" >"$PGTMP/url"
-    chmod 644 "$PGTMP/url"
-    echo "export DOCBRIDGE_TEST_POSTGRES_URL=$url" >"$PGTMP/env"
+    echo "$url" >"$SRVTMP/url"
+    chmod 644 "$SRVTMP/url"
+    echo "export DOCBRIDGE_TEST_POSTGRES_URL=$url" >"$SRVTMP/env"
     log "PostgreSQL is up at $url (stop it with: $0 stop)"
     echo "$url"
 }
 
 stop() {
-    if [[ ! -d "$PGTMP" ]]; then
-        log "nothing to stop in $PGTMP"
-        return 0
-    fi
     local bin pid
     bin="$(bindir)"
-    if [[ -f "$PGTMP/data/postmaster.pid" ]]; then
-        if [[ -n "$bin" ]] && as_owner "$bin/pg_ctl" -D "$PGTMP/data" -m fast -w -t 60 stop >&2; then
+    if [[ -f "$SRVTMP/data/postmaster.pid" ]]; then
+        if [[ -n "$bin" ]] && as_owner "$bin/pg_ctl" -D "$SRVTMP/data" -m fast -w -t 60 stop >&2; then
             :
         else
             # pg_ctl missing or stuck: the postmaster's PID is the first line of its PID file.
-            pid="$(head -n 1 "$PGTMP/data/postmaster.pid" || true)"
+            pid="$(head -n 1 "$SRVTMP/data/postmaster.pid" || true)"
             if [[ -n "$pid" ]]; then
                 kill -TERM "$pid" 2>/dev/null || true
             fi
         fi
     fi
-    rm -rf "$PGTMP"
-    log "stopped and removed $PGTMP"
+    stop_and_remove
 }
 
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
     *)
-        echo "usage: $0 start|stop   (cluster directory: \$PGTMP, default $PGTMP)" >&2
+        echo "usage: $0 start|stop   (cluster directory: \$PGTMP, default $SRVTMP)" >&2
         exit 2
         ;;
 esac

@@ -28,13 +28,15 @@
 # 127.0.0.1 only and keeps its objects as files in $S3TMP/data/<bucket>: it is for tests.
 set -euo pipefail
 
-S3TMP="${S3TMP:-${TMPDIR:-/tmp}/docbridge-s3-$(id -u)}"
+NAME=s3
+SRVTMP="${S3TMP:-${TMPDIR:-/tmp}/docbridge-s3-$(id -u)}"
+# shellcheck source-path=SCRIPTDIR source=server-common.sh
+source "$(dirname "$0")/server-common.sh"
+
 BUCKET=docbridge-test
 REGION=us-east-1
 # `serve s3` appeared in rclone 1.65; Debian's rclone (1.60) lacks it.
 MIN_MINOR=65
-
-log() { echo "s3.sh: $*" >&2; }
 
 # Whether the rclone at $1 has `serve s3`, judged by its version (rclone v1.MINOR.PATCH).
 recent_enough() {
@@ -93,114 +95,54 @@ ensure_installed() {
     echo "$rclone"
 }
 
-port_in_use() {
-    # A refused connection means nobody listens; the subshell keeps the descriptor local.
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-alive() {
-    [[ -f "$S3TMP/pid" ]] && kill -0 "$(cat "$S3TMP/pid")" 2>/dev/null
-}
-
-random_hex() {
-    od -An -tx1 -N "$1" /dev/urandom | tr -d ' \n'
+launch_rclone() {
+    local port="$1"
+    nohup "$RCLONE" serve s3 "$SRVTMP/data" \
+        --config "$SRVTMP/rclone.conf" \
+        --addr "127.0.0.1:$port" \
+        --auth-key "$KEY,$SECRET" \
+        --log-file "$SRVTMP/rclone.log" \
+        </dev/null >/dev/null 2>&1 &
+    echo $! >"$SRVTMP/rclone.pid"
 }
 
 start() {
-    local rclone
-    rclone="$(ensure_installed)"
-    if alive; then
-        log "a server is already running from $S3TMP; stopping it first"
+    RCLONE="$(ensure_installed)"
+    if pid_alive rclone; then
+        log "a server is already running from $SRVTMP; stopping it first"
         stop
     fi
-    rm -rf "$S3TMP"
-    mkdir -p "$S3TMP/data/$BUCKET"
-    chmod 700 "$S3TMP"
+    rm -rf "$SRVTMP"
+    mkdir -p "$SRVTMP/data/$BUCKET"
+    chmod 700 "$SRVTMP"
     # An empty configuration of our own: never the user's rclone.conf.
-    : >"$S3TMP/rclone.conf"
-    local key secret
-    key="test$(random_hex 8)"
-    secret="$(random_hex 20)"
-
-    local port="" attempt candidate waited
-    for attempt in 1 2 3 4 5 6 7 8; do
-        candidate=$((20000 + RANDOM % 40000))
-        if port_in_use "$candidate"; then
-            continue
-        fi
-        nohup "$rclone" serve s3 "$S3TMP/data" \
-            --config "$S3TMP/rclone.conf" \
-            --addr "127.0.0.1:$candidate" \
-            --auth-key "$key,$secret" \
-            --log-file "$S3TMP/rclone.log" \
-            </dev/null >/dev/null 2>&1 &
-        echo $! >"$S3TMP/pid"
-        # Polls until the port answers or the server has died (a port taken meanwhile).
-        for waited in $(seq 1 100); do
-            if port_in_use "$candidate"; then
-                port="$candidate"
-                break
-            fi
-            if ! alive; then
-                break
-            fi
-            sleep 0.1
-        done
-        if [[ -n "$port" ]]; then
-            break
-        fi
-        log "start on port $candidate failed (attempt $attempt, waited $waited polls)"
-        tail -n 5 "$S3TMP/rclone.log" >&2 2>/dev/null || true
-        if alive; then
-            kill "$(cat "$S3TMP/pid")" 2>/dev/null || true
-        fi
-    done
-    if [[ -z "$port" ]]; then
-        log "could not start rclone serve s3"
-        exit 1
-    fi
+    : >"$SRVTMP/rclone.conf"
+    KEY="test$(random_hex 8)"
+    SECRET="$(random_hex 20)"
+    local port
+    port="$(start_on_free_port rclone launch_rclone)"
     local endpoint="http://127.0.0.1:$port"
     {
         echo "export DOCBRIDGE_TEST_S3_ENDPOINT=$endpoint"
         echo "export DOCBRIDGE_TEST_S3_BUCKET=$BUCKET"
-        echo "export DOCBRIDGE_TEST_S3_KEY=$key"
-        echo "export DOCBRIDGE_TEST_S3_SECRET=$secret"
+        echo "export DOCBRIDGE_TEST_S3_KEY=$KEY"
+        echo "export DOCBRIDGE_TEST_S3_SECRET=$SECRET"
         echo "export DOCBRIDGE_TEST_S3_REGION=$REGION"
-    } >"$S3TMP/env"
-    chmod 600 "$S3TMP/env"
-    log "S3 is up at $endpoint, bucket $BUCKET ($("$rclone" version | head -n 1)); variables in $S3TMP/env (stop it with: $0 stop)"
+    } >"$SRVTMP/env"
+    chmod 600 "$SRVTMP/env"
+    log "S3 is up at $endpoint, bucket $BUCKET ($("$RCLONE" version | sed -n 1p)); variables in $SRVTMP/env (stop it with: $0 stop)"
     echo "$endpoint"
 }
 
 stop() {
-    if [[ ! -d "$S3TMP" ]]; then
-        log "nothing to stop in $S3TMP"
-        return 0
-    fi
-    local pid waited
-    if [[ -f "$S3TMP/pid" ]]; then
-        pid="$(cat "$S3TMP/pid")"
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-            for waited in $(seq 1 100); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.1
-            done
-            if kill -0 "$pid" 2>/dev/null; then
-                log "rclone ($pid) ignored SIGTERM for $waited polls; killing it"
-                kill -KILL "$pid" 2>/dev/null || true
-            fi
-        fi
-    fi
-    rm -rf "$S3TMP"
-    log "stopped and removed $S3TMP"
+    stop_and_remove rclone
 }
 
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
     *)
-        echo "usage: $0 start|stop   (server directory: \$S3TMP, default $S3TMP)" >&2
+        echo "usage: $0 start|stop   (server directory: \$S3TMP, default $SRVTMP)" >&2
         exit 2
         ;;
 esac

@@ -1,6 +1,6 @@
-# Shared by the throwaway storage servers of .ci/webdav.sh, .ci/sftp.sh, .ci/azurite.sh and
-# .ci/gcs.sh (issue #16); sourced, never run. Each of those scripts sets NAME and SRVTMP before
-# sourcing it, then uses:
+# Shared by the throwaway servers of .ci/webdav.sh, .ci/sftp.sh, .ci/azurite.sh, .ci/gcs.sh
+# (issue #16), .ci/s3.sh, .ci/postgres.sh and .ci/pebble.sh; sourced, never run. Each of those
+# scripts sets NAME and SRVTMP before sourcing it, then uses:
 #
 #   log MESSAGE...             a line on stderr, prefixed with the script's name
 #   port_in_use PORT           whether something answers on 127.0.0.1:PORT
@@ -11,8 +11,10 @@
 #                              calls `LAUNCH PORT` (which starts one server in the background
 #                              and writes its PID to $SRVTMP/TAG.pid) with random free ports
 #                              until the port answers; prints the port
+#   pid_alive TAG              whether the process in $SRVTMP/TAG.pid is running
 #   stop_pidfile TAG           stops the process in $SRVTMP/TAG.pid (TERM, then KILL), and any
 #                              children it left (sshd's per-connection processes)
+#   stop_and_remove [TAG...]   `stop`: stop_pidfile for each TAG, then removes $SRVTMP
 #
 # Installs go to $CI_CACHE (default ~/.cache/docbridge-ci) rather than $SRVTMP, so that a second
 # `start` does not install again; each server's files go to $SRVTMP, which `stop` removes.
@@ -140,4 +142,17 @@ stop_pidfile() {
         fi
     fi
     rm -f "$SRVTMP/$tag.pid"
+}
+
+stop_and_remove() {
+    local tag
+    if [[ ! -d "$SRVTMP" ]]; then
+        log "nothing to stop in $SRVTMP"
+        return 0
+    fi
+    for tag in "$@"; do
+        stop_pidfile "$tag"
+    done
+    rm -rf "$SRVTMP"
+    log "stopped and removed $SRVTMP"
 }

@@ -161,16 +161,12 @@ EOF
 }
 
 stop() {
-    if [[ ! -d "$SRVTMP" ]]; then
-        log "nothing to stop in $SRVTMP"
-        return 0
-    fi
+    # The chroot may lie outside $SRVTMP (see chroot_dir): removed once sshd is gone.
     stop_pidfile sshd
     if [[ -f "$SRVTMP/chroot-path" ]]; then
         rm -rf "$(cat "$SRVTMP/chroot-path")"
     fi
-    rm -rf "$SRVTMP"
-    log "stopped and removed $SRVTMP"
+    stop_and_remove
 }
 
 case "${1:-}" in

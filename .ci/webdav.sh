@@ -179,14 +179,7 @@ start() {
 }
 
 stop() {
-    if [[ ! -d "$SRVTMP" ]]; then
-        log "nothing to stop in $SRVTMP"
-        return 0
-    fi
-    stop_pidfile wsgidav
-    stop_pidfile apache
-    rm -rf "$SRVTMP"
-    log "stopped and removed $SRVTMP"
+    stop_and_remove wsgidav apache
 }
 
 case "${1:-}" in

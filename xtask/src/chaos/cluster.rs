@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,12 @@ fn pg_bindir() -> Option<PathBuf> {
     dirs.pop()
 }
 
+/// Runs `.ci/SCRIPT ACTION` (`start` or `stop`) with its server folder `dir` in the variable
+/// `dir_var`; what it prints on standard output (the address) is not needed: we read its files.
+fn ci_script(script: &str, dir_var: &str, dir: &Path, action: &str) -> std::io::Result<ExitStatus> {
+    Command::new(workspace().join(".ci").join(script)).arg(action).env(dir_var, dir).stdout(Stdio::null()).status()
+}
+
 fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
@@ -46,12 +52,7 @@ pub(crate) struct Postgres {
 
 impl Postgres {
     pub(crate) fn start(dir: &Path) -> anyhow::Result<(Postgres, String)> {
-        let status = Command::new(workspace().join(".ci/postgres.sh"))
-            .arg("start")
-            .env("PGTMP", dir)
-            .stdout(Stdio::null())
-            .status()
-            .context("running .ci/postgres.sh")?;
+        let status = ci_script("postgres.sh", "PGTMP", dir, "start").context("running .ci/postgres.sh")?;
         // Dropped on every way out from here on: the script may have started it before failing.
         let postgres = Postgres { dir: dir.to_owned() };
         anyhow::ensure!(status.success(), ".ci/postgres.sh start failed");
@@ -88,7 +89,7 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let _ = Command::new(workspace().join(".ci/postgres.sh")).arg("stop").env("PGTMP", &self.dir).status();
+        let _ = ci_script("postgres.sh", "PGTMP", &self.dir, "stop");
     }
 }
 
@@ -100,13 +101,8 @@ struct S3 {
 
 impl S3 {
     fn start(dir: &Path) -> anyhow::Result<(S3, HashMap<String, String>)> {
-        let status = Command::new(workspace().join(".ci/s3.sh"))
-            .arg("start")
-            .env("S3TMP", dir)
-            .stdout(Stdio::null())
-            .status()
-            .context("running .ci/s3.sh")?;
-        let pid = std::fs::read_to_string(dir.join("pid")).unwrap_or_default().trim().to_owned();
+        let status = ci_script("s3.sh", "S3TMP", dir, "start").context("running .ci/s3.sh")?;
+        let pid = std::fs::read_to_string(dir.join("rclone.pid")).unwrap_or_default().trim().to_owned();
         let s3 = S3 { dir: dir.to_owned(), pid };
         anyhow::ensure!(status.success(), ".ci/s3.sh start failed");
         let env = std::fs::read_to_string(dir.join("env")).context("the S3 server's variables")?;
@@ -129,7 +125,7 @@ impl Drop for S3 {
     fn drop(&mut self) {
         // A paused server would not hear SIGTERM.
         self.signal("-CONT");
-        let _ = Command::new(workspace().join(".ci/s3.sh")).arg("stop").env("S3TMP", &self.dir).status();
+        let _ = ci_script("s3.sh", "S3TMP", &self.dir, "stop");
     }
 }
 
