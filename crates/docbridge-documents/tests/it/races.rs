@@ -62,6 +62,13 @@ struct Stopping {
 }
 
 impl Stopping {
+    /// Arms a stop in the next read of `path`; answers (reached, release).
+    fn stop_read(&self, path: &str) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
+        let (armed, reached, release) = stop(path);
+        self.read_stops.lock().unwrap().push(armed);
+        (reached, release)
+    }
+
     fn take_list_stop(&self, path: &StoragePath) -> Option<Stop> {
         let mut stop = self.list_stop.lock().unwrap();
         if stop.as_ref().is_some_and(|s| s.path == path.as_string()) { stop.take() } else { None }
@@ -218,12 +225,40 @@ enum Reader {
     Rescan,
 }
 
+impl Reader {
+    /// Reads the root through `library` as this reader does.
+    async fn read(self, library: &Library) -> docbridge_documents::Result<()> {
+        match self {
+            Reader::Listing => library.list(&editor(), &ItemId::root(), None, None).await.map(|_| ()),
+            Reader::Rescan => library.rescan().await.map(|_| ()),
+        }
+    }
+}
+
 /// What changes the folder meanwhile: `a.txt` renamed to `b.txt`, or the bytes of a new
 /// `c.txt` (reserved beforehand) committed.
 #[derive(Debug, Clone, Copy)]
 enum Change {
     Rename,
     Upload,
+}
+
+impl Change {
+    /// Makes this change through `library`: `a_txt` renamed, or `c_txt`'s bytes sent.
+    async fn make(self, library: &Library, a_txt: &ItemId, c_txt: &ItemId) -> docbridge_documents::Result<()> {
+        match self {
+            Change::Rename => library.rename(&editor(), a_txt, "b.txt").await,
+            Change::Upload => library.upload(&editor(), c_txt, body(b"gamma")).await.map(|_| ()),
+        }
+    }
+
+    /// The root's IDs and names once this change is made.
+    fn root_after(self, a_txt: &ItemId, c_txt: &ItemId) -> Vec<(ItemId, String)> {
+        match self {
+            Change::Rename => vec![(a_txt.clone(), "b.txt".to_owned())],
+            Change::Upload => vec![(a_txt.clone(), "a.txt".to_owned()), (c_txt.clone(), "c.txt".to_owned())],
+        }
+    }
 }
 
 /// A reader has read the root from storage and is stopped before it reconciles; a change to
@@ -240,73 +275,34 @@ async fn change_racing(reader: Reader, change: Change) {
     let (armed, reached, release) = stop("");
     *f.storage.list_stop.lock().unwrap() = Some(armed);
     let library = f.library.clone();
-    let reading = tokio::spawn(async move {
-        match reader {
-            Reader::Listing => library.list(&editor(), &ItemId::root(), None, None).await.map(|_| ()),
-            Reader::Rescan => library.rescan().await.map(|_| ()),
-        }
-    });
+    let reading = tokio::spawn(async move { reader.read(&library).await });
     reached.await.unwrap();
 
     let library = f.library.clone();
     let (renamed, uploaded) = (first.clone(), reserved.clone());
-    let mut changing = tokio::spawn(async move {
-        match change {
-            Change::Rename => library.rename(&editor(), &renamed, "b.txt").await,
-            Change::Upload => {
-                let body: ByteStream = Box::pin(futures::stream::iter([Ok(Bytes::from_static(b"gamma"))]));
-                library.upload(&editor(), &uploaded, body).await.map(|_| ())
-            }
-        }
-    });
-    let overtook = tokio::time::timeout(Duration::from_secs(1), &mut changing).await;
-    release.send(()).unwrap();
-    reading.await.unwrap().unwrap();
-    match overtook {
-        Ok(changed) => changed.unwrap().unwrap(),
-        Err(_) => changing.await.unwrap().unwrap(),
-    }
+    let changing = tokio::spawn(async move { change.make(&library, &renamed, &uploaded).await });
+    give_a_second_to_overtake(changing, release, reading).await;
 
-    let mut expected = match change {
-        Change::Rename => vec![(first, "b.txt".to_owned())],
-        Change::Upload => vec![(first, "a.txt".to_owned()), (reserved, "c.txt".to_owned())],
-    };
+    let mut expected = change.root_after(&first, &reserved);
     for (id, name) in &expected {
         let record = f.registry.item(f.integration_id, id).await.unwrap();
         assert_eq!(record.map(|r| r.name).as_ref(), Some(name), "{reader:?} racing {change:?}: {name} keeps its ID");
     }
-    let listed: Vec<(ItemId, String)> = f
-        .library
-        .list(&editor(), &ItemId::root(), None, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|v| (v.record.id, v.record.name))
-        .collect();
+    let listed = root_names(&f.library).await;
     expected.sort_by(|a, b| a.1.cmp(&b.1));
     assert_eq!(listed, expected, "{reader:?} racing {change:?}");
-    let report = f.library.fsck().await.unwrap();
-    assert!(report.is_clean(), "{reader:?} racing {change:?}: {report:?}");
+    assert_fsck_clean(&f.library, &format!("{reader:?} racing {change:?}")).await;
 }
 
+/// A listing or a rescan racing a rename keeps the renamed item's ID; racing an upload, the
+/// uploaded item's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_listing_racing_a_rename_keeps_the_renamed_items_id() {
-    change_racing(Reader::Listing, Change::Rename).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rescan_racing_a_rename_keeps_the_renamed_items_id() {
-    change_racing(Reader::Rescan, Change::Rename).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_listing_racing_an_upload_keeps_the_uploaded_items_id() {
-    change_racing(Reader::Listing, Change::Upload).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rescan_racing_an_upload_keeps_the_uploaded_items_id() {
-    change_racing(Reader::Rescan, Change::Upload).await;
+async fn a_reader_racing_a_change_keeps_the_changed_items_id() {
+    for reader in [Reader::Listing, Reader::Rescan] {
+        for change in [Change::Rename, Change::Upload] {
+            change_racing(reader, change).await;
+        }
+    }
 }
 
 /// `/metadata` resolves `a.txt`; before it looks in storage the file is renamed to `b.txt`, and
@@ -336,8 +332,7 @@ async fn metadata_racing_a_rename_finds_the_item_and_forgets_nothing() {
     let kept = f.registry.item(f.integration_id, &second).await.unwrap();
     assert_eq!(kept.map(|r| r.name), Some("a.txt".to_owned()), "the new a.txt keeps its index entry");
     assert_eq!(f.library.metadata(&editor(), &second).await.unwrap().record.size, 13);
-    let report = f.library.fsck().await.unwrap();
-    assert!(report.is_clean(), "{report:?}");
+    assert_fsck_clean(&f.library, "").await;
 }
 
 /// A new version of `a.txt` is being uploaded when the document is renamed to `b.txt`, and
@@ -385,8 +380,7 @@ async fn a_new_version_racing_a_rename_lands_on_the_renamed_document_or_nowhere(
     let listed = root_contents(&library).await;
     assert_eq!(listed[0].2, "another program's", "the other a.txt is untouched");
     assert_eq!((&listed[1].0, &listed[1].1, listed[1].2.as_str()), (&document, &"b.txt".to_owned(), "version 2"));
-    let report = library.fsck().await.unwrap();
-    assert!(report.is_clean(), "{report:?}");
+    assert_fsck_clean(&library, "").await;
 }
 
 /// A rescan holds the change lock shared, as a listing does: a listing of the folder the rescan
@@ -431,16 +425,8 @@ async fn a_listing_racing_another_process_keeps_its_ids() {
             reached.await.unwrap();
             let b = p.b.clone();
             let (renamed, uploaded) = (first.clone(), reserved.clone());
-            let changing = tokio::spawn(async move {
-                match change {
-                    Change::Rename => b.rename(&editor(), &renamed, "b.txt").await,
-                    Change::Upload => b.upload(&editor(), &uploaded, body(b"gamma")).await.map(|_| ()),
-                }
-            });
-            let expected = match change {
-                Change::Rename => vec![(first.clone(), "b.txt".to_owned())],
-                Change::Upload => vec![(first.clone(), "a.txt".to_owned()), (reserved.clone(), "c.txt".to_owned())],
-            };
+            let changing = tokio::spawn(async move { change.make(&b, &renamed, &uploaded).await });
+            let expected = change.root_after(&first, &reserved);
             release.send(()).unwrap();
             let listed = listing.await.unwrap().unwrap();
             changing.await.unwrap().unwrap();
@@ -459,7 +445,7 @@ async fn a_listing_racing_another_process_keeps_its_ids() {
             );
             let again = p.a.list(&editor(), &ItemId::root(), None, None).await.unwrap();
             assert_eq!(pairs(again), expected, "{} {change:?}: the index afterwards", p.label);
-            assert!(p.a.fsck().await.unwrap().is_clean(), "{} {change:?}", p.label);
+            assert_fsck_clean(&p.a, &format!("{} {change:?}", p.label)).await;
         }
     }
 }
@@ -529,11 +515,7 @@ enum Move {
 /// Starts `what` on `a.txt` in the second process, stopped after storage moved it and before
 /// the index knows; answers the task and the gate's release. For a restore, `a.txt` is deleted
 /// first (its trash entry then restored).
-async fn move_stopped_half_way(
-    p: &Processes,
-    what: Move,
-    id: &ItemId,
-) -> (tokio::task::JoinHandle<std::result::Result<(), docbridge_documents::DocumentsError>>, oneshot::Sender<()>) {
+async fn move_stopped_half_way(p: &Processes, what: Move, id: &ItemId) -> (Task, oneshot::Sender<()>) {
     let (from, entry) = match what {
         Move::Rename | Move::Delete => ("a.txt".to_owned(), None),
         Move::Restore => {
@@ -568,28 +550,11 @@ async fn a_reader_in_one_process_waits_for_a_move_half_done_in_another() {
             let id = upload(&p.a, "a.txt", b"alpha").await;
             let (moving, release) = move_stopped_half_way(&p, Move::Rename, &id).await;
             let a = p.a.clone();
-            let mut reading = tokio::spawn(async move {
-                match reader {
-                    Reader::Listing => a.list(&editor(), &ItemId::root(), None, None).await.map(|_| ()),
-                    Reader::Rescan => a.rescan().await.map(|_| ()),
-                }
-            });
-            let overtook = tokio::time::timeout(Duration::from_secs(1), &mut reading).await;
-            release.send(()).unwrap();
-            moving.await.unwrap().unwrap();
-            match overtook {
-                Ok(read) => read.unwrap().unwrap(),
-                Err(_) => reading.await.unwrap().unwrap(),
-            }
-            let listed: Vec<(ItemId, String)> =
-                p.a.list(&editor(), &ItemId::root(), None, None)
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .map(|v| (v.record.id, v.record.name))
-                    .collect();
+            let reading = tokio::spawn(async move { reader.read(&a).await });
+            give_a_second_to_overtake(reading, release, moving).await;
+            let listed = root_names(&p.a).await;
             assert_eq!(listed, [(id.clone(), "b.txt".to_owned())], "{} {reader:?}", p.label);
-            assert!(p.a.fsck().await.unwrap().is_clean(), "{} {reader:?}", p.label);
+            assert_fsck_clean(&p.a, &format!("{} {reader:?}", p.label)).await;
         }
     }
 }
@@ -608,13 +573,7 @@ async fn a_move_interrupted_between_storage_and_index_keeps_its_id() {
             moving.abort();
             assert!(moving.await.unwrap_err().is_cancelled());
 
-            let listed: Vec<(ItemId, String)> =
-                p.a.list(&editor(), &ItemId::root(), None, None)
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .map(|v| (v.record.id, v.record.name))
-                    .collect();
+            let listed = root_names(&p.a).await;
             match what {
                 Move::Rename => assert_eq!(listed, [(id.clone(), "b.txt".to_owned())], "{} {what:?}", p.label),
                 Move::Restore => assert_eq!(listed, [(id.clone(), "a.txt".to_owned())], "{} {what:?}", p.label),
@@ -629,8 +588,7 @@ async fn a_move_interrupted_between_storage_and_index_keeps_its_id() {
                 }
             }
             assert!(p.registry.pending_moves(p.integration_id).await.unwrap().is_empty(), "{} {what:?}", p.label);
-            let report = p.a.fsck().await.unwrap();
-            assert!(report.is_clean(), "{} {what:?}: {report:?}", p.label);
+            assert_fsck_clean(&p.a, &format!("{} {what:?}", p.label)).await;
         }
     }
 }
@@ -646,17 +604,10 @@ async fn a_rename_that_storage_did_but_answered_with_a_fault_keeps_its_id() {
     *f.storage.rename_fault.lock().unwrap() = Some("a.txt".into());
     let failed = f.library.rename(&editor(), &id, "b.txt").await;
     assert!(failed.is_err(), "the fault is reported");
-    let listed: Vec<(ItemId, String)> = f
-        .library
-        .list(&editor(), &ItemId::root(), None, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|v| (v.record.id, v.record.name))
-        .collect();
+    let listed = root_names(&f.library).await;
     assert_eq!(listed, [(id.clone(), "b.txt".to_owned())]);
     assert!(f.registry.pending_moves(f.integration_id).await.unwrap().is_empty());
-    assert!(f.library.fsck().await.unwrap().is_clean());
+    assert_fsck_clean(&f.library, "").await;
 }
 
 /// `/metadata` of an item whose move storage left half done (an S3 move cut between its copy and
@@ -671,14 +622,7 @@ async fn metadata_of_an_item_whose_move_storage_left_half_done_agrees_with_the_l
     assert!(f.library.rename(&editor(), &id, "b.txt").await.is_err(), "the fault is reported");
     let view = f.library.metadata(&editor(), &id).await.unwrap();
     assert_eq!(view.record.name, "b.txt");
-    let listed: Vec<(ItemId, String)> = f
-        .library
-        .list(&editor(), &ItemId::root(), None, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|v| (v.record.id, v.record.name))
-        .collect();
+    let listed = root_names(&f.library).await;
     assert_eq!(listed, [(id.clone(), "b.txt".to_owned())]);
     assert!(f.registry.pending_moves(f.integration_id).await.unwrap().is_empty());
 }
@@ -794,8 +738,7 @@ async fn an_upload_interrupted_between_storage_and_index_is_found_by_its_id() {
                     .map(|v| (v.record.id, v.record.name, v.record.size))
                     .collect();
             assert_eq!(listed, [(id.clone(), name, size)], "{context}");
-            let report = p.a.fsck().await.unwrap();
-            assert!(report.is_clean(), "{context}: {report:?}");
+            assert_fsck_clean(&p.a, &context).await;
         }
     }
 }
@@ -813,13 +756,7 @@ async fn a_restore_leaves_the_name_an_upload_in_another_process_holds() {
         let restored = p.a.restore(&entry).await.unwrap();
         assert_eq!(restored, "a (1).txt", "{}", p.label);
         p.b.upload(&editor(), &reserved.id, body(b"beta")).await.unwrap_or_else(|e| panic!("{}: {e}", p.label));
-        let listed: Vec<(ItemId, String)> =
-            p.a.list(&editor(), &ItemId::root(), None, None)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|v| (v.record.id, v.record.name))
-                .collect();
+        let listed = root_names(&p.a).await;
         assert_eq!(listed, [(id, "a (1).txt".to_owned()), (reserved.id, "a.txt".to_owned())], "{}", p.label);
     }
 }
@@ -868,8 +805,7 @@ async fn a_folder_renamed_in_another_process_while_an_upload_lands_in_it() {
                 .map(|v| (v.record.id, v.record.path))
                 .collect();
         assert_eq!(listed, [(reserved, "H/x.txt".to_owned()), (second, "H/y.txt".to_owned())], "{}", p.label);
-        let report = p.a.fsck().await.unwrap();
-        assert!(report.is_clean(), "{}: {report:?}", p.label);
+        assert_fsck_clean(&p.a, p.label).await;
     }
 }
 
@@ -900,8 +836,7 @@ async fn a_new_version_in_one_process_racing_a_rename_in_another_lands_on_the_re
         }
         let listed = root_contents(&p.a).await;
         assert_eq!(listed, [(document, "b.txt".to_owned(), "version 2".to_owned())], "{}", p.label);
-        let report = p.a.fsck().await.unwrap();
-        assert!(report.is_clean(), "{}: {report:?}", p.label);
+        assert_fsck_clean(&p.a, p.label).await;
     }
 }
 
@@ -926,7 +861,7 @@ async fn storage_rolls_interrupted_operations_forward_only_under_the_change_lock
         release.send(()).unwrap();
         maintaining.await.unwrap().unwrap_or_else(|e| panic!("{}: {e}", p.label));
         renaming.await.unwrap().unwrap_or_else(|e| panic!("{}: {e}", p.label));
-        assert!(p.a.fsck().await.unwrap().is_clean(), "{}", p.label);
+        assert_fsck_clean(&p.a, p.label).await;
         assert_eq!(p.storage.resumes.load(Ordering::Acquire), 2, "{}: maintenance, then fsck", p.label);
         assert_eq!(root_contents(&p.b).await, [(document, "b.txt".to_owned(), "alpha".to_owned())], "{}", p.label);
     }
@@ -962,9 +897,36 @@ async fn a_move_settled_elsewhere_while_its_process_had_lost_the_lock_stands() {
             renaming.await.unwrap().unwrap_or_else(|e| panic!("{} followed={followed}: {e}", p.label));
             let listed = root_contents(&p.b).await;
             assert_eq!(listed, [(id, "b.txt".to_owned(), "alpha".to_owned())], "{} followed={followed}", p.label);
-            assert!(p.a.fsck().await.unwrap().is_clean(), "{} followed={followed}", p.label);
+            assert_fsck_clean(&p.a, &format!("{} followed={followed}", p.label)).await;
         }
     }
+}
+
+type Task = tokio::task::JoinHandle<std::result::Result<(), DocumentsError>>;
+
+/// Gives `racing` a second to finish while the call that `release` lets go is stopped (it must
+/// wait for that call, so with the fix it never finishes in time; nothing is asserted about
+/// time), then lets the stopped call go; both must succeed.
+async fn give_a_second_to_overtake(mut racing: Task, release: oneshot::Sender<()>, stopped: Task) {
+    let overtook = tokio::time::timeout(Duration::from_secs(1), &mut racing).await;
+    release.send(()).unwrap();
+    stopped.await.unwrap().unwrap();
+    match overtook {
+        Ok(finished) => finished.unwrap().unwrap(),
+        Err(_) => racing.await.unwrap().unwrap(),
+    }
+}
+
+/// Panics, naming `context` and what fsck found, unless the index and storage agree.
+async fn assert_fsck_clean(library: &Library, context: &str) {
+    let report = library.fsck().await.unwrap();
+    assert!(report.is_clean(), "{context}: {report:?}");
+}
+
+/// The root folder's listing: each item's ID and name.
+async fn root_names(library: &Library) -> Vec<(ItemId, String)> {
+    let listed = library.list(&editor(), &ItemId::root(), None, None).await.unwrap();
+    listed.into_iter().map(|v| (v.record.id, v.record.name)).collect()
 }
 
 /// The root folder's listing: each item's ID, name and content, as text.
@@ -993,8 +955,7 @@ async fn until(mut done: impl FnMut() -> bool) {
 async fn concurrent_thumbnails_of_one_item_share_one_render() {
     let f = fixture().await;
     let id = upload(&f.library, "a.txt", b"alpha").await;
-    let (armed, reached, release) = stop("a.txt");
-    f.storage.read_stops.lock().unwrap().push(armed);
+    let (reached, release) = f.storage.stop_read("a.txt");
     let reads_before = f.storage.reads.load(Ordering::Acquire);
 
     const REQUESTS: usize = 4;
@@ -1026,8 +987,7 @@ async fn concurrent_thumbnails_of_one_item_share_one_render() {
 async fn a_thumbnail_of_a_file_renamed_before_its_read_finds_it() {
     let f = fixture().await;
     let id = upload(&f.library, "a.txt", b"alpha").await;
-    let (armed, reached, release) = stop("a.txt");
-    f.storage.read_stops.lock().unwrap().push(armed);
+    let (reached, release) = f.storage.stop_read("a.txt");
     let library = f.library.clone();
     let thumbnail = {
         let id = id.clone();
@@ -1047,8 +1007,7 @@ async fn thumbnails_beyond_the_render_cap_are_refused_as_busy() {
     let f = fixture_with(ThumbnailLimits::new(1, Duration::ZERO, Duration::from_secs(60))).await;
     let first = upload(&f.library, "a.txt", b"alpha").await;
     let second = upload(&f.library, "b.txt", b"bravo").await;
-    let (armed, reached, release) = stop("a.txt");
-    f.storage.read_stops.lock().unwrap().push(armed);
+    let (reached, release) = f.storage.stop_read("a.txt");
 
     let library = f.library.clone();
     let rendering = tokio::spawn(async move { library.thumbnail(&editor(), &first, 100).await });
