@@ -172,34 +172,38 @@ const FALLBACK_PNG: &[u8] = &[
 ];
 
 fn encode_png(image: &RgbaImage) -> Option<Thumbnail> {
-    let mut bytes = Vec::new();
-    let result = PngEncoder::new(Cursor::new(&mut bytes)).write_image(
-        image.as_raw(),
-        image.width(),
-        image.height(),
-        ExtendedColorType::Rgba8,
-    );
-    match result {
-        Ok(()) => Some(Thumbnail { bytes, content_type: PNG }),
-        Err(error) => {
-            tracing::warn!(%error, "PNG encoding failed");
-            None
-        }
-    }
+    encode_with(PNG, |bytes| {
+        PngEncoder::new(Cursor::new(bytes)).write_image(
+            image.as_raw(),
+            image.width(),
+            image.height(),
+            ExtendedColorType::Rgba8,
+        )
+    })
 }
 
 fn encode_jpeg(image: &RgbImage) -> Option<Thumbnail> {
+    encode_with(JPEG, |bytes| {
+        JpegEncoder::new_with_quality(Cursor::new(bytes), JPEG_QUALITY).write_image(
+            image.as_raw(),
+            image.width(),
+            image.height(),
+            ExtendedColorType::Rgb8,
+        )
+    })
+}
+
+/// A thumbnail of `content_type` holding what `write` encodes; an encoding error is logged and
+/// gives none, and the caller falls back (a file to its type icon, an icon to a fixed PNG).
+fn encode_with(
+    content_type: &'static str,
+    write: impl FnOnce(&mut Vec<u8>) -> image::ImageResult<()>,
+) -> Option<Thumbnail> {
     let mut bytes = Vec::new();
-    let result = JpegEncoder::new_with_quality(Cursor::new(&mut bytes), JPEG_QUALITY).write_image(
-        image.as_raw(),
-        image.width(),
-        image.height(),
-        ExtendedColorType::Rgb8,
-    );
-    match result {
-        Ok(()) => Some(Thumbnail { bytes, content_type: JPEG }),
+    match write(&mut bytes) {
+        Ok(()) => Some(Thumbnail { bytes, content_type }),
         Err(error) => {
-            tracing::warn!(%error, "JPEG encoding failed");
+            tracing::warn!(%error, "{content_type} encoding failed");
             None
         }
     }

@@ -13,6 +13,8 @@ use docbridge_documents::thumbnail::{
 };
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 
+use crate::png_bomb::png_header;
+
 const RED: [u8; 3] = [220, 30, 30];
 const BLUE: [u8; 3] = [30, 60, 220];
 
@@ -130,22 +132,18 @@ fn images_are_recognised_by_content_whatever_their_name() {
     assert_two_tone_jpeg("upload.bin", "application/octet-stream", &bytes);
 }
 
+/// A one-pixel image is scaled up to a square; a very wide one is at least one pixel high.
 #[test]
-fn one_pixel_image_is_scaled_up_to_a_square() {
-    let source = DynamicImage::ImageRgb8(RgbImage::from_pixel(1, 1, Rgb(BLUE)));
-    let bytes = encode(&source, ImageFormat::Png);
-    let image = decode(&render_thumbnail(file("dot.png", "image/png", &bytes), 64));
-    assert_eq!((image.width(), image.height()), (64, 64));
-    assert_colour(&image, 32, 32, BLUE);
-}
-
-#[test]
-fn very_wide_image_is_at_least_one_pixel_high() {
-    let source = DynamicImage::ImageRgb8(RgbImage::from_pixel(5000, 10, Rgb(RED)));
-    let bytes = encode(&source, ImageFormat::Png);
-    let image = decode(&render_thumbnail(file("banner.png", "image/png", &bytes), 200));
-    assert_eq!((image.width(), image.height()), (200, 1));
-    assert_colour(&image, 100, 0, RED);
+fn extreme_proportions_still_give_a_plain_thumbnail() {
+    for (name, (source_width, source_height), colour, width, expected) in
+        [("dot.png", (1, 1), BLUE, 64, (64, 64)), ("banner.png", (5000, 10), RED, 200, (200, 1))]
+    {
+        let source = DynamicImage::ImageRgb8(RgbImage::from_pixel(source_width, source_height, Rgb(colour)));
+        let bytes = encode(&source, ImageFormat::Png);
+        let image = decode(&render_thumbnail(file(name, "image/png", &bytes), width));
+        assert_eq!((image.width(), image.height()), expected, "{name}");
+        assert_colour(&image, expected.0 / 2, expected.1 / 2, colour);
+    }
 }
 
 #[test]
@@ -191,33 +189,6 @@ fn set_tiff_orientation(bytes: &mut Vec<u8>, orientation: u16) {
     }
     bytes.extend_from_slice(&0u32.to_le_bytes());
     bytes[4..8].copy_from_slice(&(new_ifd as u32).to_le_bytes());
-}
-
-/// A PNG claiming `width` × `height` RGBA pixels whose data is a tiny, empty zlib stream:
-/// what a pixel-flood bomb looks like until its data is inflated.
-fn png_header(width: u32, height: u32) -> Vec<u8> {
-    fn push_chunk(png: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let mut body = kind.to_vec();
-        body.extend_from_slice(data);
-        let mut crc = !0u32;
-        for &byte in &body {
-            crc ^= u32::from(byte);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-            }
-        }
-        png.extend_from_slice(&body);
-        png.extend_from_slice(&(!crc).to_be_bytes());
-    }
-    let mut header = width.to_be_bytes().to_vec();
-    header.extend_from_slice(&height.to_be_bytes());
-    header.extend_from_slice(&[8, 6, 0, 0, 0]);
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    push_chunk(&mut png, b"IHDR", &header);
-    push_chunk(&mut png, b"IDAT", &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
-    push_chunk(&mut png, b"IEND", &[]);
-    png
 }
 
 #[test]
