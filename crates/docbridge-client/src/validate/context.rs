@@ -277,6 +277,15 @@ impl Ctx {
         })
     }
 
+    /// The sandbox folder's ID, for a case that needs a folder of its own: without `createFolder`
+    /// the cases work in the root, which `sandbox_id` names then.
+    pub fn sandbox_folder(&self) -> Step<String> {
+        if !self.sandbox_created {
+            return Err(Abort::Skip("no sandbox folder (createFolder is missing or failed, see setup.sandbox)".into()));
+        }
+        Ok(self.sandbox_id.clone())
+    }
+
     /// Remembers an item to delete at the end, unless the sandbox folder takes it along.
     pub fn track(&mut self, id: &str, kind: ItemKind, title: &str) {
         if !self.sandbox_created {

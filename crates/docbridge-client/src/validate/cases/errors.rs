@@ -145,10 +145,7 @@ pub(super) async fn bad_counts(ctx: &mut Ctx) -> Step {
 
 /// `download` of a folder is a 400 (C11).
 pub(super) async fn download_folder(ctx: &mut Ctx) -> Step {
-    if !ctx.sandbox_created {
-        return Err(Abort::Skip("no sandbox folder (createFolder is missing or failed, see setup.sandbox)".into()));
-    }
-    let sandbox = ctx.sandbox_id.clone();
+    let sandbox = ctx.sandbox_folder()?;
     let raw = ctx.call(Method::GET, "download", &[("id", &sandbox)]).await?;
     ctx.expect_error(&raw, 400, Level::Contract, Level::Contract);
     Ok(())

@@ -2,11 +2,12 @@
 //! `/createFolder` (§9.8).
 
 use bytes::Bytes;
+use docbridge_protocol::ItemKind;
 use reqwest::Method;
 use serde_json::Value;
 
 use crate::validate::Level;
-use crate::validate::context::{Abort, Ctx, Raw, Step};
+use crate::validate::context::{Abort, Ctx, Fixtures, Raw, Step};
 use crate::validate::image::sniff;
 use crate::validate::shape;
 
@@ -178,10 +179,7 @@ pub(super) async fn metadata_file(ctx: &mut Ctx) -> Step {
 
 /// `metadata` of the sandbox folder.
 pub(super) async fn metadata_folder(ctx: &mut Ctx) -> Step {
-    if !ctx.sandbox_created {
-        return Err(Abort::Skip("no sandbox folder (createFolder is missing or failed, see setup.sandbox)".into()));
-    }
-    let sandbox = ctx.sandbox_id.clone();
+    let sandbox = ctx.sandbox_folder()?;
     let raw = ctx.call(Method::GET, "metadata", &[("id", &sandbox)]).await?;
     let item = ctx.expect_metadata(&raw)?;
     if str_field(&item, "kind") != Some("folder") {
@@ -194,9 +192,9 @@ pub(super) async fn metadata_folder(ctx: &mut Ctx) -> Step {
     Ok(())
 }
 
-/// `search?query=<token>` finds the fixtures; a query that matches nothing gives `[]`.
-pub(super) async fn search(ctx: &mut Ctx) -> Step {
-    let fixtures = ctx.fixtures()?;
+/// `search?query=<the run's token>`, whose results must hold both fixtures (their names hold
+/// the token): the token, the call and its results.
+pub(super) async fn search_for_token(ctx: &mut Ctx, fixtures: &Fixtures) -> Step<(String, Raw, Vec<Value>)> {
     let token = ctx.token.clone();
     let raw = ctx.call(Method::GET, "search", &[("query", &token)]).await?;
     let items = ctx.expect_listing(&raw)?;
@@ -205,6 +203,13 @@ pub(super) async fn search(ctx: &mut Ctx) -> Step {
             ctx.spec(format!("{}: {:?}, whose name contains the query, is not found", raw.what, fixture.title));
         }
     }
+    Ok((token, raw, items))
+}
+
+/// `search?query=<token>` finds the fixtures; a query that matches nothing gives `[]`.
+pub(super) async fn search(ctx: &mut Ctx) -> Step {
+    let fixtures = ctx.fixtures()?;
+    let (token, _, _) = search_for_token(ctx, &fixtures).await?;
     let upper = token.to_uppercase();
     if upper != token {
         let raw = ctx.call(Method::GET, "search", &[("query", &upper)]).await?;
@@ -305,21 +310,33 @@ pub(super) fn binary_body(len: usize, seed: u32) -> Bytes {
     Bytes::from(bytes)
 }
 
+/// The ID of the item that `uploadInit` or `createFolder` answered with `raw`, tracked for the
+/// clean-up (without an ID the case cannot go on). It must be of `kind` and titled `title`, as
+/// asked; another title is a `title_level` finding.
+fn expect_created(ctx: &mut Ctx, raw: &Raw, kind: ItemKind, title: &str, title_level: Level) -> Step<String> {
+    let item = ctx.expect_metadata(raw)?;
+    let Some(id) = str_field(&item, "id").map(str::to_owned) else { return Err(Abort::Stop) };
+    ctx.track(&id, kind, title);
+    let kind_name = match kind {
+        ItemKind::File => "file",
+        ItemKind::Folder => "folder",
+    };
+    if str_field(&item, "kind") != Some(kind_name) {
+        ctx.spec(format!("{}: kind is {:?}, expected {kind_name:?}", raw.what, item.get("kind")));
+    }
+    if str_field(&item, "title") != Some(title) {
+        ctx.finding(title_level, format!("{}: title is {:?}, asked for {title:?}", raw.what, item.get("title")));
+    }
+    Ok(id)
+}
+
 /// `uploadInit` + `upload` of a binary body, read back through `download` and `metadata`;
 /// a second `upload` to the same ID replaces the content (C14).
 pub(super) async fn upload_round_trip(ctx: &mut Ctx) -> Step {
     let sandbox = ctx.sandbox_id.clone();
     let filename = ctx.name("round trip.bin");
     let raw = ctx.call(Method::POST, "uploadInit", &[("parentId", &sandbox), ("filename", &filename)]).await?;
-    let reserved = ctx.expect_metadata(&raw)?;
-    let Some(id) = str_field(&reserved, "id").map(str::to_owned) else { return Err(Abort::Stop) };
-    ctx.track(&id, docbridge_protocol::ItemKind::File, &filename);
-    if str_field(&reserved, "kind") != Some("file") {
-        ctx.spec(format!("{}: kind is {:?}, expected \"file\"", raw.what, reserved.get("kind")));
-    }
-    if str_field(&reserved, "title") != Some(filename.as_str()) {
-        ctx.contract(format!("{}: title is {:?}, asked for {filename:?}", raw.what, reserved.get("title")));
-    }
+    let id = expect_created(ctx, &raw, ItemKind::File, &filename, Level::Contract)?;
     let body = binary_body(1536 * 1024, 1);
     put_and_read_back(ctx, &id, &filename, body).await?;
     let replacement = binary_body(70_000, 2);
@@ -368,20 +385,27 @@ pub(super) async fn put_and_read_back(ctx: &mut Ctx, id: &str, filename: &str, b
 pub(super) const WORKFRONT_DOCUMENT_ID: &str = "5502082c003a4f30ddec2fb2b739cb7c";
 pub(super) const WORKFRONT_VERSION_ID: &str = "54b598a700e2342d6971597a5df1a8d3";
 
-/// `uploadInit` with `documentId` and `documentVersionId` is accepted (§9.6, §8).
-pub(super) async fn document_ids(ctx: &mut Ctx) -> Step {
-    let sandbox = ctx.sandbox_id.clone();
-    let filename = ctx.name("from workfront.txt");
+/// `uploadInit` of `filename` into `parent_id` with Workfront's document and version IDs, as
+/// 1.1 sends them: the reserved ID, tracked for the clean-up.
+pub(super) async fn upload_init_from_workfront(ctx: &mut Ctx, parent_id: &str, filename: &str) -> Step<String> {
     let params = [
-        ("parentId", sandbox.as_str()),
-        ("filename", filename.as_str()),
+        ("parentId", parent_id),
+        ("filename", filename),
         ("documentId", WORKFRONT_DOCUMENT_ID),
         ("documentVersionId", WORKFRONT_VERSION_ID),
     ];
     let raw = ctx.call(Method::POST, "uploadInit", &params).await?;
     let reserved = ctx.expect_metadata(&raw)?;
     let Some(id) = str_field(&reserved, "id").map(str::to_owned) else { return Err(Abort::Stop) };
-    ctx.track(&id, docbridge_protocol::ItemKind::File, &filename);
+    ctx.track(&id, ItemKind::File, filename);
+    Ok(id)
+}
+
+/// `uploadInit` with `documentId` and `documentVersionId` is accepted (§9.6, §8).
+pub(super) async fn document_ids(ctx: &mut Ctx) -> Step {
+    let sandbox = ctx.sandbox_id.clone();
+    let filename = ctx.name("from workfront.txt");
+    let id = upload_init_from_workfront(ctx, &sandbox, &filename).await?;
     put_and_read_back(ctx, &id, &filename, Bytes::from_static(b"sent from Workfront 1.1\n")).await
 }
 
@@ -390,15 +414,7 @@ pub(super) async fn create_folder(ctx: &mut Ctx) -> Step {
     let sandbox = ctx.sandbox_id.clone();
     let name = ctx.name("sub folder");
     let raw = ctx.call(Method::POST, "createFolder", &[("parentId", &sandbox), ("name", &name)]).await?;
-    let folder = ctx.expect_metadata(&raw)?;
-    let Some(id) = str_field(&folder, "id").map(str::to_owned) else { return Err(Abort::Stop) };
-    ctx.track(&id, docbridge_protocol::ItemKind::Folder, &name);
-    if str_field(&folder, "kind") != Some("folder") {
-        ctx.spec(format!("{}: kind is {:?}, expected \"folder\"", raw.what, folder.get("kind")));
-    }
-    if str_field(&folder, "title") != Some(name.as_str()) {
-        ctx.spec(format!("{}: title is {:?}, asked for {name:?}", raw.what, folder.get("title")));
-    }
+    let id = expect_created(ctx, &raw, ItemKind::Folder, &name, Level::Spec)?;
     let listing = ctx.call(Method::GET, "files", &[("parentId", &sandbox)]).await?;
     let items = ctx.expect_listing(&listing)?;
     if find_by_id(&items, &id).is_none() {
@@ -429,7 +445,7 @@ pub(super) async fn create_folder_form(ctx: &mut Ctx) -> Step {
     let folder = raw.json().unwrap_or_default();
     if let Some(id) = str_field(&folder, "id") {
         let id = id.to_owned();
-        ctx.track(&id, docbridge_protocol::ItemKind::Folder, &name);
+        ctx.track(&id, ItemKind::Folder, &name);
     }
     if str_field(&folder, "title") != Some(name.as_str()) {
         ctx.contract(format!("{}: title is {:?}, sent {name:?} in the body", raw.what, folder.get("title")));

@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::released::{
-    WORKFRONT_DOCUMENT_ID, WORKFRONT_VERSION_ID, check_file_item, compare_bytes, expect_image, find_by_id, str_field,
+    check_file_item, compare_bytes, expect_image, find_by_id, search_for_token, str_field, upload_init_from_workfront,
 };
 use crate::Auth;
 use crate::validate::Level;
@@ -138,14 +138,7 @@ pub(super) async fn download_link(ctx: &mut Ctx) -> Step {
 /// Test 6: search in the *Add Documents* modal gives the right results.
 pub(super) async fn search(ctx: &mut Ctx) -> Step {
     let fixtures = ctx.fixtures()?;
-    let token = ctx.token.clone();
-    let raw = ctx.call(Method::GET, "search", &[("query", &token)]).await?;
-    let items = ctx.expect_listing(&raw)?;
-    for fixture in [&fixtures.text, &fixtures.image] {
-        if find_by_id(&items, &fixture.id).is_none() {
-            ctx.spec(format!("{}: {:?} is missing from the results", raw.what, fixture.title));
-        }
-    }
+    let (token, raw, items) = search_for_token(ctx, &fixtures).await?;
     for item in &items {
         let title = str_field(item, "title").unwrap_or_default();
         if !title.contains(&token) {
@@ -166,16 +159,7 @@ pub(super) async fn send_to_provider(ctx: &mut Ctx) -> Step {
     ctx.expect_listing(&browse)?;
     let filename = ctx.name("sent to provider.txt");
     let body = Bytes::from(format!("sent from Workfront by {}\n", ctx.token));
-    let params = [
-        ("parentId", folder.as_str()),
-        ("filename", filename.as_str()),
-        ("documentId", WORKFRONT_DOCUMENT_ID),
-        ("documentVersionId", WORKFRONT_VERSION_ID),
-    ];
-    let raw = ctx.call(Method::POST, "uploadInit", &params).await?;
-    let reserved = ctx.expect_metadata(&raw)?;
-    let Some(id) = str_field(&reserved, "id").map(str::to_owned) else { return Err(Abort::Stop) };
-    ctx.track(&id, docbridge_protocol::ItemKind::File, &filename);
+    let id = upload_init_from_workfront(ctx, &folder, &filename).await?;
     let raw = super::released::upload_raw(ctx, &id, body.clone()).await?;
     ctx.expect_success(&raw)?;
     if raw.json().is_none_or(|v| str_field(&v, "result") != Some("success")) {
