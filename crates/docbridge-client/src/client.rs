@@ -345,13 +345,7 @@ impl Client {
         max: Option<u64>,
         offset: Option<u64>,
     ) -> Result<Vec<ItemMetadata>, ClientError> {
-        let endpoint = Endpoint::Files;
-        let (max, offset) = (max.map(|n| n.to_string()), offset.map(|n| n.to_string()));
-        let mut params = vec![("parentId", parent_id)];
-        push_optional(&mut params, "max", max.as_deref());
-        push_optional(&mut params, "offset", offset.as_deref());
-        let response = self.send(endpoint, self.request(Method::GET, endpoint.as_str(), &params)).await?;
-        read_json(endpoint, response).await
+        self.page(Endpoint::Files, &[("parentId", parent_id)], max, offset).await
     }
 
     /// `GET /search?query=[&parentId&max&offset]` (§9.3).
@@ -362,10 +356,22 @@ impl Client {
         max: Option<u64>,
         offset: Option<u64>,
     ) -> Result<Vec<ItemMetadata>, ClientError> {
-        let endpoint = Endpoint::Search;
-        let (max, offset) = (max.map(|n| n.to_string()), offset.map(|n| n.to_string()));
         let mut params = vec![("query", query)];
         push_optional(&mut params, "parentId", parent_id);
+        self.page(Endpoint::Search, &params, max, offset).await
+    }
+
+    /// One page of a listing endpoint (`/files`, `/search`): `params`, then `max` and `offset`
+    /// when given.
+    async fn page(
+        &self,
+        endpoint: Endpoint,
+        params: &[(&str, &str)],
+        max: Option<u64>,
+        offset: Option<u64>,
+    ) -> Result<Vec<ItemMetadata>, ClientError> {
+        let (max, offset) = (max.map(|n| n.to_string()), offset.map(|n| n.to_string()));
+        let mut params = params.to_vec();
         push_optional(&mut params, "max", max.as_deref());
         push_optional(&mut params, "offset", offset.as_deref());
         let response = self.send(endpoint, self.request(Method::GET, endpoint.as_str(), &params)).await?;

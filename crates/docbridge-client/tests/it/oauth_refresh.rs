@@ -86,8 +86,10 @@ async fn token(State(state): State<Shared>, body: Bytes) -> Response {
     .into_response()
 }
 
-/// The provider, with `access-0` and `refresh-0` in force; answers its base URL.
-async fn start(state: Shared) -> String {
+/// The provider, with `access-0` and `refresh-0` in force: its state, its base URL, and an empty
+/// data folder for the client's remotes.
+async fn start() -> (Shared, String, tempfile::TempDir) {
+    let state = Shared::default();
     {
         let mut provider = state.lock().unwrap();
         provider.access = "access-0".into();
@@ -97,11 +99,11 @@ async fn start(state: Shared) -> String {
         .route("/api/files", get(files))
         .route("/api/upload", put(upload))
         .route("/token", post(token))
-        .with_state(state);
+        .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    base
+    (state, base, tempfile::tempdir().unwrap())
 }
 
 fn oauth(base: &str) -> OAuthConfig {
@@ -133,9 +135,7 @@ fn stored_tokens(data_dir: &Path) -> Option<TokenSet> {
 
 #[tokio::test]
 async fn a_refused_token_is_refreshed_once_retried_once_and_stored() {
-    let state = Shared::default();
-    let base = start(state.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
+    let (state, base, dir) = start().await;
     store_remote(dir.path(), &base, Some(tokens("access-0", Some("refresh-0"))));
 
     // In force: sent as it is, nothing refreshed.
@@ -166,9 +166,7 @@ async fn a_refused_token_is_refreshed_once_retried_once_and_stored() {
 
 #[tokio::test]
 async fn calls_refused_together_refresh_once() {
-    let state = Shared::default();
-    let base = start(state.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
+    let (state, base, dir) = start().await;
     store_remote(dir.path(), &base, Some(tokens("stale", Some("refresh-0"))));
     let client = commands::open_remote(dir.path(), "wf").unwrap();
     let (a, b, c) =
@@ -183,9 +181,7 @@ async fn calls_refused_together_refresh_once() {
 
 #[tokio::test]
 async fn without_a_refresh_token_or_with_a_revoked_one_the_error_says_to_log_in() {
-    let state = Shared::default();
-    let base = start(state.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
+    let (state, base, dir) = start().await;
 
     store_remote(dir.path(), &base, None);
     let error = commands::open_remote(dir.path(), "wf").unwrap_err();
@@ -214,9 +210,7 @@ async fn without_a_refresh_token_or_with_a_revoked_one_the_error_says_to_log_in(
 
 #[tokio::test]
 async fn a_streamed_upload_is_not_sent_twice_but_the_tokens_are_renewed() {
-    let state = Shared::default();
-    let base = start(state.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
+    let (state, base, dir) = start().await;
     store_remote(dir.path(), &base, Some(tokens("stale", Some("refresh-0"))));
     let client = commands::open_remote(dir.path(), "wf").unwrap();
     let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"hello"))]);
