@@ -262,6 +262,13 @@ fn plausible(time: DateTime<Utc>) -> bool {
     time.timestamp() > 1_000_000_000
 }
 
+/// The entry that `call` (`create_dir`, `write`) answered: its name, kind and size, and a
+/// modification time that was converted.
+fn assert_answered_entry(s: &dyn Storage, call: &str, entry: &Entry, expected: (&str, EntryKind, u64)) {
+    assert_eq!((entry.name.as_str(), entry.kind, entry.size), expected, "[{}] {call}'s entry", s.kind());
+    assert!(plausible(entry.modified), "[{}] {call}'s modification time {}", s.kind(), entry.modified);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The cases.
 
@@ -280,13 +287,7 @@ pub async fn root_is_a_folder(s: &dyn Storage) {
 /// Folders are created, listed and stated; files show with their size.
 pub async fn create_dir_list_stat(s: &dyn Storage) {
     let made = mkdir(s, "docs").await;
-    assert_eq!(
-        (made.name.as_str(), made.kind, made.size),
-        ("docs", EntryKind::Dir, 0),
-        "[{}] create_dir's entry",
-        s.kind()
-    );
-    assert!(plausible(made.modified), "[{}] create_dir's modification time {}", s.kind(), made.modified);
+    assert_answered_entry(s, "create_dir", &made, ("docs", EntryKind::Dir, 0));
 
     let stat = s.stat(&path("docs")).await.unwrap_or_else(|e| panic!("[{}] stat docs: {e}", s.kind()));
     assert_eq!((stat.name.as_str(), stat.kind), ("docs", EntryKind::Dir), "[{}] stat of a folder", s.kind());
@@ -336,13 +337,7 @@ pub async fn create_dir_conflict(s: &dyn Storage) {
 /// `CreateNew` never replaces: the second writer gets `AlreadyExists` and the first content stays.
 pub async fn create_new_twice_keeps_the_first(s: &dyn Storage) {
     let entry = put(s, "a.txt", b"first").await;
-    assert_eq!(
-        (entry.name.as_str(), entry.kind, entry.size),
-        ("a.txt", EntryKind::File, 5),
-        "[{}] write's entry",
-        s.kind()
-    );
-    assert!(plausible(entry.modified), "[{}] write's modification time {}", s.kind(), entry.modified);
+    assert_answered_entry(s, "write", &entry, ("a.txt", EntryKind::File, 5));
     let again = s.write(&path("a.txt"), stream_of("second"), WriteMode::CreateNew, None).await;
     assert_err!(s, again, StorageError::AlreadyExists(_), "a second CreateNew");
     assert_eq!(content(s, "a.txt").await, b"first", "[{}] content after a refused CreateNew", s.kind());
