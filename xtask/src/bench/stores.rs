@@ -21,7 +21,7 @@ use anyhow::{Context, bail};
 use super::data::fill_pseudo_random;
 use super::http::{Body, Conn, encode};
 use super::procs::start_docbridge_with;
-use super::work::download_load;
+use super::work::{auth, download_load, id_of};
 use super::{Options, Row};
 
 /// The `--only` name of this work.
@@ -297,7 +297,7 @@ fn through_docbridge(binary: &Path, root: &Path, backend: &Backend, options: &Op
     let (slug, key) = add_integration(binary, &data_dir, backend)?;
     let docbridge = start_docbridge_with(binary, &data_dir, &dir.join("docbridge.log"), &backend.docbridge_env)?;
     let base = format!("/webhooks/{slug}");
-    let headers = [("apiKey", key.as_str()), ("username", "bench@example.com")];
+    let headers = auth(&key);
     let mut conn = Conn::new(docbridge.addr);
     let list = |conn: &mut Conn, parent: &str| -> anyhow::Result<Vec<serde_json::Value>> {
         let target = format!("{base}/files?parentId={}", encode(parent));
@@ -307,14 +307,6 @@ fn through_docbridge(binary: &Path, root: &Path, backend: &Backend, options: &Op
         }
         let value: serde_json::Value = serde_json::from_slice(&response.body)?;
         value.as_array().cloned().context("a listing that is not an array")
-    };
-    let id_of = |items: &[serde_json::Value], title: &str| -> anyhow::Result<String> {
-        items
-            .iter()
-            .find(|item| item["title"] == title)
-            .and_then(|item| item["id"].as_str())
-            .map(str::to_owned)
-            .with_context(|| format!("no {title:?} in docbridge's listing of the root"))
     };
     let first = Instant::now();
     let top = list(&mut conn, "/")?;

@@ -46,7 +46,8 @@ fn list(conn: &mut Conn, key: &str, parent: &str) -> anyhow::Result<Vec<serde_js
     listing.as_array().cloned().context("a listing that is not an array")
 }
 
-fn id_of(items: &[serde_json::Value], title: &str) -> anyhow::Result<String> {
+/// The ID of the item titled `title` in a listing.
+pub fn id_of(items: &[serde_json::Value], title: &str) -> anyhow::Result<String> {
     items
         .iter()
         .find(|item| item["title"] == title)

@@ -100,6 +100,25 @@ impl CliCommand {
     }
 }
 
+/// One call of the provider API, as `Shared::call` sends it.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    method: &'static str,
+    endpoint: &'a str,
+    query: &'a [(&'a str, &'a str)],
+    body: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    fn new(method: &'static str, endpoint: &'a str, query: &'a [(&'a str, &'a str)]) -> Self {
+        Request { method, endpoint, query, body: b"" }
+    }
+
+    fn with_body(self, body: &'a [u8]) -> Self {
+        Request { body, ..self }
+    }
+}
+
 impl Shared {
     fn ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
@@ -123,7 +142,8 @@ impl Shared {
 
     /// One call on a fresh connection: a kept-alive one to a process killed since would make
     /// every failure ambiguous.
-    fn call(&self, node: usize, method: &str, endpoint: &str, query: &[(&str, &str)], body: &[u8]) -> Reply {
+    fn call(&self, node: usize, request: Request<'_>) -> Reply {
+        let Request { method, endpoint, query, body } = request;
         let target = format!("/webhooks/default/{endpoint}?{}", encode_query(query));
         let from = Instant::now();
         let reply = exchange(self.addrs[node], &self.key, method, &target, body);
@@ -233,19 +253,9 @@ impl Client {
     }
 
     /// A mutation through `node`; while nothing is sent (the process is down), through another.
-    #[allow(clippy::too_many_arguments)]
-    fn mutate(
-        &mut self,
-        what: &str,
-        ids: &[Id],
-        mut node: usize,
-        method: &str,
-        endpoint: &str,
-        query: &[(&str, &str)],
-        body: &[u8],
-    ) -> Outcome {
+    fn mutate(&mut self, what: &str, ids: &[Id], mut node: usize, request: Request<'_>) -> Outcome {
         for attempt in 0..40 {
-            match self.shared.call(node, method, endpoint, query, body) {
+            match self.shared.call(node, request) {
                 Reply::NotSent => {
                     node = self.other_node(node);
                     if attempt > 2 {
@@ -288,7 +298,7 @@ impl Client {
 
     /// A read through `node`, `None` unless answered.
     fn read(&mut self, node: usize, endpoint: &str, query: &[(&str, &str)]) -> Option<Answer> {
-        match self.shared.call(node, "GET", endpoint, query, b"") {
+        match self.shared.call(node, Request::new("GET", endpoint, query)) {
             Reply::Answer(a) if a.status < 500 && a.status != 408 && a.status != 429 => Some(a),
             _ => None,
         }
@@ -479,10 +489,7 @@ impl Client {
             &format!("uploadInit {name:?} in {folder}"),
             std::slice::from_ref(&folder),
             init_node,
-            "POST",
-            "uploadInit",
-            &[("parentId", &folder), ("filename", &name)],
-            b"",
+            Request::new("POST", "uploadInit", &[("parentId", &folder), ("filename", &name)]),
         );
         let Outcome::Ack(answer) = init else {
             if let Outcome::Refused(a) = init {
@@ -522,29 +529,15 @@ impl Client {
             &format!("upload {} bytes", bytes.len()),
             &id,
             node,
-            "PUT",
-            "upload",
-            &[("id", &id)],
-            &bytes,
+            Request::new("PUT", "upload", &[("id", &id)]).with_body(&bytes),
             after,
         );
     }
 
     /// Sends a mutation of `id` whose success makes it `after`, records the outcome in the
     /// model and checks it at once through another process.
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
-        &mut self,
-        what: &str,
-        id: &Id,
-        node: usize,
-        method: &str,
-        endpoint: &str,
-        query: &[(&str, &str)],
-        body: &[u8],
-        after: State,
-    ) {
-        match self.mutate(what, std::slice::from_ref(id), node, method, endpoint, query, body) {
+    fn finish(&mut self, what: &str, id: &Id, node: usize, request: Request<'_>, after: State) {
+        match self.mutate(what, std::slice::from_ref(id), node, request) {
             Outcome::Ack(answer) => {
                 let failure = json(&answer)["status"].as_str() == Some("failure");
                 if failure {
@@ -586,10 +579,7 @@ impl Client {
             &format!("new version {} bytes", bytes.len()),
             &id,
             node,
-            "PUT",
-            "upload",
-            &[("id", &id)],
-            &bytes,
+            Request::new("PUT", "upload", &[("id", &id)]).with_body(&bytes),
             after,
         );
     }
@@ -610,10 +600,7 @@ impl Client {
                 &what,
                 std::slice::from_ref(&id),
                 node,
-                "PUT",
-                "rename",
-                &[("id", &id), ("name", &name)],
-                b"",
+                Request::new("PUT", "rename", &[("id", &id), ("name", &name)]),
             ) {
                 Outcome::Refused(a) if a.status == 409 || a.status == 0 => {}
                 Outcome::Refused(a) => self.unexpected_refusal(&what, std::slice::from_ref(&id), &a),
@@ -633,10 +620,7 @@ impl Client {
             &format!("rename to {name:?}"),
             &id,
             node,
-            "PUT",
-            "rename",
-            &[("id", &id), ("name", &name)],
-            b"",
+            Request::new("PUT", "rename", &[("id", &id), ("name", &name)]),
             after,
         );
     }
@@ -657,10 +641,7 @@ impl Client {
             &format!("move ({name})"),
             &id,
             node,
-            "GET",
-            "customAction",
-            &[("name", &name), ("id", &id)],
-            b"",
+            Request::new("GET", "customAction", &[("name", &name), ("id", &id)]),
             after,
         );
     }
@@ -673,10 +654,7 @@ impl Client {
             &format!("createFolder {name:?} in {parent}"),
             std::slice::from_ref(&parent),
             node,
-            "POST",
-            "createFolder",
-            &[("parentId", &parent), ("name", &name)],
-            b"",
+            Request::new("POST", "createFolder", &[("parentId", &parent), ("name", &name)]),
         ) {
             Outcome::Ack(answer) => {
                 let meta = json(&answer);
@@ -722,7 +700,7 @@ impl Client {
             self.pick(|model, id, s| s.live().is_some_and(|p| p.kind == Kind::File || model.children_of(id) == 0));
         let Some((id, State::Live(p))) = picked else { return };
         let node = self.node();
-        self.finish("delete", &id, node, "PUT", "delete", &[("id", &id)], b"", State::Deleted { was: p });
+        self.finish("delete", &id, node, Request::new("PUT", "delete", &[("id", &id)]), State::Deleted { was: p });
     }
 
     fn restore(&mut self) {
@@ -1051,13 +1029,9 @@ fn chaos(options: &Options, binary: &Path, scratch: &Path) -> anyhow::Result<Opt
         let mut fixed = Vec::new();
         let mut parent = "/".to_owned();
         for name in [format!("c{n}"), "a".to_owned(), "b".to_owned()] {
-            let answer = match shared.call(
-                n % nodes.len(),
-                "POST",
-                "createFolder",
-                &[("parentId", &parent), ("name", &name)],
-                b"",
-            ) {
+            let answer = match shared
+                .call(n % nodes.len(), Request::new("POST", "createFolder", &[("parentId", &parent), ("name", &name)]))
+            {
                 Reply::Answer(a) if a.status == 200 => a,
                 Reply::Answer(a) => {
                     anyhow::bail!("createFolder {name}: {} {}", a.status, String::from_utf8_lossy(&a.body))
@@ -1252,7 +1226,7 @@ fn walk_tree(shared: &Shared, node: usize) -> Option<(Tree, Vec<String>)> {
         }
         let mut answer = None;
         for _ in 0..10 {
-            match shared.call(node, "GET", "files", &[("parentId", &folder)], b"") {
+            match shared.call(node, Request::new("GET", "files", &[("parentId", &folder)])) {
                 Reply::Answer(a) if a.status == 200 || a.status == 404 => {
                     answer = Some(a);
                     break;
