@@ -64,9 +64,10 @@ use crate::{ByteStream, Entry, EntryKind, Result, Storage, StorageError, Storage
 /// creation and its locking (a window of microseconds, so more than one retry is very rare).
 const TEMP_ATTEMPTS: usize = 8;
 
-/// Bytes per chunk of a read stream. Large chunks mean few trips to the blocking pool and few
-/// `writev` calls per megabyte sent; with one chunk read ahead, a download holds at most two.
-const READ_CHUNK: usize = 1024 * 1024;
+// Bytes per chunk of a read stream (`buffers::READ_CHUNK`, 1 MiB). Large chunks mean few trips
+// to the blocking pool and few `writev` calls per megabyte sent; with one chunk read ahead, a
+// download holds at most two.
+use crate::buffers::{self, READ_CHUNK};
 
 /// Folders on a path up to which a `stat` or the opening of a file is done on the calling
 /// thread rather than on the blocking pool. Each folder costs an `openat` and a `close` of an
@@ -316,7 +317,9 @@ fn spawn_read_chunk(file: Arc<File>, position: u64, end: u64) -> tokio::task::Jo
 /// the buffer that becomes the chunk; shorter if the file ends first. Blocks.
 fn read_chunk(file: &File, position: u64, end: u64) -> io::Result<bytes::Bytes> {
     let want = usize::try_from(end.saturating_sub(position)).map_or(READ_CHUNK, |left| left.min(READ_CHUNK));
-    let mut buffer: Vec<u8> = Vec::with_capacity(want);
+    // Whole chunks (large files) read into pooled buffers; a short read gets a buffer its size.
+    let pooled = want == READ_CHUNK;
+    let mut buffer: Vec<u8> = if pooled { buffers::take() } else { Vec::with_capacity(want) };
     while buffer.len() < want {
         let offset = position + buffer.len() as u64;
         match rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buffer), offset) {
@@ -328,7 +331,7 @@ fn read_chunk(file: &File, position: u64, end: u64) -> io::Result<bytes::Bytes> 
     }
     // The allocator may have given more capacity than asked for, and `pread` fills it all.
     buffer.truncate(want);
-    Ok(bytes::Bytes::from(buffer))
+    Ok(if pooled { buffers::chunk(buffer) } else { bytes::Bytes::from(buffer) })
 }
 
 /// Bytes of an upload gathered before their writing to disk is started (`start_writeback`).

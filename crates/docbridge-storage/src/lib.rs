@@ -18,6 +18,8 @@
 #![warn(missing_docs)]
 
 #[cfg(unix)]
+mod buffers;
+#[cfg(unix)]
 mod fs;
 mod memory;
 mod path;
