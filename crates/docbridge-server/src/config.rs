@@ -120,6 +120,9 @@ pub struct HttpConfig {
     pub min_upload_bytes_per_sec: u64,
     pub upload_rate_window_secs: u64,
     pub shutdown_grace_secs: u64,
+    /// Threads that accept and serve connections, each with a runtime of its own; 0 is one per
+    /// core (`threads.rs`).
+    pub threads: usize,
     pub max_auth_failures_per_minute: u32,
     /// Addresses and networks of the proxies whose forwarding header names the client.
     #[serde(deserialize_with = "string_list")]

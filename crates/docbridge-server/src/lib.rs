@@ -21,6 +21,7 @@ mod params;
 pub mod roots;
 pub mod setup;
 pub mod state;
+pub mod threads;
 pub mod tls;
 mod webhooks;
 
@@ -188,7 +189,7 @@ pub async fn serve(
 /// router's business: `ServerSettings::timeouts`). Accepted sockets get `TCP_NODELAY`: without
 /// it small answers stall on delayed ACKs.
 pub async fn serve_with(
-    listener: tokio::net::TcpListener,
+    listener: impl TcpListen,
     app: Router,
     timeouts: Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -201,6 +202,12 @@ pub async fn serve_with(
     });
     connection::serve(listener, app, timeouts, shutdown).await
 }
+
+/// What the serving functions accept connections from: a [`tokio::net::TcpListener`], or a
+/// serving thread's share of one ([`threads::Handoff`]).
+pub trait TcpListen: axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {}
+
+impl<L: axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr>> TcpListen for L {}
 
 /// Runs each library's upkeep (rescan, content indexing, expired reservations and trash)
 /// every `interval`, starting at once so that a library copied in before the first start is

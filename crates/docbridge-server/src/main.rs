@@ -476,18 +476,34 @@ async fn serve(
     };
     // The authorization server's `[oauth]` settings travel as a request extension (C4).
     let app = docbridge_server::oauth::configure(docbridge_server::router(state), config.oauth.settings());
-    let server = async move {
-        match acme {
-            Some(acme) => {
-                let renewing = tokio::spawn(acme.clone().run());
-                let served =
-                    docbridge_server::tls::serve_acme(listener, app, acme, config.http.timeouts(), shutdown).await;
-                renewing.abort();
-                served
-            }
-            None => docbridge_server::tls::serve(listener, app, tls, config.http.timeouts(), shutdown).await,
+    // Thread-per-core serving (`threads.rs`): every thread serves the same app, over TLS with
+    // the certificate of `[http] tls_cert` or `[http.acme]`, or plain.
+    let timeouts = config.http.timeouts();
+    let serve_one: Arc<docbridge_server::threads::ServeOne> = match (&acme, tls) {
+        (Some(acme), _) => {
+            let acme = acme.clone();
+            Arc::new(move |listener, stop| {
+                Box::pin(docbridge_server::tls::serve_acme(listener, app.clone(), acme.clone(), timeouts, stop))
+            })
         }
+        (None, Some(cert)) => {
+            // Once for the process: a SIGHUP reloads the certificate every thread serves.
+            #[cfg(unix)]
+            docbridge_server::tls::reload_on_sighup(cert.clone())?;
+            Arc::new(move |listener, stop| {
+                Box::pin(docbridge_server::tls::serve_tls(listener, app.clone(), cert.clone(), timeouts, stop))
+            })
+        }
+        (None, None) => Arc::new(move |listener, stop| {
+            Box::pin(docbridge_server::serve_with(listener, app.clone(), timeouts, stop))
+        }),
     };
+    if let Some(acme) = &acme {
+        tokio::spawn(acme.clone().run());
+    }
+    let threads = docbridge_server::threads::serving_threads(config.http.threads);
+    tracing::debug!(threads, "serving threads");
+    let server = docbridge_server::threads::serve_on_threads(listener, threads, serve_one, shutdown);
     let deadline = async move {
         if stopping_rx.await.is_ok() {
             tokio::time::sleep(grace).await;

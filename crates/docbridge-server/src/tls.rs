@@ -25,6 +25,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::TcpListen;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -175,7 +177,7 @@ pub fn reload_on_sighup(cert: Arc<ReloadableCert>) -> std::io::Result<tokio::tas
 /// Serves `app` over TLS on `listener` until `shutdown` resolves, then finishes requests in
 /// flight: `crate::serve_with` with a TLS handshake in front.
 pub async fn serve_tls(
-    listener: TcpListener,
+    listener: impl TcpListen,
     app: Router,
     cert: Arc<ReloadableCert>,
     timeouts: crate::Timeouts,
@@ -188,7 +190,7 @@ pub async fn serve_tls(
 /// answering the CA's TLS-ALPN-01 validation on the same listener. `acme`'s renewal loop is the
 /// caller's to spawn ([`crate::acme::Acme::run`]).
 pub async fn serve_acme(
-    listener: TcpListener,
+    listener: impl TcpListen,
     app: Router,
     acme: Arc<crate::acme::Acme>,
     timeouts: crate::Timeouts,
@@ -198,7 +200,7 @@ pub async fn serve_acme(
 }
 
 async fn serve_with_config(
-    listener: TcpListener,
+    listener: impl TcpListen,
     app: Router,
     config: Result<Arc<ServerConfig>, TlsError>,
     timeouts: crate::Timeouts,
@@ -217,7 +219,7 @@ struct TlsListener {
 }
 
 impl TlsListener {
-    fn new(listener: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<Self> {
+    fn new(listener: impl TcpListen, acceptor: TlsAcceptor) -> std::io::Result<Self> {
         let local = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(READY_QUEUE);
         let accepting = tokio::spawn(accept_loop(listener, acceptor, tx));
@@ -251,21 +253,13 @@ impl axum::serve::Listener for TlsListener {
 }
 
 async fn accept_loop(
-    listener: TcpListener,
+    mut listener: impl TcpListen,
     acceptor: TlsAcceptor,
     ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
 ) {
     loop {
-        let (tcp, address) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning, as axum's
-                // own accept loop does.
-                tracing::warn!(error = %e, "accepting a connection");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
+        // axum's `Listener` backs off on errors (out of file descriptors and the like).
+        let (tcp, address) = listener.accept().await;
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }

@@ -20,11 +20,11 @@ struct Server {
 impl Server {
     /// Starts `docbridge serve` on a free port and polls `/healthz` until it answers.
     async fn start(data: &Path) -> Server {
-        Self::start_logging(data, None).await
+        Self::start_with(data, None, &[]).await
     }
 
-    /// Like `start`, with the server's log (at `debug`) written to `log`.
-    async fn start_logging(data: &Path, log: Option<&Path>) -> Server {
+    /// Like `start`, with the server's log (at `debug`) written to `log` and `envs` set.
+    async fn start_with(data: &Path, log: Option<&Path>, envs: &[(&str, &str)]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let stderr = match log {
             Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
@@ -35,6 +35,7 @@ impl Server {
             .env("DOCBRIDGE_DOCUMENTS__RESCAN_INTERVAL_SECS", "0")
             .env("DOCBRIDGE_HTTP__SHUTDOWN_GRACE_SECS", "60")
             .env("DOCBRIDGE_LOG", "debug")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -174,7 +175,7 @@ async fn a_fresh_data_directory_is_private_and_a_wide_one_is_reported() {
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
     let log = dir.path().join("server.log");
-    let server = Server::start_logging(&data, Some(&log)).await;
+    let server = Server::start_with(&data, Some(&log), &[]).await;
     drop(server);
     let log = std::fs::read_to_string(&log).unwrap();
     let warnings: Vec<&str> =
@@ -410,7 +411,7 @@ async fn logs_never_contain_a_secret() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let log = dir.path().join("server.log");
-    let server = Server::start_logging(&data, Some(&log)).await;
+    let server = Server::start_with(&data, Some(&log), &[]).await;
     let key = server.api_key();
     let api = Api { http: reqwest::Client::new(), base: server.base.clone(), key: key.clone() };
     let mut secrets = vec![key.clone()];
@@ -460,4 +461,40 @@ async fn logs_never_contain_a_secret() {
         log.lines().count(),
         log.len()
     );
+}
+
+/// `[http] threads`: that many serving threads, each with a runtime of its own (`threads.rs`);
+/// many connections at once are all answered, and SIGTERM stops every thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_serving_threads_serve_and_all_stop_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start_with(&data, None, &[("DOCBRIDGE_HTTP__THREADS", "3")]).await;
+    let pid = server.child.id();
+    let mut serving: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| name.starts_with("serve-"))
+        .collect();
+    serving.sort();
+    assert_eq!(serving, ["serve-0", "serve-1", "serve-2"]);
+
+    // A client per upload: each is a connection of its own, handed to the threads in turn.
+    let key = server.api_key();
+    let uploads = (0..24).map(|i| {
+        let api = Api { http: reqwest::Client::new(), base: server.base.clone(), key: key.clone() };
+        tokio::spawn(async move {
+            let bytes = content(i, 3_000 + i * 100);
+            let id = api.upload_new(&format!("threads-{i}.bin"), bytes.clone()).await.unwrap();
+            assert_eq!(api.download(&id).await, (200, bytes));
+        })
+    });
+    for upload in futures::future::join_all(uploads).await {
+        upload.unwrap();
+    }
+    server.signal("-TERM");
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    eprintln!("lifecycle/threads: 3 serving threads; 24 clients uploaded and read back; exit status 0 on SIGTERM");
 }
