@@ -250,6 +250,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long the server idles after the last row before its memory is read again.
+const SETTLE: Duration = Duration::from_secs(3);
+
 /// The rows of issue #7, on the local data set: made (once) and indexed, then served by one
 /// docbridge process while each work runs against it and its peer.
 fn local_rows(binary: &Path, data: &DataSet, options: &Options) -> anyhow::Result<Vec<Row>> {
@@ -306,6 +309,15 @@ fn local_rows(binary: &Path, data: &DataSet, options: &Options) -> anyhow::Resul
     rows.push(Row::info(
         "docbridge memory after the run",
         format!("RSS {:.1} MiB, peak {:.1} MiB", rss_kib as f64 / 1024.0, hwm_kib as f64 / 1024.0),
+        "",
+    ));
+    // The same process a moment later: what an allocator hands back once load stops (jemalloc
+    // and mimalloc return freed memory after a delay, glibc's arenas keep it).
+    std::thread::sleep(SETTLE);
+    let (settled_kib, _) = memory_kib(context.docbridge.proc.pid())?;
+    rows.push(Row::info(
+        format!("… {} s later, idle", SETTLE.as_secs()),
+        format!("RSS {:.1} MiB", settled_kib as f64 / 1024.0),
         "",
     ));
     if context.options.wants("postgres") || context.options.wants("scaleout") {
