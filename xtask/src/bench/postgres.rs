@@ -200,6 +200,8 @@ fn scale_out(
     one.proc.stop();
     let single = single?;
     let mut one_thread: Vec<(String, String)> = env.to_vec();
+    // One serving thread ([http] threads) and one worker for the rest (upkeep, the main runtime).
+    one_thread.push(("DOCBRIDGE_HTTP__THREADS".to_owned(), "1".to_owned()));
     one_thread.push(("TOKIO_WORKER_THREADS".to_owned(), "1".to_owned()));
     let a = start_docbridge_with(binary, data_dir, &log_b.with_file_name("docbridge-a.log"), &one_thread)?;
     let b = start_docbridge_with(binary, data_dir, log_b, &one_thread)?;
@@ -208,7 +210,7 @@ fn scale_out(
     b.proc.stop();
     let both = both?;
     let mut row = Row::info(
-        "/metadata on PostgreSQL: two processes of 1 worker thread, each under its own wrk -t1 -c32, vs one process of 2 under both",
+        "/metadata on PostgreSQL: two processes of 1 serving thread, each under its own wrk -t1 -c32, vs one process of 2 under both",
         format!("{both:.0} req/s combined"),
         format!("{single:.0} req/s"),
     );
