@@ -33,7 +33,7 @@ source "$(dirname "$0")/server-common.sh"
 free_port() {
     local candidate
     while :; do
-        candidate=$((20000 + RANDOM % 40000))
+        candidate="$(random_port)"
         if ! port_in_use "$candidate" && [[ " ${TAKEN:-} " != *" $candidate "* ]]; then
             TAKEN="${TAKEN:-} $candidate"
             echo "$candidate"

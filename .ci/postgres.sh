@@ -83,7 +83,7 @@ start() {
     }
     local port="" attempt candidate
     for attempt in 1 2 3 4 5 6 7 8; do
-        candidate=$((20000 + RANDOM % 40000))
+        candidate="$(random_port)"
         if port_in_use "$candidate"; then
             continue
         fi

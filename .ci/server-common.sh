@@ -4,6 +4,7 @@
 #
 #   log MESSAGE...             a line on stderr, prefixed with the script's name
 #   port_in_use PORT           whether something answers on 127.0.0.1:PORT
+#   random_port                a random port below the kernel's range for outgoing connections
 #   random_hex BYTES           that many random bytes, in hex
 #   pip_venv VENV PACKAGE...   a virtualenv under $CI_CACHE with those packages; prints its path
 #   apt_ensure COMMAND PACKAGE...  installs the Debian packages unless COMMAND exists
@@ -87,11 +88,18 @@ pid_alive() {
     [[ -f "$SRVTMP/$1.pid" ]] && kill -0 "$(cat "$SRVTMP/$1.pid")" 2>/dev/null
 }
 
+# 20000-31999: below Linux's ephemeral range (32768-60999), where the local port of any outgoing
+# connection (a test's, a package download's) can hold a port that nothing listens on, so that
+# the check of `port_in_use` passes and the server's `bind` then fails.
+random_port() {
+    echo $((20000 + RANDOM % 12000))
+}
+
 start_on_free_port() {
     local tag="$1" launch="$2" polls="${3:-100}"
     local port="" attempt candidate waited=0
     for attempt in 1 2 3 4 5 6 7 8; do
-        candidate=$((20000 + RANDOM % 40000))
+        candidate="$(random_port)"
         if port_in_use "$candidate"; then
             continue
         fi
