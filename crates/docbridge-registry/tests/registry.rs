@@ -685,6 +685,26 @@ mod cases {
         assert!(search(&registry, &other, &["report"], None).await.is_empty(), "search stays in its integration");
     }
 
+    /// On PostgreSQL (migration `m0006`): new names go into the search index's GIN trees at once,
+    /// not into a pending list that every search reads in full until a vacuum merges it.
+    pub async fn search_index_keeps_no_pending_list(url: String) {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let registry = connect(&url).await;
+        let library = integration(&registry).await;
+        for i in 0..20 {
+            insert(&registry, &library, &Root, &format!("pending {i}.txt"), ItemKind::File).await;
+        }
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        db.execute_unprepared("CREATE EXTENSION IF NOT EXISTS pgstattuple").await.unwrap();
+        for index in ["item_search_name", "item_search_content"] {
+            let sql = format!("SELECT pending_tuples FROM pgstatginindex('{index}')");
+            let row = db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap().unwrap();
+            let pending: i64 = row.try_get_by_index(0).unwrap();
+            assert_eq!(pending, 0, "{index} has a pending list");
+        }
+        assert_eq!(search(&registry, &library, &["pending 7"], None).await, set(&["pending 7.txt"]));
+    }
+
     pub async fn search_treats_wildcards_literally(url: String) {
         let registry = connect(&url).await;
         let library = integration(&registry).await;
@@ -1110,6 +1130,15 @@ async fn change_lock_files_are_private_to_the_service_user() {
     let mode = std::fs::metadata(&lock_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{} is {mode:o}", lock_file.display());
     drop(held);
+}
+
+/// PostgreSQL only: SQLite's FTS5 index has no pending list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_index_keeps_no_pending_list_on_postgres() {
+    match std::env::var("DOCBRIDGE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => cases::search_index_keeps_no_pending_list(url).await,
+        _ => eprintln!("skipped: DOCBRIDGE_TEST_POSTGRES_URL is not set (.ci/postgres.sh start)"),
+    }
 }
 
 fn rand_u16() -> u16 {
