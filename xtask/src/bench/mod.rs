@@ -250,8 +250,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How long the server idles after the last row before its memory is read again.
-const SETTLE: Duration = Duration::from_secs(3);
+/// How long the server idles after the last row before its memory is read again: longer than
+/// the 10 s after which tokio's idle blocking-pool threads exit, taking their stacks with them.
+const SETTLE: Duration = Duration::from_secs(12);
 
 /// The rows of issue #7, on the local data set: made (once) and indexed, then served by one
 /// docbridge process while each work runs against it and its peer.
@@ -311,13 +312,15 @@ fn local_rows(binary: &Path, data: &DataSet, options: &Options) -> anyhow::Resul
         format!("RSS {:.1} MiB, peak {:.1} MiB", rss_kib as f64 / 1024.0, hwm_kib as f64 / 1024.0),
         "",
     ));
-    // The same process a moment later: what an allocator hands back once load stops (jemalloc
-    // and mimalloc return freed memory after a delay, glibc's arenas keep it).
+    // The same process once idle: what goes back once load stops (the blocking pool's idle
+    // threads; freed memory that jemalloc or mimalloc return after a delay, glibc's arenas keep).
+    let busy_threads = procs::thread_count(context.docbridge.proc.pid())?;
     std::thread::sleep(SETTLE);
     let (settled_kib, _) = memory_kib(context.docbridge.proc.pid())?;
+    let idle_threads = procs::thread_count(context.docbridge.proc.pid())?;
     rows.push(Row::info(
         format!("… {} s later, idle", SETTLE.as_secs()),
-        format!("RSS {:.1} MiB", settled_kib as f64 / 1024.0),
+        format!("RSS {:.1} MiB; threads {busy_threads} → {idle_threads}", settled_kib as f64 / 1024.0),
         "",
     ));
     if context.options.wants("postgres") || context.options.wants("scaleout") {

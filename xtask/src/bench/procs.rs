@@ -117,6 +117,11 @@ pub fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// The number of threads of process `pid`.
+pub fn thread_count(pid: u32) -> anyhow::Result<usize> {
+    Ok(fs::read_dir(format!("/proc/{pid}/task"))?.count())
+}
+
 /// A docbridge server and what its first start printed.
 pub struct Docbridge {
     pub proc: Proc,
