@@ -6,6 +6,18 @@ use sea_orm_migration::prelude::*;
 
 pub struct Migrator;
 
+/// `MigrationName` for a migration of this file: the name recorded in the database's migration
+/// table, which must never change once released.
+macro_rules! named {
+    ($migration:ident, $name:literal) => {
+        impl MigrationName for $migration {
+            fn name(&self) -> &str {
+                $name
+            }
+        }
+    };
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
@@ -171,11 +183,7 @@ impl MigrationTrait for InitialSchema {
 /// another server process, an older binary, or a hand-written `UPDATE`.
 struct RegistryGeneration;
 
-impl MigrationName for RegistryGeneration {
-    fn name(&self) -> &str {
-        "m0002_registry_generation"
-    }
-}
+named!(RegistryGeneration, "m0002_registry_generation");
 
 /// The tables whose changes bump the generation.
 pub(crate) const GENERATION_TABLES: &[&str] = &["integrations", "api_keys", "users", "grants"];
@@ -234,11 +242,7 @@ impl MigrationTrait for RegistryGeneration {
 /// the upgrade, and no new `carl` inherits an old `carl`'s tokens.
 struct BindTokensToUsers;
 
-impl MigrationName for BindTokensToUsers {
-    fn name(&self) -> &str {
-        "m0003_bind_oauth_to_user_ids"
-    }
-}
+named!(BindTokensToUsers, "m0003_bind_oauth_to_user_ids");
 
 const BIND_TOKENS_TO_USERS: &[&str] = &[
     "CREATE TABLE oauth_codes_by_user (
@@ -298,11 +302,7 @@ impl MigrationTrait for BindTokensToUsers {
 /// (a copy of the database opens no session) and its expiry; logging out deletes the row.
 struct AdminSessions;
 
-impl MigrationName for AdminSessions {
-    fn name(&self) -> &str {
-        "m0004_admin_sessions"
-    }
-}
+named!(AdminSessions, "m0004_admin_sessions");
 
 #[async_trait::async_trait]
 impl MigrationTrait for AdminSessions {
@@ -323,11 +323,7 @@ impl MigrationTrait for AdminSessions {
 /// looks at the item's folder instead of the moved file coming back under a new ID.
 struct PendingMoves;
 
-impl MigrationName for PendingMoves {
-    fn name(&self) -> &str {
-        "m0005_pending_moves"
-    }
-}
+named!(PendingMoves, "m0005_pending_moves");
 
 #[async_trait::async_trait]
 impl MigrationTrait for PendingMoves {
@@ -365,11 +361,7 @@ impl MigrationTrait for PendingMoves {
 /// a query 0.3 ms. The entries already pending are merged here. SQLite has nothing to change.
 struct SearchWithoutPendingList;
 
-impl MigrationName for SearchWithoutPendingList {
-    fn name(&self) -> &str {
-        "m0006_search_without_pending_list"
-    }
-}
+named!(SearchWithoutPendingList, "m0006_search_without_pending_list");
 
 #[async_trait::async_trait]
 impl MigrationTrait for SearchWithoutPendingList {
