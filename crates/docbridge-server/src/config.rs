@@ -121,7 +121,7 @@ pub struct HttpConfig {
     pub upload_rate_window_secs: u64,
     pub shutdown_grace_secs: u64,
     /// Threads that accept and serve connections, each with a runtime of its own; 0 is one per
-    /// core (`threads.rs`).
+    /// core, or the shared runtime with the registry on PostgreSQL (`threads.rs`).
     pub threads: usize,
     pub max_auth_failures_per_minute: u32,
     /// Addresses and networks of the proxies whose forwarding header names the client.

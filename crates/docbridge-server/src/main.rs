@@ -476,7 +476,7 @@ async fn serve(
     };
     // The authorization server's `[oauth]` settings travel as a request extension (C4).
     let app = docbridge_server::oauth::configure(docbridge_server::router(state), config.oauth.settings());
-    // Thread-per-core serving (`threads.rs`): every thread serves the same app, over TLS with
+    // Thread-per-core serving (`threads.rs`): every serving thread serves the same app, over TLS with
     // the certificate of `[http] tls_cert` or `[http.acme]`, or plain.
     let timeouts = config.http.timeouts();
     let serve_one: Arc<docbridge_server::threads::ServeOne> = match (&acme, tls) {
@@ -501,9 +501,11 @@ async fn serve(
     if let Some(acme) = &acme {
         tokio::spawn(acme.clone().run());
     }
-    let threads = docbridge_server::threads::serving_threads(config.http.threads);
-    tracing::debug!(threads, "serving threads");
-    let server = docbridge_server::threads::serve_on_threads(listener, threads, serve_one, shutdown);
+    // On PostgreSQL every request waits on a pooled database connection: `threads.rs`.
+    let on_postgres = config.database_url(data_dir).starts_with("postgres");
+    let serving = docbridge_server::threads::serving(config.http.threads, on_postgres);
+    tracing::debug!(?serving, "serving");
+    let server = docbridge_server::threads::serve(listener, serving, serve_one, shutdown);
     let deadline = async move {
         if stopping_rx.await.is_ok() {
             tokio::time::sleep(grace).await;

@@ -470,15 +470,7 @@ async fn the_configured_serving_threads_serve_and_all_stop_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut server = Server::start_with(&data, None, &[("DOCBRIDGE_HTTP__THREADS", "3")]).await;
-    let pid = server.child.id();
-    let mut serving: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| name.starts_with("serve-"))
-        .collect();
-    serving.sort();
-    assert_eq!(serving, ["serve-0", "serve-1", "serve-2"]);
+    assert_eq!(crate::support::first_start::serving_threads(server.child.id()), ["serve-0", "serve-1", "serve-2"]);
 
     // A client per upload: each is a connection of its own, handed to the threads in turn.
     let key = server.api_key();

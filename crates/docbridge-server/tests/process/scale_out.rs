@@ -220,6 +220,16 @@ async fn two_processes_serve_one_integration_from_one_database_and_bucket() {
     let dir_b = tempfile::tempdir().expect("data directory b");
     let a = Process::start(&shared, dir_a.path()).await;
     let b = Process::start(&shared, dir_b.path()).await;
+    // By default, one serving thread per core on SQLite; the shared runtime on PostgreSQL,
+    // whose pooled connections any request may use (`threads.rs`).
+    let expected = if shared.database_url.starts_with("postgres") {
+        0
+    } else {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    };
+    for process in [&a, &b] {
+        assert_eq!(first_start::serving_threads(process.child.id()).len(), expected, "{}", shared.database_url);
+    }
     let (on_a, on_b) = (Api::new(&a, &slug, &key), Api::new(&b, &slug, &key));
 
     // /uploadInit on one, /upload on the other.

@@ -16,6 +16,18 @@ pub fn docbridge(data_dir: &Path) -> Command {
     command
 }
 
+/// The names of the serving threads (`serve-N`, `[http] threads`) of process `pid`, sorted.
+pub fn serving_threads(pid: u32) -> Vec<String> {
+    let mut serving: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the process's threads")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| name.starts_with("serve-"))
+        .collect();
+    serving.sort();
+    serving
+}
+
 /// `docbridge serve` on 127.0.0.1 at a port of its choosing, killed when dropped; its output is
 /// read up to the ApiKey line.
 pub struct FirstStart {
