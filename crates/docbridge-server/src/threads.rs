@@ -24,9 +24,8 @@
 //! own connections are done, until every thread's are.
 
 use std::future::Future;
-use std::pin::Pin;
-
 use std::net::SocketAddr;
+use std::pin::Pin;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
