@@ -226,7 +226,7 @@ impl AccessSnapshot<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::test_support::{registries, sample_integration, unique};
+    use crate::test_support::{new_item, registries, sample_integration, unique};
     use crate::{DefaultRole, IntegrationPatch, KeyHash, Role};
 
     /// Every kind of change to the tables behind the cache moves the generation; changes to
@@ -272,20 +272,7 @@ mod tests {
             moved("delete_user").await;
 
             let before = generation().await;
-            let root = docbridge_protocol::ItemId::root();
-            registry
-                .insert_item(crate::NewItem {
-                    id: None,
-                    integration_id: integration.id,
-                    parent_id: root,
-                    path: "a.txt".into(),
-                    name: "a.txt".into(),
-                    kind: docbridge_protocol::ItemKind::File,
-                    size: 1,
-                    modified: chrono::Utc::now(),
-                })
-                .await
-                .unwrap();
+            registry.insert_item(new_item(integration.id, "a.txt", Some(1))).await.unwrap();
             if private {
                 assert_eq!(generation().await, before, "an item change must not invalidate the access cache");
             }

@@ -171,7 +171,7 @@ mod tests {
     use docbridge_protocol::{ItemId, ItemKind};
 
     use super::DirectReader;
-    use crate::test_support::{sample_integration, unique};
+    use crate::test_support::{new_item, sample_integration, unique};
     use crate::{NewItem, Registry};
 
     /// The same registry without its direct reader: every read goes through sqlx.
@@ -180,16 +180,7 @@ mod tests {
     }
 
     fn new_file(integration_id: i64, name: &str) -> NewItem {
-        NewItem {
-            id: None,
-            integration_id,
-            parent_id: ItemId::root(),
-            path: name.into(),
-            name: name.into(),
-            kind: ItemKind::File,
-            size: 7,
-            modified: chrono::Utc::now(),
-        }
+        new_item(integration_id, name, Some(7))
     }
 
     #[tokio::test]

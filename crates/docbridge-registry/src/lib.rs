@@ -66,7 +66,9 @@ pub fn random_id() -> String {
 /// so they name what they create with `unique`.
 #[cfg(test)]
 pub(crate) mod test_support {
-    use crate::{AuthType, DefaultRole, KeyHash, NewIntegration, Registry};
+    use docbridge_protocol::{ItemId, ItemKind};
+
+    use crate::{AuthType, DefaultRole, KeyHash, NewIntegration, NewItem, Registry};
 
     pub async fn registries() -> Vec<Registry> {
         let mut registries = vec![Registry::connect("sqlite::memory:").await.expect("in-memory SQLite")];
@@ -81,6 +83,21 @@ pub(crate) mod test_support {
     /// A name no other test (or earlier run on the same database) uses.
     pub fn unique(prefix: &str) -> String {
         format!("{prefix}-{}", crate::random_id().to_lowercase().replace('_', "x"))
+    }
+
+    /// An item `name` in the root folder of the integration (a file of `size` bytes, or a folder
+    /// when `size` is `None`), with a fresh ID.
+    pub fn new_item(integration_id: i64, name: &str, size: Option<u64>) -> NewItem {
+        NewItem {
+            id: None,
+            integration_id,
+            parent_id: ItemId::root(),
+            path: name.into(),
+            name: name.into(),
+            kind: if size.is_some() { ItemKind::File } else { ItemKind::Folder },
+            size: size.unwrap_or(0),
+            modified: chrono::Utc::now(),
+        }
     }
 
     pub fn sample_integration(slug: &str) -> NewIntegration {

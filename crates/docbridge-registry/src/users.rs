@@ -255,7 +255,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{registries, sample_integration, unique};
+    use crate::test_support::{new_item, registries, sample_integration, unique};
 
     #[test]
     fn usernames_are_normalised() {
@@ -412,32 +412,8 @@ mod tests {
         for registry in registries().await {
             let slug = unique("confine");
             let integration = registry.create_integration(sample_integration(&slug)).await.unwrap();
-            let folder = registry
-                .insert_item(crate::NewItem {
-                    id: None,
-                    integration_id: integration.id,
-                    parent_id: ItemId::root(),
-                    path: "Team".into(),
-                    name: "Team".into(),
-                    kind: ItemKind::Folder,
-                    size: 0,
-                    modified: chrono::Utc::now(),
-                })
-                .await
-                .unwrap();
-            let file = registry
-                .insert_item(crate::NewItem {
-                    id: None,
-                    integration_id: integration.id,
-                    parent_id: ItemId::root(),
-                    path: "a.txt".into(),
-                    name: "a.txt".into(),
-                    kind: ItemKind::File,
-                    size: 1,
-                    modified: chrono::Utc::now(),
-                })
-                .await
-                .unwrap();
+            let folder = registry.insert_item(new_item(integration.id, "Team", None)).await.unwrap();
+            let file = registry.insert_item(new_item(integration.id, "a.txt", Some(1))).await.unwrap();
             let name = unique("bob");
             registry.create_user(&name, "h").await.unwrap();
             let err = registry.grant(&name, &slug, Role::Reader, Some(&file.id)).await.unwrap_err();
