@@ -155,10 +155,16 @@ fn resolved(path: &Path) -> std::io::Result<PathBuf> {
 mod tests {
     use super::*;
 
+    /// A temporary folder (kept while the first value lives) and its canonical path.
+    fn canonical_tempdir() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().canonicalize().unwrap();
+        (dir, path)
+    }
+
     #[test]
     fn resolves_links_and_missing_folders() {
-        let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().canonicalize().unwrap();
+        let (_dir, real) = canonical_tempdir();
         std::fs::create_dir(real.join("a")).unwrap();
         std::os::unix::fs::symlink(real.join("a"), real.join("link")).unwrap();
         assert_eq!(resolved(&real.join("link/new/deeper")).unwrap(), real.join("a/new/deeper"));
@@ -167,8 +173,7 @@ mod tests {
 
     #[test]
     fn placement_rules() {
-        let dir = tempfile::tempdir().unwrap();
-        let base = dir.path().canonicalize().unwrap();
+        let (_dir, base) = canonical_tempdir();
         let data = base.join("data");
         std::fs::create_dir_all(data.join("documents")).unwrap();
         std::os::unix::fs::symlink(&data, base.join("innocent")).unwrap();
@@ -187,8 +192,7 @@ mod tests {
 
     #[test]
     fn overlaps() {
-        let dir = tempfile::tempdir().unwrap();
-        let base = dir.path().canonicalize().unwrap();
+        let (_dir, base) = canonical_tempdir();
         std::fs::create_dir_all(base.join("one/inner")).unwrap();
         std::os::unix::fs::symlink(base.join("one/inner"), base.join("alias")).unwrap();
         let p = |s: &str| base.join(s).display().to_string();

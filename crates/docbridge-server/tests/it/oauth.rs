@@ -551,26 +551,27 @@ async fn a_code_issued_to_another_client_is_refused() {
         DefaultRole::Editor,
     )
     .await;
+    // A grant presented with the other client's credentials.
+    let as_other = |grant: &'static str, name: &'static str, value: String| {
+        let (other_id, other_secret) = (other_id.clone(), other_secret.clone());
+        let fixture = &fixture;
+        async move {
+            fixture
+                .token(&[
+                    ("grant_type", grant),
+                    (name, &value),
+                    ("client_id", &other_id),
+                    ("client_secret", &other_secret),
+                ])
+                .await
+        }
+    };
     let code = fixture.code(&[]).await;
-    let answer = fixture
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("client_id", &other_id),
-            ("client_secret", &other_secret),
-        ])
-        .await;
+    let answer = as_other("authorization_code", "code", code.clone()).await;
     answer.refused(StatusCode::BAD_REQUEST, "invalid_grant", "the authorization code was issued to another client");
     // ... and that other client could neither burn nor revoke it.
     let (_, refresh_token) = fixture.exchange(&code, &[]).await.ok();
-    let answer = fixture
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh_token),
-            ("client_id", &other_id),
-            ("client_secret", &other_secret),
-        ])
-        .await;
+    let answer = as_other("refresh_token", "refresh_token", refresh_token).await;
     answer.refused(StatusCode::BAD_REQUEST, "invalid_grant", "the refresh token was issued to another client");
 }
 
