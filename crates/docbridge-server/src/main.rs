@@ -164,8 +164,8 @@ fn init_logging(config: &Config, env: &HashMap<String, String>) -> anyhow::Resul
 }
 
 /// What SIGHUP reloads, from the same file and environment as at start: the log filter and the
-/// limits ([`docbridge_server::LiveLimits`]). (With HTTPS, `tls::serve` also reloads the
-/// certificate on it.) A file that no longer loads keeps everything as it was and says why; the
+/// limits ([`docbridge_server::LiveLimits`]). (With HTTPS, `tls::reload_on_sighup` also reloads
+/// the certificate on it.) A file that no longer loads keeps everything as it was and says why; the
 /// signal never ends the process.
 #[derive(Debug)]
 struct Reload {
@@ -329,6 +329,8 @@ async fn serve(
         limits: live_limits.clone(),
     });
     let registry = cli::open_registry(data_dir, &config).await?;
+    // On PostgreSQL every request waits on a pooled database connection: `threads.rs`.
+    let serve_on = docbridge_server::threads::serving(config.http.threads, registry.is_postgres());
     // Before listening: a bad certificate is a start-up error, not a failed first handshake.
     let tls = docbridge_server::tls::from_config(&config.http)?;
     // Automatic HTTPS: the cached certificate (if any) is served from the first connection on.
@@ -501,11 +503,8 @@ async fn serve(
     if let Some(acme) = &acme {
         tokio::spawn(acme.clone().run());
     }
-    // On PostgreSQL every request waits on a pooled database connection: `threads.rs`.
-    let on_postgres = config.database_url(data_dir).starts_with("postgres");
-    let serving = docbridge_server::threads::serving(config.http.threads, on_postgres);
-    tracing::debug!(?serving, "serving");
-    let server = docbridge_server::threads::serve(listener, serving, serve_one, shutdown);
+    tracing::debug!(?serve_on, "serving");
+    let server = docbridge_server::threads::serve(listener, serve_on, serve_one, shutdown);
     let deadline = async move {
         if stopping_rx.await.is_ok() {
             tokio::time::sleep(grace).await;

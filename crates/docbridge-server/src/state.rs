@@ -119,8 +119,8 @@ pub struct ServerSettings {
     /// Whose forwarding headers name the client (`[http] trusted_proxies`): what every
     /// per-client limit and log line goes by.
     pub trusted_proxies: crate::limits::TrustedProxies,
-    /// Header-read and idle timeouts (applied by `serve_with` / `tls::serve`, which are handed
-    /// them) and the minimum upload rate (applied by `/upload`).
+    /// Header-read and idle timeouts (applied by `serve_with` / `tls::serve_tls`, which are
+    /// handed them) and the minimum upload rate (applied by `/upload`).
     pub timeouts: crate::Timeouts,
 }
 

@@ -71,22 +71,24 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn({
+        let stop_tx = stop_tx.clone();
+        async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        }
+    });
     let threads = match serving {
         Serving::Threads(threads) => threads,
         Serving::Shared => {
             // The same hand-off, to one server on this runtime (it costs a channel send per
             // connection, and keeps one accept path for both).
             let (handoff, incoming) = mpsc::channel(HANDOFF_QUEUE);
-            let (stop_tx, stop_rx) = watch::channel(false);
             tokio::spawn(hand_out(listener, vec![handoff], stop_rx.clone()));
-            tokio::spawn(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            });
             return serve_one(Handoff { incoming, local }, Box::pin(stopped(stop_rx))).await;
         }
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
     let (all_done_tx, all_done_rx) = watch::channel(false);
     let mut results = Vec::with_capacity(threads);
     let mut handoffs = Vec::with_capacity(threads);
@@ -113,13 +115,6 @@ pub async fn serve(
         results.push(result_rx);
     }
     tokio::spawn(hand_out(listener, handoffs, stop_rx));
-    tokio::spawn({
-        let stop_tx = stop_tx.clone();
-        async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        }
-    });
     let mut outcome = Ok(());
     for result in results {
         let served = result.await.unwrap_or_else(|_| Err(std::io::Error::other("a serving thread panicked")));

@@ -24,7 +24,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -143,35 +143,19 @@ pub fn from_config(http: &crate::config::HttpConfig) -> Result<Option<Arc<Reload
     }
 }
 
-/// Serves over TLS when given a certificate (reloading it on SIGHUP), else plain HTTP.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    cert: Option<Arc<ReloadableCert>>,
-    timeouts: crate::Timeouts,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let Some(cert) = cert else { return crate::serve_with(listener, app, timeouts, shutdown).await };
-    #[cfg(unix)]
-    let reloader = reload_on_sighup(cert.clone())?;
-    let served = serve_tls(listener, app, cert, timeouts, shutdown).await;
-    #[cfg(unix)]
-    reloader.abort();
-    served
-}
-
 /// Reloads the certificate whenever the process gets SIGHUP, for as long as the process runs.
 #[cfg(unix)]
-pub fn reload_on_sighup(cert: Arc<ReloadableCert>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+pub fn reload_on_sighup(cert: Arc<ReloadableCert>) -> std::io::Result<()> {
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    Ok(tokio::spawn(async move {
+    tokio::spawn(async move {
         while hangup.recv().await.is_some() {
             match cert.reload() {
                 Ok(()) => tracing::info!(cert = %cert.cert_path.display(), "TLS certificate reloaded"),
                 Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded; still serving the previous one"),
             }
         }
-    }))
+    });
+    Ok(())
 }
 
 /// Serves `app` over TLS on `listener` until `shutdown` resolves, then finishes requests in

@@ -105,7 +105,7 @@ impl TlsServer {
         let router = docbridge_server::router(state);
         let served = cert.clone();
         let serving = Serving::spawn(move |stop| {
-            docbridge_server::tls::serve(listener, router, Some(served), timeouts, async move {
+            docbridge_server::tls::serve_tls(listener, router, served, timeouts, async move {
                 let _ = stop.await;
             })
         });
