@@ -17,6 +17,11 @@ unchanged except what fake-gcs-server 1.54 gets wrong, which docs/storage-server
 2. Batch requests (`/batch/storage/v1`). The emulator does not decode `%2F` in the paths of
    a batch's parts, so a batch delete of `a/b` answers 404 or 400 for every part. Each part
    is sent here as its own request and the answers are put back together in order.
+3. The status of an upload (`Content-Range: bytes */N`, no body), which a client asks before
+   it sends again a request that failed. The emulator completes the upload with the bytes it
+   holds (an empty object when the lost request was the only one); Cloud Storage completes it
+   only when it holds all N bytes, and otherwise answers 308 with the bytes it holds. This
+   front answers as Cloud Storage.
 
 The checks run under one lock, so they are atomic against each other, not against writes
 without a precondition: those do not need it. Python's standard library only, so that CI
@@ -41,12 +46,16 @@ LOCK = threading.Lock()
 SESSIONS = {}
 # upload_id -> the answer that completed it
 DONE = {}
+# upload_id -> how many bytes the emulator acknowledged (its last 308's `Range: bytes=0-N`)
+PERSISTED = {}
 SESSIONS_LOCK = threading.Lock()
 
 RESUMABLE = re.compile(r"^/upload/storage/v1/b/([^/]+)/o$")
 COPY = re.compile(r"^/storage/v1/b/[^/]+/o/[^/]+/(?:rewriteTo|copyTo)/b/([^/]+)/o/([^/?]+)$")
 OBJECT = re.compile(r"^/storage/v1/b/([^/]+)/o/([^/?]+)$")
 FINAL_RANGE = re.compile(r"^bytes (?:\d+-\d+|\*)/\d+$")
+STATUS_QUERY = re.compile(r"^bytes \*/(\d+|\*)$")
+ACKNOWLEDGED = re.compile(r"^bytes=0-(\d+)$")
 HOP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
@@ -118,7 +127,8 @@ class Front(http.server.BaseHTTPRequestHandler):
             print(f"{time.monotonic():.3f}", self.command, self.path, self.headers.get("Content-Range"), status, flush=True)
         self.send_response(status, reason)
         origin = f"{UPSTREAM.scheme}://{UPSTREAM.netloc}"
-        own = f"http://127.0.0.1:{self.server.server_address[1]}"
+        # The address the client used (a test's proxy in front of this front keeps its place).
+        own = f"http://{self.headers.get('Host') or f'127.0.0.1:{self.server.server_address[1]}'}"
         for key, value in headers:
             if key.lower() in HOP:
                 continue
@@ -152,27 +162,42 @@ class Front(http.server.BaseHTTPRequestHandler):
                     SESSIONS[upload_id] = (resumable.group(1), name, required)
             return self.answer(*answer)
         if resumable and self.command == "PUT" and "upload_id" in query:
+            upload_id = query["upload_id"][0]
+            content_range = self.headers.get("Content-Range", "")
             with SESSIONS_LOCK:
-                session = SESSIONS.get(query["upload_id"][0])
-            final = FINAL_RANGE.match(self.headers.get("Content-Range", "")) is not None
+                session = SESSIONS.get(upload_id)
+                done = DONE.get(upload_id)
+                persisted = PERSISTED.get(upload_id, 0)
+            # A client whose last request failed asks for the session's status (`bytes */N`)
+            # before it sends again. GCS answers with the object when the upload is complete
+            # (the emulator with 404), completes it when it holds all N bytes (so `bytes */0`
+            # finishes an empty object), else answers 308 and the bytes it holds; the emulator
+            # instead completes the upload with what it holds, often nothing: an empty object.
+            status_query = STATUS_QUERY.match(content_range)
+            if status_query and not body:
+                if done:
+                    return self.answer(*done)
+                if status_query.group(1) != str(persisted):
+                    held = [("Range", f"bytes=0-{persisted - 1}")] if persisted else []
+                    return self.answer(308, "Permanent Redirect", held, b"")
+            final = FINAL_RANGE.match(content_range) is not None
             if session and final:
                 bucket, name, required = session
                 with LOCK:
                     if not holds(bucket, name, required):
                         return self.answer(*failed_precondition())
                     answer = upstream(self.command, self.path, headers, body)
-                if answer[0] in (200, 201):
-                    # Done. A client whose answer was lost asks for the session's status
-                    # (`bytes */N`): GCS answers with the object, the emulator with 404.
-                    with SESSIONS_LOCK:
-                        SESSIONS.pop(query["upload_id"][0], None)
-                        DONE[query["upload_id"][0]] = answer
-                return self.answer(*answer)
+            else:
+                answer = upstream(self.command, self.path, headers, body)
             with SESSIONS_LOCK:
-                done = DONE.get(query["upload_id"][0])
-            if done and final:
-                return self.answer(*done)
-            return self.answer(*upstream(self.command, self.path, headers, body))
+                if answer[0] in (200, 201):
+                    SESSIONS.pop(upload_id, None)
+                    PERSISTED.pop(upload_id, None)
+                    DONE[upload_id] = answer
+                elif answer[0] == 308:
+                    acknowledged = ACKNOWLEDGED.match(dict((k.lower(), v) for k, v in answer[2]).get("range", ""))
+                    PERSISTED[upload_id] = int(acknowledged.group(1)) + 1 if acknowledged else 0
+            return self.answer(*answer)
 
         target = COPY.match(url.path) or (OBJECT.match(url.path) if self.command == "DELETE" else None)
         if target and required is not None:

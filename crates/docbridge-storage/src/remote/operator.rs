@@ -443,7 +443,7 @@ impl OpendalStorage {
                 WriteMode::Replace if now != before => return Err(StorageError::Changed(what.clone())),
                 _ => {}
             }
-            self.op.rename(&temp, &self.file_key(path)).await.map_err(|e| convert(e, &what))
+            self.store_rename(&temp, &self.file_key(path), &what).await
         }
         .await;
         if committed.is_err() {
@@ -452,10 +452,28 @@ impl OpendalStorage {
         committed
     }
 
+    /// Moves the file `from` to `to` by the store's own rename (WebDAV's `MOVE`). A move whose
+    /// answer was lost (the connection closed under it) is sent again by OpenDAL's RetryLayer,
+    /// and the second one finds no source: when `from` is gone and `to` is a file, the first
+    /// one did the move.
+    async fn store_rename(&self, from: &str, to: &str, what: &str) -> Result<()> {
+        match self.op.rename(from, to).await {
+            Err(e) if e.kind() == ErrorKind::NotFound && self.moved(from, to).await => {
+                tracing::debug!(store = self.kind, from, to, "a retried move had moved the file the first time");
+                Ok(())
+            }
+            other => other.map_err(|e| convert(e, what)),
+        }
+    }
+
+    async fn moved(&self, from: &str, to: &str) -> bool {
+        matches!(self.op.exists(from).await, Ok(false)) && self.op.stat(to).await.is_ok_and(|meta| meta.is_file())
+    }
+
     /// Moves one file; `to` is known to be free.
     async fn move_file(&self, from: &str, to: &str, what: &str) -> Result<()> {
         if self.capability.rename {
-            return self.op.rename(from, to).await.map_err(|e| convert(e, what));
+            return self.store_rename(from, to, what).await;
         }
         let copied = if self.capability.copy_with_if_not_exists {
             self.op.copy_with(from, to).if_not_exists(true).await

@@ -96,6 +96,37 @@ mod webdav {
         docbridge_storage::storage_conformance_tests!(super::library(super::config("WEBDAV2")));
     }
 
+    /// A move whose answer was lost (the store moved the file, the connection closed before
+    /// the client heard it) is retried by OpenDAL, and the retry finds no source: the write
+    /// that commits by that move, and a rename, still succeed, on both servers. Without it a
+    /// `Replace` failed with "no such file or folder", as it did once in CI under load.
+    // Two workers: the library's cleanup blocks one thread while it goes through the proxy.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_move_whose_answer_was_lost_is_not_taken_for_a_missing_file() {
+        use docbridge_storage::suite::{content, path};
+        use docbridge_storage::Storage;
+
+        for server in ["WEBDAV", "WEBDAV2"] {
+            let Some(RemoteConfig::Webdav { endpoint, username, password }) = config(server) else {
+                eprintln!("a_move_whose_answer_was_lost_is_not_taken_for_a_missing_file: skipped: no {server}");
+                continue;
+            };
+            let (proxy, through) = super::lossy::Proxy::before(&endpoint).await;
+            let config = RemoteConfig::Webdav { endpoint: through, username, password };
+            let (library, _cleanup) = library(Some(config)).await.expect("a library");
+
+            // Both writes commit by moving the uploaded bytes into place.
+            super::lossy::new_file_then_new_version(&library, &proxy, |proxy| proxy.lose_answer_to("MOVE ")).await;
+            proxy.lose_answer_to("MOVE ");
+            library.rename(&path("new.txt"), &path("moved.txt")).await.unwrap_or_else(|e| {
+                panic!("[{server}] a rename whose answer was lost: {e}");
+            });
+            assert!(proxy.hit(), "[{server}] the proxy lost no answer: the test tested nothing");
+            assert_eq!(content(&library, "moved.txt").await, b"second", "[{server}] the renamed file");
+            assert!(library.stat(&path("new.txt")).await.is_err(), "[{server}] the old name is gone");
+        }
+    }
+
     // Two workers, as the suite's cases: the library's cleanup blocks one thread while it runs.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn leftovers_of_interrupted_uploads_are_swept() {
@@ -137,26 +168,17 @@ mod azblob {
             return;
         };
         // `http://127.0.0.1:PORT/devstoreaccount1`, as `.ci/azurite.sh` writes it.
-        let (upstream, account_path) =
-            endpoint.strip_prefix("http://").and_then(|rest| rest.split_once('/')).expect("an http:// endpoint");
-        let proxy = super::lossy::Proxy::start(upstream.to_owned()).await;
-        let through = format!("http://127.0.0.1:{}/{account_path}", proxy.port);
+        let (proxy, through) = super::lossy::Proxy::before(&endpoint).await;
         let config = RemoteConfig::Azblob { endpoint: through, container, account_name, account_key };
         let (library, _cleanup) = library(Some(config)).await.expect("a library");
 
         // A new file (`If-None-Match: *`), then a new version (`If-Match`).
-        for (mode, bytes) in [(WriteMode::CreateNew, &b"first"[..]), (WriteMode::Replace, &b"second"[..])] {
-            proxy.lose_next("HTTP/1.1 201");
-            let written = library.write(&path("new.txt"), stream_of(bytes.to_vec()), mode, None).await;
-            written.unwrap_or_else(|e| panic!("{mode:?} whose answer was lost: {e}"));
-            assert!(proxy.lost(), "the proxy lost no answer: the test tested nothing");
-            assert_eq!(content(&library, "new.txt").await, bytes);
-        }
+        super::lossy::new_file_then_new_version(&library, &proxy, |proxy| proxy.lose_next("HTTP/1.1 201")).await;
 
         // A rename is a copy then a delete on Azure: its copy's answer lost too.
         proxy.lose_next("HTTP/1.1 202");
         library.rename(&path("new.txt"), &path("moved.txt")).await.expect("a rename whose copy's answer was lost");
-        assert!(proxy.lost(), "the proxy lost no answer: the test tested nothing");
+        assert!(proxy.hit(), "the proxy lost no answer: the test tested nothing");
         assert_eq!(content(&library, "moved.txt").await, b"second");
         assert!(library.stat(&path("new.txt")).await.is_err(), "the old name is gone");
         library
@@ -171,19 +193,34 @@ mod azblob {
     }
 }
 
-/// A TCP proxy on 127.0.0.1 that can lose one answer: it passes bytes both ways and, once told
-/// to, closes the connection instead of passing on the next response that starts with a given
-/// status line (the server has acted on the request; the client never learns it).
-#[cfg(feature = "azblob")]
+/// A TCP proxy on 127.0.0.1 that can make one exchange fail the way a network does: it passes
+/// bytes both ways and, once armed, closes the client's connection at one point of the next
+/// matching exchange. After a lost answer the server has acted on the request and the client
+/// never learns it; after a dropped request the server never saw it. Either way the client's
+/// retry is what is under test.
+#[cfg(any(feature = "azblob", feature = "gcs", feature = "webdav"))]
 mod lossy {
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
+    use docbridge_storage::suite::{content, path, stream_of};
+    use docbridge_storage::{RemoteStorage, Storage, WriteMode};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[derive(Clone, Copy)]
+    enum Fault {
+        /// Lose the next response whose first bytes are this status line.
+        AnswerWithStatus(&'static str),
+        /// Lose the answer to the next request whose first bytes are these.
+        AnswerTo(&'static str),
+        /// Close the connection instead of passing on the next request that starts so.
+        Request(&'static str),
+    }
 
     #[derive(Default)]
     struct State {
-        armed: Option<&'static str>,
-        lost: bool,
+        armed: Option<Fault>,
+        hit: bool,
     }
 
     pub struct Proxy {
@@ -192,7 +229,7 @@ mod lossy {
     }
 
     impl Proxy {
-        pub async fn start(upstream: String) -> Proxy {
+        async fn start(upstream: String) -> Proxy {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
             let port = listener.local_addr().expect("its address").port();
             let state = Arc::new(Mutex::new(State::default()));
@@ -206,21 +243,86 @@ mod lossy {
             Proxy { port, state }
         }
 
-        /// Loses the next response whose first bytes are `status`.
-        pub fn lose_next(&self, status: &'static str) {
-            *self.state.lock().unwrap() = State { armed: Some(status), lost: false };
+        /// A proxy to the host of `endpoint` (`http://HOST:PORT/path`), and `endpoint` through it.
+        pub async fn before(endpoint: &str) -> (Proxy, String) {
+            let rest = endpoint.strip_prefix("http://").expect("an http:// endpoint");
+            let (upstream, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let proxy = Proxy::start(upstream.to_owned()).await;
+            let through = format!("http://127.0.0.1:{}/{path}", proxy.port);
+            (proxy, through)
         }
 
-        /// Whether the armed response was lost.
-        pub fn lost(&self) -> bool {
-            self.state.lock().unwrap().lost
+        fn arm(&self, fault: Fault) {
+            *self.state.lock().unwrap() = State { armed: Some(fault), hit: false };
         }
+
+        /// Loses the next response whose first bytes are `status`.
+        pub fn lose_next(&self, status: &'static str) {
+            self.arm(Fault::AnswerWithStatus(status));
+        }
+
+        /// Loses the answer to the next request that starts with `request` (`"MOVE "`).
+        pub fn lose_answer_to(&self, request: &'static str) {
+            self.arm(Fault::AnswerTo(request));
+        }
+
+        /// Drops the next request that starts with `request`: the server never sees it.
+        pub fn drop_request(&self, request: &'static str) {
+            self.arm(Fault::Request(request));
+        }
+
+        /// Whether the armed fault happened.
+        pub fn hit(&self) -> bool {
+            self.state.lock().unwrap().hit
+        }
+    }
+
+    /// Writes `new.txt` (`CreateNew`), then a new version of it (`Replace`), each with the
+    /// fault that `arm` sets: both must succeed, the fault must have happened, and the file
+    /// must hold what was written.
+    pub async fn new_file_then_new_version(library: &RemoteStorage, proxy: &Proxy, arm: impl Fn(&Proxy)) {
+        for (mode, bytes) in [(WriteMode::CreateNew, &b"first"[..]), (WriteMode::Replace, &b"second"[..])] {
+            arm(proxy);
+            let written = library.write(&path("new.txt"), stream_of(bytes.to_vec()), mode, None).await;
+            written.unwrap_or_else(|e| panic!("[{}] {mode:?} through a lossy network: {e}", library.kind()));
+            assert!(proxy.hit(), "[{}] {mode:?}: the proxy did nothing: the test tested nothing", library.kind());
+            assert_eq!(content(library, "new.txt").await, bytes, "[{}] {mode:?}", library.kind());
+        }
+    }
+
+    /// Whether `chunk` sets off the armed fault `which`; disarms it if so.
+    fn fires(state: &Mutex<State>, chunk: &[u8], which: impl Fn(Fault) -> Option<&'static str>) -> bool {
+        let mut state = state.lock().unwrap();
+        let fires = state.armed.and_then(which).is_some_and(|start| chunk.starts_with(start.as_bytes()));
+        if fires {
+            *state = State { armed: None, hit: true };
+        }
+        fires
     }
 
     async fn relay(client: tokio::net::TcpStream, server: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
         let (mut client_read, mut client_write) = client.into_split();
         let (mut server_read, mut server_write) = server.into_split();
-        let upward = tokio::spawn(async move { tokio::io::copy(&mut client_read, &mut server_write).await });
+        // Whether the request in flight on this connection is the one whose answer goes.
+        let doomed = Arc::new(AtomicBool::new(false));
+        let upward = {
+            let (state, doomed) = (state.clone(), doomed.clone());
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 64 * 1024];
+                while let Ok(n) = client_read.read(&mut buffer).await {
+                    let chunk = &buffer[..n];
+                    if n == 0 || fires(&state, chunk, |f| if let Fault::Request(r) = f { Some(r) } else { None }) {
+                        break;
+                    }
+                    if fires(&state, chunk, |f| if let Fault::AnswerTo(r) = f { Some(r) } else { None }) {
+                        doomed.store(true, Ordering::SeqCst);
+                    }
+                    if server_write.write_all(chunk).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        };
         let mut buffer = vec![0u8; 64 * 1024];
         while let Ok(n) = server_read.read(&mut buffer).await {
             if n == 0 {
@@ -228,15 +330,10 @@ mod lossy {
             }
             // HTTP/1.1 without pipelining: a response starts a read of its own, since the next
             // request leaves only once the previous response has been passed on whole.
-            let lose = {
-                let mut state = state.lock().unwrap();
-                let lose = state.armed.is_some_and(|status| buffer[..n].starts_with(status.as_bytes()));
-                if lose {
-                    *state = State { armed: None, lost: true };
-                }
-                lose
-            };
-            if lose || client_write.write_all(&buffer[..n]).await.is_err() {
+            let chunk = &buffer[..n];
+            let lose = fires(&state, chunk, |f| if let Fault::AnswerWithStatus(s) = f { Some(s) } else { None })
+                || (chunk.starts_with(b"HTTP/") && doomed.load(Ordering::SeqCst));
+            if lose || client_write.write_all(chunk).await.is_err() {
                 break;
             }
         }
@@ -275,6 +372,26 @@ mod gcs {
             let error = result.expect_err(what).to_string();
             assert!(error.contains("bucket") && error.contains("exists"), "{what}: {error}");
         }
+    }
+
+    /// An upload's last request that never reached the store (the connection closed under it)
+    /// is retried by OpenDAL, which first asks the store how much of the upload it holds. Cloud
+    /// Storage answers "nothing yet" (308); the emulator completed the upload empty instead,
+    /// `.ci/gcs-front.py` now answers as Cloud Storage does. Without that the write failed
+    /// ("writer got too much data"), as it did once in CI under load.
+    // Two workers: the library's cleanup blocks one thread while it goes through the proxy.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_whose_last_request_was_lost_is_sent_again() {
+        let Some(RemoteConfig::Gcs { endpoint, bucket, credential_file }) = config() else {
+            eprintln!("an_upload_whose_last_request_was_lost_is_sent_again: skipped: no GCS emulator");
+            return;
+        };
+        let (proxy, through) = super::lossy::Proxy::before(&endpoint).await;
+        let (library, _cleanup) =
+            library(Some(RemoteConfig::Gcs { endpoint: through, bucket, credential_file })).await.expect("a library");
+
+        // A new file, then a new version: each a resumable upload whose final PUT is dropped.
+        super::lossy::new_file_then_new_version(&library, &proxy, |proxy| proxy.drop_request("PUT /upload/")).await;
     }
 }
 
