@@ -484,7 +484,7 @@ mod tests {
     }
 
     fn editor() -> Caller {
-        Caller { username: "ann@example.com".into(), role: Role::Editor, folder: None }
+        Caller { username: "ann@example.com".into(), role: Role::Editor, folder: None, items_seen: None }
     }
 
     fn webhook(url: &str, retries: u32) -> CustomActionSpec {

@@ -58,7 +58,7 @@ fn differing_names(known: &[ItemRecord], observed: &[ObservedItem]) -> std::coll
 impl Library {
     /// `/metadata`: one item, with size and date fresh from storage.
     pub async fn metadata(&self, caller: &Caller, id: &ItemId) -> Result<ItemView> {
-        let mut resolved = self.resolve_completing(caller, id).await?;
+        let mut resolved = self.resolve_completing_for_reading(caller, id).await?;
         let (path, _, _) = Library::location(&resolved)?;
         let entry = match self.storage.stat(&path).await {
             Ok(entry) => entry,
@@ -110,6 +110,10 @@ impl Library {
         max: Option<u64>,
         offset: Option<u64>,
     ) -> Result<Vec<ItemView>> {
+        if let Some(mut children) = self.agreeing_children(caller, parent).await? {
+            children.sort_by_cached_key(listing_key);
+            return Ok(self.views(caller, page(children, max, offset)).await);
+        }
         // Reconciling under `changes` (shared with other listings, exclusive of changes): a
         // rename, delete or upload between reading storage and reading the index would
         // otherwise make the index drop the item (its file then comes back under a new ID).
@@ -140,6 +144,28 @@ impl Library {
         };
         children.sort_by_cached_key(listing_key);
         Ok(self.views(caller, page(children, max, offset)).await)
+    }
+
+    /// A folder's children when the index already agrees with storage, read without the change
+    /// lock (on PostgreSQL that lock is two more statements on one connection per process,
+    /// which every listing queued for); `None` when anything needs a look under the lock: a
+    /// difference, a folder storage does not have, a move of the folder left unfinished, any
+    /// error (the locked path answers it). Nothing is written here, and a change in progress
+    /// cannot hide in the answer: changes write storage first, then the index, and storage is
+    /// read first here, so a change between the two reads shows as a difference.
+    async fn agreeing_children(&self, caller: &Caller, parent: &ItemId) -> Result<Option<Vec<ItemRecord>>> {
+        let resolved = match self.resolve_for_reading(caller, parent).await {
+            Ok((resolved, false)) => resolved,
+            _ => return Ok(None),
+        };
+        if matches!(&resolved, Resolved::Item(record) if record.kind != ItemKind::Folder) {
+            return Ok(None);
+        }
+        let (path, folder_id, _) = Library::location(&resolved)?;
+        let Ok(entries) = self.storage.list(&path).await else { return Ok(None) };
+        let observed: Vec<ObservedItem> = entries.into_iter().map(observed_item).collect();
+        let known = self.registry.children(self.integration_id, &folder_id).await?;
+        Ok(differing_names(&known, &observed).is_empty().then_some(known))
     }
 
     /// Views of many records, in order. The few that need their first bytes read (no telling

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use docbridge_protocol::{ItemId, ItemKind};
-use docbridge_registry::{ChangeLock, ItemRecord, LockMode, Registry, Role};
+use docbridge_registry::{ChangeLock, ItemRecord, ItemsSeen, LockMode, Registry, Role};
 use docbridge_storage::{Storage, StoragePath};
 
 use crate::{DocumentsError, ItemView, Result};
@@ -69,6 +69,11 @@ pub struct Caller {
     pub role: Role,
     /// When set, the caller sees only this folder, which is their root.
     pub folder: Option<ItemId>,
+    /// The integration's item generation as the request read it at its start
+    /// ([`docbridge_registry::AccessSnapshot::items_seen`]): when set, read-only lookups
+    /// (`/metadata`, downloads, thumbnails, listings) may answer item records from the
+    /// process's cache under it. `None`: every lookup reads the database.
+    pub items_seen: Option<ItemsSeen>,
 }
 
 impl Caller {
@@ -151,17 +156,32 @@ impl Library {
     /// [`Library::resolve`], and whether a move of the item was recorded and not finished (see
     /// `Registry::item_noting_moves`), from the same lookup.
     pub(crate) async fn resolve_noting_moves(&self, caller: &Caller, id: &ItemId) -> Result<(Resolved, bool)> {
-        let confinement = match &caller.folder {
-            Some(folder) => {
-                Some(self.registry.item(self.integration_id, folder).await?.ok_or_else(|| not_found(folder))?)
+        self.resolve_seen(caller, id, None).await
+    }
+
+    /// [`Library::resolve_noting_moves`] for an answer that changes nothing: records may come
+    /// from the process's item cache, current as of the caller's `items_seen` (the start of
+    /// the request). A change must resolve afresh, under its lock.
+    pub(crate) async fn resolve_for_reading(&self, caller: &Caller, id: &ItemId) -> Result<(Resolved, bool)> {
+        self.resolve_seen(caller, id, caller.items_seen).await
+    }
+
+    async fn resolve_seen(&self, caller: &Caller, id: &ItemId, seen: Option<ItemsSeen>) -> Result<(Resolved, bool)> {
+        let lookup = |id: &ItemId| {
+            let id = id.clone();
+            async move {
+                let found = self.registry.item_noting_moves_seen(seen, self.integration_id, &id).await?;
+                found.ok_or_else(|| not_found(&id))
             }
+        };
+        let confinement = match &caller.folder {
+            Some(folder) => Some(lookup(folder).await?.0),
             None => None,
         };
         if id.is_root() {
             return Ok((confinement.map_or(Resolved::Root, Resolved::Item), false));
         }
-        let (record, moving) =
-            self.registry.item_noting_moves(self.integration_id, id).await?.ok_or_else(|| not_found(id))?;
+        let (record, moving) = lookup(id).await?;
         if let Some(folder) = &confinement {
             let inside = record.path == folder.path || record.path.starts_with(&format!("{}/", folder.path));
             if !inside {

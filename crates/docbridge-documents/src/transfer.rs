@@ -276,7 +276,22 @@ impl Library {
     /// whose move was recorded and not finished settled first. For the first look of an
     /// endpoint, never under the change lock.
     pub(crate) async fn resolve_completing(&self, caller: &Caller, id: &ItemId) -> Result<Resolved> {
-        match self.resolve_noting_moves(caller, id).await {
+        self.resolve_completing_from(self.resolve_noting_moves(caller, id).await, caller, id).await
+    }
+
+    /// [`Library::resolve_completing`] for an answer that changes nothing (see
+    /// [`Library::resolve_for_reading`]).
+    pub(crate) async fn resolve_completing_for_reading(&self, caller: &Caller, id: &ItemId) -> Result<Resolved> {
+        self.resolve_completing_from(self.resolve_for_reading(caller, id).await, caller, id).await
+    }
+
+    async fn resolve_completing_from(
+        &self,
+        looked_up: Result<(Resolved, bool)>,
+        caller: &Caller,
+        id: &ItemId,
+    ) -> Result<Resolved> {
+        match looked_up {
             Ok((resolved, false)) => Ok(resolved),
             Ok((_, true)) => {
                 // A move of this item was recorded and not finished: a live process is inside it

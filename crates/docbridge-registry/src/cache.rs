@@ -11,6 +11,15 @@
 //! key or a withdrawn grant takes effect at the next request that starts after the change
 //! committed, in every process, exactly as without a cache.
 //!
+//! Item records (what an item's ID resolves to, and whether a move of it is under way) are
+//! cached the same way under a counter per integration, the *item generation*, that triggers
+//! bump in every transaction that changes the integration's items or moves (migration
+//! `m0007`). It is read in the same statement as the registry generation, and each request
+//! carries the value it read ([`ItemsSeen`], through the documents crate's `Caller`): a cached
+//! record is used only if it was loaded under that generation or a later one, so an item
+//! renamed, moved or deleted by any process is seen as such by every request that starts after
+//! the change committed. Only read-only lookups use it; changes always read the database.
+//!
 //! Reads of the generation are coalesced: requests that arrive while a read is in flight wait
 //! for the next one, which starts after they arrived, and share its answer. Under load one
 //! query serves dozens of requests; alone, a request costs one query as before. Correctness
@@ -22,15 +31,60 @@ use std::sync::{Arc, Mutex};
 use sea_orm::{ConnectionTrait, Statement};
 use tokio::sync::oneshot;
 
-use crate::records::{Access, Integration};
+use docbridge_protocol::ItemId;
+
+use crate::records::{Access, Integration, ItemRecord};
 use crate::{Registry, RegistryError, Result};
 
 /// Entries kept per kind before the cache starts again (crude, but bounded: usernames come
 /// from callers).
 const MAX_ENTRIES: usize = 4096;
 
+/// The statement that reads every generation: the registry's (no integration), then each
+/// integration's item generation. An integration without a row has had no item change since
+/// the counters were added: its generation is 0.
+pub(crate) const GENERATIONS: &str = "SELECT CAST(NULL AS BIGINT) AS integration_id, value FROM registry_generation \
+     WHERE id = 1 UNION ALL SELECT integration_id, value FROM item_generations";
+
+/// What one read of [`GENERATIONS`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Generations {
+    /// `None` when the registry generation row is missing: then nothing is cached.
+    pub(crate) registry: Option<i64>,
+    /// Each integration's item generation (integrations without a row are at 0).
+    pub(crate) items: Arc<[(i64, i64)]>,
+}
+
+impl Generations {
+    /// From the rows of [`GENERATIONS`].
+    pub(crate) fn from_rows(rows: impl IntoIterator<Item = (Option<i64>, i64)>) -> Self {
+        let mut registry = None;
+        let mut items = Vec::new();
+        for (integration_id, value) in rows {
+            match integration_id {
+                None => registry = Some(value),
+                Some(id) => items.push((id, value)),
+            }
+        }
+        Generations { registry, items: items.into() }
+    }
+
+    fn items_of(&self, integration_id: i64) -> i64 {
+        self.items.iter().find(|(id, _)| *id == integration_id).map_or(0, |(_, value)| *value)
+    }
+}
+
+/// The item generation of one integration as a request read it, at its start: read-only
+/// lookups made for that request may answer from records cached under it or a later one
+/// ([`Registry::item_noting_moves_seen`]). Made by [`AccessSnapshot::items_seen`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemsSeen {
+    integration_id: i64,
+    generation: i64,
+}
+
 /// One generation read, shared by every request that waited for it.
-type Shared = std::result::Result<Option<i64>, String>;
+type Shared = std::result::Result<Generations, String>;
 
 #[derive(Default)]
 pub(crate) struct AccessCache {
@@ -60,15 +114,37 @@ struct Cached {
     integrations: HashMap<String, Integration>,
     keys: HashMap<i64, Arc<[String]>>,
     access: HashMap<(i64, String), Option<Access>>,
+    /// Item lookups by integration, each under that integration's item generation.
+    items: HashMap<i64, CachedItems>,
+}
+
+/// One integration's item lookups (by ID: the record and whether a move of it is under way, or
+/// nothing: no live item has that ID), loaded under `generation`.
+struct CachedItems {
+    generation: i64,
+    lookups: HashMap<String, Option<(ItemRecord, bool)>>,
 }
 
 impl Cached {
-    /// Moves to a newer generation, dropping everything loaded under an older one. Never moves
-    /// back: a slow request that read an older value must not bring old entries back.
-    fn advance(&mut self, generation: i64) {
+    /// Moves to newer generations, dropping everything loaded under older ones. Never moves
+    /// back: a slow request that read older values must not bring old entries back.
+    fn advance(&mut self, generations: &Generations) {
+        let Some(generation) = generations.registry else { return };
         if self.generation.is_none_or(|current| generation > current) {
             *self = Cached { generation: Some(generation), ..Cached::default() };
         }
+        for &(integration_id, generation) in generations.items.iter() {
+            let items = self.items.entry(integration_id).or_insert_with(|| CachedItems::at(generation));
+            if generation > items.generation {
+                *items = CachedItems::at(generation);
+            }
+        }
+    }
+}
+
+impl CachedItems {
+    fn at(generation: i64) -> Self {
+        CachedItems { generation, lookups: HashMap::new() }
     }
 }
 
@@ -80,6 +156,7 @@ pub struct AccessSnapshot<'a> {
     registry: &'a Registry,
     /// `None` when the database has no generation row: then nothing is cached.
     generation: Option<i64>,
+    generations: Generations,
 }
 
 impl Registry {
@@ -88,15 +165,24 @@ impl Registry {
     pub async fn access_snapshot(&self) -> Result<AccessSnapshot<'_>> {
         // On a SQLite file the read takes microseconds on this thread (`direct.rs`): nothing to
         // coalesce. Otherwise, or if that read fails, one coalesced query.
-        let direct = self.direct.as_ref().and_then(|direct| direct.registry_generation());
-        let generation = match direct {
-            Some(generation) => generation,
-            None => self.coalesced_generation().await?,
+        let direct = self.direct.as_ref().and_then(|direct| direct.generations());
+        let generations = match direct {
+            Some(generations) => generations,
+            None => self.coalesced_generations().await?,
         };
-        if let Some(generation) = generation {
-            self.cache.cached.lock().unwrap_or_else(|e| e.into_inner()).advance(generation);
-        }
-        Ok(AccessSnapshot { registry: self, generation })
+        self.cache.cached.lock().unwrap_or_else(|e| e.into_inner()).advance(&generations);
+        Ok(AccessSnapshot { registry: self, generation: generations.registry, generations })
+    }
+
+    /// Every generation ([`GENERATIONS`]), read by the database now (uncoalesced).
+    pub(crate) async fn generations(&self) -> Result<Generations> {
+        let backend = self.db.get_database_backend();
+        let rows = self.db.query_all_raw(Statement::from_string(backend, GENERATIONS)).await?;
+        let rows = rows
+            .iter()
+            .map(|row| Ok((row.try_get::<Option<i64>>("", "integration_id")?, row.try_get::<i64>("", "value")?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Generations::from_rows(rows))
     }
 
     /// The registry generation, read by the database now (uncoalesced). `None` if the row is
@@ -111,9 +197,9 @@ impl Registry {
         }
     }
 
-    /// A generation read that started after this call: joins the next read, starting one when
+    /// A generations read that started after this call: joins the next read, starting one when
     /// none is running.
-    async fn coalesced_generation(&self) -> Result<Option<i64>> {
+    async fn coalesced_generations(&self) -> Result<Generations> {
         let (sender, receiver) = oneshot::channel();
         let start = {
             let mut reads = self.cache.reads.lock().unwrap_or_else(|e| e.into_inner());
@@ -127,7 +213,7 @@ impl Registry {
             tokio::spawn(async move { registry.read_generations().await });
         }
         match receiver.await {
-            Ok(Ok(generation)) => Ok(generation),
+            Ok(Ok(generations)) => Ok(generations),
             Ok(Err(message)) => Err(RegistryError::Database(sea_orm::DbErr::Custom(message))),
             Err(_) => Err(RegistryError::Database(sea_orm::DbErr::Custom("the generation read was dropped".into()))),
         }
@@ -145,7 +231,7 @@ impl Registry {
                 }
                 std::mem::take(&mut reads.waiting)
             };
-            let result = self.registry_generation().await.map_err(|e| e.to_string());
+            let result = self.generations().await.map_err(|e| e.to_string());
             for waiter in batch {
                 // A request that gave up no longer listens.
                 let _ = waiter.send(result.clone());
@@ -167,9 +253,51 @@ impl Registry {
         let cached = self.cache.cached.lock().unwrap_or_else(|e| e.into_inner());
         if cached.generation == Some(generation) { find(&cached) } else { None }
     }
+
+    /// [`Registry::item_noting_moves`], from the item cache when it holds the lookup under the
+    /// generation `seen` or a later one (then the record is at least as new as the moment the
+    /// request began). Without `seen`, or for another integration, the database answers.
+    /// For read-only answers: a change must read the database under its lock.
+    pub async fn item_noting_moves_seen(
+        &self,
+        seen: Option<ItemsSeen>,
+        integration_id: i64,
+        id: &ItemId,
+    ) -> Result<Option<(ItemRecord, bool)>> {
+        let Some(seen) = seen.filter(|seen| seen.integration_id == integration_id) else {
+            return self.item_noting_moves(integration_id, id).await;
+        };
+        let recalled = {
+            let cached = self.cache.cached.lock().unwrap_or_else(|e| e.into_inner());
+            let items = cached.items.get(&integration_id).filter(|items| items.generation >= seen.generation);
+            items.and_then(|items| items.lookups.get(id.as_str()).cloned())
+        };
+        if let Some(found) = recalled {
+            return Ok(found);
+        }
+        let found = self.item_noting_moves(integration_id, id).await?;
+        let mut cached = self.cache.cached.lock().unwrap_or_else(|e| e.into_inner());
+        // Read after `seen` was: good for that generation, and only for it (a later one may
+        // have come and gone without this process hearing of it).
+        let items = cached.items.entry(integration_id).or_insert_with(|| CachedItems::at(seen.generation));
+        if items.generation == seen.generation {
+            if items.lookups.len() >= MAX_ENTRIES {
+                items.lookups.clear();
+            }
+            items.lookups.insert(id.as_str().to_owned(), found.clone());
+        }
+        Ok(found)
+    }
 }
 
 impl AccessSnapshot<'_> {
+    /// The item generation of an integration that this snapshot read, for the request's
+    /// read-only item lookups; `None` when nothing is cached (no registry generation row).
+    pub fn items_seen(&self, integration_id: i64) -> Option<ItemsSeen> {
+        self.generation?;
+        Some(ItemsSeen { integration_id, generation: self.generations.items_of(integration_id) })
+    }
+
     /// The integration with this slug. Only integrations that exist are remembered, so URLs
     /// with made-up slugs cannot fill the cache.
     pub async fn integration(&self, slug: &str) -> Result<Option<Integration>> {
@@ -226,11 +354,13 @@ impl AccessSnapshot<'_> {
 
 #[cfg(test)]
 mod tests {
+    use docbridge_protocol::ItemId;
+
     use crate::test_support::{new_item, registries, sample_integration, unique};
     use crate::{DefaultRole, IntegrationPatch, KeyHash, Role};
 
     /// Every kind of change to the tables behind the cache moves the generation; changes to
-    /// items do not (they are not cached, and they are frequent).
+    /// items do not (they are frequent, and move the item generation of their integration).
     #[tokio::test]
     async fn every_access_change_bumps_the_generation() {
         for (index, registry) in registries().await.into_iter().enumerate() {
@@ -318,6 +448,107 @@ mod tests {
 
         theirs.delete_integration(&slug).await.unwrap();
         assert_eq!(ours.access_snapshot().await.unwrap().integration(&slug).await.unwrap(), None);
+    }
+
+    /// A pending move of `record` to `b.txt` in the root.
+    fn pending_move(record: &crate::ItemRecord) -> crate::NewPendingMove {
+        crate::NewPendingMove {
+            integration_id: record.integration_id,
+            item_id: record.id.clone(),
+            kind: crate::MoveKind::Move,
+            from_path: record.path.clone(),
+            to_path: "b.txt".into(),
+            to_parent_id: ItemId::root(),
+            to_name: "b.txt".into(),
+            trash_id: None,
+            deleted_by: None,
+        }
+    }
+
+    /// Every change to an integration's items, or to its moves under way, moves that
+    /// integration's item generation (and not another's): what the item cache relies on.
+    #[tokio::test]
+    async fn every_item_change_bumps_its_integrations_item_generation() {
+        for registry in registries().await {
+            let ours = registry.create_integration(sample_integration(&unique("items"))).await.unwrap();
+            let other = registry.create_integration(sample_integration(&unique("other"))).await.unwrap();
+            let items_of = async |id: i64| registry.generations().await.unwrap().items_of(id);
+            let other_before = items_of(other.id).await;
+            let mut last = items_of(ours.id).await;
+            let mut moved = async |what: &str| {
+                let now = items_of(ours.id).await;
+                assert!(now > last, "{what} did not move the item generation ({last} -> {now})");
+                last = now;
+            };
+            let record = registry.insert_item(new_item(ours.id, "a.txt", Some(1))).await.unwrap();
+            moved("insert_item").await;
+            registry.update_item_content(ours.id, &record.id, 2, chrono::Utc::now()).await.unwrap();
+            moved("update_item_content").await;
+            registry.set_item_locked(&record, true).await.unwrap();
+            moved("set_item_locked").await;
+            let pending = registry.record_pending_move(pending_move(&record)).await.unwrap();
+            moved("record_pending_move").await;
+            registry.clear_pending_move(&pending).await.unwrap();
+            moved("clear_pending_move").await;
+            registry.move_item(&record, &ItemId::root(), "b.txt", "b.txt").await.unwrap();
+            moved("move_item").await;
+            let record = registry.item(ours.id, &record.id).await.unwrap().unwrap();
+            registry.remove_subtree(&record).await.unwrap();
+            moved("remove_subtree").await;
+            assert_eq!(items_of(other.id).await, other_before, "changes to another integration's items");
+        }
+    }
+
+    /// Two pools on one database (two processes, for the cache): SQLite file, and PostgreSQL
+    /// when the environment names one.
+    async fn two_processes(dir: &std::path::Path) -> Vec<(crate::Registry, crate::Registry)> {
+        let mut urls = vec![format!("sqlite://{}?mode=rwc", dir.join("r.db").display())];
+        if let Ok(url) = std::env::var("DOCBRIDGE_TEST_POSTGRES_URL")
+            && !url.is_empty()
+        {
+            urls.push(url);
+        }
+        let mut pairs = Vec::new();
+        for url in urls {
+            pairs.push((crate::Registry::connect(&url).await.unwrap(), crate::Registry::connect(&url).await.unwrap()));
+        }
+        pairs
+    }
+
+    /// An item looked up (and so cached) in one process, then renamed, marked as moving and
+    /// removed by another: each change is seen by the first process's next request, whose
+    /// snapshot reads the new item generation.
+    #[tokio::test]
+    async fn a_cached_item_changed_by_another_process_is_seen_by_the_next_request() {
+        let dir = tempfile::tempdir().unwrap();
+        for (ours, theirs) in two_processes(dir.path()).await {
+            let integration = ours.create_integration(sample_integration(&unique("cached"))).await.unwrap();
+            let record = theirs.insert_item(new_item(integration.id, "a.txt", Some(1))).await.unwrap();
+            // What one request of ours answers: its snapshot, then the item through the cache.
+            let request = async || {
+                let snapshot = ours.access_snapshot().await.unwrap();
+                let seen = snapshot.items_seen(integration.id);
+                let found = ours.item_noting_moves_seen(seen, integration.id, &record.id).await.unwrap();
+                found.map(|(record, moving)| (record.name, moving))
+            };
+            let is_cached = || {
+                let cached = ours.cache.cached.lock().unwrap();
+                cached.items.get(&integration.id).is_some_and(|items| items.lookups.contains_key(record.id.as_str()))
+            };
+            assert_eq!(request().await, Some(("a.txt".to_owned(), false)));
+            assert!(is_cached(), "the lookup was not cached: the test would test nothing");
+            assert_eq!(request().await, Some(("a.txt".to_owned(), false)), "from the cache");
+
+            theirs.move_item(&record, &ItemId::root(), "b.txt", "b.txt").await.unwrap();
+            assert_eq!(request().await, Some(("b.txt".to_owned(), false)), "renamed elsewhere");
+            assert!(is_cached());
+            let moved = theirs.item(integration.id, &record.id).await.unwrap().unwrap();
+            let pending = theirs.record_pending_move(pending_move(&moved)).await.unwrap();
+            assert_eq!(request().await, Some(("b.txt".to_owned(), true)), "a move under way elsewhere");
+            theirs.clear_pending_move(&pending).await.unwrap();
+            theirs.remove_subtree(&moved).await.unwrap();
+            assert_eq!(request().await, None, "removed elsewhere");
+        }
     }
 
     /// Many requests at once share generation reads and all get an answer.

@@ -99,12 +99,12 @@ impl DirectReader {
         Ok(connection)
     }
 
-    /// `SELECT value FROM registry_generation WHERE id = 1`. `Some(None)`: the row is missing.
-    pub(crate) fn registry_generation(&self) -> Option<Option<i64>> {
-        self.with("registry generation", |c| {
-            c.prepare_cached("SELECT value FROM registry_generation WHERE id = 1")?
-                .query_row([], |row| row.get::<_, i64>(0))
-                .optional()
+    /// Every generation ([`crate::cache::GENERATIONS`]).
+    pub(crate) fn generations(&self) -> Option<crate::cache::Generations> {
+        self.with("generations", |c| {
+            let mut statement = c.prepare_cached(crate::cache::GENERATIONS)?;
+            let rows = statement.query_map([], |row| Ok((row.get::<_, Option<i64>>(0)?, row.get::<_, i64>(1)?)))?;
+            Ok(crate::cache::Generations::from_rows(rows.collect::<rusqlite::Result<Vec<_>>>()?))
         })
     }
 
@@ -230,9 +230,9 @@ mod tests {
         }
         assert_eq!(ours.item(integration.id, &record.id).await.unwrap().unwrap().path, "b.txt");
 
-        let before = ours.direct.as_ref().unwrap().registry_generation().unwrap().unwrap();
+        let before = ours.direct.as_ref().unwrap().generations().unwrap().registry.unwrap();
         theirs.set_integration_enabled(&integration.slug, false).await.unwrap();
-        let after = ours.direct.as_ref().unwrap().registry_generation().unwrap().unwrap();
+        let after = ours.direct.as_ref().unwrap().generations().unwrap().registry.unwrap();
         assert!(after > before, "a disable by another pool is seen at once ({before} -> {after})");
         assert_eq!(Some(after), through_sqlx(&ours).registry_generation().await.unwrap());
 
@@ -250,7 +250,7 @@ mod tests {
         let broken_url = format!("sqlite://{}?mode=rwc", dir.path().join("missing/none.db").display());
         let broken =
             Registry { direct: Some(Arc::new(DirectReader::for_url(&broken_url).unwrap())), ..working.clone() };
-        assert_eq!(broken.direct.as_ref().unwrap().registry_generation(), None, "the direct read fails");
+        assert_eq!(broken.direct.as_ref().unwrap().generations(), None, "the direct read fails");
         let integration = working.create_integration(sample_integration(&unique("fallback"))).await.unwrap();
         let record = working.insert_item(new_file(integration.id, "c.txt")).await.unwrap();
         assert_eq!(broken.item(integration.id, &record.id).await.unwrap(), Some(record));

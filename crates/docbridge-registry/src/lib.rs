@@ -29,7 +29,7 @@ mod settings;
 mod trash;
 mod users;
 
-pub use cache::AccessSnapshot;
+pub use cache::{AccessSnapshot, ItemsSeen};
 pub use db::Registry;
 pub use error::RegistryError;
 pub use integrations::{apply_patch, validate_slug};

@@ -28,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(AdminSessions),
             Box::new(PendingMoves),
             Box::new(SearchWithoutPendingList),
+            Box::new(ItemGenerations),
         ]
     }
 }
@@ -373,6 +374,92 @@ impl MigrationTrait for SearchWithoutPendingList {
         for index in ["item_search_name", "item_search_content"] {
             db.execute_unprepared(&format!("ALTER INDEX {index} SET (fastupdate = off)")).await?;
             db.execute_unprepared(&format!("SELECT gin_clean_pending_list('{index}'::regclass)")).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A counter per integration that every change to its items, or to its moves under way, bumps
+/// by trigger in the changing transaction (issue #17): processes cache item records and check
+/// the counters (read in the statement that reads the registry generation) before trusting them,
+/// as they do for access (`cache.rs`). Triggers rather than code, so that every writer bumps
+/// them: another process, the CLI, an older binary, a hand-written `UPDATE`.
+///
+/// On PostgreSQL the bump is a deferred constraint trigger: it runs at commit, after every
+/// statement of the transaction, so the counter row is the last lock a writer takes and two
+/// writers can never wait for each other in a cycle (an immediate trigger would lock the
+/// counter at the first changed row, and a writer holding it could then wait for a row that
+/// another writer, waiting for the counter, holds). A transaction bumps once, however many rows
+/// it changed (`xact` remembers which transaction bumped last).
+struct ItemGenerations;
+
+named!(ItemGenerations, "m0007_item_generations");
+
+/// The tables whose rows make up what an item lookup answers.
+pub(crate) const ITEM_GENERATION_TABLES: &[&str] = &["items", "pending_moves"];
+
+#[async_trait::async_trait]
+impl MigrationTrait for ItemGenerations {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        match manager.get_database_backend() {
+            DbBackend::Postgres => {
+                db.execute_unprepared(
+                    "CREATE TABLE item_generations (integration_id BIGINT PRIMARY KEY, value BIGINT NOT NULL, \
+                     xact BIGINT NOT NULL)",
+                )
+                .await?;
+                db.execute_unprepared(
+                    "CREATE OR REPLACE FUNCTION docbridge_bump_item_generation() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                     DECLARE target BIGINT; \
+                     BEGIN \
+                       IF TG_OP = 'DELETE' THEN target := OLD.integration_id; ELSE target := NEW.integration_id; END IF; \
+                       INSERT INTO item_generations AS g (integration_id, value, xact) VALUES (target, 1, txid_current()) \
+                         ON CONFLICT (integration_id) DO UPDATE SET value = g.value + 1, xact = txid_current() \
+                         WHERE g.xact <> txid_current(); \
+                       RETURN NULL; \
+                     END $$",
+                )
+                .await?;
+                // A TRUNCATE names no rows: every counter moves.
+                db.execute_unprepared(
+                    "CREATE OR REPLACE FUNCTION docbridge_bump_all_item_generations() RETURNS trigger LANGUAGE plpgsql \
+                     AS $$ BEGIN UPDATE item_generations SET value = value + 1; RETURN NULL; END $$",
+                )
+                .await?;
+                for table in ITEM_GENERATION_TABLES {
+                    db.execute_unprepared(&format!(
+                        "CREATE CONSTRAINT TRIGGER {table}_item_generation AFTER INSERT OR UPDATE OR DELETE ON {table} \
+                         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION docbridge_bump_item_generation()"
+                    ))
+                    .await?;
+                    db.execute_unprepared(&format!(
+                        "CREATE TRIGGER {table}_truncate_item_generation AFTER TRUNCATE ON {table} \
+                         FOR EACH STATEMENT EXECUTE FUNCTION docbridge_bump_all_item_generations()"
+                    ))
+                    .await?;
+                }
+            }
+            _ => {
+                // One writer at a time on SQLite: an immediate bump per row cannot deadlock.
+                db.execute_unprepared(
+                    "CREATE TABLE item_generations (integration_id INTEGER PRIMARY KEY, value BIGINT NOT NULL)",
+                )
+                .await?;
+                for table in ITEM_GENERATION_TABLES {
+                    for (operation, row) in [("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")] {
+                        db.execute_unprepared(&format!(
+                            "CREATE TRIGGER {table}_{}_item_generation AFTER {operation} ON {table} BEGIN \
+                             INSERT OR IGNORE INTO item_generations (integration_id, value) \
+                             VALUES ({row}.integration_id, 0); \
+                             UPDATE item_generations SET value = value + 1 WHERE integration_id = {row}.integration_id; \
+                             END",
+                            operation.to_lowercase()
+                        ))
+                        .await?;
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -525,14 +525,15 @@ pub async fn caller_for(
     integration: &Integration,
     username: String,
 ) -> Result<Caller, ApiError> {
+    let items_seen = snapshot.items_seen(integration.id);
     if let Some(access) = snapshot.access(integration.id, &username).await? {
-        return Ok(Caller { username, role: access.role, folder: access.folder });
+        return Ok(Caller { username, role: access.role, folder: access.folder, items_seen });
     }
     let role = integration
         .default_role
         .role()
         .ok_or_else(|| ApiError::forbidden(format!("{username} has no access to this integration")))?;
-    Ok(Caller { username, role, folder: None })
+    Ok(Caller { username, role, folder: None, items_seen })
 }
 
 /// The wire form of an item, with signed links for the caller (C7, C8).

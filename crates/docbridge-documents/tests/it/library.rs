@@ -161,7 +161,7 @@ async fn a_file_committed_but_never_indexed_gets_its_reserved_id() {
 async fn readers_read_and_cannot_write() {
     let f = fixture(ConflictPolicy::Rename).await;
     let id = upload(&f.library, "doc.txt", b"text").await;
-    let reader = Caller { username: "r@example.com".into(), role: Role::Reader, folder: None };
+    let reader = Caller { username: "r@example.com".into(), role: Role::Reader, folder: None, items_seen: None };
     let view = f.library.metadata(&reader, &id).await.unwrap();
     assert!(view.read_only);
     assert!(!f.library.metadata(&editor(), &id).await.unwrap().read_only);
@@ -180,7 +180,8 @@ async fn a_confined_caller_sees_their_folder_as_root_and_nothing_outside() {
     let team = f.library.create_folder(&editor(), &ItemId::root(), "Team").await.unwrap().record.id;
     let inside = f.library.create_folder(&editor(), &team, "Inside").await.unwrap().record.id;
     let outside = upload(&f.library, "secret.txt", b"s").await;
-    let confined = Caller { username: "c@example.com".into(), role: Role::Editor, folder: Some(team.clone()) };
+    let confined =
+        Caller { username: "c@example.com".into(), role: Role::Editor, folder: Some(team.clone()), items_seen: None };
     assert_eq!(titles(&f.library, &confined, &ItemId::root()).await, vec!["Inside"]);
     assert!(f.library.metadata(&confined, &inside).await.is_ok());
     assert!(matches!(f.library.metadata(&confined, &outside).await, Err(DocumentsError::NotFound(_))));

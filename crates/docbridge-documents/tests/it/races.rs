@@ -406,6 +406,43 @@ async fn a_listing_does_not_wait_for_a_rescan_of_its_folder() {
     assert!(rescan.await.unwrap().unwrap() >= 1);
 }
 
+/// A listing of a folder that the index already agrees with takes no change lock: it answers
+/// while another process holds the lock for a change (it used to queue behind every change,
+/// and on PostgreSQL behind every other listing of the process, for the two statements of the
+/// lock). A listing that finds a difference to index still waits, then sees the new file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_that_changes_nothing_does_not_wait_for_a_change() {
+    for p in processes().await {
+        let first = upload(&p.a, "a.txt", b"alpha").await;
+        let held = p.registry.change_lock(p.integration_id, docbridge_registry::LockMode::Exclusive).await.unwrap();
+        let listing = tokio::time::timeout(Duration::from_secs(60), root_names(&p.b))
+            .await
+            .unwrap_or_else(|_| panic!("{}: the listing waited for the change lock", p.label));
+        assert_eq!(listing, [(first.clone(), "a.txt".to_owned())], "{}", p.label);
+
+        // Written behind the index's back: indexing it is a change, which waits for the lock.
+        p.storage
+            .write(&StoragePath::parse("new.txt").unwrap(), body(b"new"), WriteMode::CreateNew, None)
+            .await
+            .unwrap();
+        let b = p.b.clone();
+        let mut indexing = tokio::spawn(async move { root_names(&b).await });
+        // With the lock ignored, the listing takes milliseconds; a second bounds the look.
+        let overtook = tokio::time::timeout(Duration::from_secs(1), &mut indexing).await;
+        assert!(overtook.is_err(), "{}: a listing that indexes a file did not wait for the lock", p.label);
+        drop(held);
+        let listed = indexing.await.unwrap();
+        assert_eq!(
+            listed.iter().map(|(_, name)| name.as_str()).collect::<Vec<_>>(),
+            ["a.txt", "new.txt"],
+            "{}",
+            p.label
+        );
+        assert_eq!(listed[0].0, first, "{}", p.label);
+        assert_fsck_clean(&p.a, p.label).await;
+    }
+}
+
 /// Two processes serving one library (issue #6's scale-out; `Processes`). The first lists the
 /// root and is stopped after reading storage; the second then renames `a.txt` to `b.txt` (or
 /// commits the upload of `c.txt`), which waits for the listing (issue #14) or, were it to slip

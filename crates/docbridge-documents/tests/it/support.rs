@@ -38,7 +38,7 @@ pub async fn registry_with_library(dir: &Path, custom_actions: Vec<CustomActionS
 }
 
 pub fn editor() -> Caller {
-    Caller { username: "ed@example.com".into(), role: Role::Editor, folder: None }
+    Caller { username: "ed@example.com".into(), role: Role::Editor, folder: None, items_seen: None }
 }
 
 /// A request body of one chunk.

@@ -377,7 +377,7 @@ async fn with_a_zero_timeout_calls_answer_408_or_their_result() {
     // A file made without HTTP, since uploadInit itself may time out.
     let integration = server.served.registry.integration("default").await.unwrap().unwrap();
     let library = server.served.state.library(&integration).unwrap();
-    let caller = Caller { username: "tester@example.com".into(), role: Role::Editor, folder: None };
+    let caller = Caller { username: "tester@example.com".into(), role: Role::Editor, folder: None, items_seen: None };
     let view = library.upload_init(&caller, &docbridge_protocol::ItemId::root(), "late.txt", None, None).await.unwrap();
     let id = view.record.id.to_string();
     let reply = server.send(server.request(Method::PUT, "upload", &[("id", &id)]).body("in time")).await;

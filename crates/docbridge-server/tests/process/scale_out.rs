@@ -244,7 +244,11 @@ async fn two_processes_serve_one_integration_from_one_database_and_bucket() {
     let folder = id(&on_b.ok(Method::POST, "createFolder", &[("parentId", "/"), ("name", "Projects")], None).await);
     let inner = id(&on_b.ok(Method::POST, "uploadInit", &[("parentId", &folder), ("filename", "plan.md")], None).await);
     on_b.ok(Method::PUT, "upload", &[("id", &inner)], Some(b"# plan".to_vec())).await;
+    // B has looked the file up (and keeps its record in its item cache) before A renames it.
+    let title = async |api: &Api, id: &str| api.ok(Method::GET, "metadata", &[("id", id)], None).await["title"].clone();
+    assert_eq!(title(&on_b, &file).await, "quarterly report.txt");
     on_a.ok(Method::PUT, "rename", &[("id", &file), ("name", "annual report.txt")], None).await;
+    assert_eq!(title(&on_b, &file).await, "annual report.txt", "B's next request sees A's rename");
     on_a.ok(Method::PUT, "rename", &[("id", &folder), ("name", "Archive")], None).await;
     assert_eq!(
         on_b.titles("/").await,

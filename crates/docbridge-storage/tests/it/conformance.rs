@@ -103,8 +103,8 @@ mod webdav {
     // Two workers: the library's cleanup blocks one thread while it goes through the proxy.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_move_whose_answer_was_lost_is_not_taken_for_a_missing_file() {
-        use docbridge_storage::suite::{content, path};
         use docbridge_storage::Storage;
+        use docbridge_storage::suite::{content, path};
 
         for server in ["WEBDAV", "WEBDAV2"] {
             let Some(RemoteConfig::Webdav { endpoint, username, password }) = config(server) else {
