@@ -164,7 +164,7 @@ impl Library {
         let (path, folder_id, _) = Library::location(&resolved)?;
         let Ok(entries) = self.storage.list(&path).await else { return Ok(None) };
         let observed: Vec<ObservedItem> = entries.into_iter().map(observed_item).collect();
-        let known = self.registry.children(self.integration_id, &folder_id).await?;
+        let known = self.registry.children_seen(caller.items_seen, self.integration_id, &folder_id).await?;
         Ok(differing_names(&known, &observed).is_empty().then_some(known))
     }
 

@@ -40,6 +40,10 @@ use crate::{Registry, RegistryError, Result};
 /// from callers).
 const MAX_ENTRIES: usize = 4096;
 
+/// Folder children's records kept per integration before its listings start again (some
+/// 300 bytes each).
+const MAX_CHILDREN_RECORDS: usize = 16_384;
+
 /// The statement that reads every generation: the registry's (no integration), then each
 /// integration's item generation. An integration without a row has had no item change since
 /// the counters were added: its generation is 0.
@@ -119,10 +123,14 @@ struct Cached {
 }
 
 /// One integration's item lookups (by ID: the record and whether a move of it is under way, or
-/// nothing: no live item has that ID), loaded under `generation`.
+/// nothing: no live item has that ID) and folders' children (by the folder's ID), loaded under
+/// `generation`.
 struct CachedItems {
     generation: i64,
     lookups: HashMap<String, Option<(ItemRecord, bool)>>,
+    children: HashMap<String, Arc<[ItemRecord]>>,
+    /// How many records `children` holds: a folder may have thousands.
+    children_records: usize,
 }
 
 impl Cached {
@@ -144,7 +152,7 @@ impl Cached {
 
 impl CachedItems {
     fn at(generation: i64) -> Self {
-        CachedItems { generation, lookups: HashMap::new() }
+        CachedItems { generation, lookups: HashMap::new(), children: HashMap::new(), children_records: 0 }
     }
 }
 
@@ -254,6 +262,53 @@ impl Registry {
         if cached.generation == Some(generation) { find(&cached) } else { None }
     }
 
+    /// [`Registry::children`], from the item cache on the terms of
+    /// [`Registry::item_noting_moves_seen`].
+    pub async fn children_seen(
+        &self,
+        seen: Option<ItemsSeen>,
+        integration_id: i64,
+        parent_id: &ItemId,
+    ) -> Result<Vec<ItemRecord>> {
+        let Some(seen) = seen.filter(|seen| seen.integration_id == integration_id) else {
+            return self.children(integration_id, parent_id).await;
+        };
+        if let Some(found) = self.recall_items(seen, |items| items.children.get(parent_id.as_str()).cloned()) {
+            return Ok(found.to_vec());
+        }
+        let found = self.children(integration_id, parent_id).await?;
+        let shared: Arc<[ItemRecord]> = found.as_slice().into();
+        self.remember_items(seen, |items| {
+            if items.children_records + shared.len() > MAX_CHILDREN_RECORDS {
+                items.children.clear();
+                items.children_records = 0;
+            }
+            items.children_records += shared.len();
+            if let Some(replaced) = items.children.insert(parent_id.as_str().to_owned(), shared) {
+                items.children_records -= replaced.len();
+            }
+        });
+        Ok(found)
+    }
+
+    /// What `find` finds among the item cache's entries of `seen`'s integration, if they were
+    /// loaded under `seen`'s generation or a later one.
+    fn recall_items<T>(&self, seen: ItemsSeen, find: impl FnOnce(&CachedItems) -> Option<T>) -> Option<T> {
+        let cached = self.cache.cached.lock().unwrap_or_else(|e| e.into_inner());
+        let items = cached.items.get(&seen.integration_id).filter(|items| items.generation >= seen.generation);
+        items.and_then(find)
+    }
+
+    /// Stores what was read after `seen` was: good for that generation, and only for it (a
+    /// later one may have come and gone without this process hearing of it).
+    fn remember_items(&self, seen: ItemsSeen, store: impl FnOnce(&mut CachedItems)) {
+        let mut cached = self.cache.cached.lock().unwrap_or_else(|e| e.into_inner());
+        let items = cached.items.entry(seen.integration_id).or_insert_with(|| CachedItems::at(seen.generation));
+        if items.generation == seen.generation {
+            store(items);
+        }
+    }
+
     /// [`Registry::item_noting_moves`], from the item cache when it holds the lookup under the
     /// generation `seen` or a later one (then the record is at least as new as the moment the
     /// request began). Without `seen`, or for another integration, the database answers.
@@ -267,25 +322,16 @@ impl Registry {
         let Some(seen) = seen.filter(|seen| seen.integration_id == integration_id) else {
             return self.item_noting_moves(integration_id, id).await;
         };
-        let recalled = {
-            let cached = self.cache.cached.lock().unwrap_or_else(|e| e.into_inner());
-            let items = cached.items.get(&integration_id).filter(|items| items.generation >= seen.generation);
-            items.and_then(|items| items.lookups.get(id.as_str()).cloned())
-        };
-        if let Some(found) = recalled {
+        if let Some(found) = self.recall_items(seen, |items| items.lookups.get(id.as_str()).cloned()) {
             return Ok(found);
         }
         let found = self.item_noting_moves(integration_id, id).await?;
-        let mut cached = self.cache.cached.lock().unwrap_or_else(|e| e.into_inner());
-        // Read after `seen` was: good for that generation, and only for it (a later one may
-        // have come and gone without this process hearing of it).
-        let items = cached.items.entry(integration_id).or_insert_with(|| CachedItems::at(seen.generation));
-        if items.generation == seen.generation {
+        self.remember_items(seen, |items| {
             if items.lookups.len() >= MAX_ENTRIES {
                 items.lookups.clear();
             }
             items.lookups.insert(id.as_str().to_owned(), found.clone());
-        }
+        });
         Ok(found)
     }
 }
@@ -539,8 +585,20 @@ mod tests {
             assert!(is_cached(), "the lookup was not cached: the test would test nothing");
             assert_eq!(request().await, Some(("a.txt".to_owned(), false)), "from the cache");
 
+            let listing = async || {
+                let snapshot = ours.access_snapshot().await.unwrap();
+                let seen = snapshot.items_seen(integration.id);
+                let children = ours.children_seen(seen, integration.id, &ItemId::root()).await.unwrap();
+                children.into_iter().map(|record| record.name).collect::<Vec<_>>()
+            };
+            assert_eq!(listing().await, ["a.txt"]);
+            assert_eq!(listing().await, ["a.txt"], "from the cache");
+            let children_cached = ours.cache.cached.lock().unwrap().items[&integration.id].children.len();
+            assert_eq!(children_cached, 1, "the listing was not cached: the test would test nothing");
+
             theirs.move_item(&record, &ItemId::root(), "b.txt", "b.txt").await.unwrap();
             assert_eq!(request().await, Some(("b.txt".to_owned(), false)), "renamed elsewhere");
+            assert_eq!(listing().await, ["b.txt"], "listed after a rename elsewhere");
             assert!(is_cached());
             let moved = theirs.item(integration.id, &record.id).await.unwrap().unwrap();
             let pending = theirs.record_pending_move(pending_move(&moved)).await.unwrap();
@@ -548,6 +606,7 @@ mod tests {
             theirs.clear_pending_move(&pending).await.unwrap();
             theirs.remove_subtree(&moved).await.unwrap();
             assert_eq!(request().await, None, "removed elsewhere");
+            assert!(listing().await.is_empty(), "listed after a removal elsewhere");
         }
     }
 
