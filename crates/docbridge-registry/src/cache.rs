@@ -162,8 +162,8 @@ impl CachedItems {
 #[derive(Debug)]
 pub struct AccessSnapshot<'a> {
     registry: &'a Registry,
-    /// `None` when the database has no generation row: then nothing is cached.
-    generation: Option<i64>,
+    /// What the request read; `registry` is `None` when the database has no generation row:
+    /// then nothing is cached.
     generations: Generations,
 }
 
@@ -179,7 +179,7 @@ impl Registry {
             None => self.coalesced_generations().await?,
         };
         self.cache.cached.lock().unwrap_or_else(|e| e.into_inner()).advance(&generations);
-        Ok(AccessSnapshot { registry: self, generation: generations.registry, generations })
+        Ok(AccessSnapshot { registry: self, generations })
     }
 
     /// Every generation ([`GENERATIONS`]), read by the database now (uncoalesced).
@@ -196,13 +196,7 @@ impl Registry {
     /// The registry generation, read by the database now (uncoalesced). `None` if the row is
     /// missing, which turns the cache off rather than trusting it.
     pub async fn registry_generation(&self) -> Result<Option<i64>> {
-        let backend = self.db.get_database_backend();
-        let sql = "SELECT value FROM registry_generation WHERE id = 1";
-        let row = self.db.query_one_raw(Statement::from_string(backend, sql)).await?;
-        match row {
-            Some(row) => Ok(Some(row.try_get::<i64>("", "value")?)),
-            None => Ok(None),
-        }
+        Ok(self.generations().await?.registry)
     }
 
     /// A generations read that started after this call: joins the next read, starting one when
@@ -340,7 +334,7 @@ impl AccessSnapshot<'_> {
     /// The item generation of an integration that this snapshot read, for the request's
     /// read-only item lookups; `None` when nothing is cached (no registry generation row).
     pub fn items_seen(&self, integration_id: i64) -> Option<ItemsSeen> {
-        self.generation?;
+        self.generations.registry?;
         Some(ItemsSeen { integration_id, generation: self.generations.items_of(integration_id) })
     }
 
@@ -348,12 +342,12 @@ impl AccessSnapshot<'_> {
     /// with made-up slugs cannot fill the cache.
     pub async fn integration(&self, slug: &str) -> Result<Option<Integration>> {
         let registry = self.registry;
-        if let Some(found) = registry.recall(self.generation, |c| c.integrations.get(slug).cloned()) {
+        if let Some(found) = registry.recall(self.generations.registry, |c| c.integrations.get(slug).cloned()) {
             return Ok(Some(found));
         }
         let found = registry.integration(slug).await?;
         if let Some(integration) = &found {
-            registry.remember(self.generation, |c| {
+            registry.remember(self.generations.registry, |c| {
                 if c.integrations.len() >= MAX_ENTRIES {
                     c.integrations.clear();
                 }
@@ -366,12 +360,12 @@ impl AccessSnapshot<'_> {
     /// The hashes of an integration's active (not revoked) ApiKeys.
     pub async fn api_key_hashes(&self, integration_id: i64) -> Result<Arc<[String]>> {
         let registry = self.registry;
-        if let Some(found) = registry.recall(self.generation, |c| c.keys.get(&integration_id).cloned()) {
+        if let Some(found) = registry.recall(self.generations.registry, |c| c.keys.get(&integration_id).cloned()) {
             return Ok(found);
         }
         let hashes: Arc<[String]> =
             registry.active_api_keys(integration_id).await?.into_iter().map(|k| k.hash).collect();
-        registry.remember(self.generation, |c| {
+        registry.remember(self.generations.registry, |c| {
             if c.keys.len() >= MAX_ENTRIES {
                 c.keys.clear();
             }
@@ -384,11 +378,11 @@ impl AccessSnapshot<'_> {
     pub async fn access(&self, integration_id: i64, username: &str) -> Result<Option<Access>> {
         let registry = self.registry;
         let key = (integration_id, username.to_owned());
-        if let Some(found) = registry.recall(self.generation, |c| c.access.get(&key).cloned()) {
+        if let Some(found) = registry.recall(self.generations.registry, |c| c.access.get(&key).cloned()) {
             return Ok(found);
         }
         let found = registry.access(integration_id, username).await?;
-        registry.remember(self.generation, |c| {
+        registry.remember(self.generations.registry, |c| {
             if c.access.len() >= MAX_ENTRIES {
                 c.access.clear();
             }
