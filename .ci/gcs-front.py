@@ -173,14 +173,13 @@ class Front(http.server.BaseHTTPRequestHandler):
             # (the emulator with 404), completes it when it holds all N bytes (so `bytes */0`
             # finishes an empty object), else answers 308 and the bytes it holds; the emulator
             # instead completes the upload with what it holds, often nothing: an empty object.
-            status_query = STATUS_QUERY.match(content_range)
-            if status_query and not body:
-                if done:
-                    return self.answer(*done)
-                if status_query.group(1) != str(persisted):
-                    held = [("Range", f"bytes=0-{persisted - 1}")] if persisted else []
-                    return self.answer(308, "Permanent Redirect", held, b"")
+            status_query = STATUS_QUERY.match(content_range) if not body else None
             final = FINAL_RANGE.match(content_range) is not None
+            if done and (final or status_query):
+                return self.answer(*done)
+            if status_query and status_query.group(1) != str(persisted):
+                held = [("Range", f"bytes=0-{persisted - 1}")] if persisted else []
+                return self.answer(308, "Permanent Redirect", held, b"")
             if session and final:
                 bucket, name, required = session
                 with LOCK:
