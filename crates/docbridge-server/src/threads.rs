@@ -16,7 +16,10 @@
 //! may have opened, and a connection's socket is watched by the runtime that opened it, so a
 //! query from one serving thread waited for another thread, busy with its own requests, to look
 //! at its sockets. Measured in one run each: `/metadata` on PostgreSQL 7,829 → 6,811 req/s and
-//! small downloads 7,538 → 5,397 with thread-per-core, while on SQLite both gained.
+//! small downloads 7,538 → 5,397 with thread-per-core, while on SQLite both gained. Since the
+//! item cache, most requests on PostgreSQL no longer use a database connection, and the two
+//! modes measured within noise of each other (`docs/benchmarks.md`, fifth round): the default
+//! stays until a quiet run decides.
 //!
 //! What a thread's runtime creates belongs to it (a PostgreSQL connection opened during one of
 //! its requests, an HTTP connection of a remote store); other threads may use them through the
