@@ -24,7 +24,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::setup::{self, AddIntegration, Admin, RevokeKeys};
+use crate::openapi::{SlugParam, UsernameParam};
+use crate::route_group::RouteGroup;
+use crate::setup::{self, AddIntegration, Admin, IntegrationView, RevokeKeys};
 use crate::state::AppState;
 
 /// What the audit trail calls changes made through this API.
@@ -33,13 +35,14 @@ const ACTOR: &str = "admin-api";
 const MAX_AUDIT_ENTRIES: u64 = 10_000;
 
 /// The routes and their OpenAPI description from one declaration: each handler's
-/// `#[utoipa::path]` names its path and method, and `routes!` mounts it there.
+/// `#[utoipa::path]` names its path, method and answer, `routes!` mounts it there, and
+/// [`split`] adds what every call shares.
 fn declared() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_integrations, add_integration))
         .routes(routes!(show_integration, edit_integration, delete_integration))
-        .routes(routes!(enable_integration))
-        .routes(routes!(disable_integration))
+        .routes(routes!(enable))
+        .routes(routes!(disable))
         .routes(routes!(rotate_key))
         .routes(routes!(revoke_keys))
         .routes(routes!(list_users, add_user))
@@ -49,14 +52,21 @@ fn declared() -> OpenApiRouter<AppState> {
         .routes(routes!(audit))
 }
 
+/// The routes and their description, every call with the admin token's security and [`Failures`].
+fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let group = RouteGroup { tag: "admin-api", id_prefix: "api", security: Some("adminToken") };
+    let failures = <Failures as utoipa::IntoResponses>::responses();
+    group.split(declared(), |_, operation| operation.responses.responses.extend(failures.clone()))
+}
+
 /// The routes, to merge into the main router.
 pub fn routes() -> Router<AppState> {
-    declared().split_for_parts().0
+    split().0
 }
 
 /// The routes' paths and the schemas they name, for `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    declared().split_for_parts().1
+    split().1
 }
 
 /// The failures every call may answer, each with the contract's error body (C20).
@@ -312,44 +322,20 @@ struct GrantRequest {
     folder: Option<String>,
 }
 
-#[utoipa::path(
-    get,
-    path = "/admin/api/integrations",
-    operation_id = "apiListIntegrations",
-    tag = "admin-api",
-    summary = "Every integration",
-    security(("adminToken" = [])),
-    responses((status = 200, description = "The integrations", body = [crate::setup::IntegrationView]), Failures)
-)]
+/// Every integration
+#[utoipa::path(get, path = "/admin/api/integrations", responses((status = 200, description = "The integrations", body = [IntegrationView])))]
 async fn list_integrations(Authorized(admin): Authorized) -> Answer {
     ok(admin.list().await?)
 }
 
-#[utoipa::path(
-    get,
-    path = "/admin/api/integrations/{slug}",
-    operation_id = "apiShowIntegration",
-    tag = "admin-api",
-    summary = "One integration",
-    params(crate::openapi::SlugParam),
-    security(("adminToken" = [])),
-    responses((status = 200, description = "The integration", body = crate::setup::IntegrationView), Failures)
-)]
+/// One integration
+#[utoipa::path(get, path = "/admin/api/integrations/{slug}", params(SlugParam), responses((status = 200, description = "The integration", body = IntegrationView)))]
 async fn show_integration(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
     ok(admin.show(&slug).await?)
 }
 
-/// `POST /admin/api/integrations`: [`NewIntegrationRequest`].
-#[utoipa::path(
-    post,
-    path = "/admin/api/integrations",
-    operation_id = "apiAddIntegration",
-    tag = "admin-api",
-    summary = "Registers an integration; the answer holds its secret, shown this once",
-    request_body = NewIntegrationRequest,
-    security(("adminToken" = [])),
-    responses((status = 201, description = "Workfront's form values", body = crate::setup::IntegrationCredentials), Failures)
-)]
+/// Registers an integration; the answer holds its secret, shown this once
+#[utoipa::path(post, path = "/admin/api/integrations", request_body = NewIntegrationRequest, responses((status = 201, description = "Workfront's form values", body = crate::setup::IntegrationCredentials)))]
 async fn add_integration(Authorized(admin): Authorized, Body(body): Body<NewIntegrationRequest>) -> Answer {
     let name = required(body.name, "name")?;
     let auth = required(body.auth, "auth")?;
@@ -391,18 +377,8 @@ async fn add_integration(Authorized(admin): Authorized, Body(body): Body<NewInte
     Ok(response)
 }
 
-/// `PATCH /admin/api/integrations/{slug}`: [`EditIntegrationRequest`].
-#[utoipa::path(
-    patch,
-    path = "/admin/api/integrations/{slug}",
-    operation_id = "apiEditIntegration",
-    tag = "admin-api",
-    summary = "Changes the fields sent, leaving the others",
-    params(crate::openapi::SlugParam),
-    request_body = EditIntegrationRequest,
-    security(("adminToken" = [])),
-    responses((status = 200, description = "The integration", body = crate::setup::IntegrationView), Failures)
-)]
+/// Changes the fields sent, leaving the others
+#[utoipa::path(patch, path = "/admin/api/integrations/{slug}", params(SlugParam), request_body = EditIntegrationRequest, responses((status = 200, description = "The integration", body = IntegrationView)))]
 async fn edit_integration(
     Authorized(admin): Authorized,
     Path(slug): Path<String>,
@@ -423,75 +399,33 @@ async fn edit_integration(
     with_secrets(admin.edit(&slug, &patch).await?, secrets)
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/api/integrations/{slug}/enable",
-    operation_id = "apiEnable",
-    tag = "admin-api",
-    summary = "Enables the integration",
-    params(crate::openapi::SlugParam),
-    security(("adminToken" = [])),
-    responses((status = 200, description = "The integration", body = crate::setup::IntegrationView), Failures)
-)]
-async fn enable_integration(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
+/// Enables the integration
+#[utoipa::path(post, path = "/admin/api/integrations/{slug}/enable", params(SlugParam), responses((status = 200, description = "The integration", body = IntegrationView)))]
+async fn enable(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
     ok(admin.set_enabled(&slug, true).await?)
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/api/integrations/{slug}/disable",
-    operation_id = "apiDisable",
-    tag = "admin-api",
-    summary = "Disables the integration: its calls answer 403",
-    params(crate::openapi::SlugParam),
-    security(("adminToken" = [])),
-    responses((status = 200, description = "The integration", body = crate::setup::IntegrationView), Failures)
-)]
-async fn disable_integration(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
+/// Disables the integration: its calls answer 403
+#[utoipa::path(post, path = "/admin/api/integrations/{slug}/disable", params(SlugParam), responses((status = 200, description = "The integration", body = IntegrationView)))]
+async fn disable(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
     ok(admin.set_enabled(&slug, false).await?)
 }
 
-#[utoipa::path(
-    delete,
-    path = "/admin/api/integrations/{slug}",
-    operation_id = "apiDeleteIntegration",
-    tag = "admin-api",
-    summary = "Deletes the integration (its documents stay)",
-    params(crate::openapi::SlugParam),
-    security(("adminToken" = [])),
-    responses((status = 200, description = "Deleted", body = Done), Failures)
-)]
+/// Deletes the integration (its documents stay)
+#[utoipa::path(delete, path = "/admin/api/integrations/{slug}", params(SlugParam), responses((status = 200, description = "Deleted", body = Done)))]
 async fn delete_integration(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
     admin.delete(&slug).await?;
     ok(Done { status: "deleted", slug: Some(slug), username: None, integration: None })
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/api/integrations/{slug}/rotate-key",
-    operation_id = "apiRotateKey",
-    tag = "admin-api",
-    summary = "Issues a new ApiKey (old ones stay valid until revoked) or client secret",
-    params(crate::openapi::SlugParam),
-    security(("adminToken" = [])),
-    responses((status = 200, description = "The new secret, shown once", body = crate::setup::RotatedSecret), Failures)
-)]
+/// Issues a new ApiKey (old ones stay valid until revoked) or client secret
+#[utoipa::path(post, path = "/admin/api/integrations/{slug}/rotate-key", params(SlugParam), responses((status = 200, description = "The new secret, shown once", body = crate::setup::RotatedSecret)))]
 async fn rotate_key(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
     ok(admin.rotate_key(&slug).await?)
 }
 
-/// `POST .../revoke-keys`: [`RevokeKeysRequest`].
-#[utoipa::path(
-    post,
-    path = "/admin/api/integrations/{slug}/revoke-keys",
-    operation_id = "apiRevokeKeys",
-    tag = "admin-api",
-    summary = "Revokes every ApiKey but the newest, or those with a hint",
-    params(crate::openapi::SlugParam),
-    request_body = RevokeKeysRequest,
-    security(("adminToken" = [])),
-    responses((status = 200, description = "How many were revoked", body = RevokedKeys), Failures)
-)]
+/// Revokes every ApiKey but the newest, or those with a hint
+#[utoipa::path(post, path = "/admin/api/integrations/{slug}/revoke-keys", params(SlugParam), request_body = RevokeKeysRequest, responses((status = 200, description = "How many were revoked", body = RevokedKeys)))]
 async fn revoke_keys(
     Authorized(admin): Authorized,
     Path(slug): Path<String>,
@@ -506,44 +440,20 @@ async fn revoke_keys(
     ok(RevokedKeys { slug, revoked })
 }
 
-#[utoipa::path(
-    get,
-    path = "/admin/api/users",
-    operation_id = "apiListUsers",
-    tag = "admin-api",
-    summary = "Every user with their roles",
-    security(("adminToken" = [])),
-    responses((status = 200, description = "The users", body = [crate::setup::UserView]), Failures)
-)]
+/// Every user with their roles
+#[utoipa::path(get, path = "/admin/api/users", responses((status = 200, description = "The users", body = [crate::setup::UserView])))]
 async fn list_users(Authorized(admin): Authorized) -> Answer {
     ok(admin.users().await?)
 }
 
-#[utoipa::path(
-    get,
-    path = "/admin/api/users/{username}",
-    operation_id = "apiShowUser",
-    tag = "admin-api",
-    summary = "One user with their roles",
-    params(crate::openapi::UsernameParam),
-    security(("adminToken" = [])),
-    responses((status = 200, description = "The user", body = crate::setup::UserView), Failures)
-)]
+/// One user with their roles
+#[utoipa::path(get, path = "/admin/api/users/{username}", params(UsernameParam), responses((status = 200, description = "The user", body = crate::setup::UserView)))]
 async fn show_user(Authorized(admin): Authorized, Path(username): Path<String>) -> Answer {
     ok(admin.user(&username).await?)
 }
 
-/// `POST /admin/api/users`: [`NewUserRequest`].
-#[utoipa::path(
-    post,
-    path = "/admin/api/users",
-    operation_id = "apiAddUser",
-    tag = "admin-api",
-    summary = "Registers a user with a password",
-    request_body = NewUserRequest,
-    security(("adminToken" = [])),
-    responses((status = 201, description = "The user", body = crate::setup::UserView), Failures)
-)]
+/// Registers a user with a password
+#[utoipa::path(post, path = "/admin/api/users", request_body = NewUserRequest, responses((status = 201, description = "The user", body = crate::setup::UserView)))]
 async fn add_user(Authorized(admin): Authorized, Body(body): Body<NewUserRequest>) -> Answer {
     let username = required(body.username, "username")?;
     let password = required(body.password, "password")?;
@@ -552,18 +462,8 @@ async fn add_user(Authorized(admin): Authorized, Body(body): Body<NewUserRequest
     Ok(response)
 }
 
-/// `PUT /admin/api/users/{username}/password`: [`PasswordRequest`].
-#[utoipa::path(
-    put,
-    path = "/admin/api/users/{username}/password",
-    operation_id = "apiSetPassword",
-    tag = "admin-api",
-    summary = "Sets a user's password",
-    params(crate::openapi::UsernameParam),
-    request_body = PasswordRequest,
-    security(("adminToken" = [])),
-    responses((status = 200, description = "Updated", body = Done), Failures)
-)]
+/// Sets a user's password
+#[utoipa::path(put, path = "/admin/api/users/{username}/password", params(UsernameParam), request_body = PasswordRequest, responses((status = 200, description = "Updated", body = Done)))]
 async fn set_password(
     Authorized(admin): Authorized,
     Path(username): Path<String>,
@@ -573,33 +473,15 @@ async fn set_password(
     ok(Done { status: "updated", slug: None, username: Some(username.trim().to_lowercase()), integration: None })
 }
 
-#[utoipa::path(
-    delete,
-    path = "/admin/api/users/{username}",
-    operation_id = "apiDeleteUser",
-    tag = "admin-api",
-    summary = "Deletes a user",
-    params(crate::openapi::UsernameParam),
-    security(("adminToken" = [])),
-    responses((status = 200, description = "Deleted", body = Done), Failures)
-)]
+/// Deletes a user
+#[utoipa::path(delete, path = "/admin/api/users/{username}", params(UsernameParam), responses((status = 200, description = "Deleted", body = Done)))]
 async fn delete_user(Authorized(admin): Authorized, Path(username): Path<String>) -> Answer {
     admin.delete_user(&username).await?;
     ok(Done { status: "deleted", slug: None, username: Some(username.trim().to_lowercase()), integration: None })
 }
 
-/// `PUT /admin/api/users/{username}/grants/{slug}`: [`GrantRequest`].
-#[utoipa::path(
-    put,
-    path = "/admin/api/users/{username}/grants/{slug}",
-    operation_id = "apiGrant",
-    tag = "admin-api",
-    summary = "Gives a user a role in an integration, optionally confined to a folder",
-    params(crate::openapi::UsernameParam, crate::openapi::SlugParam),
-    request_body = GrantRequest,
-    security(("adminToken" = [])),
-    responses((status = 200, description = "The grant", body = crate::setup::GrantView), Failures)
-)]
+/// Gives a user a role in an integration, optionally confined to a folder
+#[utoipa::path(put, path = "/admin/api/users/{username}/grants/{slug}", params(UsernameParam, SlugParam), request_body = GrantRequest, responses((status = 200, description = "The grant", body = crate::setup::GrantView)))]
 async fn grant(
     Authorized(admin): Authorized,
     Path((username, slug)): Path<(String, String)>,
@@ -609,16 +491,8 @@ async fn grant(
     ok(admin.grant(&username, &slug, role, body.folder.as_deref()).await?)
 }
 
-#[utoipa::path(
-    delete,
-    path = "/admin/api/users/{username}/grants/{slug}",
-    operation_id = "apiRevoke",
-    tag = "admin-api",
-    summary = "Takes the role away: the user falls back to the default role",
-    params(crate::openapi::UsernameParam, crate::openapi::SlugParam),
-    security(("adminToken" = [])),
-    responses((status = 200, description = "Revoked", body = Done), Failures)
-)]
+/// Takes the role away: the user falls back to the default role
+#[utoipa::path(delete, path = "/admin/api/users/{username}/grants/{slug}", params(UsernameParam, SlugParam), responses((status = 200, description = "Revoked", body = Done)))]
 async fn revoke(Authorized(admin): Authorized, Path((username, slug)): Path<(String, String)>) -> Answer {
     admin.revoke(&username, &slug).await?;
     ok(Done { status: "revoked", slug: None, username: Some(username.trim().to_lowercase()), integration: Some(slug) })
@@ -637,17 +511,8 @@ struct AuditQuery {
     limit: Option<String>,
 }
 
-/// `GET /admin/api/audit?integration=SLUG&since=RFC3339&limit=N`, oldest first.
-#[utoipa::path(
-    get,
-    path = "/admin/api/audit",
-    operation_id = "apiAudit",
-    tag = "admin-api",
-    summary = "The audit trail, oldest first",
-    params(AuditQuery),
-    security(("adminToken" = [])),
-    responses((status = 200, description = "The entries", body = [docbridge_registry::AuditEntry]), Failures)
-)]
+/// The audit trail, oldest first
+#[utoipa::path(get, path = "/admin/api/audit", params(AuditQuery), responses((status = 200, description = "The entries", body = [docbridge_registry::AuditEntry])))]
 async fn audit(
     Authorized(admin): Authorized,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,

@@ -49,6 +49,8 @@ use utoipa_axum::routes;
 
 use crate::html::{self, Cookie, Csp, Fragment};
 use crate::limits::{ClientAddress, FailureKey};
+use crate::openapi::SlugParam;
+use crate::route_group::RouteGroup;
 use crate::setup::{self, AddIntegration, RevokeKeys};
 use crate::state::AppState;
 use views::{IntegrationForm, KeyInfo, Nav, Notice};
@@ -78,12 +80,12 @@ struct Runtime {
     session_key: tokio::sync::OnceCell<String>,
 }
 
-/// The page's routes and their OpenAPI description, declared together: each handler's
-/// `#[utoipa::path]` names its path and method, and `routes!` mounts it there.
+/// The page's routes behind the login and their OpenAPI description, declared together: each
+/// handler's `#[utoipa::path]` names its path and method, `routes!` mounts it there, and
+/// [`split`] adds what they share.
 fn declared() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(home))
-        .routes(routes!(login_page, login))
         .routes(routes!(logout))
         .routes(routes!(new_integration_page))
         .routes(routes!(add_integration))
@@ -104,17 +106,55 @@ fn declared() -> OpenApiRouter<AppState> {
         .routes(routes!(set_grant))
         .routes(routes!(revoke_grant))
         .routes(routes!(audit_page))
-        .routes(routes!(static_file))
+}
+
+/// The routes open to anyone: the login form and the page's style sheet and script.
+fn declared_public() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(login_page, login)).routes(routes!(static_file))
+}
+
+/// Every route and its description. Behind the login, each needs the session; a page that names
+/// no answers gives [`PageAnswers`], a form's action that names none [`ActionAnswers`], and a
+/// form that names no body posts the [`CsrfForm`] (the [`AdminForm`] extractor checks it).
+fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::HttpMethod;
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    use utoipa::openapi::{ContentBuilder, Ref, Required};
+    use utoipa::{IntoResponses, PartialSchema, ToSchema};
+
+    let form = RequestBodyBuilder::new()
+        .description(Some("The form's fields"))
+        .content(
+            "application/x-www-form-urlencoded",
+            ContentBuilder::new().schema(Some(Ref::from_schema_name(CsrfForm::name()))).build(),
+        )
+        .required(Some(Required::True))
+        .build();
+    let group = RouteGroup { tag: "admin-page", id_prefix: "admin", security: Some("adminSession") };
+    let (router, mut api) = group.split(declared(), |method, operation| {
+        if operation.responses.responses.is_empty() {
+            operation.responses.responses =
+                if method == HttpMethod::Get { PageAnswers::responses() } else { ActionAnswers::responses() };
+        }
+        if method == HttpMethod::Post && operation.request_body.is_none() {
+            operation.request_body = Some(form.clone().into());
+        }
+    });
+    api.components.get_or_insert_default().schemas.insert(CsrfForm::name().into_owned(), CsrfForm::schema());
+    let public = RouteGroup { security: None, ..group };
+    let (public_router, public_api) = public.split(declared_public(), |_, _| ());
+    api.merge(public_api);
+    (router.merge(public_router), api)
 }
 
 /// The page's routes, merged into [`crate::router`].
 pub fn routes() -> Router<AppState> {
-    declared().split_for_parts().0.layer(Extension(Arc::new(Runtime::default())))
+    split().0.layer(Extension(Arc::new(Runtime::default())))
 }
 
 /// The routes' paths, for `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    declared().split_for_parts().1
+    split().1
 }
 
 /// What a page answers (for the OpenAPI document; never built).
@@ -393,14 +433,8 @@ async fn record(state: &AppState, integration: &str, operation: &str, result: &s
 
 // ---- login ----
 
-#[utoipa::path(
-    get,
-    path = "/admin/login",
-    operation_id = "adminLoginPage",
-    tag = "admin-page",
-    summary = "The administrator login form",
-    responses((status = 200, description = "The form", content_type = "text/html", body = String))
-)]
+/// The administrator login form
+#[utoipa::path(get, path = "/admin/login", responses((status = 200, description = "The form", content_type = "text/html", body = String)))]
 async fn login_page(
     State(state): State<AppState>,
     Extension(runtime): Extension<Arc<Runtime>>,
@@ -426,15 +460,8 @@ fn login_form(state: &AppState, signer: &SessionSigner, status: StatusCode, noti
     response
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/login",
-    operation_id = "adminLogin",
-    tag = "admin-page",
-    summary = "Logs in with the admin token; sets the session cookie",
-    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    responses((status = 303, description = "To /admin, with the session cookie"), (status = 403, description = "Wrong token", content_type = "text/html", body = String), (status = 429, description = "Too many failed logins", content_type = "text/html", body = String))
-)]
+/// Logs in with the admin token; sets the session cookie
+#[utoipa::path(post, path = "/admin/login", request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"), responses((status = 303, description = "To /admin, with the session cookie"), (status = 403, description = "Wrong token", content_type = "text/html", body = String), (status = 429, description = "Too many failed logins", content_type = "text/html", body = String)))]
 async fn login(
     State(state): State<AppState>,
     Extension(runtime): Extension<Arc<Runtime>>,
@@ -479,16 +506,8 @@ async fn login(
     Ok(response)
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/logout",
-    operation_id = "adminLogout",
-    tag = "admin-page",
-    summary = "Ends the session",
-    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    security(("adminSession" = [])),
-    responses(ActionAnswers)
-)]
+/// Ends the session
+#[utoipa::path(post, path = "/admin/logout")]
 async fn logout(State(state): State<AppState>, AdminForm(admin, _): AdminForm) -> Answer {
     state.registry.delete_admin_session(&hash_secret(&admin.session_id)).await?;
     let mut response = html::redirect("/admin/login?notice=logged-out");
@@ -498,15 +517,8 @@ async fn logout(State(state): State<AppState>, AdminForm(admin, _): AdminForm) -
 
 // ---- integrations ----
 
-#[utoipa::path(
-    get,
-    path = "/admin",
-    operation_id = "adminHome",
-    tag = "admin-page",
-    summary = "Integrations and their state",
-    security(("adminSession" = [])),
-    responses(PageAnswers)
-)]
+/// Integrations and their state
+#[utoipa::path(get, path = "/admin")]
 async fn home(State(state): State<AppState>, admin: Admin, Query(query): Query<NoticeQuery>) -> Answer {
     let rows: Vec<(Integration, String)> = state
         .registry
@@ -540,15 +552,8 @@ async fn default_library(state: &AppState, slug: &str) -> Result<Option<(String,
     }))
 }
 
-#[utoipa::path(
-    get,
-    path = "/admin/integrations/new",
-    operation_id = "adminNewIntegration",
-    tag = "admin-page",
-    summary = "The form to add an integration",
-    security(("adminSession" = [])),
-    responses(PageAnswers)
-)]
+/// The form to add an integration
+#[utoipa::path(get, path = "/admin/integrations/new", operation_id = "adminNewIntegration")]
 async fn new_integration_page(State(state): State<AppState>, admin: Admin) -> Answer {
     let hint = match default_library(&state, "SLUG").await? {
         Some((_, root)) => root,
@@ -559,16 +564,8 @@ async fn new_integration_page(State(state): State<AppState>, admin: Admin) -> An
     Ok(admin_page(StatusCode::OK, &admin, "Add an integration", Nav::Integrations, None, body))
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/integrations",
-    operation_id = "adminAddIntegration",
-    tag = "admin-page",
-    summary = "Adds an integration and shows its secret once",
-    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    security(("adminSession" = [])),
-    responses(ActionAnswers)
-)]
+/// Adds an integration and shows its secret once
+#[utoipa::path(post, path = "/admin/integrations")]
 async fn add_integration(State(state): State<AppState>, AdminForm(admin, form): AdminForm) -> Answer {
     let values = IntegrationForm {
         name: form.trimmed("name").to_owned(),
@@ -671,16 +668,8 @@ async fn on_integration(state: &AppState, admin: &Admin, slug: &str, outcome: An
     or_again(outcome, |status, notice| show_integration(state, admin, slug, status, Some(notice))).await
 }
 
-#[utoipa::path(
-    get,
-    path = "/admin/integrations/{slug}",
-    operation_id = "adminIntegration",
-    tag = "admin-page",
-    summary = "An integration: Workfront's form values, edit form, key rotation, connection test",
-    params(crate::openapi::SlugParam),
-    security(("adminSession" = [])),
-    responses(PageAnswers)
-)]
+/// An integration: Workfront's form values, edit form, key rotation, connection test
+#[utoipa::path(get, path = "/admin/integrations/{slug}", operation_id = "adminIntegration", params(SlugParam))]
 async fn integration_page(
     State(state): State<AppState>,
     admin: Admin,
@@ -690,17 +679,8 @@ async fn integration_page(
     show_integration(&state, &admin, &slug, StatusCode::OK, notice_for(query.notice.as_deref())).await
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/integrations/{slug}",
-    operation_id = "adminEditIntegration",
-    tag = "admin-page",
-    summary = "Saves the edit form",
-    params(crate::openapi::SlugParam),
-    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    security(("adminSession" = [])),
-    responses(ActionAnswers)
-)]
+/// Saves the edit form
+#[utoipa::path(post, path = "/admin/integrations/{slug}", params(SlugParam))]
 async fn edit_integration(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -746,47 +726,20 @@ async fn set_enabled(state: AppState, slug: String, admin: Admin, form: Form, en
     on_integration(&state, &admin, &slug, outcome).await
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/integrations/{slug}/enable",
-    operation_id = "adminEnable",
-    tag = "admin-page",
-    summary = "Enables the integration",
-    params(crate::openapi::SlugParam),
-    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    security(("adminSession" = [])),
-    responses(ActionAnswers)
-)]
+/// Enables the integration
+#[utoipa::path(post, path = "/admin/integrations/{slug}/enable", params(SlugParam))]
 async fn enable(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, form): AdminForm) -> Answer {
     set_enabled(state, slug, admin, form, true).await
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/integrations/{slug}/disable",
-    operation_id = "adminDisable",
-    tag = "admin-page",
-    summary = "Disables the integration: its calls answer 403",
-    params(crate::openapi::SlugParam),
-    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    security(("adminSession" = [])),
-    responses(ActionAnswers)
-)]
+/// Disables the integration: its calls answer 403
+#[utoipa::path(post, path = "/admin/integrations/{slug}/disable", params(SlugParam))]
 async fn disable(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, form): AdminForm) -> Answer {
     set_enabled(state, slug, admin, form, false).await
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/integrations/{slug}/delete",
-    operation_id = "adminDelete",
-    tag = "admin-page",
-    summary = "Deletes the integration (its documents stay on disk)",
-    params(crate::openapi::SlugParam),
-    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    security(("adminSession" = [])),
-    responses(ActionAnswers)
-)]
+/// Deletes the integration (its documents stay on disk)
+#[utoipa::path(post, path = "/admin/integrations/{slug}/delete", params(SlugParam))]
 async fn delete(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, form): AdminForm) -> Answer {
     let outcome = async {
         if form.get("confirm") != "yes" {
@@ -800,17 +753,8 @@ async fn delete(State(state): State<AppState>, Path(slug): Path<String>, AdminFo
     on_integration(&state, &admin, &slug, outcome).await
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/integrations/{slug}/rotate",
-    operation_id = "adminRotate",
-    tag = "admin-page",
-    summary = "Issues a new ApiKey or client secret and shows it once",
-    params(crate::openapi::SlugParam),
-    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    security(("adminSession" = [])),
-    responses(ActionAnswers)
-)]
+/// Issues a new ApiKey or client secret and shows it once
+#[utoipa::path(post, path = "/admin/integrations/{slug}/rotate", params(SlugParam))]
 async fn rotate(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, _): AdminForm) -> Answer {
     let outcome = async {
         let rotated = administration(&state).rotate_key(&slug).await?;
@@ -827,17 +771,8 @@ async fn rotate(State(state): State<AppState>, Path(slug): Path<String>, AdminFo
     on_integration(&state, &admin, &slug, outcome).await
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/integrations/{slug}/revoke-old-keys",
-    operation_id = "adminRevokeOldKeys",
-    tag = "admin-page",
-    summary = "Revokes every ApiKey but the newest",
-    params(crate::openapi::SlugParam),
-    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    security(("adminSession" = [])),
-    responses(ActionAnswers)
-)]
+/// Revokes every ApiKey but the newest
+#[utoipa::path(post, path = "/admin/integrations/{slug}/revoke-old-keys", params(SlugParam))]
 async fn revoke_old_keys(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -851,17 +786,8 @@ async fn revoke_old_keys(
     on_integration(&state, &admin, &slug, outcome).await
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/integrations/{slug}/test",
-    operation_id = "adminConnectionTest",
-    tag = "admin-page",
-    summary = "Runs the conformance validator's core group against the integration",
-    params(crate::openapi::SlugParam),
-    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    security(("adminSession" = [])),
-    responses(ActionAnswers)
-)]
+/// Runs the conformance validator's core group against the integration
+#[utoipa::path(post, path = "/admin/integrations/{slug}/test", params(SlugParam))]
 async fn connection_test(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -945,15 +871,8 @@ async fn show_users(state: &AppState, admin: &Admin, status: StatusCode, notice:
     Ok(admin_page(status, admin, "Users", Nav::Users, notice.as_ref(), body))
 }
 
-#[utoipa::path(
-    get,
-    path = "/admin/users",
-    operation_id = "adminUsers",
-    tag = "admin-page",
-    summary = "Users and their roles per integration",
-    security(("adminSession" = [])),
-    responses(PageAnswers)
-)]
+/// Users and their roles per integration
+#[utoipa::path(get, path = "/admin/users", operation_id = "adminUsers")]
 async fn users_page(State(state): State<AppState>, admin: Admin, Query(query): Query<NoticeQuery>) -> Answer {
     show_users(&state, &admin, StatusCode::OK, notice_for(query.notice.as_deref())).await
 }
@@ -965,46 +884,22 @@ async fn users_change(state: &AppState, admin: &Admin, result: Result<(), Regist
     or_again(outcome, |status, notice| show_users(state, admin, status, Some(notice))).await
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/users",
-    operation_id = "adminAddUser",
-    tag = "admin-page",
-    summary = "Adds a user with a password",
-    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    security(("adminSession" = [])),
-    responses(ActionAnswers)
-)]
+/// Adds a user with a password
+#[utoipa::path(post, path = "/admin/users")]
 async fn add_user(State(state): State<AppState>, AdminForm(admin, form): AdminForm) -> Answer {
     let result = administration(&state).add_user(form.trimmed("username"), form.get("password")).await.map(drop);
     users_change(&state, &admin, result, "user-added").await
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/users/delete",
-    operation_id = "adminDeleteUser",
-    tag = "admin-page",
-    summary = "Deletes a user and their roles",
-    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    security(("adminSession" = [])),
-    responses(ActionAnswers)
-)]
+/// Deletes a user and their roles
+#[utoipa::path(post, path = "/admin/users/delete")]
 async fn delete_user(State(state): State<AppState>, AdminForm(admin, form): AdminForm) -> Answer {
     let result = administration(&state).delete_user(form.trimmed("username")).await;
     users_change(&state, &admin, result, "user-deleted").await
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/grants",
-    operation_id = "adminSetGrant",
-    tag = "admin-page",
-    summary = "Gives a user a role in an integration",
-    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    security(("adminSession" = [])),
-    responses(ActionAnswers)
-)]
+/// Gives a user a role in an integration
+#[utoipa::path(post, path = "/admin/grants")]
 async fn set_grant(State(state): State<AppState>, AdminForm(admin, form): AdminForm) -> Answer {
     let result = match setup::parse_role(form.trimmed("role")) {
         Ok(role) => administration(&state)
@@ -1016,16 +911,8 @@ async fn set_grant(State(state): State<AppState>, AdminForm(admin, form): AdminF
     users_change(&state, &admin, result, "grant-saved").await
 }
 
-#[utoipa::path(
-    post,
-    path = "/admin/grants/revoke",
-    operation_id = "adminRevokeGrant",
-    tag = "admin-page",
-    summary = "Takes a user's role in an integration away",
-    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    security(("adminSession" = [])),
-    responses(ActionAnswers)
-)]
+/// Takes a user's role in an integration away
+#[utoipa::path(post, path = "/admin/grants/revoke")]
 async fn revoke_grant(State(state): State<AppState>, AdminForm(admin, form): AdminForm) -> Answer {
     let result = administration(&state).revoke(form.trimmed("username"), form.trimmed("integration")).await;
     users_change(&state, &admin, result, "grant-revoked").await
@@ -1040,16 +927,8 @@ struct AuditQuery {
     integration: Option<String>,
 }
 
-#[utoipa::path(
-    get,
-    path = "/admin/audit",
-    operation_id = "adminAudit",
-    tag = "admin-page",
-    summary = "The audit trail, newest first",
-    params(AuditQuery),
-    security(("adminSession" = [])),
-    responses(PageAnswers)
-)]
+/// The audit trail, newest first
+#[utoipa::path(get, path = "/admin/audit", operation_id = "adminAudit", params(AuditQuery))]
 async fn audit_page(State(state): State<AppState>, admin: Admin, Query(query): Query<AuditQuery>) -> Answer {
     let filter = query.integration.as_deref().filter(|s| !s.is_empty());
     let (entries, integrations) =
@@ -1061,15 +940,8 @@ async fn audit_page(State(state): State<AppState>, admin: Admin, Query(query): Q
 
 // ---- static files ----
 
-#[utoipa::path(
-    get,
-    path = "/admin/static/{file}",
-    operation_id = "adminStatic",
-    tag = "admin-page",
-    summary = "The page's style sheet and script",
-    params(("file" = String, Path, description = "admin.css or admin.js")),
-    responses((status = 200, description = "The file", content_type = "text/plain", body = String), (status = 404, description = "No such file", content_type = "text/plain", body = String))
-)]
+/// The page's style sheet and script
+#[utoipa::path(get, path = "/admin/static/{file}", operation_id = "adminStatic", params(("file" = String, Path, description = "admin.css or admin.js")), responses((status = 200, description = "The file", content_type = "text/plain", body = String), (status = 404, description = "No such file", content_type = "text/plain", body = String)))]
 async fn static_file(Path(file): Path<String>) -> Response {
     let (content_type, body) = match file.as_str() {
         "admin.css" => ("text/css; charset=utf-8", include_str!("admin_page/admin.css")),

@@ -19,6 +19,7 @@ pub mod oauth;
 pub mod openapi;
 mod params;
 pub mod roots;
+mod route_group;
 pub mod setup;
 pub mod state;
 pub mod threads;
@@ -47,7 +48,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
         .route("/webhooks/{slug}/{endpoint}", any(webhooks::dispatch))
-        .merge(declared().split_for_parts().0)
+        .merge(split().0)
         .merge(admin_api::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
@@ -73,29 +74,26 @@ pub fn router(state: AppState) -> Router {
 
 /// The signed links' and the operations endpoints' routes with their OpenAPI description,
 /// declared together (utoipa-axum), as the admin API's and page's are.
-fn declared() -> utoipa_axum::router::OpenApiRouter<AppState> {
+fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use utoipa_axum::routes;
-    utoipa_axum::router::OpenApiRouter::new()
-        .routes(routes!(links::view))
-        .routes(routes!(links::download))
+    let operations = utoipa_axum::router::OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(doctor_nonce))
+        .routes(routes!(doctor_nonce));
+    let group = route_group::RouteGroup { tag: "operations", id_prefix: "", security: None };
+    let (router, mut api) = group.split(operations, |_, _| ());
+    let (links, links_api) = links::split();
+    api.merge(links_api);
+    (router.merge(links), api)
 }
 
-/// The paths of [`declared`], for `/openapi.json`.
+/// The paths of [`split`], for `/openapi.json`.
 pub(crate) fn declared_openapi() -> utoipa::openapi::OpenApi {
-    declared().split_for_parts().1
+    split().1
 }
 
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    operation_id = "healthz",
-    tag = "operations",
-    summary = "The process answers",
-    responses((status = 200, description = "ok", content_type = "text/plain", body = String))
-)]
+/// The process answers
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "ok", content_type = "text/plain", body = String)))]
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -106,8 +104,6 @@ async fn healthz() -> &'static str {
 #[utoipa::path(
     get,
     path = "/readyz",
-    operation_id = "readyz",
-    tag = "operations",
     summary = "The database and every enabled integration's storage answer",
     responses(
         (status = 200, description = "ready", content_type = "text/plain", body = String),
@@ -151,8 +147,6 @@ pub const DOCTOR_NONCE: &str = "doctor.nonce";
 #[utoipa::path(
     get,
     path = "/.well-known/docbridge-doctor/{nonce}",
-    operation_id = "doctorNonce",
-    tag = "operations",
     summary = "Whether the nonce is the one `docbridge doctor` just stored in this server's database",
     params(("nonce" = String, Path, description = "The nonce doctor sent through the public URL")),
     responses(

@@ -12,8 +12,29 @@ use docbridge_protocol::{ItemId, ItemKind};
 use serde::Deserialize;
 
 use crate::html::{self, Csp};
+use crate::route_group::RouteGroup;
 use crate::state::AppState;
 use crate::webhooks::{caller_for, file_response};
+
+/// The pages' routes and their description; both answer [`LinkFailures`] as well.
+pub(crate) fn split() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let routes = utoipa_axum::router::OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(view))
+        .routes(utoipa_axum::routes!(download));
+    let failures = <LinkFailures as utoipa::IntoResponses>::responses();
+    let group = RouteGroup { tag: "links", id_prefix: "link", security: None };
+    group.split(routes, |_, operation| operation.responses.responses.extend(failures.clone()))
+}
+
+/// What a link that cannot be served answers (for the OpenAPI document; never built).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum LinkFailures {
+    #[response(status = 403, description = "A tampered or expired link", content_type = "text/html")]
+    Refused(String),
+    #[response(status = 404, description = "No such item", content_type = "text/html")]
+    Missing(String),
+}
 
 /// Builds a signed, absolute link for a user.
 pub fn signed_url(state: &AppState, slug: &str, item_id: &str, action: LinkAction, user: &str) -> String {
@@ -191,15 +212,9 @@ struct Library2 {
 #[utoipa::path(
     get,
     path = "/links/download",
-    operation_id = "linkDownload",
-    tag = "links",
     summary = "A file's bytes as an attachment",
     params(LinkQuery, DownloadOptions),
-    responses(
-        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 403, description = "A tampered or expired link", content_type = "text/html", body = String),
-        (status = 404, description = "No such item", content_type = "text/html", body = String)
-    )
+    responses((status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>))
 )]
 pub async fn download(
     State(state): State<AppState>,
@@ -238,15 +253,9 @@ pub async fn download(
 #[utoipa::path(
     get,
     path = "/links/view",
-    operation_id = "linkView",
-    tag = "links",
     summary = "A page that previews a file or lists a folder",
     params(LinkQuery),
-    responses(
-        (status = 200, description = "The page", content_type = "text/html", body = String),
-        (status = 403, description = "A tampered or expired link", content_type = "text/html", body = String),
-        (status = 404, description = "No such item", content_type = "text/html", body = String)
-    )
+    responses((status = 200, description = "The page", content_type = "text/html", body = String))
 )]
 pub async fn view(State(state): State<AppState>, query: Result<Query<LinkQuery>, QueryRejection>) -> Response {
     let Ok(Query(query)) = query else { return malformed_link() };

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use super::views::{Choice, Nav, Notice};
 use super::{Admin, Answer, Form, PageError, admin_page, notice_for};
 use crate::html::{self, fragment};
+use crate::openapi::SlugParam;
 use crate::state::AppState;
 use crate::webhooks;
 
@@ -157,16 +158,8 @@ async fn integration_named(state: &AppState, slug: &str) -> Result<Integration, 
         .ok_or_else(|| PageError::Input(StatusCode::NOT_FOUND, format!("No integration {slug:?}.")))
 }
 
-#[utoipa::path(
-    get,
-    path = "/admin/integrations/{slug}/browse",
-    operation_id = "adminBrowse",
-    tag = "admin-page",
-    summary = "The document browser: the integration's documents as a user sees them through Workfront",
-    params(crate::openapi::SlugParam, Place),
-    security(("adminSession" = [])),
-    responses(super::PageAnswers)
-)]
+/// The document browser: the integration's documents as a user sees them through Workfront
+#[utoipa::path(get, path = "/admin/integrations/{slug}/browse", operation_id = "adminBrowse", params(SlugParam, Place))]
 pub(super) async fn page(
     State(state): State<AppState>,
     admin: Admin,
@@ -267,16 +260,7 @@ pub(super) struct ThumbnailOf {
 }
 
 /// An item's thumbnail as the user would get it (`/thumbnail`), for the listing's images.
-#[utoipa::path(
-    get,
-    path = "/admin/integrations/{slug}/browse/thumbnail",
-    operation_id = "adminBrowseThumbnail",
-    tag = "admin-page",
-    summary = "An item's thumbnail as the user gets it from /thumbnail",
-    params(crate::openapi::SlugParam, ThumbnailOf),
-    security(("adminSession" = [])),
-    responses((status = 200, description = "The image", content_type = "image/png", body = Vec<u8>), (status = 403, description = "The user has no access", content_type = "application/json", body = docbridge_protocol::ErrorBody))
-)]
+#[utoipa::path(get, path = "/admin/integrations/{slug}/browse/thumbnail", summary = "An item's thumbnail as the user gets it from /thumbnail", operation_id = "adminBrowseThumbnail", params(SlugParam, ThumbnailOf), responses((status = 200, description = "The image", content_type = "image/png", body = Vec<u8>), (status = 403, description = "The user has no access", content_type = "application/json", body = docbridge_protocol::ErrorBody)))]
 pub(super) async fn thumbnail(
     State(state): State<AppState>,
     _admin: Admin,
@@ -335,16 +319,12 @@ async fn form_change(
     changed(&state, &admin, &integration, place, outcome, notice).await
 }
 
+/// Creates a folder as the user (user, folder, name)
 #[utoipa::path(
     post,
     path = "/admin/integrations/{slug}/browse/folder",
     operation_id = "adminBrowseFolder",
-    tag = "admin-page",
-    summary = "Creates a folder as the user (user, folder, name)",
-    params(crate::openapi::SlugParam),
-    request_body(content = super::CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    security(("adminSession" = [])),
-    responses(super::ActionAnswers)
+    params(SlugParam)
 )]
 pub(super) async fn create_folder(
     State(state): State<AppState>,
@@ -355,16 +335,12 @@ pub(super) async fn create_folder(
     form_change((state, slug, admin, form), (Endpoint::CreateFolder, Method::POST), &fields, "folder-created").await
 }
 
+/// Deletes an item as the user (user, folder, id)
 #[utoipa::path(
     post,
     path = "/admin/integrations/{slug}/browse/delete",
     operation_id = "adminBrowseDelete",
-    tag = "admin-page",
-    summary = "Deletes an item as the user (user, folder, id)",
-    params(crate::openapi::SlugParam),
-    request_body(content = super::CsrfForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"),
-    security(("adminSession" = [])),
-    responses(super::ActionAnswers)
+    params(SlugParam)
 )]
 pub(super) async fn delete(
     State(state): State<AppState>,
@@ -449,17 +425,7 @@ fn bad_form(e: multer::Error) -> PageError {
 
 /// An upload as the user: `/uploadInit` in the folder, then `/upload` of the bytes, as
 /// Workfront does it. The bytes stream from the form into the endpoint, within its limits.
-#[utoipa::path(
-    post,
-    path = "/admin/integrations/{slug}/browse/upload",
-    operation_id = "adminBrowseUpload",
-    tag = "admin-page",
-    summary = "Uploads a file as the user",
-    params(crate::openapi::SlugParam),
-    request_body(content = UploadForm, content_type = "multipart/form-data", description = "The fields in this order, the file last"),
-    security(("adminSession" = [])),
-    responses(super::ActionAnswers)
-)]
+#[utoipa::path(post, path = "/admin/integrations/{slug}/browse/upload", summary = "Uploads a file as the user", operation_id = "adminBrowseUpload", params(SlugParam), request_body(content = UploadForm, content_type = "multipart/form-data", description = "The fields in this order, the file last"))]
 pub(super) async fn upload(State(state): State<AppState>, Path(slug): Path<String>, upload: AdminUpload) -> Answer {
     let AdminUpload { admin, fields, file } = upload;
     let integration = integration_named(&state, &slug).await?;
