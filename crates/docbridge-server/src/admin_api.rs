@@ -157,6 +157,14 @@ fn ok(value: impl serde::Serialize) -> Answer {
     Ok(Json(value).into_response())
 }
 
+/// `answer` as `201 Created`.
+fn created(answer: Answer) -> Answer {
+    answer.map(|mut response| {
+        *response.status_mut() = StatusCode::CREATED;
+        response
+    })
+}
+
 fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
     ApiError::from(RegistryError::InvalidInput { field, reason: reason.into() })
 }
@@ -255,6 +263,37 @@ struct NewIntegrationRequest {
     custom_actions: Option<Value>,
 }
 
+impl NewIntegrationRequest {
+    /// The registration it asks for and its storage kind, each field checked by name; generated
+    /// webhook secrets go to `secrets`, to be shown once.
+    fn into_request(self, secrets: &mut BTreeMap<String, String>) -> Result<(AddIntegration, String), ApiError> {
+        let name = required(self.name, "name")?;
+        let auth = required(self.auth, "auth")?;
+        let auth =
+            AuthType::parse(&auth).ok_or_else(|| invalid("auth", format!("{auth:?} is not one of apikey, oauth2")))?;
+        let root = required(self.root, "root")?;
+        let storage_kind = self.storage_kind.unwrap_or_else(|| "fs".to_owned());
+        if storage_kind != "memory" && !crate::config::STORAGE_KINDS.contains(&storage_kind.as_str()) {
+            return Err(invalid(
+                "storage_kind",
+                format!("{storage_kind:?} is not one of {}, memory", crate::config::STORAGE_KINDS.join(", ")),
+            ));
+        }
+        let default_role = self.default_role.map(|r| setup::parse_default_role(&r)).transpose()?;
+        let request = AddIntegration {
+            name,
+            slug: self.slug,
+            auth,
+            root,
+            redirect_uris: self.redirect_uris.unwrap_or_default(),
+            request_params: self.request_params.unwrap_or_default(),
+            default_role: default_role.unwrap_or(DefaultRole::Editor),
+            custom_actions: actions(self.custom_actions, "custom_actions", secrets)?.unwrap_or_default(),
+        };
+        Ok((request, storage_kind))
+    }
+}
+
 /// `PATCH /admin/api/integrations/{slug}`: what is sent changes, what is left out stays.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -323,62 +362,40 @@ struct GrantRequest {
 }
 
 /// Every integration
-#[utoipa::path(get, path = "/admin/api/integrations", responses((status = 200, description = "The integrations", body = [IntegrationView])))]
+#[utoipa::path(get, path = "/admin/api/integrations",
+    responses((status = 200, description = "The integrations", body = [IntegrationView])))]
 async fn list_integrations(Authorized(admin): Authorized) -> Answer {
     ok(admin.list().await?)
 }
 
 /// One integration
-#[utoipa::path(get, path = "/admin/api/integrations/{slug}", params(SlugParam), responses((status = 200, description = "The integration", body = IntegrationView)))]
+#[utoipa::path(get, path = "/admin/api/integrations/{slug}", params(SlugParam),
+    responses((status = 200, description = "The integration", body = IntegrationView)))]
 async fn show_integration(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
     ok(admin.show(&slug).await?)
 }
 
 /// Registers an integration; the answer holds its secret, shown this once
-#[utoipa::path(post, path = "/admin/api/integrations", request_body = NewIntegrationRequest, responses((status = 201, description = "Workfront's form values", body = crate::setup::IntegrationCredentials)))]
+#[utoipa::path(post, path = "/admin/api/integrations", request_body = NewIntegrationRequest,
+    responses((status = 201, description = "Workfront's form values", body = crate::setup::IntegrationCredentials)))]
 async fn add_integration(Authorized(admin): Authorized, Body(body): Body<NewIntegrationRequest>) -> Answer {
-    let name = required(body.name, "name")?;
-    let auth = required(body.auth, "auth")?;
-    let auth =
-        AuthType::parse(&auth).ok_or_else(|| invalid("auth", format!("{auth:?} is not one of apikey, oauth2")))?;
-    let root = required(body.root, "root")?;
-    let storage_kind = body.storage_kind.unwrap_or_else(|| "fs".to_owned());
-    if storage_kind != "memory" && !crate::config::STORAGE_KINDS.contains(&storage_kind.as_str()) {
-        return Err(invalid(
-            "storage_kind",
-            format!("{storage_kind:?} is not one of {}, memory", crate::config::STORAGE_KINDS.join(", ")),
-        ));
-    }
-    let default_role = match body.default_role {
-        Some(role) => setup::parse_default_role(&role)?,
-        None => DefaultRole::Editor,
-    };
     let mut secrets = BTreeMap::new();
-    let request = AddIntegration {
-        name,
-        slug: body.slug,
-        auth,
-        root: root.clone(),
-        redirect_uris: body.redirect_uris.unwrap_or_default(),
-        request_params: body.request_params.unwrap_or_default(),
-        default_role,
-        custom_actions: actions(body.custom_actions, "custom_actions", &mut secrets)?.unwrap_or_default(),
-    };
+    let (request, storage_kind) = body.into_request(&mut secrets)?;
     // Before the folder is made: a refused root must not leave one behind (in /etc, say).
     let slug = request.slug.clone().unwrap_or_else(|| setup::slug_from_name(&request.name));
+    let root = request.root.clone();
     admin.check_root(&slug, &storage_kind, &root).await?;
     if storage_kind == "fs" {
         crate::data_dir::create_private_dir(root.as_ref())
             .map_err(|e| invalid("root", format!("cannot create {root}: {e}")))?;
     }
     let (_, credentials) = admin.add(request, &storage_kind).await?;
-    let mut response = with_secrets(credentials, secrets)?;
-    *response.status_mut() = StatusCode::CREATED;
-    Ok(response)
+    created(with_secrets(credentials, secrets))
 }
 
 /// Changes the fields sent, leaving the others
-#[utoipa::path(patch, path = "/admin/api/integrations/{slug}", params(SlugParam), request_body = EditIntegrationRequest, responses((status = 200, description = "The integration", body = IntegrationView)))]
+#[utoipa::path(patch, path = "/admin/api/integrations/{slug}", params(SlugParam), request_body = EditIntegrationRequest,
+    responses((status = 200, description = "The integration", body = IntegrationView)))]
 async fn edit_integration(
     Authorized(admin): Authorized,
     Path(slug): Path<String>,
@@ -400,32 +417,38 @@ async fn edit_integration(
 }
 
 /// Enables the integration
-#[utoipa::path(post, path = "/admin/api/integrations/{slug}/enable", params(SlugParam), responses((status = 200, description = "The integration", body = IntegrationView)))]
+#[utoipa::path(post, path = "/admin/api/integrations/{slug}/enable", params(SlugParam),
+    responses((status = 200, description = "The integration", body = IntegrationView)))]
 async fn enable(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
     ok(admin.set_enabled(&slug, true).await?)
 }
 
 /// Disables the integration: its calls answer 403
-#[utoipa::path(post, path = "/admin/api/integrations/{slug}/disable", params(SlugParam), responses((status = 200, description = "The integration", body = IntegrationView)))]
+#[utoipa::path(post, path = "/admin/api/integrations/{slug}/disable", params(SlugParam),
+    responses((status = 200, description = "The integration", body = IntegrationView)))]
 async fn disable(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
     ok(admin.set_enabled(&slug, false).await?)
 }
 
 /// Deletes the integration (its documents stay)
-#[utoipa::path(delete, path = "/admin/api/integrations/{slug}", params(SlugParam), responses((status = 200, description = "Deleted", body = Done)))]
+#[utoipa::path(delete, path = "/admin/api/integrations/{slug}", params(SlugParam),
+    responses((status = 200, description = "Deleted", body = Done)))]
 async fn delete_integration(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
     admin.delete(&slug).await?;
     ok(Done { status: "deleted", slug: Some(slug), username: None, integration: None })
 }
 
 /// Issues a new ApiKey (old ones stay valid until revoked) or client secret
-#[utoipa::path(post, path = "/admin/api/integrations/{slug}/rotate-key", params(SlugParam), responses((status = 200, description = "The new secret, shown once", body = crate::setup::RotatedSecret)))]
+#[utoipa::path(post, path = "/admin/api/integrations/{slug}/rotate-key", params(SlugParam),
+    responses((status = 200, description = "The new secret, shown once", body = crate::setup::RotatedSecret)))]
 async fn rotate_key(Authorized(admin): Authorized, Path(slug): Path<String>) -> Answer {
     ok(admin.rotate_key(&slug).await?)
 }
 
 /// Revokes every ApiKey but the newest, or those with a hint
-#[utoipa::path(post, path = "/admin/api/integrations/{slug}/revoke-keys", params(SlugParam), request_body = RevokeKeysRequest, responses((status = 200, description = "How many were revoked", body = RevokedKeys)))]
+#[utoipa::path(post, path = "/admin/api/integrations/{slug}/revoke-keys", params(SlugParam),
+    request_body = RevokeKeysRequest,
+    responses((status = 200, description = "How many were revoked", body = RevokedKeys)))]
 async fn revoke_keys(
     Authorized(admin): Authorized,
     Path(slug): Path<String>,
@@ -441,29 +464,31 @@ async fn revoke_keys(
 }
 
 /// Every user with their roles
-#[utoipa::path(get, path = "/admin/api/users", responses((status = 200, description = "The users", body = [crate::setup::UserView])))]
+#[utoipa::path(get, path = "/admin/api/users",
+    responses((status = 200, description = "The users", body = [crate::setup::UserView])))]
 async fn list_users(Authorized(admin): Authorized) -> Answer {
     ok(admin.users().await?)
 }
 
 /// One user with their roles
-#[utoipa::path(get, path = "/admin/api/users/{username}", params(UsernameParam), responses((status = 200, description = "The user", body = crate::setup::UserView)))]
+#[utoipa::path(get, path = "/admin/api/users/{username}", params(UsernameParam),
+    responses((status = 200, description = "The user", body = crate::setup::UserView)))]
 async fn show_user(Authorized(admin): Authorized, Path(username): Path<String>) -> Answer {
     ok(admin.user(&username).await?)
 }
 
 /// Registers a user with a password
-#[utoipa::path(post, path = "/admin/api/users", request_body = NewUserRequest, responses((status = 201, description = "The user", body = crate::setup::UserView)))]
+#[utoipa::path(post, path = "/admin/api/users", request_body = NewUserRequest,
+    responses((status = 201, description = "The user", body = crate::setup::UserView)))]
 async fn add_user(Authorized(admin): Authorized, Body(body): Body<NewUserRequest>) -> Answer {
     let username = required(body.username, "username")?;
     let password = required(body.password, "password")?;
-    let mut response = ok(admin.add_user(&username, &password).await?)?;
-    *response.status_mut() = StatusCode::CREATED;
-    Ok(response)
+    created(ok(admin.add_user(&username, &password).await?))
 }
 
 /// Sets a user's password
-#[utoipa::path(put, path = "/admin/api/users/{username}/password", params(UsernameParam), request_body = PasswordRequest, responses((status = 200, description = "Updated", body = Done)))]
+#[utoipa::path(put, path = "/admin/api/users/{username}/password", params(UsernameParam),
+    request_body = PasswordRequest, responses((status = 200, description = "Updated", body = Done)))]
 async fn set_password(
     Authorized(admin): Authorized,
     Path(username): Path<String>,
@@ -474,14 +499,16 @@ async fn set_password(
 }
 
 /// Deletes a user
-#[utoipa::path(delete, path = "/admin/api/users/{username}", params(UsernameParam), responses((status = 200, description = "Deleted", body = Done)))]
+#[utoipa::path(delete, path = "/admin/api/users/{username}", params(UsernameParam),
+    responses((status = 200, description = "Deleted", body = Done)))]
 async fn delete_user(Authorized(admin): Authorized, Path(username): Path<String>) -> Answer {
     admin.delete_user(&username).await?;
     ok(Done { status: "deleted", slug: None, username: Some(username.trim().to_lowercase()), integration: None })
 }
 
 /// Gives a user a role in an integration, optionally confined to a folder
-#[utoipa::path(put, path = "/admin/api/users/{username}/grants/{slug}", params(UsernameParam, SlugParam), request_body = GrantRequest, responses((status = 200, description = "The grant", body = crate::setup::GrantView)))]
+#[utoipa::path(put, path = "/admin/api/users/{username}/grants/{slug}", params(UsernameParam, SlugParam),
+    request_body = GrantRequest, responses((status = 200, description = "The grant", body = crate::setup::GrantView)))]
 async fn grant(
     Authorized(admin): Authorized,
     Path((username, slug)): Path<(String, String)>,
@@ -492,7 +519,8 @@ async fn grant(
 }
 
 /// Takes the role away: the user falls back to the default role
-#[utoipa::path(delete, path = "/admin/api/users/{username}/grants/{slug}", params(UsernameParam, SlugParam), responses((status = 200, description = "Revoked", body = Done)))]
+#[utoipa::path(delete, path = "/admin/api/users/{username}/grants/{slug}", params(UsernameParam, SlugParam),
+    responses((status = 200, description = "Revoked", body = Done)))]
 async fn revoke(Authorized(admin): Authorized, Path((username, slug)): Path<(String, String)>) -> Answer {
     admin.revoke(&username, &slug).await?;
     ok(Done { status: "revoked", slug: None, username: Some(username.trim().to_lowercase()), integration: Some(slug) })
@@ -512,7 +540,8 @@ struct AuditQuery {
 }
 
 /// The audit trail, oldest first
-#[utoipa::path(get, path = "/admin/api/audit", params(AuditQuery), responses((status = 200, description = "The entries", body = [docbridge_registry::AuditEntry])))]
+#[utoipa::path(get, path = "/admin/api/audit", params(AuditQuery),
+    responses((status = 200, description = "The entries", body = [docbridge_registry::AuditEntry])))]
 async fn audit(
     Authorized(admin): Authorized,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,

@@ -96,11 +96,11 @@ fn declared() -> OpenApiRouter<AppState> {
         .routes(routes!(rotate))
         .routes(routes!(revoke_old_keys))
         .routes(routes!(connection_test))
-        .routes(routes!(browse::page))
-        .routes(routes!(browse::thumbnail))
-        .routes(routes!(browse::upload))
-        .routes(routes!(browse::create_folder))
-        .routes(routes!(browse::delete))
+        .routes(routes!(browse::browse))
+        .routes(routes!(browse::browse_thumbnail))
+        .routes(routes!(browse::browse_upload))
+        .routes(routes!(browse::browse_folder))
+        .routes(routes!(browse::browse_delete))
         .routes(routes!(users_page, add_user))
         .routes(routes!(delete_user))
         .routes(routes!(set_grant))
@@ -393,6 +393,45 @@ impl FromRequest<AppState> for AdminForm {
     }
 }
 
+/// A form posted from one integration's pages (`/admin/integrations/{slug}/...`): the
+/// logged-in administrator's form with the slug it is about.
+struct SlugForm {
+    state: AppState,
+    slug: String,
+    admin: Admin,
+    form: Form,
+}
+
+impl FromRequest<AppState> for SlugForm {
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
+        let (mut parts, body) = request.into_parts();
+        let Path(slug) = Path::<String>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|e| PageError::Input(StatusCode::BAD_REQUEST, e.body_text()))?;
+        let AdminForm(admin, form) = AdminForm::from_request(Request::from_parts(parts, body), state).await?;
+        Ok(SlugForm { state: state.clone(), slug, admin, form })
+    }
+}
+
+impl SlugForm {
+    /// Makes a change from the integration's page: a refusal shows that page again with the message.
+    async fn on_integration(self, change: impl AsyncFnOnce(&SlugForm) -> Answer) -> Answer {
+        let outcome = change(&self).await;
+        on_integration(&self.state, &self.admin, &self.slug, outcome).await
+    }
+}
+
+/// The integration `slug` names; a refusal (404) when there is none.
+async fn integration_named(state: &AppState, slug: &str) -> Result<Integration, PageError> {
+    state
+        .registry
+        .integration(slug)
+        .await?
+        .ok_or_else(|| PageError::Input(StatusCode::NOT_FOUND, format!("No integration {slug:?}.")))
+}
+
 /// An `application/x-www-form-urlencoded` body.
 struct Form(Vec<(String, String)>);
 
@@ -434,7 +473,8 @@ async fn record(state: &AppState, integration: &str, operation: &str, result: &s
 // ---- login ----
 
 /// The administrator login form
-#[utoipa::path(get, path = "/admin/login", responses((status = 200, description = "The form", content_type = "text/html", body = String)))]
+#[utoipa::path(get, path = "/admin/login",
+    responses((status = 200, description = "The form", content_type = "text/html", body = String)))]
 async fn login_page(
     State(state): State<AppState>,
     Extension(runtime): Extension<Arc<Runtime>>,
@@ -461,7 +501,17 @@ fn login_form(state: &AppState, signer: &SessionSigner, status: StatusCode, noti
 }
 
 /// Logs in with the admin token; sets the session cookie
-#[utoipa::path(post, path = "/admin/login", request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded", description = "The form's fields"), responses((status = 303, description = "To /admin, with the session cookie"), (status = 403, description = "Wrong token", content_type = "text/html", body = String), (status = 429, description = "Too many failed logins", content_type = "text/html", body = String)))]
+#[utoipa::path(post, path = "/admin/login",
+    request_body(
+        content = LoginForm,
+        content_type = "application/x-www-form-urlencoded",
+        description = "The form's fields"
+    ),
+    responses(
+        (status = 303, description = "To /admin, with the session cookie"),
+        (status = 403, description = "Wrong token", content_type = "text/html", body = String),
+        (status = 429, description = "Too many failed logins", content_type = "text/html", body = String)
+    ))]
 async fn login(
     State(state): State<AppState>,
     Extension(runtime): Extension<Arc<Runtime>>,
@@ -681,28 +731,24 @@ async fn integration_page(
 
 /// Saves the edit form
 #[utoipa::path(post, path = "/admin/integrations/{slug}", params(SlugParam))]
-async fn edit_integration(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    AdminForm(admin, form): AdminForm,
-) -> Answer {
-    let outcome = async {
-        let default_role = DefaultRole::parse(form.trimmed("default_role")).ok_or_else(|| {
-            PageError::Input(StatusCode::BAD_REQUEST, "default_role: choose editor, reader or deny".into())
-        })?;
-        let patch = IntegrationPatch {
-            name: Some(form.trimmed("name").to_owned()),
-            redirect_uris: Some(form.lines("redirect_uris")),
-            request_params: Some(form.lines("request_params")),
-            storage_root: Some(form.trimmed("root").to_owned()),
-            default_role: Some(default_role),
-            ..IntegrationPatch::default()
-        };
-        administration(&state).edit(&slug, &patch).await?;
-        Ok(html::redirect(&format!("/admin/integrations/{slug}?notice=saved")))
-    }
-    .await;
-    on_integration(&state, &admin, &slug, outcome).await
+async fn edit_integration(change: SlugForm) -> Answer {
+    change
+        .on_integration(async |SlugForm { state, slug, form, .. }| {
+            let default_role = DefaultRole::parse(form.trimmed("default_role")).ok_or_else(|| {
+                PageError::Input(StatusCode::BAD_REQUEST, "default_role: choose editor, reader or deny".into())
+            })?;
+            let patch = IntegrationPatch {
+                name: Some(form.trimmed("name").to_owned()),
+                redirect_uris: Some(form.lines("redirect_uris")),
+                request_params: Some(form.lines("request_params")),
+                storage_root: Some(form.trimmed("root").to_owned()),
+                default_role: Some(default_role),
+                ..IntegrationPatch::default()
+            };
+            administration(state).edit(slug, &patch).await?;
+            Ok(html::redirect(&format!("/admin/integrations/{slug}?notice=saved")))
+        })
+        .await
 }
 
 /// Where a button asks to go back to: only pages of this admin page, never another site.
@@ -715,101 +761,89 @@ fn back_to(form: &Form, fallback: String) -> String {
     }
 }
 
-async fn set_enabled(state: AppState, slug: String, admin: Admin, form: Form, enabled: bool) -> Answer {
-    let outcome = async {
-        administration(&state).set_enabled(&slug, enabled).await?;
-        let back = back_to(&form, format!("/admin/integrations/{slug}"));
-        let separator = if back.contains('?') { '&' } else { '?' };
-        Ok(html::redirect(&format!("{back}{separator}notice={}", if enabled { "enabled" } else { "disabled" })))
-    }
-    .await;
-    on_integration(&state, &admin, &slug, outcome).await
+async fn set_enabled(change: SlugForm, enabled: bool) -> Answer {
+    change
+        .on_integration(async |SlugForm { state, slug, form, .. }| {
+            administration(state).set_enabled(slug, enabled).await?;
+            let back = back_to(form, format!("/admin/integrations/{slug}"));
+            let separator = if back.contains('?') { '&' } else { '?' };
+            Ok(html::redirect(&format!("{back}{separator}notice={}", if enabled { "enabled" } else { "disabled" })))
+        })
+        .await
 }
 
 /// Enables the integration
 #[utoipa::path(post, path = "/admin/integrations/{slug}/enable", params(SlugParam))]
-async fn enable(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, form): AdminForm) -> Answer {
-    set_enabled(state, slug, admin, form, true).await
+async fn enable(change: SlugForm) -> Answer {
+    set_enabled(change, true).await
 }
 
 /// Disables the integration: its calls answer 403
 #[utoipa::path(post, path = "/admin/integrations/{slug}/disable", params(SlugParam))]
-async fn disable(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, form): AdminForm) -> Answer {
-    set_enabled(state, slug, admin, form, false).await
+async fn disable(change: SlugForm) -> Answer {
+    set_enabled(change, false).await
 }
 
 /// Deletes the integration (its documents stay on disk)
 #[utoipa::path(post, path = "/admin/integrations/{slug}/delete", params(SlugParam))]
-async fn delete(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, form): AdminForm) -> Answer {
-    let outcome = async {
-        if form.get("confirm") != "yes" {
-            let message = "Tick “I understand” to delete the integration.";
-            return Err(PageError::Input(StatusCode::BAD_REQUEST, message.into()));
-        }
-        administration(&state).delete(&slug).await?;
-        Ok(html::redirect("/admin?notice=deleted"))
-    }
-    .await;
-    on_integration(&state, &admin, &slug, outcome).await
+async fn delete(change: SlugForm) -> Answer {
+    change
+        .on_integration(async |SlugForm { state, slug, form, .. }| {
+            if form.get("confirm") != "yes" {
+                let message = "Tick “I understand” to delete the integration.";
+                return Err(PageError::Input(StatusCode::BAD_REQUEST, message.into()));
+            }
+            administration(state).delete(slug).await?;
+            Ok(html::redirect("/admin?notice=deleted"))
+        })
+        .await
 }
 
 /// Issues a new ApiKey or client secret and shows it once
 #[utoipa::path(post, path = "/admin/integrations/{slug}/rotate", params(SlugParam))]
-async fn rotate(State(state): State<AppState>, Path(slug): Path<String>, AdminForm(admin, _): AdminForm) -> Answer {
-    let outcome = async {
-        let rotated = administration(&state).rotate_key(&slug).await?;
-        let Some(integration) = state.registry.integration(&slug).await? else {
-            return Err(PageError::Input(StatusCode::NOT_FOUND, format!("No integration {slug:?}.")));
-        };
-        let what = if rotated.api_key.is_some() { "new ApiKey" } else { "new Client Secret" };
-        let credentials =
-            setup::credentials(&state.settings.public_url, &integration, rotated.api_key, rotated.client_secret);
-        let body = views::issued(&credentials, what);
-        Ok(admin_page(StatusCode::OK, &admin, &integration.name, Nav::Integrations, None, body))
-    }
-    .await;
-    on_integration(&state, &admin, &slug, outcome).await
+async fn rotate(change: SlugForm) -> Answer {
+    change
+        .on_integration(async |SlugForm { state, slug, admin, .. }| {
+            let rotated = administration(state).rotate_key(slug).await?;
+            let integration = integration_named(state, slug).await?;
+            let what = if rotated.api_key.is_some() { "new ApiKey" } else { "new Client Secret" };
+            let credentials =
+                setup::credentials(&state.settings.public_url, &integration, rotated.api_key, rotated.client_secret);
+            let body = views::issued(&credentials, what);
+            Ok(admin_page(StatusCode::OK, admin, &integration.name, Nav::Integrations, None, body))
+        })
+        .await
 }
 
 /// Revokes every ApiKey but the newest
 #[utoipa::path(post, path = "/admin/integrations/{slug}/revoke-old-keys", params(SlugParam))]
-async fn revoke_old_keys(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    AdminForm(admin, _): AdminForm,
-) -> Answer {
-    let outcome = async {
-        administration(&state).revoke_keys(&slug, &RevokeKeys::AllButNewest).await?;
-        Ok(html::redirect(&format!("/admin/integrations/{slug}?notice=revoked")))
-    }
-    .await;
-    on_integration(&state, &admin, &slug, outcome).await
+async fn revoke_old_keys(change: SlugForm) -> Answer {
+    change
+        .on_integration(async |SlugForm { state, slug, .. }| {
+            administration(state).revoke_keys(slug, &RevokeKeys::AllButNewest).await?;
+            Ok(html::redirect(&format!("/admin/integrations/{slug}?notice=revoked")))
+        })
+        .await
 }
 
 /// Runs the conformance validator's core group against the integration
 #[utoipa::path(post, path = "/admin/integrations/{slug}/test", params(SlugParam))]
-async fn connection_test(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    AdminForm(admin, form): AdminForm,
-) -> Answer {
-    let outcome = async {
-        let Some(integration) = state.registry.integration(&slug).await? else {
-            return Err(PageError::Input(StatusCode::NOT_FOUND, format!("No integration {slug:?}.")));
-        };
-        let username = match form.trimmed("username") {
-            "" => "docbridge-connection-test",
-            name => name,
-        };
-        let report = run_connection_test(&state, &integration, username).await?;
-        let result = if report.has_failures() { "failed" } else { "passed" };
-        let detail = format!("passed={} failed={}", report.summary.passed, report.summary.failed);
-        record(&state, &slug, "integration.test", result, Some(detail)).await;
-        let body = views::test_report(&integration, &report);
-        Ok(admin_page(StatusCode::OK, &admin, "Connection test", Nav::Integrations, None, body))
-    }
-    .await;
-    on_integration(&state, &admin, &slug, outcome).await
+async fn connection_test(change: SlugForm) -> Answer {
+    change
+        .on_integration(async |SlugForm { state, slug, admin, form }| {
+            let integration = integration_named(state, slug).await?;
+            let username = match form.trimmed("username") {
+                "" => "docbridge-connection-test",
+                name => name,
+            };
+            let report = run_connection_test(state, &integration, username).await?;
+            let result = if report.has_failures() { "failed" } else { "passed" };
+            let detail = format!("passed={} failed={}", report.summary.passed, report.summary.failed);
+            record(state, slug, "integration.test", result, Some(detail)).await;
+            let body = views::test_report(&integration, &report);
+            Ok(admin_page(StatusCode::OK, admin, "Connection test", Nav::Integrations, None, body))
+        })
+        .await
 }
 
 /// Runs the validator's core group against the integration's Base API URL, as Workfront calls
@@ -941,7 +975,12 @@ async fn audit_page(State(state): State<AppState>, admin: Admin, Query(query): Q
 // ---- static files ----
 
 /// The page's style sheet and script
-#[utoipa::path(get, path = "/admin/static/{file}", operation_id = "adminStatic", params(("file" = String, Path, description = "admin.css or admin.js")), responses((status = 200, description = "The file", content_type = "text/plain", body = String), (status = 404, description = "No such file", content_type = "text/plain", body = String)))]
+#[utoipa::path(get, path = "/admin/static/{file}", operation_id = "adminStatic",
+    params(("file" = String, Path, description = "admin.css or admin.js")),
+    responses(
+        (status = 200, description = "The file", content_type = "text/plain", body = String),
+        (status = 404, description = "No such file", content_type = "text/plain", body = String)
+    ))]
 async fn static_file(Path(file): Path<String>) -> Response {
     let (content_type, body) = match file.as_str() {
         "admin.css" => ("text/css; charset=utf-8", include_str!("admin_page/admin.css")),

@@ -93,7 +93,8 @@ pub(crate) fn declared_openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The process answers
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "ok", content_type = "text/plain", body = String)))]
+#[utoipa::path(get, path = "/healthz",
+    responses((status = 200, description = "ok", content_type = "text/plain", body = String)))]
 async fn healthz() -> &'static str {
     "ok"
 }

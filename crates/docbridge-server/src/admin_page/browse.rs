@@ -11,12 +11,12 @@ use axum::body::Body;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
-use docbridge_protocol::{Endpoint, ItemKind, ItemMetadata};
+use docbridge_protocol::{Endpoint, ErrorBody, ItemKind, ItemMetadata};
 use docbridge_registry::Integration;
 use serde::Deserialize;
 
 use super::views::{Choice, Nav, Notice};
-use super::{Admin, Answer, Form, PageError, admin_page, notice_for};
+use super::{Admin, Answer, Form, PageError, SlugForm, admin_page, integration_named, notice_for};
 use crate::html::{self, fragment};
 use crate::openapi::SlugParam;
 use crate::state::AppState;
@@ -150,17 +150,9 @@ impl AsUser<'_> {
     }
 }
 
-async fn integration_named(state: &AppState, slug: &str) -> Result<Integration, PageError> {
-    state
-        .registry
-        .integration(slug)
-        .await?
-        .ok_or_else(|| PageError::Input(StatusCode::NOT_FOUND, format!("No integration {slug:?}.")))
-}
-
 /// The document browser: the integration's documents as a user sees them through Workfront
-#[utoipa::path(get, path = "/admin/integrations/{slug}/browse", operation_id = "adminBrowse", params(SlugParam, Place))]
-pub(super) async fn page(
+#[utoipa::path(get, path = "/admin/integrations/{slug}/browse", params(SlugParam, Place))]
+pub(super) async fn browse(
     State(state): State<AppState>,
     admin: Admin,
     Path(slug): Path<String>,
@@ -260,8 +252,13 @@ pub(super) struct ThumbnailOf {
 }
 
 /// An item's thumbnail as the user would get it (`/thumbnail`), for the listing's images.
-#[utoipa::path(get, path = "/admin/integrations/{slug}/browse/thumbnail", summary = "An item's thumbnail as the user gets it from /thumbnail", operation_id = "adminBrowseThumbnail", params(SlugParam, ThumbnailOf), responses((status = 200, description = "The image", content_type = "image/png", body = Vec<u8>), (status = 403, description = "The user has no access", content_type = "application/json", body = docbridge_protocol::ErrorBody)))]
-pub(super) async fn thumbnail(
+#[utoipa::path(get, path = "/admin/integrations/{slug}/browse/thumbnail", params(SlugParam, ThumbnailOf),
+    summary = "An item's thumbnail as the user gets it from /thumbnail",
+    responses(
+        (status = 200, description = "The image", content_type = "image/png", body = Vec<u8>),
+        (status = 403, description = "The user has no access", content_type = "application/json", body = ErrorBody)
+    ))]
+pub(super) async fn browse_thumbnail(
     State(state): State<AppState>,
     _admin: Admin,
     Path(slug): Path<String>,
@@ -306,11 +303,12 @@ fn place_of(form: &Form) -> Place {
 /// A form's change made as the user: one endpoint, its query from the form's fields
 /// (`(parameter, field)`), then back to the folder with `notice`.
 async fn form_change(
-    (state, slug, admin, form): (AppState, String, Admin, Form),
+    change: SlugForm,
     (endpoint, method): (Endpoint, Method),
     fields: &[(&str, &str)],
     notice: &str,
 ) -> Answer {
+    let SlugForm { state, slug, admin, form } = change;
     let integration = integration_named(&state, &slug).await?;
     let place = place_of(&form);
     let query: Vec<(&str, &str)> = fields.iter().map(|(parameter, field)| (*parameter, form.trimmed(field))).collect();
@@ -320,34 +318,16 @@ async fn form_change(
 }
 
 /// Creates a folder as the user (user, folder, name)
-#[utoipa::path(
-    post,
-    path = "/admin/integrations/{slug}/browse/folder",
-    operation_id = "adminBrowseFolder",
-    params(SlugParam)
-)]
-pub(super) async fn create_folder(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    super::AdminForm(admin, form): super::AdminForm,
-) -> Answer {
+#[utoipa::path(post, path = "/admin/integrations/{slug}/browse/folder", params(SlugParam))]
+pub(super) async fn browse_folder(change: SlugForm) -> Answer {
     let fields = [("parentId", "folder"), ("name", "name")];
-    form_change((state, slug, admin, form), (Endpoint::CreateFolder, Method::POST), &fields, "folder-created").await
+    form_change(change, (Endpoint::CreateFolder, Method::POST), &fields, "folder-created").await
 }
 
 /// Deletes an item as the user (user, folder, id)
-#[utoipa::path(
-    post,
-    path = "/admin/integrations/{slug}/browse/delete",
-    operation_id = "adminBrowseDelete",
-    params(SlugParam)
-)]
-pub(super) async fn delete(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    super::AdminForm(admin, form): super::AdminForm,
-) -> Answer {
-    form_change((state, slug, admin, form), (Endpoint::Delete, Method::DELETE), &[("id", "id")], "item-deleted").await
+#[utoipa::path(post, path = "/admin/integrations/{slug}/browse/delete", params(SlugParam))]
+pub(super) async fn browse_delete(change: SlugForm) -> Answer {
+    form_change(change, (Endpoint::Delete, Method::DELETE), &[("id", "id")], "item-deleted").await
 }
 
 /// `/delete` and `/upload` answer 200 with `{"result": "fail", ...}` for some refusals (C14);
@@ -425,8 +405,15 @@ fn bad_form(e: multer::Error) -> PageError {
 
 /// An upload as the user: `/uploadInit` in the folder, then `/upload` of the bytes, as
 /// Workfront does it. The bytes stream from the form into the endpoint, within its limits.
-#[utoipa::path(post, path = "/admin/integrations/{slug}/browse/upload", summary = "Uploads a file as the user", operation_id = "adminBrowseUpload", params(SlugParam), request_body(content = UploadForm, content_type = "multipart/form-data", description = "The fields in this order, the file last"))]
-pub(super) async fn upload(State(state): State<AppState>, Path(slug): Path<String>, upload: AdminUpload) -> Answer {
+#[utoipa::path(post, path = "/admin/integrations/{slug}/browse/upload", params(SlugParam),
+    summary = "Uploads a file as the user",
+    request_body(content = UploadForm, content_type = "multipart/form-data",
+        description = "The fields in this order, the file last"))]
+pub(super) async fn browse_upload(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    upload: AdminUpload,
+) -> Answer {
     let AdminUpload { admin, fields, file } = upload;
     let integration = integration_named(&state, &slug).await?;
     let place = place_of(&fields);
