@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use docbridge_registry::{AuthType, Integration, NewOAuthCode, Registry, Role};
 
-use super::{OAuthErrorCode, OAuthSettings, oauth_error, present};
+use super::{OAuthErrorCode, OAuthSettings, oauth_error, present, required};
 use crate::{AuthError, Result, hash_password, issue_secret, verify_password};
 
 /// The parameters of an authorize request, as received (query string of the GET, hidden fields
@@ -61,8 +61,7 @@ pub struct AuthorizeTarget {
 /// error page: redirecting to an unchecked URI would make docbridge an open redirector, and
 /// without `state` the client could not match the answer to its request.
 pub async fn resolve_authorize(registry: &Registry, params: &AuthorizeParams) -> Result<AuthorizeTarget> {
-    let client_id = present(params.client_id.as_deref())
-        .ok_or_else(|| oauth_error(OAuthErrorCode::InvalidRequest, "client_id is required"))?;
+    let client_id = required(params.client_id.as_deref(), "client_id")?;
     let Some((integration, _)) = registry.integration_by_client_id(client_id).await? else {
         return Err(oauth_error(OAuthErrorCode::InvalidClient, "no integration has this client_id"));
     };

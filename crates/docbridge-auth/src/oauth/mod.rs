@@ -25,7 +25,7 @@ pub use bearer::{BearerCaller, authenticate_bearer, bearer_token};
 pub use session::{LoginSession, SESSION_KEY_SETTING, SessionSigner, session_signer};
 pub use token::{ClientCredentials, IssuedTokens, TokenRequest, basic_credentials, exchange_token};
 
-use crate::{AuthError, OAuthErrorCode};
+use crate::{AuthError, OAuthErrorCode, Result};
 
 /// The longest an authorization code may live: RFC 6749 §4.1.2 recommends 10 minutes at most.
 pub const MAX_CODE_TTL: chrono::Duration = chrono::Duration::minutes(10);
@@ -83,4 +83,9 @@ pub(crate) fn oauth_error(code: OAuthErrorCode, description: impl Into<String>) 
 /// A parameter that is present and not empty.
 pub(crate) fn present(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// A parameter that must be present and not empty; `invalid_request` naming it if not.
+pub(crate) fn required<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str> {
+    present(value).ok_or_else(|| oauth_error(OAuthErrorCode::InvalidRequest, format!("{name} is required")))
 }

@@ -7,7 +7,7 @@ use docbridge_registry::{Integration, NewOAuthToken, OAuthRevocation, OAuthToken
 use sha2::{Digest, Sha256};
 
 use super::authorize::is_pkce_value;
-use super::{OAuthErrorCode, OAuthSettings, oauth_error, present};
+use super::{OAuthErrorCode, OAuthSettings, oauth_error, present, required};
 use crate::{AuthError, Result, hash_secret, issue_secret, secrets_equal, user_role};
 
 /// The client's credentials, from HTTP Basic or from the `client_id` and `client_secret`
@@ -108,14 +108,22 @@ fn invalid_grant(description: impl Into<String>) -> AuthError {
     oauth_error(OAuthErrorCode::InvalidGrant, description)
 }
 
+/// A grant issues nothing once the user has lost access, even from a code or token issued
+/// while they still had it.
+async fn still_has_access(registry: &Registry, integration: &Integration, username: &str) -> Result<()> {
+    match user_role(registry, integration, username).await? {
+        Some(_) => Ok(()),
+        None => Err(invalid_grant("the user no longer has access to this integration")),
+    }
+}
+
 /// Answers a token request.
 pub async fn exchange_token(
     registry: &Registry,
     settings: &OAuthSettings,
     request: &TokenRequest,
 ) -> Result<IssuedTokens> {
-    let grant_type = present(request.grant_type.as_deref())
-        .ok_or_else(|| oauth_error(OAuthErrorCode::InvalidRequest, "grant_type is required"))?;
+    let grant_type = required(request.grant_type.as_deref(), "grant_type")?;
     // The client first: an unauthenticated caller learns nothing about codes or tokens.
     let integration = authenticate_client(registry, &request.client).await?;
     match grant_type {
@@ -216,9 +224,7 @@ async fn authorization_code(
     integration: &Integration,
     request: &TokenRequest,
 ) -> Result<IssuedTokens> {
-    let code = present(request.code.as_deref())
-        .ok_or_else(|| oauth_error(OAuthErrorCode::InvalidRequest, "code is required"))?;
-    let code_hash = hash_secret(code);
+    let code_hash = hash_secret(required(request.code.as_deref(), "code")?);
     let Some(stored) = registry.oauth_code(&code_hash).await? else {
         return Err(invalid_grant("the authorization code is unknown"));
     };
@@ -251,9 +257,7 @@ async fn authorization_code(
         (None, _) => {}
     }
     check_pkce(stored.code_challenge.as_deref(), request.code_verifier.as_deref())?;
-    if user_role(registry, integration, &stored.username).await?.is_none() {
-        return Err(invalid_grant("the user no longer has access to this integration"));
-    }
+    still_has_access(registry, integration, &stored.username).await?;
     let (access, access_row) =
         new_token(OAuthTokenKind::Access, integration, stored.user_id, Some(&code_hash), settings.access_token_ttl);
     let (refresh, refresh_row) =
@@ -274,8 +278,7 @@ async fn refresh(
     integration: &Integration,
     request: &TokenRequest,
 ) -> Result<IssuedTokens> {
-    let presented = present(request.refresh_token.as_deref())
-        .ok_or_else(|| oauth_error(OAuthErrorCode::InvalidRequest, "refresh_token is required"))?;
+    let presented = required(request.refresh_token.as_deref(), "refresh_token")?;
     let hash = hash_secret(presented);
     let Some(stored) = registry.oauth_token(&hash).await?.filter(|t| t.kind == OAuthTokenKind::Refresh) else {
         return Err(invalid_grant("the refresh token is unknown"));
@@ -292,9 +295,7 @@ async fn refresh(
     if Utc::now() >= stored.expires_at {
         return Err(invalid_grant("the refresh token has expired"));
     }
-    if user_role(registry, integration, &stored.username).await?.is_none() {
-        return Err(invalid_grant("the user no longer has access to this integration"));
-    }
+    still_has_access(registry, integration, &stored.username).await?;
     let origin = stored.origin_code_hash.as_deref();
     let (access, access_row) =
         new_token(OAuthTokenKind::Access, integration, stored.user_id, origin, settings.access_token_ttl);
