@@ -257,23 +257,25 @@ fn provider_security() -> Vec<SecurityRequirement> {
     ]
 }
 
-/// The standard failures of a provider endpoint, in its vocabulary.
-fn failures(schema: &str, statuses: &[&'static str]) -> Vec<(&'static str, utoipa::openapi::Response)> {
-    statuses
-        .iter()
-        .map(|status| {
-            let description = match *status {
-                "400" => "Bad input (a missing or malformed parameter)",
-                "403" => "Missing or wrong credentials, no permission, or a disabled integration",
-                "404" => "No such item or integration",
-                "409" => "The name is taken",
-                "413" => "The upload exceeds the size limit",
-                "429" => "Rate limited; see Retry-After",
-                _ => "Internal error; the x-request-id header names the log entry",
-            };
-            (*status, json(description, schema_ref(schema)))
-        })
-        .collect()
+/// A provider endpoint's answers: its own, then the standard failures in its vocabulary.
+fn provider_responses(
+    answers: Vec<(&'static str, utoipa::openapi::Response)>,
+    schema: &str,
+    statuses: &[&'static str],
+) -> Responses {
+    let failures = statuses.iter().map(|status| {
+        let description = match *status {
+            "400" => "Bad input (a missing or malformed parameter)",
+            "403" => "Missing or wrong credentials, no permission, or a disabled integration",
+            "404" => "No such item or integration",
+            "409" => "The name is taken",
+            "413" => "The upload exceeds the size limit",
+            "429" => "Rate limited; see Retry-After",
+            _ => "Internal error; the x-request-id header names the log entry",
+        };
+        (*status, json(description, schema_ref(schema)))
+    });
+    responses(answers.into_iter().chain(failures).collect())
 }
 
 fn provider_paths() -> Vec<(String, PathItem)> {
@@ -283,6 +285,7 @@ fn provider_paths() -> Vec<(String, PathItem)> {
     let parent = || query("parentId", false, "A folder's ID; absent, empty or / means the root");
     let item_list = || json("The items", array_of(schema_ref("ItemMetadata")));
     let common = &["400", "403", "404", "429", "500"];
+    let conflict = &["400", "403", "404", "409", "429", "500"];
     let mut paths = Vec::new();
     for endpoint in Endpoint::ALL {
         let name = endpoint.as_str();
@@ -290,20 +293,24 @@ fn provider_paths() -> Vec<(String, PathItem)> {
         let (methods, op): (&[HttpMethod], OperationBuilder) = match endpoint {
             Endpoint::ServiceInfo => (
                 &[Get, Head],
-                operation(name, TAG_PROVIDER, "What the provider offers: protocol version, endpoints, custom actions", vec![slug()], {
-                    let mut list = vec![("200", json("The service description", schema_ref("ServiceInfo")))];
-                    list.extend(failures("ErrorBody", &["404", "500"]));
-                    responses(list)
-                })
+                operation(
+                    name,
+                    TAG_PROVIDER,
+                    "What the provider offers: protocol version, endpoints, custom actions",
+                    vec![slug()],
+                    provider_responses(vec![("200", json("The service description", schema_ref("ServiceInfo")))], "ErrorBody", &["404", "500"]),
+                )
                 .security(SecurityRequirement::default()),
             ),
             Endpoint::Metadata => (
                 &[Get, Head],
-                operation(name, TAG_PROVIDER, "One item's metadata", vec![slug(), id("The item's ID; / is the root folder")], {
-                    let mut list = vec![("200", json("The item", schema_ref("ItemMetadata")))];
-                    list.extend(failures("ErrorBody", common));
-                    responses(list)
-                }),
+                operation(
+                    name,
+                    TAG_PROVIDER,
+                    "One item's metadata",
+                    vec![slug(), id("The item's ID; / is the root folder")],
+                    provider_responses(vec![("200", json("The item", schema_ref("ItemMetadata")))], "ErrorBody", common),
+                ),
             ),
             Endpoint::Files => (
                 &[Get, Head],
@@ -312,11 +319,7 @@ fn provider_paths() -> Vec<(String, PathItem)> {
                     TAG_PROVIDER,
                     "A folder's children: folders first, then by name",
                     vec![slug(), parent(), count_query("max", "At most this many items"), count_query("offset", "Skip this many items")],
-                    {
-                        let mut list = vec![("200", item_list())];
-                        list.extend(failures("ErrorBody", common));
-                        responses(list)
-                    },
+                    provider_responses(vec![("200", item_list())], "ErrorBody", common),
                 ),
             ),
             Endpoint::Search => (
@@ -332,11 +335,7 @@ fn provider_paths() -> Vec<(String, PathItem)> {
                         count_query("max", "At most this many items (default 100)"),
                         count_query("offset", "Skip this many items"),
                     ],
-                    {
-                        let mut list = vec![("200", item_list())];
-                        list.extend(failures("ErrorBody", common));
-                        responses(list)
-                    },
+                    provider_responses(vec![("200", item_list())], "ErrorBody", common),
                 ),
             ),
             Endpoint::Download => (
@@ -353,16 +352,16 @@ fn provider_paths() -> Vec<(String, PathItem)> {
                         header_param("If-Modified-Since", false, "An HTTP date"),
                         header_param("If-Range", false, "The range applies only while this ETag or date still holds"),
                     ],
-                    {
-                        let mut list = vec![
+                    provider_responses(
+                        vec![
                             ("200", bytes("The file, as an attachment", "application/octet-stream")),
                             ("206", bytes("The requested range", "application/octet-stream")),
                             ("304", empty("Not modified")),
                             ("416", json("The range is not satisfiable", schema_ref("ErrorBody"))),
-                        ];
-                        list.extend(failures("ErrorBody", common));
-                        responses(list)
-                    },
+                        ],
+                        "ErrorBody",
+                        common,
+                    ),
                 ),
             ),
             Endpoint::Thumbnail => (
@@ -372,11 +371,7 @@ fn provider_paths() -> Vec<(String, PathItem)> {
                     TAG_PROVIDER,
                     "A preview image: scaled images, a PDF's first page, or an icon for the type",
                     vec![slug(), id("The item's ID"), count_query("size", "Width in pixels, 16 to 2048 (default 200)"), header_param("If-None-Match", false, "An ETag from an earlier answer")],
-                    {
-                        let mut list = vec![("200", bytes("PNG or JPEG", "image/png")), ("304", empty("Not modified"))];
-                        list.extend(failures("ErrorBody", common));
-                        responses(list)
-                    },
+                    provider_responses(vec![("200", bytes("PNG or JPEG", "image/png")), ("304", empty("Not modified"))], "ErrorBody", common),
                 ),
             ),
             Endpoint::UploadInit => (
@@ -392,21 +387,19 @@ fn provider_paths() -> Vec<(String, PathItem)> {
                         query("documentId", false, "Workfront's document ID, recorded for /customAction"),
                         query("documentVersionId", false, "Workfront's document version ID, recorded for /customAction"),
                     ],
-                    {
-                        let mut list = vec![("200", json("The reserved item", schema_ref("ItemMetadata")))];
-                        list.extend(failures("ErrorBody", &["400", "403", "404", "409", "429", "500"]));
-                        responses(list)
-                    },
+                    provider_responses(vec![("200", json("The reserved item", schema_ref("ItemMetadata")))], "ErrorBody", conflict),
                 )
                 .request_body(Some(form_body(&[("parentId", "Folder ID"), ("filename", "File name"), ("documentId", "Workfront document ID"), ("documentVersionId", "Workfront version ID")]))),
             ),
             Endpoint::Upload => (
                 &[Put, Post],
-                operation(name, TAG_PROVIDER, "The bytes of a file reserved by /uploadInit, committed atomically", vec![slug(), id("The ID /uploadInit answered")], {
-                    let mut list = vec![("200", json("Stored", schema_ref("UploadOutcome")))];
-                    list.extend(failures("UploadOutcome", &["400", "403", "404", "413", "429", "500"]));
-                    responses(list)
-                })
+                operation(
+                    name,
+                    TAG_PROVIDER,
+                    "The bytes of a file reserved by /uploadInit, committed atomically",
+                    vec![slug(), id("The ID /uploadInit answered")],
+                    provider_responses(vec![("200", json("Stored", schema_ref("UploadOutcome")))], "UploadOutcome", &["400", "403", "404", "413", "429", "500"]),
+                )
                 .request_body(Some(
                     RequestBodyBuilder::new()
                         .description(Some("The raw bytes whatever the Content-Type; a multipart/form-data body contributes its first file part"))
@@ -421,11 +414,13 @@ fn provider_paths() -> Vec<(String, PathItem)> {
             ),
             Endpoint::CreateFolder => (
                 &[Post],
-                operation(name, TAG_PROVIDER, "Creates a folder", vec![slug(), parent(), query("name", true, "The new folder's name")], {
-                    let mut list = vec![("200", json("The new folder", schema_ref("ItemMetadata")))];
-                    list.extend(failures("ErrorBody", &["400", "403", "404", "409", "429", "500"]));
-                    responses(list)
-                })
+                operation(
+                    name,
+                    TAG_PROVIDER,
+                    "Creates a folder",
+                    vec![slug(), parent(), query("name", true, "The new folder's name")],
+                    provider_responses(vec![("200", json("The new folder", schema_ref("ItemMetadata")))], "ErrorBody", conflict),
+                )
                 .request_body(Some(form_body(&[("parentId", "Folder ID"), ("name", "Folder name")]))),
             ),
             Endpoint::Delete => (
@@ -435,21 +430,19 @@ fn provider_paths() -> Vec<(String, PathItem)> {
                     TAG_PROVIDER,
                     "Moves a file or a folder with its contents to the trash",
                     vec![slug(), query("documentId", false, "The item's ID"), query("folderId", false, "The item's ID (a folder)"), query("id", false, "The item's ID")],
-                    {
-                        let mut list = vec![("200", json("Deleted", schema_ref("StatusOutcome")))];
-                        list.extend(failures("StatusOutcome", common));
-                        responses(list)
-                    },
+                    provider_responses(vec![("200", json("Deleted", schema_ref("StatusOutcome")))], "StatusOutcome", common),
                 )
                 .request_body(Some(form_body(&[("documentId", "Item ID"), ("folderId", "Item ID"), ("id", "Item ID")]))),
             ),
             Endpoint::Rename => (
                 &[Put, Post],
-                operation(name, TAG_PROVIDER, "Renames an item; its ID does not change", vec![slug(), id("The item's ID"), query("name", true, "The new name")], {
-                    let mut list = vec![("200", json("Renamed", schema_ref("StatusOutcome")))];
-                    list.extend(failures("StatusOutcome", &["400", "403", "404", "409", "429", "500"]));
-                    responses(list)
-                })
+                operation(
+                    name,
+                    TAG_PROVIDER,
+                    "Renames an item; its ID does not change",
+                    vec![slug(), id("The item's ID"), query("name", true, "The new name")],
+                    provider_responses(vec![("200", json("Renamed", schema_ref("StatusOutcome")))], "StatusOutcome", conflict),
+                )
                 .request_body(Some(form_body(&[("id", "Item ID"), ("name", "New name")]))),
             ),
             Endpoint::CustomAction => (
@@ -465,11 +458,7 @@ fn provider_paths() -> Vec<(String, PathItem)> {
                         query("documentVersionId", false, "Workfront's document version ID"),
                         query("id", false, "docbridge's own item ID, instead of Workfront's"),
                     ],
-                    {
-                        let mut list = vec![("200", json("Ran: success, or failure with a message Workfront shows", schema_ref("StatusOutcome")))];
-                        list.extend(failures("StatusOutcome", common));
-                        responses(list)
-                    },
+                    provider_responses(vec![("200", json("Ran: success, or failure with a message Workfront shows", schema_ref("StatusOutcome")))], "StatusOutcome", common),
                 ),
             ),
         };
@@ -687,35 +676,10 @@ fn components() -> utoipa::openapi::Components {
         .schema_from::<docbridge_protocol::UploadOutcome>()
         .schema_from::<docbridge_protocol::TokenResponse>()
         .schema_from::<docbridge_protocol::OAuthErrorBody>()
-        .security_scheme(
-            "apiKey",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description("apiKey", "The integration's ApiKey"))),
-        )
-        .security_scheme(
-            "username",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
-                "username",
-                "The Workfront user making the call",
-            ))),
-        )
-        .security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                Http::builder()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An access token from /oauth/token (OAuth2 integrations)"))
-                    .build(),
-            ),
-        )
-        .security_scheme(
-            "adminToken",
-            SecurityScheme::Http(
-                Http::builder()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("The admin token (admin.token in the configuration)"))
-                    .build(),
-            ),
-        )
+        .security_scheme("apiKey", header_key("apiKey", "The integration's ApiKey"))
+        .security_scheme("username", header_key("username", "The Workfront user making the call"))
+        .security_scheme("bearer", bearer("An access token from /oauth/token (OAuth2 integrations)"))
+        .security_scheme("adminToken", bearer("The admin token (admin.token in the configuration)"))
         .security_scheme(
             "adminSession",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
@@ -724,4 +688,12 @@ fn components() -> utoipa::openapi::Components {
             ))),
         )
         .build()
+}
+
+fn header_key(name: &str, description: &str) -> SecurityScheme {
+    SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(name, description)))
+}
+
+fn bearer(description: &str) -> SecurityScheme {
+    SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).description(Some(description)).build())
 }
