@@ -13,7 +13,9 @@ use crate::oauth::{OAuthConfig, TokenSet};
 
 /// One named provider. The name only matters to the remotes store and the command line
 /// (`NAME:PATH`); the client itself uses the URL, the request parameters and the credentials.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Its `Debug` can be logged or shown in an error: [`Auth`]'s redacts the credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteConfig {
     /// What the remote is called in `REMOTE:PATH` arguments.
@@ -40,18 +42,6 @@ impl RemoteConfig {
         validate_remote_name(&self.name)?;
         parse_base_url(&self.base_url)?;
         self.auth.validate()
-    }
-}
-
-/// Redacts the credentials, so that a config can be logged or shown in an error.
-impl fmt::Debug for RemoteConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoteConfig")
-            .field("name", &self.name)
-            .field("base_url", &self.base_url)
-            .field("request_params", &self.request_params)
-            .field("auth", &self.auth)
-            .finish()
     }
 }
 
