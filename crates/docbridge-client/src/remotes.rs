@@ -208,30 +208,12 @@ pub struct OAuthSummary {
 
 impl From<&RemoteConfig> for RemoteSummary {
     fn from(config: &RemoteConfig) -> Self {
-        let mut summary = RemoteSummary {
-            name: config.name.clone(),
-            base_url: config.base_url.clone(),
-            request_params: config.request_params.iter().map(ToString::to_string).collect(),
-            auth_type: "none",
-            api_key: None,
-            username: None,
-            token: None,
-            oauth2: None,
-        };
-        match &config.auth {
-            Auth::None => {}
-            Auth::ApiKey { username, .. } => {
-                summary.auth_type = "apiKey";
-                summary.api_key = Some("***");
-                summary.username = Some(username.clone());
-            }
-            Auth::Bearer { .. } => {
-                summary.auth_type = "bearer";
-                summary.token = Some("***");
-            }
+        let (auth_type, api_key, username, token, oauth2) = match &config.auth {
+            Auth::None => ("none", None, None, None, None),
+            Auth::ApiKey { username, .. } => ("apiKey", Some("***"), Some(username.clone()), None, None),
+            Auth::Bearer { .. } => ("bearer", None, None, Some("***"), None),
             Auth::OAuth2 { oauth, tokens } => {
-                summary.auth_type = "oauth2";
-                summary.oauth2 = Some(OAuthSummary {
+                let oauth2 = OAuthSummary {
                     authorization_url: oauth.authorization_url.clone(),
                     token_url: oauth.token_url.clone(),
                     client_id: oauth.client_id.clone(),
@@ -240,10 +222,20 @@ impl From<&RemoteConfig> for RemoteSummary {
                     logged_in: tokens.is_some(),
                     refreshable: tokens.as_ref().is_some_and(|t| t.refresh_token.is_some()),
                     expires_at: tokens.as_ref().and_then(|t| t.expires_at).map(|at| at.to_rfc3339()),
-                });
+                };
+                ("oauth2", None, None, None, Some(oauth2))
             }
+        };
+        RemoteSummary {
+            name: config.name.clone(),
+            base_url: config.base_url.clone(),
+            request_params: config.request_params.iter().map(ToString::to_string).collect(),
+            auth_type,
+            api_key,
+            username,
+            token,
+            oauth2,
         }
-        summary
     }
 }
 
