@@ -178,11 +178,17 @@ async fn expect_forbidden(ctx: &mut Ctx, other: &Client, level: Level, what: &st
     Ok(())
 }
 
+/// What a case takes from the configured credentials, or the skip that names the kind it runs
+/// with: the ApiKey and OAuth2 cases only mean something with their own kind.
+fn credentials<T>(ctx: &Ctx, runs_with: &str, pick: impl FnOnce(&Auth) -> Option<T>) -> Step<T> {
+    pick(ctx.client.auth()).ok_or_else(|| Abort::Skip(format!("runs only with {runs_with}")))
+}
+
 fn api_key_parts(ctx: &Ctx) -> Step<(String, String)> {
-    match ctx.client.auth() {
-        Auth::ApiKey { api_key, username } => Ok((api_key.clone(), username.clone())),
-        _ => Err(Abort::Skip("runs only with ApiKey credentials (--api-key and --username)".into())),
-    }
+    credentials(ctx, "ApiKey credentials (--api-key and --username)", |auth| match auth {
+        Auth::ApiKey { api_key, username } => Some((api_key.clone(), username.clone())),
+        _ => None,
+    })
 }
 
 pub(super) async fn apikey_missing(ctx: &mut Ctx) -> Step {
@@ -204,10 +210,7 @@ pub(super) async fn apikey_empty_username(ctx: &mut Ctx) -> Step {
 }
 
 fn require_bearer(ctx: &Ctx) -> Step {
-    match ctx.client.auth() {
-        Auth::Bearer { .. } => Ok(()),
-        _ => Err(Abort::Skip("runs only with a bearer token (--bearer)".into())),
-    }
+    credentials(ctx, "a bearer token (--bearer)", |auth| matches!(auth, Auth::Bearer { .. }).then_some(()))
 }
 
 pub(super) async fn oauth2_missing(ctx: &mut Ctx) -> Step {
