@@ -167,11 +167,9 @@ pub struct FsckReport {
 impl FsckReport {
     /// Whether the check found nothing to repair or report.
     pub fn is_clean(&self) -> bool {
-        self.indexed.is_empty()
-            && self.dropped.is_empty()
-            && self.updated.is_empty()
-            && self.trash_entries_dropped.is_empty()
-            && self.trash_orphans.is_empty()
+        [&self.indexed, &self.dropped, &self.updated, &self.trash_entries_dropped, &self.trash_orphans]
+            .iter()
+            .all(|found| found.is_empty())
     }
 }
 
