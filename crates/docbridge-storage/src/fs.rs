@@ -58,7 +58,7 @@ use rustix::io::Errno;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::path::{INTERNAL_DIR, TEMP_DIR, TEMP_GRACE};
-use crate::{ByteStream, Entry, EntryKind, Result, Storage, StorageError, StoragePath, WriteMode};
+use crate::{ByteStream, Entry, EntryKind, Result, Storage, StorageError, StoragePath, WriteMode, limited};
 
 /// How many fresh names a writer tries when a sweep takes its temporary file between its
 /// creation and its locking (a window of microseconds, so more than one retry is very rare).
@@ -200,13 +200,7 @@ impl Storage for FsStorage {
         Ok(read_stream(file, start, end))
     }
 
-    async fn write(
-        &self,
-        path: &StoragePath,
-        mut data: ByteStream,
-        mode: WriteMode,
-        limit: Option<u64>,
-    ) -> Result<Entry> {
+    async fn write(&self, path: &StoragePath, data: ByteStream, mode: WriteMode, limit: Option<u64>) -> Result<Entry> {
         if path.is_root() {
             return Err(StorageError::IsADirectory(path.to_string()));
         }
@@ -218,14 +212,10 @@ impl Storage for FsStorage {
         let mut writer = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
         let mut written: u64 = 0;
         let mut writeback_started: u64 = 0;
+        let mut data = limited(data, limit);
         while let Some(chunk) = data.next().await {
-            let chunk = chunk.map_err(StorageError::SourceFailed)?;
+            let chunk = chunk?;
             written = written.saturating_add(chunk.len() as u64);
-            if let Some(limit) = limit
-                && written > limit
-            {
-                return Err(StorageError::TooLarge { limit });
-            }
             writer.write_all(&chunk).await?;
             // What has surely reached the file (the writer holds at most its buffer, and one
             // write may be in flight) is handed to the disk now rather than all at the `fsync`

@@ -132,6 +132,22 @@ pub enum StorageError {
 /// This crate's results: [`StorageError`] unless said otherwise.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
+/// The upload `data` as the adapters that read it themselves consume it: a failing source is
+/// [`StorageError::SourceFailed`], and the chunk that takes it past `limit` ends it with
+/// [`StorageError::TooLarge`], so that every such adapter refuses the same uploads.
+pub(crate) fn limited(data: ByteStream, limit: Option<u64>) -> impl Stream<Item = Result<Bytes>> + Send + Unpin {
+    use futures::StreamExt;
+    let mut received: u64 = 0;
+    data.map(move |chunk| {
+        let chunk = chunk.map_err(StorageError::SourceFailed)?;
+        received = received.saturating_add(chunk.len() as u64);
+        match limit {
+            Some(limit) if received > limit => Err(StorageError::TooLarge { limit }),
+            _ => Ok(chunk),
+        }
+    })
+}
+
 /// Guarantees that an adapter may lack, and says so through [`Storage::capabilities`]; the
 /// conformance suite skips the cases that need one. Every field is `true` in
 /// [`Capabilities::ALL`], what the filesystem and memory adapters give.

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::path::INTERNAL_DIR;
-use crate::{ByteStream, Entry, EntryKind, Result, Storage, StorageError, StoragePath, WriteMode};
+use crate::{ByteStream, Entry, EntryKind, Result, Storage, StorageError, StoragePath, WriteMode, limited};
 
 /// The serial of the next file written, across every `MemoryStorage` of the process.
 static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -205,24 +205,13 @@ impl Storage for MemoryStorage {
         Ok(Box::pin(futures::stream::iter(chunks)))
     }
 
-    async fn write(
-        &self,
-        path: &StoragePath,
-        mut data: ByteStream,
-        mode: WriteMode,
-        limit: Option<u64>,
-    ) -> Result<Entry> {
+    async fn write(&self, path: &StoragePath, data: ByteStream, mode: WriteMode, limit: Option<u64>) -> Result<Entry> {
         // Fail before reading the upload when the write is doomed anyway; checked again below.
         let replaced = check_write_target(&self.tree(), path, mode)?;
+        let mut data = limited(data, limit);
         let mut buffer = BytesMut::new();
         while let Some(chunk) = data.next().await {
-            let chunk = chunk.map_err(StorageError::SourceFailed)?;
-            if let Some(limit) = limit
-                && (buffer.len() as u64).saturating_add(chunk.len() as u64) > limit
-            {
-                return Err(StorageError::TooLarge { limit });
-            }
-            buffer.extend_from_slice(&chunk);
+            buffer.extend_from_slice(&chunk?);
         }
         let now = Utc::now();
         let serial = NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
