@@ -9,6 +9,7 @@ use bytes::BytesMut;
 use docbridge_storage::{
     ByteStream, Entry, INTERNAL_DIR, MemoryStorage, Result, Storage, StorageError, StoragePath, WriteMode, suite,
 };
+use futures::future::LocalBoxFuture;
 use futures::{FutureExt, StreamExt};
 
 /// The one thing a [`Broken`] adapter gets wrong.
@@ -132,76 +133,60 @@ fn quiet_expected_panics() {
     });
 }
 
+/// A conformance case by name, boxed so that the cases can stand in a table.
+type Case = (&'static str, for<'s> fn(&'s dyn Storage) -> LocalBoxFuture<'s, ()>);
+
+/// The [`Case`]s of these `suite` functions.
+macro_rules! cases {
+    ($($case:ident),+ $(,)?) => {
+        vec![$(case(stringify!($case), |s| suite::$case(s).boxed_local())),+]
+    };
+}
+
+/// Gives the closures of [`cases!`] the fn-pointer type they must coerce to.
+fn case(name: &'static str, run: for<'s> fn(&'s dyn Storage) -> LocalBoxFuture<'s, ()>) -> Case {
+    (name, run)
+}
+
+/// Each injected bug with the cases that guard against it.
+fn guarded_by() -> Vec<(Bug, Vec<Case>)> {
+    vec![
+        (Bug::CreateNewReplaces, cases![create_new_twice_keeps_the_first, concurrent_create_new_has_one_winner]),
+        (Bug::ListsInternalDir, cases![root_is_a_folder, internal_paths_work_but_stay_hidden]),
+        (Bug::CommitsPartialUploads, cases![failed_stream_changes_nothing]),
+        (Bug::IgnoresLimit, cases![over_limit_is_too_large]),
+        (Bug::IgnoresRange, cases![read_whole_and_ranges, large_file_round_trip]),
+        (Bug::RenameReplaces, cases![rename_onto_taken_name_is_refused]),
+        (Bug::DeleteRootSucceeds, cases![delete_root_is_refused]),
+        (Bug::ShallowWalk, cases![walk_lists_nested_items, rename_folder_moves_children]),
+    ]
+}
+
 /// Runs `case` against an adapter with `bug` and asserts that the case fails.
-async fn must_fail<F>(bug: Bug, case: F)
-where
-    F: for<'s> AsyncFnOnce(&'s dyn Storage),
-{
+async fn must_fail(bug: Bug, (name, run): Case) {
     quiet_expected_panics();
     let storage = Broken { inner: MemoryStorage::new(), bug };
-    let outcome = AssertUnwindSafe(case(&storage)).catch_unwind().await;
-    assert!(outcome.is_err(), "the suite did not notice {bug:?}");
+    let outcome = AssertUnwindSafe(run(&storage)).catch_unwind().await;
+    assert!(outcome.is_err(), "the suite's {name} did not notice {bug:?}");
 }
 
 #[tokio::test]
 async fn a_correct_adapter_passes_the_cases_used_below() {
     // The same cases against the unbroken adapter: a failure below is then the injected bug.
-    suite::create_new_twice_keeps_the_first(&MemoryStorage::new()).await;
-    suite::root_is_a_folder(&MemoryStorage::new()).await;
-    suite::failed_stream_changes_nothing(&MemoryStorage::new()).await;
-    suite::over_limit_is_too_large(&MemoryStorage::new()).await;
-    suite::read_whole_and_ranges(&MemoryStorage::new()).await;
-    suite::rename_onto_taken_name_is_refused(&MemoryStorage::new()).await;
-    suite::delete_root_is_refused(&MemoryStorage::new()).await;
-    suite::walk_lists_nested_items(&MemoryStorage::new()).await;
-    suite::concurrent_create_new_has_one_winner(&MemoryStorage::new()).await;
-    suite::internal_paths_work_but_stay_hidden(&MemoryStorage::new()).await;
-    suite::large_file_round_trip(&MemoryStorage::new()).await;
-    suite::rename_folder_moves_children(&MemoryStorage::new()).await;
+    for (_, cases) in guarded_by() {
+        for (_, run) in cases {
+            run(&MemoryStorage::new()).await;
+        }
+    }
 }
 
 #[tokio::test]
-async fn create_new_that_replaces_is_caught() {
-    must_fail(Bug::CreateNewReplaces, suite::create_new_twice_keeps_the_first).await;
-    must_fail(Bug::CreateNewReplaces, suite::concurrent_create_new_has_one_winner).await;
-}
-
-#[tokio::test]
-async fn a_listed_internal_folder_is_caught() {
-    must_fail(Bug::ListsInternalDir, suite::root_is_a_folder).await;
-    must_fail(Bug::ListsInternalDir, suite::internal_paths_work_but_stay_hidden).await;
-}
-
-#[tokio::test]
-async fn a_committed_partial_upload_is_caught() {
-    must_fail(Bug::CommitsPartialUploads, suite::failed_stream_changes_nothing).await;
-}
-
-#[tokio::test]
-async fn an_ignored_limit_is_caught() {
-    must_fail(Bug::IgnoresLimit, suite::over_limit_is_too_large).await;
-}
-
-#[tokio::test]
-async fn an_ignored_range_is_caught() {
-    must_fail(Bug::IgnoresRange, suite::read_whole_and_ranges).await;
-    must_fail(Bug::IgnoresRange, suite::large_file_round_trip).await;
-}
-
-#[tokio::test]
-async fn a_replacing_rename_is_caught() {
-    must_fail(Bug::RenameReplaces, suite::rename_onto_taken_name_is_refused).await;
-}
-
-#[tokio::test]
-async fn a_deletable_root_is_caught() {
-    must_fail(Bug::DeleteRootSucceeds, suite::delete_root_is_refused).await;
-}
-
-#[tokio::test]
-async fn a_shallow_walk_is_caught() {
-    must_fail(Bug::ShallowWalk, suite::walk_lists_nested_items).await;
-    must_fail(Bug::ShallowWalk, suite::rename_folder_moves_children).await;
+async fn every_injected_bug_is_caught() {
+    for (bug, cases) in guarded_by() {
+        for case in cases {
+            must_fail(bug, case).await;
+        }
+    }
 }
 
 #[tokio::test]
