@@ -139,17 +139,18 @@ pub(crate) fn is_virtual_dir(path: &StoragePath) -> bool {
     path.is_root() || (path.is_internal() && path.components().len() == 1)
 }
 
-/// What the remote adapters refuse of a rename before asking the store: onto itself
-/// (`AlreadyExists`, as a taken name), of or onto the root or `.docbridge`, or into itself.
+/// The folder a rename to `to` moves into, once the rename is none of what the remote adapters
+/// refuse before asking the store: onto itself (`AlreadyExists`, as a taken name), of or onto
+/// the root or `.docbridge`, or into itself.
 #[cfg(any(feature = "webdav", feature = "azblob", feature = "gcs", feature = "sftp"))]
-pub(crate) fn check_rename_paths(from: &StoragePath, to: &StoragePath) -> Result<()> {
+pub(crate) fn rename_target_parent(from: &StoragePath, to: &StoragePath) -> Result<StoragePath> {
     if from == to {
         return Err(StorageError::AlreadyExists(to.as_string()));
     }
     if is_virtual_dir(from) || is_virtual_dir(to) || to.starts_with(from) {
         return Err(StorageError::InvalidPath(format!("cannot move {from} to {to}")));
     }
-    Ok(())
+    to.parent().ok_or_else(|| StorageError::InvalidPath(to.as_string()))
 }
 
 /// The folder a new folder at `path` goes into. The root and the internal folders always

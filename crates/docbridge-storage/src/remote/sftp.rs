@@ -742,9 +742,8 @@ impl Storage for SftpStorage {
     }
 
     async fn rename(&self, from: &StoragePath, to: &StoragePath) -> Result<()> {
-        super::check_rename_paths(from, to)?;
+        let parent = super::rename_target_parent(from, to)?;
         let found = self.find(from).await?.ok_or_else(|| StorageError::NotFound(from.as_string()))?;
-        let parent = to.parent().ok_or_else(|| StorageError::InvalidPath(to.as_string()))?;
         self.require_dir(&parent).await?;
         let target = self.key(to);
         if self.find_key(&target).await?.is_some() {
