@@ -234,7 +234,7 @@ pub struct Integration {
 
 /// A change to an integration's editable fields: `None` leaves a field as it is. Applied as one
 /// compare-and-swap, so that two administrators editing at once never lose each other's change.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IntegrationPatch {
     /// A new display name.
     pub name: Option<String>,
@@ -257,17 +257,10 @@ pub struct IntegrationPatch {
 }
 
 impl IntegrationPatch {
-    /// Whether the patch changes nothing.
+    /// Whether the patch changes nothing: the default patch, field by field, so that a field
+    /// added later cannot be left out of the comparison.
     pub fn is_empty(&self) -> bool {
-        self.name.is_none()
-            && self.redirect_uris.is_none()
-            && self.request_params.is_none()
-            && self.storage_root.is_none()
-            && self.default_role.is_none()
-            && self.enabled.is_none()
-            && self.custom_actions.is_none()
-            && self.upsert_actions.is_empty()
-            && self.remove_actions.is_empty()
+        *self == Self::default()
     }
 }
 
@@ -656,4 +649,16 @@ pub enum OAuthRevocation<'a> {
         /// Hex SHA-256 of the token.
         token_hash: &'a str,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IntegrationPatch;
+
+    #[test]
+    fn a_patch_is_empty_until_it_sets_a_field() {
+        assert!(IntegrationPatch::default().is_empty());
+        assert!(!IntegrationPatch { enabled: Some(false), ..IntegrationPatch::default() }.is_empty());
+        assert!(!IntegrationPatch { remove_actions: vec!["x".to_owned()], ..IntegrationPatch::default() }.is_empty());
+    }
 }
