@@ -115,7 +115,8 @@ struct RevokedKeys {
     revoked: u64,
 }
 
-/// Proof that the request carried the admin token; handlers take it first.
+/// Proof that the request carried the admin token: handlers without a body take it, and
+/// [`AdminJson`] checks it for those with one before reading the body.
 struct Authorized(Admin);
 
 impl FromRequestParts<AppState> for Authorized {
@@ -169,19 +170,23 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
     ApiError::from(RegistryError::InvalidInput { field, reason: reason.into() })
 }
 
-/// A JSON request body read into `T`, whose refusal is the contract's 400 naming the field at
-/// fault (`name: invalid type: ...`, `nmae: unknown field`, `body: not JSON: ...`). An empty
-/// body is `{}`, so that bodies of optional fields may be left out.
-struct Body<T>(T);
+/// A request with the admin token ([`Authorized`], checked before the body is read) and a JSON
+/// body read into `T`, whose refusal is the contract's 400 naming the field at fault (`name:
+/// invalid type: ...`, `nmae: unknown field`, `body: not JSON: ...`). An empty body is `{}`, so
+/// that bodies of optional fields may be left out.
+struct AdminJson<T>(Admin, T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for AdminJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = request.into_parts();
+        let Authorized(admin) = Authorized::from_request_parts(&mut parts, state).await?;
+        let request = Request::from_parts(parts, body);
         let bytes = Bytes::from_request(request, state).await.map_err(|e| invalid("body", e.body_text()))?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         let mut deserializer = serde_json::Deserializer::from_slice(text);
-        serde_path_to_error::deserialize(&mut deserializer).map(Body).map_err(|e| {
+        serde_path_to_error::deserialize(&mut deserializer).map(|body| AdminJson(admin, body)).map_err(|e| {
             let path = e.path().to_string();
             let error = e.into_inner();
             let message = error.to_string();
@@ -378,7 +383,7 @@ async fn show_integration(Authorized(admin): Authorized, Path(slug): Path<String
 /// Registers an integration; the answer holds its secret, shown this once
 #[utoipa::path(post, path = "/admin/api/integrations", request_body = NewIntegrationRequest,
     responses((status = 201, description = "Workfront's form values", body = crate::setup::IntegrationCredentials)))]
-async fn add_integration(Authorized(admin): Authorized, Body(body): Body<NewIntegrationRequest>) -> Answer {
+async fn add_integration(AdminJson(admin, body): AdminJson<NewIntegrationRequest>) -> Answer {
     let mut secrets = BTreeMap::new();
     let (request, storage_kind) = body.into_request(&mut secrets)?;
     // Before the folder is made: a refused root must not leave one behind (in /etc, say).
@@ -397,9 +402,8 @@ async fn add_integration(Authorized(admin): Authorized, Body(body): Body<NewInte
 #[utoipa::path(patch, path = "/admin/api/integrations/{slug}", params(SlugParam), request_body = EditIntegrationRequest,
     responses((status = 200, description = "The integration", body = IntegrationView)))]
 async fn edit_integration(
-    Authorized(admin): Authorized,
     Path(slug): Path<String>,
-    Body(body): Body<EditIntegrationRequest>,
+    AdminJson(admin, body): AdminJson<EditIntegrationRequest>,
 ) -> Answer {
     let mut secrets = BTreeMap::new();
     let patch = IntegrationPatch {
@@ -449,11 +453,7 @@ async fn rotate_key(Authorized(admin): Authorized, Path(slug): Path<String>) -> 
 #[utoipa::path(post, path = "/admin/api/integrations/{slug}/revoke-keys", params(SlugParam),
     request_body = RevokeKeysRequest,
     responses((status = 200, description = "How many were revoked", body = RevokedKeys)))]
-async fn revoke_keys(
-    Authorized(admin): Authorized,
-    Path(slug): Path<String>,
-    Body(body): Body<RevokeKeysRequest>,
-) -> Answer {
+async fn revoke_keys(Path(slug): Path<String>, AdminJson(admin, body): AdminJson<RevokeKeysRequest>) -> Answer {
     let which = match (body.keep_newest, body.hint) {
         (Some(true), None) => RevokeKeys::AllButNewest,
         (None | Some(false), Some(hint)) => RevokeKeys::Hint(hint),
@@ -480,7 +480,7 @@ async fn show_user(Authorized(admin): Authorized, Path(username): Path<String>) 
 /// Registers a user with a password
 #[utoipa::path(post, path = "/admin/api/users", request_body = NewUserRequest,
     responses((status = 201, description = "The user", body = crate::setup::UserView)))]
-async fn add_user(Authorized(admin): Authorized, Body(body): Body<NewUserRequest>) -> Answer {
+async fn add_user(AdminJson(admin, body): AdminJson<NewUserRequest>) -> Answer {
     let username = required(body.username, "username")?;
     let password = required(body.password, "password")?;
     created(ok(admin.add_user(&username, &password).await?))
@@ -489,11 +489,7 @@ async fn add_user(Authorized(admin): Authorized, Body(body): Body<NewUserRequest
 /// Sets a user's password
 #[utoipa::path(put, path = "/admin/api/users/{username}/password", params(UsernameParam),
     request_body = PasswordRequest, responses((status = 200, description = "Updated", body = Done)))]
-async fn set_password(
-    Authorized(admin): Authorized,
-    Path(username): Path<String>,
-    Body(body): Body<PasswordRequest>,
-) -> Answer {
+async fn set_password(Path(username): Path<String>, AdminJson(admin, body): AdminJson<PasswordRequest>) -> Answer {
     admin.set_password(&username, &required(body.password, "password")?).await?;
     ok(Done { status: "updated", slug: None, username: Some(username.trim().to_lowercase()), integration: None })
 }
@@ -510,9 +506,8 @@ async fn delete_user(Authorized(admin): Authorized, Path(username): Path<String>
 #[utoipa::path(put, path = "/admin/api/users/{username}/grants/{slug}", params(UsernameParam, SlugParam),
     request_body = GrantRequest, responses((status = 200, description = "The grant", body = crate::setup::GrantView)))]
 async fn grant(
-    Authorized(admin): Authorized,
     Path((username, slug)): Path<(String, String)>,
-    Body(body): Body<GrantRequest>,
+    AdminJson(admin, body): AdminJson<GrantRequest>,
 ) -> Answer {
     let role = setup::parse_role(&required(body.role, "role")?)?;
     ok(admin.grant(&username, &slug, role, body.folder.as_deref()).await?)
