@@ -49,12 +49,32 @@ impl Server {
         Server { base, key, registry, dir }
     }
 
+    /// A server whose admin token is [`TOKEN`], and a browser signed in with it.
+    async fn start_signed_in() -> (Server, Browser) {
+        let server = Self::start(TOKEN).await;
+        let browser = server.signed_in().await;
+        (server, browser)
+    }
+
+    /// A browser signed in with the admin token.
+    async fn signed_in(&self) -> Browser {
+        let mut browser = self.browser();
+        browser.login(TOKEN).await;
+        browser
+    }
+
     fn browser(&self) -> Browser {
         Browser {
             http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
             base: self.base.clone(),
             cookie: None,
         }
+    }
+
+    /// How many ApiKeys of the default integration are in force.
+    async fn default_key_count(&self) -> usize {
+        let default = self.registry.integration("default").await.unwrap().unwrap();
+        self.registry.active_api_keys(default.id).await.unwrap().len()
     }
 
     async fn provider_status(&self, slug: &str, key: &str) -> StatusCode {
@@ -139,12 +159,34 @@ impl Browser {
         self.post(action, &form).await
     }
 
+    async fn add_user(&mut self, username: &str, password: &str) -> Page {
+        self.submit("/admin/users", "/admin/users", &[("username", username), ("password", password)]).await
+    }
+
+    /// Gives `username` `role` on the whole of `integration` from the users page.
+    async fn grant(&mut self, username: &str, integration: &str, role: &str) -> Page {
+        let form = [("username", username), ("integration", integration), ("role", role), ("folder", "")];
+        self.submit("/admin/users", "/admin/grants", &form).await
+    }
+
+    /// Submits a form the server must refuse as a bad request with a page that `says` why.
+    async fn refused(&mut self, from: &str, action: &str, fields: &[(&str, &str)], says: &str) {
+        let page = self.submit(from, action, fields).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{action}: {}", page.body);
+        assert!(page.body.contains(says), "{action} says {says:?}: {}", page.body);
+    }
+
     async fn login(&mut self, token: &str) -> Page {
         let form = self.get("/admin/login").await;
         assert_eq!(form.status, StatusCode::OK);
         let csrf = form.csrf();
         self.post("/admin/login", &[("csrf", &csrf), ("token", token)]).await
     }
+}
+
+/// `raw` as the pages write it: askama's numeric character references.
+fn escape(raw: &str) -> String {
+    raw.replace('&', "&#38;").replace('<', "&#60;").replace('>', "&#62;").replace('"', "&#34;").replace('\'', "&#39;")
 }
 
 #[tokio::test]
@@ -206,9 +248,7 @@ async fn login_sets_a_strict_session_cookie_and_refuses_wrong_tokens() {
 
 #[tokio::test]
 async fn a_new_admin_token_ends_old_sessions_and_no_token_turns_the_page_off() {
-    let server = Server::start(TOKEN).await;
-    let mut browser = server.browser();
-    browser.login(TOKEN).await;
+    let (server, mut browser) = Server::start_signed_in().await;
     assert_eq!(browser.get("/admin").await.status, StatusCode::OK);
     let cookie = browser.cookie.clone();
     let (dir, registry) = (server.dir, server.registry);
@@ -228,11 +268,8 @@ async fn a_new_admin_token_ends_old_sessions_and_no_token_turns_the_page_off() {
 
 #[tokio::test]
 async fn every_form_needs_the_sessions_csrf_token() {
-    let server = Server::start(TOKEN).await;
-    let mut browser = server.browser();
-    browser.login(TOKEN).await;
-    let mut other = server.browser();
-    other.login(TOKEN).await;
+    let (server, mut browser) = Server::start_signed_in().await;
+    let mut other = server.signed_in().await;
     let foreign = other.get("/admin").await.csrf();
     for action in
         ["/admin/integrations/default/disable", "/admin/integrations/default/delete", "/admin/users", "/admin/logout"]
@@ -249,9 +286,7 @@ async fn every_form_needs_the_sessions_csrf_token() {
 
 #[tokio::test]
 async fn integrations_are_managed_from_the_page() {
-    let server = Server::start(TOKEN).await;
-    let mut browser = server.browser();
-    browser.login(TOKEN).await;
+    let (server, mut browser) = Server::start_signed_in().await;
 
     // Disable and enable from the list.
     let disabled = browser.submit("/admin", "/admin/integrations/default/disable", &[("back", "/admin")]).await;
@@ -308,15 +343,9 @@ async fn integrations_are_managed_from_the_page() {
     let record = server.registry.integration("marketing-docs").await.unwrap().unwrap();
     assert_eq!(record.name, "Marketing");
     assert_eq!(record.default_role.as_str(), "reader");
-    let bad = browser
-        .submit(
-            "/admin/integrations/marketing-docs",
-            "/admin/integrations/marketing-docs",
-            &[("name", ""), ("root", "x"), ("default_role", "reader")],
-        )
-        .await;
-    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    assert!(bad.body.contains("name:"), "the message names the field");
+    // The message names the field.
+    let bad = [("name", ""), ("root", "x"), ("default_role", "reader")];
+    browser.refused("/admin/integrations/marketing-docs", "/admin/integrations/marketing-docs", &bad, "name:").await;
 
     // Rotate: the new key works at once, the old one until revoked.
     let rotated =
@@ -331,15 +360,8 @@ async fn integrations_are_managed_from_the_page() {
     assert_eq!(server.provider_status("marketing-docs", &new_key).await, StatusCode::OK);
 
     // OAuth2: the redirect URI is required, and the form names it.
-    let refused = browser
-        .submit(
-            "/admin/integrations/new",
-            "/admin/integrations",
-            &[("name", "Sales"), ("auth", "oauth2"), ("default_role", "editor")],
-        )
-        .await;
-    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
-    assert!(refused.body.contains("redirect_uri"), "{}", refused.body);
+    let no_redirect = [("name", "Sales"), ("auth", "oauth2"), ("default_role", "editor")];
+    browser.refused("/admin/integrations/new", "/admin/integrations", &no_redirect, "redirect_uri").await;
     let oauth = browser
         .submit(
             "/admin/integrations/new",
@@ -363,8 +385,7 @@ async fn integrations_are_managed_from_the_page() {
     assert_eq!(oauth.value_of("wf-redirect-uri").unwrap(), "https://wf.example/oauth2/callback");
 
     // Delete needs the confirmation box.
-    let unconfirmed = browser.submit("/admin/integrations/sales", "/admin/integrations/sales/delete", &[]).await;
-    assert_eq!(unconfirmed.status, StatusCode::BAD_REQUEST);
+    browser.refused("/admin/integrations/sales", "/admin/integrations/sales/delete", &[], "I understand").await;
     let deleted =
         browser.submit("/admin/integrations/sales", "/admin/integrations/sales/delete", &[("confirm", "yes")]).await;
     assert_eq!(deleted.location(), "/admin?notice=deleted");
@@ -382,26 +403,14 @@ async fn integrations_are_managed_from_the_page() {
 
 #[tokio::test]
 async fn the_connection_test_runs_the_validator_with_a_temporary_key() {
-    let server = Server::start(TOKEN).await;
-    let mut browser = server.browser();
-    browser.login(TOKEN).await;
-    let before = server
-        .registry
-        .active_api_keys(server.registry.integration("default").await.unwrap().unwrap().id)
-        .await
-        .unwrap()
-        .len();
+    let (server, mut browser) = Server::start_signed_in().await;
+    let before = server.default_key_count().await;
     let report =
         browser.submit("/admin/integrations/default", "/admin/integrations/default/test", &[("username", "")]).await;
     assert_eq!(report.status, StatusCode::OK);
     assert!(report.body.contains("The connection test passed"), "{}", report.body);
     assert!(report.body.contains("core.files") || report.body.contains("files"), "the cases are listed");
-    let after = server
-        .registry
-        .active_api_keys(server.registry.integration("default").await.unwrap().unwrap().id)
-        .await
-        .unwrap()
-        .len();
+    let after = server.default_key_count().await;
     assert_eq!(before, after, "the temporary key is revoked");
 
     browser.submit("/admin", "/admin/integrations/default/disable", &[]).await;
@@ -411,27 +420,12 @@ async fn the_connection_test_runs_the_validator_with_a_temporary_key() {
 
 #[tokio::test]
 async fn users_and_roles_are_managed_from_the_page() {
-    let server = Server::start(TOKEN).await;
-    let mut browser = server.browser();
-    browser.login(TOKEN).await;
-    let added = browser
-        .submit(
-            "/admin/users",
-            "/admin/users",
-            &[("username", "Ann@Example.com"), ("password", "correct horse battery")],
-        )
-        .await;
+    let (server, mut browser) = Server::start_signed_in().await;
+    let added = browser.add_user("Ann@Example.com", "correct horse battery").await;
     assert_eq!(added.location(), "/admin/users?notice=user-added");
-    let duplicate =
-        browser.submit("/admin/users", "/admin/users", &[("username", "ann@example.com"), ("password", "x")]).await;
+    let duplicate = browser.add_user("ann@example.com", "x").await;
     assert_eq!(duplicate.status, StatusCode::CONFLICT);
-    let granted = browser
-        .submit(
-            "/admin/users",
-            "/admin/grants",
-            &[("username", "ann@example.com"), ("integration", "default"), ("role", "reader"), ("folder", "")],
-        )
-        .await;
+    let granted = browser.grant("ann@example.com", "default", "reader").await;
     assert_eq!(granted.location(), "/admin/users?notice=grant-saved");
     let page = browser.get("/admin/users").await;
     assert!(
@@ -462,9 +456,7 @@ async fn users_and_roles_are_managed_from_the_page() {
 /// working until it expired. The session is a row in the registry now, which logging out deletes.
 #[tokio::test]
 async fn logging_out_ends_the_session_for_every_copy_of_the_cookie() {
-    let server = Server::start(TOKEN).await;
-    let mut browser = server.browser();
-    browser.login(TOKEN).await;
+    let (server, mut browser) = Server::start_signed_in().await;
     assert_eq!(browser.get("/admin").await.status, StatusCode::OK);
     let mut copy = server.browser();
     copy.cookie = browser.cookie.clone();
@@ -479,8 +471,7 @@ async fn logging_out_ends_the_session_for_every_copy_of_the_cookie() {
     assert_eq!(server.provider_status("default", &server.key).await, StatusCode::OK, "nothing was disabled");
 
     // Another process on the same database sees the logout too: nothing is kept in memory.
-    let mut again = server.browser();
-    again.login(TOKEN).await;
+    let mut again = server.signed_in().await;
     let second = Server::start_on(tempfile::tempdir().unwrap(), server.registry.clone(), TOKEN).await;
     let mut elsewhere = second.browser();
     elsewhere.cookie = again.cookie.clone();
@@ -495,9 +486,7 @@ async fn logging_out_ends_the_session_for_every_copy_of_the_cookie() {
 async fn usernames_and_integration_names_are_escaped_on_every_page() {
     const NAME: &str = "<script>alert(1)</script> \"><img src=x onerror=alert(2)>";
     const USERNAME: &str = "x\"><img src=x onerror=alert(3)><script>alert(4)</script>";
-    let server = Server::start(TOKEN).await;
-    let mut browser = server.browser();
-    browser.login(TOKEN).await;
+    let (_server, mut browser) = Server::start_signed_in().await;
     let added = browser
         .submit(
             "/admin",
@@ -506,25 +495,11 @@ async fn usernames_and_integration_names_are_escaped_on_every_page() {
         )
         .await;
     assert!(added.status.is_success() || added.status.is_redirection(), "{}", added.body);
-    let user = browser.submit("/admin/users", "/admin/users", &[("username", USERNAME), ("password", "pw")]).await;
+    let user = browser.add_user(USERNAME, "pw").await;
     assert_eq!(user.location(), "/admin/users?notice=user-added");
-    let granted = browser
-        .submit(
-            "/admin/users",
-            "/admin/grants",
-            &[("username", USERNAME), ("integration", "evil"), ("role", "reader"), ("folder", "")],
-        )
-        .await;
+    let granted = browser.grant(USERNAME, "evil", "reader").await;
     assert_eq!(granted.location(), "/admin/users?notice=grant-saved");
 
-    let escape = |raw: &str| {
-        // As askama writes them: numeric character references.
-        raw.replace('&', "&#38;")
-            .replace('<', "&#60;")
-            .replace('>', "&#62;")
-            .replace('"', "&#34;")
-            .replace('\'', "&#39;")
-    };
     let pages = [
         ("/admin", vec![NAME]),
         ("/admin/integrations/evil", vec![NAME]),
@@ -582,8 +557,7 @@ async fn stored_script_bearing_names_are_escaped_on_every_page() {
     admin.add_user(USERNAME, "pw").await.unwrap();
     std::fs::write(server.dir.path().join("documents").join(FILE), "<script>alert(5)</script>").unwrap();
 
-    let mut browser = server.browser();
-    browser.login(TOKEN).await;
+    let mut browser = server.signed_in().await;
     let mut pages: Vec<(String, String)> = Vec::new();
     for path in ["/admin", "/admin/integrations/evil", "/admin/users", "/admin/audit"] {
         let page = browser.get(path).await;
@@ -632,13 +606,6 @@ async fn stored_script_bearing_names_are_escaped_on_every_page() {
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     pages.push(("the document browser".into(), page.body));
 
-    let escape = |raw: &str| {
-        raw.replace('&', "&#38;")
-            .replace('<', "&#60;")
-            .replace('>', "&#62;")
-            .replace('"', "&#34;")
-            .replace('\'', "&#39;")
-    };
     let expected: [(&str, &[&str]); 9] = [
         ("/admin", &[NAME]),
         ("/admin/integrations/evil", &[NAME, LABEL]),
@@ -662,12 +629,13 @@ async fn stored_script_bearing_names_are_escaped_on_every_page() {
 }
 
 impl Browser {
-    /// Posts the browser's upload form (`multipart/form-data`) with the CSRF token of `from`.
-    async fn upload(&mut self, from: &str, action: &str, fields: &[(&str, &str)], file: (&str, &[u8])) -> Page {
+    /// Posts the default integration's document browser upload form (`multipart/form-data`) with
+    /// the CSRF token of `from`: `file` into the root folder, as `user`.
+    async fn upload(&mut self, from: &str, user: &str, file: (&str, &[u8])) -> Page {
         let csrf = self.get(from).await.csrf();
         let boundary = "docbridge-test-boundary";
         let mut body = Vec::new();
-        for (name, value) in [("csrf", csrf.as_str())].iter().chain(fields) {
+        for (name, value) in [("csrf", csrf.as_str()), ("user", user), ("folder", "")] {
             body.extend(
                 format!("--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes(),
             );
@@ -680,7 +648,7 @@ impl Browser {
         body.extend(format!("\r\n--{boundary}--\r\n").bytes());
         let response = self
             .http
-            .post(format!("{}{action}", self.base))
+            .post(format!("{}/admin/integrations/default/browse/upload", self.base))
             .header("cookie", self.cookie.clone().unwrap_or_default())
             .header("content-type", format!("multipart/form-data; boundary={boundary}"))
             .body(body)
@@ -701,19 +669,10 @@ async fn the_document_browser_acts_as_the_chosen_user() {
     let server = Server::start(TOKEN).await;
     let docs = server.dir.path().join("documents");
     std::fs::write(docs.join("report.txt"), "quarterly numbers").unwrap();
-    let mut browser = server.browser();
-    browser.login(TOKEN).await;
+    let mut browser = server.signed_in().await;
     for (user, role) in [("ann@example.com", "reader"), ("bob@example.com", "editor")] {
-        browser
-            .submit("/admin/users", "/admin/users", &[("username", user), ("password", "correct horse battery")])
-            .await;
-        let granted = browser
-            .submit(
-                "/admin/users",
-                "/admin/grants",
-                &[("username", user), ("integration", "default"), ("role", role), ("folder", "")],
-            )
-            .await;
+        browser.add_user(user, "correct horse battery").await;
+        let granted = browser.grant(user, "default", role).await;
         assert_eq!(granted.location(), "/admin/users?notice=grant-saved");
     }
     let as_ann = "/admin/integrations/default/browse?user=ann%40example.com";
@@ -732,14 +691,7 @@ async fn the_document_browser_acts_as_the_chosen_user() {
     let found = browser.get(&format!("{as_ann}&q=report")).await;
     assert!(found.body.contains("report.txt"), "search finds it: {}", found.body);
     // The page hides the controls; the server refuses them all the same.
-    let refused = browser
-        .upload(
-            as_ann,
-            "/admin/integrations/default/browse/upload",
-            &[("user", "ann@example.com"), ("folder", "")],
-            ("x.txt", b"x"),
-        )
-        .await;
+    let refused = browser.upload(as_ann, "ann@example.com", ("x.txt", b"x")).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
     assert!(!docs.join("x.txt").exists());
 
@@ -754,26 +706,12 @@ async fn the_document_browser_acts_as_the_chosen_user() {
         .await;
     assert!(created.location().contains("notice=folder-created"), "{} {}", created.status, created.body);
     assert!(docs.join("Plans").is_dir());
-    let uploaded = browser
-        .upload(
-            as_bob,
-            "/admin/integrations/default/browse/upload",
-            &[("user", "bob@example.com"), ("folder", "")],
-            ("notes.txt", b"draft"),
-        )
-        .await;
+    let uploaded = browser.upload(as_bob, "bob@example.com", ("notes.txt", b"draft")).await;
     assert!(uploaded.location().contains("notice=uploaded"), "{} {}", uploaded.status, uploaded.body);
     assert_eq!(std::fs::read_to_string(docs.join("notes.txt")).unwrap(), "draft");
     // Larger than any form limit: the bytes stream through to /upload whole.
     let big: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
-    let uploaded = browser
-        .upload(
-            as_bob,
-            "/admin/integrations/default/browse/upload",
-            &[("user", "bob@example.com"), ("folder", "")],
-            ("big.bin", &big),
-        )
-        .await;
+    let uploaded = browser.upload(as_bob, "bob@example.com", ("big.bin", &big)).await;
     assert!(uploaded.location().contains("notice=uploaded"), "{} {}", uploaded.status, uploaded.body);
     assert!(std::fs::read(docs.join("big.bin")).unwrap() == big, "the big upload arrived whole");
     let listing = browser.get(as_bob).await;
