@@ -3,7 +3,7 @@
 //! server with exit code 0.
 
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -50,6 +50,14 @@ fn stdout_json(output: &Output) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
 }
 
+/// A temporary directory and an empty data directory `data` in it.
+pub(crate) fn data_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    (dir, data)
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port()
 }
@@ -66,6 +74,15 @@ impl Served {
     /// Starts the server on a free port and polls `/healthz` until it answers.
     pub(crate) async fn start(data: &Path) -> Served {
         Self::start_with(data, &[]).await
+    }
+
+    /// Starts the server on a data directory it has not served yet; with the default
+    /// integration's ApiKey, which that first start prints, and its base API URL.
+    async fn start_first(data: &Path) -> (Served, String, String) {
+        let mut server = Self::start(data).await;
+        let key = server.printed("ApiKey:").await;
+        let api = format!("{}/webhooks/default", server.base);
+        (server, key, api)
     }
 
     /// [`Served::start`] with these environment variables set.
@@ -111,8 +128,9 @@ impl Served {
         }
     }
 
-    /// SIGTERM, then the exit status and whatever stdout held that was not read yet.
-    pub(crate) async fn stop(mut self) -> (ExitStatus, String) {
+    /// SIGTERM, which must end the server with exit code 0; whatever stdout held that was not
+    /// read yet.
+    pub(crate) async fn stop(mut self) -> String {
         let pid = self.child.id().expect("running").to_string();
         let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
         assert!(status.success());
@@ -122,8 +140,15 @@ impl Served {
             .expect("exit status");
         let mut rest = String::new();
         self.stdout.read_to_string(&mut rest).await.expect("stdout readable");
-        assert!(exit.success(), "exit {exit}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
-        (exit, rest)
+        assert_eq!(exit.code(), Some(0), "exit {exit}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        rest
+    }
+
+    /// Asserts that the server still answers `/healthz` with 200, then stops it.
+    async fn stop_still_serving(self) {
+        let health = reqwest::get(format!("{}/healthz", self.base)).await.expect("still serving");
+        assert_eq!(health.status(), StatusCode::OK);
+        self.stop().await;
     }
 
     /// What the server has logged so far.
@@ -152,10 +177,21 @@ impl Served {
     }
 }
 
+/// Uploads `body` as `name` into the root folder of the integration at `api`; the file's ID.
+async fn upload(api: &str, key: &str, name: &str, body: &'static str) -> String {
+    let http = reqwest::Client::new();
+    let init = http.post(format!("{api}/uploadInit")).query(&[("filename", name)]);
+    let init: Value = init.header("apiKey", key).header("username", USER).send().await.unwrap().json().await.unwrap();
+    let id = id_of(&init).to_owned();
+    let upload = http.put(format!("{api}/upload")).query(&[("id", &id)]).body(body);
+    let reply = upload.header("apiKey", key).header("username", USER).send().await.unwrap();
+    assert_eq!(reply.status(), StatusCode::OK, "upload of {name}");
+    id
+}
+
 #[tokio::test]
 async fn the_first_start_prints_the_credentials_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let (_dir, data) = data_dir();
     let mut server = Served::start(&data).await;
     let base_api_url = server.printed("Base API URL:").await;
     let key = server.printed("ApiKey:").await;
@@ -172,23 +208,19 @@ async fn the_first_start_prints_the_credentials_once() {
     assert!(warning.contains("loopback"), "{warning}");
     let warning = server.printed("Warning:").await;
     assert!(warning.contains("plain http"), "{warning}");
-    let (exit, _) = server.stop().await;
-    assert_eq!(exit.code(), Some(0));
+    server.stop().await;
 
     let server = Served::start(&data).await;
     let reply = server.call(&format!("{}/webhooks/default", server.base), "files", &key).send().await.unwrap();
     assert_eq!(reply.status(), StatusCode::OK, "the key stays valid across restarts");
-    let (exit, stdout) = server.stop().await;
-    assert_eq!(exit.code(), Some(0));
+    let stdout = server.stop().await;
     assert!(!stdout.contains("ApiKey") && !stdout.contains(&key), "the key is never printed again: {stdout}");
     assert!(!std::fs::read_to_string(data.with_extension("stderr.log")).unwrap().contains(&key), "nor logged");
 }
 
 #[tokio::test]
 async fn integration_add_prints_json_that_works() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
+    let (_dir, data) = data_dir();
     // Every printed URL starts with the public URL (C26), whatever the server listens on.
     let env = [("DOCBRIDGE_PUBLIC_URL", "https://docs.example.test")];
     let added = stdout_json(
@@ -210,28 +242,7 @@ async fn integration_add_prints_json_that_works() {
     // The same data directory, served: the new integration answers with its key.
     let server = Served::start(&data).await;
     let api = format!("{}/webhooks/marketing-docs", server.base);
-    let http = reqwest::Client::new();
-    let init: Value = http
-        .post(format!("{api}/uploadInit"))
-        .query(&[("filename", "brief.txt")])
-        .header("apiKey", &key)
-        .header("username", USER)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let reply = http
-        .put(format!("{api}/upload"))
-        .query(&[("id", id_of(&init))])
-        .header("apiKey", &key)
-        .header("username", USER)
-        .body("brief")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.status(), StatusCode::OK);
+    upload(&api, &key, "brief.txt", "brief").await;
     let root = added["root"].as_str().expect("the library folder");
     assert_eq!(std::fs::read(Path::new(root).join("brief.txt")).unwrap(), b"brief");
     assert_eq!(server.call(&api, "files", "wrong").send().await.unwrap().status(), StatusCode::FORBIDDEN);
@@ -241,17 +252,14 @@ async fn integration_add_prints_json_that_works() {
 
 #[tokio::test]
 async fn sighup_does_not_stop_a_plain_http_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Served::start(&dir.path().join("data")).await;
+    let (_dir, data) = data_dir();
+    let server = Served::start(&data).await;
     server.signal("-HUP");
     // Polled, not slept for: once the handler has logged, the signal has been dealt with, and a
     // process that SIGHUP ended would not have logged it.
     server.logged("SIGHUP: configuration read again").await;
     assert!(server.log().lines().filter(|l| l.contains("SIGHUP")).count() == 1, "{}", server.log());
-    let health = reqwest::get(format!("{}/healthz", server.base)).await.expect("still serving after SIGHUP");
-    assert_eq!(health.status(), StatusCode::OK);
-    let (exit, _) = server.stop().await;
-    assert_eq!(exit.code(), Some(0));
+    server.stop_still_serving().await;
 }
 
 #[tokio::test]
@@ -283,9 +291,7 @@ async fn the_data_directory_and_config_file_can_come_from_the_environment() {
 
 #[tokio::test]
 async fn integration_add_refuses_bad_input_naming_the_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
+    let (_dir, data) = data_dir();
     let first = run(&data, &["integration", "add", "--name", "Sales", "--auth", "apikey", "--json"], &[]).await;
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let cases: [(&[&str], &str); 5] = [
@@ -312,29 +318,11 @@ async fn integration_add_refuses_bad_input_naming_the_field() {
 
 #[tokio::test]
 async fn trash_commands_give_deleted_items_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut server = Served::start(&data).await;
-    let key = server.printed("ApiKey:").await;
-    let api = format!("{}/webhooks/default", server.base);
+    let (_dir, data) = data_dir();
+    let (server, key, api) = Served::start_first(&data).await;
     let http = reqwest::Client::new();
     let with_key = |request: reqwest::RequestBuilder| request.header("apiKey", &key).header("username", USER);
-    let init: Value = with_key(http.post(format!("{api}/uploadInit")).query(&[("filename", "precious.txt")]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = id_of(&init).to_owned();
-    assert_eq!(
-        with_key(http.put(format!("{api}/upload")).query(&[("id", &id)]).body("precious"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    let id = upload(&api, &key, "precious.txt", "precious").await;
     assert_eq!(
         with_key(http.put(format!("{api}/delete")).query(&[("id", &id)])).send().await.unwrap().status(),
         StatusCode::OK
@@ -371,11 +359,8 @@ async fn trash_commands_give_deleted_items_back() {
 
 #[tokio::test]
 async fn key_rotation_and_disabling_reach_a_running_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut server = Served::start(&data).await;
-    let old_key = server.printed("ApiKey:").await;
-    let api = format!("{}/webhooks/default", server.base);
+    let (_dir, data) = data_dir();
+    let (server, old_key, api) = Served::start_first(&data).await;
     let status = |key: String| {
         let request = server.call(&api, "files", &key);
         async move { request.send().await.unwrap().status() }
@@ -401,8 +386,7 @@ async fn key_rotation_and_disabling_reach_a_running_server() {
 
 #[tokio::test]
 async fn fsck_indexes_what_was_copied_in_and_then_finds_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let (_dir, data) = data_dir();
     Served::start(&data).await.stop().await;
     std::fs::write(data.join("documents/copied.txt"), "copied").unwrap();
     let report = stdout_json(&run(&data, &["fsck", "--json"], &[]).await);
@@ -417,10 +401,10 @@ async fn fsck_indexes_what_was_copied_in_and_then_finds_nothing() {
 
 #[tokio::test]
 async fn metrics_have_a_listener_of_their_own_and_the_public_one_needs_the_token() {
-    let dir = tempfile::tempdir().unwrap();
+    let (_dir, data) = data_dir();
     let metrics_port = free_port();
     let metrics = format!("127.0.0.1:{metrics_port}");
-    let server = Served::start_with(&dir.path().join("data"), &[("DOCBRIDGE_METRICS__LISTEN", metrics.as_str())]).await;
+    let server = Served::start_with(&data, &[("DOCBRIDGE_METRICS__LISTEN", metrics.as_str())]).await;
     let http = reqwest::Client::new();
     let public = http.get(format!("{}/metrics", server.base)).send().await.unwrap();
     assert_eq!(public.status(), StatusCode::NOT_FOUND, "not on the public listener by default");
@@ -435,7 +419,7 @@ async fn metrics_have_a_listener_of_their_own_and_the_public_one_needs_the_token
 
     // With a token, the public listener serves them to its bearer only; no metrics listener.
     let server = Served::start_with(
-        &dir.path().join("data"),
+        &data,
         &[("DOCBRIDGE_METRICS__LISTEN", ""), ("DOCBRIDGE_METRICS__TOKEN", "scrape-me-please")],
     )
     .await;
@@ -453,14 +437,13 @@ async fn metrics_have_a_listener_of_their_own_and_the_public_one_needs_the_token
 
 #[tokio::test]
 async fn a_taken_metrics_port_is_one_error_line_and_the_server_serves_on() {
-    let dir = tempfile::tempdir().unwrap();
+    let (_dir, data) = data_dir();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
-    let server = Served::start_with(&dir.path().join("data"), &[("DOCBRIDGE_METRICS__LISTEN", address.as_str())]).await;
+    let server = Served::start_with(&data, &[("DOCBRIDGE_METRICS__LISTEN", address.as_str())]).await;
     let line = server.logged("[metrics] listen").await;
     assert!(line.contains(&address) && line.contains("ERROR"), "{line}");
-    assert_eq!(reqwest::get(format!("{}/healthz", server.base)).await.unwrap().status(), StatusCode::OK);
-    server.stop().await;
+    server.stop_still_serving().await;
 }
 
 #[tokio::test]
@@ -510,9 +493,7 @@ async fn the_log_format_and_level_come_from_the_file_the_environment_wins_and_a_
 async fn socket_activation_serves_on_the_socket_systemd_passes() {
     let launcher = Path::new("/usr/bin/systemd-socket-activate");
     assert!(launcher.exists(), "{} is missing: apt-get install systemd (.ci/run does)", launcher.display());
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
+    let (_dir, data) = data_dir();
     let (port, unused) = (free_port(), free_port());
     let log = data.with_extension("stderr.log");
     let mut command = Command::new(launcher);
@@ -581,10 +562,7 @@ async fn sighup_reloads_the_limits() {
     let line = server.logged("SIGHUP: limits applied").await;
     assert!(line.contains("max_auth_failures_per_minute=3"), "{line}");
     assert_eq!(wrong_key().await, StatusCode::TOO_MANY_REQUESTS);
-    let health = reqwest::get(format!("{}/healthz", server.base)).await.expect("still serving after SIGHUP");
-    assert_eq!(health.status(), StatusCode::OK);
-    let (exit, _) = server.stop().await;
-    assert_eq!(exit.code(), Some(0));
+    server.stop_still_serving().await;
 }
 
 #[tokio::test]
@@ -606,8 +584,7 @@ async fn sighup_reloads_the_log_level_and_a_broken_file_changes_nothing() {
     assert!(line.contains("levle"), "names the unknown key: {line}");
     reqwest::get(format!("{}/links/view", server.base)).await.unwrap();
     server.logged("/links/view").await;
-    let (exit, _) = server.stop().await;
-    assert_eq!(exit.code(), Some(0));
+    server.stop().await;
 }
 
 #[tokio::test]
