@@ -25,6 +25,46 @@ async fn doctor(data: &Path, env: &[(&str, &str)]) -> (Output, Vec<Value>) {
     (output, report["checks"].as_array().expect("checks").clone())
 }
 
+/// Environment pairs as `run` and `doctor` take them.
+fn borrowed(pairs: &[(impl AsRef<str>, impl AsRef<str>)]) -> Vec<(&str, &str)> {
+    pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect()
+}
+
+/// A plain-TCP server on loopback that answers every request with `answer(path)`, and its
+/// address; abort the task to stop it.
+async fn answering(answer: impl Fn(&str) -> String + Send + Sync + 'static) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listen = listener.local_addr().unwrap().to_string();
+    let answer = std::sync::Arc::new(answer);
+    let task = tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let answer = answer.clone();
+            // A task per connection: doctor holds its first one open while it probes.
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 4096];
+                let n = socket.read(&mut request).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&request[..n]).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let _ = socket.write_all(answer(&path).as_bytes()).await;
+            });
+        }
+    });
+    (listen, task)
+}
+
+/// Doctor on `data` with public_url at an [`answering`] server.
+async fn doctor_with_public_url_answering(
+    data: &Path,
+    answer: impl Fn(&str) -> String + Send + Sync + 'static,
+) -> (Output, Vec<Value>) {
+    let (listen, answering) = answering(answer).await;
+    let result = doctor(data, &[("DOCBRIDGE_PUBLIC_URL", &format!("http://{listen}"))]).await;
+    answering.abort();
+    result
+}
+
 /// The lines of one check.
 fn lines<'a>(checks: &'a [Value], check: &str) -> Vec<&'a Value> {
     checks.iter().filter(|c| c["check"] == check).collect()
@@ -62,8 +102,25 @@ fn make_private(data: &Path) {
     }
 }
 
-/// A data directory with a registry and one integration, as `integration add` leaves it.
-async fn prepared(dir: &Path) -> PathBuf {
+/// A temporary directory holding an empty, private data directory, as before the first start.
+fn unstarted() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    make_private(&data);
+    (dir, data)
+}
+
+/// A temporary directory holding a data directory with a registry and one integration, as
+/// `integration add` leaves it.
+async fn prepared() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared_in(dir.path()).await;
+    (dir, data)
+}
+
+/// A data directory in `dir` with a registry and one integration, as `integration add` leaves it.
+async fn prepared_in(dir: &Path) -> PathBuf {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let added = run(&data, &["integration", "add", "--name", "Docs", "--auth", "apikey", "--json"], &[]).await;
@@ -103,8 +160,7 @@ async fn a_healthy_setup_passes_and_reaches_this_docbridge() {
 
 #[tokio::test]
 async fn an_unknown_configuration_key_is_reported_not_a_crash() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = prepared(dir.path()).await;
+    let (dir, data) = prepared().await;
     let config = dir.path().join("docbridge.toml");
     std::fs::write(&config, "[http]\nlisten_port = 8443\n").unwrap();
     let (output, checks) = doctor(&data, &[("DOCBRIDGE_CONFIG", config.to_str().unwrap())]).await;
@@ -116,8 +172,7 @@ async fn an_unknown_configuration_key_is_reported_not_a_crash() {
 #[tokio::test]
 async fn a_data_directory_others_can_read_fails() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let data = prepared(dir.path()).await;
+    let (dir, data) = prepared().await;
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(data.join("docbridge.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
     let (output, checks) = doctor(&data, &[]).await;
@@ -138,8 +193,7 @@ async fn a_data_directory_others_can_read_fails() {
 
 #[tokio::test]
 async fn an_unreachable_database_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = prepared(dir.path()).await;
+    let (_dir, data) = prepared().await;
     // Nothing listens on port 1: the connection is refused.
     let env = [("DOCBRIDGE_DATABASE__URL", "postgres://docbridge:secret@127.0.0.1:1/docbridge")];
     let (output, checks) = doctor(&data, &env).await;
@@ -149,8 +203,7 @@ async fn an_unreachable_database_fails() {
 
 #[tokio::test]
 async fn a_missing_storage_root_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = prepared(dir.path()).await;
+    let (_dir, data) = prepared().await;
     let root = data.join("libraries").join("docs");
     assert!(root.is_dir(), "integration add made its folder");
     std::fs::remove_dir(&root).unwrap();
@@ -160,8 +213,7 @@ async fn a_missing_storage_root_fails() {
 
 #[tokio::test]
 async fn a_name_that_does_not_resolve_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = prepared(dir.path()).await;
+    let (_dir, data) = prepared().await;
     let (output, checks) = doctor(&data, &[("DOCBRIDGE_PUBLIC_URL", "https://docbridge.invalid")]).await;
     assert_fails(&output, &checks, "dns", "docbridge.invalid does not resolve", "DNS A");
     assert_all(&checks, "public_url", "ok");
@@ -169,8 +221,7 @@ async fn a_name_that_does_not_resolve_fails() {
 
 #[tokio::test]
 async fn a_public_url_reaching_another_docbridge_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = prepared(dir.path()).await;
+    let (dir, data) = prepared().await;
     // Another docbridge, on another database, where this one's public_url and port point.
     let other = Served::start(&dir.path().join("other")).await;
     let listen = other.base.trim_start_matches("http://").to_owned();
@@ -183,8 +234,7 @@ async fn a_public_url_reaching_another_docbridge_fails() {
 
 #[tokio::test]
 async fn a_port_taken_by_another_program_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = prepared(dir.path()).await;
+    let (_dir, data) = prepared().await;
     // Accepts connections (the kernel's backlog) but never answers HTTP.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let listen = taken.local_addr().unwrap().to_string();
@@ -198,8 +248,7 @@ async fn a_port_taken_by_another_program_fails() {
 /// probe to the same path at public_url, as docbridge's own does, passes.
 #[tokio::test]
 async fn the_acme_plain_http_listener_is_checked() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = prepared(dir.path()).await;
+    let (_dir, data) = prepared().await;
     let acme = |http_listen: String| {
         [
             ("DOCBRIDGE_PUBLIC_URL", "https://docs.docbridge-doctor.example.com".to_owned()),
@@ -213,9 +262,7 @@ async fn the_acme_plain_http_listener_is_checked() {
     // Accepts connections (the kernel's backlog) but never answers HTTP.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let listen = taken.local_addr().unwrap().to_string();
-    let pairs = acme(listen.clone());
-    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (output, checks) = doctor(&data, &pairs).await;
+    let (output, checks) = doctor(&data, &borrowed(&acme(listen.clone()))).await;
     assert_fails(
         &output,
         &checks,
@@ -226,28 +273,13 @@ async fn the_acme_plain_http_listener_is_checked() {
     drop(taken);
 
     // Redirects every request to the same path at public_url's origin, as docbridge's does.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let listen = listener.local_addr().unwrap().to_string();
-    let answering = tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        loop {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            // A task per connection: doctor holds its first one open while it probes.
-            tokio::spawn(async move {
-                let mut request = vec![0u8; 4096];
-                let n = socket.read(&mut request).await.unwrap_or(0);
-                let head = String::from_utf8_lossy(&request[..n]).into_owned();
-                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                let answer = format!(
-                    "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://docs.docbridge-doctor.example.com{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-                let _ = socket.write_all(answer.as_bytes()).await;
-            });
-        }
-    });
-    let pairs = acme(listen.clone());
-    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (_, checks) = doctor(&data, &pairs).await;
+    let (listen, answering) = answering(|path| {
+        format!(
+            "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://docs.docbridge-doctor.example.com{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+    })
+    .await;
+    let (_, checks) = doctor(&data, &borrowed(&acme(listen.clone()))).await;
     answering.abort();
     assert_all(&checks, "http_listen", "ok");
     let detail = lines(&checks, "http_listen")[0]["detail"].as_str().unwrap().to_owned();
@@ -314,19 +346,15 @@ async fn serve_tls(data: &Path, host: &str, cert: &Path, key: &Path) -> (Child, 
     panic!("docbridge did not answer over HTTPS");
 }
 
-/// Doctor on `data` against a TLS server at `https://{host}:PORT` with the leaf `pki.leaf(..)`
-/// made (for `localhost`).
-async fn doctor_tls(
-    dir: &Path,
-    pki: &Pki,
-    host: &str,
-    self_signed: bool,
-    not_after: (i32, u8, u8),
-) -> (Output, Vec<Value>) {
-    let data = prepared(dir).await;
-    let (cert, key) = pki.leaf(dir, self_signed, not_after);
+/// Doctor on a prepared data directory against a TLS server at `https://{host}:PORT` with the
+/// leaf a fresh [`Pki`] makes (for `localhost`), trusting that CA.
+async fn doctor_tls(host: &str, self_signed: bool, not_after: (i32, u8, u8)) -> (Output, Vec<Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let data = prepared_in(dir.path()).await;
+    let (cert, key) = pki.leaf(dir.path(), self_signed, not_after);
     let (mut child, env) = serve_tls(&data, host, &cert, &key).await;
-    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut env = borrowed(&env);
     env.push(("SSL_CERT_FILE", pki.ca_file.to_str().unwrap()));
     let result = doctor(&data, &env).await;
     child.kill().await.unwrap();
@@ -335,9 +363,7 @@ async fn doctor_tls(
 
 #[tokio::test]
 async fn a_certificate_from_a_trusted_ca_passes_and_tells_its_expiry() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(dir.path());
-    let (_, checks) = doctor_tls(dir.path(), &pki, "localhost", false, (2100, 1, 1)).await;
+    let (_, checks) = doctor_tls("localhost", false, (2100, 1, 1)).await;
     assert_all(&checks, "tls", "ok");
     assert_all(&checks, "tls_cert", "ok");
     let tls = lines(&checks, "tls")[0]["detail"].as_str().unwrap().to_owned();
@@ -347,9 +373,7 @@ async fn a_certificate_from_a_trusted_ca_passes_and_tells_its_expiry() {
 
 #[tokio::test]
 async fn a_self_signed_certificate_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(dir.path());
-    let (output, checks) = doctor_tls(dir.path(), &pki, "localhost", true, (2100, 1, 1)).await;
+    let (output, checks) = doctor_tls("localhost", true, (2100, 1, 1)).await;
     assert_fails(&output, &checks, "tls", "not trusted", "public CA");
     // Untrusted, but still this docbridge: the reach check is about whom the address reaches.
     assert_all(&checks, "reach", "ok");
@@ -357,9 +381,7 @@ async fn a_self_signed_certificate_fails() {
 
 #[tokio::test]
 async fn an_expired_certificate_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(dir.path());
-    let (output, checks) = doctor_tls(dir.path(), &pki, "localhost", false, (2021, 1, 1)).await;
+    let (output, checks) = doctor_tls("localhost", false, (2021, 1, 1)).await;
     assert_fails(&output, &checks, "tls", "has expired", "renew the certificate");
     assert_fails(&output, &checks, "tls_cert", "has expired", "renew the certificate");
 }
@@ -367,11 +389,8 @@ async fn an_expired_certificate_fails() {
 #[tokio::test]
 async fn a_certificate_expiring_within_two_weeks_warns() {
     use chrono::Datelike;
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(dir.path());
     let soon = chrono::Utc::now() + chrono::Duration::days(7);
-    let (_, checks) =
-        doctor_tls(dir.path(), &pki, "localhost", false, (soon.year(), soon.month() as u8, soon.day() as u8)).await;
+    let (_, checks) = doctor_tls("localhost", false, (soon.year(), soon.month() as u8, soon.day() as u8)).await;
     let tls = lines(&checks, "tls");
     assert!(
         tls.iter().any(|c| c["status"] == "warn"
@@ -394,10 +413,8 @@ async fn plain_http_where_public_url_says_https_fails() {
 
 #[tokio::test]
 async fn a_certificate_for_another_name_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(dir.path());
     // The certificate names `localhost`; public_url names the address.
-    let (output, checks) = doctor_tls(dir.path(), &pki, "127.0.0.1", false, (2100, 1, 1)).await;
+    let (output, checks) = doctor_tls("127.0.0.1", false, (2100, 1, 1)).await;
     assert_fails(
         &output,
         &checks,
@@ -416,8 +433,7 @@ async fn a_certificate_for_another_name_fails() {
 
 #[tokio::test]
 async fn an_unset_or_redirecting_public_url_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = prepared(dir.path()).await;
+    let (_dir, data) = prepared().await;
     // Unset: docbridge would give Workfront its own loopback address.
     let (output, checks) = doctor(&data, &[]).await;
     assert_fails(
@@ -430,27 +446,16 @@ async fn an_unset_or_redirecting_public_url_fails() {
 
     // A public_url whose server redirects (a plain-HTTP listener sending everyone to HTTPS, as
     // docbridge's own port 80 with ACME does): Workfront does not follow redirects.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let answering = tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        loop {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut request = [0u8; 4096];
-            let _ = socket.read(&mut request).await;
-            let answer = "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://docs.example.com/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-            let _ = socket.write_all(answer.as_bytes()).await;
-        }
-    });
-    let (output, checks) = doctor(&data, &[("DOCBRIDGE_PUBLIC_URL", url.as_str())]).await;
-    answering.abort();
+    let (output, checks) = doctor_with_public_url_answering(&data, |_| {
+        "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://docs.example.com/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned()
+    })
+    .await;
     assert_fails(&output, &checks, "reach", "answers with a redirect (308", "Workfront does not follow redirects");
 }
 
 #[tokio::test]
 async fn a_certificate_file_that_does_not_load_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = prepared(dir.path()).await;
+    let (dir, data) = prepared().await;
     let key = dir.path().join("key.pem");
     std::fs::write(&key, "not a key").unwrap();
     let env = [
@@ -463,25 +468,13 @@ async fn a_certificate_file_that_does_not_load_fails() {
 
 #[tokio::test]
 async fn a_clock_ten_minutes_off_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = prepared(dir.path()).await;
+    let (_dir, data) = prepared().await;
     // A server whose clock is ten minutes behind this machine's: all it tells is its Date.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let answering = tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        loop {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut request = [0u8; 4096];
-            let _ = socket.read(&mut request).await;
-            let date = httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(600));
-            let answer =
-                format!("HTTP/1.1 404 Not Found\r\nDate: {date}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            let _ = socket.write_all(answer.as_bytes()).await;
-        }
-    });
-    let (output, checks) = doctor(&data, &[("DOCBRIDGE_PUBLIC_URL", url.as_str())]).await;
-    answering.abort();
+    let (output, checks) = doctor_with_public_url_answering(&data, |_| {
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(600));
+        format!("HTTP/1.1 404 Not Found\r\nDate: {date}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    })
+    .await;
     assert_fails(&output, &checks, "clock", "differ by 60", "NTP");
 }
 
@@ -491,10 +484,7 @@ async fn on_postgresql_the_database_and_its_clock_are_checked() {
         eprintln!("skipped: DOCBRIDGE_TEST_POSTGRES_URL is not set (.ci/postgres.sh)");
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    make_private(&data);
+    let (_dir, data) = unstarted();
     let (_, checks) = doctor(&data, &[("DOCBRIDGE_DATABASE__URL", url.as_str())]).await;
     assert_all(&checks, "database", "ok");
     let clock = lines(&checks, "clock");
@@ -507,8 +497,7 @@ async fn on_postgresql_the_database_and_its_clock_are_checked() {
 #[tokio::test]
 async fn secrets_in_a_configuration_file_everyone_can_read_fail() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let data = prepared(dir.path()).await;
+    let (dir, data) = prepared().await;
     let config = dir.path().join("docbridge.toml");
     std::fs::write(&config, "[admin]\ntoken = \"an-admin-token-for-the-doctor-test\"\n").unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -525,8 +514,7 @@ async fn secrets_in_a_configuration_file_everyone_can_read_fail() {
 #[tokio::test]
 async fn run_as_another_user_doctor_leaves_the_database_alone() {
     use std::os::unix::fs::MetadataExt;
-    let dir = tempfile::tempdir().unwrap();
-    let data = prepared(dir.path()).await;
+    let (dir, data) = prepared().await;
     let me = std::fs::metadata(dir.path()).unwrap().uid();
     if me != 0 {
         eprintln!("skipped: giving the data directory to another user needs root");
@@ -557,10 +545,7 @@ async fn run_as_another_user_doctor_leaves_the_database_alone() {
 
 #[tokio::test]
 async fn before_the_first_start_doctor_creates_no_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    make_private(&data);
+    let (_dir, data) = unstarted();
     let (_, checks) = doctor(&data, &[]).await;
     assert_all(&checks, "database", "warn");
     assert!(!data.join("docbridge.db").exists(), "doctor creates nothing");
@@ -593,28 +578,22 @@ async fn s3_storage_is_reached_through_its_adapter() {
         ]
     };
     let right = s3(&secret);
-    let borrowed: Vec<(&str, &str)> = right.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let added = run(
-        &data,
-        &["integration", "add", "--name", "Cloud", "--auth", "apikey", "--storage", "s3", "--json"],
-        &borrowed,
-    )
-    .await;
+    let right = borrowed(&right);
+    let added =
+        run(&data, &["integration", "add", "--name", "Cloud", "--auth", "apikey", "--storage", "s3", "--json"], &right)
+            .await;
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     make_private(&data);
-    let (_, checks) = doctor(&data, &borrowed).await;
+    let (_, checks) = doctor(&data, &right).await;
     assert_all(&checks, "storage", "ok");
 
-    let wrong = s3("not-the-secret");
-    let borrowed: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (output, checks) = doctor(&data, &borrowed).await;
+    let (output, checks) = doctor(&data, &borrowed(&s3("not-the-secret"))).await;
     assert_fails(&output, &checks, "storage", "cloud (s3", "[storage.s3] endpoint, bucket and credentials");
 }
 
 #[tokio::test]
 async fn the_acme_certificate_in_the_cache_is_reported_with_its_expiry() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = prepared(dir.path()).await;
+    let (dir, data) = prepared().await;
     let config = dir.path().join("docbridge.toml");
     std::fs::write(
         &config,
