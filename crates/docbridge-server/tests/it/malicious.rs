@@ -16,6 +16,9 @@ use in_process::InProcess;
 use reqwest::Method;
 use serde_json::Value;
 
+/// The user of the calls the tests make through [`Server::raw`], `call` and `upload`.
+const MALLORY: &str = "mallory@example.com";
+
 /// The in-process docbridge (`in_process.rs`), counting its answers.
 struct Server {
     served: InProcess,
@@ -33,6 +36,15 @@ impl Server {
             calls: AtomicUsize::new(0),
             server_errors: AtomicUsize::new(0),
         }
+    }
+
+    /// A server with a file `name` holding `bytes` in a folder `folder` of the root, and the IDs
+    /// of the folder and the file.
+    async fn start_with_file(folder: &str, name: &str, bytes: &[u8]) -> (Server, String, String) {
+        let server = Server::start().await;
+        let folder = server.folder("/", folder).await;
+        let file = server.upload(&folder, name, bytes).await["id"].as_str().unwrap().to_owned();
+        (server, folder, file)
     }
 
     /// Counts an answer for the figures `report` prints.
@@ -57,33 +69,24 @@ impl Server {
         self.served.documents()
     }
 
+    /// A request to `{api}/{path}` with the default integration's ApiKey, as `username`.
+    fn request(&self, method: Method, path: &str, username: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}/{path}", self.served.api))
+            .header("apiKey", &self.served.key)
+            .header("username", username)
+    }
+
     /// A call whose query string is sent exactly as written, percent-escapes and all, so that
     /// the server and not the client decodes it.
     async fn raw(&self, method: Method, endpoint: &str, query: &str) -> Reply {
-        let url = format!("{}/{endpoint}?{query}", self.served.api);
-        let response = self
-            .http
-            .request(method, url)
-            .header("apiKey", &self.served.key)
-            .header("username", "mallory@example.com")
-            .send()
-            .await
-            .unwrap();
+        let response = self.request(method, &format!("{endpoint}?{query}"), MALLORY).send().await.unwrap();
         self.note(Reply::read(response).await)
     }
 
     /// A call with parameters that reqwest encodes (for values that must arrive verbatim).
     async fn call(&self, method: Method, endpoint: &str, query: &[(&str, &str)]) -> Reply {
-        let url = format!("{}/{endpoint}", self.served.api);
-        let response = self
-            .http
-            .request(method, url)
-            .query(query)
-            .header("apiKey", &self.served.key)
-            .header("username", "mallory@example.com")
-            .send()
-            .await
-            .unwrap();
+        let response = self.request(method, endpoint, MALLORY).query(query).send().await.unwrap();
         self.note(Reply::read(response).await)
     }
 
@@ -91,17 +94,9 @@ impl Server {
         let init = self.call(Method::POST, "uploadInit", &[("parentId", parent), ("filename", name)]).await;
         assert_eq!(init.status, 200, "uploadInit {name:?}: {}", init.text());
         let id = init.json()["id"].as_str().unwrap().to_owned();
-        let url = format!("{}/upload", self.served.api);
-        let response = self
-            .http
-            .put(url)
-            .query(&[("id", id.as_str())])
-            .header("apiKey", &self.served.key)
-            .header("username", "mallory@example.com")
-            .body(bytes.to_vec())
-            .send()
-            .await
-            .unwrap();
+        let response =
+            self.request(Method::PUT, "upload", MALLORY).query(&[("id", id.as_str())]).body(bytes.to_vec()).send();
+        let response = response.await.unwrap();
         let reply = self.note(Reply::read(response).await);
         assert_eq!(reply.status, 200, "upload {name:?}: {}", reply.text());
         init.json()
@@ -202,11 +197,15 @@ fn assert_refused(reply: &Reply, endpoint: &str, what: &str) {
     assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{endpoint} {what}: {body}");
 }
 
+fn owned(words: &[&str]) -> Vec<String> {
+    words.iter().map(|s| (*s).to_owned()).collect()
+}
+
 /// IDs no client may use: traversal in every spelling, separators, NUL, absolute and Windows
 /// paths, invalid UTF-8, look-alikes, and lengths over the limit. Written as they go on the
 /// wire (percent-escapes are decoded by the server).
 fn hostile_ids() -> Vec<String> {
-    let mut ids: Vec<String> = [
+    let mut ids = owned(&[
         "..",
         "../..",
         "%2e%2e",
@@ -234,10 +233,7 @@ fn hostile_ids() -> Vec<String> {
         "*",
         "%",
         "%zz",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    ]);
     ids.push("a".repeat(65));
     ids.push("x".repeat(10_000));
     ids
@@ -264,10 +260,7 @@ const ID_PARAMETERS: [(&str, &str, &str, &str); 15] = [
 
 #[tokio::test]
 async fn hostile_ids_are_refused_in_every_id_parameter() {
-    let server = Server::start().await;
-    let folder = server.folder("/", "kept").await;
-    let file = server.upload(&folder, "kept.txt", b"kept bytes").await;
-    let file_id = file["id"].as_str().unwrap().to_owned();
+    let (server, folder, file_id) = Server::start_with_file("kept", "kept.txt", b"kept bytes").await;
     let before = server.outside_root();
     let mut tried = 0;
     for (method, endpoint, parameter, extra) in ID_PARAMETERS {
@@ -296,7 +289,7 @@ async fn hostile_ids_are_refused_in_every_id_parameter() {
 
 /// Names that must be refused (400), as they go on the wire.
 fn refused_names() -> Vec<String> {
-    let mut names: Vec<String> = [
+    let mut names = owned(&[
         "",
         ".",
         "..",
@@ -319,10 +312,7 @@ fn refused_names() -> Vec<String> {
         "%0D",
         "%7F",
         "%C2%85next-line",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    ]);
     names.push("x".repeat(256));
     names.push("%C3%A9".repeat(128)); // 128 × "é": 256 bytes
     names.push(format!("{}.txt", "a".repeat(252)));
@@ -364,10 +354,7 @@ const INVALID_UTF8_NAMES: [&str; 6] = ["%C0%AE%C0%AE", "%C0%AF", "%FF", "%FE%FF"
 
 #[tokio::test]
 async fn hostile_names_are_refused_and_legitimate_ones_stay_inside_the_root() {
-    let server = Server::start().await;
-    let folder = server.folder("/", "target").await;
-    let victim = server.upload(&folder, "victim.txt", b"victim").await;
-    let victim_id = victim["id"].as_str().unwrap().to_owned();
+    let (server, folder, victim_id) = Server::start_with_file("target", "victim.txt", b"victim").await;
     let before = server.outside_root();
 
     // Refused everywhere a name goes: new files, new folders, renames.
@@ -391,12 +378,7 @@ async fn hostile_names_are_refused_and_legitimate_ones_stay_inside_the_root() {
         assert_eq!(reply.status, 200, "uploadInit filename={wire}: {}", reply.text());
         assert_eq!(reply.json()["title"], disk.as_str());
         let id = reply.json()["id"].as_str().unwrap().to_owned();
-        let put = server
-            .http
-            .put(format!("{}/upload?id={id}", server.served.api))
-            .header("apiKey", &server.served.key)
-            .header("username", "m@example.com")
-            .body(disk.clone());
+        let put = server.request(Method::PUT, &format!("upload?id={id}"), "m@example.com").body(disk.clone());
         assert_eq!(put.send().await.unwrap().status(), 200);
         let on_disk = server.docs().join("target").join(format!("case-{i}")).join(&disk);
         assert_eq!(
@@ -444,12 +426,8 @@ async fn hostile_names_are_refused_and_legitimate_ones_stay_inside_the_root() {
 
     // Form bodies carry the same names (C21): refused alike.
     for name in ["..", "a%2Fb", "%00", "C:%5Cx"] {
-        let url = format!("{}/createFolder", server.served.api);
         let response = server
-            .http
-            .post(url)
-            .header("apiKey", &server.served.key)
-            .header("username", "m@example.com")
+            .request(Method::POST, "createFolder", "m@example.com")
             .header("content-type", "application/x-www-form-urlencoded")
             .body(format!("parentId={folder}&name={name}"))
             .send()
@@ -550,7 +528,7 @@ async fn hostile_query_size_max_and_offset_values() {
     server.upload("/", "hello world.txt", b"hello").await;
     let mut tried = 0;
     // Search terms are never a pattern or SQL: any text is answered 200 (an array) or 400.
-    let mut queries: Vec<String> = [
+    let mut queries = owned(&[
         "..",
         "../..",
         "%2F",
@@ -580,10 +558,7 @@ async fn hostile_query_size_max_and_offset_values() {
         ")",
         "[a-z]",
         "hello%20world",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    ]);
     queries.push("x".repeat(1001));
     queries.push((0..17).map(|i| format!("t{i}")).collect::<Vec<_>>().join("+"));
     for query in &queries {
@@ -600,33 +575,29 @@ async fn hostile_query_size_max_and_offset_values() {
         }
         tried += 1;
     }
-    // Counts: anything but a plain non-negative number is a 400.
-    for value in ["-1", "abc", "1e9", "1.5", "0x10", "99999999999999999999", "%00", "1%00", "%2B1", "%EF%BC%91", "1,2"]
-    {
-        for (endpoint, parameter, extra) in [
-            ("files", "max", ""),
-            ("files", "offset", ""),
-            ("search", "max", "&query=hello"),
-            ("search", "offset", "&query=hello"),
-            ("thumbnail", "size", "&id=/"),
-        ] {
-            let reply = server.raw(Method::GET, endpoint, &format!("{parameter}={value}{extra}")).await;
-            assert_eq!(reply.status, 400, "{endpoint} {parameter}={value}: {}", reply.text());
-            assert_refused(&reply, endpoint, &format!("{parameter}={value}"));
-            tried += 1;
-        }
-    }
-    // Extreme but well-formed counts are answered.
-    for value in ["0", "18446744073709551615", "00000000000000000000001"] {
-        for (endpoint, parameter, extra) in [
-            ("files", "max", ""),
-            ("files", "offset", ""),
-            ("search", "offset", "&query=hello"),
-            ("thumbnail", "size", "&id=/"),
-        ] {
-            let reply = server.raw(Method::GET, endpoint, &format!("{parameter}={value}{extra}")).await;
-            assert_eq!(reply.status, 200, "{endpoint} {parameter}={value}: {}", reply.text());
-            tried += 1;
+    // Counts: anything but a plain non-negative number is a 400 in every count parameter;
+    // extreme but well-formed counts are answered in all but search's max.
+    let counts = [
+        ("files", "max", ""),
+        ("files", "offset", ""),
+        ("search", "offset", "&query=hello"),
+        ("thumbnail", "size", "&id=/"),
+        ("search", "max", "&query=hello"),
+    ];
+    let malformed =
+        ["-1", "abc", "1e9", "1.5", "0x10", "99999999999999999999", "%00", "1%00", "%2B1", "%EF%BC%91", "1,2"];
+    let cases: [(&[&str], &[_], u16); 2] =
+        [(&malformed, &counts, 400), (&["0", "18446744073709551615", "00000000000000000000001"], &counts[..4], 200)];
+    for (values, parameters, status) in cases {
+        for value in values {
+            for (endpoint, parameter, extra) in parameters {
+                let reply = server.raw(Method::GET, endpoint, &format!("{parameter}={value}{extra}")).await;
+                assert_eq!(reply.status, status, "{endpoint} {parameter}={value}: {}", reply.text());
+                if status == 400 {
+                    assert_refused(&reply, endpoint, &format!("{parameter}={value}"));
+                }
+                tried += 1;
+            }
         }
     }
     assert!(tried > 80);
@@ -669,12 +640,7 @@ async fn symlinks_pointing_outside_are_never_followed() {
     if reply.status == 200 {
         // A reservation may take the name (the link is invisible); its bytes never go through.
         let id = reply.json()["id"].as_str().unwrap().to_owned();
-        let put = server
-            .http
-            .put(format!("{}/upload?id={id}", server.served.api))
-            .header("apiKey", &server.served.key)
-            .header("username", "m@example.com")
-            .body("overwrite");
+        let put = server.request(Method::PUT, &format!("upload?id={id}"), "m@example.com").body("overwrite");
         let status = put.send().await.unwrap().status().as_u16();
         assert!(status == 200 || (400..500).contains(&status), "upload next to a link: {status}");
     } else {
@@ -786,15 +752,8 @@ async fn files_with_extreme_dates_are_served() {
         let id = item["id"].as_str().unwrap();
         let reply = server.call(Method::GET, "metadata", &[("id", id)]).await;
         assert_eq!(reply.status, 200, "metadata of {title}: {}", reply.text());
-        let response = server
-            .http
-            .get(format!("{}/download", server.served.api))
-            .query(&[("id", id)])
-            .header("apiKey", &server.served.key)
-            .header("username", "m@example.com")
-            .send()
-            .await
-            .unwrap();
+        let response =
+            server.request(Method::GET, "download", "m@example.com").query(&[("id", id)]).send().await.unwrap();
         assert_eq!(response.status(), 200, "download of {title}");
         let last_modified =
             response.headers().get("last-modified").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
