@@ -164,7 +164,7 @@ async fn unknown_actions_and_documents_fail_with_the_failure_body() {
 async fn a_deleted_document_cannot_be_acted_on() {
     let server = TestServer::start().await;
     let file = upload_from_workfront(&server, "/", "gone.txt", "doc-9", "ver-9").await;
-    assert_eq!(send(server.call(Method::PUT, "delete", &[("id", id_of(&file))])).await.status, StatusCode::OK);
+    server.delete("id", id_of(&file)).await;
     let reply =
         action(&server, Method::GET, &[("name", "archive"), ("documentId", "doc-9"), ("documentVersionId", "ver-9")])
             .await;

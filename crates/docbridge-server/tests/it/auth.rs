@@ -7,7 +7,7 @@ use docbridge_server::setup::{self, AddIntegration};
 use reqwest::{Method, StatusCode};
 
 use crate::support::{
-    Options, TestServer, USER, assert_error, assert_failure, assert_metadata, assert_upload_fail, id_of, send,
+    Options, TestServer, USER, api_call, assert_error, assert_failure, assert_metadata, assert_upload_fail, id_of, send,
 };
 
 /// `/files` of the root with the given headers.
@@ -133,13 +133,8 @@ async fn a_key_belongs_to_one_integration() {
     assert_eq!(credentials.base_api_url, format!("{}/webhooks/second", server.base));
 
     let call = |slug: &str, key: &str| {
-        send(
-            server
-                .http
-                .get(format!("{}/webhooks/{slug}/files", server.base))
-                .header("apiKey", key)
-                .header("username", USER),
-        )
+        let api = format!("{}/webhooks/{slug}", server.base);
+        send(api_call(&server.http, (&api, key, USER), Method::GET, "files", &[]))
     };
     assert_eq!(call("second", &second_key).await.status, StatusCode::OK);
     assert_error(&call("second", &server.key).await, 403);
@@ -154,15 +149,9 @@ async fn a_key_belongs_to_one_integration() {
 
     // IDs of one integration mean nothing in another.
     let init = server.upload_init("/", "tenant-a.txt").await;
+    let second_api = &credentials.base_api_url;
     let second = |method: Method, endpoint: &str, id: &str| {
-        send(
-            server
-                .http
-                .request(method, format!("{}/webhooks/second/{endpoint}", server.base))
-                .query(&[("id", id)])
-                .header("apiKey", &second_key)
-                .header("username", USER),
-        )
+        send(api_call(&server.http, (second_api, &second_key, USER), method, endpoint, &[("id", id)]))
     };
     assert_upload_fail(&second(Method::PUT, "upload", id_of(&init)).await, 404);
     assert_eq!(server.put_bytes(id_of(&init), "mine").await.status, StatusCode::OK);

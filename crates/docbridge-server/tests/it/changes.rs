@@ -2,7 +2,7 @@
 //! form, name rules, conflicts, stable IDs, and a trash that can give items back.
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{
     Options, TestServer, assert_error, assert_failure, assert_metadata, id_of, ids, message, send, titles,
@@ -15,6 +15,22 @@ async fn rename(server: &TestServer, method: Method, id: &str, name: &str) -> cr
 
 async fn delete(server: &TestServer, method: Method, param: &str, id: &str) -> crate::support::Reply {
     send(server.call(method, "delete", &[(param, id)])).await
+}
+
+/// A folder at the root holding a folder holding a file of `content`, named `[outer, inner,
+/// file]`; their metadata.
+async fn nested(server: &TestServer, [outer, inner, file]: [&str; 3], content: &'static str) -> (Value, Value, Value) {
+    let outer = server.create_folder("/", outer).await;
+    let inner = server.create_folder(id_of(&outer), inner).await;
+    let file = server.upload(id_of(&inner), file, content).await;
+    (outer, inner, file)
+}
+
+/// A file of `content` at the root, deleted: in the trash. Its metadata.
+async fn trashed(server: &TestServer, name: &str, content: &'static str) -> Value {
+    let file = server.upload("/", name, content).await;
+    server.delete("id", id_of(&file)).await;
+    file
 }
 
 #[tokio::test]
@@ -34,18 +50,15 @@ async fn create_folder_from_the_query_string() {
 async fn create_folder_from_a_form_body() {
     let server = TestServer::start().await;
     let parent = server.create_folder("/", "Parent").await;
-    let reply = send(
-        server
-            .call(Method::POST, "createFolder", &[])
-            .form(&[("parentId", id_of(&parent)), ("name", "Child from form")]),
-    )
-    .await;
+    let reply = server
+        .send_form(Method::POST, "createFolder", &[("parentId", id_of(&parent)), ("name", "Child from form")])
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let child = reply.json();
     assert_eq!(child["title"], "Child from form");
     assert_eq!(ids(&server.list(id_of(&parent)).await), [id_of(&child)]);
     // Without parentId the folder goes to the root.
-    let reply = send(server.call(Method::POST, "createFolder", &[]).form(&[("name", "At root")])).await;
+    let reply = server.send_form(Method::POST, "createFolder", &[("name", "At root")]).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(titles(&server.list("/").await), ["At root", "Parent"]);
 }
@@ -101,7 +114,7 @@ async fn rename_accepts_post_and_a_form_body() {
     let server = TestServer::start().await;
     let file = server.upload("/", "a.txt", "a").await;
     assert_eq!(rename(&server, Method::POST, id_of(&file), "b.txt").await.json(), json!({"status": "success"}));
-    let reply = send(server.call(Method::PUT, "rename", &[]).form(&[("id", id_of(&file)), ("name", "c.txt")])).await;
+    let reply = server.send_form(Method::PUT, "rename", &[("id", id_of(&file)), ("name", "c.txt")]).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(server.metadata(id_of(&file)).await.json()["title"], "c.txt");
 }
@@ -109,9 +122,7 @@ async fn rename_accepts_post_and_a_form_body() {
 #[tokio::test]
 async fn renaming_a_folder_keeps_every_id_below_it() {
     let server = TestServer::start().await;
-    let folder = server.create_folder("/", "Before").await;
-    let sub = server.create_folder(id_of(&folder), "Sub").await;
-    let deep = server.upload(id_of(&sub), "deep.txt", "deep").await;
+    let (folder, sub, deep) = nested(&server, ["Before", "Sub", "deep.txt"], "deep").await;
     assert_eq!(rename(&server, Method::PUT, id_of(&folder), "After").await.status, StatusCode::OK);
     assert_eq!(server.metadata(id_of(&folder)).await.json()["title"], "After");
     assert_eq!(ids(&server.list(id_of(&folder)).await), [id_of(&sub)]);
@@ -167,17 +178,14 @@ async fn delete_takes_document_id_folder_id_or_id() {
         assert_eq!(reply.json(), json!({"status": "success"}));
         assert_error(&server.metadata(id_of(item)).await, 404);
     }
-    assert!(server.list("/").await.is_empty());
-    assert!(visible_files(&server.docs()).is_empty());
+    server.assert_empty().await;
 }
 
 #[tokio::test]
 async fn delete_takes_a_folder_with_its_contents() {
     let server = TestServer::start().await;
-    let folder = server.create_folder("/", "Full").await;
-    let inner = server.create_folder(id_of(&folder), "Inner").await;
-    let file = server.upload(id_of(&inner), "needle.txt", "needle").await;
-    assert_eq!(delete(&server, Method::PUT, "folderId", id_of(&folder)).await.status, StatusCode::OK);
+    let (folder, inner, file) = nested(&server, ["Full", "Inner", "needle.txt"], "needle").await;
+    server.delete("folderId", id_of(&folder)).await;
     for id in [id_of(&folder), id_of(&inner), id_of(&file)] {
         assert_error(&server.metadata(id).await, 404);
     }
@@ -204,7 +212,7 @@ async fn delete_failures_speak_failure() {
     );
     assert_eq!(titles(&server.list("/").await), ["a.txt", "b.txt"]);
     // Deleting twice: the second finds nothing.
-    assert_eq!(delete(&server, Method::PUT, "id", id_of(&a)).await.status, StatusCode::OK);
+    server.delete("id", id_of(&a)).await;
     assert_failure(&delete(&server, Method::PUT, "id", id_of(&a)).await, 404);
 }
 
@@ -213,10 +221,9 @@ async fn deleted_items_go_to_the_trash_and_come_back_with_their_ids() {
     let server = TestServer::start().await;
     let folder = server.create_folder("/", "Project").await;
     let file = server.upload(id_of(&folder), "plan.txt", "the plan").await;
-    assert_eq!(delete(&server, Method::PUT, "folderId", id_of(&folder)).await.status, StatusCode::OK);
+    server.delete("folderId", id_of(&folder)).await;
 
-    let integration = server.integration().await;
-    let entries = server.registry.trash_entries(Some(integration.id)).await.unwrap();
+    let entries = server.trash().await;
     assert_eq!(entries.len(), 1);
     let entry = &entries[0];
     assert_eq!(entry.item_id.as_str(), id_of(&folder));
@@ -232,16 +239,15 @@ async fn deleted_items_go_to_the_trash_and_come_back_with_their_ids() {
     assert_eq!(ids(&server.list(id_of(&folder)).await), [id_of(&file)]);
     assert_eq!(server.content(id_of(&file)).await, b"the plan");
     assert_eq!(ids(&server.search(&[("query", "plan")]).await), [id_of(&file)]);
-    assert!(server.registry.trash_entries(Some(integration.id)).await.unwrap().is_empty());
+    assert!(server.trash().await.is_empty());
 }
 
 #[tokio::test]
 async fn a_restored_item_whose_name_was_taken_gets_a_free_one() {
     let server = TestServer::start().await;
-    let file = server.upload("/", "memo.txt", "old memo").await;
-    assert_eq!(delete(&server, Method::PUT, "id", id_of(&file)).await.status, StatusCode::OK);
+    let file = trashed(&server, "memo.txt", "old memo").await;
     let replacement = server.upload("/", "memo.txt", "new memo").await;
-    let entry = server.registry.trash_entries(Some(server.integration().await.id)).await.unwrap().pop().unwrap();
+    let entry = server.trash().await.pop().unwrap();
     let restored = server.library().await.restore(&entry).await.expect("restores");
     assert_eq!(restored, "memo (1).txt");
     assert_eq!(server.metadata(id_of(&file)).await.json()["title"], "memo (1).txt");
@@ -267,8 +273,7 @@ async fn concurrent_folders_of_one_name_make_one_folder() {
 #[tokio::test]
 async fn the_bookkeeping_name_cannot_be_taken() {
     let server = TestServer::start().await;
-    let file = server.upload("/", "keep.txt", "keep").await;
-    assert_eq!(delete(&server, Method::PUT, "id", id_of(&file)).await.status, StatusCode::OK);
+    let file = trashed(&server, "keep.txt", "keep").await;
     let kept = server.upload("/", "other.txt", "other").await;
     let replies = [
         send(server.call(Method::POST, "createFolder", &[("parentId", "/"), ("name", ".docbridge")])).await,
@@ -285,13 +290,7 @@ async fn the_bookkeeping_name_cannot_be_taken() {
         assert_error(&init, init.status.as_u16());
     }
     assert_eq!(titles(&server.list("/").await), ["other.txt"]);
-    let entry = server
-        .registry
-        .trash_entries(Some(server.integration().await.id))
-        .await
-        .unwrap()
-        .pop()
-        .expect("still in the trash");
+    let entry = server.trash().await.pop().expect("still in the trash");
     assert_eq!(server.library().await.restore(&entry).await.expect("the trash still works"), "keep.txt");
     assert_eq!(server.content(id_of(&file)).await, b"keep");
 }
@@ -301,15 +300,13 @@ async fn the_trash_is_emptied_after_its_retention_period() {
     let server =
         TestServer::with_options(Options { trash_retention: chrono::Duration::seconds(-1), ..Options::default() })
             .await;
-    let file = server.upload("/", "old.txt", "old").await;
     let kept = server.upload("/", "kept.txt", "kept").await;
-    assert_eq!(delete(&server, Method::PUT, "id", id_of(&file)).await.status, StatusCode::OK);
-    let integration = server.integration().await;
-    let entry = server.registry.trash_entries(Some(integration.id)).await.unwrap().pop().unwrap();
+    trashed(&server, "old.txt", "old").await;
+    let entry = server.trash().await.pop().unwrap();
     assert!(server.docs().join(&entry.trash_path).exists());
     let report = server.library().await.maintain(false).await.expect("maintenance runs");
     assert_eq!(report.trash_purged, 1);
-    assert!(server.registry.trash_entries(Some(integration.id)).await.unwrap().is_empty());
+    assert!(server.trash().await.is_empty());
     assert!(!server.docs().join(&entry.trash_path).exists(), "the bytes are gone for good");
     assert_eq!(server.content(id_of(&kept)).await, b"kept");
 }

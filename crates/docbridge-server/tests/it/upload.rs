@@ -269,9 +269,7 @@ async fn workfront_ids_are_recorded() {
 #[tokio::test]
 async fn upload_init_reads_a_form_body() {
     let server = TestServer::start().await;
-    let reply =
-        send(server.call(Method::POST, "uploadInit", &[]).form(&[("parentId", "/"), ("filename", "from form.txt")]))
-            .await;
+    let reply = server.send_form(Method::POST, "uploadInit", &[("parentId", "/"), ("filename", "from form.txt")]).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let init = reply.json();
     assert_eq!(init["title"], "from form.txt");
@@ -300,10 +298,9 @@ async fn concurrent_reservations_of_one_name_all_get_their_own() {
 async fn an_upload_to_a_deleted_item_does_not_bring_it_back() {
     let server = TestServer::start().await;
     let file = server.upload("/", "deleted.txt", "before").await;
-    assert_eq!(send(server.call(Method::PUT, "delete", &[("id", id_of(&file))])).await.status, StatusCode::OK);
+    server.delete("id", id_of(&file)).await;
     assert_upload_fail(&server.put_bytes(id_of(&file), "after").await, 404);
-    assert!(server.list("/").await.is_empty());
-    assert!(visible_files(&server.docs()).is_empty());
+    server.assert_empty().await;
 }
 
 #[tokio::test]
@@ -370,12 +367,11 @@ async fn an_upload_into_a_folder_deleted_meanwhile_fails_cleanly() {
     let server = TestServer::start().await;
     let folder = server.create_folder("/", "Doomed").await;
     let init = server.upload_init(id_of(&folder), "orphan.txt").await;
-    assert_eq!(send(server.call(Method::PUT, "delete", &[("folderId", id_of(&folder))])).await.status, StatusCode::OK);
+    server.delete("folderId", id_of(&folder)).await;
     let reply = server.put_bytes(id_of(&init), "orphan").await;
     assert!(matches!(reply.status.as_u16(), 404 | 409), "{} {}", reply.status, reply.text());
     assert_upload_fail(&reply, reply.status.as_u16());
-    assert!(server.list("/").await.is_empty());
-    assert!(visible_files(&server.docs()).is_empty());
+    server.assert_empty().await;
 }
 
 #[tokio::test]

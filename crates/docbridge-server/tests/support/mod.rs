@@ -165,6 +165,11 @@ impl TestServer {
         self.http.request(method, format!("{}/{endpoint}", self.api())).query(query)
     }
 
+    /// A call with valid credentials whose parameters are a form body.
+    pub async fn send_form(&self, method: Method, endpoint: &str, form: &[(&str, &str)]) -> Reply {
+        send(self.call(method, endpoint, &[]).form(form)).await
+    }
+
     pub async fn get(&self, endpoint: &str, query: &[(&str, &str)]) -> Reply {
         send(self.call(Method::GET, endpoint, query)).await
     }
@@ -200,6 +205,23 @@ impl TestServer {
         assert_eq!(reply.status, StatusCode::OK, "upload of {filename} answered {}", reply.text());
         assert_eq!(reply.json(), serde_json::json!({"result": "success"}));
         init
+    }
+
+    /// Asserts that the root lists nothing and that no file is left in the documents folder.
+    pub async fn assert_empty(&self) {
+        assert!(self.list("/").await.is_empty(), "the root lists nothing");
+        assert!(visible_files(&self.docs()).is_empty(), "{:?}", visible_files(&self.docs()));
+    }
+
+    /// `/delete` of the item `param` names, which must succeed.
+    pub async fn delete(&self, param: &str, id: &str) {
+        let reply = send(self.call(Method::PUT, "delete", &[(param, id)])).await;
+        assert_eq!(reply.status, StatusCode::OK, "delete of {param}={id} answered {}", reply.text());
+    }
+
+    /// The default integration's trash entries.
+    pub async fn trash(&self) -> Vec<docbridge_registry::TrashEntry> {
+        self.registry.trash_entries(Some(self.integration().await.id)).await.expect("registry answers")
     }
 
     pub async fn create_folder(&self, parent: &str, name: &str) -> Value {
