@@ -51,6 +51,24 @@ fn runner(cases: u32) -> TestRunner {
     })
 }
 
+/// Runs `body` over `cases` inputs from `strategy`; how many passed (all, or it panics).
+fn passes(cases: u32, strategy: impl Strategy<Value = Vec<u8>>, body: impl Fn(&[u8])) -> u64 {
+    let tried = Cell::new(0u64);
+    runner(cases)
+        .run(&strategy, |input| {
+            body(&input);
+            tried.set(tried.get() + 1);
+            Ok(())
+        })
+        .unwrap();
+    tried.get()
+}
+
+/// `shaped` inputs four times in five, raw bytes otherwise.
+fn or_raw(shaped: impl Strategy<Value = Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![4 => shaped, 1 => prop::collection::vec(any::<u8>(), 0..200)]
+}
+
 #[test]
 fn seed_corpus_round_trips_through_files() {
     let export = std::env::var_os("DOCBRIDGE_FUZZ_EXPORT").map(PathBuf::from);
@@ -108,24 +126,21 @@ fn router_target_passes_its_seeds_and_regressions() {
     );
 }
 
+fn owned(pieces: &[&str]) -> Vec<String> {
+    pieces.iter().map(|p| (*p).to_owned()).collect()
+}
+
 /// Text with the characters that matter to names and IDs over-represented.
 fn tricky_text() -> impl Strategy<Value = String> {
+    let mut fixed = owned(&[".", "..", "/", "\\", "\0", "%2e", "%2F", "\u{FF0F}", "\u{2215}", "\u{2024}", "é"]);
+    fixed.push("x".repeat(64));
+    // Weighted so that each fixed piece is as likely as each generated kind.
+    let weight = fixed.len() as u32;
     let pieces = prop_oneof![
-        Just(".".to_owned()),
-        Just("..".to_owned()),
-        Just("/".to_owned()),
-        Just("\\".to_owned()),
-        Just("\0".to_owned()),
-        Just("%2e".to_owned()),
-        Just("%2F".to_owned()),
-        Just("\u{FF0F}".to_owned()),
-        Just("\u{2215}".to_owned()),
-        Just("\u{2024}".to_owned()),
-        Just("é".to_owned()),
-        Just("x".repeat(64)),
-        "[A-Za-z0-9_-]{1,8}",
-        "\\PC{1,4}",
-        "[\\x00-\\x1f\\x7f]",
+        weight => prop::sample::select(fixed),
+        1 => "[A-Za-z0-9_-]{1,8}",
+        1 => "\\PC{1,4}",
+        1 => "[\\x00-\\x1f\\x7f]",
     ];
     prop::collection::vec(pieces, 0..12).prop_map(|p| p.concat())
 }
@@ -142,16 +157,11 @@ fn names_ids_and_ranges_hold_for_generated_inputs() {
         ]
         .concat()),
     ];
-    let tried = Cell::new(0u64);
-    runner(2000)
-        .run(&strategy, |input| {
-            bodies::names(&input);
-            bodies::range(&input);
-            tried.set(tried.get() + 1);
-            Ok(())
-        })
-        .unwrap();
-    eprintln!("fuzz_replay/names+range: {} generated inputs passed both bodies", tried.get());
+    let tried = passes(2000, strategy, |input| {
+        bodies::names(input);
+        bodies::range(input);
+    });
+    eprintln!("fuzz_replay/names+range: {tried} generated inputs passed both bodies");
 }
 
 /// JSON values of the kinds real providers send, including the wrong ones.
@@ -189,16 +199,8 @@ fn metadata_holds_for_generated_objects() {
                     .collect();
                 serde_json::to_vec(&object).unwrap()
             });
-    let raw = prop::collection::vec(any::<u8>(), 0..200);
-    let tried = Cell::new(0u64);
-    runner(3000)
-        .run(&prop_oneof![4 => strategy, 1 => raw], |input| {
-            bodies::metadata(&input);
-            tried.set(tried.get() + 1);
-            Ok(())
-        })
-        .unwrap();
-    eprintln!("fuzz_replay/metadata: {} generated objects and byte strings passed", tried.get());
+    let tried = passes(3000, or_raw(strategy), bodies::metadata);
+    eprintln!("fuzz_replay/metadata: {tried} generated objects and byte strings passed");
 }
 
 #[test]
@@ -248,16 +250,8 @@ fn config_holds_for_generated_files() {
     ];
     let line = (section, key, value).prop_map(|(s, k, v)| format!("{s}\n{k} = {v}\n"));
     let file = prop::collection::vec(line, 0..6).prop_map(|lines| lines.concat().into_bytes());
-    let raw = prop::collection::vec(any::<u8>(), 0..200);
-    let tried = Cell::new(0u64);
-    runner(600)
-        .run(&prop_oneof![4 => file, 1 => raw], |input| {
-            bodies::config(&input);
-            tried.set(tried.get() + 1);
-            Ok(())
-        })
-        .unwrap();
-    eprintln!("fuzz_replay/config: {} generated configuration files passed", tried.get());
+    let tried = passes(600, or_raw(file), bodies::config);
+    eprintln!("fuzz_replay/config: {tried} generated configuration files passed");
 }
 
 /// Calls shaped like Workfront's, with hostile values in every parameter.
@@ -275,19 +269,14 @@ fn router_input() -> impl Strategy<Value = Vec<u8>> {
         "offset",
         "documentVersionId",
     ]);
+    // Weighted so that each fixed value is as likely as each generated kind.
     let value = prop_oneof![
-        Just("@F".to_owned()),
-        Just("@D".to_owned()),
-        Just("@L".to_owned()),
-        Just("/".to_owned()),
-        Just("archive".to_owned()),
-        Just("lock".to_owned()),
-        Just("copy".to_owned()),
-        "[0-9]{1,21}",
-        "-[0-9]{1,3}",
-        tricky_text(),
-        "(%[0-9A-Fa-f]{2}){1,6}",
-        "%[0-9A-Za-z]{0,2}",
+        7 => prop::sample::select(owned(&["@F", "@D", "@L", "/", "archive", "lock", "copy"])),
+        1 => "[0-9]{1,21}",
+        1 => "-[0-9]{1,3}",
+        1 => tricky_text(),
+        1 => "(%[0-9A-Fa-f]{2}){1,6}",
+        1 => "%[0-9A-Za-z]{0,2}",
     ];
     let query = prop::collection::vec((parameter, value), 0..5)
         .prop_map(|pairs| pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"));
@@ -329,12 +318,7 @@ fn router_input() -> impl Strategy<Value = Vec<u8>> {
 #[test]
 fn router_holds_for_generated_calls() {
     let target = RefCell::new(bodies::RouterTarget::new());
-    runner(400)
-        .run(&router_input(), |input| {
-            target.borrow_mut().run(&input);
-            Ok(())
-        })
-        .unwrap();
+    passes(400, router_input(), |input| target.borrow_mut().run(input));
     let target = target.borrow();
     eprintln!(
         "fuzz_replay/router-generated: {} inputs, {} calls ({} answered 4xx with the error body, 0 answered 5xx)",
