@@ -5,7 +5,7 @@
 //! and silent clients (issue #13): connections without a whole request head or with nothing in
 //! progress are closed, uploads slower than the minimum rate answer 408 and free their slot.
 
-use crate::support::{api_call, in_process};
+use crate::support::{api_call, eventually, in_process};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -207,6 +207,11 @@ async fn uploads_over_the_limit_are_413_and_leave_the_old_content() {
     );
 }
 
+/// Waits until `count` uploads stream into temporary files in `tmp`; `what` names them.
+async fn streaming_into(tmp: &std::path::Path, count: usize, what: &str) {
+    eventually(what, || async { std::fs::read_dir(tmp).is_ok_and(|d| d.count() >= count).then_some(()) }).await
+}
+
 #[tokio::test]
 async fn concurrent_uploads_over_the_limit_are_429_with_retry_after() {
     let server = Server::start(|settings, _| settings.max_concurrent_uploads = 2).await;
@@ -221,15 +226,7 @@ async fn concurrent_uploads_over_the_limit_are_429_with_retry_after() {
         held.push((id, tx, tokio::spawn(request.send())));
     }
     // Both hold their slot once both are streaming into temporary files.
-    let mut streaming = false;
-    for _ in 0..1000 {
-        if std::fs::read_dir(&tmp).is_ok_and(|d| d.count() >= 2) {
-            streaming = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(streaming, "both held uploads started");
+    streaming_into(&tmp, 2, "both held uploads started").await;
     let third = server.upload_init("third.bin").await;
     let reply = server.send(server.request(Method::PUT, "upload", &[("id", &third)]).body("refused")).await;
     reply.assert_failure(429, "result", "fail");
@@ -330,15 +327,7 @@ async fn calls_slower_than_the_timeout_are_408_but_uploads_are_not() {
     upload_tx.unbounded_send(Ok(b"first half, ".to_vec())).unwrap();
     let upload = tokio::spawn(server.request(Method::PUT, "upload", &[("id", &id)]).body(upload_body).send());
     let tmp = server.served.dir.path().join("documents/.docbridge/tmp");
-    let mut streaming = false;
-    for _ in 0..1000 {
-        if std::fs::read_dir(&tmp).is_ok_and(|mut d| d.next().is_some()) {
-            streaming = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(streaming, "the upload started");
+    streaming_into(&tmp, 1, "the upload started").await;
     // Form bodies that never finish arriving: each call outlives the timeout, in its vocabulary.
     let calls: [(Method, &str, &str, &str); 5] = [
         (Method::POST, "uploadInit", "status", "error"),
@@ -566,15 +555,7 @@ async fn uploads_slower_than_the_minimum_rate_are_408_and_free_their_slots() {
         trickles.push((id, trickle, answer));
     }
     // All three slots are taken while they trickle.
-    let mut streaming = false;
-    for _ in 0..1000 {
-        if std::fs::read_dir(&tmp).is_ok_and(|d| d.count() >= 3) {
-            streaming = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(streaming, "the three trickling uploads started");
+    streaming_into(&tmp, 3, "the three trickling uploads started").await;
     let normal = server.upload_init("normal.bin").await;
     let upload = |body: &'static str| server.request(Method::PUT, "upload", &[("id", &normal)]).body(body);
     server.send(upload("refused")).await.assert_failure(429, "result", "fail");
