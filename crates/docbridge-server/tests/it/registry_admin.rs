@@ -142,8 +142,19 @@ impl Env {
 
     /// `/uploadInit` then `/upload`; answers the item's ID.
     async fn upload(&self, slug: &str, key: &str, user: &str, parent: &str, name: &str, bytes: &'static str) -> String {
-        let (status, init) =
-            self.wf(Method::POST, slug, key, user, "uploadInit", &[("parentId", parent), ("filename", name)]).await;
+        self.upload_with(slug, key, user, &[("parentId", parent), ("filename", name)], bytes).await
+    }
+
+    /// [`Env::upload`] with `/uploadInit`'s parameters as given.
+    async fn upload_with(
+        &self,
+        slug: &str,
+        key: &str,
+        user: &str,
+        init: &[(&str, &str)],
+        bytes: &'static str,
+    ) -> String {
+        let (status, init) = self.wf(Method::POST, slug, key, user, "uploadInit", init).await;
         assert_eq!(status, StatusCode::OK, "uploadInit: {init}");
         let id = init["id"].as_str().expect("an id").to_owned();
         let request = self
@@ -822,28 +833,8 @@ async fn webhook_action_posts_signed_metadata() {
 
     // Workfront sends a document, then runs the action on it by its own IDs.
     let user = "ann@example.com";
-    let (status, init) = env
-        .wf(
-            Method::POST,
-            "hooks",
-            &key,
-            user,
-            "uploadInit",
-            &[("filename", "deal.txt"), ("documentId", "wf-doc-1"), ("documentVersionId", "wf-ver-1")],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let id = init["id"].as_str().unwrap().to_owned();
-    let (status, _) = reply(
-        env.http
-            .put(format!("{}/webhooks/hooks/upload", env.base))
-            .query(&[("id", &id)])
-            .header("apiKey", &key)
-            .header("username", user)
-            .body("signed"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let init = [("filename", "deal.txt"), ("documentId", "wf-doc-1"), ("documentVersionId", "wf-ver-1")];
+    let id = env.upload_with("hooks", &key, user, &init, "signed").await;
     let (status, outcome) = env
         .wf(
             Method::GET,
