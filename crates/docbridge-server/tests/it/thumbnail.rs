@@ -9,6 +9,9 @@ use reqwest::{Method, StatusCode};
 
 use crate::support::{Reply, TestServer, assert_error, id_of, send};
 
+#[path = "../../../docbridge-documents/tests/it/pdf.rs"]
+mod pdf;
+
 fn encode(image: DynamicImage, format: ImageFormat) -> Vec<u8> {
     let mut bytes = Vec::new();
     image.write_to(&mut Cursor::new(&mut bytes), format).expect("encodes");
@@ -30,32 +33,6 @@ fn transparent_png() -> Vec<u8> {
 fn jpeg() -> Vec<u8> {
     let image = RgbImage::from_fn(400, 200, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
     encode(DynamicImage::ImageRgb8(image), ImageFormat::Jpeg)
-}
-
-/// A one-page PDF, 400×200 points, whose left half is filled red.
-fn pdf() -> Vec<u8> {
-    let content = "1 0 0 rg 0 0 200 200 re f\n";
-    let objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 200] /Contents 4 0 R /Resources << >> >>".to_owned(),
-        format!("<< /Length {} >>\nstream\n{content}endstream", content.len()),
-    ];
-    let mut pdf = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (n, object) in objects.iter().enumerate() {
-        offsets.push(pdf.len());
-        pdf.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", n + 1).as_bytes());
-    }
-    let xref = pdf.len();
-    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
-    for offset in offsets {
-        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    pdf.extend_from_slice(
-        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
-    );
-    pdf
 }
 
 async fn thumbnail(server: &TestServer, id: &str, size: Option<&str>) -> Reply {
@@ -80,35 +57,29 @@ fn decoded(reply: &Reply) -> (u32, u32) {
     (image.width(), image.height())
 }
 
+/// Pictures are scaled to the requested width with their aspect ratio kept: a transparent PNG
+/// stays PNG, a JPEG or an opaque PNG becomes a JPEG.
 #[tokio::test]
-async fn a_transparent_png_stays_png_at_the_requested_width() {
+async fn pictures_keep_their_aspect_ratio_and_transparency() {
     let server = TestServer::start().await;
-    let file = server.upload("/", "logo.png", transparent_png()).await;
-    let reply = thumbnail(&server, id_of(&file), Some("100")).await;
-    assert_eq!(reply.must("content-type"), "image/png");
-    assert_eq!(decoded(&reply), (100, 75));
-    let image = image::load_from_memory(&reply.body).unwrap().into_rgba8();
-    assert_eq!(image.get_pixel(5, 5)[3], 0, "transparency is kept");
-    assert_eq!(image.get_pixel(95, 70)[3], 255);
-}
-
-#[tokio::test]
-async fn a_jpeg_becomes_a_jpeg() {
-    let server = TestServer::start().await;
-    let file = server.upload("/", "photo.jpg", jpeg()).await;
-    let reply = thumbnail(&server, id_of(&file), Some("50")).await;
-    assert_eq!(reply.must("content-type"), "image/jpeg");
-    assert_eq!(decoded(&reply), (50, 25));
-}
-
-#[tokio::test]
-async fn an_opaque_png_becomes_a_jpeg() {
-    let server = TestServer::start().await;
-    let image = RgbaImage::from_pixel(300, 150, Rgba([10, 20, 30, 255]));
-    let file = server.upload("/", "opaque.png", encode(DynamicImage::ImageRgba8(image), ImageFormat::Png)).await;
-    let reply = thumbnail(&server, id_of(&file), Some("60")).await;
-    assert_eq!(reply.must("content-type"), "image/jpeg");
-    assert_eq!(decoded(&reply), (60, 30));
+    let opaque =
+        encode(DynamicImage::ImageRgba8(RgbaImage::from_pixel(300, 150, Rgba([10, 20, 30, 255]))), ImageFormat::Png);
+    let cases = [
+        ("logo.png", transparent_png(), "100", "image/png", (100, 75)),
+        ("photo.jpg", jpeg(), "50", "image/jpeg", (50, 25)),
+        ("opaque.png", opaque, "60", "image/jpeg", (60, 30)),
+    ];
+    for (name, bytes, width, content_type, size) in cases {
+        let file = server.upload("/", name, bytes).await;
+        let reply = thumbnail(&server, id_of(&file), Some(width)).await;
+        assert_eq!(reply.must("content-type"), content_type, "{name}");
+        assert_eq!(decoded(&reply), size, "{name}");
+        if name == "logo.png" {
+            let image = image::load_from_memory(&reply.body).unwrap().into_rgba8();
+            assert_eq!(image.get_pixel(5, 5)[3], 0, "transparency is kept");
+            assert_eq!(image.get_pixel(95, 70)[3], 255);
+        }
+    }
 }
 
 #[tokio::test]
@@ -188,7 +159,8 @@ async fn bad_requests_answer_json() {
 #[tokio::test]
 async fn a_pdf_shows_its_first_page() {
     let server = TestServer::start().await;
-    let file = server.upload("/", "page.pdf", pdf()).await;
+    // A 400×200 point page whose left half is filled red.
+    let file = server.upload("/", "page.pdf", pdf::pdf(400, 200, "", "1 0 0 rg 0 0 200 200 re f")).await;
     let reply = thumbnail(&server, id_of(&file), Some("100")).await;
     assert_eq!(reply.must("content-type"), "image/jpeg", "a rendered page, not an icon");
     assert_eq!(decoded(&reply), (100, 50));
