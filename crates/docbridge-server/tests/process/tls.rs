@@ -441,6 +441,8 @@ mod acme {
 
     /// The name the tests' certificates are for; every client resolves it to 127.0.0.1.
     const DOMAIN: &str = "docs.docbridge-acme.example.com";
+    /// The contact address of the tests' ACME accounts.
+    const CONTACT: &str = "ops@docbridge-acme.example.com";
 
     pub(super) struct AcmeServer {
         pub(super) acme: Arc<Acme>,
@@ -513,6 +515,11 @@ mod acme {
             AcmeServer { acme, base, address, config, dir, attempts, serving, http, renewing }
         }
 
+        /// [`AcmeServer::start`] in a new data directory, with no certificate yet.
+        pub(super) async fn start_fresh(listen: &str, domain: &str, config: AcmeConfig) -> AcmeServer {
+            Self::start(listen, domain, config, tempfile::tempdir().unwrap()).await
+        }
+
         /// Waits for the next attempt to obtain a certificate to end.
         pub(super) async fn next_attempt(&mut self) {
             // A bound, not a timing assertion: a CA that never answers fails the test instead
@@ -521,6 +528,40 @@ mod acme {
                 .await
                 .expect("an attempt ended within 3 minutes")
                 .unwrap();
+        }
+
+        /// Waits for the next attempt, which must obtain the `count`-th certificate.
+        pub(super) async fn obtains(&mut self, count: u64) {
+            self.next_attempt().await;
+            let status = self.acme.status();
+            assert_eq!((status.obtained, status.last_error.as_deref()), (count, None), "{status:?}");
+        }
+
+        /// From a fresh start without a certificate, waits for the first one; then `/readyz`,
+        /// asked over HTTPS by a client that trusts `root` (PEM), must report it. The client and
+        /// the certificate it was served.
+        pub(super) async fn first_certificate(&mut self, domain: &str, root: &str) -> (reqwest::Client, Vec<u8>) {
+            assert!(self.acme.status().not_after.is_none(), "a fresh start has no certificate");
+            self.obtains(1).await;
+            let client = self.client(domain, root);
+            let ready =
+                client.get(format!("{}/readyz", self.base)).send().await.expect("HTTPS with the CA's certificate");
+            assert_eq!(ready.status(), StatusCode::OK);
+            let served = peer_certificate(&ready);
+            let body = ready.text().await.unwrap();
+            assert!(body.starts_with(&format!("ready\nacme: certificate for {domain} expires")), "{body}");
+            (client, served)
+        }
+
+        /// Waits for the next attempt, which must fail, the `failures`-th in a row, with an error
+        /// holding each of `says`, and put the one after off for more than `wait`.
+        pub(super) async fn fails(&mut self, failures: u32, says: &[&str], wait: chrono::Duration) {
+            self.next_attempt().await;
+            let status = self.acme.status();
+            let error = status.last_error.clone().unwrap_or_default();
+            assert!(says.iter().all(|said| error.contains(said)), "{says:?}: {status:?}");
+            assert_eq!(status.consecutive_failures, failures, "{status:?}");
+            assert!(status.next_attempt.is_some_and(|at| at > chrono::Utc::now() + wait), "{status:?}");
         }
 
         /// A client that resolves the test name to this server and trusts `root` (PEM).
@@ -559,7 +600,8 @@ mod acme {
     }
 
     impl Pebble {
-        fn from_env(test: &str) -> Option<Pebble> {
+        /// Pebble's settings, or `None` after saying that the calling test is skipped.
+        fn from_env() -> Option<Pebble> {
             let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
             let found = (|| {
                 Some(Pebble {
@@ -571,9 +613,24 @@ mod acme {
                 })
             })();
             if found.is_none() {
+                // A test's thread is named after the test.
+                let test = std::thread::current().name().unwrap_or("this test").to_owned();
                 eprintln!("skipping {test}: no Pebble (DOCBRIDGE_TEST_PEBBLE_* unset; .ci/pebble.sh start sets them)");
             }
             found
+        }
+
+        /// Automatic HTTPS from this Pebble for `contact`, over TLS-ALPN-01.
+        fn config(&self, contact: &str) -> AcmeConfig {
+            config(&self.directory, contact, &self.ca_file)
+        }
+
+        /// A server for `domain` with automatic HTTPS from this Pebble over HTTP-01, its
+        /// plain-HTTP listener on `http_listen` and HTTPS on any port (the CA never looks there
+        /// with HTTP-01).
+        async fn serve_http_01(&self, domain: &str, http_listen: String) -> AcmeServer {
+            let config = AcmeConfig { challenge: AcmeChallenge::Http01, http_listen, ..self.config(CONTACT) };
+            AcmeServer::start_fresh("127.0.0.1:0", domain, config).await
         }
 
         /// The root Pebble issues under: made at its start, served by its management interface.
@@ -591,29 +648,17 @@ mod acme {
 
     #[tokio::test]
     async fn a_certificate_is_obtained_served_renewed_and_cached() {
-        let Some(pebble) = Pebble::from_env("a_certificate_is_obtained_served_renewed_and_cached") else { return };
-        let config = config(&pebble.directory, "ops@docbridge-acme.example.com", &pebble.ca_file);
+        let Some(pebble) = Pebble::from_env() else { return };
+        let config = pebble.config(CONTACT);
         let listen = format!("127.0.0.1:{}", pebble.tls_port);
-        let mut server = AcmeServer::start(&listen, DOMAIN, config, tempfile::tempdir().unwrap()).await;
-        assert!(server.acme.status().not_after.is_none(), "a fresh start has no certificate");
-        server.next_attempt().await;
-        let status = server.acme.status();
-        assert_eq!((status.obtained, status.last_error.as_deref()), (1, None), "{status:?}");
-
+        let mut server = AcmeServer::start_fresh(&listen, DOMAIN, config).await;
         // A client that trusts Pebble's root reaches the public name over HTTPS.
         let root = pebble.root().await;
-        let kept = server.client(DOMAIN, &root);
-        let first = kept.get(format!("{}/readyz", server.base)).send().await.expect("HTTPS with Pebble's certificate");
-        assert_eq!(first.status(), StatusCode::OK);
-        let first_der = peer_certificate(&first);
-        let body = first.text().await.unwrap();
-        assert!(body.starts_with("ready\nacme: certificate for docs.docbridge-acme.example.com expires"), "{body}");
+        let (kept, first_der) = server.first_certificate(DOMAIN, &root).await;
 
         // A forced renewal swaps the certificate for new connections; the open one stays.
         server.acme.renew_now();
-        server.next_attempt().await;
-        let status = server.acme.status();
-        assert_eq!((status.obtained, status.last_error.as_deref()), (2, None), "{status:?}");
+        server.obtains(2).await;
         let fresh = server.client(DOMAIN, &root).get(format!("{}/healthz", server.base)).send().await.unwrap();
         assert_eq!(fresh.status(), StatusCode::OK);
         assert_ne!(peer_certificate(&fresh), first_der, "a new connection gets the renewed certificate");
@@ -645,27 +690,11 @@ mod acme {
 
     #[tokio::test]
     async fn http_01_obtains_a_certificate_and_plain_http_redirects_to_https() {
-        let Some(pebble) = Pebble::from_env("http_01_obtains_a_certificate_and_plain_http_redirects_to_https") else {
-            return;
-        };
+        let Some(pebble) = Pebble::from_env() else { return };
         // Its own name: Pebble validates it on the HTTP-01 port only, whatever the other tests do.
         let domain = "http01.docbridge-acme.example.com";
-        let mut config = config(&pebble.directory, "ops@docbridge-acme.example.com", &pebble.ca_file);
-        config.challenge = AcmeChallenge::Http01;
-        config.http_listen = format!("127.0.0.1:{}", pebble.http_port);
-        // HTTPS on any port: the CA never looks there with HTTP-01.
-        let mut server = AcmeServer::start("127.0.0.1:0", domain, config, tempfile::tempdir().unwrap()).await;
-        assert!(server.acme.status().not_after.is_none(), "a fresh start has no certificate");
-        server.next_attempt().await;
-        let status = server.acme.status();
-        assert_eq!((status.obtained, status.last_error.as_deref()), (1, None), "{status:?}");
-
-        let root = pebble.root().await;
-        let https = server.client(domain, &root);
-        let ready = https.get(format!("{}/readyz", server.base)).send().await.expect("HTTPS with Pebble's certificate");
-        assert_eq!(ready.status(), StatusCode::OK);
-        let body = ready.text().await.unwrap();
-        assert!(body.starts_with(&format!("ready\nacme: certificate for {domain} expires")), "{body}");
+        let mut server = pebble.serve_http_01(domain, format!("127.0.0.1:{}", pebble.http_port)).await;
+        server.first_certificate(domain, &pebble.root().await).await;
 
         // Plain HTTP: every request goes to the same path and query on public_url, whatever
         // Host it names, with its method kept (308); unknown challenge tokens are not found.
@@ -694,16 +723,11 @@ mod acme {
 
     #[tokio::test]
     async fn a_name_that_does_not_lead_here_is_reported_with_what_to_check() {
-        let Some(pebble) = Pebble::from_env("a_name_that_does_not_lead_here_is_reported_with_what_to_check") else {
-            return;
-        };
+        let Some(pebble) = Pebble::from_env() else { return };
         // Pebble checks port http_port of the name's address; this server's plain-HTTP listener
         // is elsewhere, as when port 80 of the name reaches another machine.
         let domain = "elsewhere.docbridge-acme.example.com";
-        let mut config = config(&pebble.directory, "ops@docbridge-acme.example.com", &pebble.ca_file);
-        config.challenge = AcmeChallenge::Http01;
-        config.http_listen = "127.0.0.1:0".into();
-        let mut server = AcmeServer::start("127.0.0.1:0", domain, config, tempfile::tempdir().unwrap()).await;
+        let mut server = pebble.serve_http_01(domain, "127.0.0.1:0".into()).await;
         server.next_attempt().await;
         let status = server.acme.status();
         let error = status.last_error.clone().unwrap_or_default();
@@ -718,24 +742,14 @@ mod acme {
 
     #[tokio::test]
     async fn a_contact_the_ca_refuses_is_reported_and_retried_later() {
-        let Some(pebble) = Pebble::from_env("a_contact_the_ca_refuses_is_reported_and_retried_later") else { return };
+        let Some(pebble) = Pebble::from_env() else { return };
         // Shaped like an address, so the configuration accepts it; the CA does not (Pebble, like
         // Let's Encrypt, refuses addresses that are not ASCII).
-        let config = config(&pebble.directory, "opś@docbridge-acme.example.com", &pebble.ca_file);
+        let config = pebble.config("opś@docbridge-acme.example.com");
         // Any port: the CA refuses the account before it would validate anything.
-        let mut server = AcmeServer::start("127.0.0.1:0", DOMAIN, config, tempfile::tempdir().unwrap()).await;
-        server.next_attempt().await;
-        let status = server.acme.status();
-        let error = status.last_error.clone().unwrap_or_default();
-        assert!(
-            error.contains("refused the contact address") && error.contains("set [http.acme] contact"),
-            "{status:?}"
-        );
-        assert_eq!(status.consecutive_failures, 1);
-        assert!(
-            status.next_attempt.is_some_and(|at| at > chrono::Utc::now() + chrono::Duration::seconds(30)),
-            "{status:?}"
-        );
+        let mut server = AcmeServer::start_fresh("127.0.0.1:0", DOMAIN, config).await;
+        let refused = ["refused the contact address", "set [http.acme] contact"];
+        server.fails(1, &refused, chrono::Duration::seconds(30)).await;
         server.stop().await;
     }
 
@@ -844,7 +858,7 @@ mod acme {
         // tests of this binary, and one of them sets the shared name's failure gauge to 0.
         let domain = "cached.docbridge-acme.example.com";
         // Port 1 on loopback: nobody listens, the connection is refused.
-        let config = config("https://127.0.0.1:1/directory", "ops@docbridge-acme.example.com", "");
+        let config = config("https://127.0.0.1:1/directory", CONTACT, "");
         let dir = tempfile::tempdir().unwrap();
         // A certificate well into its last third: due for renewal at start.
         let (pem, der) = cached_pem(&pki, domain, 60, 10);
@@ -854,19 +868,9 @@ mod acme {
         std::fs::write(&file, &pem).unwrap();
 
         let mut server = AcmeServer::start("127.0.0.1:0", domain, config, dir).await;
-        server.next_attempt().await;
-        let status = server.acme.status();
-        let error = status.last_error.clone().unwrap_or_default();
-        assert!(
-            error.contains("cannot reach the ACME directory https://127.0.0.1:1/directory")
-                && error.contains("check [http.acme] directory_url"),
-            "{status:?}"
-        );
-        assert_eq!(status.consecutive_failures, 1);
-        assert!(
-            status.next_attempt.is_some_and(|at| at > chrono::Utc::now() + chrono::Duration::seconds(30)),
-            "{status:?}"
-        );
+        let unreachable =
+            ["cannot reach the ACME directory https://127.0.0.1:1/directory", "check [http.acme] directory_url"];
+        server.fails(1, &unreachable, chrono::Duration::seconds(30)).await;
 
         // Still serving the certificate it had, and saying why it is not renewed.
         let ca_pem = pki.ca.pem();
@@ -885,13 +889,7 @@ mod acme {
 
         // A forced attempt fails alike, and the wait doubles.
         server.acme.renew_now();
-        server.next_attempt().await;
-        let status = server.acme.status();
-        assert_eq!(status.consecutive_failures, 2, "{status:?}");
-        assert!(
-            status.next_attempt.is_some_and(|at| at > chrono::Utc::now() + chrono::Duration::seconds(90)),
-            "{status:?}"
-        );
+        server.fails(2, &[], chrono::Duration::seconds(90)).await;
         let still = client.get(format!("{}/healthz", server.base)).send().await.unwrap();
         assert_eq!(peer_certificate(&still), der);
         server.stop().await;

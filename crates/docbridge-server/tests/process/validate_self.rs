@@ -103,50 +103,28 @@ fn test_var(name: &str) -> Option<String> {
 /// The `[storage.KIND]` settings, as `DOCBRIDGE_*` variables, of each remote store whose test
 /// server the environment names.
 fn remote_stores() -> Vec<(&'static str, Vec<(String, String)>)> {
+    // Each store's settings besides its endpoint, each from `DOCBRIDGE_TEST_{KIND}_{KEY}`.
+    let stores: [(&str, &str, &[&str]); 4] = [
+        ("webdav", "WEBDAV", &["USERNAME", "PASSWORD"]),
+        ("sftp", "SFTP", &["USERNAME", "KEY_FILE", "KNOWN_HOSTS"]),
+        ("azblob", "AZBLOB", &["CONTAINER", "ACCOUNT_NAME", "ACCOUNT_KEY"]),
+        ("gcs", "GCS", &["BUCKET"]),
+    ];
     let setting = |kind: &str, key: &str, value: String| (format!("DOCBRIDGE_STORAGE__{kind}__{key}"), value);
-    let mut stores = Vec::new();
-    if let Some(endpoint) = test_var("WEBDAV_ENDPOINT") {
-        stores.push((
-            "webdav",
-            vec![
-                setting("WEBDAV", "ENDPOINT", endpoint),
-                setting("WEBDAV", "USERNAME", test_var("WEBDAV_USERNAME").unwrap_or_default()),
-                setting("WEBDAV", "PASSWORD", test_var("WEBDAV_PASSWORD").unwrap_or_default()),
-            ],
-        ));
+    let mut remote = Vec::new();
+    for (name, kind, keys) in stores {
+        let Some(mut endpoint) = test_var(&format!("{kind}_ENDPOINT")) else { continue };
+        if kind == "SFTP" {
+            // The SFTP test server's folder is part of the endpoint's URL.
+            endpoint.push_str(&test_var("SFTP_ROOT").unwrap_or_default());
+        }
+        let mut settings = vec![setting(kind, "ENDPOINT", endpoint)];
+        for key in keys {
+            settings.push(setting(kind, key, test_var(&format!("{kind}_{key}")).unwrap_or_default()));
+        }
+        remote.push((name, settings));
     }
-    if let Some(endpoint) = test_var("SFTP_ENDPOINT") {
-        stores.push((
-            "sftp",
-            vec![
-                setting("SFTP", "ENDPOINT", format!("{endpoint}{}", test_var("SFTP_ROOT").unwrap_or_default())),
-                setting("SFTP", "USERNAME", test_var("SFTP_USERNAME").unwrap_or_default()),
-                setting("SFTP", "KEY_FILE", test_var("SFTP_KEY_FILE").unwrap_or_default()),
-                setting("SFTP", "KNOWN_HOSTS", test_var("SFTP_KNOWN_HOSTS").unwrap_or_default()),
-            ],
-        ));
-    }
-    if let Some(endpoint) = test_var("AZBLOB_ENDPOINT") {
-        stores.push((
-            "azblob",
-            vec![
-                setting("AZBLOB", "ENDPOINT", endpoint),
-                setting("AZBLOB", "CONTAINER", test_var("AZBLOB_CONTAINER").unwrap_or_default()),
-                setting("AZBLOB", "ACCOUNT_NAME", test_var("AZBLOB_ACCOUNT_NAME").unwrap_or_default()),
-                setting("AZBLOB", "ACCOUNT_KEY", test_var("AZBLOB_ACCOUNT_KEY").unwrap_or_default()),
-            ],
-        ));
-    }
-    if let Some(endpoint) = test_var("GCS_ENDPOINT") {
-        stores.push((
-            "gcs",
-            vec![
-                setting("GCS", "ENDPOINT", endpoint),
-                setting("GCS", "BUCKET", test_var("GCS_BUCKET").unwrap_or_default()),
-            ],
-        ));
-    }
-    stores
+    remote
 }
 
 /// `validate --strict`, every group, against an ApiKey integration on each remote store that
