@@ -130,6 +130,33 @@ impl Connection {
 }
 
 pub(crate) fn read_answer(stream: &mut BufReader<TcpStream>) -> std::io::Result<Answer> {
+    let (status, headers) = read_head(stream)?;
+    let mut line = String::new();
+    let mut body = Vec::new();
+    if let Some(length) = headers.get("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body.resize(length, 0);
+        stream.read_exact(&mut body)?;
+    } else if headers.get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        // Bounded by the largest file this load uploads, with room to spare.
+        while body.len() < 64 << 20 {
+            line.clear();
+            stream.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
+                .map_err(std::io::Error::other)?;
+            let mut chunk = vec![0; size + 2];
+            stream.read_exact(&mut chunk)?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    }
+    Ok(Answer { status, headers, body })
+}
+
+/// An answer's status line and headers (at most 200 lines of them): the status, and the headers
+/// by lower-case name. A connection closed before the status line is an `UnexpectedEof` error.
+pub(crate) fn read_head(stream: &mut impl BufRead) -> std::io::Result<(u16, HashMap<String, String>)> {
     let mut line = String::new();
     if stream.read_line(&mut line)? == 0 {
         return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
@@ -151,26 +178,7 @@ pub(crate) fn read_answer(stream: &mut BufReader<TcpStream>) -> std::io::Result<
             headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
         }
     }
-    let mut body = Vec::new();
-    if let Some(length) = headers.get("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        body.resize(length, 0);
-        stream.read_exact(&mut body)?;
-    } else if headers.get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        // Bounded by the largest file this load uploads, with room to spare.
-        while body.len() < 64 << 20 {
-            line.clear();
-            stream.read_line(&mut line)?;
-            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
-                .map_err(std::io::Error::other)?;
-            let mut chunk = vec![0; size + 2];
-            stream.read_exact(&mut chunk)?;
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..size]);
-        }
-    }
-    Ok(Answer { status, headers, body })
+    Ok((status, headers))
 }
 
 pub(crate) fn encode_query(pairs: &[(&str, &str)]) -> String {
@@ -198,22 +206,22 @@ fn json_field(body: &[u8], field: &str) -> Option<String> {
 
 /// Deterministic content of a given length, different per seed.
 fn content(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as u8
-        })
-        .collect()
+    let mut lcg = Lcg(seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+    (0..len).map(|_| (lcg.step() >> 33) as u8).collect()
 }
 
 /// A small deterministic generator for choosing operations.
 struct Lcg(u64);
 
 impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
+    /// The next state (Knuth's MMIX multiplier and increment); its high bits are the random ones.
+    fn step(&mut self) -> u64 {
         self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n.max(1)
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        (self.step() >> 33) % n.max(1)
     }
 }
 
@@ -584,5 +592,15 @@ mod tests {
         assert_eq!(percentile(&[1000, 2000, 3000], 0.5), 2.0);
         assert_eq!(content(1, 10), content(1, 10));
         assert_ne!(content(1, 10), content(2, 10));
+    }
+
+    #[test]
+    fn answer_heads() {
+        let mut answer = &b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\nX-Thing : A b\r\n\r\n{}"[..];
+        let (status, headers) = read_head(&mut answer).unwrap();
+        assert_eq!((status, headers["content-length"].as_str(), headers["x-thing"].as_str()), (404, "2", "A b"));
+        assert_eq!(answer, b"{}", "the body is left unread");
+        assert_eq!(read_head(&mut &b""[..]).unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+        assert!(read_head(&mut &b"garbage\r\n\r\n"[..]).is_err());
     }
 }

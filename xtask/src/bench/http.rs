@@ -63,12 +63,22 @@ impl Conn {
         body: Body<'_>,
         keep_body: bool,
     ) -> anyhow::Result<Response> {
-        let result = self.exchange(method, target, headers, body, keep_body);
-        if result.is_err() {
-            // Whatever state the connection is in, it is not fit for another request.
-            self.reader = None;
-        }
-        result
+        self.exchange(method, target, headers, Result::is_ok, |reader, mut head| {
+            match &body {
+                Body::Empty if matches!(method, "POST" | "PUT") => head.push_str("Content-Length: 0\r\n"),
+                Body::Empty => {}
+                Body::Reader(_, len) => head.push_str(&format!("Content-Length: {len}\r\n")),
+            }
+            head.push_str("\r\n");
+            let stream = reader.get_mut();
+            stream.write_all(head.as_bytes())?;
+            if let Body::Reader(source, len) = body {
+                let copied = copy_large(source, stream)?;
+                anyhow::ensure!(copied == len, "the request body had {copied} bytes, not the {len} announced");
+            }
+            stream.flush()?;
+            read_response(reader, method == "HEAD", keep_body)
+        })
     }
 
     /// `GET target`, counting body bytes into `counter` as they arrive, until the answer ends
@@ -80,75 +90,52 @@ impl Conn {
         deadline: Instant,
         counter: &AtomicU64,
     ) -> anyhow::Result<u16> {
-        let result = self.exchange_streaming(target, headers, deadline, counter);
-        if !matches!(result, Ok((_, true))) {
-            self.reader = None;
-        }
+        let whole = |result: &anyhow::Result<(u16, bool)>| matches!(result, Ok((_, true)));
+        let result = self.exchange("GET", target, headers, whole, |reader, mut head| {
+            head.push_str("\r\n");
+            reader.get_mut().write_all(head.as_bytes())?;
+            let (status, length, chunked) = read_head(reader)?;
+            anyhow::ensure!(!chunked, "a chunked download is not supported here");
+            let mut left = length.context("a download without Content-Length")?;
+            while left > 0 {
+                if Instant::now() >= deadline {
+                    return Ok((status, false));
+                }
+                let available = reader.fill_buf()?;
+                if available.is_empty() {
+                    bail!("the connection closed in the middle of a body");
+                }
+                let used = available.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                reader.consume(used);
+                left -= used as u64;
+                counter.fetch_add(used as u64, Ordering::Relaxed);
+            }
+            Ok((status, true))
+        });
         result.map(|(status, _)| status)
     }
 
-    fn exchange_streaming(
-        &mut self,
-        target: &str,
-        headers: &[(&str, &str)],
-        deadline: Instant,
-        counter: &AtomicU64,
-    ) -> anyhow::Result<(u16, bool)> {
-        let host = self.addr.to_string();
-        let reader = self.connect()?;
-        let mut head = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n");
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        reader.get_mut().write_all(head.as_bytes())?;
-        let (status, length, chunked) = read_head(reader)?;
-        anyhow::ensure!(!chunked, "a chunked download is not supported here");
-        let mut left = length.context("a download without Content-Length")?;
-        while left > 0 {
-            if Instant::now() >= deadline {
-                return Ok((status, false));
-            }
-            let available = reader.fill_buf()?;
-            if available.is_empty() {
-                bail!("the connection closed in the middle of a body");
-            }
-            let used = available.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            reader.consume(used);
-            left -= used as u64;
-            counter.fetch_add(used as u64, Ordering::Relaxed);
-        }
-        Ok((status, true))
-    }
-
-    fn exchange(
+    /// One exchange on the connection: `exchange` gets it and the head of the request so far,
+    /// the request line and `headers` without the blank line that ends them. Whatever state a
+    /// failed exchange, or one that `reusable` refuses, leaves the connection in, it is not fit
+    /// for another request: it is dropped, and the next request connects again.
+    fn exchange<T>(
         &mut self,
         method: &str,
         target: &str,
         headers: &[(&str, &str)],
-        body: Body<'_>,
-        keep_body: bool,
-    ) -> anyhow::Result<Response> {
-        let host = self.addr.to_string();
-        let reader = self.connect()?;
-        let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n");
+        reusable: impl FnOnce(&anyhow::Result<T>) -> bool,
+        exchange: impl FnOnce(&mut BufReader<TcpStream>, String) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\n", self.addr);
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
-        match &body {
-            Body::Empty if matches!(method, "POST" | "PUT") => head.push_str("Content-Length: 0\r\n"),
-            Body::Empty => {}
-            Body::Reader(_, len) => head.push_str(&format!("Content-Length: {len}\r\n")),
+        let result = self.connect().and_then(|reader| exchange(reader, head));
+        if !reusable(&result) {
+            self.reader = None;
         }
-        head.push_str("\r\n");
-        let stream = reader.get_mut();
-        stream.write_all(head.as_bytes())?;
-        if let Body::Reader(source, len) = body {
-            let copied = copy_large(source, stream)?;
-            anyhow::ensure!(copied == len, "the request body had {copied} bytes, not the {len} announced");
-        }
-        stream.flush()?;
-        read_response(reader, method == "HEAD", keep_body)
+        result
     }
 }
 
@@ -169,34 +156,13 @@ fn copy_large(source: &mut dyn Read, sink: &mut dyn Write) -> anyhow::Result<u64
 
 /// Status line and headers: the status, `Content-Length` and whether the body is chunked.
 fn read_head(reader: &mut BufReader<TcpStream>) -> anyhow::Result<(u16, Option<u64>, bool)> {
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    if line.is_empty() {
-        bail!("the server closed the connection without answering");
-    }
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("bad status line {line:?}"))?;
-    let mut length: Option<u64> = None;
-    let mut chunked = false;
-    loop {
-        line.clear();
-        reader.read_line(&mut line)?;
-        let trimmed = line.trim_end();
-        if trimmed.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = trimmed.split_once(':') {
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                length = Some(value.parse().with_context(|| format!("bad Content-Length {value:?}"))?);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked") {
-                chunked = true;
-            }
-        }
-    }
+    let (status, headers) = crate::soak::read_head(reader).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => anyhow::anyhow!("the server closed the connection without answering"),
+        _ => e.into(),
+    })?;
+    let length = headers.get("content-length");
+    let length = length.map(|v| v.parse().with_context(|| format!("bad Content-Length {v:?}"))).transpose()?;
+    let chunked = headers.get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
     Ok((status, length, chunked))
 }
 
@@ -264,4 +230,64 @@ pub fn encode(value: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A server on 127.0.0.1 that reads one request head per answer, on one connection, and
+    /// sends the answers as written; the heads it read.
+    fn answering(answers: &'static [&'static str]) -> (SocketAddr, std::thread::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut heads = Vec::new();
+            for answer in answers {
+                let mut head = String::new();
+                while !head.ends_with("\r\n\r\n") {
+                    assert!(reader.read_line(&mut head).unwrap() > 0, "the client closed");
+                }
+                heads.push(head);
+                reader.get_mut().write_all(answer.as_bytes()).unwrap();
+            }
+            heads
+        });
+        (addr, server)
+    }
+
+    #[test]
+    fn requests_share_one_connection() {
+        let (addr, server) = answering(&[
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody",
+        ]);
+        let mut conn = Conn::new(addr);
+        let first = conn.request("GET", "/a", &[("apiKey", "k")], Body::Empty, true).unwrap();
+        assert_eq!((first.status, first.body.as_slice(), first.body_len), (200, &b"hello"[..], 5));
+        let second = conn.request("PUT", "/b", &[], Body::Empty, false).unwrap();
+        assert_eq!((second.status, second.body.len(), second.body_len), (201, 0, 3));
+        let counter = AtomicU64::new(0);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        assert_eq!(conn.stream_until("/c", &[], deadline, &counter).unwrap(), 200);
+        assert_eq!(counter.load(Ordering::Relaxed), 4);
+        let heads = server.join().unwrap();
+        assert_eq!(heads[0], format!("GET /a HTTP/1.1\r\nHost: {addr}\r\napiKey: k\r\n\r\n"));
+        assert_eq!(heads[1], format!("PUT /b HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"));
+        assert_eq!(heads[2], format!("GET /c HTTP/1.1\r\nHost: {addr}\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_closed_connection_is_an_error_and_the_next_request_connects_again() {
+        let (addr, server) = answering(&[""]);
+        let mut conn = Conn::new(addr);
+        let error = conn.request("GET", "/", &[], Body::Empty, true).unwrap_err();
+        assert!(error.to_string().contains("closed the connection without answering"), "{error:#}");
+        server.join().unwrap();
+        assert!(conn.reader.is_none());
+    }
 }
