@@ -525,13 +525,14 @@ impl Client {
             content: Some(model::digest(&bytes)),
             name_may_vary: false,
         });
-        self.finish(
-            &format!("upload {} bytes", bytes.len()),
-            &id,
-            node,
-            Request::new("PUT", "upload", &[("id", &id)]).with_body(&bytes),
-            after,
-        );
+        self.put_content("upload", &id, node, &bytes, after);
+    }
+
+    /// Sends `bytes` as the content of `id` through `node`, for `what`; success makes it `after`.
+    fn put_content(&mut self, what: &str, id: &Id, node: usize, bytes: &[u8], after: State) {
+        let query = [("id", id.as_str())];
+        let request = Request::new("PUT", "upload", &query).with_body(bytes);
+        self.finish(&format!("{what} {} bytes", bytes.len()), id, node, request, after);
     }
 
     /// Sends a mutation of `id` whose success makes it `after`, records the outcome in the
@@ -575,13 +576,7 @@ impl Client {
         let bytes = self.bytes();
         let node = self.node();
         let after = State::Live(Placed { content: Some(model::digest(&bytes)), ..p });
-        self.finish(
-            &format!("new version {} bytes", bytes.len()),
-            &id,
-            node,
-            Request::new("PUT", "upload", &[("id", &id)]).with_body(&bytes),
-            after,
-        );
+        self.put_content("new version", &id, node, &bytes, after);
     }
 
     fn rename(&mut self) {
