@@ -209,8 +209,10 @@ mod tests {
 
     #[test]
     fn slugs() {
-        assert_eq!(slug_from_name("Marketing Docs"), "marketing-docs");
-        assert_eq!(slug_from_name("  Ünïcode -- Name! "), "n-code-name");
-        assert_eq!(slug_from_name("!!!"), "integration");
+        for (name, slug) in
+            [("Marketing Docs", "marketing-docs"), ("  Ünïcode -- Name! ", "n-code-name"), ("!!!", "integration")]
+        {
+            assert_eq!(slug_from_name(name), slug, "the slug of {name:?}");
+        }
     }
 }
