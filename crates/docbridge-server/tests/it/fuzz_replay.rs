@@ -126,13 +126,10 @@ fn router_target_passes_its_seeds_and_regressions() {
     );
 }
 
-fn owned(pieces: &[&str]) -> Vec<String> {
-    pieces.iter().map(|p| (*p).to_owned()).collect()
-}
-
 /// Text with the characters that matter to names and IDs over-represented.
 fn tricky_text() -> impl Strategy<Value = String> {
-    let mut fixed = owned(&[".", "..", "/", "\\", "\0", "%2e", "%2F", "\u{FF0F}", "\u{2215}", "\u{2024}", "é"]);
+    let mut fixed =
+        crate::support::owned(&[".", "..", "/", "\\", "\0", "%2e", "%2F", "\u{FF0F}", "\u{2215}", "\u{2024}", "é"]);
     fixed.push("x".repeat(64));
     // Weighted so that each fixed piece is as likely as each generated kind.
     let weight = fixed.len() as u32;
@@ -271,7 +268,7 @@ fn router_input() -> impl Strategy<Value = Vec<u8>> {
     ]);
     // Weighted so that each fixed value is as likely as each generated kind.
     let value = prop_oneof![
-        7 => prop::sample::select(owned(&["@F", "@D", "@L", "/", "archive", "lock", "copy"])),
+        7 => prop::sample::select(crate::support::owned(&["@F", "@D", "@L", "/", "archive", "lock", "copy"])),
         1 => "[0-9]{1,21}",
         1 => "-[0-9]{1,3}",
         1 => tricky_text(),

@@ -197,15 +197,11 @@ fn assert_refused(reply: &Reply, endpoint: &str, what: &str) {
     assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{endpoint} {what}: {body}");
 }
 
-fn owned(words: &[&str]) -> Vec<String> {
-    words.iter().map(|s| (*s).to_owned()).collect()
-}
-
 /// IDs no client may use: traversal in every spelling, separators, NUL, absolute and Windows
 /// paths, invalid UTF-8, look-alikes, and lengths over the limit. Written as they go on the
 /// wire (percent-escapes are decoded by the server).
 fn hostile_ids() -> Vec<String> {
-    let mut ids = owned(&[
+    let mut ids = crate::support::owned(&[
         "..",
         "../..",
         "%2e%2e",
@@ -289,7 +285,7 @@ async fn hostile_ids_are_refused_in_every_id_parameter() {
 
 /// Names that must be refused (400), as they go on the wire.
 fn refused_names() -> Vec<String> {
-    let mut names = owned(&[
+    let mut names = crate::support::owned(&[
         "",
         ".",
         "..",
@@ -528,7 +524,7 @@ async fn hostile_query_size_max_and_offset_values() {
     server.upload("/", "hello world.txt", b"hello").await;
     let mut tried = 0;
     // Search terms are never a pattern or SQL: any text is answered 200 (an array) or 400.
-    let mut queries = owned(&[
+    let mut queries = crate::support::owned(&[
         "..",
         "../..",
         "%2F",

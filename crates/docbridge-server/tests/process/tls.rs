@@ -539,7 +539,8 @@ mod acme {
 
         /// From a fresh start without a certificate, waits for the first one; then `/readyz`,
         /// asked over HTTPS by a client that trusts `root` (PEM), must report it. The client and
-        /// the certificate it was served.
+        /// the certificate it was served. Call it with no await since the server started: its
+        /// first check is that a fresh start has no certificate, and one may come at any await.
         pub(super) async fn first_certificate(&mut self, domain: &str, root: &str) -> (reqwest::Client, Vec<u8>) {
             assert!(self.acme.status().not_after.is_none(), "a fresh start has no certificate");
             self.obtains(1).await;
@@ -651,9 +652,10 @@ mod acme {
         let Some(pebble) = Pebble::from_env() else { return };
         let config = pebble.config(CONTACT);
         let listen = format!("127.0.0.1:{}", pebble.tls_port);
-        let mut server = AcmeServer::start_fresh(&listen, DOMAIN, config).await;
-        // A client that trusts Pebble's root reaches the public name over HTTPS.
+        // A client that trusts Pebble's root reaches the public name over HTTPS. Asked before
+        // the server starts: once it runs, its first certificate may come at any await.
         let root = pebble.root().await;
+        let mut server = AcmeServer::start_fresh(&listen, DOMAIN, config).await;
         let (kept, first_der) = server.first_certificate(DOMAIN, &root).await;
 
         // A forced renewal swaps the certificate for new connections; the open one stays.
@@ -693,8 +695,9 @@ mod acme {
         let Some(pebble) = Pebble::from_env() else { return };
         // Its own name: Pebble validates it on the HTTP-01 port only, whatever the other tests do.
         let domain = "http01.docbridge-acme.example.com";
+        let root = pebble.root().await;
         let mut server = pebble.serve_http_01(domain, format!("127.0.0.1:{}", pebble.http_port)).await;
-        server.first_certificate(domain, &pebble.root().await).await;
+        server.first_certificate(domain, &root).await;
 
         // Plain HTTP: every request goes to the same path and query on public_url, whatever
         // Host it names, with its method kept (308); unknown challenge tokens are not found.
