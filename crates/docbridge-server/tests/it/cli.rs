@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 
-use crate::support::{USER, id_of};
+use crate::support::{USER, api_call, id_of};
 
 /// The binary with a clean environment (no inherited `DOCBRIDGE_*`), run inside `data`'s
 /// parent so that nothing can land in the source tree.
@@ -173,18 +173,17 @@ impl Served {
     }
 
     fn call(&self, base_api_url: &str, endpoint: &str, key: &str) -> reqwest::RequestBuilder {
-        reqwest::Client::new().get(format!("{base_api_url}/{endpoint}")).header("apiKey", key).header("username", USER)
+        api_call(&reqwest::Client::new(), (base_api_url, key, USER), Method::GET, endpoint, &[])
     }
 }
 
 /// Uploads `body` as `name` into the root folder of the integration at `api`; the file's ID.
 async fn upload(api: &str, key: &str, name: &str, body: &'static str) -> String {
-    let http = reqwest::Client::new();
-    let init = http.post(format!("{api}/uploadInit")).query(&[("filename", name)]);
-    let init: Value = init.header("apiKey", key).header("username", USER).send().await.unwrap().json().await.unwrap();
+    let (http, caller) = (reqwest::Client::new(), (api, key, USER));
+    let init = api_call(&http, caller, Method::POST, "uploadInit", &[("filename", name)]).send().await.unwrap();
+    let init: Value = init.json().await.unwrap();
     let id = id_of(&init).to_owned();
-    let upload = http.put(format!("{api}/upload")).query(&[("id", &id)]).body(body);
-    let reply = upload.header("apiKey", key).header("username", USER).send().await.unwrap();
+    let reply = api_call(&http, caller, Method::PUT, "upload", &[("id", &id)]).body(body).send().await.unwrap();
     assert_eq!(reply.status(), StatusCode::OK, "upload of {name}");
     id
 }

@@ -104,9 +104,7 @@ fn make_private(data: &Path) {
 
 /// A temporary directory holding an empty, private data directory, as before the first start.
 fn unstarted() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
+    let (dir, data) = crate::cli::data_dir();
     make_private(&data);
     (dir, data)
 }
