@@ -166,7 +166,7 @@ pub struct RemoteSummary {
     pub base_url: String,
     /// Its request parameters, as `key=value`.
     pub request_params: Vec<String>,
-    /// `none`, `apikey`, `bearer` or `oauth2`.
+    /// `none`, `apiKey`, `bearer` or `oauth2`.
     pub auth_type: &'static str,
     /// Never the secret itself: `***` when one is stored.
     #[serde(skip_serializing_if = "Option::is_none")]
