@@ -17,8 +17,8 @@ pub(crate) struct RouteGroup {
     /// The OpenAPI tag of every operation.
     pub tag: &'static str,
     /// Put before the handler's name, camel-cased, to make the operation ID (`api` and
-    /// `list_users` give `apiListUsers`). An ID given in the attribute that already starts
-    /// with it is kept, for handlers whose name alone would say too little (`browse::page`).
+    /// `list_users` give `apiListUsers`). An ID given in the attribute as the prefix then a
+    /// capital (`adminUsers`) is kept, for handlers whose name would say too little or too much.
     pub id_prefix: &'static str,
     /// The security scheme every operation needs; `None` for public routes.
     pub security: Option<&'static str>,
@@ -40,16 +40,19 @@ impl RouteGroup {
                     operation.security = Some(vec![SecurityRequirement::new::<_, _, &str>(scheme, [])]);
                 }
                 let id = operation.operation_id.take().unwrap_or_default();
-                operation.operation_id = Some(if id.starts_with(self.id_prefix) && !self.id_prefix.is_empty() {
-                    id
-                } else {
-                    format!("{}{}", self.id_prefix, camel_case(&id, !self.id_prefix.is_empty()))
-                });
+                operation.operation_id = Some(operation_id(self.id_prefix, id));
                 each(method, operation);
             }
         }
         (router, api)
     }
+}
+
+/// The operation ID for `id`, the handler's name or an ID written in the attribute. A handler's
+/// name is snake case; a written ID is camel case after the prefix, which no name can look like.
+fn operation_id(prefix: &str, id: String) -> String {
+    let written = id.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(char::is_uppercase));
+    if written { id } else { format!("{prefix}{}", camel_case(&id, !prefix.is_empty())) }
 }
 
 /// The path item's operations with their methods.
@@ -94,5 +97,14 @@ mod tests {
         assert_eq!(camel_case("list_users", true), "ListUsers");
         assert_eq!(camel_case("doctor_nonce", false), "doctorNonce");
         assert_eq!(camel_case("healthz", false), "healthz");
+    }
+
+    #[test]
+    fn an_id_written_in_the_attribute_is_kept_and_a_name_is_never_taken_for_one() {
+        assert_eq!(operation_id("admin", "adminUsers".into()), "adminUsers");
+        assert_eq!(operation_id("admin", "users_page".into()), "adminUsersPage");
+        // A name that happens to start with the prefix is still a name.
+        assert_eq!(operation_id("admin", "administer".into()), "adminAdminister");
+        assert_eq!(operation_id("", "doctor_nonce".into()), "doctorNonce");
     }
 }
