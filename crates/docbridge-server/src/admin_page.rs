@@ -419,7 +419,8 @@ impl SlugForm {
     /// Makes a change from the integration's page: a refusal shows that page again with the message.
     async fn on_integration(self, change: impl AsyncFnOnce(&SlugForm) -> Answer) -> Answer {
         let outcome = change(&self).await;
-        on_integration(&self.state, &self.admin, &self.slug, outcome).await
+        or_again(outcome, |status, notice| show_integration(&self.state, &self.admin, &self.slug, status, Some(notice)))
+            .await
     }
 }
 
@@ -711,11 +712,6 @@ async fn show_integration(
     let credentials = setup::credentials(&state.settings.public_url, &integration, None, None);
     let body = views::integration(&integration, &credentials, &keys, &admin.csrf);
     Ok(admin_page(status, admin, &integration.name, Nav::Integrations, notice.as_ref(), body))
-}
-
-/// A change made from the integration page: a refusal shows that page again with the message.
-async fn on_integration(state: &AppState, admin: &Admin, slug: &str, outcome: Answer) -> Answer {
-    or_again(outcome, |status, notice| show_integration(state, admin, slug, status, Some(notice))).await
 }
 
 /// An integration: Workfront's form values, edit form, key rotation, connection test
