@@ -2,7 +2,7 @@
 
 use docbridge_protocol::{ItemId, ItemKind};
 use docbridge_registry::{ItemRecord, ObservedItem};
-use docbridge_storage::{EntryKind, StorageError, StoragePath};
+use docbridge_storage::{EntryKind, Opened, StorageError, StoragePath};
 
 use crate::library::not_found;
 use crate::{Caller, DocumentsError, ItemView, Library, Resolved, Result};
@@ -58,10 +58,24 @@ fn differing_names(known: &[ItemRecord], observed: &[ObservedItem]) -> std::coll
 impl Library {
     /// `/metadata`: one item, with size and date fresh from storage.
     pub async fn metadata(&self, caller: &Caller, id: &ItemId) -> Result<ItemView> {
+        Ok(self.look_at(caller, id, false).await?.0)
+    }
+
+    /// One item with size and date fresh from storage, and the means to read its bytes: with
+    /// `open`, a file is opened ([`Storage::open`](docbridge_storage::Storage::open)) so that
+    /// what is read is the file that was described; otherwise it is only `stat`ed.
+    pub(crate) async fn look_at(&self, caller: &Caller, id: &ItemId, open: bool) -> Result<(ItemView, Opened)> {
+        let probe = async |path: &StoragePath| {
+            if open {
+                self.storage.open(path).await
+            } else {
+                Ok(Opened::by_path(path.clone(), self.storage.stat(path).await?))
+            }
+        };
         let mut resolved = self.resolve_completing_for_reading(caller, id).await?;
         let (path, _, _) = Library::location(&resolved)?;
-        let entry = match self.storage.stat(&path).await {
-            Ok(entry) => entry,
+        let opened = match probe(&path).await {
+            Ok(opened) => opened,
             Err(StorageError::NotFound(_)) => {
                 // Renamed, moved or deleted by a change since it was resolved, or removed
                 // behind our back: look again while no change is under way.
@@ -70,14 +84,15 @@ impl Library {
                 self.settle_pending_moves().await?;
                 resolved = self.resolve(caller, id).await?;
                 let (path, _, _) = Library::location(&resolved)?;
-                match self.storage.stat(&path).await {
-                    Ok(entry) => entry,
+                match probe(&path).await {
+                    Ok(opened) => opened,
                     Err(StorageError::NotFound(_)) => return Err(self.forget(&resolved, id, true).await),
                     Err(e) => return Err(e.into()),
                 }
             }
             Err(e) => return Err(e.into()),
         };
+        let entry = &opened.entry;
         let record = match resolved {
             Resolved::Root => self.root_record(entry.modified),
             Resolved::Item(mut record) => {
@@ -98,7 +113,7 @@ impl Library {
                 record
             }
         };
-        Ok(self.view(caller, record).await)
+        Ok((self.view(caller, record).await, opened))
     }
 
     /// `/files`: a folder's children, reconciled with storage so that files copied in by other

@@ -3,26 +3,36 @@
 
 use std::collections::HashSet;
 use std::ops::Range;
+use std::sync::Arc;
 
 use chrono::Utc;
 use docbridge_protocol::{ItemId, ItemKind, name_key, same_name};
 use docbridge_registry::{ItemRecord, NewReservation, Reservation};
-use docbridge_storage::{ByteStream, StoragePath, WriteMode};
+use docbridge_storage::{ByteStream, Opened, Storage, StoragePath, WriteMode};
 
 use crate::library::not_found;
 use crate::{Caller, ConflictPolicy, DocumentsError, ItemView, Library, Resolved, Result};
 
-/// A file ready to be streamed.
+/// A file about to be streamed: its fresh metadata and, on the filesystem, the file itself, held
+/// open, so that the bytes sent are those that the metadata (length, `ETag`) describes even if
+/// the file is replaced meanwhile, and so that its path is looked up once, not twice.
 pub struct Download {
     /// The file, as `/metadata` would answer it.
     pub view: ItemView,
-    /// Its bytes (the requested range of them).
-    pub body: ByteStream,
+    opened: Opened,
+    storage: Arc<dyn Storage>,
+}
+
+impl Download {
+    /// Streams the file's bytes, or those of `range` (clamped to the file's length).
+    pub async fn bytes(self, range: Option<Range<u64>>) -> Result<ByteStream> {
+        Ok(self.opened.read(&*self.storage, range).await?)
+    }
 }
 
 impl std::fmt::Debug for Download {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Download").field("view", &self.view).finish()
+        f.debug_struct("Download").field("view", &self.view).field("opened", &self.opened).finish_non_exhaustive()
     }
 }
 
@@ -61,13 +71,20 @@ pub(crate) fn free_name(name: &str, taken: &HashSet<String>) -> String {
 }
 
 impl Library {
-    /// The file behind a `/download` (fresh metadata; a folder is a 400).
-    pub async fn download_target(&self, caller: &Caller, id: &ItemId) -> Result<ItemView> {
-        let view = self.metadata(caller, id).await?;
-        if view.record.kind == ItemKind::Folder {
+    /// The file behind a `/download`, opened (fresh metadata; a folder is a 400).
+    pub async fn download_target(&self, caller: &Caller, id: &ItemId) -> Result<Download> {
+        let download = self.open_item(caller, id).await?;
+        if download.view.record.kind == ItemKind::Folder {
             return Err(DocumentsError::invalid("id", "is a folder; only files can be downloaded"));
         }
-        Ok(view)
+        Ok(download)
+    }
+
+    /// One item as `/metadata` answers it, and, for a file, the file opened for reading
+    /// ([`Download::bytes`]). A folder opens too; reading it is an error.
+    pub async fn open_item(&self, caller: &Caller, id: &ItemId) -> Result<Download> {
+        let (view, opened) = self.look_at(caller, id, true).await?;
+        Ok(Download { view, opened, storage: self.storage.clone() })
     }
 
     /// Streams a file's bytes, or a range of them.

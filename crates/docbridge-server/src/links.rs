@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use docbridge_auth::{LinkAction, SignedLink};
-use docbridge_documents::{Caller, ItemView, Library};
+use docbridge_documents::{Caller, Download, Library};
 use docbridge_protocol::{ItemId, ItemKind};
 use serde::Deserialize;
 
@@ -161,7 +161,7 @@ async fn open_link(
     state: &AppState,
     query: &LinkQuery,
     action: LinkAction,
-) -> Result<(Library2, Caller, ItemView), Response> {
+) -> Result<(Library2, Caller, Download), Response> {
     let link = SignedLink {
         integration: query.i.clone(),
         item_id: query.id.clone(),
@@ -195,11 +195,11 @@ async fn open_link(
         error_page(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
     })?;
     let id = ItemId::parse("id", &query.id).map_err(|_| error_page(StatusCode::NOT_FOUND, "no such document"))?;
-    let view = library.metadata(&caller, &id).await.map_err(|e| {
+    let item = library.open_item(&caller, &id).await.map_err(|e| {
         let e = crate::error::ApiError::from(e);
         error_page(e.status, &e.message)
     })?;
-    Ok((Library2 { library, slug: integration.slug }, caller, view))
+    Ok((Library2 { library, slug: integration.slug }, caller, item))
 }
 
 /// A library with the slug its links are signed for.
@@ -223,15 +223,15 @@ pub async fn download(
     options: Result<Query<DownloadOptions>, QueryRejection>,
 ) -> Response {
     let (Ok(Query(query)), Ok(Query(options))) = (query, options) else { return malformed_link() };
-    let (lib, _, view) = match open_link(&state, &query, LinkAction::Download).await {
+    let (_, _, item) = match open_link(&state, &query, LinkAction::Download).await {
         Ok(found) => found,
         Err(page) => return page,
     };
-    if view.record.kind == ItemKind::Folder {
+    if item.view.record.kind == ItemKind::Folder {
         return error_page(StatusCode::BAD_REQUEST, "a folder cannot be downloaded");
     }
     let disposition = if options.inline.as_deref() == Some("1") { "inline" } else { "attachment" };
-    match file_response(&lib.library, &headers, &view, disposition).await {
+    match file_response(&headers, item, disposition).await {
         Ok(mut response) => {
             response.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
             // Inline content is sandboxed so that an uploaded HTML or SVG file cannot run script
@@ -259,10 +259,11 @@ pub async fn download(
 )]
 pub async fn view(State(state): State<AppState>, query: Result<Query<LinkQuery>, QueryRejection>) -> Response {
     let Ok(Query(query)) = query else { return malformed_link() };
-    let (lib, caller, view) = match open_link(&state, &query, LinkAction::View).await {
+    let (lib, caller, item) = match open_link(&state, &query, LinkAction::View).await {
         Ok(found) => found,
         Err(page) => return page,
     };
+    let view = item.view.clone();
     let title = view.record.name.clone();
     let body = if view.record.kind == ItemKind::Folder {
         let children = match lib.library.list(&caller, &view.record.id, Some(1000), None).await {
@@ -293,7 +294,7 @@ pub async fn view(State(state): State<AppState>, query: Result<Query<LinkQuery>,
         } else if mime.starts_with("audio/") {
             Preview::Audio
         } else if docbridge_documents::mime::is_text_like(mime) {
-            Preview::Text(text_preview(&lib.library, &view).await)
+            Preview::Text(text_preview(item).await)
         } else {
             Preview::None
         };
@@ -311,16 +312,17 @@ pub async fn view(State(state): State<AppState>, query: Result<Query<LinkQuery>,
 }
 
 /// The first 64 KiB of a text file, for the preview.
-async fn text_preview(library: &Library, view: &ItemView) -> String {
+async fn text_preview(item: Download) -> String {
     use futures::TryStreamExt;
     const LIMIT: u64 = 64 * 1024;
-    let Ok(mut stream) = library.open_bytes(&view.record, Some(0..LIMIT)).await else { return String::new() };
+    let size = item.view.record.size;
+    let Ok(mut stream) = item.bytes(Some(0..LIMIT)).await else { return String::new() };
     let mut bytes = Vec::new();
     while let Ok(Some(chunk)) = stream.try_next().await {
         bytes.extend_from_slice(&chunk);
     }
     let mut text = String::from_utf8_lossy(&bytes).into_owned();
-    if view.record.size > LIMIT {
+    if size > LIMIT {
         text.push_str("\n…");
     }
     text

@@ -376,8 +376,8 @@ impl Call {
         caller: &Caller,
         id: &docbridge_protocol::ItemId,
     ) -> Result<Response, ApiError> {
-        let view = library.download_target(caller, id).await?;
-        file_response(library, &self.headers, &view, "attachment").await
+        let download = library.download_target(caller, id).await?;
+        file_response(&self.headers, download, "attachment").await
     }
 
     /// The bytes of an upload: the raw body, or the first file part of a multipart body (C14).
@@ -583,11 +583,11 @@ fn http_date(modified: chrono::DateTime<chrono::Utc>) -> String {
 /// `Last-Modified` and `Accept-Ranges`; 304 for a matching conditional request; 206 or 416 for
 /// a single range.
 pub(crate) async fn file_response(
-    library: &Library,
     headers: &HeaderMap,
-    view: &ItemView,
+    download: docbridge_documents::Download,
     disposition: &str,
 ) -> Result<Response, ApiError> {
+    let view = &download.view;
     let record = &view.record;
     let etag = format!("\"{}-{}\"", record.id, record.version());
     let last_modified = http_date(record.modified);
@@ -613,6 +613,7 @@ pub(crate) async fn file_response(
         .header(header::LAST_MODIFIED, &last_modified)
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CACHE_CONTROL, "private, no-cache");
+    let (size, path) = (record.size, record.path.clone());
     let (status, length, stream) = match range {
         RangeRequest::Unsatisfiable => {
             let body =
@@ -626,14 +627,10 @@ pub(crate) async fn file_response(
                 .unwrap_or_else(|_| StatusCode::RANGE_NOT_SATISFIABLE.into_response()));
         }
         RangeRequest::Partial(r) => {
-            response = response.header(header::CONTENT_RANGE, r.content_range(record.size));
-            (
-                StatusCode::PARTIAL_CONTENT,
-                r.len(),
-                library.open_bytes(record, Some(r.start..r.end_inclusive + 1)).await?,
-            )
+            response = response.header(header::CONTENT_RANGE, r.content_range(size));
+            (StatusCode::PARTIAL_CONTENT, r.len(), download.bytes(Some(r.start..r.end_inclusive + 1)).await?)
         }
-        RangeRequest::Full => (StatusCode::OK, record.size, library.open_bytes(record, None).await?),
+        RangeRequest::Full => (StatusCode::OK, size, download.bytes(None).await?),
     };
     // A small answer is read whole first: hyper then sends head and body in one write, instead
     // of flushing the head alone while the first chunk is read on the blocking pool. (The
@@ -643,12 +640,12 @@ pub(crate) async fn file_response(
         let mut stream = stream;
         let mut chunks = Vec::new();
         while let Some(chunk) =
-            stream.try_next().await.map_err(|e| ApiError::internal(format!("reading {}: {e}", record.path)))?
+            stream.try_next().await.map_err(|e| ApiError::internal(format!("reading {}: {e}", path)))?
         {
             chunks.push(chunk);
         }
         if chunks.iter().map(|c| c.len() as u64).sum::<u64>() != length {
-            return Err(ApiError::internal(format!("{} changed while it was read", record.path)));
+            return Err(ApiError::internal(format!("{} changed while it was read", path)));
         }
         // One chunk (the usual case) is sent as it is, without a copy.
         match <[_; 1]>::try_from(chunks) {

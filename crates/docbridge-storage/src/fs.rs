@@ -184,20 +184,13 @@ impl Storage for FsStorage {
         .await
     }
 
+    async fn open(&self, path: &StoragePath) -> Result<crate::Opened> {
+        self.look_up(path, Fs::open).await
+    }
+
     async fn read(&self, path: &StoragePath, range: Option<Range<u64>>) -> Result<ByteStream> {
         let (file, size) = self.look_up(path, Fs::open_for_read).await?;
-        let (start, end) = match range {
-            Some(r) => (r.start.min(size), r.end.min(size)),
-            None => (0, size),
-        };
-        if end.saturating_sub(start) <= INLINE_READ {
-            let chunk = read_chunk(&file, start, end)?;
-            // Ends short if the file shrank since it was opened, as `read_stream` does.
-            return Ok(Box::pin(futures::stream::iter((!chunk.is_empty()).then_some(Ok(chunk)))));
-        }
-        // `end` is the length seen at open: a file growing meanwhile (another program appending)
-        // cannot make the stream disagree with the announced range.
-        Ok(read_stream(file, start, end))
+        Ok(read_open_file(file, size, range))
     }
 
     async fn write(&self, path: &StoragePath, data: ByteStream, mode: WriteMode, limit: Option<u64>) -> Result<Entry> {
@@ -250,6 +243,24 @@ impl Storage for FsStorage {
         let (fs, path) = (self.fs.clone(), path.clone());
         blocking(move || fs.delete(&path)).await
     }
+}
+
+/// Streams an open file's bytes, or those of `range`, clamped to `size`, the length seen when it
+/// was opened: a file growing meanwhile (another program appending) cannot make the stream
+/// disagree with the announced range. Small reads are done at once, on this thread.
+pub(crate) fn read_open_file(file: File, size: u64, range: Option<Range<u64>>) -> ByteStream {
+    let (start, end) = match range {
+        Some(r) => (r.start.min(size), r.end.min(size)),
+        None => (0, size),
+    };
+    if end.saturating_sub(start) <= INLINE_READ {
+        // Ends short if the file shrank since it was opened, as `read_stream` does.
+        return Box::pin(futures::stream::iter(match read_chunk(&file, start, end) {
+            Ok(chunk) if chunk.is_empty() => None,
+            result => Some(result),
+        }));
+    }
+    read_stream(file, start, end)
 }
 
 /// Streams `file[start..end]` in chunks of up to [`READ_CHUNK`] bytes, each read with `pread`
@@ -418,10 +429,12 @@ impl Fs {
         }
     }
 
-    /// Opens a regular file for reading and answers it with its size.
-    fn open_for_read(&self, path: &StoragePath) -> Result<(File, u64)> {
+    /// Looks an item up for [`Storage::open`]: a regular file is opened and kept open, and its
+    /// entry comes from that descriptor (`fstat`), so one `openat` replaces the `statat` of a
+    /// `stat`. A folder is answered by path.
+    fn open(&self, path: &StoragePath) -> Result<crate::Opened> {
         if path.is_root() {
-            return Err(StorageError::IsADirectory(path.to_string()));
+            return Ok(crate::Opened::by_path(path.clone(), self.stat(path)?));
         }
         let (parent, name) = self.open_parent(path)?;
         let fd = match rustix::fs::openat(&parent, name, READ_FLAGS, Mode::empty()) {
@@ -431,10 +444,23 @@ impl Fs {
             Err(e) => return Err(io_error(e)),
         };
         let st = rustix::fs::fstat(&fd).map_err(io_error)?;
+        let entry = entry_from(name, &st);
         match kind_of(&st) {
-            Kind::File => Ok((File::from(fd), stat_size(&st))),
-            Kind::Dir => Err(StorageError::IsADirectory(path.to_string())),
+            Kind::File => Ok(crate::Opened { entry, path: path.clone(), file: Some(File::from(fd)) }),
+            Kind::Dir => Ok(crate::Opened::by_path(path.clone(), entry)),
             Kind::Other => Err(not_found(path)),
+        }
+    }
+
+    /// Opens a regular file for reading and answers it with its size.
+    fn open_for_read(&self, path: &StoragePath) -> Result<(File, u64)> {
+        if path.is_root() {
+            return Err(StorageError::IsADirectory(path.to_string()));
+        }
+        let opened = self.open(path)?;
+        match opened.file {
+            Some(file) => Ok((file, opened.entry.size)),
+            None => Err(StorageError::IsADirectory(path.to_string())),
         }
     }
 

@@ -73,6 +73,44 @@ pub struct Entry {
     pub modified: DateTime<Utc>,
 }
 
+/// What [`Storage::open`] found: the item's entry and, where the adapter can, the file itself,
+/// held open. Its bytes ([`Opened::read`]) are then those of the file the entry describes, even
+/// if another writer replaces the file meanwhile, and are read without a second lookup of the
+/// path (on the filesystem, each lookup opens every folder on the way).
+#[derive(Debug)]
+pub struct Opened {
+    /// The item, as [`Storage::stat`] answers it.
+    pub entry: Entry,
+    path: StoragePath,
+    /// The open file, for a file on the filesystem adapter; `None` reads by path.
+    #[cfg(unix)]
+    file: Option<std::fs::File>,
+}
+
+impl Opened {
+    /// An item that is read by its path when its bytes are asked for: what adapters that cannot
+    /// hold a file open answer.
+    pub fn by_path(path: StoragePath, entry: Entry) -> Self {
+        Opened {
+            entry,
+            path,
+            #[cfg(unix)]
+            file: None,
+        }
+    }
+
+    /// Streams the file's bytes, or those of `range` (clamped to the length in [`Opened::entry`]
+    /// for a file held open; to the length at the time of reading otherwise). `storage` must be
+    /// the adapter that opened the item. A folder is [`StorageError::IsADirectory`].
+    pub async fn read(self, storage: &dyn Storage, range: Option<Range<u64>>) -> Result<ByteStream> {
+        #[cfg(unix)]
+        if let Some(file) = self.file {
+            return Ok(fs::read_open_file(file, self.entry.size, range));
+        }
+        storage.read(&self.path, range).await
+    }
+}
+
 /// What [`Storage::write`] does when the target already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
@@ -195,6 +233,13 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Streams a file's bytes, or the bytes of `range` (clamped to the file's length).
     async fn read(&self, path: &StoragePath, range: Option<Range<u64>>) -> Result<ByteStream>;
+
+    /// Metadata of one item, as [`Storage::stat`], together with the means to read it
+    /// ([`Opened::read`]). The filesystem adapter holds a file open, so that what is read is the
+    /// file that was described; the others read by path later, and this is a `stat`.
+    async fn open(&self, path: &StoragePath) -> Result<Opened> {
+        Ok(Opened::by_path(path.clone(), self.stat(path).await?))
+    }
 
     /// Streams `data` into a temporary object and commits it at `path` only once the stream has
     /// ended without error and within `limit` bytes. On any failure nothing at `path` changes

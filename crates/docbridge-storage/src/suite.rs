@@ -69,6 +69,7 @@ macro_rules! storage_conformance_tests {
             write_needs_a_parent_folder,
             read_whole_and_ranges,
             read_folder_is_refused,
+            open_describes_and_reads,
             rename_file,
             rename_folder_moves_children,
             rename_onto_taken_name_is_refused,
@@ -538,6 +539,39 @@ pub async fn read_folder_is_refused(s: &dyn Storage) {
     assert_err!(s, s.read(&path("d"), None).await, StorageError::IsADirectory(_), "reading a folder");
     assert_err!(s, s.read(&StoragePath::root(), None).await, StorageError::IsADirectory(_), "reading the root");
     assert_err!(s, s.read(&path("d"), Some(0..1)).await, StorageError::IsADirectory(_), "a ranged read of a folder");
+}
+
+/// `open` answers what `stat` answers, and its bytes are the file's, whole or in ranges; a folder
+/// opens (its entry says so) but does not read; a missing item is `NotFound`.
+pub async fn open_describes_and_reads(s: &dyn Storage) {
+    let data = pattern(200_000, 7);
+    mkdir(s, "d").await;
+    put(s, "d/data.bin", &data).await;
+    let p = path("d/data.bin");
+    let open =
+        |p: StoragePath| async move { s.open(&p).await.unwrap_or_else(|e| panic!("[{}] open {p}: {e}", s.kind())) };
+    let stat = s.stat(&p).await.unwrap_or_else(|e| panic!("[{}] stat: {e}", s.kind()));
+    assert_eq!(open(p.clone()).await.entry, stat, "[{}] open and stat of a file", s.kind());
+    for range in [None, Some(0..1), Some(1000..150_001), Some(199_000..1_000_000), Some(300_000..300_010)] {
+        let stream = open(p.clone()).await.read(s, range.clone()).await;
+        let stream = stream.unwrap_or_else(|e| panic!("[{}] reading {range:?} of an opened file: {e}", s.kind()));
+        let got: Vec<u8> = stream
+            .map_ok(|chunk| chunk.to_vec())
+            .try_concat()
+            .await
+            .unwrap_or_else(|e| panic!("[{}] reading {range:?} of an opened file: {e}", s.kind()))
+            .to_vec();
+        let (start, end) = range.clone().map_or((0, data.len()), |r| (r.start as usize, r.end as usize));
+        let expected = &data[start.min(data.len())..end.min(data.len())];
+        assert!(got == expected, "[{}] bytes of {range:?} of an opened file", s.kind());
+    }
+    for folder in [path("d"), StoragePath::root()] {
+        let opened = open(folder.clone()).await;
+        assert_eq!(opened.entry.kind, EntryKind::Dir, "[{}] open of the folder {folder}", s.kind());
+        assert_err!(s, opened.read(s, None).await, StorageError::IsADirectory(_), "reading an opened folder");
+    }
+    assert_err!(s, s.open(&path("d/missing")).await, StorageError::NotFound(_), "opening a missing file");
+    assert_err!(s, s.open(&path("missing/x")).await, StorageError::NotFound(_), "opening below a missing folder");
 }
 
 /// A file is renamed in place and moved to another folder.

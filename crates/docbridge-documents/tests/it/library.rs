@@ -42,9 +42,9 @@ async fn fixture(policy: ConflictPolicy) -> Fixture {
 }
 
 async fn read_all(library: &Library, caller: &Caller, id: &ItemId) -> Vec<u8> {
-    let view = library.download_target(caller, id).await.unwrap();
-    library
-        .open_bytes(&view.record, None)
+    let download = library.download_target(caller, id).await.unwrap();
+    download
+        .bytes(None)
         .await
         .unwrap()
         .try_fold(Vec::new(), |mut all, chunk| async move {

@@ -751,8 +751,9 @@ async fn an_upload_interrupted_between_storage_and_index_is_found_by_its_id() {
                     (view.record.name, view.record.size)
                 }
                 Look::Download => {
-                    let view = p.a.download_target(&editor(), &id).await.unwrap_or_else(|e| panic!("{context}: {e}"));
-                    (view.record.name, view.record.size)
+                    let download =
+                        p.a.download_target(&editor(), &id).await.unwrap_or_else(|e| panic!("{context}: {e}"));
+                    (download.view.record.name, download.view.record.size)
                 }
                 Look::Rename => {
                     p.a.rename(&editor(), &id, "d.txt").await.unwrap_or_else(|e| panic!("{context}: {e}"));

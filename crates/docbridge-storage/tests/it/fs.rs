@@ -390,6 +390,29 @@ async fn inline_and_pooled_lookups_and_reads_agree() {
     }
 }
 
+/// An opened file is read as it was when opened, whatever happens to its name meanwhile: a
+/// download's `ETag` and length (from the open) then always describe the bytes it sends.
+#[tokio::test]
+async fn an_opened_file_reads_what_was_opened() {
+    let (s, root) = temp_fs();
+    for (name, size) in [("small.bin", 1000usize), ("large.bin", 3 * 1024 * 1024)] {
+        let old = docbridge_storage::suite::pattern(size, 1);
+        put(&s, name, &old).await;
+        let opened = s.open(&path(name)).await.unwrap();
+        assert_eq!(opened.entry.size, size as u64);
+        // Replaced by another program (a new file renamed over it), then removed.
+        fs::write(root.path().join("new"), b"new content").unwrap();
+        fs::rename(root.path().join("new"), root.path().join(name)).unwrap();
+        fs::remove_file(root.path().join(name)).unwrap();
+        let stream = opened.read(&s, None).await.unwrap();
+        let read: Vec<u8> =
+            futures::TryStreamExt::try_concat(futures::TryStreamExt::map_ok(stream, |c| c.to_vec())).await.unwrap();
+        assert!(read == old, "{name}: the opened file's bytes");
+    }
+    let dir = s.open(&StoragePath::root()).await.unwrap();
+    assert_eq!(dir.entry.kind, docbridge_storage::EntryKind::Dir);
+}
+
 /// A write long enough for its writeback to be started while it runs (`start_writeback` in
 /// `fs.rs`, every 8 MiB) lands byte for byte, and stays readable after its pages were dropped
 /// from the cache.
