@@ -187,9 +187,14 @@ pub fn start_docbridge_with(
     Ok(Docbridge { proc, addr, printed_key, first_answer })
 }
 
-/// nginx serving `documents` at `/`, plus `/meta.json`, with sendfile and the settings a
-/// production static server has (no access log, long keep-alive).
-pub fn start_nginx(prefix: &Path, documents: &Path, meta_json: &Path) -> anyhow::Result<(Proc, SocketAddr)> {
+/// nginx serving `documents` at `/`, plus `/meta.json`, with the settings a production static
+/// server has (no access log, long keep-alive, and `sendfile` unless told otherwise).
+pub fn start_nginx(
+    prefix: &Path,
+    documents: &Path,
+    meta_json: &Path,
+    sendfile: bool,
+) -> anyhow::Result<(Proc, SocketAddr)> {
     let port = free_port()?;
     fs::create_dir_all(prefix.join("tmp"))?;
     let running_as_root = fs::read_to_string("/proc/self/status")?
@@ -206,7 +211,7 @@ http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
     access_log off;
-    sendfile on;
+    sendfile {sendfile};
     tcp_nopush on;
     tcp_nodelay on;
     keepalive_requests 1000000;
@@ -227,6 +232,7 @@ http {{
         prefix = prefix.display(),
         documents = documents.display(),
         meta = meta_json.display(),
+        sendfile = if sendfile { "on" } else { "off" },
     );
     let conf_path = prefix.join("nginx.conf");
     fs::write(&conf_path, conf)?;
