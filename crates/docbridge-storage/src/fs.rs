@@ -318,9 +318,22 @@ fn spawn_read_chunk(file: Arc<File>, position: u64, end: u64) -> tokio::task::Jo
 /// the buffer that becomes the chunk; shorter if the file ends first. Blocks.
 fn read_chunk(file: &File, position: u64, end: u64) -> io::Result<bytes::Bytes> {
     let want = usize::try_from(end.saturating_sub(position)).map_or(READ_CHUNK, |left| left.min(READ_CHUNK));
-    // Whole chunks (large files) read into pooled buffers; a short read gets a buffer its size.
-    let pooled = want == READ_CHUNK;
-    let mut buffer: Vec<u8> = if pooled { buffers::take() } else { Vec::with_capacity(want) };
+    if want == READ_CHUNK {
+        // Whole chunks (large files) are read into pooled buffers (`buffers.rs`).
+        let mut buffer = buffers::take()?;
+        while buffer.len() < want {
+            let offset = position + buffer.len() as u64;
+            match rustix::io::pread(file, buffer.spare(), offset) {
+                Ok(0) => break,
+                Ok(n) => buffer.filled(n),
+                Err(Errno::INTR | Errno::AGAIN) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        return Ok(buffers::chunk(buffer));
+    }
+    // A short read gets a buffer of its size, filled without being zeroed first.
+    let mut buffer: Vec<u8> = Vec::with_capacity(want);
     while buffer.len() < want {
         let offset = position + buffer.len() as u64;
         match rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buffer), offset) {
@@ -332,7 +345,7 @@ fn read_chunk(file: &File, position: u64, end: u64) -> io::Result<bytes::Bytes> 
     }
     // The allocator may have given more capacity than asked for, and `pread` fills it all.
     buffer.truncate(want);
-    Ok(if pooled { buffers::chunk(buffer) } else { bytes::Bytes::from(buffer) })
+    Ok(bytes::Bytes::from(buffer))
 }
 
 /// Bytes of an upload gathered before their writing to disk is started (`start_writeback`).
