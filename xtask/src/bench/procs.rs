@@ -117,6 +117,21 @@ pub fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// What the RSS of process `pid` is made of, for a table cell: anonymous memory (heap, stacks)
+/// and pages of mapped files (the executable's code and data as far as they were touched).
+pub fn rss_parts(pid: u32) -> anyhow::Result<String> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let mib = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(f64::NAN, |kib| kib as f64 / 1024.0)
+    };
+    Ok(format!("anonymous {:.1} MiB, files {:.1} MiB", mib("RssAnon:"), mib("RssFile:")))
+}
+
 /// The number of threads of process `pid`.
 pub fn thread_count(pid: u32) -> anyhow::Result<usize> {
     Ok(fs::read_dir(format!("/proc/{pid}/task"))?.count())

@@ -85,6 +85,7 @@ pub fn idle(binary: &Path, data: &DataSet, options: &Options) -> anyhow::Result<
     let first = server.first_answer;
     std::thread::sleep(if options.quick { Duration::from_secs(1) } else { Duration::from_secs(3) });
     let (rss, _) = memory_kib(server.proc.pid())?;
+    let parts = super::procs::rss_parts(server.proc.pid())?;
     server.proc.stop();
     // A restart on the same directory: what a server restarted in production does.
     let server = start_docbridge(binary, &dir, &data.root.join("docbridge-idle.log"))?;
@@ -92,7 +93,7 @@ pub fn idle(binary: &Path, data: &DataSet, options: &Options) -> anyhow::Result<
     server.proc.stop();
     let rss_mib = rss as f64 / 1024.0;
     Ok(vec![
-        Row::at_most("idle server: RSS", format!("{rss_mib:.1} MiB"), rss_mib, 30.0, "MiB"),
+        Row::at_most("idle server: RSS", format!("{rss_mib:.1} MiB ({parts})"), rss_mib, 30.0, "MiB"),
         Row::at_most(
             "idle server: first answer after start (first start / restart)",
             format!("{:.0} ms / {:.0} ms", ms(first), ms(second)),
