@@ -325,8 +325,31 @@ pub fn search(run: &mut Run) -> anyhow::Result<Vec<Row>> {
 /// The tree size the `/search` goals of issue #7 are set for (the full run's size).
 const SEARCH_GOAL_ITEMS: usize = 1_000_000;
 
+/// [`wrk_warm`] against docbridge (process `pid`), also answering the CPU time the server spent
+/// per request during the measured run, in microseconds: a figure that moves far less than
+/// throughput when the machine's neighbours are busy.
+pub fn wrk_warm_cpu(url: &str, options: &Wrk<'_>, pid: u32) -> anyhow::Result<(super::procs::WrkResult, f64)> {
+    warm_up(url, options);
+    let before = super::procs::cpu_time(pid)?;
+    let result = run_wrk(url, options)?;
+    let spent = super::procs::cpu_time(pid)?.saturating_sub(before);
+    anyhow::ensure!(result.errors == 0, "{} failed requests or socket errors at {url}", result.errors);
+    let per_request = spent.as_secs_f64() * 1e6 / result.requests.max(1) as f64;
+    Ok((result, per_request))
+}
+
 /// A short untimed run first, so that both sides are measured warm.
 pub fn wrk_warm(url: &str, options: &Wrk<'_>) -> anyhow::Result<super::procs::WrkResult> {
+    warm_up(url, options);
+    let result = run_wrk(url, options)?;
+    anyhow::ensure!(result.errors == 0, "{} failed requests or socket errors at {url}", result.errors);
+    Ok(result)
+}
+
+/// One second of the same load, first. Its figures are thrown away, and so is a warm-up that
+/// counted no answer at all (a slow endpoint on a loaded machine can take longer than the
+/// second): the measured run decides.
+fn warm_up(url: &str, options: &Wrk<'_>) {
     let warm = Wrk {
         threads: options.threads,
         connections: options.connections,
@@ -334,12 +357,7 @@ pub fn wrk_warm(url: &str, options: &Wrk<'_>) -> anyhow::Result<super::procs::Wr
         headers: options.headers,
         script: options.script.clone(),
     };
-    // Its figures are thrown away, and so is a warm-up that counted no answer at all (a slow
-    // endpoint on a loaded machine can take longer than the second): the measured run decides.
     let _ = run_wrk(url, &warm);
-    let result = run_wrk(url, options)?;
-    anyhow::ensure!(result.errors == 0, "{} failed requests or socket errors at {url}", result.errors);
-    Ok(result)
 }
 
 /// `/files` of the 1,000-item folder against rclone's WebDAV `PROPFIND` (depth 1) of it.
@@ -413,9 +431,10 @@ pub fn metadata(run: &mut Run) -> anyhow::Result<Vec<Row>> {
 
     let key = run.api_key.clone();
     let headers = auth(&key);
-    let ours = wrk_warm(
+    let (ours, cpu) = wrk_warm_cpu(
         &format!("http://{}{target}", run.docbridge.addr),
         &Wrk { threads: 2, connections: 64, duration: run.options.duration, headers: &headers, script: None },
+        run.docbridge.proc.pid(),
     )?;
     // Where the ceiling is, in the same run: the HTTP stack and middleware with no work behind
     // them (`/healthz`), and an authenticated provider call that touches no document
@@ -447,7 +466,7 @@ pub fn metadata(run: &mut Run) -> anyhow::Result<Vec<Row>> {
     Ok(vec![
         Row::at_least(
             format!("/metadata ({size} B answer), 64 connections, vs nginx static JSON"),
-            format!("{:.0} req/s (p99 {:.1} ms)", ours.requests_per_sec, ours.p99_ms),
+            format!("{:.0} req/s (p99 {:.1} ms; CPU {cpu:.0} µs per request)", ours.requests_per_sec, ours.p99_ms),
             format!("{:.0} req/s", peer.requests_per_sec),
             ours.requests_per_sec / peer.requests_per_sec,
             0.5,
@@ -477,7 +496,7 @@ pub fn small_downloads(run: &mut Run) -> anyhow::Result<Vec<Row>> {
 
     let key = run.api_key.clone();
     let headers = auth(&key);
-    let ours = wrk_warm(
+    let (ours, cpu) = wrk_warm_cpu(
         &format!("http://{}/", run.docbridge.addr),
         &Wrk {
             threads: 2,
@@ -486,6 +505,7 @@ pub fn small_downloads(run: &mut Run) -> anyhow::Result<Vec<Row>> {
             headers: &headers,
             script: Some(ours_script),
         },
+        run.docbridge.proc.pid(),
     )?;
     let meta = prefix.join("meta.json");
     if !meta.exists() {
@@ -519,7 +539,7 @@ pub fn small_downloads(run: &mut Run) -> anyhow::Result<Vec<Row>> {
     Ok(vec![
         Row::at_least(
             format!("/download of {} KiB files, 64 connections, vs nginx", run.options.sizes.small_file_bytes / 1024),
-            format!("{:.0} req/s (p99 {:.1} ms)", ours.requests_per_sec, ours.p99_ms),
+            format!("{:.0} req/s (p99 {:.1} ms; CPU {cpu:.0} µs per request)", ours.requests_per_sec, ours.p99_ms),
             format!("{:.0} req/s", peer.requests_per_sec),
             ours.requests_per_sec / peer.requests_per_sec,
             0.5,
