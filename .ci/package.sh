@@ -64,6 +64,7 @@ done
 unit=$(dpkg -L docbridge | grep -E '/systemd/system/docbridge\.service$') || fail "no systemd unit"
 for setting in Type=notify ProtectSystem=strict NoNewPrivileges=yes PrivateTmp=yes \
     ReadWritePaths=/var/lib/docbridge AmbientCapabilities=CAP_NET_BIND_SERVICE Restart=on-failure \
+    Environment=MALLOC_ARENA_MAX=2 \
     'Environment=DOCBRIDGE_CONFIG=/etc/docbridge/docbridge.toml DOCBRIDGE_DATA_DIR=/var/lib/docbridge'; do
     grep -qxF "$setting" "$unit" || fail "the unit lacks $setting"
 done
