@@ -29,18 +29,13 @@ const POOLED: usize = 4;
 
 static POOL: Mutex<Vec<MmapMut>> = Mutex::new(Vec::new());
 
-/// A buffer of [`READ_CHUNK`] bytes, of which the first [`Buffer::len`] are filled.
+/// A buffer of [`READ_CHUNK`] bytes, of which the first `len` are filled.
 pub(crate) struct Buffer {
     map: MmapMut,
     len: usize,
 }
 
 impl Buffer {
-    /// The bytes filled so far.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
     /// The room after the filled bytes, to read into; then [`Buffer::filled`].
     pub(crate) fn spare(&mut self) -> &mut [u8] {
         &mut self.map[self.len..]
@@ -112,13 +107,13 @@ mod tests {
         drop(slice);
         let mut reused = take().unwrap();
         assert_eq!(reused.map.as_ptr(), address, "the freed chunk's buffer is reused");
-        assert_eq!(reused.len(), 0);
+        assert_eq!(reused.len, 0);
         assert_eq!(reused.spare().len(), READ_CHUNK);
 
         // A reused buffer that held longer content: the chunk is only what was filled this time.
         reused.spare().fill(b'x');
         reused.filled(READ_CHUNK + 10);
-        assert_eq!(reused.len(), READ_CHUNK, "filled never counts past the buffer");
+        assert_eq!(reused.len, READ_CHUNK, "filled never counts past the buffer");
         drop(chunk(reused));
         let mut short = take().unwrap();
         short.spare()[..3].copy_from_slice(b"abc");

@@ -321,31 +321,39 @@ fn read_chunk(file: &File, position: u64, end: u64) -> io::Result<bytes::Bytes> 
     if want == READ_CHUNK {
         // Whole chunks (large files) are read into pooled buffers (`buffers.rs`).
         let mut buffer = buffers::take()?;
-        while buffer.len() < want {
-            let offset = position + buffer.len() as u64;
-            match rustix::io::pread(file, buffer.spare(), offset) {
-                Ok(0) => break,
-                Ok(n) => buffer.filled(n),
-                Err(Errno::INTR | Errno::AGAIN) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        pread_full(position, want, |offset| {
+            let read = rustix::io::pread(file, buffer.spare(), offset)?;
+            buffer.filled(read);
+            Ok(read)
+        })?;
         return Ok(buffers::chunk(buffer));
     }
     // A short read gets a buffer of its size, filled without being zeroed first.
     let mut buffer: Vec<u8> = Vec::with_capacity(want);
-    while buffer.len() < want {
-        let offset = position + buffer.len() as u64;
-        match rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buffer), offset) {
+    pread_full(position, want, |offset| rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buffer), offset))?;
+    // The allocator may have given more capacity than asked for, and `pread` fills it all.
+    buffer.truncate(want);
+    Ok(bytes::Bytes::from(buffer))
+}
+
+/// Reads from `position` until `want` bytes are in or the file ends. `pread_at(offset)` is one
+/// `pread` at `offset` into the buffer's room after what is already in it, answering how many
+/// bytes it read; interrupted reads are tried again.
+fn pread_full(
+    position: u64,
+    want: usize,
+    mut pread_at: impl FnMut(u64) -> rustix::io::Result<usize>,
+) -> io::Result<()> {
+    let mut have = 0;
+    while have < want {
+        match pread_at(position + have as u64) {
             Ok(0) => break,
-            Ok(_) => {}
+            Ok(read) => have += read,
             Err(Errno::INTR | Errno::AGAIN) => continue,
             Err(e) => return Err(e.into()),
         }
     }
-    // The allocator may have given more capacity than asked for, and `pread` fills it all.
-    buffer.truncate(want);
-    Ok(bytes::Bytes::from(buffer))
+    Ok(())
 }
 
 /// Bytes of an upload gathered before their writing to disk is started (`start_writeback`).
