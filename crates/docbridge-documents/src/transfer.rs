@@ -87,12 +87,6 @@ impl Library {
         Ok(Download { view, opened, storage: self.storage.clone() })
     }
 
-    /// Streams a file's bytes, or a range of them.
-    pub async fn open_bytes(&self, record: &ItemRecord, range: Option<Range<u64>>) -> Result<ByteStream> {
-        let path = StoragePath::parse(&record.path).map_err(DocumentsError::from)?;
-        Ok(self.storage.read(&path, range).await?)
-    }
-
     /// `/uploadInit`: reserves a name in a folder and answers the new item's metadata. The item
     /// appears in listings once its bytes have arrived.
     pub async fn upload_init(

@@ -194,8 +194,12 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
 
 /// Reads a file (or a range of it) whole.
 pub async fn read_to_vec(storage: &dyn Storage, path: &StoragePath, range: Option<Range<u64>>) -> Result<Vec<u8>> {
-    let stream = storage.read(path, range).await?;
-    let chunks: Vec<Bytes> = stream.try_collect().await.map_err(StorageError::Io)?;
+    Ok(collect(storage.read(path, range).await?).await?)
+}
+
+/// Every byte of `stream`, in one buffer.
+pub async fn collect(stream: ByteStream) -> io::Result<Vec<u8>> {
+    let chunks: Vec<Bytes> = stream.try_collect().await?;
     Ok(chunks.concat())
 }
 
@@ -555,12 +559,8 @@ pub async fn open_describes_and_reads(s: &dyn Storage) {
     for range in [None, Some(0..1), Some(1000..150_001), Some(199_000..1_000_000), Some(300_000..300_010)] {
         let stream = open(p.clone()).await.read(s, range.clone()).await;
         let stream = stream.unwrap_or_else(|e| panic!("[{}] reading {range:?} of an opened file: {e}", s.kind()));
-        let got: Vec<u8> = stream
-            .map_ok(|chunk| chunk.to_vec())
-            .try_concat()
-            .await
-            .unwrap_or_else(|e| panic!("[{}] reading {range:?} of an opened file: {e}", s.kind()))
-            .to_vec();
+        let got =
+            collect(stream).await.unwrap_or_else(|e| panic!("[{}] reading {range:?} of an opened file: {e}", s.kind()));
         let (start, end) = range.clone().map_or((0, data.len()), |r| (r.start as usize, r.end as usize));
         let expected = &data[start.min(data.len())..end.min(data.len())];
         assert!(got == expected, "[{}] bytes of {range:?} of an opened file", s.kind());

@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use docbridge_documents::{DocumentsError, Library, LibrarySettings, ThumbnailLimits};
 use docbridge_protocol::ItemId;
 use docbridge_registry::Registry;
@@ -971,9 +970,9 @@ async fn root_names(library: &Library) -> Vec<(ItemId, String)> {
 async fn root_contents(library: &Library) -> Vec<(ItemId, String, String)> {
     let mut found = Vec::new();
     for view in library.list(&editor(), &ItemId::root(), None, None).await.unwrap() {
-        let bytes: Vec<Bytes> =
-            futures::TryStreamExt::try_collect(library.open_bytes(&view.record, None).await.unwrap()).await.unwrap();
-        found.push((view.record.id, view.record.name, String::from_utf8(bytes.concat()).unwrap()));
+        let path = StoragePath::parse(&view.record.path).unwrap();
+        let bytes = docbridge_storage::suite::read_to_vec(&**library.storage(), &path, None).await.unwrap();
+        found.push((view.record.id, view.record.name, String::from_utf8(bytes).unwrap()));
     }
     found
 }

@@ -404,9 +404,7 @@ async fn an_opened_file_reads_what_was_opened() {
         fs::write(root.path().join("new"), b"new content").unwrap();
         fs::rename(root.path().join("new"), root.path().join(name)).unwrap();
         fs::remove_file(root.path().join(name)).unwrap();
-        let stream = opened.read(&s, None).await.unwrap();
-        let read: Vec<u8> =
-            futures::TryStreamExt::try_concat(futures::TryStreamExt::map_ok(stream, |c| c.to_vec())).await.unwrap();
+        let read = docbridge_storage::suite::collect(opened.read(&s, None).await.unwrap()).await.unwrap();
         assert!(read == old, "{name}: the opened file's bytes");
     }
     let dir = s.open(&StoragePath::root()).await.unwrap();
