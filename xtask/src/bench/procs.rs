@@ -109,11 +109,7 @@ pub fn wait_until_answering(
 /// `VmRSS` and `VmHWM` of a process, in KiB.
 pub fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| -> anyhow::Result<u64> {
-        let line =
-            status.lines().find(|l| l.starts_with(name)).with_context(|| format!("no {name} in /proc/{pid}/status"))?;
-        line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).with_context(|| format!("bad line {line:?}"))
-    };
+    let field = |name: &str| status_kib(&status, name).with_context(|| format!("no {name} in /proc/{pid}/status"));
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
@@ -121,15 +117,13 @@ pub fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
 /// and pages of mapped files (the executable's code and data as far as they were touched).
 pub fn rss_parts(pid: u32) -> anyhow::Result<String> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let mib = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(f64::NAN, |kib| kib as f64 / 1024.0)
-    };
+    let mib = |name: &str| status_kib(&status, name).map_or(f64::NAN, |kib| kib as f64 / 1024.0);
     Ok(format!("anonymous {:.1} MiB, files {:.1} MiB", mib("RssAnon:"), mib("RssFile:")))
+}
+
+/// The value of the line `name` (`VmRSS:`, ...) of a `/proc/PID/status`, in KiB.
+fn status_kib(status: &str, name: &str) -> Option<u64> {
+    status.lines().find(|l| l.starts_with(name))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// CPU time (user and system, every thread) that process `pid` has used so far.
